@@ -1,0 +1,140 @@
+"""/api/v1/areas — districts, streets/towns, communities/villages; coverage and sizing checks."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response, status
+
+from app.areas import service
+from app.areas.schemas import AreaCreate, AreaLevel, AreaOut, AreaPage, AreaUpdate, SizingReport
+from app.config import get_settings
+from app.db import DbSession
+from app.geometry import CRS
+from app.http import ApiRoute
+from app.i18n import RequestLang, pick
+from app.responses import GeoJSONResponse
+from app.schemas import parse_bbox
+
+router = APIRouter(prefix="/api/v1/areas", tags=["areas"], route_class=ApiRoute)
+
+CrsQuery = Annotated[CRS, Query(description="CRS of coordinates in the answer")]
+
+
+@router.get("", response_model=AreaPage, summary="List areas")
+async def list_areas(
+    session: DbSession,
+    lang: RequestLang,
+    level: AreaLevel | None = None,
+    parent_id: int | None = None,
+    q: Annotated[
+        str | None, Query(max_length=100, description="Name contains / code starts with")
+    ] = None,
+    bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat (WGS84)")] = None,
+    with_boundary: bool = False,
+    crs: CrsQuery = CRS.WGS84,
+    limit: Annotated[int | None, Query(ge=1)] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    limit = _limit(limit)
+    rows, total = await service.list_areas(
+        session,
+        level=level,
+        parent_id=parent_id,
+        q=q,
+        bbox=parse_bbox(bbox),
+        limit=limit,
+        offset=offset,
+        with_boundary=with_boundary,
+    )
+    from app.geometry import render
+
+    items = [service.to_out(a, n, lang, render(g, crs) if g else None) for a, n, g in rows]
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+def _limit(limit: int | None) -> int:
+    s = get_settings()
+    return min(limit or s.page_default, s.page_max)
+
+
+@router.post(
+    "", response_model=AreaOut, status_code=status.HTTP_201_CREATED, summary="Create an area"
+)
+async def create_area(
+    body: AreaCreate, session: DbSession, lang: RequestLang, response: Response
+) -> dict[str, Any]:
+    area = await service.create_area(session, body)
+    response.headers["Location"] = f"/api/v1/areas/{area.id}"
+    return service.to_out(area, 0, lang, await service.boundary_geojson(session, area, CRS.WGS84))
+
+
+@router.get("/{area_id}", response_model=AreaOut, summary="Get an area with its boundary")
+async def get_area(
+    area_id: int, session: DbSession, lang: RequestLang, crs: CrsQuery = CRS.WGS84
+) -> dict[str, Any]:
+    area = await service.get_area(session, area_id)
+    n = await service.children_count(session, area_id)
+    return service.to_out(area, n, lang, await service.boundary_geojson(session, area, crs))
+
+
+@router.patch("/{area_id}", response_model=AreaOut, summary="Change an area")
+async def update_area(
+    area_id: int, body: AreaUpdate, session: DbSession, lang: RequestLang
+) -> dict[str, Any]:
+    area = await service.update_area(session, area_id, body)
+    n = await service.children_count(session, area_id)
+    return service.to_out(area, n, lang, await service.boundary_geojson(session, area, CRS.WGS84))
+
+
+@router.delete("/{area_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete an empty area")
+async def delete_area(area_id: int, session: DbSession) -> Response:
+    await service.delete_area(session, area_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/{area_id}/coverage",
+    summary="Coverage check: do the children tile the area with no gaps and no overlaps?",
+    response_class=GeoJSONResponse,
+    responses={200: {"content": {"application/geo+json": {}}}},
+)
+async def coverage(area_id: int, session: DbSession, crs: CrsQuery = CRS.WGS84) -> GeoJSONResponse:
+    area, report = await service.coverage(session, area_id)
+    fc = report.to_geojson()
+    if crs is not CRS.WGS84:
+        from shapely.geometry import shape
+
+        from app.geometry import render
+
+        for f in fc["features"]:
+            if f.get("geometry"):
+                f["geometry"] = render(shape(f["geometry"]), crs)
+    fc.setdefault("properties", {}).update(
+        {"area_id": area.id, "area_code": area.code, "area_name": area.name, "level": area.level}
+    )
+    return GeoJSONResponse(fc)
+
+
+@router.get("/{area_id}/sizing", response_model=SizingReport, summary="Grids out of the size band")
+async def sizing(area_id: int, session: DbSession, lang: RequestLang) -> dict[str, Any]:
+    findings, checked, band = await service.sizing(session, area_id)
+    return {
+        "area_id": area_id,
+        "checked": checked,
+        "band": band.__dict__,
+        "findings": [
+            {
+                "grid_id": x["grid_id"],
+                "code": x["finding"].code,
+                "name": x["finding"].name,
+                "kind": x["finding"].kind,
+                "reason": x["finding"].reason,
+                "message": pick(lang, x["finding"].message, x["finding"].message_en),
+                "value": x["finding"].value,
+                "expected_min": x["finding"].expected_min,
+                "expected_max": x["finding"].expected_max,
+            }
+            for x in findings
+        ],
+    }

@@ -1,0 +1,85 @@
+"""/api/v1/buildings — buildings (楼栋), the nodes of grids."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response, status
+
+from app.buildings import service
+from app.buildings.schemas import BuildingCreate, BuildingOut, BuildingPage, BuildingUpdate
+from app.config import get_settings
+from app.db import DbSession
+from app.geometry import CRS, render
+from app.http import ApiRoute
+from app.schemas import parse_bbox
+
+router = APIRouter(prefix="/api/v1/buildings", tags=["buildings"], route_class=ApiRoute)
+
+CrsQuery = Annotated[CRS, Query(description="CRS of coordinates in the answer")]
+
+
+@router.get("", response_model=BuildingPage, summary="List buildings")
+async def list_buildings(
+    session: DbSession,
+    grid_id: int | None = None,
+    area_id: Annotated[int | None, Query(description="Buildings in this area (any level)")] = None,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat (WGS84)")] = None,
+    crs: CrsQuery = CRS.WGS84,
+    limit: Annotated[int | None, Query(ge=1)] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    s = get_settings()
+    limit = min(limit or s.page_default, s.page_max)
+    rows, total = await service.list_buildings(
+        session,
+        grid_id=grid_id,
+        area_id=area_id,
+        q=q,
+        bbox=parse_bbox(bbox),
+        limit=limit,
+        offset=offset,
+    )
+    items = [service.building_out(r, render(r.geojson, crs)) for r in rows]
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+@router.post(
+    "",
+    response_model=BuildingOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Add a building (placed in its grid by location when grid_id is omitted)",
+)
+async def create_building(
+    body: BuildingCreate, session: DbSession, response: Response
+) -> dict[str, Any]:
+    building_id = await service.create_building(session, body)
+    response.headers["Location"] = f"/api/v1/buildings/{building_id}"
+    row = await service.get_building_row(session, building_id)
+    return service.building_out(row, render(row.geojson))
+
+
+@router.get("/{building_id}", response_model=BuildingOut, summary="Get a building")
+async def get_building(
+    building_id: int, session: DbSession, crs: CrsQuery = CRS.WGS84
+) -> dict[str, Any]:
+    row = await service.get_building_row(session, building_id)
+    return service.building_out(row, render(row.geojson, crs))
+
+
+@router.patch("/{building_id}", response_model=BuildingOut, summary="Change a building")
+async def update_building(
+    building_id: int, body: BuildingUpdate, session: DbSession
+) -> dict[str, Any]:
+    await service.update_building(session, building_id, body)
+    row = await service.get_building_row(session, building_id)
+    return service.building_out(row, render(row.geojson))
+
+
+@router.delete(
+    "/{building_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a building"
+)
+async def delete_building(building_id: int, session: DbSession) -> Response:
+    await service.delete_building(session, building_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

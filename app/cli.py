@@ -1,0 +1,186 @@
+"""The `wangge` command: prestart (wait, migrate, seed), grid import/export, coverage checks."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+
+def _print(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+async def _wait_for_db(timeout: float) -> None:
+    from sqlalchemy import text
+
+    from app.db import db
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            async with db.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return
+        except Exception as e:
+            if time.monotonic() > deadline:
+                raise SystemExit(
+                    f"wangge: database not reachable after {timeout:.0f} s: {e}"
+                ) from e
+            await asyncio.sleep(1)
+
+
+async def _seed() -> None:
+    from app.db import db
+    from app.demo.load import load_demo
+
+    async with db.engine.begin() as conn:
+        report = await load_demo(conn)
+    print(
+        f"wangge: demo district loaded (+{report.areas} areas, +{report.grids} grids, "
+        f"+{report.buildings} buildings)"
+    )
+
+
+async def _prestart(seed: bool, timeout: float) -> None:
+    from app.config import get_settings
+    from app.db import db
+    from app.migrate import upgrade
+
+    await _wait_for_db(timeout)
+    await asyncio.to_thread(upgrade, get_settings().database_url)
+    print("wangge: migrations at head")
+    if seed:
+        await _seed()
+    await db.dispose()
+
+
+async def _import(path: Path, repair: bool, mode: str, crs: str) -> int:
+    from app.db import db
+    from app.errors import ApiError
+    from app.geometry import CRS
+    from app.grids.transfer import import_grids
+
+    fc = orjson.loads(path.read_bytes())
+    async with db.session() as session:
+        try:
+            report = await import_grids(session, fc, crs=CRS(crs), repair=repair, mode=mode)  # type: ignore[arg-type]
+        except ApiError as e:
+            _print(e.body("zh"))
+            return 1
+    await db.dispose()
+    _print(report.__dict__)
+    return 0
+
+
+async def _export(area_code: str | None, crs: str) -> int:
+    from sqlalchemy import select
+
+    from app.areas.models import Area
+    from app.db import db
+    from app.geometry import CRS
+    from app.grids.transfer import export_grids
+
+    async with db.session() as session:
+        area_id = None
+        if area_code:
+            area_id = (
+                await session.execute(select(Area.id).where(Area.code == area_code))
+            ).scalar()
+            if area_id is None:
+                print(f"wangge: no area with code {area_code}", file=sys.stderr)
+                return 1
+        fc = await export_grids(session, area_id=area_id, crs=CRS(crs))
+    await db.dispose()
+    sys.stdout.buffer.write(orjson.dumps(fc) + b"\n")
+    return 0
+
+
+def check_coverage_file(
+    path: Path, parents: Path | None, sliver_m2: float, report: Path | None
+) -> int:
+    """Offline coverage check of a grid file, community by community. Exit 1 when any fails."""
+    from shapely.geometry import shape
+
+    from geo.coverage import check_coverage
+
+    fc = orjson.loads(path.read_bytes())
+    groups: dict[str, list[tuple[str, Any]]] = {}
+    for i, f in enumerate(fc.get("features", [])):
+        props = f.get("properties") or {}
+        code = str(props.get("code") or f.get("id") or i)
+        groups.setdefault(str(props.get("community_code") or ""), []).append(
+            (code, shape(f["geometry"]))
+        )
+    parent_geoms: dict[str, Any] = {}
+    if parents:
+        for f in orjson.loads(parents.read_bytes()).get("features", []):
+            parent_geoms[str((f.get("properties") or {}).get("code"))] = shape(f["geometry"])
+    failed = 0
+    features: list[dict[str, Any]] = []
+    for community, children in sorted(groups.items()):
+        rep = check_coverage(children, parent_geoms.get(community), sliver_m2=sliver_m2)
+        fc_rep = rep.to_geojson()
+        for feat in fc_rep["features"]:
+            feat.setdefault("properties", {})["community_code"] = community
+        features.extend(fc_rep["features"])
+        status = "ok" if rep.ok else "FAIL"
+        failed += 0 if rep.ok else 1
+        print(
+            f"{status:4} community {community or '-'}: {len(children)} grids, "
+            f"{len(rep.overlaps)} overlaps, {len(rep.gaps)} gaps, {len(rep.outside)} outside"
+        )
+    if report:
+        report.write_bytes(orjson.dumps({"type": "FeatureCollection", "features": features}))
+    print(f"{len(groups) - failed} of {len(groups)} communities pass")
+    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="wangge", description="wangge grid-management backend")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    ps = sub.add_parser("prestart", help="wait for the database, migrate, load the demo district")
+    ps.add_argument("--no-seed", action="store_true", help="do not load the demo district")
+    ps.add_argument("--timeout", type=float, default=60.0)
+    sub.add_parser("migrate", help="alembic upgrade head")
+    sub.add_parser("seed-demo", help="load the demo district (idempotent)")
+    imp = sub.add_parser("import-grids", help="import grids from a GeoJSON file (all or nothing)")
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--repair", action="store_true", help="repair invalid rings, report changes")
+    imp.add_argument("--mode", choices=["create", "upsert"], default="create")
+    imp.add_argument("--crs", choices=["wgs84", "gcj02", "bd09", "cgcs2000"], default="wgs84")
+    exp = sub.add_parser("export-grids", help="write live grids as GeoJSON to stdout")
+    exp.add_argument("--area", help="only grids in the area with this code")
+    exp.add_argument("--crs", choices=["wgs84", "gcj02", "bd09", "cgcs2000"], default="wgs84")
+    cov = sub.add_parser("check-coverage", help="check a grid GeoJSON file for gaps and overlaps")
+    cov.add_argument("file", type=Path)
+    cov.add_argument("--parents", type=Path, help="GeoJSON of communities (property `code`)")
+    cov.add_argument("--sliver-m2", type=float, default=1.0)
+    cov.add_argument("--report", type=Path, help="write the findings as GeoJSON here")
+    args = p.parse_args(argv)
+
+    if args.cmd == "prestart":
+        asyncio.run(_prestart(seed=not args.no_seed, timeout=args.timeout))
+    elif args.cmd == "migrate":
+        from app.config import get_settings
+        from app.migrate import upgrade
+
+        upgrade(get_settings().database_url)
+    elif args.cmd == "seed-demo":
+        asyncio.run(_seed())
+    elif args.cmd == "import-grids":
+        raise SystemExit(asyncio.run(_import(args.file, args.repair, args.mode, args.crs)))
+    elif args.cmd == "export-grids":
+        raise SystemExit(asyncio.run(_export(args.area, args.crs)))
+    elif args.cmd == "check-coverage":
+        raise SystemExit(check_coverage_file(args.file, args.parents, args.sliver_m2, args.report))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""Settings from the environment (pydantic-settings). Every knob has a hard limit."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def async_url(url: str) -> str:
+    """Accept libpq-style URLs and make them the asyncpg dialect SQLAlchemy needs."""
+    for prefix in (
+        "postgresql+asyncpg://",
+        "postgresql+psycopg://",
+        "postgresql://",
+        "postgres://",
+    ):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    raise ValueError("DATABASE_URL must be a postgresql:// URL")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WANGGE_", extra="ignore")
+
+    env: Literal["development", "test", "production"] = Field(
+        "development", validation_alias=AliasChoices("ENV", "WANGGE_ENV")
+    )
+    database_url: str = Field(
+        "postgresql://wangge@127.0.0.1:54329/wangge",
+        validation_alias=AliasChoices("DATABASE_URL", "WANGGE_DATABASE_URL"),
+    )
+    db_pool_size: int = Field(10, ge=1, le=100)
+    db_max_overflow: int = Field(10, ge=0, le=100)
+    statement_timeout_ms: int = Field(15_000, ge=100, le=600_000)
+
+    max_body_bytes: int = Field(1_048_576, ge=1024, le=64 * 1_048_576)
+    max_import_bytes: int = Field(8 * 1_048_576, ge=1024, le=256 * 1_048_576)
+    page_max: int = Field(500, ge=10, le=10_000)
+    page_default: int = Field(50, ge=1, le=1_000)
+    max_vertices: int = Field(20_000, ge=4, le=1_000_000)
+    max_import_features: int = Field(20_000, ge=1, le=1_000_000)
+    sliver_m2: float = Field(1.0, ge=0, le=10_000)
+    """Overlaps, gaps and parts outside a parent smaller than this (m²) are ignored."""
+    parent_tolerance_m2: float = Field(1.0, ge=0, le=10_000)
+    """A grid may stick out of its community by at most this area (m²) on import."""
+
+    city_households_min: int = Field(250, ge=1)
+    city_households_max: int = Field(350, ge=1)
+    rural_households_min: int = Field(30, ge=1)
+    rural_households_max: int = Field(300, ge=1)
+
+    demo_password: str = Field("Wangge#2026", min_length=8)
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_url(cls, v: str) -> str:
+        async_url(v)
+        return v
+
+    @property
+    def async_database_url(self) -> str:
+        return async_url(self.database_url)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

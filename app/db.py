@@ -1,0 +1,85 @@
+"""Database engine and sessions. `DbSession` is the one dependency routes take."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import Depends
+from sqlalchemy import MetaData
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import DeclarativeBase
+
+from app.config import Settings, get_settings
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def make_engine(settings: Settings | None = None, **kw: Any) -> AsyncEngine:
+    s = settings or get_settings()
+    return create_async_engine(
+        s.async_database_url,
+        pool_size=s.db_pool_size,
+        max_overflow=s.db_max_overflow,
+        pool_pre_ping=True,
+        connect_args={
+            "server_settings": {
+                "statement_timeout": str(s.statement_timeout_ms),
+                "timezone": "UTC",
+                "application_name": "wangge",
+            }
+        },
+        **kw,
+    )
+
+
+class Database:
+    """Lazily created engine + session factory (one per process)."""
+
+    def __init__(self) -> None:
+        self._engine: AsyncEngine | None = None
+        self._factory: async_sessionmaker[AsyncSession] | None = None
+
+    @property
+    def engine(self) -> AsyncEngine:
+        if self._engine is None:
+            self._engine = make_engine()
+            self._factory = async_sessionmaker(self._engine, expire_on_commit=False)
+        return self._engine
+
+    def session(self) -> AsyncSession:
+        self.engine  # noqa: B018 - creates the factory
+        assert self._factory is not None
+        return self._factory()
+
+    async def dispose(self) -> None:
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None
+            self._factory = None
+
+
+db = Database()
+
+
+async def get_session() -> AsyncIterator[AsyncSession]:
+    async with db.session() as session:
+        yield session
+
+
+DbSession = Annotated[AsyncSession, Depends(get_session)]

@@ -1,0 +1,251 @@
+"""RFC 9457 problem details: every error the API gives, with a stable machine `code`.
+
+Raise `ApiError` anywhere; the handlers turn it (and the framework's own 404/405/422, and anything
+unexpected) into `application/problem+json` in Chinese (default) or English (Accept-Language).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from dataclasses import field as dc_field
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.i18n import Lang, negotiate
+from app.responses import FastJSON
+
+log = logging.getLogger("wangge.errors")
+
+PROBLEM_JSON = "application/problem+json"
+
+# code -> (HTTP status, Chinese title, English title)
+CATALOG: dict[str, tuple[int, str, str]] = {
+    "validation_error": (422, "请求内容不合规", "The request is not valid"),
+    "malformed_json": (400, "JSON 格式错误", "Malformed JSON"),
+    "unsupported_media_type": (415, "不支持的内容类型", "Unsupported media type"),
+    "payload_too_large": (413, "请求体过大", "Request body too large"),
+    "not_found": (404, "资源不存在", "Not found"),
+    "route_not_found": (404, "接口不存在", "No such endpoint"),
+    "method_not_allowed": (405, "不支持该请求方法", "Method not allowed"),
+    "conflict": (409, "与现有数据冲突", "Conflicts with existing data"),
+    "code_exists": (409, "编码已存在", "The code is already in use"),
+    "has_children": (409, "存在下级，不能删除", "It still has children and cannot be deleted"),
+    "invalid_geometry": (422, "几何图形无效", "Invalid geometry"),
+    "invalid_point": (422, "坐标无效", "Invalid coordinates"),
+    "import_failed": (422, "导入失败，未写入任何数据", "Import failed; nothing was written"),
+    "outside_all_grids": (404, "该位置不在任何网格内", "The point is in no grid"),
+    "no_grids": (404, "没有可用的网格", "There are no grids"),
+    "unknown_parent": (422, "上级区域不存在", "Unknown parent area"),
+    "invalid_parent": (422, "上级区域层级不对", "The parent is of the wrong level"),
+    "internal_error": (500, "服务器内部错误", "Internal server error"),
+    "database_unavailable": (
+        503,
+        "数据库暂不可用，请稍后重试",
+        "Database unavailable, retry later",
+    ),
+    "query_timeout": (
+        503,
+        "查询超时，请缩小范围后重试",
+        "Query timed out; narrow it down and retry",
+    ),
+    "http_error": (400, "请求错误", "Bad request"),
+}
+
+
+@dataclass
+class FieldError:
+    field: str | None
+    code: str
+    message: str
+    message_en: str | None = None
+    extra: dict[str, Any] | None = None
+
+    def render(self, lang: Lang) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "field": self.field,
+            "code": self.code,
+            "message": self.message_en if lang == "en" and self.message_en else self.message,
+        }
+        if self.extra:
+            out.update(self.extra)
+        return out
+
+
+@dataclass
+class ApiError(Exception):
+    code: str
+    detail: str | None = None
+    detail_en: str | None = None
+    status: int | None = None
+    field: str | None = None
+    errors: list[FieldError] = dc_field(default_factory=list)
+    extra: dict[str, Any] = dc_field(default_factory=dict)
+    headers: dict[str, str] = dc_field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        super().__init__(self.code)
+
+    def body(self, lang: Lang, instance: str | None = None) -> dict[str, Any]:
+        status, title_zh, title_en = CATALOG.get(self.code, (400, self.code, self.code))
+        status = self.status or status
+        detail = (self.detail_en if lang == "en" and self.detail_en else self.detail) or (
+            title_en if lang == "en" else title_zh
+        )
+        body: dict[str, Any] = {
+            "type": f"urn:wangge:problem:{self.code}",
+            "title": title_en if lang == "en" else title_zh,
+            "status": status,
+            "code": self.code,
+            "detail": detail,
+        }
+        if instance:
+            body["instance"] = instance
+        if self.field is not None:
+            body["field"] = self.field
+        if self.errors:
+            body["errors"] = [e.render(lang) for e in self.errors]
+        body.update(self.extra)
+        return body
+
+    @property
+    def http_status(self) -> int:
+        return self.status or CATALOG.get(self.code, (400,))[0]
+
+
+def not_found(what_zh: str, what_en: str, ident: object) -> ApiError:
+    return ApiError(
+        "not_found",
+        detail=f"{what_zh}不存在：{ident}",
+        detail_en=f"{what_en} not found: {ident}",
+    )
+
+
+def problem_response(request: Request, err: ApiError) -> FastJSON:
+    lang = negotiate(request.headers.get("accept-language"))
+    return FastJSON(
+        err.body(lang, instance=request.url.path),
+        status_code=err.http_status,
+        media_type=PROBLEM_JSON,
+        headers=err.headers or None,
+    )
+
+
+# pydantic error type -> (Chinese, English) message used when the field is at fault
+_PYDANTIC_ZH: dict[str, str] = {
+    "missing": "缺少必填字段",
+    "extra_forbidden": "不允许的字段",
+    "string_too_short": "内容过短",
+    "string_too_long": "内容过长",
+    "string_pattern_mismatch": "格式不正确",
+    "int_parsing": "应为整数",
+    "float_parsing": "应为数字",
+    "finite_number": "应为有限数字",
+    "greater_than_equal": "数值过小",
+    "less_than_equal": "数值过大",
+    "greater_than": "数值过小",
+    "less_than": "数值过大",
+    "enum": "取值不在允许范围内",
+    "literal_error": "取值不在允许范围内",
+    "datetime_parsing": "时间格式不正确（应为 ISO 8601）",
+    "datetime_from_date_parsing": "时间格式不正确（应为 ISO 8601）",
+    "bool_parsing": "应为布尔值",
+    "model_attributes_type": "应为对象",
+    "dict_type": "应为 JSON 对象",
+    "list_type": "应为数组",
+    "string_type": "应为字符串",
+    "int_type": "应为整数",
+    "float_type": "应为数字",
+    "too_short": "元素过少",
+    "too_long": "元素过多",
+    "value_error": "取值无效",
+}
+
+
+def _field_name(loc: tuple[Any, ...]) -> str | None:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "cookie")]
+    return ".".join(parts) or None
+
+
+def validation_problem(exc: RequestValidationError) -> ApiError:
+    errors = []
+    for e in exc.errors():
+        if e.get("type") == "json_invalid":
+            return ApiError(
+                "malformed_json",
+                detail=f"请求体不是有效的 JSON：{e.get('ctx', {}).get('error', '')}",
+                detail_en=f"The body is not valid JSON: {e.get('ctx', {}).get('error', '')}",
+            )
+        loc = tuple(e.get("loc", ()))
+        etype = str(e.get("type", "value_error"))
+        en = str(e.get("msg", "invalid"))
+        zh = _PYDANTIC_ZH.get(etype, "取值无效")
+        errors.append(
+            FieldError(
+                field=_field_name(loc),
+                code=etype,
+                message=f"{zh}（{en}）" if etype not in _PYDANTIC_ZH else zh,
+                message_en=en,
+                extra={"in": str(loc[0])} if loc else None,  # type: ignore[arg-type]
+            )
+        )
+    first = errors[0] if errors else None
+    return ApiError(
+        "validation_error",
+        detail=f"{first.field or '请求'}：{first.message}" if first else None,
+        detail_en=f"{first.field or 'request'}: {first.message_en}" if first else None,
+        field=first.field if first else None,
+        errors=errors,
+    )
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> FastJSON:
+        return problem_response(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> FastJSON:
+        return problem_response(request, validation_problem(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> FastJSON:
+        from app.http import BodyTooLarge, too_large
+
+        if isinstance(exc, BodyTooLarge):
+            return problem_response(request, too_large(exc.limit))
+        code = {404: "route_not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
+            exc.status_code, "http_error"
+        )
+        err = ApiError(code, status=exc.status_code, headers=dict(exc.headers or {}))
+        if code == "http_error" and isinstance(exc.detail, str):
+            err.detail = err.detail_en = exc.detail
+        return problem_response(request, err)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(OSError)
+    async def _db_down(request: Request, exc: Exception) -> FastJSON:
+        log.warning("database unavailable: %s", exc)
+        return problem_response(
+            request, ApiError("database_unavailable", headers={"Retry-After": "5"})
+        )
+
+    @app.exception_handler(DBAPIError)
+    async def _dbapi(request: Request, exc: DBAPIError) -> FastJSON:
+        if "statement timeout" in str(exc.orig) or "canceling statement" in str(exc.orig):
+            return problem_response(request, ApiError("query_timeout"))
+        if exc.connection_invalidated:
+            return problem_response(
+                request, ApiError("database_unavailable", headers={"Retry-After": "5"})
+            )
+        log.exception("database error", exc_info=exc)
+        return problem_response(request, ApiError("internal_error"))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> FastJSON:
+        log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return problem_response(request, ApiError("internal_error"))

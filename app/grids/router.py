@@ -1,0 +1,248 @@
+"""/api/v1/grids — grids, the point lookup, the service card, GeoJSON import and export."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response, status
+
+from app.config import get_settings
+from app.db import DbSession
+from app.errors import ApiError
+from app.geometry import CRS, parse_lonlat, render
+from app.grids import service, transfer
+from app.grids.schemas import (
+    BoundaryVersion,
+    GridCreate,
+    GridKind,
+    GridOut,
+    GridPage,
+    GridUpdate,
+    ImportResult,
+    LookupOut,
+    ServiceCard,
+)
+from app.http import ApiRoute, read_json_body
+from app.i18n import RequestLang
+from app.responses import GeoJSONResponse
+from app.schemas import SHANGHAI, parse_bbox
+
+router = APIRouter(prefix="/api/v1/grids", tags=["grids"], route_class=ApiRoute)
+
+CrsQuery = Annotated[CRS, Query(description="CRS of coordinates in the answer")]
+AtQuery = Annotated[
+    datetime | None,
+    Query(description="Point in time (ISO 8601; no offset means Asia/Shanghai). Default: now"),
+]
+
+
+def _at(at: datetime | None) -> datetime | None:
+    if at is not None and at.tzinfo is None:
+        return at.replace(tzinfo=SHANGHAI)
+    return at
+
+
+def _limit(limit: int | None) -> int:
+    s = get_settings()
+    return min(limit or s.page_default, s.page_max)
+
+
+@router.get("", response_model=GridPage, summary="List grids")
+async def list_grids(
+    session: DbSession,
+    lang: RequestLang,
+    kind: GridKind | None = None,
+    area_id: Annotated[int | None, Query(description="Grids in this area (any level)")] = None,
+    q: Annotated[
+        str | None, Query(max_length=100, description="Name contains / code starts with")
+    ] = None,
+    bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat (WGS84)")] = None,
+    with_boundary: bool = False,
+    crs: CrsQuery = CRS.WGS84,
+    limit: Annotated[int | None, Query(ge=1)] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    limit = _limit(limit)
+    rows, total = await service.list_grids(
+        session,
+        kind=kind,
+        area_id=area_id,
+        q=q,
+        bbox=parse_bbox(bbox),
+        with_boundary=with_boundary,
+        limit=limit,
+        offset=offset,
+    )
+    items = [
+        service.grid_out(r, lang, render(r.geojson, crs) if with_boundary else None) for r in rows
+    ]
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+@router.get(
+    "/lookup",
+    response_model=LookupOut,
+    summary="Which grid is this point in?",
+    responses={
+        404: {"description": "The point is in no grid; the problem names the nearest grid"},
+        422: {"description": "Invalid coordinates (out of range, not finite, lat/lon swapped)"},
+    },
+)
+async def lookup(
+    session: DbSession,
+    lang: RequestLang,
+    lon: float,
+    lat: float,
+    crs: Annotated[CRS, Query(description="CRS of lon/lat")] = CRS.WGS84,
+    at: AtQuery = None,
+) -> dict[str, Any]:
+    x, y = parse_lonlat(lon, lat, crs)
+    at = _at(at)
+    row = await service.lookup(session, x, y, at)
+    if row is None:
+        raise ApiError(
+            "no_grids",
+            detail="当前没有任何网格" if at is None else "该时间没有任何网格",
+            detail_en="There are no grids" + ("" if at is None else " at that time"),
+        )
+    if not row.inside:
+        d = round(float(row.distance_m), 1)
+        raise ApiError(
+            "outside_all_grids",
+            detail=f"该位置不在任何网格内，最近的网格是 {row.name}（{row.code}），距离 {d} 米",
+            detail_en=f"The point is in no grid; the nearest is {row.name} ({row.code}), {d} m away",
+            extra={
+                "nearest": {
+                    "grid": service.brief(row, lang),
+                    "community": {"id": row.c_id, "code": row.c_code, "name": row.c_name},
+                    "distance_m": d,
+                }
+            },
+        )
+    return service.lookup_out(row, lang, lon, lat, crs, at)
+
+
+@router.post(
+    "/import",
+    response_model=ImportResult,
+    status_code=status.HTTP_201_CREATED,
+    summary="Import grids from a GeoJSON FeatureCollection (all or nothing)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/geo+json": {
+                    "schema": {
+                        "type": "object",
+                        "description": "RFC 7946 FeatureCollection; properties: code, name, kind, "
+                        "community_code, households, population, notes",
+                        "required": ["type", "features"],
+                        "properties": {
+                            "type": {"type": "string", "enum": ["FeatureCollection"]},
+                            "features": {"type": "array", "items": {"type": "object"}},
+                        },
+                    }
+                },
+                "application/json": {"schema": {"type": "object"}},
+            },
+        }
+    },
+    responses={
+        422: {"description": "Every bad feature, with its index and reason; nothing was written"}
+    },
+)
+async def import_grids(
+    request: Request,
+    session: DbSession,
+    repair: Annotated[bool, Query(description="Repair invalid rings instead of rejecting")] = False,
+    mode: Annotated[
+        transfer.ImportMode, Query(description="create: codes must be new; upsert: update existing")
+    ] = "create",
+    crs: Annotated[CRS, Query(description="CRS of the file's coordinates")] = CRS.WGS84,
+) -> dict[str, Any]:
+    fc = await read_json_body(request)
+    report = await transfer.import_grids(session, fc, crs=crs, repair=repair, mode=mode)
+    return report.__dict__
+
+
+@router.get(
+    "/export",
+    summary="Export live grids as GeoJSON (the import format)",
+    response_class=GeoJSONResponse,
+    responses={200: {"content": {"application/geo+json": {}}}},
+)
+async def export_grids(
+    session: DbSession,
+    area_id: Annotated[int | None, Query(description="Only grids in this area")] = None,
+    crs: CrsQuery = CRS.WGS84,
+) -> GeoJSONResponse:
+    fc = await transfer.export_grids(session, area_id=area_id, crs=crs)
+    return GeoJSONResponse(fc, headers={"Content-Disposition": 'inline; filename="grids.geojson"'})
+
+
+@router.post(
+    "", response_model=GridOut, status_code=status.HTTP_201_CREATED, summary="Create a grid"
+)
+async def create_grid(
+    body: GridCreate, session: DbSession, lang: RequestLang, response: Response
+) -> dict[str, Any]:
+    grid_id = await service.create_grid(session, body)
+    response.headers["Location"] = f"/api/v1/grids/{grid_id}"
+    row = await service.get_grid_row(session, grid_id)
+    return service.grid_out(row, lang, render(row.geojson))
+
+
+@router.get("/{grid_id}", response_model=GridOut, summary="Get a grid (optionally as it was `at`)")
+async def get_grid(
+    grid_id: int,
+    session: DbSession,
+    lang: RequestLang,
+    crs: CrsQuery = CRS.WGS84,
+    at: AtQuery = None,
+) -> dict[str, Any]:
+    row = await service.get_grid_row(session, grid_id, _at(at))
+    return service.grid_out(row, lang, render(row.geojson, crs) if row.geojson else None)
+
+
+@router.patch("/{grid_id}", response_model=GridOut, summary="Change a grid (boundary history kept)")
+async def update_grid(
+    grid_id: int, body: GridUpdate, session: DbSession, lang: RequestLang
+) -> dict[str, Any]:
+    await service.update_grid(session, grid_id, body)
+    row = await service.get_grid_row(session, grid_id)
+    return service.grid_out(row, lang, render(row.geojson))
+
+
+@router.delete("/{grid_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Retire a grid")
+async def delete_grid(grid_id: int, session: DbSession) -> Response:
+    await service.delete_grid(session, grid_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/{grid_id}/boundaries",
+    response_model=list[BoundaryVersion],
+    summary="Every version of the grid's boundary",
+)
+async def boundaries(
+    grid_id: int, session: DbSession, crs: CrsQuery = CRS.WGS84
+) -> list[dict[str, Any]]:
+    rows = await service.boundary_history(session, grid_id)
+    return [
+        {
+            "id": r.id,
+            "valid_from": r.valid_from,
+            "valid_to": r.valid_to,
+            "area_m2": round(float(r.area_m2), 1),
+            "boundary": render(r.geojson, crs),
+        }
+        for r in rows
+    ]
+
+
+@router.get(
+    "/{grid_id}/card", response_model=ServiceCard, summary="The grid's service card (public)"
+)
+async def service_card(grid_id: int, session: DbSession, lang: RequestLang) -> dict[str, Any]:
+    return await service.service_card(session, grid_id, lang)

@@ -1,0 +1,130 @@
+"""HTTP plumbing shared by every router: the route class, body limits, JSON body reading."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import orjson
+from fastapi import Request, Response
+from fastapi.params import File, Form
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.errors import ApiError, problem_response
+
+JSON_TYPES = ("application/json", "application/geo+json")
+
+
+def is_json_content_type(value: str | None) -> bool:
+    if not value:
+        return False
+    mt = value.split(";", 1)[0].strip().lower()
+    return mt in JSON_TYPES or mt.endswith("+json")
+
+
+def unsupported_media_type(got: str | None) -> ApiError:
+    return ApiError(
+        "unsupported_media_type",
+        detail=f"请求体应为 application/json，收到的是 {got or '（无 Content-Type）'}",
+        detail_en=f"The body must be application/json, got {got or '(no Content-Type)'}",
+        field="Content-Type",
+    )
+
+
+class ApiRoute(APIRoute):
+    """Every route of the API uses this class: JSON bodies must say they are JSON (415 if not)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        bf = self.body_field
+        if bf is None or isinstance(bf.field_info, Form | File):
+            return handler
+
+        async def guarded(request: Request) -> Response:
+            ctype = request.headers.get("content-type")
+            if not is_json_content_type(ctype):
+                return problem_response(request, unsupported_media_type(ctype))
+            return await handler(request)
+
+        return guarded
+
+
+async def read_json_body(request: Request) -> Any:
+    """Read and decode a JSON body by hand (for endpoints that validate item by item)."""
+    ctype = request.headers.get("content-type")
+    if not is_json_content_type(ctype):
+        raise unsupported_media_type(ctype)
+    raw = await request.body()
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        raise ApiError(
+            "malformed_json",
+            detail=f"请求体不是有效的 JSON：{e}",
+            detail_en=f"The body is not valid JSON: {e}",
+        ) from None
+
+
+class BodyLimitMiddleware:
+    """Refuse request bodies over a size limit (413) before the app reads them into memory.
+
+    Pure ASGI: no database, no buffering; counts bytes as they arrive so a missing or lying
+    Content-Length does not help.
+    """
+
+    def __init__(self, app: ASGIApp, limit_for: Callable[[str], int]) -> None:
+        self.app = app
+        self.limit_for = limit_for
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope["path"])
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = 0
+                if declared > limit:
+                    await self._reject(scope, send, limit)
+                    return
+        seen = 0
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    # The exception middleware renders it as payload_too_large problem+json.
+                    raise BodyTooLarge(limit)
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+    async def _reject(self, scope: Scope, send: Send, limit: int) -> None:
+        response = problem_response(Request(scope), too_large(limit))
+        await response(scope, _empty_receive, send)
+
+
+def too_large(limit: int) -> ApiError:
+    return ApiError(
+        "payload_too_large",
+        detail=f"请求体超过 {limit} 字节的上限",
+        detail_en=f"The body exceeds the limit of {limit} bytes",
+        extra={"limit_bytes": limit},
+    )
+
+
+class BodyTooLarge(StarletteHTTPException):
+    def __init__(self, limit: int) -> None:
+        super().__init__(413)
+        self.limit = limit
+
+
+async def _empty_receive() -> Message:
+    return {"type": "http.disconnect"}

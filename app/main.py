@@ -1,0 +1,59 @@
+"""The FastAPI application: routers, error handlers, body limits. No database work at import."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app import errors
+from app.areas.router import router as areas_router
+from app.buildings.router import router as buildings_router
+from app.config import get_settings
+from app.db import db
+from app.grids.router import router as grids_router
+from app.health.router import router as health_router
+from app.http import BodyLimitMiddleware
+from app.responses import FastJSON
+
+DESCRIPTION = """
+wangge — 网格化管理开放后端. The district → street → community → grid tree on PostGIS,
+case intake and the closed loop of "社区吹哨、部门报到".
+
+Errors are RFC 9457 `application/problem+json` with a stable `code`. Labels and messages are in
+Chinese unless `Accept-Language: en`. Coordinates are WGS84 unless `crs` says gcj02, bd09 or
+cgcs2000. Times are shown in Asia/Shanghai.
+"""
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    await db.dispose()
+
+
+def create_app() -> FastAPI:
+    settings = get_settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    app = FastAPI(
+        title="wangge",
+        version="0.1.0",
+        description=DESCRIPTION,
+        default_response_class=FastJSON,
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    import_limit = settings.max_import_bytes
+    body_limit = settings.max_body_bytes
+    app.add_middleware(
+        BodyLimitMiddleware,
+        limit_for=lambda path: import_limit if path.endswith("/import") else body_limit,
+    )
+    for router in (health_router, areas_router, grids_router, buildings_router):
+        app.include_router(router)
+    return app
+
+
+app = create_app()

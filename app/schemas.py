@@ -1,0 +1,76 @@
+"""Schema pieces shared by the domains: strict request models, local times, pages, refs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Generic, TypeVar
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def to_local(value: datetime) -> str:
+    return value.astimezone(SHANGHAI).isoformat()
+
+
+LocalTime = Annotated[datetime, PlainSerializer(to_local, return_type=str, when_used="json")]
+"""A timestamptz shown in Asia/Shanghai (+08:00)."""
+
+
+class RequestModel(BaseModel):
+    """Request bodies: unknown fields are an error (no mass assignment, no silent typos)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ResponseModel(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int = Field(description="Number of items matching the filters")
+    limit: int
+    offset: int
+
+
+class Ref(ResponseModel):
+    id: int
+    code: str
+    name: str
+
+
+def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
+    """`minLon,minLat,maxLon,maxLat` in WGS84 → tuple; ApiError when malformed."""
+    if value is None or value == "":
+        return None
+    from math import isfinite
+
+    from app.errors import ApiError
+
+    parts = value.split(",")
+    try:
+        nums = tuple(float(p) for p in parts)
+    except ValueError:
+        nums = ()
+    bad = (
+        len(nums) != 4
+        or not all(isfinite(n) for n in nums)
+        or not (-180 <= nums[0] <= nums[2] <= 180 and -90 <= nums[1] <= nums[3] <= 90)
+    )
+    if bad:
+        raise ApiError(
+            "validation_error",
+            detail="bbox 应为 最小经度,最小纬度,最大经度,最大纬度（WGS84），且最小值不大于最大值",
+            detail_en="bbox must be minLon,minLat,maxLon,maxLat (WGS84), min not above max",
+            field="bbox",
+        )
+    return nums  # type: ignore[return-value]
+
+
+__all__ = ["LocalTime", "Page", "Ref", "RequestModel", "ResponseModel", "parse_bbox"]

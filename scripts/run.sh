@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# `make run`: database (local cluster unless DATABASE_URL is set), migrations, demo data, server.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ -z "${DATABASE_URL:-}" ]; then
+  scripts/localdb.sh start
+  scripts/localdb.sh ensuredb wangge
+  DATABASE_URL=$(scripts/localdb.sh url wangge)
+  export DATABASE_URL
+fi
+.venv/bin/wangge prestart
+echo "wangge: serving on http://${HOST:-0.0.0.0}:${PORT:-8000}  (docs at /docs; Ctrl-C stops the server, 'make stop' the database)"
+exec .venv/bin/uvicorn app.main:app --host "${HOST:-0.0.0.0}" --port "${PORT:-8000}" \
+  --workers "${WEB_CONCURRENCY:-1}" --no-access-log --proxy-headers

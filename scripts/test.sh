@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# `make test`: a throwaway database, then the whole suite. Exit status is pytest's.
+# TEST_DATABASE_URL may point at a throwaway database of your own; DATABASE_URL is never used by tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+started=no
+db=""
+cleanup() {
+  if [ -n "$db" ]; then scripts/localdb.sh dropdb "$db" || true; fi
+  if [ "$started" = yes ]; then scripts/localdb.sh stop || true; fi
+}
+if [ -z "${TEST_DATABASE_URL:-}" ]; then
+  scripts/localdb.sh status || { scripts/localdb.sh start; started=yes; }
+  db="wangge_test_$$"
+  scripts/localdb.sh createdb "$db"
+  TEST_DATABASE_URL=$(scripts/localdb.sh url "$db")
+  trap cleanup EXIT
+fi
+export TEST_DATABASE_URL
+unset DATABASE_URL
+set +e
+.venv/bin/pytest "$@"
+rc=$?
+set -e
+exit $rc
