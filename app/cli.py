@@ -44,7 +44,8 @@ async def _seed() -> None:
         report = await load_demo(conn)
     print(
         f"wangge: demo district loaded (+{report.areas} areas, +{report.grids} grids, "
-        f"+{report.buildings} buildings)"
+        f"+{report.buildings} buildings, +{report.departments} departments, "
+        f"+{report.accounts} demo accounts, +{report.roster} roster staff)"
     )
 
 

@@ -54,11 +54,32 @@ class Settings(BaseSettings):
 
     demo_password: str = Field("Wangge#2026", min_length=8)
 
+    secret_key: str | None = Field(None, min_length=32)
+    """Signs access tokens; required when ENV=production (a fixed dev key is used otherwise)."""
+    access_token_minutes: int = Field(15, ge=1, le=60)
+    session_days: int = Field(7, ge=1, le=90)
+    """A login lasts at most this long, however often it is refreshed."""
+    idle_minutes: int = Field(30, ge=5, le=24 * 60)
+    """A session not refreshed for this long expires (idle timeout)."""
+    lockout_threshold: int = Field(5, ge=3, le=20)
+    lockout_minutes: int = Field(15, ge=1, le=24 * 60)
+    password_min_length: int = Field(10, ge=8, le=128)
+    auth_cache_seconds: int = Field(30, ge=0, le=60)
+    """Tokens of a disabled user or a revoked session stop working within this many seconds."""
+
     @field_validator("database_url")
     @classmethod
     def _check_url(cls, v: str) -> str:
         async_url(v)
         return v
+
+    @property
+    def signing_key(self) -> str:
+        if self.secret_key:
+            return self.secret_key
+        if self.env == "production":
+            raise RuntimeError("WANGGE_SECRET_KEY must be set when ENV=production")
+        return "wangge-development-key-not-for-production-use-0000"
 
     @property
     def async_database_url(self) -> str:

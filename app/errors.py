@@ -249,3 +249,27 @@ def install(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> FastJSON:
         log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return problem_response(request, ApiError("internal_error"))
+
+
+CATALOG.update(
+    {
+        "unauthenticated": (401, "需要登录", "Authentication required"),
+        "invalid_token": (401, "令牌无效或已过期", "Invalid or expired token"),
+        "invalid_credentials": (401, "用户名或密码错误", "Wrong user name or password"),
+        "account_locked": (403, "账号已被临时锁定", "The account is locked for a while"),
+        "account_disabled": (403, "账号已停用", "The account is disabled"),
+        "demo_account_refused": (
+            403,
+            "生产环境不允许使用演示账号",
+            "Demo accounts are refused in production",
+        ),
+        "session_expired": (401, "会话已过期，请重新登录", "Session expired; log in again"),
+        "token_reused": (
+            401,
+            "刷新令牌被重复使用，会话已注销",
+            "Refresh token reused; the session was revoked",
+        ),
+        "forbidden": (403, "无权执行此操作", "You may not do this"),
+        "weak_password": (422, "密码不符合要求", "The password does not meet the rules"),
+    }
+)

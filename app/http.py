@@ -34,7 +34,24 @@ def unsupported_media_type(got: str | None) -> ApiError:
 
 
 class ApiRoute(APIRoute):
-    """Every route of the API uses this class: JSON bodies must say they are JSON (415 if not)."""
+    """Every route of the API uses this class.
+
+    - It must declare exactly one permission of the policy layer (`app.auth.policy`), or the app
+      refuses to start: a new route cannot forget its authorisation.
+    - JSON bodies must say they are JSON (415 otherwise).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        from app.auth.policy import policy_of
+
+        found = policy_of(self.dependant)
+        if len(found) != 1:
+            raise RuntimeError(
+                f"route {sorted(self.methods)} {self.path} must declare exactly one policy "
+                f"permission (found {found})"
+            )
+        self.permission = found[0]
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -128,3 +145,14 @@ class BodyTooLarge(StarletteHTTPException):
 
 async def _empty_receive() -> Message:
     return {"type": "http.disconnect"}
+
+
+def api_routes(routes: list[Any]) -> list[APIRoute]:
+    """Every APIRoute of an app or router, through included routers (the route table)."""
+    out: list[APIRoute] = []
+    for r in routes:
+        if isinstance(r, APIRoute):
+            out.append(r)
+        elif hasattr(r, "original_router"):
+            out.extend(api_routes(r.original_router.routes))
+    return out

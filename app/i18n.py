@@ -58,3 +58,13 @@ def _lang_dependency(accept_language: str | None = Header(None, include_in_schem
 
 RequestLang = Annotated[Lang, Depends(_lang_dependency)]
 """Route parameter: the caller's language for labels (from Accept-Language)."""
+
+ROLE_LABELS: dict[str, tuple[str, str]] = {
+    "grid_worker": ("网格员", "grid worker"),
+    "grid_leader": ("网格长", "grid leader"),
+    "community": ("社区工作人员", "community staff"),
+    "street": ("街道工作人员", "street office staff"),
+    "department": ("职能部门", "department"),
+    "centre": ("区综治中心", "district governance centre"),
+    "admin": ("系统管理员", "administrator"),
+}

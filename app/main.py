@@ -10,13 +10,18 @@ from fastapi import FastAPI
 
 from app import errors
 from app.areas.router import router as areas_router
+from app.audit.router import router as audit_router
+from app.auth.router import router as auth_router
 from app.buildings.router import router as buildings_router
 from app.config import get_settings
 from app.db import db
+from app.departments.router import router as departments_router
 from app.grids.router import router as grids_router
 from app.health.router import router as health_router
 from app.http import BodyLimitMiddleware
+from app.openapi import build_openapi
 from app.responses import FastJSON
+from app.users.router import router as users_router
 
 DESCRIPTION = """
 wangge — 网格化管理开放后端. The district → street → community → grid tree on PostGIS,
@@ -51,8 +56,18 @@ def create_app() -> FastAPI:
         BodyLimitMiddleware,
         limit_for=lambda path: import_limit if path.endswith("/import") else body_limit,
     )
-    for router in (health_router, areas_router, grids_router, buildings_router):
+    for router in (
+        health_router,
+        auth_router,
+        users_router,
+        departments_router,
+        areas_router,
+        grids_router,
+        buildings_router,
+        audit_router,
+    ):
         app.include_router(router)
+    app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app
 
 

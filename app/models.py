@@ -1,8 +1,25 @@
 """Every table's model, imported in one place (for Alembic and for tests)."""
 
 from app.areas.models import Area
+from app.audit.models import AuditEntry
+from app.auth.models import AuthSession, RefreshToken
 from app.buildings.models import Building
 from app.db import Base
+from app.departments.models import Department
 from app.grids.models import Grid, GridBoundary
+from app.users.models import Post, PostGrid, User
 
-__all__ = ["Area", "Base", "Building", "Grid", "GridBoundary"]
+__all__ = [
+    "Area",
+    "AuditEntry",
+    "AuthSession",
+    "Base",
+    "Building",
+    "Department",
+    "Grid",
+    "GridBoundary",
+    "Post",
+    "PostGrid",
+    "RefreshToken",
+    "User",
+]

@@ -64,8 +64,47 @@ async def session(conn: AsyncConnection) -> AsyncIterator[AsyncSession]:
         await s.close()
 
 
+DEMO_USERS = (
+    "admin",
+    "centre",
+    "street",
+    "community",
+    "leader",
+    "worker",
+    "worker2",
+    "dept",
+    "dept2",
+)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def tokens(engine: AsyncEngine) -> dict[str, str]:
+    """An access token for each demo account, on a committed session (no argon2 per test)."""
+    import uuid
+
+    from app.auth.policy import create_access_token
+
+    out: dict[str, str] = {}
+    async with engine.begin() as c:
+        for name in DEMO_USERS:
+            uid = (
+                await c.execute(text("SELECT id FROM users WHERE username = :u"), {"u": name})
+            ).scalar_one()
+            sid = uuid.uuid4()
+            await c.execute(
+                text(
+                    "INSERT INTO auth_sessions (id, user_id, expires_at) "
+                    "VALUES (:sid, :uid, now() + interval '1 day')"
+                ),
+                {"sid": sid, "uid": uid},
+            )
+            out[name] = create_access_token(uid, sid)[0]
+    return out
+
+
 @pytest_asyncio.fixture
-async def client(session: AsyncSession) -> AsyncIterator[httpx.AsyncClient]:
+async def anon(session: AsyncSession) -> AsyncIterator[httpx.AsyncClient]:
+    """A client with no credentials, on the test's transaction."""
     from app.db import get_session
     from app.main import app
 
@@ -77,6 +116,23 @@ async def client(session: AsyncSession) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
         yield c
     app.dependency_overrides.pop(get_session, None)
+
+
+@pytest.fixture
+def as_user(anon: httpx.AsyncClient, tokens: dict[str, str]):  # type: ignore[no-untyped-def]
+    """`as_user("worker")` → headers that authenticate as that demo account."""
+
+    def headers(name: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {tokens[name]}"}
+
+    return headers
+
+
+@pytest_asyncio.fixture
+async def client(anon: httpx.AsyncClient, tokens: dict[str, str]) -> httpx.AsyncClient:
+    """A client signed in as the demo admin."""
+    anon.headers["Authorization"] = f"Bearer {tokens['admin']}"
+    return anon
 
 
 class Demo:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from app.areas import service
 from app.areas.schemas import AreaCreate, AreaLevel, AreaOut, AreaPage, AreaUpdate, SizingReport
+from app.auth.policy import RegistryReader, RegistryReporter, RegistryWriter
 from app.config import get_settings
 from app.db import DbSession
 from app.geometry import CRS
@@ -24,6 +25,7 @@ CrsQuery = Annotated[CRS, Query(description="CRS of coordinates in the answer")]
 @router.get("", response_model=AreaPage, summary="List areas")
 async def list_areas(
     session: DbSession,
+    who: RegistryReader,
     lang: RequestLang,
     level: AreaLevel | None = None,
     parent_id: int | None = None,
@@ -62,16 +64,20 @@ def _limit(limit: int | None) -> int:
     "", response_model=AreaOut, status_code=status.HTTP_201_CREATED, summary="Create an area"
 )
 async def create_area(
-    body: AreaCreate, session: DbSession, lang: RequestLang, response: Response
+    body: AreaCreate, session: DbSession, who: RegistryWriter, lang: RequestLang, response: Response
 ) -> dict[str, Any]:
-    area = await service.create_area(session, body)
+    area = await service.create_area(session, body, who)
     response.headers["Location"] = f"/api/v1/areas/{area.id}"
     return service.to_out(area, 0, lang, await service.boundary_geojson(session, area, CRS.WGS84))
 
 
 @router.get("/{area_id}", response_model=AreaOut, summary="Get an area with its boundary")
 async def get_area(
-    area_id: int, session: DbSession, lang: RequestLang, crs: CrsQuery = CRS.WGS84
+    area_id: int,
+    session: DbSession,
+    who: RegistryReader,
+    lang: RequestLang,
+    crs: CrsQuery = CRS.WGS84,
 ) -> dict[str, Any]:
     area = await service.get_area(session, area_id)
     n = await service.children_count(session, area_id)
@@ -80,15 +86,15 @@ async def get_area(
 
 @router.patch("/{area_id}", response_model=AreaOut, summary="Change an area")
 async def update_area(
-    area_id: int, body: AreaUpdate, session: DbSession, lang: RequestLang
+    area_id: int, body: AreaUpdate, session: DbSession, who: RegistryWriter, lang: RequestLang
 ) -> dict[str, Any]:
-    area = await service.update_area(session, area_id, body)
+    area = await service.update_area(session, area_id, body, who)
     n = await service.children_count(session, area_id)
     return service.to_out(area, n, lang, await service.boundary_geojson(session, area, CRS.WGS84))
 
 
 @router.delete("/{area_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete an empty area")
-async def delete_area(area_id: int, session: DbSession) -> Response:
+async def delete_area(area_id: int, session: DbSession, who: RegistryWriter) -> Response:
     await service.delete_area(session, area_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -99,7 +105,9 @@ async def delete_area(area_id: int, session: DbSession) -> Response:
     response_class=GeoJSONResponse,
     responses={200: {"content": {"application/geo+json": {}}}},
 )
-async def coverage(area_id: int, session: DbSession, crs: CrsQuery = CRS.WGS84) -> GeoJSONResponse:
+async def coverage(
+    area_id: int, session: DbSession, who: RegistryReporter, crs: CrsQuery = CRS.WGS84
+) -> GeoJSONResponse:
     area, report = await service.coverage(session, area_id)
     fc = report.to_geojson()
     if crs is not CRS.WGS84:
@@ -117,7 +125,9 @@ async def coverage(area_id: int, session: DbSession, crs: CrsQuery = CRS.WGS84) 
 
 
 @router.get("/{area_id}/sizing", response_model=SizingReport, summary="Grids out of the size band")
-async def sizing(area_id: int, session: DbSession, lang: RequestLang) -> dict[str, Any]:
+async def sizing(
+    area_id: int, session: DbSession, who: RegistryReporter, lang: RequestLang
+) -> dict[str, Any]:
     findings, checked, band = await service.sizing(session, area_id)
     return {
         "area_id": area_id,

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.areas.models import PARENT_LEVEL, Area
 from app.areas.schemas import AreaCreate, AreaUpdate
+from app.auth.policy import Principal, ensure_area_in_scope
 from app.config import get_settings
 from app.errors import ApiError, not_found
 from app.geometry import CRS, parse_boundary, render
@@ -103,10 +104,12 @@ async def boundary_geojson(session: AsyncSession, area: Area, crs: CRS) -> dict 
     return render(to_shape(area.boundary), crs)
 
 
-async def _check_parent(session: AsyncSession, level: str, parent_id: int | None) -> None:
+async def _check_parent(
+    session: AsyncSession, level: str, parent_id: int | None, who: Principal | None = None
+) -> None:
     want = PARENT_LEVEL.get(level)
     if parent_id is None:
-        if level in ("city", "district"):
+        if level in ("city", "district") and (who is None or who.is_admin):
             return
         raise ApiError(
             "validation_error",
@@ -115,7 +118,7 @@ async def _check_parent(session: AsyncSession, level: str, parent_id: int | None
             field="parent_id",
         )
     parent = await session.get(Area, parent_id)
-    if parent is None:
+    if parent is None or not await ensure_area_in_scope(session, who, "registry:write", parent_id):
         raise ApiError(
             "unknown_parent",
             detail=f"上级区域不存在：{parent_id}",
@@ -141,8 +144,10 @@ def _code_exists(code: str) -> ApiError:
     )
 
 
-async def create_area(session: AsyncSession, data: AreaCreate) -> Area:
-    await _check_parent(session, data.level, data.parent_id)
+async def create_area(
+    session: AsyncSession, data: AreaCreate, who: Principal | None = None
+) -> Area:
+    await _check_parent(session, data.level, data.parent_id, who)
     area = Area(
         level=data.level,
         code=data.code,
@@ -164,11 +169,13 @@ async def create_area(session: AsyncSession, data: AreaCreate) -> Area:
     return area
 
 
-async def update_area(session: AsyncSession, area_id: int, data: AreaUpdate) -> Area:
+async def update_area(
+    session: AsyncSession, area_id: int, data: AreaUpdate, who: Principal | None = None
+) -> Area:
     area = await get_area(session, area_id)
     fields = data.model_fields_set
     if "parent_id" in fields:
-        await _check_parent(session, area.level, data.parent_id)
+        await _check_parent(session, area.level, data.parent_id, who)
         area.parent_id = data.parent_id
     for name in ("code", "name", "address", "phone", "service_hours"):
         if name in fields:

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
 
+from app.auth.policy import BuildingWriter, RegistryReader
 from app.buildings import service
 from app.buildings.schemas import BuildingCreate, BuildingOut, BuildingPage, BuildingUpdate
 from app.config import get_settings
@@ -22,6 +23,7 @@ CrsQuery = Annotated[CRS, Query(description="CRS of coordinates in the answer")]
 @router.get("", response_model=BuildingPage, summary="List buildings")
 async def list_buildings(
     session: DbSession,
+    who: RegistryReader,
     grid_id: int | None = None,
     area_id: Annotated[int | None, Query(description="Buildings in this area (any level)")] = None,
     q: Annotated[str | None, Query(max_length=100)] = None,
@@ -52,9 +54,9 @@ async def list_buildings(
     summary="Add a building (placed in its grid by location when grid_id is omitted)",
 )
 async def create_building(
-    body: BuildingCreate, session: DbSession, response: Response
+    body: BuildingCreate, session: DbSession, who: BuildingWriter, response: Response
 ) -> dict[str, Any]:
-    building_id = await service.create_building(session, body)
+    building_id = await service.create_building(session, body, who)
     response.headers["Location"] = f"/api/v1/buildings/{building_id}"
     row = await service.get_building_row(session, building_id)
     return service.building_out(row, render(row.geojson))
@@ -62,7 +64,7 @@ async def create_building(
 
 @router.get("/{building_id}", response_model=BuildingOut, summary="Get a building")
 async def get_building(
-    building_id: int, session: DbSession, crs: CrsQuery = CRS.WGS84
+    building_id: int, session: DbSession, who: RegistryReader, crs: CrsQuery = CRS.WGS84
 ) -> dict[str, Any]:
     row = await service.get_building_row(session, building_id)
     return service.building_out(row, render(row.geojson, crs))
@@ -70,9 +72,9 @@ async def get_building(
 
 @router.patch("/{building_id}", response_model=BuildingOut, summary="Change a building")
 async def update_building(
-    building_id: int, body: BuildingUpdate, session: DbSession
+    building_id: int, body: BuildingUpdate, session: DbSession, who: BuildingWriter
 ) -> dict[str, Any]:
-    await service.update_building(session, building_id, body)
+    await service.update_building(session, building_id, body, who)
     row = await service.get_building_row(session, building_id)
     return service.building_out(row, render(row.geojson))
 
@@ -80,6 +82,6 @@ async def update_building(
 @router.delete(
     "/{building_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a building"
 )
-async def delete_building(building_id: int, session: DbSession) -> Response:
+async def delete_building(building_id: int, session: DbSession, who: BuildingWriter) -> Response:
     await service.delete_building(session, building_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

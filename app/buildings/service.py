@@ -10,6 +10,7 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.policy import RULES, Principal, object_chain
 from app.buildings.models import Building
 from app.buildings.schemas import BuildingCreate, BuildingUpdate
 from app.errors import ApiError, not_found
@@ -34,7 +35,9 @@ def parse_building_geometry(geometry: Any, crs: CRS) -> BaseGeometry:
     return parse_boundary(geometry, crs, field="geometry").geometry
 
 
-async def _place(session: AsyncSession, geom: BaseGeometry, grid_id: int | None) -> int:
+async def _place(
+    session: AsyncSession, geom: BaseGeometry, grid_id: int | None, who: Principal | None = None
+) -> int:
     """The grid the building belongs to: the given one (it must contain the building) or found."""
     probe = geom if geom.geom_type == "Point" else geom.representative_point()
     if grid_id is None:
@@ -46,6 +49,14 @@ async def _place(session: AsyncSession, geom: BaseGeometry, grid_id: int | None)
                 field="geometry",
                 detail="楼栋不在任何网格内，请指定 grid_id 或修正位置",
                 detail_en="The building is in no grid; give grid_id or fix its location",
+            )
+        if not await _grid_in_scope(session, who, int(row.id)):
+            raise ApiError(
+                "outside_all_grids",
+                status=422,
+                field="geometry",
+                detail="楼栋所在网格不在您的管辖范围内",
+                detail_en="The building's grid is outside your area",
             )
         return int(row.id)
     inside = (
@@ -64,7 +75,7 @@ async def _place(session: AsyncSession, geom: BaseGeometry, grid_id: int | None)
             )
         )
     ).scalar_one_or_none()
-    if inside is None:
+    if inside is None or not await _grid_in_scope(session, who, grid_id):
         raise ApiError(
             "unknown_parent",
             field="grid_id",
@@ -79,6 +90,13 @@ async def _place(session: AsyncSession, geom: BaseGeometry, grid_id: int | None)
             detail_en="The building is not inside the given grid",
         )
     return grid_id
+
+
+async def _grid_in_scope(session: AsyncSession, who: Principal | None, grid_id: int) -> bool:
+    if who is None:
+        return True
+    _, chain, _ = await object_chain(session, "grid_id", grid_id)
+    return who.covers(RULES["buildings:write"], chain, grid_id)
 
 
 def _select() -> Any:
@@ -128,9 +146,11 @@ async def get_building_row(session: AsyncSession, building_id: int) -> Any:
     return row
 
 
-async def create_building(session: AsyncSession, data: BuildingCreate) -> int:
+async def create_building(
+    session: AsyncSession, data: BuildingCreate, who: Principal | None = None
+) -> int:
     geom = parse_building_geometry(data.geometry, data.crs)
-    grid_id = await _place(session, geom, data.grid_id)
+    grid_id = await _place(session, geom, data.grid_id, who)
     b = Building(
         grid_id=grid_id,
         name=data.name,
@@ -144,7 +164,9 @@ async def create_building(session: AsyncSession, data: BuildingCreate) -> int:
     return b.id
 
 
-async def update_building(session: AsyncSession, building_id: int, data: BuildingUpdate) -> None:
+async def update_building(
+    session: AsyncSession, building_id: int, data: BuildingUpdate, who: Principal | None = None
+) -> None:
     b = await session.get(Building, building_id)
     if b is None:
         raise not_found("楼栋", "Building", building_id)
@@ -165,7 +187,9 @@ async def update_building(session: AsyncSession, building_id: int, data: Buildin
             geom = parse_building_geometry(data.geometry, data.crs)
         else:
             geom = to_shape(b.geom)
-        b.grid_id = await _place(session, geom, data.grid_id if "grid_id" in fields else b.grid_id)
+        b.grid_id = await _place(
+            session, geom, data.grid_id if "grid_id" in fields else b.grid_id, who
+        )
         b.geom = from_shape(geom, srid=4326)
     b.updated_at = func.now()
     await session.commit()

@@ -11,6 +11,7 @@ from shapely import to_wkb
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.demo.accounts import load_accounts, load_departments, load_roster
 from app.demo.district import DemoDistrict, generate_district
 
 DEMO_VALID_FROM = datetime(2020, 1, 1, tzinfo=ZoneInfo("Asia/Shanghai"))
@@ -55,6 +56,9 @@ class LoadReport:
     areas: int
     grids: int
     buildings: int
+    departments: int
+    accounts: int
+    roster: int
 
 
 def _phone(code: str) -> str:
@@ -130,4 +134,14 @@ async def load_demo(conn: AsyncConnection, district: DemoDistrict | None = None)
             )
         )
     ).one()
-    return LoadReport(after[0] - before[0], after[1] - before[1], after[2] - before[2])
+    departments = await load_departments(conn)
+    accounts = await load_accounts(conn)
+    roster = await load_roster(conn, [g.code for g in d.grids if g.kind != "special"])
+    return LoadReport(
+        after[0] - before[0],
+        after[1] - before[1],
+        after[2] - before[2],
+        departments,
+        accounts,
+        roster,
+    )

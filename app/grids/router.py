@@ -7,6 +7,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
 
+from app.auth.policy import (
+    RULES,
+    Public,
+    RegistryReader,
+    RegistryReporter,
+    RegistryWriter,
+    StaffReader,
+    ensure_area_in_scope,
+)
 from app.config import get_settings
 from app.db import DbSession
 from app.errors import ApiError
@@ -27,6 +36,8 @@ from app.http import ApiRoute, read_json_body
 from app.i18n import RequestLang
 from app.responses import GeoJSONResponse
 from app.schemas import SHANGHAI, parse_bbox
+from app.users.schemas import StaffMember
+from app.users.service import grid_staff
 
 router = APIRouter(prefix="/api/v1/grids", tags=["grids"], route_class=ApiRoute)
 
@@ -51,6 +62,7 @@ def _limit(limit: int | None) -> int:
 @router.get("", response_model=GridPage, summary="List grids")
 async def list_grids(
     session: DbSession,
+    who: RegistryReader,
     lang: RequestLang,
     kind: GridKind | None = None,
     area_id: Annotated[int | None, Query(description="Grids in this area (any level)")] = None,
@@ -91,6 +103,7 @@ async def list_grids(
 )
 async def lookup(
     session: DbSession,
+    _: Public,
     lang: RequestLang,
     lon: float,
     lat: float,
@@ -155,6 +168,7 @@ async def lookup(
 async def import_grids(
     request: Request,
     session: DbSession,
+    who: RegistryWriter,
     repair: Annotated[bool, Query(description="Repair invalid rings instead of rejecting")] = False,
     mode: Annotated[
         transfer.ImportMode, Query(description="create: codes must be new; upsert: update existing")
@@ -162,7 +176,14 @@ async def import_grids(
     crs: Annotated[CRS, Query(description="CRS of the file's coordinates")] = CRS.WGS84,
 ) -> dict[str, Any]:
     fc = await read_json_body(request)
-    report = await transfer.import_grids(session, fc, crs=crs, repair=repair, mode=mode)
+    report = await transfer.import_grids(
+        session,
+        fc,
+        crs=crs,
+        repair=repair,
+        mode=mode,
+        scope=who.area_roots(RULES["registry:write"]),
+    )
     return report.__dict__
 
 
@@ -174,10 +195,19 @@ async def import_grids(
 )
 async def export_grids(
     session: DbSession,
+    who: RegistryReporter,
     area_id: Annotated[int | None, Query(description="Only grids in this area")] = None,
     crs: CrsQuery = CRS.WGS84,
 ) -> GeoJSONResponse:
-    fc = await transfer.export_grids(session, area_id=area_id, crs=crs)
+    if area_id is not None and not await ensure_area_in_scope(
+        session, who, "registry:report", area_id
+    ):
+        raise ApiError(
+            "not_found", detail=f"区域不存在：{area_id}", detail_en=f"Area not found: {area_id}"
+        )
+    fc = await transfer.export_grids(
+        session, area_id=area_id, crs=crs, scope=who.area_roots(RULES["registry:report"])
+    )
     return GeoJSONResponse(fc, headers={"Content-Disposition": 'inline; filename="grids.geojson"'})
 
 
@@ -185,9 +215,9 @@ async def export_grids(
     "", response_model=GridOut, status_code=status.HTTP_201_CREATED, summary="Create a grid"
 )
 async def create_grid(
-    body: GridCreate, session: DbSession, lang: RequestLang, response: Response
+    body: GridCreate, session: DbSession, who: RegistryWriter, lang: RequestLang, response: Response
 ) -> dict[str, Any]:
-    grid_id = await service.create_grid(session, body)
+    grid_id = await service.create_grid(session, body, who)
     response.headers["Location"] = f"/api/v1/grids/{grid_id}"
     row = await service.get_grid_row(session, grid_id)
     return service.grid_out(row, lang, render(row.geojson))
@@ -197,6 +227,7 @@ async def create_grid(
 async def get_grid(
     grid_id: int,
     session: DbSession,
+    who: RegistryReader,
     lang: RequestLang,
     crs: CrsQuery = CRS.WGS84,
     at: AtQuery = None,
@@ -207,15 +238,15 @@ async def get_grid(
 
 @router.patch("/{grid_id}", response_model=GridOut, summary="Change a grid (boundary history kept)")
 async def update_grid(
-    grid_id: int, body: GridUpdate, session: DbSession, lang: RequestLang
+    grid_id: int, body: GridUpdate, session: DbSession, who: RegistryWriter, lang: RequestLang
 ) -> dict[str, Any]:
-    await service.update_grid(session, grid_id, body)
+    await service.update_grid(session, grid_id, body, who)
     row = await service.get_grid_row(session, grid_id)
     return service.grid_out(row, lang, render(row.geojson))
 
 
 @router.delete("/{grid_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Retire a grid")
-async def delete_grid(grid_id: int, session: DbSession) -> Response:
+async def delete_grid(grid_id: int, session: DbSession, who: RegistryWriter) -> Response:
     await service.delete_grid(session, grid_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -226,7 +257,7 @@ async def delete_grid(grid_id: int, session: DbSession) -> Response:
     summary="Every version of the grid's boundary",
 )
 async def boundaries(
-    grid_id: int, session: DbSession, crs: CrsQuery = CRS.WGS84
+    grid_id: int, session: DbSession, who: RegistryReader, crs: CrsQuery = CRS.WGS84
 ) -> list[dict[str, Any]]:
     rows = await service.boundary_history(session, grid_id)
     return [
@@ -244,5 +275,19 @@ async def boundaries(
 @router.get(
     "/{grid_id}/card", response_model=ServiceCard, summary="The grid's service card (public)"
 )
-async def service_card(grid_id: int, session: DbSession, lang: RequestLang) -> dict[str, Any]:
+async def service_card(
+    grid_id: int, session: DbSession, _: Public, lang: RequestLang
+) -> dict[str, Any]:
     return await service.service_card(session, grid_id, lang)
+
+
+@router.get(
+    "/{grid_id}/staff",
+    response_model=list[StaffMember],
+    summary="The grid's staff roster (leader, full-time and part-time workers)",
+)
+async def staff(
+    grid_id: int, session: DbSession, who: StaffReader, lang: RequestLang
+) -> list[dict[str, Any]]:
+    await service.get_grid_row(session, grid_id)
+    return (await grid_staff(session, [grid_id], lang)).get(grid_id, [])

@@ -91,12 +91,23 @@ class CommunityCard(Ref):
     service_hours: str | None
 
 
+class CardStaff(ResponseModel):
+    name: str
+    role: str
+    role_label: str
+    worker_type: str | None
+    title: str | None
+    work_phone: str | None
+
+
 class ServiceCard(ResponseModel):
     """网格连心服务卡: who serves the grid and how to reach them (public)."""
 
     grid: GridBrief
     community: CommunityCard
-    staff: list[dict] = Field(default_factory=list, description="Grid staff with work phones")
+    staff: list[CardStaff] = Field(
+        default_factory=list, description="Grid leader and workers with work phones (public)"
+    )
 
 
 class LookupOut(ResponseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -13,12 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from app.areas.models import Area
+from app.auth.policy import Principal, ensure_area_in_scope
 from app.config import get_settings
 from app.errors import ApiError, not_found
 from app.geometry import CRS, parse_boundary, render
 from app.grids.models import Grid, GridBoundary
 from app.grids.schemas import GridCreate, GridUpdate
-from app.i18n import GRID_KIND_LABELS, Lang, label
+from app.i18n import GRID_KIND_LABELS, ROLE_LABELS, Lang, label
 from geo.measure import area_m2
 
 Community = aliased(Area, name="community")
@@ -79,9 +81,10 @@ def _version_filter(at: datetime | None) -> Any:
     )
 
 
-def below_area(area_id: int) -> Any:
-    """Ids of the area and every area below it (recursive)."""
-    below = select(Area.id).where(Area.id == area_id).cte("below", recursive=True)
+def below_area(area_id: int | Iterable[int]) -> Any:
+    """Ids of the area(s) and every area below (recursive), as a subquery for `IN`."""
+    ids = [area_id] if isinstance(area_id, int) else list(area_id)
+    below = select(Area.id).where(Area.id.in_(ids)).cte("below", recursive=True)
     below = below.union_all(select(Area.id).where(Area.parent_id == below.c.id))
     return select(below.c.id)
 
@@ -163,9 +166,14 @@ async def boundary_history(session: AsyncSession, grid_id: int) -> list[Any]:
     return list((await session.execute(stmt)).all())
 
 
-async def _community(session: AsyncSession, community_id: int, field: str = "community_id") -> Area:
+async def _community(
+    session: AsyncSession,
+    community_id: int,
+    field: str = "community_id",
+    who: Principal | None = None,
+) -> Area:
     area = await session.get(Area, community_id)
-    if area is None:
+    if area is None or not await ensure_area_in_scope(session, who, "registry:write", community_id):
         raise ApiError(
             "unknown_parent",
             detail=f"社区不存在：{community_id}",
@@ -212,8 +220,8 @@ def _code_exists(code: str) -> ApiError:
     )
 
 
-async def create_grid(session: AsyncSession, data: GridCreate) -> int:
-    community = await _community(session, data.community_id)
+async def create_grid(session: AsyncSession, data: GridCreate, who: Principal | None = None) -> int:
+    community = await _community(session, data.community_id, who=who)
     geom = parse_boundary(data.boundary, data.crs).geometry
     check_inside(geom, community)
     grid = Grid(
@@ -264,7 +272,9 @@ async def set_boundary(session: AsyncSession, grid_id: int, geom: BaseGeometry) 
     return True
 
 
-async def update_grid(session: AsyncSession, grid_id: int, data: GridUpdate) -> None:
+async def update_grid(
+    session: AsyncSession, grid_id: int, data: GridUpdate, who: Principal | None = None
+) -> None:
     grid = await session.get(Grid, grid_id)
     if grid is None or grid.deleted_at is not None:
         raise not_found("网格", "Grid", grid_id)
@@ -285,7 +295,7 @@ async def update_grid(session: AsyncSession, grid_id: int, data: GridUpdate) -> 
             detail="community_id 不能为空",
             detail_en="community_id must not be null",
         )
-    community = await _community(session, community_id)
+    community = await _community(session, community_id, who=who)
     for name in ("code", "name", "kind", "households", "population", "notes", "community_id"):
         if name in fields:
             setattr(grid, name, getattr(data, name))
@@ -334,6 +344,20 @@ async def delete_grid(session: AsyncSession, grid_id: int) -> None:
 
 # --- lookup: one statement, bind parameters, partial GiST index for the live map --------------
 
+STAFF_JSON = """
+    (SELECT coalesce(json_agg(json_build_object(
+                'name', u.display_name, 'role', p.role, 'worker_type', p.worker_type,
+                'title', p.title, 'work_phone', p.work_phone)
+            ORDER BY CASE p.role WHEN 'grid_leader' THEN 0 ELSE 1 END,
+                     CASE p.worker_type WHEN 'full_time' THEN 0 WHEN 'part_time' THEN 1 ELSE 2 END,
+                     u.id), '[]')
+     FROM post_grids pg
+     JOIN posts p ON p.id = pg.post_id
+     JOIN users u ON u.id = p.user_id AND u.is_active
+     WHERE pg.grid_id = g.id AND p.starts_on <= current_date
+       AND (p.ends_on IS NULL OR p.ends_on >= current_date)) AS staff
+"""
+
 _LOOKUP = """
 WITH p AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS g),
 live AS (
@@ -366,16 +390,19 @@ SELECT pick.inside, pick.distance_m, pick.valid_from, pick.valid_to,
        c.id AS c_id, c.code AS c_code, c.name AS c_name, c.phone AS c_phone,
        c.address AS c_address, c.service_hours AS c_hours,
        s.id AS s_id, s.code AS s_code, s.name AS s_name,
-       d.id AS d_id, d.code AS d_code, d.name AS d_name
+       d.id AS d_id, d.code AS d_code, d.name AS d_name,
+       {staff}
 FROM pick
 JOIN grids g ON g.id = pick.grid_id
 JOIN areas c ON c.id = g.community_id
 LEFT JOIN areas s ON s.id = c.parent_id
 LEFT JOIN areas d ON d.id = s.parent_id
 """
-LOOKUP_NOW = text(_LOOKUP.format(version="b.valid_to IS NULL"))
+LOOKUP_NOW = text(_LOOKUP.format(version="b.valid_to IS NULL", staff=STAFF_JSON))
 LOOKUP_AT = text(
-    _LOOKUP.format(version="b.valid_from <= :at AND (b.valid_to IS NULL OR b.valid_to > :at)")
+    _LOOKUP.format(
+        version="b.valid_from <= :at AND (b.valid_to IS NULL OR b.valid_to > :at)", staff=STAFF_JSON
+    )
 )
 
 
@@ -417,7 +444,9 @@ def card(row: Any, lang: Lang) -> dict[str, Any]:
             "address": row.c_address,
             "service_hours": row.c_hours,
         },
-        "staff": [],
+        "staff": [
+            {**m, "role_label": label(ROLE_LABELS, m["role"], lang)} for m in (row.staff or [])
+        ],
     }
 
 
@@ -440,10 +469,11 @@ def lookup_out(
 
 
 _CARD = text(
-    """
+    f"""
     SELECT g.id, g.code, g.name, g.kind, g.households, g.population,
            c.id AS c_id, c.code AS c_code, c.name AS c_name, c.phone AS c_phone,
-           c.address AS c_address, c.service_hours AS c_hours
+           c.address AS c_address, c.service_hours AS c_hours,
+           {STAFF_JSON}
     FROM grids g JOIN areas c ON c.id = g.community_id
     WHERE g.id = :id AND g.deleted_at IS NULL
     """

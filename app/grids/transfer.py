@@ -148,15 +148,16 @@ async def import_grids(
     crs: CRS = CRS.WGS84,
     repair: bool = False,
     mode: ImportMode = "create",
+    scope: set[int] | None = None,
 ) -> ImportReport:
     """Validate every feature, then write all of them in one transaction — or nothing."""
     parsed, errors = _parse_features(fc, crs=crs, repair=repair)
 
     codes = sorted({p.props.community_code for p in parsed})
-    communities = {
-        a.code: a
-        for a in (await session.execute(select(Area).where(Area.code.in_(codes)))).scalars()
-    }
+    stmt = select(Area).where(Area.code.in_(codes))
+    if scope is not None:  # the caller may only write below these areas
+        stmt = stmt.where(Area.id.in_(below_area(scope)))
+    communities = {a.code: a for a in (await session.execute(stmt)).scalars()}
     existing = {
         g.code: g
         for g in (
@@ -305,7 +306,11 @@ _EXPORT_COLS = (
 
 
 async def export_grids(
-    session: AsyncSession, *, area_id: int | None = None, crs: CRS = CRS.WGS84
+    session: AsyncSession,
+    *,
+    area_id: int | None = None,
+    crs: CRS = CRS.WGS84,
+    scope: set[int] | None = None,
 ) -> dict[str, Any]:
     """The live grids as an RFC 7946 FeatureCollection that `import_grids` takes back."""
     stmt = (
@@ -317,6 +322,8 @@ async def export_grids(
     )
     if area_id is not None:
         stmt = stmt.where(Grid.community_id.in_(below_area(area_id)))
+    if scope is not None:
+        stmt = stmt.where(Grid.community_id.in_(below_area(scope)))
     features = []
     for row in await session.execute(stmt):
         features.append(

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from sqlalchemy import text
 
+from app.auth.policy import Public
 from app.db import db
 from app.errors import ApiError
 from app.http import ApiRoute
@@ -16,7 +17,7 @@ router = APIRouter(tags=["health"], route_class=ApiRoute)
 
 
 @router.get("/healthz", summary="Liveness: the process answers")
-async def healthz() -> dict[str, str]:
+async def healthz(_: Public) -> dict[str, str]:
     return {"status": "ok"}
 
 
@@ -25,7 +26,7 @@ async def healthz() -> dict[str, str]:
     summary="Readiness: database reachable, migrations at head, PostGIS present",
     responses={503: {"description": "Not ready; the problem says why"}},
 )
-async def readyz() -> dict[str, Any]:
+async def readyz(_: Public) -> dict[str, Any]:
     try:
         async with db.engine.connect() as conn:
             row = (

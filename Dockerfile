@@ -1,0 +1,25 @@
+# Production image. The same install path as `make run`: pip installs the project from
+# pyproject.toml (pinned versions). Migrations are a separate command:
+#   docker run --rm -e DATABASE_URL=... wangge wangge prestart --no-seed
+#   docker run -e DATABASE_URL=... -p 8000:8000 wangge
+FROM python:3.11-slim AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY app ./app
+COPY geo ./geo
+COPY migrations ./migrations
+RUN python -m venv /opt/venv && /opt/venv/bin/pip install --upgrade pip && /opt/venv/bin/pip install .
+
+FROM python:3.11-slim
+RUN useradd --system --uid 10001 --home /srv/wangge wangge
+COPY --from=build /opt/venv /opt/venv
+WORKDIR /srv/wangge
+# Alembic reads its settings from pyproject.toml next to migrations/.
+COPY --chown=wangge pyproject.toml ./
+COPY --chown=wangge migrations ./migrations
+ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 ENV=production PORT=8000 WEB_CONCURRENCY=4
+USER wangge
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=3s CMD python -c "import urllib.request,os; urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"PORT\"]}/healthz')"
+CMD ["sh", "-c", "exec uvicorn app.main:app --host 0.0.0.0 --port ${PORT} --workers ${WEB_CONCURRENCY} --proxy-headers --no-access-log"]

@@ -1,0 +1,379 @@
+"""The one authorisation policy layer. Every route declares a permission; this module decides.
+
+- `RULES` says which roles hold each permission and whether it is scoped to places.
+- `require("perm")` is the route dependency: it authenticates the bearer token, checks the role
+  (403 when the role may never do it) and, for a scoped permission with an object in the path,
+  checks that the object lies in the caller's scope (404 otherwise: do not reveal it exists).
+- `ApiRoute` refuses to build a route that has no policy, and the matrix test walks the route table.
+
+Places are scoped by the area tree: a post on an area covers that area and everything below it;
+a grid worker's or leader's post covers its grids. Reference data (the registry of areas, grids,
+buildings and departments) is readable by every signed-in user; writes and reports are scoped.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import jwt
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import get_settings
+from app.db import get_session
+from app.errors import ApiError
+
+ALL_ROLES = frozenset(
+    {"grid_worker", "grid_leader", "community", "street", "department", "centre", "admin"}
+)
+AREA_STAFF = frozenset({"admin", "centre", "street", "community"})
+
+
+@dataclass(frozen=True)
+class Rule:
+    roles: frozenset[str] | None
+    """Roles that may call; None = anyone, signed in or not."""
+    scoped: bool = False
+    """Objects named in the path must lie in the caller's scope."""
+    description: str = ""
+
+
+RULES: dict[str, Rule] = {
+    "public": Rule(None, description="anyone, no login"),
+    "signed_in": Rule(ALL_ROLES, description="any signed-in user"),
+    "registry:read": Rule(ALL_ROLES, description="read areas, grids, buildings, departments"),
+    "registry:report": Rule(AREA_STAFF, scoped=True, description="coverage, sizing, export"),
+    "registry:write": Rule(
+        frozenset({"admin", "centre"}), scoped=True, description="edit areas and grids, import"
+    ),
+    "buildings:write": Rule(AREA_STAFF, scoped=True, description="edit buildings"),
+    "staff:read": Rule(AREA_STAFF | {"grid_leader"}, scoped=True, description="grid rosters"),
+    "users:admin": Rule(frozenset({"admin"}), description="accounts and posts"),
+    "departments:write": Rule(frozenset({"admin"}), description="edit departments"),
+    "audit:read": Rule(frozenset({"admin"}), description="read the audit log"),
+}
+
+
+@dataclass(frozen=True)
+class PostScope:
+    id: int
+    role: str
+    area_id: int | None
+    department_id: int | None
+    grid_ids: frozenset[int]
+
+
+@dataclass
+class Principal:
+    user_id: int
+    username: str
+    display_name: str
+    session_id: uuid.UUID
+    posts: list[PostScope] = field(default_factory=list)
+
+    @property
+    def roles(self) -> set[str]:
+        return {p.role for p in self.posts}
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.roles
+
+    def posts_for(self, rule: Rule) -> list[PostScope]:
+        return [p for p in self.posts if rule.roles is None or p.role in rule.roles]
+
+    def area_roots(self, rule: Rule) -> set[int] | None:
+        """Area ids under which `rule` lets the caller act; None = everywhere (admin)."""
+        posts = self.posts_for(rule)
+        if any(p.role == "admin" for p in posts):
+            return None
+        return {p.area_id for p in posts if p.area_id is not None}
+
+    def grid_roots(self, rule: Rule) -> set[int]:
+        return {g for p in self.posts_for(rule) for g in p.grid_ids}
+
+    def covers(self, rule: Rule, chain: list[int], grid_id: int | None = None) -> bool:
+        """Does a post allowed by `rule` cover an object in these areas (or this grid)?"""
+        roots = self.area_roots(rule)
+        if roots is None:
+            return True
+        if roots.intersection(chain):
+            return True
+        return grid_id is not None and grid_id in self.grid_roots(rule)
+
+
+# --- tokens -------------------------------------------------------------------------------------
+
+ALGORITHM = "HS256"
+
+
+def create_access_token(user_id: int, session_id: uuid.UUID) -> tuple[str, int]:
+    s = get_settings()
+    now = int(time.time())
+    ttl = s.access_token_minutes * 60
+    claims = {
+        "sub": str(user_id),
+        "sid": str(session_id),
+        "iat": now,
+        "exp": now + ttl,
+        "typ": "access",
+    }
+    return jwt.encode(claims, s.signing_key, algorithm=ALGORITHM), ttl
+
+
+def decode_access_token(token: str) -> tuple[int, uuid.UUID]:
+    try:
+        claims = jwt.decode(
+            token,
+            get_settings().signing_key,
+            algorithms=[ALGORITHM],
+            options={"require": ["exp", "sub", "sid"]},
+        )
+        if claims.get("typ") != "access":
+            raise ValueError("not an access token")
+        return int(claims["sub"]), uuid.UUID(claims["sid"])
+    except (jwt.PyJWTError, ValueError, KeyError):
+        raise ApiError(
+            "invalid_token", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
+        ) from None
+
+
+# --- loading the caller: one indexed query, cached for at most auth_cache_seconds --------------
+
+_PRINCIPAL = text(
+    """
+    SELECT u.id, u.username, u.display_name,
+           coalesce(json_agg(json_build_object(
+               'id', p.id, 'role', p.role, 'area_id', p.area_id, 'department_id', p.department_id,
+               'grid_ids', (SELECT coalesce(json_agg(pg.grid_id), '[]') FROM post_grids pg
+                            WHERE pg.post_id = p.id)
+           ) ORDER BY p.id) FILTER (WHERE p.id IS NOT NULL), '[]') AS posts
+    FROM users u
+    JOIN auth_sessions s ON s.id = :sid AND s.user_id = u.id
+    LEFT JOIN posts p ON p.user_id = u.id AND p.starts_on <= current_date
+                     AND (p.ends_on IS NULL OR p.ends_on >= current_date)
+    WHERE u.id = :uid AND u.is_active AND s.revoked_at IS NULL AND s.expires_at > now()
+    GROUP BY u.id
+    """
+)
+
+
+class _Cache:
+    def __init__(self, size: int = 10_000) -> None:
+        self.size = size
+        self.items: OrderedDict[uuid.UUID, tuple[float, Principal]] = OrderedDict()
+
+    def get(self, sid: uuid.UUID) -> Principal | None:
+        hit = self.items.get(sid)
+        if hit is None or hit[0] < time.monotonic():
+            return None
+        return hit[1]
+
+    def put(self, p: Principal) -> None:
+        ttl = get_settings().auth_cache_seconds
+        if ttl <= 0:
+            return
+        self.items[p.session_id] = (time.monotonic() + ttl, p)
+        self.items.move_to_end(p.session_id)
+        while len(self.items) > self.size:
+            self.items.popitem(last=False)
+
+    def evict(self, sid: uuid.UUID | None = None, user_id: int | None = None) -> None:
+        if sid is not None:
+            self.items.pop(sid, None)
+        if user_id is not None:
+            for k in [k for k, (_, p) in self.items.items() if p.user_id == user_id]:
+                self.items.pop(k, None)
+
+    def clear(self) -> None:
+        self.items.clear()
+
+
+principal_cache = _Cache()
+
+
+async def load_principal(session: AsyncSession, user_id: int, sid: uuid.UUID) -> Principal:
+    cached = principal_cache.get(sid)
+    if cached is not None and cached.user_id == user_id:
+        return cached
+    row = (
+        await (await session.connection()).execute(_PRINCIPAL, {"uid": user_id, "sid": sid})
+    ).first()
+    if row is None:
+        raise ApiError(
+            "invalid_token", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
+        )
+    p = Principal(
+        user_id=row.id,
+        username=row.username,
+        display_name=row.display_name,
+        session_id=sid,
+        posts=[
+            PostScope(
+                id=x["id"],
+                role=x["role"],
+                area_id=x["area_id"],
+                department_id=x["department_id"],
+                grid_ids=frozenset(x["grid_ids"]),
+            )
+            for x in row.posts
+        ],
+    )
+    principal_cache.put(p)
+    return p
+
+
+# --- objects in the path: their place in the area tree ------------------------------------------
+
+_CHAIN = """
+WITH RECURSIVE start AS ({start}),
+up(id, parent_id) AS (
+    SELECT a.id, a.parent_id FROM areas a JOIN start ON a.id = start.area_id
+    UNION ALL
+    SELECT a.id, a.parent_id FROM areas a JOIN up ON a.id = up.parent_id
+)
+SELECT (SELECT grid_id FROM start) AS grid_id, array(SELECT id FROM up) AS chain,
+       EXISTS (SELECT 1 FROM start) AS found
+"""
+_CHAINS = {
+    "area_id": text(
+        _CHAIN.format(
+            start="SELECT id AS area_id, NULL::bigint AS grid_id FROM areas WHERE id = :id"
+        )
+    ),
+    "grid_id": text(
+        _CHAIN.format(
+            start="SELECT community_id AS area_id, id AS grid_id FROM grids WHERE id = :id AND deleted_at IS NULL"
+        )
+    ),
+    "building_id": text(
+        _CHAIN.format(
+            start="SELECT g.community_id AS area_id, g.id AS grid_id FROM buildings b "
+            "JOIN grids g ON g.id = b.grid_id WHERE b.id = :id"
+        )
+    ),
+}
+PATH_OBJECTS = tuple(_CHAINS)
+
+
+async def object_chain(
+    session: AsyncSession, kind: str, object_id: int
+) -> tuple[bool, list[int], int | None]:
+    row = (await (await session.connection()).execute(_CHAINS[kind], {"id": object_id})).one()
+    return bool(row.found), list(row.chain or []), row.grid_id
+
+
+async def area_chain(session: AsyncSession, area_id: int) -> list[int]:
+    return (await object_chain(session, "area_id", area_id))[1]
+
+
+# --- the route dependency -----------------------------------------------------------------------
+
+bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+async def record_denial(
+    session: AsyncSession,
+    request: Request,
+    who: Principal | None,
+    permission: str,
+    reason: str,
+    obj: tuple[str, int] | None = None,
+) -> None:
+    from app.audit.service import record
+
+    await record(
+        session,
+        "permission_denied",
+        actor=who,
+        request=request,
+        object_type=obj[0] if obj else None,
+        object_id=str(obj[1]) if obj else None,
+        detail={
+            "permission": permission,
+            "reason": reason,
+            "method": request.method,
+            "path": request.url.path,
+        },
+    )
+    await session.commit()
+
+
+def require(permission: str) -> Callable[..., Coroutine[Any, Any, Principal | None]]:
+    rule = RULES[permission]
+
+    async def policy(
+        request: Request,
+        session: Annotated[AsyncSession, Depends(get_session)],
+        token: Annotated[str | None, Depends(bearer)],
+    ) -> Principal | None:
+        if rule.roles is None:
+            return None
+        if not token:
+            raise ApiError("unauthenticated", headers={"WWW-Authenticate": "Bearer"})
+        user_id, sid = decode_access_token(token)
+        who = await load_principal(session, user_id, sid)
+        request.state.principal = who
+        if not who.posts_for(rule):
+            await record_denial(session, request, who, permission, "role")
+            raise ApiError(
+                "forbidden",
+                detail=f"当前岗位无权执行此操作（{permission}）",
+                detail_en=f"None of your posts allows this ({permission})",
+            )
+        if rule.scoped:
+            for kind in PATH_OBJECTS:
+                if kind in request.path_params:
+                    try:
+                        oid = int(request.path_params[kind])
+                    except ValueError:
+                        break  # the framework answers 422 for the malformed id
+                    found, chain, grid_id = await object_chain(session, kind, oid)
+                    if found and not who.covers(rule, chain, grid_id):
+                        await record_denial(session, request, who, permission, "scope", (kind, oid))
+                        raise ApiError(
+                            "not_found", detail=f"对象不存在：{oid}", detail_en=f"Not found: {oid}"
+                        )
+        return who
+
+    policy.__policy__ = permission  # type: ignore[attr-defined]
+    return policy
+
+
+def policy_of(dependant: Any) -> list[str]:
+    """Permissions declared anywhere in a route's dependency tree."""
+    found = []
+    call = getattr(dependant, "call", None)
+    if call is not None and hasattr(call, "__policy__"):
+        found.append(call.__policy__)
+    for sub in getattr(dependant, "dependencies", []):
+        found.extend(policy_of(sub))
+    return found
+
+
+Public = Annotated[None, Depends(require("public"))]
+SignedIn = Annotated[Principal, Depends(require("signed_in"))]
+RegistryReader = Annotated[Principal, Depends(require("registry:read"))]
+RegistryReporter = Annotated[Principal, Depends(require("registry:report"))]
+RegistryWriter = Annotated[Principal, Depends(require("registry:write"))]
+BuildingWriter = Annotated[Principal, Depends(require("buildings:write"))]
+StaffReader = Annotated[Principal, Depends(require("staff:read"))]
+UserAdmin = Annotated[Principal, Depends(require("users:admin"))]
+DepartmentWriter = Annotated[Principal, Depends(require("departments:write"))]
+AuditReader = Annotated[Principal, Depends(require("audit:read"))]
+
+
+async def ensure_area_in_scope(
+    session: AsyncSession, who: Principal | None, permission: str, area_id: int
+) -> bool:
+    """For objects named in a body (a parent, a community): may the caller act there?"""
+    if who is None:
+        return True
+    return who.covers(RULES[permission], await area_chain(session, area_id))

@@ -1,0 +1,76 @@
+"""/api/v1/auth — OAuth2 password login, refresh rotation, logout; /api/v1/me."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request, Response, status
+from pydantic import Field
+
+from app.auth import service
+from app.auth.policy import Public, SignedIn
+from app.db import DbSession
+from app.http import ApiRoute
+from app.i18n import RequestLang
+from app.schemas import RequestModel, ResponseModel
+from app.users.schemas import UserOut
+from app.users.service import posts_of, user_out
+
+router = APIRouter(prefix="/api/v1", tags=["auth"], route_class=ApiRoute)
+
+
+class TokenOut(ResponseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int = Field(description="Seconds the access token is valid")
+    refresh_token: str = Field(description="Use once at /auth/refresh; reuse revokes the session")
+    refresh_idle_timeout: int = Field(
+        description="Seconds without a refresh before the session ends"
+    )
+
+
+class RefreshIn(RequestModel):
+    refresh_token: str = Field(min_length=10, max_length=200)
+
+
+@router.post(
+    "/auth/token",
+    response_model=TokenOut,
+    summary="Log in (OAuth2 password flow)",
+    responses={
+        401: {"description": "Wrong user name or password"},
+        403: {"description": "Account locked or disabled"},
+    },
+)
+async def token(
+    request: Request,
+    session: DbSession,
+    _: Public,
+    username: Annotated[str, Form(min_length=1, max_length=64)],
+    password: Annotated[str, Form(min_length=1, max_length=256)],
+) -> dict[str, Any]:
+    return await service.login(session, username, password, request)
+
+
+@router.post(
+    "/auth/refresh", response_model=TokenOut, summary="Swap a refresh token for new tokens"
+)
+async def refresh(
+    body: RefreshIn, request: Request, session: DbSession, _: Public
+) -> dict[str, Any]:
+    return await service.refresh(session, body.refresh_token, request)
+
+
+@router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT, summary="End this session")
+async def logout(request: Request, session: DbSession, who: SignedIn) -> Response:
+    await service.logout(session, who.session_id, who.user_id, request)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/me", response_model=UserOut, summary="The caller: user, posts, roles and scope")
+async def me(session: DbSession, who: SignedIn, lang: RequestLang) -> dict[str, Any]:
+    from app.users.service import get_user
+
+    u = await get_user(session, who.user_id)
+    posts = await posts_of(session, [u.id], lang)
+    return user_out(u, posts.get(u.id, []), reveal=True)
