@@ -103,6 +103,59 @@ async def _export(area_code: str | None, crs: str) -> int:
     return 0
 
 
+async def _create_user(args: argparse.Namespace) -> int:
+    import getpass
+    import os
+
+    from app.db import db
+    from app.errors import ApiError
+    from app.users.schemas import PostIn, UserCreate
+    from app.users.service import create_user
+
+    password = os.environ.get("WANGGE_NEW_PASSWORD") or getpass.getpass("Password: ")
+    post: dict[str, Any] = {"role": args.role}
+    if args.area:
+        post["area_id"] = args.area
+    if args.department:
+        post["department_id"] = args.department
+    if args.grid:
+        post["grid_ids"] = args.grid
+    try:
+        data = UserCreate(
+            username=args.username,
+            display_name=args.name or args.username,
+            password=password,
+            mobile=args.mobile,
+            posts=[PostIn(**post)],
+        )
+        async with db.session() as session:
+            user = await create_user(session, data, None, None)
+    except ApiError as e:
+        _print(e.body("zh"))
+        return 1
+    except ValueError as e:
+        print(f"wangge: {e}", file=sys.stderr)
+        return 1
+    finally:
+        await db.dispose()
+    print(f"wangge: created user {user.username} (id {user.id})")
+    return 0
+
+
+async def _verify_audit() -> int:
+    from app.audit.service import verify_chain
+    from app.db import db
+
+    async with db.session() as session:
+        checked, broken = await verify_chain(session)
+    await db.dispose()
+    if broken:
+        _print({"ok": False, "checked": checked, "broken": broken})
+        return 1
+    print(f"wangge: audit chain intact ({checked} rows)")
+    return 0
+
+
 def check_coverage_file(
     path: Path, parents: Path | None, sliver_m2: float, report: Path | None
 ) -> int:
@@ -164,6 +217,30 @@ def main(argv: list[str] | None = None) -> None:
     cov.add_argument("--parents", type=Path, help="GeoJSON of communities (property `code`)")
     cov.add_argument("--sliver-m2", type=float, default=1.0)
     cov.add_argument("--report", type=Path, help="write the findings as GeoJSON here")
+    cu = sub.add_parser(
+        "create-user",
+        help="create an account with one post (password from WANGGE_NEW_PASSWORD or a prompt)",
+    )
+    cu.add_argument("username")
+    cu.add_argument("--name", help="display name")
+    cu.add_argument(
+        "--role",
+        required=True,
+        choices=[
+            "grid_worker",
+            "grid_leader",
+            "community",
+            "street",
+            "department",
+            "centre",
+            "admin",
+        ],
+    )
+    cu.add_argument("--area", type=int, help="area id (community, street, centre posts)")
+    cu.add_argument("--department", type=int, help="department id (department posts)")
+    cu.add_argument("--grid", type=int, action="append", help="grid id (repeatable)")
+    cu.add_argument("--mobile")
+    sub.add_parser("verify-audit", help="recompute the audit log's hash chain; exit 1 if broken")
     args = p.parse_args(argv)
 
     if args.cmd == "prestart":
@@ -179,6 +256,10 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(asyncio.run(_import(args.file, args.repair, args.mode, args.crs)))
     elif args.cmd == "export-grids":
         raise SystemExit(asyncio.run(_export(args.area, args.crs)))
+    elif args.cmd == "create-user":
+        raise SystemExit(asyncio.run(_create_user(args)))
+    elif args.cmd == "verify-audit":
+        raise SystemExit(asyncio.run(_verify_audit()))
     elif args.cmd == "check-coverage":
         raise SystemExit(check_coverage_file(args.file, args.parents, args.sliver_m2, args.report))
 

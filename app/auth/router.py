@@ -63,7 +63,7 @@ async def refresh(
 
 @router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT, summary="End this session")
 async def logout(request: Request, session: DbSession, who: SignedIn) -> Response:
-    await service.logout(session, who.session_id, who.user_id, request)
+    await service.logout(session, who, request)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.service import client_ip, record
 from app.auth.models import AuthSession, RefreshToken
 from app.auth.passwords import hash_password, needs_rehash, verify_password
-from app.auth.policy import create_access_token, principal_cache
+from app.auth.policy import Principal, create_access_token, principal_cache
 from app.config import get_settings
 from app.errors import ApiError
 from app.users.models import User
@@ -206,14 +206,15 @@ async def refresh(session: AsyncSession, token: str, request: Request) -> dict[s
     return tokens
 
 
-async def logout(session: AsyncSession, sid: uuid.UUID, user_id: int, request: Request) -> None:
+async def logout(session: AsyncSession, who: Principal, request: Request) -> None:
+    sid = who.session_id
     await session.execute(
         update(AuthSession)
         .where(AuthSession.id == sid, AuthSession.revoked_at.is_(None))
         .values(revoked_at=func.now(), revoked_reason="logout")
     )
     principal_cache.evict(sid=sid)
-    await record(session, "logout", actor_id=user_id, request=request, detail={"session": str(sid)})
+    await record(session, "logout", actor=who, request=request, detail={"session": str(sid)})
     await session.commit()
 
 

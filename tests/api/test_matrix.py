@@ -1,0 +1,147 @@
+"""The authorisation matrix: every route × every role × an object inside and one outside the
+caller's scope, generated from the app's route table (OWASP API1: broken object-level authz).
+
+The expectations below are written out by hand, independently of `app.auth.policy.RULES`; a new
+permission, or a route whose permission is not listed here, fails the test.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from app.http import api_routes
+from app.main import app
+
+ALL = {"admin", "centre", "street", "community", "leader", "worker", "worker2", "dept"}
+AREA_STAFF = {"admin", "centre", "street", "community"}
+EXPECTED_ROLES: dict[str, set[str] | None] = {
+    "public": None,  # anyone, signed in or not
+    "signed_in": ALL,
+    "registry:read": ALL,
+    "registry:report": AREA_STAFF,
+    "registry:write": {"admin", "centre"},
+    "buildings:write": AREA_STAFF,
+    "staff:read": AREA_STAFF | {"leader"},
+    "users:admin": {"admin"},
+    "departments:write": {"admin"},
+    "audit:read": {"admin"},
+}
+SCOPED = {"registry:report", "registry:write", "buildings:write", "staff:read"}
+
+# Which of the test's objects lie in each account's scope ("in" = 立新社区 of 江边街道, 月湖区,
+# and its first grid; "out" = a community of another district).
+IN_SCOPE = {
+    "admin": {"in", "out"},
+    "centre": {"in"},
+    "street": {"in"},
+    "community": {"in"},
+    "leader": {"in"},
+    "worker": {"in"},
+    "worker2": set(),
+    "dept": set(),
+}
+
+ROUTES = [(m, r.path, r.permission) for r in api_routes(app.routes) for m in sorted(r.methods)]
+ROLES = ["anonymous", *sorted(ALL)]
+
+
+def _cells() -> list[Any]:
+    cells = []
+    for method, path, perm in ROUTES:
+        places = ["in", "out"] if re.search(r"\{(area|grid|building)_id\}", path) else ["-"]
+        for role in ROLES:
+            for place in places:
+                cells.append(
+                    pytest.param(
+                        method, path, perm, role, place, id=f"{method} {path} {role} {place}"
+                    )
+                )
+    return cells
+
+
+def test_every_permission_has_written_expectations() -> None:
+    from app.auth.policy import RULES
+
+    assert set(RULES) == set(EXPECTED_ROLES)
+    for _, path, perm in ROUTES:
+        assert perm in EXPECTED_ROLES, path
+    for name, rule in RULES.items():
+        assert rule.scoped == (name in SCOPED), name
+
+
+WORLD = """
+WITH d AS (INSERT INTO areas (level, code, name, parent_id)
+           SELECT 'district', '360622000000', '余江区', parent_id FROM areas WHERE code = '360602000000'
+           RETURNING id),
+s AS (INSERT INTO areas (level, code, name, parent_id) SELECT 'street', '360622001000', '邓埠镇', id FROM d
+      RETURNING id),
+c AS (INSERT INTO areas (level, code, name, parent_id, boundary)
+      SELECT 'community', '360622001001', '外区社区', id,
+             ST_Multi(ST_MakeEnvelope(116.80, 28.20, 116.82, 28.22, 4326)) FROM s RETURNING id),
+g AS (INSERT INTO grids (code, name, community_id, kind, households)
+      SELECT 'OUT1', '外区网格', id, 'city', 300 FROM c RETURNING id),
+b AS (INSERT INTO grid_boundaries (grid_id, boundary, valid_from)
+      SELECT id, ST_Multi(ST_MakeEnvelope(116.80, 28.20, 116.81, 28.21, 4326)), now() FROM g),
+bl AS (INSERT INTO buildings (grid_id, name, households, units, geom)
+       SELECT id, '外区1栋', 10, 1, ST_SetSRID(ST_MakePoint(116.805, 28.205), 4326) FROM g
+       RETURNING id)
+SELECT (SELECT id FROM c) AS area, (SELECT id FROM g) AS grid, (SELECT id FROM bl) AS building
+"""
+INSIDE = """
+SELECT (SELECT id FROM areas WHERE code = '360602001001') AS area,
+       (SELECT id FROM grids WHERE code = '360602001001001') AS grid,
+       (SELECT b.id FROM buildings b JOIN grids g ON g.id = b.grid_id
+        WHERE g.code = '360602001001001' ORDER BY b.id LIMIT 1) AS building,
+       (SELECT id FROM users WHERE username = 'worker2') AS user_id,
+       (SELECT p.id FROM posts p JOIN users u ON u.id = p.user_id WHERE u.username = 'worker2') AS post_id,
+       (SELECT id FROM departments WHERE code = 'CGJ') AS department_id
+"""
+
+
+def _expect(perm: str, role: str, place: str) -> tuple[int, str] | None:
+    """None = allowed; else the (status, code) of the denial."""
+    roles = EXPECTED_ROLES[perm]
+    if roles is None:
+        return None
+    if role == "anonymous":
+        return 401, "unauthenticated"
+    if role not in roles:
+        return 403, "forbidden"
+    if perm in SCOPED and place != "-" and place not in IN_SCOPE[role]:
+        return 404, "not_found"
+    return None
+
+
+@pytest.mark.parametrize(("method", "path", "perm", "role", "place"), _cells())
+async def test_matrix(
+    anon: httpx.AsyncClient, tokens, conn, method, path, perm, role, place
+) -> None:
+    out = (await conn.execute(text(WORLD))).one()
+    ins = (await conn.execute(text(INSIDE))).one()
+    obj = out if place == "out" else ins
+    url = (
+        path.replace("{area_id}", str(obj.area))
+        .replace("{grid_id}", str(obj.grid))
+        .replace("{building_id}", str(obj.building))
+        .replace("{user_id}", str(ins.user_id))
+        .replace("{post_id}", str(ins.post_id))
+        .replace("{department_id}", str(ins.department_id))
+    )
+    headers = {} if role == "anonymous" else {"Authorization": f"Bearer {tokens[role]}"}
+    kwargs: dict[str, Any] = {}
+    if method in ("POST", "PATCH", "PUT"):
+        kwargs["json"] = {}
+    r = await anon.request(method, url, headers=headers, **kwargs)
+    want = _expect(perm, role, place)
+    if want is None:
+        assert r.status_code not in (401, 403), (r.status_code, r.text)
+        if r.status_code == 404:
+            assert r.json()["code"] not in ("not_found",), r.text
+        assert r.status_code < 500, r.text
+    else:
+        assert (r.status_code, r.json().get("code")) == want, r.text
