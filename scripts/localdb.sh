@@ -11,7 +11,31 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 PGVER=${WANGGE_PG_VERSION:-15}
-PGPORT=${WANGGE_PG_PORT:-54329}
+# The port: WANGGE_PG_PORT, else the one this checkout's cluster was given, else the first free
+# one from 54329 (so two checkouts on one machine do not collide).
+port_file="$here/.data/port"
+free_port() {
+  python3 - <<'PY'
+import socket
+for port in range(54329, 54429):
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        print(port)
+        break
+PY
+}
+if [ -n "${WANGGE_PG_PORT:-}" ]; then
+  PGPORT=$WANGGE_PG_PORT
+elif [ -f "$port_file" ]; then
+  PGPORT=$(cat "$port_file")
+else
+  mkdir -p "$here/.data"
+  PGPORT=$(free_port)
+  echo "$PGPORT" > "$port_file"
+fi
 PGBIN=/usr/lib/postgresql/$PGVER/bin
 data="$here/.data/pg"
 sock="$here/.data/run"

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# `make bench`: every bench/bench_*.py on a throwaway database, e.g. `make bench ARGS=--quick`.
+# BENCH_DATABASE_URL may point at an empty throwaway database of your own (it gets truncated);
+# otherwise the project-local cluster is used (started and stopped again if it was down).
+# Arguments go to every bench script. Exit status: 1 when any bench failed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+started=no
+db=""
+cleanup() {
+  if [ -n "$db" ]; then scripts/localdb.sh dropdb "$db" || true; fi
+  if [ "$started" = yes ]; then scripts/localdb.sh stop || true; fi
+}
+trap cleanup EXIT
+if [ -z "${BENCH_DATABASE_URL:-}" ]; then
+  scripts/localdb.sh status || { scripts/localdb.sh start; started=yes; }
+  db="wangge_bench_$$"
+  scripts/localdb.sh createdb "$db"
+  BENCH_DATABASE_URL=$(scripts/localdb.sh url "$db")
+fi
+export BENCH_DATABASE_URL
+unset DATABASE_URL WANGGE_DATABASE_URL
+rc=0
+for bench in bench/bench_*.py; do
+  echo "== $bench"
+  .venv/bin/python "$bench" "$@" || { echo "== $bench FAILED" >&2; rc=1; }
+done
+exit $rc
