@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     )
     db_pool_size: int = Field(10, ge=1, le=100)
     db_max_overflow: int = Field(10, ge=0, le=100)
+    db_pre_ping: bool = False
+    """Ping each pooled connection before use (a round trip per request). Off: a connection the
+    database dropped fails one request with 503 and is replaced (SQLAlchemy invalidates it)."""
     statement_timeout_ms: int = Field(15_000, ge=100, le=600_000)
 
     max_body_bytes: int = Field(1_048_576, ge=1024, le=64 * 1_048_576)

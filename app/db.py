@@ -36,7 +36,7 @@ def make_engine(settings: Settings | None = None, **kw: Any) -> AsyncEngine:
         s.async_database_url,
         pool_size=s.db_pool_size,
         max_overflow=s.db_max_overflow,
-        pool_pre_ping=True,
+        pool_pre_ping=s.db_pre_ping,
         connect_args={
             "server_settings": {
                 "statement_timeout": str(s.statement_timeout_ms),

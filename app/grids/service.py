@@ -360,7 +360,7 @@ STAFF_JSON = """
 
 _LOOKUP = """
 WITH p AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS g),
-live AS (
+live AS NOT MATERIALIZED (
     SELECT b.grid_id, b.boundary, b.valid_from, b.valid_to FROM grid_boundaries b
     WHERE {version}
 ),
@@ -374,7 +374,7 @@ hit AS (
 knn AS (
     SELECT l.grid_id, l.valid_from, l.valid_to, l.boundary FROM live l, p
     WHERE NOT EXISTS (SELECT 1 FROM hit)
-    ORDER BY l.boundary <-> p.g
+    ORDER BY l.boundary <-> ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)
     LIMIT 8
 ),
 near AS (

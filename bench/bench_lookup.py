@@ -1,0 +1,797 @@
+"""Benchmark the point lookup: the HTTP endpoint against its own SQL and an in-memory STRtree.
+
+Three ways to answer "which grid is (lon, lat) in?", measured side by side in one run:
+
+* ``endpoint``  GET /api/v1/grids/lookup on a real uvicorn (1 worker) driven by N concurrent
+  keep-alive HTTP/1.1 clients (a minimal asyncio client; ``--http-client httpx`` for httpx,
+  which is CPU-bound itself below 1,000 req/s on a small machine);
+* ``raw SQL``   the exact ``LOOKUP_NOW`` statement of app/grids/service.py as an asyncpg prepared
+  statement, same concurrency (one pooled connection per client);
+* ``STRtree``   shapely 2 ``STRtree.query(point, predicate="intersects")`` per point (lowest code
+  wins), ``STRtree.nearest`` when the point is in no grid; one thread, in process.
+
+plus ``/healthz`` through the same HTTP stack, the floor of server + client for one request.
+
+Two sizes: the 273-grid demo district (app.demo.load) and a 50,000-grid synthetic city (seeded
+Voronoi cells around 117.0E 28.2N, bulk-inserted in one statement). The machine is shared and
+noisy, so each variant runs in short slices, interleaved round-robin with rotating order, and the
+table prints ratios. Every variant answers the same seeded random points inside the grids' bbox.
+
+Needs BENCH_DATABASE_URL: an empty, throwaway database (the bench migrates it, loads data and
+truncates the registry tables when done). ``scripts/bench.sh`` (``make bench``) provides one.
+Run: ``BENCH_DATABASE_URL=postgresql://... .venv/bin/python bench/bench_lookup.py [--quick]``.
+Results also go to bench/out/lookup.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import platform
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import asyncpg
+import httpx
+import numpy as np
+import shapely
+from shapely.geometry import MultiPoint, box
+from shapely.strtree import STRtree
+from sqlalchemy.ext.asyncio import create_async_engine
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from app import migrate
+from app.config import async_url
+from app.demo.load import DEMO_VALID_FROM, SERVICE_HOURS, load_demo
+from app.grids.service import LOOKUP_NOW
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "out"
+SEED = 20261123
+N_POINTS = 20_000
+CHECK_POINTS = 300  # points whose answers are compared across the three ways
+MAX_CALLS = 10_000_000  # per worker and slice: every loop is bounded even if the clock is not
+GRIDS_PER_COMMUNITY = 300
+CITY_CENTRE = (117.0, 28.2)
+CITY_SPAN = (0.6, 0.5)  # degrees: ~59 km x 55 km, ~0.065 km² per grid at 50,000 grids
+PRECISION = 1e-7
+
+VARIANTS = ("endpoint", "raw_sql", "strtree", "healthz")
+LABELS = {
+    "endpoint": "endpoint GET /lookup",
+    "raw_sql": "raw SQL (asyncpg prepared)",
+    "strtree": "STRtree (shapely, 1 thread)",
+    "healthz": "HTTP floor GET /healthz",
+}
+
+# The service's statement, bind parameters renamed for asyncpg ($1 = lon, $2 = lat).
+LOOKUP_SQL = re.sub(
+    r"(?<![:\w]):(lon|lat)\b", lambda m: "$1" if m[1] == "lon" else "$2", LOOKUP_NOW.text
+)
+assert "$1" in LOOKUP_SQL and "$2" in LOOKUP_SQL and ":lon" not in LOOKUP_SQL
+
+_children: list[subprocess.Popen[bytes]] = []
+
+
+# --- measurement ------------------------------------------------------------------------------
+
+
+@dataclass
+class Tally:
+    """Every call of one variant over all its slices."""
+
+    latencies_ns: list[int] = field(default_factory=list)
+    elapsed_s: float = 0.0
+    inside: int = 0
+    errors: int = 0
+    error_samples: list[str] = field(default_factory=list)
+    cursor: int = 0  # next point; every variant walks the same sequence from the start
+
+    def result(self) -> dict[str, Any]:
+        n = len(self.latencies_ns)
+        lat = np.asarray(self.latencies_ns, dtype=np.float64) / 1e6
+        return {
+            "requests": n,
+            "seconds": round(self.elapsed_s, 3),
+            "rps": round(n / self.elapsed_s, 1) if self.elapsed_s else 0.0,
+            "p50_ms": round(float(np.percentile(lat, 50)), 4) if n else None,
+            "p99_ms": round(float(np.percentile(lat, 99)), 4) if n else None,
+            "mean_ms": round(float(lat.mean()), 4) if n else None,
+            "inside_share": round(self.inside / n, 4) if n else None,
+            "errors": self.errors,
+            "error_samples": self.error_samples,
+        }
+
+
+Call = Callable[[int], Awaitable[bool | None]]
+"""Answer point i: True inside a grid, False nearest only, None for the floor; raise on error."""
+
+
+async def drive(tally: Tally, n_points: int, workers: list[Call], seconds: float) -> None:
+    """Run the workers concurrently against consecutive points until the deadline."""
+    start = time.perf_counter_ns()
+    deadline = start + int(seconds * 1e9)
+
+    async def worker(call: Call) -> None:
+        for _ in range(MAX_CALLS):
+            t0 = time.perf_counter_ns()
+            if t0 >= deadline:
+                return
+            i = tally.cursor % n_points
+            tally.cursor += 1
+            try:
+                inside = await call(i)
+            except Exception as e:
+                tally.errors += 1
+                if len(tally.error_samples) < 3:
+                    tally.error_samples.append(f"{type(e).__name__}: {e}"[:200])
+                continue
+            tally.latencies_ns.append(time.perf_counter_ns() - t0)
+            tally.inside += bool(inside)
+
+    async with asyncio.timeout(seconds + 60):  # a stuck server cannot hang the bench
+        await asyncio.gather(*(worker(w) for w in workers))
+    tally.elapsed_s += (time.perf_counter_ns() - start) / 1e9
+
+
+def drive_sync(tally: Tally, n_points: int, call: Callable[[int], bool], seconds: float) -> None:
+    start = time.perf_counter_ns()
+    deadline = start + int(seconds * 1e9)
+    lat = tally.latencies_ns
+    for _ in range(MAX_CALLS):
+        t0 = time.perf_counter_ns()
+        if t0 >= deadline:
+            break
+        inside = call(tally.cursor % n_points)
+        lat.append(time.perf_counter_ns() - t0)
+        tally.cursor += 1
+        tally.inside += inside
+    tally.elapsed_s += (time.perf_counter_ns() - start) / 1e9
+
+
+# --- data ---------------------------------------------------------------------------------------
+
+
+def libpq_url(url: str) -> str:
+    return "postgresql://" + async_url(url).removeprefix("postgresql+asyncpg://")
+
+
+async def reset(conn: asyncpg.Connection) -> None:
+    await conn.execute("TRUNCATE buildings, grid_boundaries, grids, areas RESTART IDENTITY CASCADE")
+
+
+async def load_demo_district(url: str) -> None:
+    engine = create_async_engine(async_url(url))
+    try:
+        async with engine.begin() as conn:
+            await load_demo(conn)
+    finally:
+        await engine.dispose()
+
+
+def city_cells(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, tuple[float, ...]]:
+    """n Voronoi cells of seeded random points, clipped to the city rectangle, on the 1e-7 grid."""
+    rng = np.random.default_rng(seed)
+    (cx, cy), (w, h) = CITY_CENTRE, CITY_SPAN
+    bounds = (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+    rect = box(*bounds)
+    seeds = np.column_stack(
+        [rng.uniform(bounds[0], bounds[2], n), rng.uniform(bounds[1], bounds[3], n)]
+    )
+    cells = shapely.get_parts(
+        shapely.voronoi_polygons(MultiPoint(seeds), extend_to=rect, ordered=True)
+    )
+    cells = shapely.set_precision(shapely.intersection(cells, rect), PRECISION)
+    keep = ~shapely.is_empty(cells)
+    return cells[keep], seeds[keep], bounds
+
+
+_AREAS = """
+INSERT INTO areas (level, code, name, parent_id, phone, address, service_hours)
+SELECT u.level, u.code, u.name, p.id, u.phone, u.address, u.hours
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+     AS u(level, code, name, parent_code, phone, address, hours)
+LEFT JOIN areas p ON p.code = u.parent_code
+"""
+_GRIDS = """
+WITH u AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::int[], $6::bytea[])
+        AS u(code, name, community_code, households, population, wkb)
+),
+g AS (
+    INSERT INTO grids (code, name, community_id, kind, households, population)
+    SELECT u.code, u.name, a.id, 'city', u.households, u.population
+    FROM u JOIN areas a ON a.code = u.community_code
+    RETURNING id, code
+)
+INSERT INTO grid_boundaries (grid_id, boundary, valid_from)
+SELECT g.id, ST_Multi(ST_GeomFromWKB(u.wkb, 4326)), $7 FROM g JOIN u ON u.code = g.code
+"""
+
+
+async def insert_city(conn: asyncpg.Connection, n: int, seed: int) -> dict[str, Any]:
+    """A synthetic city: city > 4 districts > streets (3x3 communities) > communities
+    (~300 grids, blocks of the rectangle) > grids. Two statements for the areas' levels,
+    one for all grids with their boundaries."""
+    t0 = time.perf_counter()
+    cells, seeds, (x0, y0, x1, y1) = city_cells(n, seed)
+    t_geom = time.perf_counter() - t0
+    nb = max(1, round(math.sqrt(len(cells) / GRIDS_PER_COMMUNITY)))  # nb x nb communities
+    ns = math.ceil(nb / 3)  # ns x ns streets
+    bx = np.minimum(((seeds[:, 0] - x0) / (x1 - x0) * nb).astype(int), nb - 1)
+    by = np.minimum(((seeds[:, 1] - y0) / (y1 - y0) * nb).astype(int), nb - 1)
+
+    city = ("city", "369900000000", "合成市", None)
+    areas: list[tuple[str, str, str, str | None]] = [city]
+    street_code: dict[tuple[int, int], str] = {}
+    community_code: dict[tuple[int, int], str] = {}
+    per_street: dict[str, int] = {}
+    for sy in range(ns):
+        for sx in range(ns):
+            d = 1 + (2 * sx // ns) + 2 * (2 * sy // ns) if ns > 1 else 1
+            dcode = f"3699{d:02d}000000"
+            if not any(a[1] == dcode for a in areas):
+                areas.append(("district", dcode, f"合成{d}区", city[1]))
+            s = sum(1 for a in areas if a[0] == "street" and a[3] == dcode) + 1
+            scode = f"3699{d:02d}{s:03d}000"
+            areas.append(("street", scode, f"合成{d}区第{s}街道", dcode))
+            street_code[sx, sy] = scode
+    for cy in range(nb):
+        for cx in range(nb):
+            scode = street_code[cx // 3, cy // 3]
+            c = per_street[scode] = per_street.get(scode, 0) + 1
+            ccode = f"{scode[:9]}{c:03d}"
+            areas.append(("community", ccode, f"合成社区{cy * nb + cx + 1:03d}", scode))
+            community_code[cx, cy] = ccode
+
+    for level in ("city", "district", "street", "community"):
+        rows = [a for a in areas if a[0] == level]
+        com = level == "community"
+        await conn.execute(
+            _AREAS,
+            [a[0] for a in rows],
+            [a[1] for a in rows],
+            [a[2] for a in rows],
+            [a[3] for a in rows],
+            [f"0701-6{int(a[1][-6:]):06d}" if com else None for a in rows],
+            [f"{a[2]}党群服务中心" if com else None for a in rows],
+            [SERVICE_HOURS if com else None for a in rows],
+        )
+
+    rng = np.random.default_rng(seed + 1)
+    households = rng.integers(250, 351, len(cells))
+    counter: dict[str, int] = {}
+    codes: list[str] = []
+    names: list[str] = []
+    parents: list[str] = []
+    for i in range(len(cells)):
+        ccode = community_code[int(bx[i]), int(by[i])]
+        k = counter[ccode] = counter.get(ccode, 0) + 1
+        assert k < 1000
+        codes.append(f"{ccode}{k:03d}")
+        names.append(f"合成社区{ccode[-6:]}第{k}网格")
+        parents.append(ccode)
+    t1 = time.perf_counter()
+    await conn.execute(
+        _GRIDS,
+        codes,
+        names,
+        parents,
+        households.tolist(),
+        (households * 26 // 10).tolist(),
+        shapely.to_wkb(cells).tolist(),
+        DEMO_VALID_FROM,
+    )
+    t_insert = time.perf_counter() - t1
+    return {
+        "grids": len(cells),
+        "communities": nb * nb,
+        "streets": ns * ns,
+        "geometry_s": round(t_geom, 2),
+        "insert_s": round(t_insert, 2),
+    }
+
+
+# --- the three ways -----------------------------------------------------------------------------
+
+
+class Tree:
+    """STRtree over the live boundaries in code order: the lowest index is the lowest code."""
+
+    def __init__(self, codes: list[str], geoms: np.ndarray) -> None:
+        self.codes = codes
+        self.tree = STRtree(geoms)
+
+    def lookup(self, pt: shapely.Point) -> tuple[int, bool]:
+        hits = self.tree.query(pt, predicate="intersects")
+        if hits.size:
+            return int(hits.min()), True
+        return int(self.tree.nearest(pt)), False
+
+
+async def live_grids(conn: asyncpg.Connection) -> tuple[list[str], np.ndarray]:
+    rows = await conn.fetch(
+        "SELECT g.code, ST_AsBinary(b.boundary) AS wkb FROM grid_boundaries b"
+        " JOIN grids g ON g.id = b.grid_id WHERE b.valid_to IS NULL ORDER BY g.code"
+    )
+    return [r["code"] for r in rows], shapely.from_wkb([r["wkb"] for r in rows])
+
+
+class HttpConn:
+    """A minimal HTTP/1.1 keep-alive GET client for our own uvicorn on loopback.
+
+    httpx costs ~1 ms of client CPU per request here (it tops out below 1,000 req/s on this
+    2-CPU box even against /healthz, so it would measure itself); this costs ~0.1 ms. It reads
+    Content-Length bodies only, which is what uvicorn sends for JSON responses.
+    """
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.host = f"Host: 127.0.0.1:{port}\r\n\r\n".encode()
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def connect(self) -> None:
+        self.close()
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+
+    async def get(self, path: str) -> int:
+        """GET path, return the status. A kept-alive connection the server closed meanwhile
+        (uvicorn drops idle ones after 5 s) is retried once on a fresh one, as clients do."""
+        reused = self.writer is not None
+        try:
+            return await self._get(path)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            if not reused:
+                raise
+            return await self._get(path)
+
+    async def _get(self, path: str) -> int:
+        if self.writer is None or self.reader is None:
+            await self.connect()
+        assert self.writer is not None and self.reader is not None
+        try:
+            self.writer.write(b"GET " + path.encode() + b" HTTP/1.1\r\n" + self.host)
+            head = await self.reader.readuntil(b"\r\n\r\n")
+            status = int(head[9:12])
+            length: int | None = None
+            close = False
+            for line in head.split(b"\r\n")[1:]:
+                key, _, value = line.partition(b":")
+                key = key.strip().lower()
+                if key == b"content-length":
+                    length = int(value)
+                elif key == b"connection":
+                    close = value.strip().lower() == b"close"
+            if length is None:
+                raise RuntimeError("response without Content-Length")
+            await self.reader.readexactly(length)
+        except BaseException:
+            self.close()  # unknown state: reconnect next time
+            raise
+        if close:
+            self.close()
+        return status
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(url: str, log_path: Path) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": url, "WANGGE_DATABASE_URL": url}
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "app.main:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    _children.append(proc)
+    return proc, port
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+    if proc in _children:
+        _children.remove(proc)
+
+
+async def wait_ready(
+    proc: subprocess.Popen[bytes], client: httpx.AsyncClient, log_path: Path
+) -> None:
+    for _ in range(300):  # 30 s
+        if proc.poll() is not None:
+            break
+        try:
+            r = await client.get("/readyz")
+            if r.status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        await asyncio.sleep(0.1)
+    tail = log_path.read_text(errors="replace")[-2000:]
+    raise RuntimeError(f"uvicorn did not become ready (exit {proc.poll()}):\n{tail}")
+
+
+# --- one size -----------------------------------------------------------------------------------
+
+
+async def bench_size(
+    name: str, url: str, conn: asyncpg.Connection, args: argparse.Namespace
+) -> dict[str, Any]:
+    codes, geoms = await live_grids(conn)
+    t0 = time.perf_counter()
+    tree = Tree(codes, geoms)
+    t_tree = time.perf_counter() - t0
+    x0, y0, x1, y1 = (float(v) for v in shapely.total_bounds(geoms))
+    rng = np.random.default_rng(SEED)
+    xy = np.round(
+        np.column_stack([rng.uniform(x0, x1, N_POINTS), rng.uniform(y0, y1, N_POINTS)]), 7
+    )
+    pts = shapely.points(xy)
+    pairs = [(float(x), float(y)) for x, y in xy]
+    paths = [f"/api/v1/grids/lookup?lon={x!r}&lat={y!r}" for x, y in pairs]
+
+    c = args.concurrency
+    log_path = OUT / f"lookup-uvicorn-{name}.log"
+    pool = await asyncpg.create_pool(
+        libpq_url(url),
+        min_size=c,
+        max_size=c,
+        server_settings={"application_name": "wangge-bench"},
+    )
+    proc, port = start_server(url, log_path)
+    limits = httpx.Limits(max_connections=c, max_keepalive_connections=c)
+    client = httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=30, trust_env=False
+    )
+    http = [HttpConn(port) for _ in range(c)]
+    try:
+        await wait_ready(proc, client, log_path)
+
+        def http_call(conn: HttpConn | None, variant: str) -> Call:
+            """One client: its own keep-alive connection (or the shared httpx client)."""
+            lookup = variant == "endpoint"
+            ok = (200, 404) if lookup else (200,)
+
+            async def call(i: int) -> bool | None:
+                path = paths[i] if lookup else "/healthz"
+                if conn is None:
+                    status = (await client.get(path)).status_code
+                else:
+                    status = await conn.get(path)
+                if status not in ok:
+                    raise RuntimeError(f"HTTP {status}")
+                return status == 200 if lookup else None
+
+            return call
+
+        def strtree(i: int) -> bool:
+            return tree.lookup(pts[i])[1]
+
+        async def run_variant(variant: str, tally: Tally, seconds: float) -> None:
+            if variant == "strtree":
+                drive_sync(tally, N_POINTS, strtree, seconds)
+            elif variant == "raw_sql":
+                conns = [await pool.acquire() for _ in range(c)]
+                try:
+                    stmts = [await cn.prepare(LOOKUP_SQL) for cn in conns]  # cached per conn
+
+                    def sql_call(stmt: asyncpg.prepared_stmt.PreparedStatement) -> Call:
+                        async def call(i: int) -> bool:
+                            row = await stmt.fetchrow(*pairs[i])
+                            return bool(row["inside"])
+
+                        return call
+
+                    await drive(tally, N_POINTS, [sql_call(s) for s in stmts], seconds)
+                finally:
+                    for cn in conns:
+                        await pool.release(cn)
+            elif args.http_client == "httpx":
+                await drive(tally, N_POINTS, [http_call(None, variant)] * c, seconds)
+            else:
+                for h in http:  # fresh connections, outside the clock
+                    await h.connect()
+                await drive(tally, N_POINTS, [http_call(h, variant) for h in http], seconds)
+
+        # Warm-up: fill both pools, prepare statements, page in the indexes.
+        for variant in VARIANTS:
+            await run_variant(variant, Tally(), args.warmup)
+
+        agreement = await check_agreement(client, pool, tree, pairs, pts)
+
+        tallies = {v: Tally() for v in VARIANTS}
+        slice_s = args.seconds / args.rounds
+        for r in range(args.rounds):
+            order = VARIANTS[r % len(VARIANTS) :] + VARIANTS[: r % len(VARIANTS)]
+            for variant in order:
+                await run_variant(variant, tallies[variant], slice_s)
+        if proc.poll() is not None:
+            raise RuntimeError(f"uvicorn exited during the run:\n{log_path.read_text()[-2000:]}")
+    finally:
+        for h in http:
+            h.close()
+        await client.aclose()
+        stop_server(proc)
+        await pool.close()
+
+    results = {v: t.result() for v, t in tallies.items()}
+    e, s, t = results["endpoint"], results["raw_sql"], results["strtree"]
+    return {
+        "grids": len(codes),
+        "bbox": [round(v, 7) for v in (x0, y0, x1, y1)],
+        "points": N_POINTS,
+        "strtree_build_ms": round(t_tree * 1000, 1),
+        "agreement": agreement,
+        "variants": results,
+        "ratios": {
+            "endpoint_vs_raw_sql": ratios(e, s),
+            "endpoint_vs_strtree": ratios(e, t),
+        },
+    }
+
+
+def ratios(a: dict[str, Any], b: dict[str, Any]) -> dict[str, float | None]:
+    def div(x: float | None, y: float | None) -> float | None:
+        return float(f"{x / y:.4g}") if x and y else None
+
+    return {
+        "throughput": div(a["rps"], b["rps"]),
+        "p50": div(a["p50_ms"], b["p50_ms"]),
+        "p99": div(a["p99_ms"], b["p99_ms"]),
+    }
+
+
+async def check_agreement(
+    client: httpx.AsyncClient,
+    pool: asyncpg.Pool,
+    tree: Tree,
+    pairs: list[tuple[float, float]],
+    pts: np.ndarray,
+) -> dict[str, int]:
+    """The three ways must name the same grid: exactly for points inside a grid; for nearest
+    answers the STRtree measures planar degrees, not metres, so it may differ."""
+    out = {"points": 0, "inside": 0, "sql_eq_endpoint": 0, "inside_eq_strtree": 0}
+    out |= {"nearest": 0, "nearest_eq_strtree": 0}
+    async with pool.acquire() as conn:
+        stmt = await conn.prepare(LOOKUP_SQL)
+        for i in range(min(CHECK_POINTS, len(pairs))):
+            row = await stmt.fetchrow(*pairs[i])
+            lon, lat = pairs[i]
+            r = await client.get("/api/v1/grids/lookup", params={"lon": lon, "lat": lat})
+            body = r.json()
+            if r.status_code == 200:
+                http_code = body["grid"]["code"]
+            else:
+                http_code = body.get("nearest", {}).get("grid", {}).get("code")
+            k, inside = tree.lookup(pts[i])
+            out["points"] += 1
+            out["sql_eq_endpoint"] += http_code == row["code"] and (r.status_code == 200) == bool(
+                row["inside"]
+            )
+            if row["inside"]:
+                out["inside"] += 1
+                out["inside_eq_strtree"] += inside and tree.codes[k] == row["code"]
+            else:
+                out["nearest"] += 1
+                out["nearest_eq_strtree"] += (not inside) and tree.codes[k] == row["code"]
+    return out
+
+
+# --- report -------------------------------------------------------------------------------------
+
+
+def fmt_ms(v: float | None) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.3f}" if v < 1 else f"{v:.2f}" if v < 100 else f"{v:.0f}"
+
+
+def fmt_ratio(v: float | None) -> str:
+    if v is None:
+        return "-"
+    if v < 0.01:
+        return f"1/{1 / v:,.0f}"
+    return f"{v:.3f}x" if v < 0.1 else f"{v:.2f}x" if v < 100 else f"{v:,.0f}x"
+
+
+def print_size(title: str, res: dict[str, Any]) -> None:
+    a = res["agreement"]
+    print(
+        f"\n{title}: {res['grids']:,} grids, {res['points']:,} random points in the bbox "
+        f"{res['bbox']}, STRtree built in {res['strtree_build_ms']} ms"
+    )
+    print(
+        f"  same answer on {a['points']} points: SQL = endpoint {a['sql_eq_endpoint']}, "
+        f"STRtree inside {a['inside_eq_strtree']}/{a['inside']}, "
+        f"STRtree nearest (planar) {a['nearest_eq_strtree']}/{a['nearest']}"
+    )
+    print(
+        f"  {'variant':<30}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}"
+        f"{'requests':>11}{'inside':>8}{'errors':>8}"
+    )
+    for v in VARIANTS:
+        r = res["variants"][v]
+        inside = "-" if v == "healthz" else f"{100 * (r['inside_share'] or 0):.0f}%"
+        print(
+            f"  {LABELS[v]:<30}{r['rps']:>10,.0f}{fmt_ms(r['p50_ms']):>10}"
+            f"{fmt_ms(r['p99_ms']):>10}{r['requests']:>11,}{inside:>8}{r['errors']:>8}"
+        )
+    for v in VARIANTS:
+        for sample in res["variants"][v]["error_samples"]:
+            print(f"  error in {v}: {sample}")
+    for key, label in (("endpoint_vs_raw_sql", "raw SQL"), ("endpoint_vs_strtree", "STRtree")):
+        q = res["ratios"][key]
+        print(
+            f"  endpoint / {label:<8} throughput {fmt_ratio(q['throughput']):>8}   "
+            f"p50 latency {fmt_ratio(q['p50']):>8}   p99 latency {fmt_ratio(q['p99']):>8}"
+        )
+
+
+# --- main ---------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    p.add_argument("--quick", action="store_true", help="2 s per variant instead of 5")
+    p.add_argument("--seconds", type=float, help="measured seconds per variant and size")
+    p.add_argument("--rounds", type=int, help="interleaved slices per variant")
+    p.add_argument("--concurrency", type=int, default=16, help="concurrent clients (16)")
+    p.add_argument(
+        "--http-client",
+        choices=("raw", "httpx"),
+        default="raw",
+        help="load generator: minimal asyncio keep-alive client (default) or httpx.AsyncClient",
+    )
+    p.add_argument("--city-grids", type=int, default=50_000, help="synthetic city size (50000)")
+    a = p.parse_args(argv)
+    a.seconds = a.seconds or (2.0 if a.quick else 5.0)
+    a.rounds = a.rounds or (2 if a.quick else 5)
+    a.warmup = 0.3 if a.quick else 0.5
+    if not (0 < a.seconds <= 120 and 1 <= a.rounds <= 100 and 1 <= a.concurrency <= 64):
+        p.error("--seconds in (0, 120], --rounds in [1, 100], --concurrency in [1, 64]")
+    if not 100 <= a.city_grids <= 500_000:
+        p.error("--city-grids in [100, 500000]")
+    return a
+
+
+async def amain(url: str, args: argparse.Namespace) -> dict[str, Any]:
+    conn = await asyncpg.connect(libpq_url(url))
+    try:
+        existing = await conn.fetchval("SELECT count(*) FROM grids")
+        if existing:
+            raise SystemExit(
+                f"bench_lookup: the database already holds {existing} grids; BENCH_DATABASE_URL "
+                "must be an empty throwaway database (it gets truncated)"
+            )
+        versions = await conn.fetchrow(
+            "SELECT current_setting('server_version') AS pg, postgis_lib_version() AS postgis"
+        )
+        sizes: dict[str, Any] = {}
+        try:
+            t0 = time.perf_counter()
+            await load_demo_district(url)
+            await conn.execute("ANALYZE")
+            print(f"demo district loaded in {time.perf_counter() - t0:.1f} s", flush=True)
+            sizes["demo"] = await bench_size("demo", url, conn, args)
+            print_size("demo district", sizes["demo"])
+
+            await reset(conn)
+            t0 = time.perf_counter()
+            city = await insert_city(conn, args.city_grids, SEED)
+            await conn.execute("ANALYZE")
+            city["analyze_s"] = round(time.perf_counter() - t0 - city["insert_s"], 2)
+            print(
+                f"\nsynthetic city: {city['grids']:,} grids in {city['communities']} communities,"
+                f" {city['streets']} streets; cells {city['geometry_s']} s, one INSERT"
+                f" {city['insert_s']} s, total with ANALYZE {time.perf_counter() - t0:.1f} s",
+                flush=True,
+            )
+            sizes["city"] = await bench_size("city", url, conn, args)
+            sizes["city"]["build"] = city
+            print_size("synthetic city", sizes["city"])
+        finally:
+            await reset(conn)
+    finally:
+        await conn.close()
+    return {
+        "benchmark": "lookup",
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "postgresql": versions["pg"],
+            "postgis": versions["postgis"],
+            "shapely": shapely.__version__,
+            "geos": shapely.geos_version_string,
+        },
+        "settings": {
+            "concurrency": args.concurrency,
+            "seconds_per_variant": args.seconds,
+            "rounds": args.rounds,
+            "http_client": args.http_client,
+            "seed": SEED,
+            "points": N_POINTS,
+        },
+        "sizes": sizes,
+    }
+
+
+def run_loop(coro: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
+    try:
+        import uvloop  # what uvicorn[standard] serves with; a lighter client loop too
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str]) -> None:
+    args = parse_args(argv)
+    url = os.environ.get("BENCH_DATABASE_URL")
+    if not url:
+        raise SystemExit("bench_lookup: set BENCH_DATABASE_URL (or run scripts/bench.sh)")
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    OUT.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    print(
+        f"lookup benchmark: {args.concurrency} concurrent clients ({args.http_client} HTTP),"
+        f" {args.seconds:g} s per variant in {args.rounds} interleaved slices;"
+        f" {os.cpu_count()} CPUs",
+        flush=True,
+    )
+    migrate.upgrade(url)
+    try:
+        report = run_loop(amain(url, args))
+    finally:
+        for proc in list(_children):
+            stop_server(proc)
+    report["total_s"] = round(time.perf_counter() - t0, 1)
+    (OUT / "lookup.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    print(f"\ntotal {report['total_s']} s; results in {(OUT / 'lookup.json').relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
