@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import Depends
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -53,6 +54,7 @@ class Database:
 
     def __init__(self) -> None:
         self._engine: AsyncEngine | None = None
+        self._reader: AsyncEngine | None = None
         self._factory: async_sessionmaker[AsyncSession] | None = None
 
     @property
@@ -61,6 +63,13 @@ class Database:
             self._engine = make_engine()
             self._factory = async_sessionmaker(self._engine, expire_on_commit=False)
         return self._engine
+
+    @property
+    def reader(self) -> AsyncEngine:
+        """The same pool in autocommit: a read is one round trip (no BEGIN/ROLLBACK)."""
+        if self._reader is None:
+            self._reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        return self._reader
 
     def session(self) -> AsyncSession:
         self.engine  # noqa: B018 - creates the factory
@@ -71,6 +80,7 @@ class Database:
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
+            self._reader = None
             self._factory = None
 
 
@@ -83,3 +93,12 @@ async def get_session() -> AsyncIterator[AsyncSession]:
 
 
 DbSession = Annotated[AsyncSession, Depends(get_session)]
+
+
+async def get_reader() -> AsyncIterator[AsyncConnection]:
+    async with db.reader.connect() as conn:
+        yield conn
+
+
+DbReader = Annotated[AsyncConnection, Depends(get_reader)]
+"""Hot read paths (lookup, card): one autocommit connection, one statement, no ORM session."""

@@ -52,7 +52,9 @@ def label(table: dict[str, tuple[str, str]], key: str, lang: Lang) -> str:
     return pick(lang, zh, en)
 
 
-def _lang_dependency(accept_language: str | None = Header(None, include_in_schema=False)) -> Lang:
+async def _lang_dependency(
+    accept_language: str | None = Header(None, include_in_schema=False),
+) -> Lang:
     return negotiate(accept_language)
 
 

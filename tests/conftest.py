@@ -105,17 +105,22 @@ async def tokens(engine: AsyncEngine) -> dict[str, str]:
 @pytest_asyncio.fixture
 async def anon(session: AsyncSession) -> AsyncIterator[httpx.AsyncClient]:
     """A client with no credentials, on the test's transaction."""
-    from app.db import get_session
+    from app.db import get_reader, get_session
     from app.main import app
 
     async def _session() -> AsyncIterator[AsyncSession]:
         yield session
 
+    async def _reader() -> AsyncIterator[AsyncConnection]:
+        yield await session.connection()
+
     app.dependency_overrides[get_session] = _session
+    app.dependency_overrides[get_reader] = _reader
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
         yield c
     app.dependency_overrides.pop(get_session, None)
+    app.dependency_overrides.pop(get_reader, None)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from app.auth.policy import (
     ensure_area_in_scope,
 )
 from app.config import get_settings
-from app.db import DbSession
+from app.db import DbReader, DbSession
 from app.errors import ApiError
 from app.geometry import CRS, parse_lonlat, render
 from app.grids import service, transfer
@@ -102,7 +102,7 @@ async def list_grids(
     },
 )
 async def lookup(
-    session: DbSession,
+    reader: DbReader,
     _: Public,
     lang: RequestLang,
     lon: float,
@@ -112,7 +112,7 @@ async def lookup(
 ) -> dict[str, Any]:
     x, y = parse_lonlat(lon, lat, crs)
     at = _at(at)
-    row = await service.lookup(session, x, y, at)
+    row = await service.lookup(reader, x, y, at)
     if row is None:
         raise ApiError(
             "no_grids",
@@ -276,9 +276,9 @@ async def boundaries(
     "/{grid_id}/card", response_model=ServiceCard, summary="The grid's service card (public)"
 )
 async def service_card(
-    grid_id: int, session: DbSession, _: Public, lang: RequestLang
+    grid_id: int, reader: DbReader, _: Public, lang: RequestLang
 ) -> dict[str, Any]:
-    return await service.service_card(session, grid_id, lang)
+    return await service.service_card(reader, grid_id, lang)
 
 
 @router.get(

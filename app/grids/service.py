@@ -10,7 +10,7 @@ from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Select, delete, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
 
 from app.areas.models import Area
@@ -407,13 +407,13 @@ LOOKUP_AT = text(
 
 
 async def lookup(
-    session: AsyncSession, lon: float, lat: float, at: datetime | None = None
+    db: AsyncSession | AsyncConnection, lon: float, lat: float, at: datetime | None = None
 ) -> Any | None:
     """The grid containing (lon, lat) in WGS84, else the nearest one (row.inside False).
 
     A point on an edge shared by several grids resolves to the one with the lowest code, always.
     """
-    conn = await session.connection()
+    conn = await db.connection() if isinstance(db, AsyncSession) else db
     if at is None:
         result = await conn.execute(LOOKUP_NOW, {"lon": lon, "lat": lat})
     else:
@@ -480,8 +480,8 @@ _CARD = text(
 )
 
 
-async def service_card(session: AsyncSession, grid_id: int, lang: Lang) -> dict[str, Any]:
-    row = (await (await session.connection()).execute(_CARD, {"id": grid_id})).first()
+async def service_card(conn: AsyncConnection, grid_id: int, lang: Lang) -> dict[str, Any]:
+    row = (await conn.execute(_CARD, {"id": grid_id})).first()
     if row is None:
         raise not_found("网格", "Grid", grid_id)
     return card(row, lang)
