@@ -309,13 +309,19 @@ async def record_denial(
 def require(permission: str) -> Callable[..., Coroutine[Any, Any, Principal | None]]:
     rule = RULES[permission]
 
+    if rule.roles is None:
+        # Public: nothing to resolve (no session, no token parsing) on the hot public paths.
+        async def public() -> None:
+            return None
+
+        public.__policy__ = permission  # type: ignore[attr-defined]
+        return public
+
     async def policy(
         request: Request,
         session: Annotated[AsyncSession, Depends(get_session)],
         token: Annotated[str | None, Depends(bearer)],
     ) -> Principal | None:
-        if rule.roles is None:
-            return None
         if not token:
             raise ApiError("unauthenticated", headers={"WWW-Authenticate": "Bearer"})
         user_id, sid = decode_access_token(token)

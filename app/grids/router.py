@@ -34,7 +34,7 @@ from app.grids.schemas import (
 )
 from app.http import ApiRoute, read_json_body
 from app.i18n import RequestLang
-from app.responses import GeoJSONResponse
+from app.responses import FastJSON, GeoJSONResponse
 from app.schemas import SHANGHAI, parse_bbox
 from app.users.schemas import StaffMember
 from app.users.service import grid_staff
@@ -133,7 +133,8 @@ async def lookup(
                 }
             },
         )
-    return service.lookup_out(row, lang, lon, lat, crs, at)
+    # Already the documented shape: skip re-validation through the response model (hot path).
+    return FastJSON(service.lookup_out(row, lang, lon, lat, crs, at))  # type: ignore[return-value]
 
 
 @router.post(

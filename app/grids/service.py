@@ -21,6 +21,7 @@ from app.geometry import CRS, parse_boundary, render
 from app.grids.models import Grid, GridBoundary
 from app.grids.schemas import GridCreate, GridUpdate
 from app.i18n import GRID_KIND_LABELS, ROLE_LABELS, Lang, label
+from app.schemas import to_local
 from geo.measure import area_m2
 
 Community = aliased(Area, name="community")
@@ -453,17 +454,18 @@ def card(row: Any, lang: Lang) -> dict[str, Any]:
 def lookup_out(
     row: Any, lang: Lang, lon: float, lat: float, crs: CRS, at: datetime | None
 ) -> dict[str, Any]:
+    """The lookup answer, ready for JSON (times in Asia/Shanghai): the shape of LookupOut."""
     return {
         "lon": lon,
         "lat": lat,
-        "crs": crs,
-        "at": at,
+        "crs": crs.value,
+        "at": to_local(at) if at else None,
         "grid": brief(row, lang),
         "community": _ref(row.c_id, row.c_code, row.c_name),
         "street": _ref(row.s_id, row.s_code, row.s_name),
         "district": _ref(row.d_id, row.d_code, row.d_name),
-        "boundary_valid_from": row.valid_from,
-        "boundary_valid_to": row.valid_to,
+        "boundary_valid_from": to_local(row.valid_from),
+        "boundary_valid_to": to_local(row.valid_to) if row.valid_to else None,
         "card": card(row, lang),
     }
 
