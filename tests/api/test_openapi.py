@@ -19,11 +19,24 @@ def test_openapi_yaml_matches_the_app() -> None:
 
 
 def test_every_route_uses_the_api_route_class() -> None:
-    from fastapi.routing import APIRoute
-
-    from app.http import ApiRoute
+    from app.http import ApiRoute, api_routes
     from app.main import app
 
-    for route in app.routes:
-        if isinstance(route, APIRoute):
-            assert isinstance(route, ApiRoute), route.path
+    routes = api_routes(app.routes)
+    assert len(routes) > 30
+    for route in routes:
+        assert isinstance(route, ApiRoute), route.path
+
+
+def test_a_route_without_a_policy_cannot_be_built() -> None:
+    import pytest
+    from fastapi import APIRouter
+
+    from app.http import ApiRoute
+
+    router = APIRouter(route_class=ApiRoute)
+    with pytest.raises(RuntimeError, match="must declare exactly one policy"):
+
+        @router.get("/forgotten")
+        async def forgotten() -> dict[str, str]:
+            return {}
