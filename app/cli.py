@@ -45,6 +45,7 @@ async def _seed() -> None:
     print(
         f"wangge: demo district loaded (+{report.areas} areas, +{report.grids} grids, "
         f"+{report.buildings} buildings, +{report.departments} departments, "
+        f"+{report.categories} categories, "
         f"+{report.accounts} demo accounts, +{report.roster} roster staff)"
     )
 

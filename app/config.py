@@ -55,6 +55,22 @@ class Settings(BaseSettings):
     rural_households_min: int = Field(30, ge=1)
     rural_households_max: int = Field(300, ge=1)
 
+    media_dir: str = Field(".data/media", min_length=1)
+    """Where photos are stored (by content hash); never a client-chosen path."""
+    max_upload_bytes: int = Field(10 * 1_048_576, ge=1024, le=100 * 1_048_576)
+    max_photos_per_step: int = Field(9, ge=1, le=50)
+    max_image_pixels: int = Field(60_000_000, ge=1_000_000, le=200_000_000)
+    """Larger images are refused as decompression bombs."""
+    evidence_max_m: float = Field(500, ge=10, le=100_000)
+    evidence_max_hours: float = Field(24, ge=1, le=24 * 30)
+    duplicate_days: int = Field(7, ge=1, le=90)
+    duplicate_max: int = Field(5, ge=1, le=20)
+    off_patch_m: float = Field(1000, ge=0, le=100_000)
+    """A grid worker reporting farther than this from their own grids is flagged."""
+    idempotency_hours: int = Field(72, ge=72, le=24 * 30)
+    idempotency_lease_seconds: int = Field(30, ge=5, le=600)
+    sync_page_max: int = Field(500, ge=10, le=5000)
+
     demo_password: str = Field("Wangge#2026", min_length=8)
 
     secret_key: str | None = Field(None, min_length=32)

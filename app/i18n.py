@@ -70,3 +70,33 @@ ROLE_LABELS: dict[str, tuple[str, str]] = {
     "centre": ("区综治中心", "district governance centre"),
     "admin": ("系统管理员", "administrator"),
 }
+
+STATUS_LABELS: dict[str, tuple[str, str]] = {
+    "reported": ("已上报", "reported"),
+    "registered": ("已立案", "registered"),
+    "rejected": ("不予立案", "rejected"),
+    "whistled": ("已吹哨", "whistle blown"),
+    "dispatched": ("已派遣", "dispatched"),
+    "signed_in": ("已签收", "signed in"),
+    "returned": ("已退回", "returned"),
+    "handling": ("处置中", "handling"),
+    "suspended": ("已挂起", "suspended"),
+    "feedback": ("已反馈", "feedback given"),
+    "verified": ("已核查", "verified"),
+    "rework": ("返工", "rework"),
+    "closed": ("已结案", "closed"),
+}
+
+URGENCY_LABELS: dict[str, tuple[str, str]] = {
+    "normal": ("一般", "normal"),
+    "urgent": ("紧急", "urgent"),
+    "critical": ("特急", "critical"),
+}
+
+ACTION_LABELS: dict[str, tuple[str, str]] = {
+    "reported": ("上报", "reported"),
+    "photo_added": ("上传照片", "photo added"),
+    "marked_duplicate": ("标记为重复件", "marked as a duplicate"),
+    "duplicate_received": ("收到重复上报", "a duplicate was merged in"),
+    "placed": ("定位到网格", "placed in a grid"),
+}

@@ -13,6 +13,8 @@ from app.areas.router import router as areas_router
 from app.audit.router import router as audit_router
 from app.auth.router import router as auth_router
 from app.buildings.router import router as buildings_router
+from app.cases.router import router as cases_router
+from app.categories.router import router as categories_router
 from app.config import get_settings
 from app.db import db
 from app.departments.router import router as departments_router
@@ -21,6 +23,7 @@ from app.health.router import router as health_router
 from app.http import BodyLimitMiddleware
 from app.openapi import build_openapi
 from app.responses import FastJSON
+from app.sync.router import router as sync_router
 from app.users.router import router as users_router
 
 DESCRIPTION = """
@@ -53,9 +56,16 @@ def create_app() -> FastAPI:
     errors.install(app)
     import_limit = settings.max_import_bytes
     body_limit = settings.max_body_bytes
+    upload_limit = settings.max_upload_bytes * settings.max_photos_per_step + 65536
     app.add_middleware(
         BodyLimitMiddleware,
-        limit_for=lambda path: import_limit if path.endswith("/import") else body_limit,
+        limit_for=lambda path: (
+            import_limit
+            if path.endswith("/import")
+            else upload_limit
+            if path.endswith("/attachments")
+            else body_limit
+        ),
     )
     for router in (
         health_router,
@@ -65,6 +75,9 @@ def create_app() -> FastAPI:
         areas_router,
         grids_router,
         buildings_router,
+        categories_router,
+        cases_router,
+        sync_router,
         audit_router,
     ):
         app.include_router(router)

@@ -4,6 +4,8 @@ from app.areas.models import Area
 from app.audit.models import AuditEntry
 from app.auth.models import AuthSession, RefreshToken
 from app.buildings.models import Building
+from app.cases.models import Attachment, Case, CaseEvent, IdempotencyKey
+from app.categories.models import Category, CategoryClass
 from app.db import Base
 from app.departments.models import Department
 from app.grids.models import Grid, GridBoundary
@@ -11,13 +13,19 @@ from app.users.models import Post, PostGrid, User
 
 __all__ = [
     "Area",
+    "Attachment",
     "AuditEntry",
     "AuthSession",
     "Base",
     "Building",
+    "Case",
+    "CaseEvent",
+    "Category",
+    "CategoryClass",
     "Department",
     "Grid",
     "GridBoundary",
+    "IdempotencyKey",
     "Post",
     "PostGrid",
     "RefreshToken",

@@ -26,21 +26,14 @@ Results also go to bench/out/lookup.json.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import math
 import os
 import platform
 import re
-import signal
-import socket
-import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import asyncpg
@@ -53,17 +46,34 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from common import (
+    OUT,
+    ROOT,
+    Call,
+    HttpConn,
+    Tally,
+    drive,
+    drive_sync,
+    exit_on_sigterm,
+    fmt_ms,
+    fmt_ratio,
+    libpq_url,
+    ratios,
+    run_loop,
+    start_server,
+    stop_all_servers,
+    stop_server,
+    wait_ready,
+)
+
 from app import migrate
 from app.config import async_url
 from app.demo.load import DEMO_VALID_FROM, SERVICE_HOURS, load_demo
 from app.grids.service import LOOKUP_NOW
 
-ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "bench" / "out"
 SEED = 20261123
 N_POINTS = 20_000
 CHECK_POINTS = 300  # points whose answers are compared across the three ways
-MAX_CALLS = 10_000_000  # per worker and slice: every loop is bounded even if the clock is not
 GRIDS_PER_COMMUNITY = 300
 CITY_CENTRE = (117.0, 28.2)
 CITY_SPAN = (0.6, 0.5)  # degrees: ~59 km x 55 km, ~0.065 km² per grid at 50,000 grids
@@ -83,90 +93,7 @@ LOOKUP_SQL = re.sub(
 )
 assert "$1" in LOOKUP_SQL and "$2" in LOOKUP_SQL and ":lon" not in LOOKUP_SQL
 
-_children: list[subprocess.Popen[bytes]] = []
-
-
-# --- measurement ------------------------------------------------------------------------------
-
-
-@dataclass
-class Tally:
-    """Every call of one variant over all its slices."""
-
-    latencies_ns: list[int] = field(default_factory=list)
-    elapsed_s: float = 0.0
-    inside: int = 0
-    errors: int = 0
-    error_samples: list[str] = field(default_factory=list)
-    cursor: int = 0  # next point; every variant walks the same sequence from the start
-
-    def result(self) -> dict[str, Any]:
-        n = len(self.latencies_ns)
-        lat = np.asarray(self.latencies_ns, dtype=np.float64) / 1e6
-        return {
-            "requests": n,
-            "seconds": round(self.elapsed_s, 3),
-            "rps": round(n / self.elapsed_s, 1) if self.elapsed_s else 0.0,
-            "p50_ms": round(float(np.percentile(lat, 50)), 4) if n else None,
-            "p99_ms": round(float(np.percentile(lat, 99)), 4) if n else None,
-            "mean_ms": round(float(lat.mean()), 4) if n else None,
-            "inside_share": round(self.inside / n, 4) if n else None,
-            "errors": self.errors,
-            "error_samples": self.error_samples,
-        }
-
-
-Call = Callable[[int], Awaitable[bool | None]]
-"""Answer point i: True inside a grid, False nearest only, None for the floor; raise on error."""
-
-
-async def drive(tally: Tally, n_points: int, workers: list[Call], seconds: float) -> None:
-    """Run the workers concurrently against consecutive points until the deadline."""
-    start = time.perf_counter_ns()
-    deadline = start + int(seconds * 1e9)
-
-    async def worker(call: Call) -> None:
-        for _ in range(MAX_CALLS):
-            t0 = time.perf_counter_ns()
-            if t0 >= deadline:
-                return
-            i = tally.cursor % n_points
-            tally.cursor += 1
-            try:
-                inside = await call(i)
-            except Exception as e:
-                tally.errors += 1
-                if len(tally.error_samples) < 3:
-                    tally.error_samples.append(f"{type(e).__name__}: {e}"[:200])
-                continue
-            tally.latencies_ns.append(time.perf_counter_ns() - t0)
-            tally.inside += bool(inside)
-
-    async with asyncio.timeout(seconds + 60):  # a stuck server cannot hang the bench
-        await asyncio.gather(*(worker(w) for w in workers))
-    tally.elapsed_s += (time.perf_counter_ns() - start) / 1e9
-
-
-def drive_sync(tally: Tally, n_points: int, call: Callable[[int], bool], seconds: float) -> None:
-    start = time.perf_counter_ns()
-    deadline = start + int(seconds * 1e9)
-    lat = tally.latencies_ns
-    for _ in range(MAX_CALLS):
-        t0 = time.perf_counter_ns()
-        if t0 >= deadline:
-            break
-        inside = call(tally.cursor % n_points)
-        lat.append(time.perf_counter_ns() - t0)
-        tally.cursor += 1
-        tally.inside += inside
-    tally.elapsed_s += (time.perf_counter_ns() - start) / 1e9
-
-
 # --- data ---------------------------------------------------------------------------------------
-
-
-def libpq_url(url: str) -> str:
-    return "postgresql://" + async_url(url).removeprefix("postgresql+asyncpg://")
 
 
 async def reset(conn: asyncpg.Connection) -> None:
@@ -330,127 +257,6 @@ async def live_grids(conn: asyncpg.Connection) -> tuple[list[str], np.ndarray]:
     return [r["code"] for r in rows], shapely.from_wkb([r["wkb"] for r in rows])
 
 
-class HttpConn:
-    """A minimal HTTP/1.1 keep-alive GET client for our own uvicorn on loopback.
-
-    httpx costs ~1 ms of client CPU per request here (it tops out below 1,000 req/s on this
-    2-CPU box even against /healthz, so it would measure itself); this costs ~0.1 ms. It reads
-    Content-Length bodies only, which is what uvicorn sends for JSON responses.
-    """
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.host = f"Host: 127.0.0.1:{port}\r\n\r\n".encode()
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def connect(self) -> None:
-        self.close()
-        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
-
-    async def get(self, path: str) -> int:
-        """GET path, return the status. A kept-alive connection the server closed meanwhile
-        (uvicorn drops idle ones after 5 s) is retried once on a fresh one, as clients do."""
-        reused = self.writer is not None
-        try:
-            return await self._get(path)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            if not reused:
-                raise
-            return await self._get(path)
-
-    async def _get(self, path: str) -> int:
-        if self.writer is None or self.reader is None:
-            await self.connect()
-        assert self.writer is not None and self.reader is not None
-        try:
-            self.writer.write(b"GET " + path.encode() + b" HTTP/1.1\r\n" + self.host)
-            head = await self.reader.readuntil(b"\r\n\r\n")
-            status = int(head[9:12])
-            length: int | None = None
-            close = False
-            for line in head.split(b"\r\n")[1:]:
-                key, _, value = line.partition(b":")
-                key = key.strip().lower()
-                if key == b"content-length":
-                    length = int(value)
-                elif key == b"connection":
-                    close = value.strip().lower() == b"close"
-            if length is None:
-                raise RuntimeError("response without Content-Length")
-            await self.reader.readexactly(length)
-        except BaseException:
-            self.close()  # unknown state: reconnect next time
-            raise
-        if close:
-            self.close()
-        return status
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-        self.reader = self.writer = None
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(url: str, log_path: Path) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": url, "WANGGE_DATABASE_URL": url}
-    cmd = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "app.main:app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    _children.append(proc)
-    return proc, port
-
-
-def stop_server(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-    if proc in _children:
-        _children.remove(proc)
-
-
-async def wait_ready(
-    proc: subprocess.Popen[bytes], client: httpx.AsyncClient, log_path: Path
-) -> None:
-    for _ in range(300):  # 30 s
-        if proc.poll() is not None:
-            break
-        try:
-            r = await client.get("/readyz")
-            if r.status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        await asyncio.sleep(0.1)
-    tail = log_path.read_text(errors="replace")[-2000:]
-    raise RuntimeError(f"uvicorn did not become ready (exit {proc.poll()}):\n{tail}")
-
-
 # --- one size -----------------------------------------------------------------------------------
 
 
@@ -570,17 +376,6 @@ async def bench_size(
     }
 
 
-def ratios(a: dict[str, Any], b: dict[str, Any]) -> dict[str, float | None]:
-    def div(x: float | None, y: float | None) -> float | None:
-        return float(f"{x / y:.4g}") if x and y else None
-
-    return {
-        "throughput": div(a["rps"], b["rps"]),
-        "p50": div(a["p50_ms"], b["p50_ms"]),
-        "p99": div(a["p99_ms"], b["p99_ms"]),
-    }
-
-
 async def check_agreement(
     client: httpx.AsyncClient,
     pool: asyncpg.Pool,
@@ -618,20 +413,6 @@ async def check_agreement(
 
 
 # --- report -------------------------------------------------------------------------------------
-
-
-def fmt_ms(v: float | None) -> str:
-    if v is None:
-        return "-"
-    return f"{v:.3f}" if v < 1 else f"{v:.2f}" if v < 100 else f"{v:.0f}"
-
-
-def fmt_ratio(v: float | None) -> str:
-    if v is None:
-        return "-"
-    if v < 0.01:
-        return f"1/{1 / v:,.0f}"
-    return f"{v:.3f}x" if v < 0.1 else f"{v:.2f}x" if v < 100 else f"{v:,.0f}x"
 
 
 def print_size(title: str, res: dict[str, Any]) -> None:
@@ -756,24 +537,12 @@ async def amain(url: str, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def run_loop(coro: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
-    try:
-        import uvloop  # what uvicorn[standard] serves with; a lighter client loop too
-    except ImportError:
-        return asyncio.run(coro)
-    return uvloop.run(coro)
-
-
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)
-
-
 def main(argv: list[str]) -> None:
     args = parse_args(argv)
     url = os.environ.get("BENCH_DATABASE_URL")
     if not url:
         raise SystemExit("bench_lookup: set BENCH_DATABASE_URL (or run scripts/bench.sh)")
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    exit_on_sigterm()
     OUT.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     print(
@@ -786,8 +555,7 @@ def main(argv: list[str]) -> None:
     try:
         report = run_loop(amain(url, args))
     finally:
-        for proc in list(_children):
-            stop_server(proc)
+        stop_all_servers()
     report["total_s"] = round(time.perf_counter() - t0, 1)
     (OUT / "lookup.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     print(f"\ntotal {report['total_s']} s; results in {(OUT / 'lookup.json').relative_to(ROOT)}")

@@ -59,3 +59,47 @@ async def make_sandbox(client: httpx.AsyncClient, demo: Any) -> dict[str, int]:
     )
     assert community.status_code == 201, community.text
     return {"street": street.json()["id"], "community": community.json()["id"]}
+
+
+def jpeg(
+    lon: float | None = None,
+    lat: float | None = None,
+    when: str | None = None,
+    size: tuple[int, int] = (64, 48),
+    colour: tuple[int, int, int] = (200, 80, 40),
+) -> bytes:
+    """A real JPEG, optionally with EXIF GPS and DateTimeOriginal ("YYYY:MM:DD HH:MM:SS")."""
+    import io
+
+    from PIL import Image
+
+    img = Image.new("RGB", size, colour)
+    exif = Image.Exif()
+    exif[0x010F] = "TestPhone"  # Make: a device detail that must not be served
+    if when:
+        exif.get_ifd(0x8769)[0x9003] = when
+    if lon is not None and lat is not None:
+
+        def dms(v: float) -> tuple[float, float, float]:
+            d = int(v)
+            m = int((v - d) * 60)
+            return (float(d), float(m), round((v - d - m / 60) * 3600, 4))
+
+        exif.get_ifd(0x8825).update({1: "N", 2: dms(lat), 3: "E", 4: dms(lon)})
+    out = io.BytesIO()
+    img.save(out, "JPEG", exif=exif.tobytes())
+    return out.getvalue()
+
+
+def image(fmt: str, size: tuple[int, int] = (40, 30)) -> bytes:
+    import io
+
+    from PIL import Image
+
+    if fmt == "HEIF":
+        from pillow_heif import register_heif_opener
+
+        register_heif_opener()
+    out = io.BytesIO()
+    Image.new("RGB", size, (10, 120, 200)).save(out, fmt)
+    return out.getvalue()

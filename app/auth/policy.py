@@ -34,6 +34,7 @@ ALL_ROLES = frozenset(
     {"grid_worker", "grid_leader", "community", "street", "department", "centre", "admin"}
 )
 AREA_STAFF = frozenset({"admin", "centre", "street", "community"})
+CASE_STAFF = AREA_STAFF | {"grid_worker", "grid_leader"}
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ class Rule:
     scoped: bool = False
     """Objects named in the path must lie in the caller's scope."""
     description: str = ""
+    owner_ok: bool = False
+    """The one who reported a case may do this to it even outside their scope."""
 
 
 RULES: dict[str, Rule] = {
@@ -55,6 +58,14 @@ RULES: dict[str, Rule] = {
     ),
     "buildings:write": Rule(AREA_STAFF, scoped=True, description="edit buildings"),
     "staff:read": Rule(AREA_STAFF | {"grid_leader"}, scoped=True, description="grid rosters"),
+    "cases:report": Rule(CASE_STAFF, description="report a case"),
+    "cases:read": Rule(ALL_ROLES, scoped=True, owner_ok=True, description="see a case"),
+    "cases:work": Rule(
+        CASE_STAFF, scoped=True, owner_ok=True, description="add photos, mark duplicates"
+    ),
+    "cases:place": Rule(
+        frozenset({"admin", "centre"}), scoped=True, description="place an unlocated case in a grid"
+    ),
     "users:admin": Rule(frozenset({"admin"}), description="accounts and posts"),
     "departments:write": Rule(frozenset({"admin"}), description="edit departments"),
     "audit:read": Rule(frozenset({"admin"}), description="read the audit log"),
@@ -99,8 +110,12 @@ class Principal:
     def grid_roots(self, rule: Rule) -> set[int]:
         return {g for p in self.posts_for(rule) for g in p.grid_ids}
 
-    def covers(self, rule: Rule, chain: list[int], grid_id: int | None = None) -> bool:
+    def covers(
+        self, rule: Rule, chain: list[int], grid_id: int | None = None, owner_id: int | None = None
+    ) -> bool:
         """Does a post allowed by `rule` cover an object in these areas (or this grid)?"""
+        if rule.owner_ok and owner_id is not None and owner_id == self.user_id:
+            return True
         roots = self.area_roots(rule)
         if roots is None:
             return True
@@ -240,23 +255,37 @@ up(id, parent_id) AS (
     SELECT a.id, a.parent_id FROM areas a JOIN up ON a.id = up.parent_id
 )
 SELECT (SELECT grid_id FROM start) AS grid_id, array(SELECT id FROM up) AS chain,
-       EXISTS (SELECT 1 FROM start) AS found
+       EXISTS (SELECT 1 FROM start) AS found, (SELECT owner_id FROM start) AS owner_id
 """
 _CHAINS = {
     "area_id": text(
         _CHAIN.format(
-            start="SELECT id AS area_id, NULL::bigint AS grid_id FROM areas WHERE id = :id"
+            start="SELECT id AS area_id, NULL::bigint AS grid_id, NULL::bigint AS owner_id FROM areas WHERE id = :id"
         )
     ),
     "grid_id": text(
         _CHAIN.format(
-            start="SELECT community_id AS area_id, id AS grid_id FROM grids WHERE id = :id AND deleted_at IS NULL"
+            start="SELECT community_id AS area_id, id AS grid_id, NULL::bigint AS owner_id FROM grids "
+            "WHERE id = :id AND deleted_at IS NULL"
         )
     ),
     "building_id": text(
         _CHAIN.format(
-            start="SELECT g.community_id AS area_id, g.id AS grid_id FROM buildings b "
+            start="SELECT g.community_id AS area_id, g.id AS grid_id, NULL::bigint AS owner_id FROM buildings b "
             "JOIN grids g ON g.id = b.grid_id WHERE b.id = :id"
+        )
+    ),
+    "case_id": text(
+        _CHAIN.format(
+            start="SELECT coalesce(community_id, street_id, district_id) AS area_id, grid_id, "
+            "reporter_id AS owner_id FROM cases WHERE id = :id"
+        )
+    ),
+    "attachment_id": text(
+        _CHAIN.format(
+            start="SELECT coalesce(c.community_id, c.street_id, c.district_id) AS area_id, "
+            "c.grid_id, c.reporter_id AS owner_id FROM attachments a "
+            "JOIN cases c ON c.id = a.case_id WHERE a.id = :id"
         )
     ),
 }
@@ -265,9 +294,10 @@ PATH_OBJECTS = tuple(_CHAINS)
 
 async def object_chain(
     session: AsyncSession, kind: str, object_id: int
-) -> tuple[bool, list[int], int | None]:
+) -> tuple[bool, list[int], int | None, int | None]:
+    """(exists, the area ids from the object's area up to the root, its grid, its reporter)."""
     row = (await (await session.connection()).execute(_CHAINS[kind], {"id": object_id})).one()
-    return bool(row.found), list(row.chain or []), row.grid_id
+    return bool(row.found), list(row.chain or []), row.grid_id, row.owner_id
 
 
 async def area_chain(session: AsyncSession, area_id: int) -> list[int]:
@@ -341,8 +371,8 @@ def require(permission: str) -> Callable[..., Coroutine[Any, Any, Principal | No
                         oid = int(request.path_params[kind])
                     except ValueError:
                         break  # the framework answers 422 for the malformed id
-                    found, chain, grid_id = await object_chain(session, kind, oid)
-                    if found and not who.covers(rule, chain, grid_id):
+                    found, chain, grid_id, owner = await object_chain(session, kind, oid)
+                    if found and not who.covers(rule, chain, grid_id, owner):
                         await record_denial(session, request, who, permission, "scope", (kind, oid))
                         raise ApiError(
                             "not_found", detail=f"对象不存在：{oid}", detail_en=f"Not found: {oid}"
@@ -372,6 +402,10 @@ RegistryWriter = Annotated[Principal, Depends(require("registry:write"))]
 BuildingWriter = Annotated[Principal, Depends(require("buildings:write"))]
 StaffReader = Annotated[Principal, Depends(require("staff:read"))]
 UserAdmin = Annotated[Principal, Depends(require("users:admin"))]
+CaseReporter = Annotated[Principal, Depends(require("cases:report"))]
+CaseReader = Annotated[Principal, Depends(require("cases:read"))]
+CaseWorker = Annotated[Principal, Depends(require("cases:work"))]
+CasePlacer = Annotated[Principal, Depends(require("cases:place"))]
 DepartmentWriter = Annotated[Principal, Depends(require("departments:write"))]
 AuditReader = Annotated[Principal, Depends(require("audit:read"))]
 

@@ -268,3 +268,47 @@ async def load_roster(conn: AsyncConnection, grid_codes: list[str]) -> int:
             )
             await conn.execute(_ONE_GRID, {"post_id": pid, "code": code})
     return created
+
+
+async def load_categories(conn: AsyncConnection) -> int:
+    """The default category catalogue (app/cases/catalogue.py). Admins edit it afterwards."""
+    import orjson
+
+    from app.cases.catalogue import CATEGORIES, CLASSES
+
+    count = text("SELECT count(*) FROM categories")
+    before = (await conn.execute(count)).scalar_one()
+    await conn.execute(
+        text(
+            "INSERT INTO category_classes (code, name, name_en, kind) "
+            "VALUES (:code, :name, :name_en, :kind) ON CONFLICT (code) DO NOTHING"
+        ),
+        [{"code": c.code, "name": c.name, "name_en": c.name_en, "kind": c.kind} for c in CLASSES],
+    )
+    await conn.execute(
+        text(
+            """
+            INSERT INTO categories (code, class_code, name, name_en, description, lead_department,
+                                    co_departments, limits, duplicate_radius_m, keywords)
+            VALUES (:code, :class_code, :name, :name_en, :description, :lead, :co,
+                    CAST(:limits AS jsonb), :radius, :keywords)
+            ON CONFLICT (code) DO NOTHING
+            """
+        ),
+        [
+            {
+                "code": c.code,
+                "class_code": c.class_code,
+                "name": c.name,
+                "name_en": c.name_en,
+                "description": c.description,
+                "lead": c.lead_department,
+                "co": list(c.co_departments),
+                "limits": orjson.dumps({k: vars(v) for k, v in c.limits.items()}).decode(),
+                "radius": c.duplicate_radius_m,
+                "keywords": list(c.keywords),
+            }
+            for c in CATEGORIES
+        ],
+    )
+    return int((await conn.execute(count)).scalar_one() - before)

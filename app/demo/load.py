@@ -11,7 +11,7 @@ from shapely import to_wkb
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.demo.accounts import load_accounts, load_departments, load_roster
+from app.demo.accounts import load_accounts, load_categories, load_departments, load_roster
 from app.demo.district import DemoDistrict, generate_district
 
 DEMO_VALID_FROM = datetime(2020, 1, 1, tzinfo=ZoneInfo("Asia/Shanghai"))
@@ -57,6 +57,7 @@ class LoadReport:
     grids: int
     buildings: int
     departments: int
+    categories: int
     accounts: int
     roster: int
 
@@ -135,6 +136,7 @@ async def load_demo(conn: AsyncConnection, district: DemoDistrict | None = None)
         )
     ).one()
     departments = await load_departments(conn)
+    categories = await load_categories(conn)
     accounts = await load_accounts(conn)
     roster = await load_roster(conn, [g.code for g in d.grids if g.kind != "special"])
     return LoadReport(
@@ -142,6 +144,7 @@ async def load_demo(conn: AsyncConnection, district: DemoDistrict | None = None)
         after[1] - before[1],
         after[2] - before[2],
         departments,
+        categories,
         accounts,
         roster,
     )

@@ -306,7 +306,11 @@ async def test_lookup_answer_matches_its_schema(client: httpx.AsyncClient) -> No
     """The hot path writes JSON itself; it must still be exactly the documented LookupOut."""
     from app.grids.schemas import LookupOut
 
-    body = (await client.get("/api/v1/grids/lookup", params={"lon": 117.03, "lat": 28.24,
-                                                            "at": "2025-01-01T00:00:00"})).json()
+    body = (
+        await client.get(
+            "/api/v1/grids/lookup",
+            params={"lon": 117.03, "lat": 28.24, "at": "2025-01-01T00:00:00"},
+        )
+    ).json()
     assert LookupOut.model_validate(body).model_dump(mode="json") == body
     assert body["at"] == "2025-01-01T00:00:00+08:00"

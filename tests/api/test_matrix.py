@@ -19,6 +19,7 @@ from app.main import app
 
 ALL = {"admin", "centre", "street", "community", "leader", "worker", "worker2", "dept"}
 AREA_STAFF = {"admin", "centre", "street", "community"}
+CASE_STAFF = AREA_STAFF | {"leader", "worker", "worker2"}
 EXPECTED_ROLES: dict[str, set[str] | None] = {
     "public": None,  # anyone, signed in or not
     "signed_in": ALL,
@@ -27,11 +28,23 @@ EXPECTED_ROLES: dict[str, set[str] | None] = {
     "registry:write": {"admin", "centre"},
     "buildings:write": AREA_STAFF,
     "staff:read": AREA_STAFF | {"leader"},
+    "cases:report": CASE_STAFF,
+    "cases:read": ALL,
+    "cases:work": CASE_STAFF,
+    "cases:place": {"admin", "centre"},
     "users:admin": {"admin"},
     "departments:write": {"admin"},
     "audit:read": {"admin"},
 }
-SCOPED = {"registry:report", "registry:write", "buildings:write", "staff:read"}
+SCOPED = {
+    "registry:report",
+    "registry:write",
+    "buildings:write",
+    "staff:read",
+    "cases:read",
+    "cases:work",
+    "cases:place",
+}
 
 # Which of the test's objects lie in each account's scope ("in" = 立新社区 of 江边街道, 月湖区,
 # and its first grid; "out" = a community of another district).
@@ -53,7 +66,11 @@ ROLES = ["anonymous", *sorted(ALL)]
 def _cells() -> list[Any]:
     cells = []
     for method, path, perm in ROUTES:
-        places = ["in", "out"] if re.search(r"\{(area|grid|building)_id\}", path) else ["-"]
+        places = (
+            ["in", "out"]
+            if re.search(r"\{(area|grid|building|case|attachment)_id\}", path)
+            else ["-"]
+        )
         for role in ROLES:
             for place in places:
                 cells.append(
@@ -92,6 +109,21 @@ bl AS (INSERT INTO buildings (grid_id, name, households, units, geom)
        RETURNING id)
 SELECT (SELECT id FROM c) AS area, (SELECT id FROM g) AS grid, (SELECT id FROM bl) AS building
 """
+# A case (with a timeline step and a photo) in a given grid, reported by the admin.
+CASE = """
+WITH g AS (SELECT g.id, g.community_id, c.parent_id AS street, s.parent_id AS district
+           FROM grids g JOIN areas c ON c.id = g.community_id JOIN areas s ON s.id = c.parent_id
+           WHERE g.code = :grid),
+k AS (INSERT INTO cases (number, category_code, title, location, reporter_id, grid_id,
+                         community_id, street_id, district_id)
+      SELECT 'M' || :grid, (SELECT code FROM categories ORDER BY code LIMIT 1), 'matrix',
+             ST_SetSRID(ST_MakePoint(117, 28), 4326), (SELECT id FROM users WHERE username = 'admin'),
+             g.id, g.community_id, g.street, g.district FROM g RETURNING id),
+e AS (INSERT INTO case_events (case_id, action) SELECT id, 'reported' FROM k RETURNING id, case_id),
+a AS (INSERT INTO attachments (case_id, event_id, sha256, media_type, bytes, width, height)
+      SELECT case_id, id, repeat('a', 64), 'image/jpeg', 1, 1, 1 FROM e RETURNING id)
+SELECT (SELECT id FROM k) AS case_id, (SELECT id FROM a) AS attachment_id
+"""
 INSIDE = """
 SELECT (SELECT id FROM areas WHERE code = '360602001001') AS area,
        (SELECT id FROM grids WHERE code = '360602001001001') AS grid,
@@ -124,8 +156,13 @@ async def test_matrix(
     out = (await conn.execute(text(WORLD))).one()
     ins = (await conn.execute(text(INSIDE))).one()
     obj = out if place == "out" else ins
+    case = (
+        await conn.execute(text(CASE), {"grid": "OUT1" if place == "out" else "360602001001001"})
+    ).one()
     url = (
         path.replace("{area_id}", str(obj.area))
+        .replace("{case_id}", str(case.case_id))
+        .replace("{attachment_id}", str(case.attachment_id))
         .replace("{grid_id}", str(obj.grid))
         .replace("{building_id}", str(obj.building))
         .replace("{user_id}", str(ins.user_id))

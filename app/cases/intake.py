@@ -1,0 +1,146 @@
+"""Case intake: the hot path. One statement finds the grid (with the boundary valid now), the
+reporter's distance from their own grids, inserts the case and its first timeline entry, and
+lists duplicate suggestions."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.cases.schemas import CaseCreate
+from app.config import get_settings
+from app.errors import ApiError
+from app.geometry import parse_lonlat
+
+_INTAKE = text(
+    """
+WITH p AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS g),
+cat AS (SELECT code, duplicate_radius_m FROM categories WHERE code = :category AND active),
+live AS NOT MATERIALIZED (
+    SELECT b.id AS bid, b.grid_id, b.boundary FROM grid_boundaries b WHERE b.valid_to IS NULL
+),
+hit AS (
+    SELECT l.bid, l.grid_id FROM live l JOIN grids g ON g.id = l.grid_id, p
+    WHERE ST_Intersects(l.boundary, p.g) ORDER BY g.code LIMIT 1
+),
+near AS (
+    SELECT k.grid_id, ST_Distance(k.boundary::geography, p.g::geography) AS d
+    FROM (SELECT l.grid_id, l.boundary FROM live l
+          WHERE NOT EXISTS (SELECT 1 FROM hit)
+          ORDER BY l.boundary <-> ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) LIMIT 8) k, p
+    ORDER BY 2, 1 LIMIT 1
+),
+place AS (
+    SELECT g.id AS grid_id, c.id AS community_id, s.id AS street_id, d.id AS district_id
+    FROM grids g JOIN areas c ON c.id = g.community_id
+    LEFT JOIN areas s ON s.id = c.parent_id LEFT JOIN areas d ON d.id = s.parent_id
+    WHERE g.id = coalesce((SELECT grid_id FROM hit), (SELECT grid_id FROM near))
+),
+mine AS (
+    SELECT min(ST_Distance(b.boundary::geography, p.g::geography)) AS d
+    FROM posts po
+    JOIN post_grids pg ON pg.post_id = po.id
+    JOIN grid_boundaries b ON b.grid_id = pg.grid_id AND b.valid_to IS NULL, p
+    WHERE po.user_id = :reporter AND po.role IN ('grid_worker', 'grid_leader')
+      AND po.starts_on <= current_date AND (po.ends_on IS NULL OR po.ends_on >= current_date)
+),
+ins AS (
+    INSERT INTO cases (
+        id, number, category_code, title, description, location, input_crs, accuracy_m,
+        address, building_id, occurred_at, urgency, channel, resident_name, resident_phone,
+        reporter_id, grid_id, community_id, street_id, district_id, boundary_id, unlocated,
+        nearest_grid_id, nearest_distance_m, off_patch_m)
+    SELECT n.id,
+           to_char(now() AT TIME ZONE 'Asia/Shanghai', 'YYYYMMDD') || lpad(n.id::text, 6, '0'),
+           cat.code, :title, :description, p.g, :crs, :accuracy, :address, :building,
+           coalesce(:occurred_at, now()), :urgency, :channel, :resident_name, :resident_phone,
+           :reporter,
+           CASE WHEN hit.grid_id IS NOT NULL THEN place.grid_id END,
+           CASE WHEN hit.grid_id IS NOT NULL THEN place.community_id END,
+           CASE WHEN hit.grid_id IS NOT NULL THEN place.street_id END,
+           place.district_id,
+           hit.bid,
+           hit.grid_id IS NULL,
+           CASE WHEN hit.grid_id IS NULL THEN place.grid_id END,
+           (SELECT d FROM near),
+           CASE WHEN mine.d > :off_patch_m THEN round(mine.d::numeric, 1) END
+    FROM (SELECT nextval(pg_get_serial_sequence('cases', 'id')) AS id) n
+    CROSS JOIN cat CROSS JOIN p CROSS JOIN mine
+    LEFT JOIN hit ON true LEFT JOIN place ON true
+    RETURNING *
+),
+ev AS (
+    INSERT INTO case_events (case_id, actor_id, action, to_status, note, detail)
+    SELECT ins.id, :reporter, 'reported', 'reported', :description,
+           jsonb_build_object('channel', CAST(:channel AS text), 'unlocated', ins.unlocated,
+                              'off_patch_m', ins.off_patch_m)
+    FROM ins
+    RETURNING id
+),
+dups AS (
+    SELECT c.id, c.number, c.title, c.status, c.reported_at,
+           round(ST_Distance(c.location::geography, p.g::geography)::numeric, 1) AS distance_m
+    FROM cases c, p, cat
+    WHERE c.category_code = cat.code
+      AND c.status NOT IN ('closed', 'rejected')
+      AND c.reported_at > now() - make_interval(days => :dup_days)
+      AND ST_DWithin(c.location, p.g, :dup_deg)
+      AND ST_DWithin(c.location::geography, p.g::geography, cat.duplicate_radius_m)
+    ORDER BY distance_m, c.id
+    LIMIT :dup_max
+)
+SELECT ins.id, (SELECT id FROM ev) AS event_id,
+       coalesce((SELECT json_agg(dups ORDER BY distance_m, id) FROM dups), '[]') AS duplicates
+FROM ins
+"""
+)
+
+
+async def insert_case(
+    session: AsyncSession, data: CaseCreate, reporter_id: int, channel: str = "app"
+) -> tuple[int, int, list[dict[str, Any]]]:
+    """Insert a case (not committed). Returns (case id, first event id, duplicate suggestions)."""
+    s = get_settings()
+    lon, lat = parse_lonlat(data.location.lon, data.location.lat, data.location.crs)
+    # A degree box that surely holds the largest duplicate radius: lets the GiST index prefilter.
+    dup_deg = 1000 / 111_000 / max(math.cos(math.radians(lat)), 0.01) * 1.2
+    occurred = data.occurred_at
+    row = (
+        await session.execute(
+            _INTAKE,
+            {
+                "lon": lon,
+                "lat": lat,
+                "category": data.category,
+                "title": data.title,
+                "description": data.description,
+                "crs": data.location.crs.value,
+                "accuracy": data.location.accuracy_m,
+                "address": data.address,
+                "building": data.building_id,
+                "occurred_at": occurred,
+                "urgency": data.urgency,
+                "channel": channel,
+                "resident_name": data.resident.name if data.resident else None,
+                "resident_phone": data.resident.phone if data.resident else None,
+                "reporter": reporter_id,
+                "off_patch_m": s.off_patch_m,
+                "dup_days": s.duplicate_days,
+                "dup_deg": dup_deg,
+                "dup_max": s.duplicate_max,
+            },
+        )
+    ).first()
+    if row is None:
+        raise ApiError(
+            "validation_error",
+            field="category",
+            detail=f"事项类别不存在或已停用：{data.category}",
+            detail_en=f"Unknown or retired category: {data.category}",
+        )
+    dups = row.duplicates if isinstance(row.duplicates, list) else orjson.loads(row.duplicates)
+    return row.id, row.event_id, dups

@@ -1,0 +1,168 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+
+from app.geometry import CRS
+from app.schemas import LocalTime, Ref, RequestModel, ResponseModel
+
+Urgency = Literal["normal", "urgent", "critical"]
+MOBILE = r"^1[3-9][0-9]{9}$|^0[0-9]{2,3}-?[0-9]{7,8}$"
+
+
+class LocationIn(RequestModel):
+    lon: float
+    lat: float
+    crs: CRS = Field(
+        CRS.WGS84, description="wgs84 (GPS), gcj02 (Amap/Tencent), bd09 (Baidu), cgcs2000"
+    )
+    accuracy_m: float | None = Field(None, ge=0, le=100_000, description="GPS accuracy (m)")
+
+
+class ResidentIn(RequestModel):
+    name: str | None = Field(None, max_length=100)
+    phone: str | None = Field(None, pattern=MOBILE, description="Stored once, masked on read")
+
+
+class CaseCreate(RequestModel):
+    category: str = Field(
+        min_length=1, max_length=16, description="Category code (GET /categories)"
+    )
+    title: str = Field(min_length=1, max_length=200)
+    description: str = Field("", max_length=5000)
+    location: LocationIn
+    address: str | None = Field(None, max_length=300)
+    building_id: int | None = None
+    occurred_at: datetime | None = Field(None, description="When it happened (default: now)")
+    urgency: Urgency = "normal"
+    resident: ResidentIn | None = None
+
+
+class CategoryRef(ResponseModel):
+    code: str
+    name: str
+    class_code: str
+    class_name: str
+
+
+class PersonRef(ResponseModel):
+    id: int
+    name: str
+
+
+class NearestGrid(ResponseModel):
+    grid: Ref
+    distance_m: float
+
+
+class LocationOut(ResponseModel):
+    lon: float
+    lat: float
+    crs: CRS
+    accuracy_m: float | None
+
+
+class ResidentOut(ResponseModel):
+    name: str | None
+    phone: str | None = Field(description="Masked (138****1234) unless your role needs it")
+
+
+class CaseOut(ResponseModel):
+    id: int
+    number: str
+    category: CategoryRef
+    title: str
+    description: str
+    status: str
+    status_label: str
+    urgency: Urgency
+    urgency_label: str
+    channel: str
+    location: LocationOut
+    address: str | None
+    building_id: int | None
+    occurred_at: LocalTime | None
+    reported_at: LocalTime
+    reporter: PersonRef | None
+    grid: Ref | None
+    community: Ref | None
+    street: Ref | None
+    district: Ref | None
+    unlocated: bool = Field(description="In no grid: the centre places it")
+    nearest: NearestGrid | None
+    off_patch_m: float | None = Field(description="Reported this far outside the reporter's grids")
+    evidence_flags: list[str]
+    duplicate_of: int | None
+    resident: ResidentOut | None
+    version: int
+    updated_at: LocalTime
+    closed_at: LocalTime | None
+
+
+class DuplicateSuggestion(ResponseModel):
+    id: int
+    number: str
+    title: str
+    status: str
+    distance_m: float
+    reported_at: LocalTime
+
+
+class CaseCreated(CaseOut):
+    duplicates: list[DuplicateSuggestion] = Field(
+        description="Open cases of the same category nearby in the last days, nearest first"
+    )
+
+
+class AttachmentOut(ResponseModel):
+    id: int
+    event_id: int
+    media_type: str
+    bytes: int
+    width: int
+    height: int
+    taken_at: LocalTime | None
+    taken_lon: float | None
+    taken_lat: float | None
+    flags: list[str]
+    url: str
+    thumbnail_url: str
+    created_at: LocalTime
+
+
+class TimelineEntry(ResponseModel):
+    id: int
+    at: LocalTime
+    action: str
+    action_label: str
+    actor: PersonRef | None
+    from_status: str | None
+    to_status: str | None
+    note: str
+    detail: dict
+    attachments: list[int]
+
+
+class CaseDetail(CaseOut):
+    timeline: list[TimelineEntry]
+    attachments: list[AttachmentOut]
+
+
+class CasePage(ResponseModel):
+    items: list[CaseOut]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null at the end"
+    )
+    limit: int
+
+
+class DuplicateIn(RequestModel):
+    of: int = Field(description="The case this one duplicates")
+    note: str = Field("", max_length=1000)
+
+
+class PlaceIn(RequestModel):
+    grid_id: int
+    note: str = Field("", max_length=1000)

@@ -1,0 +1,99 @@
+"""/api/v1/sync — a phone catches up on everything in its scope that changed since its cursor.
+
+The contract (README, "Sync contract"): changes are ordered by the transaction that made them, and only
+changes from transactions that have finished are handed out, so a change committed late by a
+slow transaction is never skipped. A case that changed several times comes once, as it is now.
+A case that left the caller's scope (placed into another grid) comes back in `removed`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+from pydantic import Field
+from sqlalchemy import text
+
+from app.auth.policy import SignedIn
+from app.cases import service as cases
+from app.cases.schemas import CaseOut
+from app.config import get_settings
+from app.db import DbReader
+from app.errors import ApiError
+from app.geometry import CRS
+from app.http import ApiRoute
+from app.i18n import RequestLang
+from app.responses import FastJSON
+from app.schemas import ResponseModel
+
+router = APIRouter(prefix="/api/v1", tags=["sync"], route_class=ApiRoute)
+
+
+class SyncOut(ResponseModel):
+    cursor: str = Field(description="Send back as `cursor` next time")
+    has_more: bool = Field(description="Call again at once with the new cursor")
+    cases: list[CaseOut] = Field(description="Cases in your scope changed since the cursor")
+    removed: list[int] = Field(description="Cases that left your scope: drop them")
+
+
+_HORIZON = "pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+
+
+@router.get("/sync", response_model=SyncOut, summary="Changes in your scope since a cursor")
+async def sync(
+    reader: DbReader,
+    who: SignedIn,
+    lang: RequestLang,
+    cursor: Annotated[str | None, Query(max_length=200, description="Omit the first time")] = None,
+    limit: Annotated[int | None, Query(ge=1)] = None,
+    crs: Annotated[CRS, Query(description="CRS of coordinates in the answer")] = CRS.WGS84,
+) -> Response:
+    s = get_settings()
+    limit = min(limit or 200, s.sync_page_max)
+    xid, last_id = 0, 0
+    if cursor:
+        a, b = cases.decode_cursor(cursor, 2)
+        try:
+            xid, last_id = int(a), int(b)
+        except ValueError:
+            xid = -1
+        if xid < 0 or last_id < 0:
+            raise ApiError(
+                "validation_error", field="cursor", detail="cursor 无效", detail_en="Invalid cursor"
+            )
+    vis, params = await cases.visibility(reader, who)
+    grids = sorted(who.grid_roots(cases.RULES["cases:read"]))
+    sql = (
+        f"SELECT {cases.CASE_COLUMNS}, ({vis}) AS visible, {_HORIZON} AS horizon "
+        f"{cases.CASE_FROM} "
+        f"WHERE (c.change_xid, c.id) > (:xid, :last_id) AND c.change_xid < {_HORIZON} "
+        f"AND (({vis}) OR c.prev_grid_id = ANY(:my_grids)) "
+        "ORDER BY c.change_xid, c.id LIMIT :limit"
+    )
+    rows = list(
+        (
+            await reader.execute(
+                text(sql),
+                {**params, "xid": xid, "last_id": last_id, "my_grids": grids, "limit": limit + 1},
+            )
+        ).all()
+    )
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    if has_more:
+        nxt = cases.encode_cursor(rows[-1].change_xid, rows[-1].id)
+    else:
+        horizon = (
+            rows[0].horizon
+            if rows
+            else (await reader.execute(text(f"SELECT {_HORIZON}"))).scalar_one()
+        )
+        # Everything below the horizon has been handed out; next time start there.
+        nxt = cases.encode_cursor(max(horizon, xid), 0 if horizon > xid else last_id)
+    out: dict[str, Any] = {
+        "cursor": nxt,
+        "has_more": has_more,
+        "cases": [cases.case_out(r, lang, crs) for r in rows if r.visible],
+        "removed": [r.id for r in rows if not r.visible],
+    }
+    return FastJSON(out)

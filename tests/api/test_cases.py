@@ -1,0 +1,468 @@
+"""Case intake from phones: grids, flags, idempotency, duplicates, lists, scope, photos."""
+
+from __future__ import annotations
+
+import io
+import uuid
+
+from PIL import Image
+from sqlalchemy import text
+
+from geo.crs import wgs84_to_gcj02
+from tests.helpers import image, jpeg, problem
+
+
+async def _point_in(conn, grid_code: str) -> tuple[float, float]:
+    row = (
+        await conn.execute(
+            text(
+                "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(b.boundary) p FROM grid_boundaries b "
+                "JOIN grids g ON g.id = b.grid_id WHERE g.code = :c AND b.valid_to IS NULL) x"
+            ),
+            {"c": grid_code},
+        )
+    ).one()
+    return float(row[0]), float(row[1])
+
+
+async def _category(conn, n: int = 0) -> str:
+    return (
+        await conn.execute(
+            text("SELECT code FROM categories ORDER BY code OFFSET :n LIMIT 1"), {"n": n}
+        )
+    ).scalar_one()
+
+
+def case_body(category: str, lon: float, lat: float, **kw) -> dict:
+    return {
+        "category": category,
+        "title": "楼道漏水",
+        "description": "三单元二楼水管漏水",
+        "location": {"lon": lon, "lat": lat, "accuracy_m": 8},
+        **kw,
+    }
+
+
+async def test_report_finds_the_grid_and_masks_the_resident(anon, as_user, conn) -> None:
+    lon, lat = await _point_in(conn, "360602001001001")
+    cat = await _category(conn)
+    r = await anon.post(
+        "/api/v1/cases",
+        headers=as_user("worker"),
+        json=case_body(
+            cat,
+            lon,
+            lat,
+            urgency="urgent",
+            address="立新路1号",
+            resident={"name": "李阿姨", "phone": "13812345678"},
+        ),
+    )
+    assert r.status_code == 201, r.text
+    c = r.json()
+    assert r.headers["location"] == f"/api/v1/cases/{c['id']}"
+    assert c["grid"]["code"] == "360602001001001"
+    assert c["community"]["name"] == "立新社区" and c["district"]["code"] == "360602000000"
+    assert c["status"] == "reported" and c["status_label"] == "已上报"
+    assert c["urgency_label"] == "紧急" and c["unlocated"] is False and c["off_patch_m"] is None
+    assert c["reporter"]["name"] == "立新社区网格员"
+    assert c["number"].startswith("2026") and c["reported_at"].endswith("+08:00")
+    assert c["duplicates"] == []
+    listed = (await anon.get("/api/v1/cases", headers=as_user("community"))).json()
+    mine = next(x for x in listed["items"] if x["id"] == c["id"])
+    assert mine["resident"]["phone"] == "138****5678"
+    detail = await anon.get(f"/api/v1/cases/{c['id']}", headers=as_user("community"))
+    assert detail.json()["resident"]["phone"] == "13812345678"
+    assert detail.headers["etag"] == '"1"'
+    assert [e["action"] for e in detail.json()["timeline"]] == ["reported"]
+    audited = (
+        await conn.execute(
+            text(
+                "SELECT count(*) FROM audit_log WHERE action = 'pii_viewed' AND object_type = 'case' "
+                "AND object_id = :id"
+            ),
+            {"id": str(c["id"])},
+        )
+    ).scalar()
+    assert audited == 1
+
+
+async def test_unlocated_off_patch_and_placing(anon, as_user, conn) -> None:
+    cat = await _category(conn)
+    r = await anon.post(
+        "/api/v1/cases", headers=as_user("worker"), json=case_body(cat, 117.20, 28.25)
+    )  # east of the district
+    c = r.json()
+    assert r.status_code == 201 and c["unlocated"] is True and c["grid"] is None
+    assert c["nearest"]["distance_m"] > 1000 and c["district"]["code"] == "360602000000"
+    assert c["off_patch_m"] > 1000
+    problem(
+        await anon.get(f"/api/v1/cases/{c['id']}", headers=as_user("community")), 404, "not_found"
+    )
+    assert (
+        await anon.get(f"/api/v1/cases/{c['id']}", headers=as_user("centre"))
+    ).status_code == 200
+    centre_list = (
+        await anon.get("/api/v1/cases", params={"unlocated": True}, headers=as_user("centre"))
+    ).json()
+    assert c["id"] in [x["id"] for x in centre_list["items"]]
+    grid = (
+        await conn.execute(text("SELECT id FROM grids WHERE code = '360602001001002'"))
+    ).scalar()
+    problem(
+        await anon.post(
+            f"/api/v1/cases/{c['id']}/place", json={"grid_id": grid}, headers=as_user("community")
+        ),
+        403,
+        "forbidden",
+    )
+    placed = await anon.post(
+        f"/api/v1/cases/{c['id']}/place", json={"grid_id": grid}, headers=as_user("centre")
+    )
+    assert placed.status_code == 200, placed.text
+    assert placed.json()["grid"]["code"] == "360602001001002" and not placed.json()["unlocated"]
+    assert (
+        await anon.get(f"/api/v1/cases/{c['id']}", headers=as_user("community"))
+    ).status_code == 200
+    # worker2 reports in worker's grid: accepted and flagged off-patch
+    lon, lat = await _point_in(conn, "360602001001001")
+    r2 = (
+        await anon.post("/api/v1/cases", headers=as_user("worker2"), json=case_body(cat, lon, lat))
+    ).json()
+    assert r2["grid"]["code"] == "360602001001001" and r2["off_patch_m"] > 1000
+
+
+async def test_report_in_gcj02(anon, as_user, conn) -> None:
+    lon, lat = await _point_in(conn, "360602001001003")
+    glon, glat = wgs84_to_gcj02(lon, lat)
+    body = case_body(await _category(conn), glon, glat)
+    body["location"]["crs"] = "gcj02"
+    c = (await anon.post("/api/v1/cases", headers=as_user("worker"), json=body)).json()
+    assert c["grid"]["code"] == "360602001001003"
+    assert abs(c["location"]["lon"] - lon) < 1e-6
+
+
+async def test_bad_reports(anon, as_user, conn) -> None:
+    cat = await _category(conn)
+    h = as_user("worker")
+    problem(
+        await anon.post("/api/v1/cases", headers=h, json=case_body("NOPE", 117.03, 28.24)),
+        422,
+        "validation_error",
+    )
+    body = problem(
+        await anon.post("/api/v1/cases", headers=h, json=case_body(cat, 28.24, 117.03)),
+        422,
+        "invalid_point",
+    )
+    assert body["errors"][0]["code"] == "swapped_lat_lon"
+    problem(
+        await anon.post(
+            "/api/v1/cases", headers=h, json=case_body(cat, 117.03, 28.24, status="closed")
+        ),
+        422,
+        "validation_error",
+    )
+    problem(
+        await anon.post(
+            "/api/v1/cases",
+            headers=h,
+            json=case_body(cat, 117.03, 28.24, occurred_at="2099-01-01T00:00:00"),
+        ),
+        422,
+        "validation_error",
+    )
+    problem(
+        await anon.post(
+            "/api/v1/cases",
+            headers=h,
+            json=case_body(cat, 117.03, 28.24, resident={"phone": "12345"}),
+        ),
+        422,
+        "validation_error",
+    )
+    problem(
+        await anon.post(
+            "/api/v1/cases", headers=as_user("dept"), json=case_body(cat, 117.03, 28.24)
+        ),
+        403,
+        "forbidden",
+    )
+    problem(
+        await anon.post(
+            "/api/v1/cases",
+            headers={**h, "Idempotency-Key": ""},
+            json=case_body(cat, 117.03, 28.24),
+        ),
+        400,
+        "invalid_idempotency_key",
+    )
+
+
+async def test_idempotency_replays_and_refuses(anon, as_user, conn) -> None:
+    lon, lat = await _point_in(conn, "360602001001002")
+    body = case_body(await _category(conn), lon, lat)
+    key = str(uuid.uuid4())
+    h = {**as_user("worker"), "Idempotency-Key": key}
+    first = await anon.post("/api/v1/cases", headers=h, json=body)
+    again = await anon.post("/api/v1/cases", headers=h, json=body)
+    assert first.status_code == again.status_code == 201
+    assert first.content == again.content
+    n = (
+        await conn.execute(
+            text("SELECT count(*) FROM cases WHERE id = :id"), {"id": first.json()["id"]}
+        )
+    ).scalar()
+    assert n == 1
+    problem(
+        await anon.post("/api/v1/cases", headers=h, json={**body, "title": "别的"}),
+        422,
+        "idempotency_key_reused",
+    )
+    # Another user may use the same key: keys are per user.
+    other = await anon.post(
+        "/api/v1/cases", headers={**as_user("leader"), "Idempotency-Key": key}, json=body
+    )
+    assert other.status_code == 201 and other.json()["id"] != first.json()["id"]
+    # A request still running holds the key: 409 with Retry-After.
+    busy = str(uuid.uuid4())
+    uid = (await conn.execute(text("SELECT id FROM users WHERE username = 'worker'"))).scalar()
+    import hashlib
+
+    import orjson
+
+    digest = hashlib.sha256(b"POST /api/v1/cases\n" + orjson.dumps(body)).hexdigest()
+    await conn.execute(
+        text(
+            "INSERT INTO idempotency_keys (user_id, key, method_path, request_hash, state, lease_until) "
+            "VALUES (:u, :k, 'POST /api/v1/cases', :h, 'processing', now() + interval '20 seconds')"
+        ),
+        {"u": uid, "k": busy, "h": digest},
+    )
+    r = await anon.post(
+        "/api/v1/cases",
+        content=orjson.dumps(body),
+        headers={**as_user("worker"), "Idempotency-Key": busy, "content-type": "application/json"},
+    )
+    problem(r, 409, "idempotency_key_in_use")
+    assert 1 <= int(r.headers["retry-after"]) <= 20
+
+
+async def test_failure_after_insert_leaves_no_half_case(anon, as_user, conn, monkeypatch) -> None:
+    from app.cases import service
+
+    lon, lat = await _point_in(conn, "360602001001002")
+    body = case_body(await _category(conn), lon, lat, title="崩溃测试")
+    key = str(uuid.uuid4())
+    h = {**as_user("worker"), "Idempotency-Key": key}
+
+    async def crash(*a, **k):  # the response cannot be built: as if the process died here
+        raise RuntimeError("simulated crash after insert")
+
+    monkeypatch.setattr(service, "fetch_case", crash)
+    r = await anon.post("/api/v1/cases", headers=h, json=body)
+    assert r.status_code == 500 and r.json()["code"] == "internal_error"
+    n = (await conn.execute(text("SELECT count(*) FROM cases WHERE title = '崩溃测试'"))).scalar()
+    assert n == 0
+    monkeypatch.undo()
+    r = await anon.post("/api/v1/cases", headers=h, json=body)  # the retry goes through
+    assert r.status_code == 201, r.text
+    n = (await conn.execute(text("SELECT count(*) FROM cases WHERE title = '崩溃测试'"))).scalar()
+    assert n == 1
+
+
+async def test_duplicates_suggested_and_merged(anon, as_user, conn) -> None:
+    lon, lat = await _point_in(conn, "360602001001001")
+    cat = await _category(conn, 1)
+    h = as_user("worker")
+    first = (await anon.post("/api/v1/cases", headers=h, json=case_body(cat, lon, lat))).json()
+    photo = await anon.post(
+        f"/api/v1/cases/{first['id']}/attachments",
+        headers=h,
+        files={"files": ("a.jpg", jpeg(lon, lat), "image/jpeg")},
+    )
+    assert photo.status_code == 201, photo.text
+    second = (
+        await anon.post(
+            "/api/v1/cases", headers=as_user("leader"), json=case_body(cat, lon + 0.0002, lat)
+        )
+    ).json()
+    [dup] = second["duplicates"]
+    assert dup["id"] == first["id"] and 10 < dup["distance_m"] < 30
+    far = (await anon.post("/api/v1/cases", headers=h, json=case_body(cat, lon + 0.01, lat))).json()
+    assert far["duplicates"] == []
+    other_cat = (
+        await anon.post(
+            "/api/v1/cases", headers=h, json=case_body(await _category(conn, 2), lon, lat)
+        )
+    ).json()
+    assert other_cat["duplicates"] == []
+    # The first report turns out to be the copy: merge it into the second.
+    r = await anon.post(
+        f"/api/v1/cases/{first['id']}/duplicate",
+        headers=h,
+        json={"of": second["id"], "note": "同一处漏水"},
+    )
+    assert r.status_code == 200, r.text
+    merged = r.json()
+    assert merged["status"] == "closed" and merged["duplicate_of"] == second["id"]
+    assert len(merged["attachments"]) == 1 and merged["reporter"]["name"] == "立新社区网格员"
+    assert merged["timeline"][-1]["action"] == "marked_duplicate"
+    orig = (await anon.get(f"/api/v1/cases/{second['id']}", headers=h)).json()
+    assert orig["timeline"][-1]["action"] == "duplicate_received"
+    problem(
+        await anon.post(
+            f"/api/v1/cases/{first['id']}/duplicate", headers=h, json={"of": second["id"]}
+        ),
+        409,
+        "conflict",
+    )
+    problem(
+        await anon.post(
+            f"/api/v1/cases/{second['id']}/duplicate", headers=h, json={"of": second["id"]}
+        ),
+        422,
+        "validation_error",
+    )
+    # closed duplicates are no longer suggested
+    third = (await anon.post("/api/v1/cases", headers=h, json=case_body(cat, lon, lat))).json()
+    assert [d["id"] for d in third["duplicates"]] == [second["id"]]
+
+
+async def test_list_filters_paging_and_scope(anon, as_user, conn) -> None:
+    cat = await _category(conn)
+    lon, lat = await _point_in(conn, "360602001001001")
+    ids = []
+    for i in range(5):
+        c = (
+            await anon.post(
+                "/api/v1/cases",
+                headers=as_user("worker"),
+                json=case_body(cat, lon, lat, title=f"分页{i}"),
+            )
+        ).json()
+        ids.append(c["id"])
+    seen, cursor = [], None
+    while True:
+        page = (
+            await anon.get(
+                "/api/v1/cases",
+                headers=as_user("worker"),
+                params={"limit": 2, "q": "分页", **({"cursor": cursor} if cursor else {})},
+            )
+        ).json()
+        assert "items" in page, page
+        seen += [x["id"] for x in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert seen == sorted(ids, reverse=True)
+    assert (
+        await anon.get("/api/v1/cases", headers=as_user("worker2"), params={"q": "分页"})
+    ).json()["items"] == []
+    problem(await anon.get(f"/api/v1/cases/{ids[0]}", headers=as_user("worker2")), 404, "not_found")
+    problem(await anon.get(f"/api/v1/cases/{ids[0]}", headers=as_user("dept")), 404, "not_found")
+    by_grid = (
+        await anon.get(
+            "/api/v1/cases",
+            headers=as_user("street"),
+            params={
+                "grid_id": (
+                    await conn.execute(text("SELECT id FROM grids WHERE code = '360602001001001'"))
+                ).scalar(),
+                "category": cat,
+                "status": "reported",
+            },
+        )
+    ).json()
+    assert set(ids) <= {x["id"] for x in by_grid["items"]}
+    problem(
+        await anon.get("/api/v1/cases", headers=as_user("worker"), params={"cursor": "zzz"}),
+        422,
+        "validation_error",
+    )
+
+
+async def test_photos(anon, as_user, conn, tmp_path, monkeypatch) -> None:
+    from app.config import get_settings
+
+    monkeypatch.setattr(get_settings(), "media_dir", str(tmp_path))
+    lon, lat = await _point_in(conn, "360602001001001")
+    h = as_user("worker")
+    c = (
+        await anon.post(
+            "/api/v1/cases",
+            headers=h,
+            json=case_body(
+                await _category(conn), lon, lat, occurred_at="2026-11-23T10:00:00+08:00"
+            ),
+        )
+    ).json()
+    url = f"/api/v1/cases/{c['id']}/attachments"
+    good = jpeg(lon, lat, "2026:11:23 10:05:00")
+    r = await anon.post(url, headers=h, files={"files": ("IMG_1.jpg", good, "image/jpeg")})
+    assert r.status_code == 201, r.text
+    [a] = r.json()
+    assert a["flags"] == [] and a["taken_at"] == "2026-11-23T10:05:00+08:00"
+    # the same photo again: nothing new
+    r = await anon.post(url, headers=h, files={"files": ("again.jpg", good, "image/jpeg")})
+    assert r.status_code == 200 and len(r.json()) == 1
+    served = await anon.get(a["url"], headers=h)
+    assert served.status_code == 200 and served.headers["content-type"] == "image/jpeg"
+    assert dict(Image.open(io.BytesIO(served.content)).getexif()) == {}
+    thumb = await anon.get(a["thumbnail_url"], headers=h)
+    assert thumb.status_code == 200 and Image.open(io.BytesIO(thumb.content)).format == "JPEG"
+    problem(await anon.get(a["url"], headers=as_user("worker2")), 404, "not_found")
+    # other formats
+    r = await anon.post(
+        url,
+        headers=h,
+        files=[
+            ("files", (f"x.{f}", image(f), "application/octet-stream"))
+            for f in ("PNG", "WEBP", "HEIF")
+        ],
+    )
+    assert r.status_code == 201 and len(r.json()) == 4
+    # far away and a day off: flagged on the photo and on the case
+    r = await anon.post(
+        url,
+        headers=h,
+        files={
+            "files": (
+                "far.jpg",
+                jpeg(lon + 0.02, lat, "2026:11:20 10:00:00", colour=(1, 2, 3)),
+                "image/jpeg",
+            )
+        },
+    )
+    far = next(x for x in r.json() if x["flags"] and "photo_far_from_case" in x["flags"])
+    assert "photo_time_mismatch" in far["flags"]
+    case = (await anon.get(f"/api/v1/cases/{c['id']}", headers=h)).json()
+    assert {"photo_far_from_case", "photo_time_mismatch"} <= set(case["evidence_flags"])
+    # malicious and broken files
+    php = b"<?php system($_GET['c']); ?>"
+    bomb = io.BytesIO()
+    Image.new("1", (12000, 12000)).save(bomb, "PNG")
+    for name, data in (
+        ("shell.jpg", php),
+        ("empty.jpg", b""),
+        ("cut.jpg", good[: len(good) // 2]),
+        ("bomb.png", bomb.getvalue()),
+    ):
+        body = problem(
+            await anon.post(url, headers=h, files={"files": (name, data, "image/jpeg")}),
+            415,
+            "unsupported_image",
+        )
+        assert body["field"] == "file"
+    too_big = good + b"\0" * (get_settings().max_upload_bytes)
+    problem(
+        await anon.post(url, headers=h, files={"files": ("big.jpg", too_big, "image/jpeg")}),
+        413,
+        "payload_too_large",
+    )
+    many = [("files", (f"{i}.jpg", jpeg(colour=(i, i, i)), "image/jpeg")) for i in range(5)]
+    problem(await anon.post(url, headers=h, files=many), 409, "too_many_photos")
+    assert len((await anon.get(f"/api/v1/cases/{c['id']}", headers=h)).json()["attachments"]) == 5
+    files = list(tmp_path.rglob("*.img"))
+    assert len(files) == 5 and all(".." not in str(p) for p in files)

@@ -1,0 +1,169 @@
+"""Tests that need real commits and real concurrency: the app on its own connection pool, the
+database shared. Everything they create is removed afterwards."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import pytest_asyncio
+from sqlalchemy import text
+
+TAG = "LIVE-TEST"
+
+
+@pytest_asyncio.fixture
+async def live(engine, tokens) -> AsyncIterator[httpx.AsyncClient]:
+    from app.main import app
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://live") as c:
+        yield c
+    async with engine.begin() as conn:
+        await conn.execute(text("DELETE FROM cases WHERE title LIKE :t"), {"t": TAG + "%"})
+        await conn.execute(text("DELETE FROM idempotency_keys WHERE key LIKE :t"), {"t": TAG + "%"})
+
+
+def auth(tokens, name: str, **extra: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens[name]}", **extra}
+
+
+async def _body(engine, title: str, grid: str = "360602001001001") -> dict:
+    async with engine.connect() as c:
+        lon, lat = (
+            await c.execute(
+                text(
+                    "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(b.boundary) p "
+                    "FROM grid_boundaries b JOIN grids g ON g.id = b.grid_id "
+                    "WHERE g.code = :g AND b.valid_to IS NULL) x"
+                ),
+                {"g": grid},
+            )
+        ).one()
+        cat = (await c.execute(text("SELECT code FROM categories ORDER BY code LIMIT 1"))).scalar()
+    return {"category": cat, "title": title, "location": {"lon": lon, "lat": lat}}
+
+
+async def test_racing_retries_create_one_case(live, tokens, engine) -> None:
+    body = await _body(engine, f"{TAG} race")
+    key = f"{TAG}-{uuid.uuid4()}"
+    h = auth(tokens, "worker", **{"Idempotency-Key": key})
+    rs = await asyncio.gather(
+        *(live.post("/api/v1/cases", json=body, headers=h) for _ in range(12))
+    )
+    codes = sorted(r.status_code for r in rs)
+    assert set(codes) <= {201, 409}, [r.text for r in rs]
+    done = [r for r in rs if r.status_code == 201]
+    assert done and len({r.json()["id"] for r in done}) == 1
+    assert all(r.headers.get("retry-after") for r in rs if r.status_code == 409)
+    async with engine.connect() as c:
+        n = (
+            await c.execute(
+                text("SELECT count(*) FROM cases WHERE title = :t"), {"t": f"{TAG} race"}
+            )
+        ).scalar()
+    assert n == 1
+    # once done, every retry replays the first answer
+    later = await live.post("/api/v1/cases", json=body, headers=h)
+    assert later.status_code == 201 and later.content == done[0].content
+
+
+async def _sync_all(
+    live, tokens, name: str, cursor: str | None
+) -> tuple[list[dict], list[int], str]:
+    cases, removed = [], []
+    for _ in range(50):
+        r = await live.get(
+            "/api/v1/sync",
+            params={"limit": 3, **({"cursor": cursor} if cursor else {})},
+            headers=auth(tokens, name),
+        )
+        assert r.status_code == 200, r.text
+        body = r.json()
+        cases += body["cases"]
+        removed += body["removed"]
+        cursor = body["cursor"]
+        if not body["has_more"]:
+            return cases, removed, cursor
+    raise AssertionError("sync never finished")
+
+
+async def test_sync_never_skips_or_repeats(live, tokens, engine) -> None:
+    _, _, cursor = await _sync_all(live, tokens, "worker", None)
+    ids = []
+    for i in range(4):
+        r = await live.post(
+            "/api/v1/cases",
+            json=await _body(engine, f"{TAG} sync {i}"),
+            headers=auth(tokens, "worker"),
+        )
+        ids.append(r.json()["id"])
+    got, removed, cursor = await _sync_all(live, tokens, "worker", cursor)
+    assert [c["id"] for c in got] == ids and removed == []
+    # Nothing changed: a small, quick answer with the same position.
+    again, _, cursor2 = await _sync_all(live, tokens, "worker", cursor)
+    assert again == []
+    # A slow transaction changes case 0 and stays open; a fast one changes case 1 and commits.
+    async with engine.connect() as slow:
+        await slow.begin()
+        await slow.execute(
+            text("UPDATE cases SET description = 'slow' WHERE id = :id"), {"id": ids[0]}
+        )
+        async with engine.begin() as fast:
+            await fast.execute(
+                text("UPDATE cases SET description = 'fast' WHERE id = :id"), {"id": ids[1]}
+            )
+        mid, _, cursor3 = await _sync_all(live, tokens, "worker", cursor2)
+        assert mid == []  # the fast change waits behind the slow one: nothing can be skipped
+        await slow.commit()
+    after, _, cursor4 = await _sync_all(live, tokens, "worker", cursor3)
+    assert sorted(c["id"] for c in after) == sorted(ids[:2])
+    assert {c["id"]: c["description"] for c in after} == {ids[0]: "slow", ids[1]: "fast"}
+    # worker2 sees none of it
+    other, _, _ = await _sync_all(live, tokens, "worker2", None)
+    assert not {c["id"] for c in other} & set(ids)
+    # a case someone else reported in worker's grid, then moved to another grid: removed
+    r = await live.post(
+        "/api/v1/cases",
+        json=await _body(engine, f"{TAG} sync moved"),
+        headers=auth(tokens, "leader"),
+    )
+    moved = r.json()["id"]
+    seen, _, cursor5 = await _sync_all(live, tokens, "worker", cursor4)
+    assert [c["id"] for c in seen] == [moved]
+    async with engine.begin() as c:
+        far = (
+            await c.execute(text("SELECT id FROM grids WHERE code = '360602004001001'"))
+        ).scalar()
+    r = await live.post(
+        f"/api/v1/cases/{moved}/place", json={"grid_id": far}, headers=auth(tokens, "centre")
+    )
+    assert r.status_code == 200, r.text
+    gone, removed, _ = await _sync_all(live, tokens, "worker", cursor5)
+    assert removed == [moved] and gone == []
+    problem = await live.get(
+        "/api/v1/sync", params={"cursor": "not-a-cursor"}, headers=auth(tokens, "worker")
+    )
+    assert problem.status_code == 422
+
+
+@pytest.mark.parametrize("n", [1])
+async def test_sync_first_call_returns_everything_visible(live, tokens, engine, n) -> None:
+    got, _, _ = await _sync_all(live, tokens, "community", None)
+    async with engine.connect() as c:
+        community = (
+            await c.execute(text("SELECT id FROM areas WHERE code = '360602001001'"))
+        ).scalar()
+        want = (
+            await c.execute(
+                text(
+                    "SELECT count(*) FROM cases WHERE community_id = :c OR reporter_id = "
+                    "(SELECT id FROM users WHERE username = 'community')"
+                ),
+                {"c": community},
+            )
+        ).scalar()
+    assert len(got) == want
