@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
+from fastapi import Query
 from pydantic import WithJsonSchema
 from shapely import wkb
 from shapely.geometry.base import BaseGeometry
@@ -134,3 +135,5 @@ __all__ = [
     "render",
     "transform_geometry",
 ]
+
+CrsQuery = Annotated[CRS, Query(description="CRS of coordinates in the answer")]

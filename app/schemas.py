@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
+from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -74,3 +75,19 @@ def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
 
 
 __all__ = ["LocalTime", "Page", "Ref", "RequestModel", "ResponseModel", "parse_bbox"]
+
+
+def page_limit(limit: int | None) -> int:
+    """The page size asked for, or the default, never above the hard limit."""
+    from app.config import get_settings
+
+    s = get_settings()
+    return min(limit or s.page_default, s.page_max)
+
+
+LimitQuery = Annotated[int | None, Query(ge=1, description="Page size (default 50, at most 500)")]
+OffsetQuery = Annotated[int, Query(ge=0)]
+BboxQuery = Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat (WGS84)")]
+SearchQuery = Annotated[
+    str | None, Query(max_length=100, description="Name contains / code starts with")
+]

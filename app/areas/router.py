@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Response, status
 
 from app.areas import service
 from app.areas.schemas import AreaCreate, AreaLevel, AreaOut, AreaPage, AreaUpdate, SizingReport
 from app.auth.policy import RegistryReader, RegistryReporter, RegistryWriter
-from app.config import get_settings
 from app.db import DbSession
-from app.geometry import CRS
+from app.geometry import CRS, CrsQuery
 from app.http import ApiRoute
 from app.i18n import RequestLang, pick
 from app.responses import GeoJSONResponse
-from app.schemas import parse_bbox
+from app.schemas import BboxQuery, LimitQuery, OffsetQuery, SearchQuery, page_limit, parse_bbox
 
 router = APIRouter(prefix="/api/v1/areas", tags=["areas"], route_class=ApiRoute)
-
-CrsQuery = Annotated[CRS, Query(description="CRS of coordinates in the answer")]
 
 
 @router.get("", response_model=AreaPage, summary="List areas")
@@ -29,16 +26,14 @@ async def list_areas(
     lang: RequestLang,
     level: AreaLevel | None = None,
     parent_id: int | None = None,
-    q: Annotated[
-        str | None, Query(max_length=100, description="Name contains / code starts with")
-    ] = None,
-    bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat (WGS84)")] = None,
+    q: SearchQuery = None,
+    bbox: BboxQuery = None,
     with_boundary: bool = False,
     crs: CrsQuery = CRS.WGS84,
-    limit: Annotated[int | None, Query(ge=1)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: LimitQuery = None,
+    offset: OffsetQuery = 0,
 ) -> dict[str, Any]:
-    limit = _limit(limit)
+    limit = page_limit(limit)
     rows, total = await service.list_areas(
         session,
         level=level,
@@ -53,11 +48,6 @@ async def list_areas(
 
     items = [service.to_out(a, n, lang, render(g, crs) if g else None) for a, n, g in rows]
     return {"items": items, "total": total, "limit": limit, "offset": offset}
-
-
-def _limit(limit: int | None) -> int:
-    s = get_settings()
-    return min(limit or s.page_default, s.page_max)
 
 
 @router.post(

@@ -9,10 +9,9 @@ from fastapi import APIRouter, Query
 
 from app.audit import service
 from app.auth.policy import AuditReader
-from app.config import get_settings
 from app.db import DbSession
 from app.http import ApiRoute
-from app.schemas import LocalTime, ResponseModel
+from app.schemas import LimitQuery, LocalTime, OffsetQuery, ResponseModel, page_limit
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"], route_class=ApiRoute)
 
@@ -55,11 +54,10 @@ async def list_audit(
     object_id: Annotated[str | None, Query(max_length=64)] = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    limit: Annotated[int | None, Query(ge=1)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: LimitQuery = None,
+    offset: OffsetQuery = 0,
 ) -> dict[str, Any]:
-    s = get_settings()
-    limit = min(limit or s.page_default, s.page_max)
+    limit = page_limit(limit)
     items, total = await service.list_entries(
         session,
         actor_id=actor_id,

@@ -9,15 +9,12 @@ from fastapi import APIRouter, Query, Response, status
 from app.auth.policy import BuildingWriter, RegistryReader
 from app.buildings import service
 from app.buildings.schemas import BuildingCreate, BuildingOut, BuildingPage, BuildingUpdate
-from app.config import get_settings
 from app.db import DbSession
-from app.geometry import CRS, render
+from app.geometry import CRS, CrsQuery, render
 from app.http import ApiRoute
-from app.schemas import parse_bbox
+from app.schemas import BboxQuery, LimitQuery, OffsetQuery, page_limit, parse_bbox
 
 router = APIRouter(prefix="/api/v1/buildings", tags=["buildings"], route_class=ApiRoute)
-
-CrsQuery = Annotated[CRS, Query(description="CRS of coordinates in the answer")]
 
 
 @router.get("", response_model=BuildingPage, summary="List buildings")
@@ -27,13 +24,12 @@ async def list_buildings(
     grid_id: int | None = None,
     area_id: Annotated[int | None, Query(description="Buildings in this area (any level)")] = None,
     q: Annotated[str | None, Query(max_length=100)] = None,
-    bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat (WGS84)")] = None,
+    bbox: BboxQuery = None,
     crs: CrsQuery = CRS.WGS84,
-    limit: Annotated[int | None, Query(ge=1)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: LimitQuery = None,
+    offset: OffsetQuery = 0,
 ) -> dict[str, Any]:
-    s = get_settings()
-    limit = min(limit or s.page_default, s.page_max)
+    limit = page_limit(limit)
     rows, total = await service.list_buildings(
         session,
         grid_id=grid_id,

@@ -4,13 +4,11 @@ timeline and photos, duplicates, placing; /api/v1/attachments — the photos the
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-import anyio
 import orjson
 from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile, status
 from fastapi.responses import FileResponse
-from sqlalchemy import text
 
 from app.audit.service import record
 from app.auth.policy import (
@@ -19,7 +17,7 @@ from app.auth.policy import (
     CaseReporter,
     CaseWorker,
 )
-from app.cases import intake, photos, service
+from app.cases import attachments, intake, service
 from app.cases.schemas import (
     AttachmentOut,
     CaseCreate,
@@ -31,18 +29,15 @@ from app.cases.schemas import (
 )
 from app.config import get_settings
 from app.db import DbReader, DbSession
-from app.errors import ApiError, not_found
-from app.geometry import CRS
+from app.errors import ApiError
+from app.geometry import CRS, CrsQuery
 from app.http import ApiRoute
 from app.i18n import RequestLang
 from app.idempotency import check_key, run_once
 from app.responses import FastJSON
-from app.schemas import SHANGHAI, parse_bbox, to_local
-from geo.measure import distance_m
+from app.schemas import SHANGHAI, BboxQuery, LimitQuery, page_limit, parse_bbox, to_local
 
 router = APIRouter(prefix="/api/v1", tags=["cases"], route_class=ApiRoute)
-
-CrsQuery = Annotated[CRS, Query(description="CRS of coordinates in the answer")]
 
 
 def _etag(version: int) -> str:
@@ -127,7 +122,7 @@ async def list_cases(
     since: datetime | None = None,
     until: datetime | None = None,
     unlocated: bool | None = None,
-    bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat (WGS84)")] = None,
+    bbox: BboxQuery = None,
     q: Annotated[
         str | None,
         Query(
@@ -135,11 +130,10 @@ async def list_cases(
         ),
     ] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
-    limit: Annotated[int | None, Query(ge=1)] = None,
+    limit: LimitQuery = None,
     crs: CrsQuery = CRS.WGS84,
 ) -> Response:
-    s = get_settings()
-    limit = min(limit or s.page_default, s.page_max)
+    limit = page_limit(limit)
     filters = {
         "status": status_,
         "category": category,
@@ -252,41 +246,9 @@ async def upload(
     ] = None,
 ) -> Response:
     s = get_settings()
-    case = (
-        await session.execute(
-            text(
-                "SELECT id, ST_X(location) AS lon, ST_Y(location) AS lat, "
-                "coalesce(occurred_at, reported_at) AS at, evidence_flags FROM cases WHERE id = :id "
-                "FOR UPDATE"
-            ),
-            {"id": case_id},
-        )
-    ).first()
-    if case is None:
-        raise not_found("事件", "Case", case_id)
-    step = (
-        await session.execute(
-            text(
-                "SELECT id FROM case_events WHERE case_id = :c AND (CAST(:e AS bigint) IS NULL OR id = :e) "
-                "ORDER BY id LIMIT 1"
-            ),
-            {"c": case_id, "e": event_id},
-        )
-    ).scalar()
-    if step is None:
-        raise ApiError(
-            "validation_error",
-            field="event_id",
-            detail="该事件没有这个步骤",
-            detail_en="No such step on this case",
-        )
     if len(files) > s.max_photos_per_step:
-        raise ApiError(
-            "too_many_photos",
-            detail=f"每个步骤最多 {s.max_photos_per_step} 张照片",
-            detail_en=f"At most {s.max_photos_per_step} photos per step",
-        )
-    processed = []
+        raise attachments.too_many(s.max_photos_per_step)
+    uploads = []
     for f in files:
         data = await f.read(s.max_upload_bytes + 1)
         if len(data) > s.max_upload_bytes:
@@ -296,103 +258,9 @@ async def upload(
                 detail=f"单张照片不能超过 {s.max_upload_bytes} 字节",
                 detail_en=f"A photo may be at most {s.max_upload_bytes} bytes",
             )
-        photo = await anyio.to_thread.run_sync(photos.process, data, s.max_image_pixels)
-        photo.flags = _evidence(photo, case, s.evidence_max_m, s.evidence_max_hours)
-        processed.append((f.filename, photo))
-    have = set(
-        (
-            await session.execute(
-                text("SELECT sha256 FROM attachments WHERE event_id = :e"), {"e": step}
-            )
-        ).scalars()
-    )
-    new = {p.sha256: (n, p) for n, p in processed if p.sha256 not in have}
-    if len(have) + len(new) > s.max_photos_per_step:
-        raise ApiError(
-            "too_many_photos",
-            detail=f"每个步骤最多 {s.max_photos_per_step} 张照片",
-            detail_en=f"At most {s.max_photos_per_step} photos per step",
-        )
-    for name, p in new.values():
-        await anyio.to_thread.run_sync(photos.store, s.media_dir, p)
-        await session.execute(
-            text(
-                """
-            INSERT INTO attachments (case_id, event_id, sha256, media_type, bytes, width, height,
-                                     filename, taken_at, taken_lon, taken_lat, flags, uploaded_by)
-            VALUES (:case, :event, :sha, :mt, :bytes, :w, :h, :name, :at, :lon, :lat, :flags, :by)
-            ON CONFLICT (event_id, sha256) DO NOTHING
-            """
-            ),
-            {
-                "case": case_id,
-                "event": step,
-                "sha": p.sha256,
-                "mt": p.media_type,
-                "bytes": p.bytes,
-                "w": p.width,
-                "h": p.height,
-                "name": (name or "")[:200],
-                "at": p.taken_at,
-                "lon": p.lon,
-                "lat": p.lat,
-                "flags": p.flags,
-                "by": who.user_id,
-            },
-        )
-    flags = sorted({*case.evidence_flags, *(fl for _, p in new.values() for fl in p.flags)})
-    if new:
-        await session.execute(
-            text("UPDATE cases SET evidence_flags = :f, updated_at = now() WHERE id = :id"),
-            {"f": flags, "id": case_id},
-        )
-    await session.commit()
-    rows = await service.attachments(session, case_id)
-    mine = [a for a in rows if a["event_id"] == step]
-    return FastJSON(mine, status_code=201 if new else 200)
-
-
-def _evidence(photo: photos.Photo, case: Any, max_m: float, max_hours: float) -> list[str]:
-    flags = []
-    if photo.lon is not None and photo.lat is not None:
-        if float(distance_m(photo.lon, photo.lat, case.lon, case.lat)) > max_m:
-            flags.append("photo_far_from_case")
-    else:
-        flags.append("photo_without_gps")
-    if photo.taken_at is not None:
-        if abs((photo.taken_at - case.at).total_seconds()) > max_hours * 3600:
-            flags.append("photo_time_mismatch")
-    else:
-        flags.append("photo_without_time")
-    return flags
-
-
-async def _attachment_file(session: DbSession, attachment_id: int, thumb: bool) -> FileResponse:
-    row = (
-        await session.execute(
-            text("SELECT sha256, media_type FROM attachments WHERE id = :id"), {"id": attachment_id}
-        )
-    ).first()
-    if row is None:
-        raise not_found("附件", "Attachment", attachment_id)
-    img, th = photos.paths(get_settings().media_dir, row.sha256)
-    path = th if thumb else img
-    if not path.exists():
-        raise ApiError(
-            "attachment_file_missing",
-            status=404,
-            detail=f"附件 {attachment_id} 的文件缺失",
-            detail_en=f"The file of attachment {attachment_id} is missing",
-        )
-    return FileResponse(
-        path,
-        media_type="image/jpeg" if thumb else row.media_type,
-        headers={
-            "Cache-Control": "private, max-age=86400",
-            "ETag": f'"{row.sha256}{"t" if thumb else ""}"',
-            "X-Content-Type-Options": "nosniff",
-        },
-    )
+        uploads.append((f.filename or "", data))
+    rows, added = await attachments.add_photos(session, case_id, event_id, uploads, who)
+    return FastJSON(rows, status_code=201 if added else 200)
 
 
 @router.get(
@@ -402,7 +270,7 @@ async def _attachment_file(session: DbSession, attachment_id: int, thumb: bool) 
     responses={200: {"content": {"image/jpeg": {}}}},
 )
 async def get_attachment(attachment_id: int, session: DbSession, who: CaseReader) -> FileResponse:
-    return await _attachment_file(session, attachment_id, thumb=False)
+    return await attachments.file_response(session, attachment_id, thumb=False)
 
 
 @router.get(
@@ -412,4 +280,4 @@ async def get_attachment(attachment_id: int, session: DbSession, who: CaseReader
     responses={200: {"content": {"image/jpeg": {}}}},
 )
 async def get_thumbnail(attachment_id: int, session: DbSession, who: CaseReader) -> FileResponse:
-    return await _attachment_file(session, attachment_id, thumb=True)
+    return await attachments.file_response(session, attachment_id, thumb=True)

@@ -16,10 +16,9 @@ from app.auth.policy import (
     StaffReader,
     ensure_area_in_scope,
 )
-from app.config import get_settings
 from app.db import DbReader, DbSession
 from app.errors import ApiError
-from app.geometry import CRS, parse_lonlat, render
+from app.geometry import CRS, CrsQuery, parse_lonlat, render
 from app.grids import service, transfer
 from app.grids.schemas import (
     BoundaryVersion,
@@ -35,13 +34,20 @@ from app.grids.schemas import (
 from app.http import ApiRoute, read_json_body
 from app.i18n import RequestLang
 from app.responses import FastJSON, GeoJSONResponse
-from app.schemas import SHANGHAI, parse_bbox
+from app.schemas import (
+    SHANGHAI,
+    BboxQuery,
+    LimitQuery,
+    OffsetQuery,
+    SearchQuery,
+    page_limit,
+    parse_bbox,
+)
 from app.users.schemas import StaffMember
 from app.users.service import grid_staff
 
 router = APIRouter(prefix="/api/v1/grids", tags=["grids"], route_class=ApiRoute)
 
-CrsQuery = Annotated[CRS, Query(description="CRS of coordinates in the answer")]
 AtQuery = Annotated[
     datetime | None,
     Query(description="Point in time (ISO 8601; no offset means Asia/Shanghai). Default: now"),
@@ -54,11 +60,6 @@ def _at(at: datetime | None) -> datetime | None:
     return at
 
 
-def _limit(limit: int | None) -> int:
-    s = get_settings()
-    return min(limit or s.page_default, s.page_max)
-
-
 @router.get("", response_model=GridPage, summary="List grids")
 async def list_grids(
     session: DbSession,
@@ -66,16 +67,14 @@ async def list_grids(
     lang: RequestLang,
     kind: GridKind | None = None,
     area_id: Annotated[int | None, Query(description="Grids in this area (any level)")] = None,
-    q: Annotated[
-        str | None, Query(max_length=100, description="Name contains / code starts with")
-    ] = None,
-    bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat (WGS84)")] = None,
+    q: SearchQuery = None,
+    bbox: BboxQuery = None,
     with_boundary: bool = False,
     crs: CrsQuery = CRS.WGS84,
-    limit: Annotated[int | None, Query(ge=1)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: LimitQuery = None,
+    offset: OffsetQuery = 0,
 ) -> dict[str, Any]:
-    limit = _limit(limit)
+    limit = page_limit(limit)
     rows, total = await service.list_grids(
         session,
         kind=kind,

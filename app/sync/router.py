@@ -24,7 +24,7 @@ from app.geometry import CRS
 from app.http import ApiRoute
 from app.i18n import RequestLang
 from app.responses import FastJSON
-from app.schemas import ResponseModel
+from app.schemas import LimitQuery, ResponseModel
 
 router = APIRouter(prefix="/api/v1", tags=["sync"], route_class=ApiRoute)
 
@@ -45,7 +45,7 @@ async def sync(
     who: SignedIn,
     lang: RequestLang,
     cursor: Annotated[str | None, Query(max_length=200, description="Omit the first time")] = None,
-    limit: Annotated[int | None, Query(ge=1)] = None,
+    limit: LimitQuery = None,
     crs: Annotated[CRS, Query(description="CRS of coordinates in the answer")] = CRS.WGS84,
 ) -> Response:
     s = get_settings()

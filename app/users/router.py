@@ -8,10 +8,10 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from app.audit.service import record
 from app.auth.policy import UserAdmin
-from app.config import get_settings
 from app.db import DbSession
 from app.http import ApiRoute
 from app.i18n import RequestLang
+from app.schemas import LimitQuery, OffsetQuery, page_limit
 from app.users import service
 from app.users.schemas import PasswordReset, PostIn, Role, UserCreate, UserOut, UserPage, UserUpdate
 
@@ -32,11 +32,10 @@ async def list_users(
     q: Annotated[str | None, Query(max_length=64)] = None,
     role: Role | None = None,
     active: bool | None = None,
-    limit: Annotated[int | None, Query(ge=1)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: LimitQuery = None,
+    offset: OffsetQuery = 0,
 ) -> dict[str, Any]:
-    s = get_settings()
-    limit = min(limit or s.page_default, s.page_max)
+    limit = page_limit(limit)
     users, total = await service.list_users(
         session, q=q, role=role, active=active, limit=limit, offset=offset
     )
