@@ -48,7 +48,7 @@ class ApiRoute(APIRoute):
         found = policy_of(self.dependant)
         if len(found) != 1:
             raise RuntimeError(
-                f"route {sorted(self.methods)} {self.path} must declare exactly one policy "
+                f"route {sorted(self.methods or ())} {self.path} must declare exactly one policy "
                 f"permission (found {found})"
             )
         self.permission = found[0]

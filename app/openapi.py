@@ -66,7 +66,11 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     doc.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
     for name in ("HTTPValidationError", "ValidationError"):
         doc["components"]["schemas"].pop(name, None)
-    perms = {(m, r.path): r.permission for r in api_routes(app.routes) for m in r.methods}
+    perms = {
+        (m, r.path): getattr(r, "permission", None)
+        for r in api_routes(app.routes)
+        for m in r.methods or ()
+    }
     for path, ops in doc.get("paths", {}).items():
         for method, op in ops.items():
             responses = op.setdefault("responses", {})

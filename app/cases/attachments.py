@@ -103,7 +103,7 @@ async def add_photos(
                 "event": step,
                 "sha": p.sha256,
                 "mt": p.media_type,
-                "bytes": p.bytes,
+                "bytes": p.size,
                 "w": p.width,
                 "h": p.height,
                 "name": name[:200],

@@ -48,7 +48,7 @@ class Photo:
     media_type: str
     width: int
     height: int
-    bytes: int
+    size: int
     taken_at: datetime | None = None
     lon: float | None = None
     lat: float | None = None
@@ -138,7 +138,7 @@ def process(data: bytes, max_pixels: int) -> Photo:
         media_type=FORMATS[fmt],
         width=img.width,
         height=img.height,
-        bytes=len(data),
+        size=len(data),
         taken_at=_taken_at(exif),
     )
     where = _gps(exif)

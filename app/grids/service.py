@@ -8,7 +8,7 @@ from typing import Any
 
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import Select, delete, func, or_, select, text, update
+from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
@@ -33,7 +33,7 @@ def _ref(id_: int | None, code: str | None, name: str | None) -> dict[str, Any] 
     return None if id_ is None else {"id": id_, "code": code, "name": name}
 
 
-def _with_places(stmt: Select[Any]) -> Select[Any]:
+def _with_places(stmt: Any) -> Any:
     return (
         stmt.join(Community, Community.id == Grid.community_id)
         .outerjoin(Street, Street.id == Community.parent_id)
