@@ -157,6 +157,17 @@ async def _verify_audit() -> int:
     return 0
 
 
+async def _purge() -> int:
+    from app.db import db
+    from app.idempotency import purge
+
+    async with db.engine.begin() as conn:
+        n = await purge(conn)
+    await db.dispose()
+    print(f"wangge: forgot {n} expired idempotency keys")
+    return 0
+
+
 def check_coverage_file(
     path: Path, parents: Path | None, sliver_m2: float, report: Path | None
 ) -> int:
@@ -241,6 +252,7 @@ def main(argv: list[str] | None = None) -> None:
     cu.add_argument("--department", type=int, help="department id (department posts)")
     cu.add_argument("--grid", type=int, action="append", help="grid id (repeatable)")
     cu.add_argument("--mobile")
+    sub.add_parser("purge", help="forget expired idempotency keys (run daily)")
     sub.add_parser("verify-audit", help="recompute the audit log's hash chain; exit 1 if broken")
     args = p.parse_args(argv)
 
@@ -259,6 +271,8 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(asyncio.run(_export(args.area, args.crs)))
     elif args.cmd == "create-user":
         raise SystemExit(asyncio.run(_create_user(args)))
+    elif args.cmd == "purge":
+        raise SystemExit(asyncio.run(_purge()))
     elif args.cmd == "verify-audit":
         raise SystemExit(asyncio.run(_verify_audit()))
     elif args.cmd == "check-coverage":

@@ -134,3 +134,15 @@ async def run_once(
         await reader.execute(_RELEASE, params)
         raise
     return Replay(status, payload)
+
+
+_PURGE = text(
+    "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(hours => :hours) "
+    "AND (state = 'done' OR lease_until < now())"
+)
+
+
+async def purge(conn: AsyncConnection) -> int:
+    """Forget keys older than `idempotency_hours` (run daily: `wangge purge`)."""
+    result = await conn.execute(_PURGE, {"hours": get_settings().idempotency_hours})
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

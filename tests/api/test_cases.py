@@ -466,3 +466,31 @@ async def test_photos(anon, as_user, conn, tmp_path, monkeypatch) -> None:
     assert len((await anon.get(f"/api/v1/cases/{c['id']}", headers=h)).json()["attachments"]) == 5
     files = list(tmp_path.rglob("*.img"))
     assert len(files) == 5 and all(".." not in str(p) for p in files)
+
+
+async def test_expired_idempotency_keys_are_purged(conn) -> None:
+    from app.idempotency import purge
+
+    uid = (await conn.execute(text("SELECT id FROM users WHERE username = 'worker'"))).scalar()
+    await conn.execute(
+        text(
+            "INSERT INTO idempotency_keys (user_id, key, method_path, request_hash, state, lease_until,"
+            " created_at) VALUES (:u, 'old', 'POST /x', 'h', 'done', now(), now() - interval '73 hours'),"
+            " (:u, 'new', 'POST /x', 'h', 'done', now(), now() - interval '71 hours')"
+        ),
+        {"u": uid},
+    )
+    assert await purge(conn) == 1
+    left = (
+        (
+            await conn.execute(
+                text(
+                    "SELECT key FROM idempotency_keys WHERE user_id = :u AND key IN ('old', 'new')"
+                ),
+                {"u": uid},
+            )
+        )
+        .scalars()
+        .all()
+    )
+    assert left == ["new"]
