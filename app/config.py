@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     """A grid worker reporting farther than this from their own grids is flagged."""
     idempotency_hours: int = Field(72, ge=72, le=24 * 30)
     idempotency_lease_seconds: int = Field(30, ge=5, le=600)
+    catch_all_department: str = Field("ZFW", min_length=1, max_length=32)
+    """属地兜底: the department that gets a case no routing rule or catalogue entry routes."""
+    reopen_days: int = Field(7, ge=0, le=365)
     sync_page_max: int = Field(500, ge=10, le=5000)
 
     demo_password: str = Field("Wangge#2026", min_length=8)

@@ -21,6 +21,8 @@ from app.departments.router import router as departments_router
 from app.grids.router import router as grids_router
 from app.health.router import router as health_router
 from app.http import BodyLimitMiddleware
+from app.loop.calendar_router import router as calendar_router
+from app.loop.router import router as loop_router
 from app.openapi import build_openapi
 from app.responses import FastJSON
 from app.sync.router import router as sync_router
@@ -77,6 +79,8 @@ def create_app() -> FastAPI:
         buildings_router,
         categories_router,
         cases_router,
+        loop_router,
+        calendar_router,
         sync_router,
         audit_router,
     ):

@@ -9,10 +9,12 @@ from app.categories.models import Category, CategoryClass
 from app.db import Base
 from app.departments.models import Department
 from app.grids.models import Grid, GridBoundary
+from app.loop.models import Assignment, RoutingRule, WorkSchedule
 from app.users.models import Post, PostGrid, User
 
 __all__ = [
     "Area",
+    "Assignment",
     "Attachment",
     "AuditEntry",
     "AuthSession",
@@ -29,5 +31,7 @@ __all__ = [
     "Post",
     "PostGrid",
     "RefreshToken",
+    "RoutingRule",
     "User",
+    "WorkSchedule",
 ]

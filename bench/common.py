@@ -119,7 +119,7 @@ def libpq_url(url: str) -> str:
 
 
 class HttpConn:
-    """A minimal HTTP/1.1 keep-alive GET client for our own uvicorn on loopback.
+    """A minimal HTTP/1.1 keep-alive GET (and POST) client for our own uvicorn on loopback.
 
     httpx costs ~1 ms of client CPU per request here (it tops out below 1,000 req/s on this
     2-CPU box even against /healthz, so it would measure itself); this costs ~0.1 ms. It reads
@@ -146,20 +146,40 @@ class HttpConn:
         """GET path, return the status and the body. A kept-alive connection the server closed
         meanwhile (uvicorn drops idle ones after 5 s) is retried once on a fresh one, as clients
         do."""
+        return await self._send(b"GET " + path.encode() + b" HTTP/1.1\r\n" + self.host)
+
+    async def post(
+        self,
+        path: str,
+        body: bytes,
+        headers: Mapping[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> tuple[int, bytes]:
+        """POST body to path (with `headers` besides the connection's), return the status and
+        the body. Retried once on a fresh connection like `fetch`: only safe for a request the
+        server dedupes (e.g. one with an Idempotency-Key) or that never reached it."""
+        extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+        head = (
+            f"POST {path} HTTP/1.1\r\nContent-Type: {content_type}\r\n"
+            f"Content-Length: {len(body)}\r\n{extra}"
+        )
+        return await self._send(head.encode() + self.host + body)
+
+    async def _send(self, request: bytes) -> tuple[int, bytes]:
         reused = self.writer is not None
         try:
-            return await self._get(path)
+            return await self._exchange(request)
         except (ConnectionError, asyncio.IncompleteReadError):
             if not reused:
                 raise
-            return await self._get(path)
+            return await self._exchange(request)
 
-    async def _get(self, path: str) -> tuple[int, bytes]:
+    async def _exchange(self, request: bytes) -> tuple[int, bytes]:
         if self.writer is None or self.reader is None:
             await self.connect()
         assert self.writer is not None and self.reader is not None
         try:
-            self.writer.write(b"GET " + path.encode() + b" HTTP/1.1\r\n" + self.host)
+            self.writer.write(request)
             head = await self.reader.readuntil(b"\r\n\r\n")
             status = int(head[9:12])
             length: int | None = None
@@ -247,6 +267,23 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(10)
     if proc in _children:
         _children.remove(proc)
+
+
+def proc_memory_kb(pid: int) -> dict[str, int]:
+    """A process's resident memory now (VmRSS) and at its peak so far (VmHWM), in kB (Linux)."""
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            out[key] = int(value.split()[0])
+    return out
+
+
+def proc_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far (Linux)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def stop_all_servers() -> None:

@@ -66,6 +66,27 @@ RULES: dict[str, Rule] = {
     "cases:place": Rule(
         frozenset({"admin", "centre"}), scoped=True, description="place an unlocated case in a grid"
     ),
+    "loop:triage": Rule(AREA_STAFF, scoped=True, description="register, reject, reopen"),
+    "loop:whistle": Rule(
+        frozenset({"admin", "community"}),
+        scoped=True,
+        description="blow the whistle: call departments in (吹哨)",
+    ),
+    "loop:dispatch": Rule(
+        frozenset({"admin", "centre", "street"}),
+        scoped=True,
+        description="dispatch, decide extensions, suspend and resume",
+    ),
+    "loop:department": Rule(
+        frozenset({"admin", "department"}),
+        scoped=True,
+        description="sign in (报到), return, ask for more time, feed back",
+    ),
+    "loop:grid": Rule(
+        frozenset({"admin", "grid_worker", "grid_leader", "community"}),
+        scoped=True,
+        description="handle on the spot, verify on site, record satisfaction",
+    ),
     "users:admin": Rule(frozenset({"admin"}), description="accounts and posts"),
     "departments:write": Rule(frozenset({"admin"}), description="edit departments"),
     "audit:read": Rule(frozenset({"admin"}), description="read the audit log"),
@@ -111,10 +132,20 @@ class Principal:
         return {g for p in self.posts_for(rule) for g in p.grid_ids}
 
     def covers(
-        self, rule: Rule, chain: list[int], grid_id: int | None = None, owner_id: int | None = None
+        self,
+        rule: Rule,
+        chain: list[int],
+        grid_id: int | None = None,
+        owner_id: int | None = None,
+        departments: list[int] | None = None,
     ) -> bool:
-        """Does a post allowed by `rule` cover an object in these areas (or this grid)?"""
+        """Does a post allowed by `rule` cover an object in these areas (or this grid, or a case
+        dispatched to its department)?"""
         if rule.owner_ok and owner_id is not None and owner_id == self.user_id:
+            return True
+        if departments and any(
+            p.department_id in departments for p in self.posts_for(rule) if p.department_id
+        ):
             return True
         roots = self.area_roots(rule)
         if roots is None:
@@ -255,37 +286,49 @@ up(id, parent_id) AS (
     SELECT a.id, a.parent_id FROM areas a JOIN up ON a.id = up.parent_id
 )
 SELECT (SELECT grid_id FROM start) AS grid_id, array(SELECT id FROM up) AS chain,
-       EXISTS (SELECT 1 FROM start) AS found, (SELECT owner_id FROM start) AS owner_id
+       EXISTS (SELECT 1 FROM start) AS found, (SELECT owner_id FROM start) AS owner_id,
+       {departments} AS departments
 """
+_NO_DEPTS = "'{}'::bigint[]"
+_CASE_DEPTS = (
+    "array(SELECT department_id FROM case_assignments WHERE state <> 'withdrawn' "
+    "AND case_id = (SELECT case_id FROM start))"
+)
 _CHAINS = {
     "area_id": text(
         _CHAIN.format(
-            start="SELECT id AS area_id, NULL::bigint AS grid_id, NULL::bigint AS owner_id FROM areas WHERE id = :id"
+            start="SELECT id AS area_id, NULL::bigint AS grid_id, NULL::bigint AS owner_id "
+            "FROM areas WHERE id = :id",
+            departments=_NO_DEPTS,
         )
     ),
     "grid_id": text(
         _CHAIN.format(
-            start="SELECT community_id AS area_id, id AS grid_id, NULL::bigint AS owner_id FROM grids "
-            "WHERE id = :id AND deleted_at IS NULL"
+            start="SELECT community_id AS area_id, id AS grid_id, NULL::bigint AS owner_id "
+            "FROM grids WHERE id = :id AND deleted_at IS NULL",
+            departments=_NO_DEPTS,
         )
     ),
     "building_id": text(
         _CHAIN.format(
-            start="SELECT g.community_id AS area_id, g.id AS grid_id, NULL::bigint AS owner_id FROM buildings b "
-            "JOIN grids g ON g.id = b.grid_id WHERE b.id = :id"
+            start="SELECT g.community_id AS area_id, g.id AS grid_id, NULL::bigint AS owner_id "
+            "FROM buildings b JOIN grids g ON g.id = b.grid_id WHERE b.id = :id",
+            departments=_NO_DEPTS,
         )
     ),
     "case_id": text(
         _CHAIN.format(
             start="SELECT coalesce(community_id, street_id, district_id) AS area_id, grid_id, "
-            "reporter_id AS owner_id FROM cases WHERE id = :id"
+            "reporter_id AS owner_id, id AS case_id FROM cases WHERE id = :id",
+            departments=_CASE_DEPTS,
         )
     ),
     "attachment_id": text(
         _CHAIN.format(
             start="SELECT coalesce(c.community_id, c.street_id, c.district_id) AS area_id, "
-            "c.grid_id, c.reporter_id AS owner_id FROM attachments a "
-            "JOIN cases c ON c.id = a.case_id WHERE a.id = :id"
+            "c.grid_id, c.reporter_id AS owner_id, c.id AS case_id FROM attachments a "
+            "JOIN cases c ON c.id = a.case_id WHERE a.id = :id",
+            departments=_CASE_DEPTS,
         )
     ),
 }
@@ -294,10 +337,17 @@ PATH_OBJECTS = tuple(_CHAINS)
 
 async def object_chain(
     session: AsyncSession, kind: str, object_id: int
-) -> tuple[bool, list[int], int | None, int | None]:
-    """(exists, the area ids from the object's area up to the root, its grid, its reporter)."""
+) -> tuple[bool, list[int], int | None, int | None, list[int]]:
+    """(exists, the area ids from the object's area up to the root, its grid, its reporter,
+    the departments it was dispatched to)."""
     row = (await (await session.connection()).execute(_CHAINS[kind], {"id": object_id})).one()
-    return bool(row.found), list(row.chain or []), row.grid_id, row.owner_id
+    return (
+        bool(row.found),
+        list(row.chain or []),
+        row.grid_id,
+        row.owner_id,
+        list(row.departments or []),
+    )
 
 
 async def area_chain(session: AsyncSession, area_id: int) -> list[int]:
@@ -371,8 +421,8 @@ def require(permission: str) -> Callable[..., Coroutine[Any, Any, Principal | No
                         oid = int(request.path_params[kind])
                     except ValueError:
                         break  # the framework answers 422 for the malformed id
-                    found, chain, grid_id, owner = await object_chain(session, kind, oid)
-                    if found and not who.covers(rule, chain, grid_id, owner):
+                    found, chain, grid_id, owner, depts = await object_chain(session, kind, oid)
+                    if found and not who.covers(rule, chain, grid_id, owner, depts):
                         await record_denial(session, request, who, permission, "scope", (kind, oid))
                         raise ApiError(
                             "not_found", detail=f"对象不存在：{oid}", detail_en=f"Not found: {oid}"

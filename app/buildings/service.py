@@ -95,7 +95,7 @@ async def _place(
 async def _grid_in_scope(session: AsyncSession, who: Principal | None, grid_id: int) -> bool:
     if who is None:
         return True
-    _, chain, _, _ = await object_chain(session, "grid_id", grid_id)
+    _, chain, _, _, _ = await object_chain(session, "grid_id", grid_id)
     return who.covers(RULES["buildings:write"], chain, grid_id)
 
 

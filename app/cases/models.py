@@ -101,6 +101,13 @@ class Case(Base):
     )
     status: Mapped[str] = mapped_column(String(16), server_default="reported")
     duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    lead_department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), index=True)
+    first_unit: Mapped[str | None] = mapped_column(String(100))
+    """首接负责: the unit that first received the case and stays responsible for coordinating it."""
+    rework_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    reopen_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    satisfaction: Mapped[str | None] = mapped_column(String(20))
+    on_spot: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     version: Mapped[int] = mapped_column(Integer, server_default="1")
     change_xid: Mapped[int] = mapped_column(
         BigInteger, server_default=text("pg_current_xact_id()::text::bigint")

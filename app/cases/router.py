@@ -34,6 +34,7 @@ from app.geometry import CRS, CrsQuery
 from app.http import ApiRoute
 from app.i18n import RequestLang
 from app.idempotency import check_key, run_once
+from app.loop.service import allowed_actions
 from app.responses import FastJSON
 from app.schemas import SHANGHAI, BboxQuery, LimitQuery, page_limit, parse_bbox, to_local
 
@@ -122,6 +123,8 @@ async def list_cases(
     since: datetime | None = None,
     until: datetime | None = None,
     unlocated: bool | None = None,
+    department_id: Annotated[int | None, Query(description="Dispatched to this department")] = None,
+    overdue: Annotated[bool | None, Query(description="Late to sign in or to hand in")] = None,
     bbox: BboxQuery = None,
     q: Annotated[
         str | None,
@@ -145,6 +148,8 @@ async def list_cases(
         "since": _local(since),
         "until": _local(until),
         "unlocated": unlocated,
+        "department_id": department_id,
+        "overdue": overdue,
         "bbox": parse_bbox(bbox),
         "q": q,
     }
@@ -181,6 +186,8 @@ async def get_case(
     out = service.case_out(row, lang, crs, reveal_pii=reveal)
     out["timeline"] = await service.timeline(session, case_id, lang)
     out["attachments"] = await service.attachments(session, case_id)
+    out["assignments"] = await service.assignments(session, case_id)
+    out["allowed_actions"] = allowed_actions(row.status, who)
     if reveal:
         await record(
             session,

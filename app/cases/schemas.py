@@ -95,6 +95,12 @@ class CaseOut(ResponseModel):
     off_patch_m: float | None = Field(description="Reported this far outside the reporter's grids")
     evidence_flags: list[str]
     duplicate_of: int | None
+    lead_department: Ref | None
+    first_unit: str | None = Field(description="首接负责: the unit that first took the case")
+    on_spot: bool = Field(description="Handled on the spot by the grid worker")
+    rework_count: int
+    reopen_count: int
+    satisfaction: str | None
     resident: ResidentOut | None
     version: int
     updated_at: LocalTime
@@ -145,9 +151,28 @@ class TimelineEntry(ResponseModel):
     attachments: list[int]
 
 
+class AssignmentOut(ResponseModel):
+    id: int
+    department: Ref
+    role: Literal["lead", "co"]
+    state: str
+    dispatched_at: LocalTime
+    sign_in_due: LocalTime
+    signed_in_at: LocalTime | None
+    handle_due: LocalTime | None
+    feedback_at: LocalTime | None
+    provisional: bool = Field(description="A deadline crosses a year whose holidays are not loaded")
+    hours_left: float | None = Field(description="Working hours to the running deadline (<0: late)")
+    overdue: bool
+    rework_count: int
+    extension: dict | None
+
+
 class CaseDetail(CaseOut):
     timeline: list[TimelineEntry]
     attachments: list[AttachmentOut]
+    assignments: list[AssignmentOut]
+    allowed_actions: list[str] = Field(description="What you may do to the case now")
 
 
 class CasePage(ResponseModel):

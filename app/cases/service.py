@@ -29,7 +29,8 @@ CASE_COLUMNS = """
     c.unlocated, c.nearest_grid_id, ng.code AS nearest_code, ng.name AS nearest_name,
     c.nearest_distance_m, c.off_patch_m, c.evidence_flags, c.duplicate_of,
     c.resident_name, c.resident_phone, c.version, c.updated_at, c.closed_at,
-    c.change_xid, c.prev_grid_id
+    c.change_xid, c.prev_grid_id, c.lead_department_id, ld.code AS lead_code,
+    ld.name AS lead_name, c.first_unit, c.rework_count, c.reopen_count, c.satisfaction, c.on_spot
 """
 CASE_FROM = """
     FROM cases c
@@ -41,7 +42,15 @@ CASE_FROM = """
     LEFT JOIN areas sa ON sa.id = c.street_id
     LEFT JOIN areas da ON da.id = c.district_id
     LEFT JOIN grids ng ON ng.id = c.nearest_grid_id
+    LEFT JOIN departments ld ON ld.id = c.lead_department_id
 """
+
+OVERDUE_SQL = (
+    "(:overdue = EXISTS (SELECT 1 FROM case_assignments oa WHERE oa.case_id = c.id AND ("
+    "(oa.state = 'dispatched' AND oa.sign_in_due < now()) OR "
+    "(oa.state IN ('handling', 'rework') AND oa.handle_due < now()))))"
+)
+"""A case is overdue while one of its departments is late to sign in or to hand in its work."""
 
 PII_ROLES = frozenset({"admin", "centre", "street", "community", "grid_leader", "grid_worker"})
 """Roles that talk to residents and need their phone numbers unmasked (departments do not)."""
@@ -96,6 +105,12 @@ def case_out(r: Any, lang: Lang, crs: CRS = CRS.WGS84, reveal_pii: bool = False)
         "off_patch_m": r.off_patch_m,
         "evidence_flags": list(r.evidence_flags or []),
         "duplicate_of": r.duplicate_of,
+        "lead_department": _ref(r.lead_department_id, r.lead_code, r.lead_name),
+        "first_unit": r.first_unit,
+        "on_spot": r.on_spot,
+        "rework_count": r.rework_count,
+        "reopen_count": r.reopen_count,
+        "satisfaction": r.satisfaction,
         "resident": resident,
         "version": r.version,
         "updated_at": to_local(r.updated_at),
@@ -128,11 +143,21 @@ async def visibility(conn: AsyncConnection, who: Principal) -> tuple[str, dict[s
     areas: list[int] = []
     if roots:
         areas = (await conn.execute(_BELOW, {"roots": sorted(roots)})).scalar() or []
+    departments = sorted(
+        {p.department_id for p in who.posts_for(rule) if p.department_id is not None}
+    )
     return (
         "(c.reporter_id = :vis_user OR c.grid_id = ANY(:vis_grids) "
         "OR c.community_id = ANY(:vis_areas) OR c.street_id = ANY(:vis_areas) "
-        "OR c.district_id = ANY(:vis_areas))",
-        {"vis_user": who.user_id, "vis_grids": sorted(who.grid_roots(rule)), "vis_areas": areas},
+        "OR c.district_id = ANY(:vis_areas) OR EXISTS (SELECT 1 FROM case_assignments va "
+        "WHERE va.case_id = c.id AND va.state <> 'withdrawn' "
+        "AND va.department_id = ANY(:vis_depts)))",
+        {
+            "vis_user": who.user_id,
+            "vis_grids": sorted(who.grid_roots(rule)),
+            "vis_areas": areas,
+            "vis_depts": departments,
+        },
     )
 
 
@@ -190,6 +215,12 @@ async def list_cases(
         ("since", "c.reported_at >= :since"),
         ("until", "c.reported_at < :until"),
         ("unlocated", "c.unlocated = :unlocated"),
+        (
+            "department_id",
+            "EXISTS (SELECT 1 FROM case_assignments fa WHERE fa.case_id = c.id "
+            "AND fa.department_id = :department_id AND fa.state <> 'withdrawn')",
+        ),
+        ("overdue", OVERDUE_SQL),
     ):
         if filters.get(name) is not None:
             where.append(sql)
@@ -404,8 +435,8 @@ async def mark_duplicate(
 
 
 async def _visible(session: AsyncSession, who: Principal, case_id: int) -> bool:
-    found, chain, grid_id, owner = await object_chain(session, "case_id", case_id)
-    return found and who.covers(RULES["cases:read"], chain, grid_id, owner)
+    found, chain, grid_id, owner, depts = await object_chain(session, "case_id", case_id)
+    return found and who.covers(RULES["cases:read"], chain, grid_id, owner, depts)
 
 
 async def place(
@@ -439,7 +470,7 @@ async def place(
             detail=f"网格不存在：{grid_id}",
             detail_en=f"No such grid: {grid_id}",
         )
-    _, chain, _, _ = await object_chain(session, "grid_id", grid_id)
+    _, chain, _, _, _ = await object_chain(session, "grid_id", grid_id)
     if not who.covers(RULES["cases:place"], chain, grid_id):
         raise ApiError(
             "validation_error",
@@ -473,3 +504,52 @@ async def place(
         detail=orjson.dumps({"from_grid": case.grid_id, "to_grid": grid_id}).decode(),
     )
     await session.commit()
+
+
+_ASSIGNMENTS = text(
+    """
+    SELECT a.*, d.code AS d_code, d.name AS d_name FROM case_assignments a
+    JOIN departments d ON d.id = a.department_id
+    WHERE a.case_id = :id AND a.state <> 'withdrawn' ORDER BY a.role DESC, a.id
+    """
+)
+
+
+async def assignments(session: AsyncSession, case_id: int) -> list[dict[str, Any]]:
+    """The departments a case was dispatched to, with their deadlines and working hours left."""
+    from app.loop import deadlines
+
+    rows = list(await session.execute(_ASSIGNMENTS, {"id": case_id}))
+    if not rows:
+        return []
+    cal = await deadlines.calendar(session)
+    now = (await session.execute(text("SELECT now()"))).scalar_one()
+    out = []
+    for a in rows:
+        running = (
+            a.sign_in_due
+            if a.state == "dispatched"
+            else a.handle_due
+            if a.state in ("handling", "rework")
+            else None
+        )
+        left = round(cal.working_hours_between(now, running), 2) if running else None
+        out.append(
+            {
+                "id": a.id,
+                "department": {"id": a.department_id, "code": a.d_code, "name": a.d_name},
+                "role": a.role,
+                "state": a.state,
+                "dispatched_at": to_local(a.dispatched_at),
+                "sign_in_due": to_local(a.sign_in_due),
+                "signed_in_at": to_local(a.signed_in_at) if a.signed_in_at else None,
+                "handle_due": to_local(a.handle_due) if a.handle_due else None,
+                "feedback_at": to_local(a.feedback_at) if a.feedback_at else None,
+                "provisional": a.provisional,
+                "hours_left": left,
+                "overdue": bool(running and now > running),
+                "rework_count": a.rework_count,
+                "extension": a.extension,
+            }
+        )
+    return out

@@ -167,3 +167,45 @@ async def test_sync_first_call_returns_everything_visible(live, tokens, engine, 
             )
         ).scalar()
     assert len(got) == want
+
+
+async def test_fifty_conflicting_actions_one_wins(live, tokens, engine) -> None:
+    r = await live.post(
+        "/api/v1/cases", json=await _body(engine, f"{TAG} conflict"), headers=auth(tokens, "worker")
+    )
+    case_id = r.json()["id"]
+    actions = ["register", "reject", "on_spot", "whistle", "dispatch"] * 10
+    who = {
+        "register": "community",
+        "reject": "community",
+        "on_spot": "worker",
+        "whistle": "community",
+        "dispatch": "street",
+    }
+    bodies = {"reject": {"reason": "x"}, "whistle": {"reason": "y"}}
+
+    async def act(name: str) -> httpx.Response:
+        return await live.post(
+            f"/api/v1/cases/{case_id}/actions/{name}",
+            json=bodies.get(name, {}),
+            headers=auth(tokens, who[name], **{"If-Match": '"1"'}),
+        )
+
+    rs = await asyncio.gather(*(act(a) for a in actions))
+    codes = [r.status_code for r in rs]
+    assert codes.count(200) == 1, codes
+    assert set(codes) <= {200, 412, 409}, [r.text for r in rs if r.status_code >= 500]
+    won = next(r for r in rs if r.status_code == 200).json()
+    assert won["version"] == 2
+    steps = [e["action"] for e in won["timeline"]]
+    assert len(steps) == 2 and steps[0] == "reported"
+    async with engine.connect() as c:
+        events = (
+            await c.execute(
+                text("SELECT count(*) FROM case_events WHERE case_id = :id"), {"id": case_id}
+            )
+        ).scalar()
+        version = (
+            await c.execute(text("SELECT version FROM cases WHERE id = :id"), {"id": case_id})
+        ).scalar()
+    assert events == 2 and version == 2

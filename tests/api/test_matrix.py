@@ -32,6 +32,11 @@ EXPECTED_ROLES: dict[str, set[str] | None] = {
     "cases:read": ALL,
     "cases:work": CASE_STAFF,
     "cases:place": {"admin", "centre"},
+    "loop:triage": AREA_STAFF,
+    "loop:whistle": {"admin", "community"},
+    "loop:dispatch": {"admin", "centre", "street"},
+    "loop:department": {"admin", "dept"},
+    "loop:grid": {"admin", "worker", "worker2", "leader", "community"},
     "users:admin": {"admin"},
     "departments:write": {"admin"},
     "audit:read": {"admin"},
@@ -44,6 +49,11 @@ SCOPED = {
     "cases:read",
     "cases:work",
     "cases:place",
+    "loop:triage",
+    "loop:whistle",
+    "loop:dispatch",
+    "loop:department",
+    "loop:grid",
 }
 
 # Which of the test's objects lie in each account's scope ("in" = 立新社区 of 江边街道, 月湖区,

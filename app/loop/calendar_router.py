@@ -1,0 +1,162 @@
+"""/api/v1/calendar/{year} — the official working-day schedule (调休) deadlines are counted in.
+
+Years chinesecalendar knows are built in; an administrator loads any other year (the State
+Council publishes it each November). Until then that year counts plain weekends and every
+deadline crossing it is marked provisional; loading the year recomputes those deadlines.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Body, Path, Request
+from sqlalchemy import text
+
+from app.audit.service import record
+from app.auth.policy import SignedIn, UserAdmin
+from app.db import DbSession
+from app.errors import ApiError
+from app.http import ApiRoute
+from app.loop import deadlines
+from app.schemas import ResponseModel
+from app.worktime.calendar import YearSchedule, builtin_schedule
+
+router = APIRouter(prefix="/api/v1/calendar", tags=["calendar"], route_class=ApiRoute)
+
+YearPath = Annotated[int, Path(ge=2000, le=2100)]
+
+
+class ScheduleOut(ResponseModel):
+    year: int
+    source: str
+    """builtin (chinesecalendar), loaded (by an administrator) or none (weekends only)"""
+    provisional: bool
+    schedule: dict[str, Any] | None
+
+
+class LoadResult(ScheduleOut):
+    recomputed: int
+
+
+@router.get("/{year}", response_model=ScheduleOut, summary="A year's holidays and make-up days")
+async def get_year(year: YearPath, session: DbSession, who: SignedIn) -> dict[str, Any]:
+    loaded = (
+        await session.execute(
+            text("SELECT schedule FROM work_schedules WHERE year = :y"), {"y": year}
+        )
+    ).scalar()
+    if loaded is not None:
+        return {"year": year, "source": "loaded", "provisional": False, "schedule": loaded}
+    builtin = builtin_schedule(year)
+    if builtin is not None:
+        return {
+            "year": year,
+            "source": "builtin",
+            "provisional": False,
+            "schedule": builtin.to_json(),
+        }
+    return {"year": year, "source": "none", "provisional": True, "schedule": None}
+
+
+_OPEN_PROVISIONAL = text(
+    """
+    SELECT id, state, dispatched_at, sign_in_due, signed_in_at, handle_due, limits,
+           (SELECT urgency FROM cases c WHERE c.id = a.case_id) AS urgency, extension, rework_count
+    FROM case_assignments a
+    WHERE provisional AND state IN ('dispatched', 'handling', 'rework', 'suspended')
+    FOR UPDATE
+    """
+)
+
+
+@router.put(
+    "/{year}",
+    response_model=LoadResult,
+    summary="Load a year's official schedule; recompute provisional deadlines",
+)
+async def load_year(
+    year: YearPath,
+    request: Request,
+    session: DbSession,
+    who: UserAdmin,
+    schedule: Annotated[
+        dict[str, Any],
+        Body(
+            description='{"year": 2027, "holidays": '
+            '[{"date": "2027-01-01", "name": "元旦"}], '
+            '"workdays": ["2027-02-20"]}'
+        ),
+    ],
+) -> dict[str, Any]:
+    try:
+        ys = YearSchedule.from_json(schedule)
+    except (ValueError, TypeError) as e:
+        raise ApiError(
+            "validation_error",
+            field="schedule",
+            detail=f"日程无效：{e}",
+            detail_en=f"Invalid schedule: {e}",
+        ) from None
+    if ys.year != year:
+        raise ApiError(
+            "validation_error",
+            field="year",
+            detail="路径中的年份与日程不一致",
+            detail_en="The year in the path and in the schedule differ",
+        )
+    await session.execute(
+        text(
+            """
+        INSERT INTO work_schedules (year, schedule, loaded_by) VALUES (:y, CAST(:s AS jsonb), :by)
+        ON CONFLICT (year) DO UPDATE SET schedule = EXCLUDED.schedule,
+            loaded_by = EXCLUDED.loaded_by, loaded_at = now()
+        """
+        ),
+        {"y": year, "s": orjson.dumps(ys.to_json()).decode(), "by": who.user_id},
+    )
+    deadlines.forget()
+    cal = await deadlines.calendar(session)
+    recomputed = 0
+    for a in list(await session.execute(_OPEN_PROVISIONAL)):
+        lim = deadlines.limit_for(a.limits, a.urgency or "normal")
+        sign_in = cal.deadline(a.dispatched_at, float(lim["sign_in_hours"]), "hours")
+        values: dict[str, Any] = {
+            "id": a.id,
+            "sign_in_due": sign_in.at,
+            "provisional": sign_in.provisional,
+        }
+        handle = None
+        plain = not a.extension and not a.rework_count and a.state != "suspended"
+        if a.signed_in_at is not None and plain:
+            handle = cal.deadline(a.signed_in_at, float(lim["handle"]), lim["handle_unit"])
+            values["provisional"] = values["provisional"] or handle.provisional
+        await session.execute(
+            text(
+                "UPDATE case_assignments SET sign_in_due = :sign_in_due, provisional = :provisional, "
+                "handle_due = coalesce(:handle_due, handle_due) WHERE id = :id"
+            ),
+            {**values, "handle_due": handle.at if handle else None},
+        )
+        recomputed += 1
+    await record(
+        session,
+        "calendar_loaded",
+        actor=who,
+        request=request,
+        object_type="calendar",
+        object_id=year,
+        detail={
+            "holidays": len(ys.holidays),
+            "workdays": len(ys.workdays),
+            "recomputed": recomputed,
+        },
+    )
+    await session.commit()
+    return {
+        "year": year,
+        "source": "loaded",
+        "provisional": False,
+        "schedule": ys.to_json(),
+        "recomputed": recomputed,
+    }

@@ -1,0 +1,760 @@
+"""Benchmark case intake from phones against the framework's ceiling on this machine.
+
+One uvicorn server (1 worker, no access log) on the demo district, signed in as `worker` (a grid
+worker, bearer token from POST /api/v1/auth/token), driven in turn by the same N (32) concurrent
+keep-alive HTTP/1.1 clients:
+
+* ``healthz``  GET /healthz: the app's trivial JSON endpoint, the ceiling of uvicorn + FastAPI +
+  this client here;
+* ``intake``   POST /api/v1/cases with a fresh Idempotency-Key (uuid4) per request: the claim
+  (autocommit), the one intake statement (grid, places, off-patch distance, the case, its first
+  timeline step, duplicate suggestions), the case read back, the stored response, the commit.
+  Realistic bodies: the categories of GET /api/v1/categories in turn, Chinese titles and
+  descriptions from the category's name and keywords, seeded random points inside the grids'
+  live boundaries (ST_GeneratePoints, and ST_PointOnSurface of each), GPS accuracy, urgency,
+  sometimes an address, an occurred_at or a resident (name, phone);
+* ``replay``   the same key and body again for cases made before (the idempotent replay: the
+  claim finds the key done and the stored response comes back, byte for byte, no new case).
+
+The server's database pool is sized to twice the concurrency (WANGGE_DB_POOL_SIZE, --pool-size):
+an intake request holds two pooled connections at once (the autocommit reader that claims the key
+from its dependency on, then the session that does the work), so with the app's default pool
+(10 + 10 overflow) 32 concurrent intakes stall: 20 requests hold a reader each and wait for a
+second connection until the pool's 30 s timeout, then answer 500 (``--pool-size 0`` shows it).
+
+The machine is shared and noisy, so the variants run in short slices, interleaved round-robin with
+rotating order. Reported per variant: req/s, p50/p99 latency, errors (any non-2xx, or a replay
+answering other bytes), and the server's CPU per request; then intake's throughput as a share of
+healthz's and its p99 against the targets (at least 0.40 of the ceiling, p99 under 50 ms), as
+PASS/MISS: a measurement, never a failure of the script. Also: the server's memory (VmRSS, VmHWM
+from /proc) when ready, after warm-up and after the load; the intake statement alone under
+EXPLAIN ANALYZE (rolled back); and the database afterwards must hold exactly one case, one
+timeline step and one stored key per 201 to a fresh key (the script exits 1 otherwise, or on
+errors).
+
+Needs BENCH_DATABASE_URL: an empty, throwaway database (the bench migrates it, loads the demo
+district with its demo accounts, and when done truncates every table but the append-only audit
+log, which keeps its login rows). It refuses a database holding grids, cases or non-demo accounts.
+``scripts/bench.sh`` (``make bench``) provides one.
+Run: ``BENCH_DATABASE_URL=postgresql://... .venv/bin/python bench/bench_intake.py [--quick]``.
+Results also go to bench/out/intake.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import platform
+import re
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import numpy as np
+from sqlalchemy.ext.asyncio import create_async_engine
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from common import (
+    OUT,
+    ROOT,
+    Call,
+    HttpConn,
+    Tally,
+    drive,
+    exit_on_sigterm,
+    fmt_ms,
+    libpq_url,
+    proc_cpu_s,
+    proc_memory_kb,
+    ratios,
+    run_loop,
+    start_server,
+    stop_all_servers,
+    stop_server,
+    wait_ready,
+)
+
+from app import migrate
+from app.cases.intake import _INTAKE
+from app.config import async_url, get_settings
+from app.demo.load import LoadReport, load_demo
+from app.schemas import SHANGHAI
+
+SEED = 20261124
+USERNAME = "worker"
+CASES = "/api/v1/cases"
+POINTS_PER_GRID = 12  # seeded random points in each live boundary, besides its PointOnSurface
+N_BODIES = 4096
+REPLAY_POOL = 1024  # keys (with their body and first answer) the replay variant cycles through
+TARGET_RATIO = 0.40
+TARGET_P99_MS = 50.0
+
+VARIANTS = ("healthz", "intake", "replay")
+LABELS = {
+    "healthz": "(a) GET /healthz (ceiling)",
+    "intake": "(b) POST /cases, fresh key",
+    "replay": "(c) POST /cases, replayed key",
+}
+
+# The intake statement, bind parameters renamed for asyncpg ($1, $2, ... in order of appearance;
+# a name used twice keeps its number, as SQLAlchemy's asyncpg dialect does).
+_NAMES: list[str] = []
+
+
+def _number(m: re.Match[str]) -> str:
+    if m[1] not in _NAMES:
+        _NAMES.append(m[1])
+    return f"${_NAMES.index(m[1]) + 1}"
+
+
+INTAKE_SQL = re.sub(r"(?<![:\w]):(\w+)\b", _number, _INTAKE.text)
+assert "lon" in _NAMES and "reporter" in _NAMES and ":lon" not in INTAKE_SQL
+
+
+# --- data ---------------------------------------------------------------------------------------
+
+
+_TABLES = """
+SELECT format('%I.%I', n.nspname, c.relname)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND n.nspname = current_schema()
+  AND c.relname NOT IN ('alembic_version', 'spatial_ref_sys')
+  AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND t.tgtype & 32 <> 0)
+ORDER BY 1
+"""
+
+
+async def reset(conn: asyncpg.Connection) -> None:
+    """Empty every table the migrations have made but alembic_version, spatial_ref_sys and those
+    with a TRUNCATE trigger (the append-only audit_log keeps its rows): what bench_auth empties,
+    a superset of what bench_lookup does, so the benches share a database in any order."""
+    tables = [r[0] for r in await conn.fetch(_TABLES)]
+    await conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+
+
+async def load_demo_district(url: str) -> LoadReport:
+    engine = create_async_engine(async_url(url))
+    try:
+        async with engine.begin() as conn:
+            return await load_demo(conn)
+    finally:
+        await engine.dispose()
+
+
+_POINTS = """
+WITH live AS (
+    SELECT g.code, a.name AS community, b.boundary
+    FROM grid_boundaries b JOIN grids g ON g.id = b.grid_id JOIN areas a ON a.id = g.community_id
+    WHERE b.valid_to IS NULL
+),
+pts AS (
+    SELECT code, community, boundary, ST_PointOnSurface(boundary) AS p FROM live
+    UNION ALL
+    SELECT code, community, boundary, (ST_Dump(ST_GeneratePoints(boundary, $1, $2))).geom
+    FROM live
+),
+r AS (
+    SELECT code, community, boundary,
+           round(ST_X(p)::numeric, 7)::float8 AS lon, round(ST_Y(p)::numeric, 7)::float8 AS lat
+    FROM pts
+)
+SELECT code, community, lon, lat FROM r
+WHERE ST_Intersects(boundary, ST_SetSRID(ST_MakePoint(lon, lat), 4326))
+ORDER BY code, lon, lat
+"""
+
+
+@dataclass
+class Point:
+    grid: str
+    community: str
+    lon: float
+    lat: float
+
+
+async def sample_points(conn: asyncpg.Connection) -> list[Point]:
+    """Seeded points inside the live grid boundaries (still inside once rounded to 1e-7°)."""
+    rows = await conn.fetch(_POINTS, POINTS_PER_GRID, SEED)
+    return [Point(r["code"], r["community"], r["lon"], r["lat"]) for r in rows]
+
+
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高"
+TITLES = ("{kw}问题反映", "{community}附近{kw}", "发现{name}", "{kw}，请尽快处理", "{name}")
+DESCRIPTIONS = (
+    "巡查中发现{community}{n}号楼附近{kw}，已拍照留存，请相关部门尽快处理。",
+    "居民反映{community}一带{name}，影响出行和日常生活，希望尽快解决。",
+    "{community}{n}栋楼下{kw}，持续约{h}小时，现场已做提醒，需专业人员处置。",
+    "网格走访时群众反映：{kw}。位置在{community}{n}号楼东侧，请核实。",
+    "",
+)
+
+
+@dataclass
+class Bodies:
+    """N_BODIES request bodies (JSON bytes) and what they hold."""
+
+    raw: list[bytes] = field(default_factory=list)
+    params: list[dict[str, Any]] = field(default_factory=list)  # for EXPLAIN ANALYZE
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def make_bodies(points: list[Point], categories: list[dict[str, Any]], seed: int) -> Bodies:
+    """Seeded, realistic reports: categories in turn, a random point, optional fields."""
+    rng = np.random.default_rng(seed)
+    now = datetime.now(SHANGHAI).replace(microsecond=0)
+    out = Bodies()
+    with_resident = with_phone = with_address = with_occurred = 0
+    urgencies = {"normal": 0, "urgent": 0, "critical": 0}
+    order = rng.permutation(len(points))
+    for i in range(N_BODIES):
+        pt = points[int(order[i % len(points)])]
+        cat = categories[i % len(categories)]
+        keywords = cat.get("keywords") or [cat["name"]]
+        words = {
+            "kw": keywords[int(rng.integers(len(keywords)))],
+            "name": cat["name"],
+            "community": pt.community,
+            "n": int(rng.integers(1, 40)),
+            "h": int(rng.integers(1, 12)),
+        }
+        urgency = str(rng.choice(["normal", "urgent", "critical"], p=[0.8, 0.15, 0.05]))
+        urgencies[urgency] += 1
+        body: dict[str, Any] = {
+            "category": cat["code"],
+            "title": TITLES[int(rng.integers(len(TITLES)))].format(**words)[:200],
+            "description": DESCRIPTIONS[int(rng.integers(len(DESCRIPTIONS)))].format(**words),
+            "location": {
+                "lon": pt.lon,
+                "lat": pt.lat,
+                "crs": "wgs84",
+                "accuracy_m": round(float(rng.uniform(3, 40)), 1),
+            },
+            "urgency": urgency,
+        }
+        if rng.random() < 0.5:
+            body["address"] = f"{pt.community}{words['n']}号楼"
+            with_address += 1
+        if rng.random() < 0.3:
+            occurred = now - timedelta(minutes=int(rng.integers(5, 600)))
+            body["occurred_at"] = occurred.isoformat()
+            with_occurred += 1
+        if rng.random() < 0.35:
+            surname = SURNAMES[int(rng.integers(len(SURNAMES)))]
+            resident: dict[str, str] = {
+                "name": surname + ("先生" if rng.random() < 0.5 else "女士")
+            }
+            if rng.random() < 0.8:
+                resident["phone"] = f"1{int(rng.integers(3, 10))}{int(rng.integers(10**9)):09d}"
+                with_phone += 1
+            body["resident"] = resident
+            with_resident += 1
+        out.raw.append(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode())
+        out.params.append(body)
+    out.stats = {
+        "bodies": N_BODIES,
+        "points": len(points),
+        "grids": len({p.grid for p in points}),
+        "categories": len(categories),
+        "bytes_mean": round(sum(map(len, out.raw)) / N_BODIES),
+        "with_address": round(with_address / N_BODIES, 3),
+        "with_occurred_at": round(with_occurred / N_BODIES, 3),
+        "with_resident": round(with_resident / N_BODIES, 3),
+        "with_resident_phone": round(with_phone / N_BODIES, 3),
+        "urgency": {k: round(v / N_BODIES, 3) for k, v in urgencies.items()},
+    }
+    return out
+
+
+def intake_args(body: dict[str, Any], reporter_id: int) -> list[Any]:
+    """The intake statement's parameters for one body, as app.cases.intake.insert_case makes
+    them (wgs84 points only)."""
+    s = get_settings()
+    loc, res = body["location"], body.get("resident") or {}
+    lon, lat = loc["lon"], loc["lat"]
+    occurred = body.get("occurred_at")
+    values = {
+        "lon": lon,
+        "lat": lat,
+        "category": body["category"],
+        "title": body["title"],
+        "description": body["description"],
+        "crs": loc["crs"],
+        "accuracy": loc.get("accuracy_m"),
+        "address": body.get("address"),
+        "building": None,
+        "occurred_at": datetime.fromisoformat(occurred) if occurred else None,
+        "urgency": body["urgency"],
+        "channel": "app",
+        "resident_name": res.get("name"),
+        "resident_phone": res.get("phone"),
+        "reporter": reporter_id,
+        "off_patch_m": s.off_patch_m,
+        "dup_days": s.duplicate_days,
+        "dup_deg": 1000 / 111_000 / max(math.cos(math.radians(lat)), 0.01) * 1.2,
+        "dup_max": s.duplicate_max,
+    }
+    return [values[n] for n in _NAMES]
+
+
+async def explain_intake(
+    conn: asyncpg.Connection, bodies: Bodies, reporter_id: int, n: int
+) -> dict[str, Any]:
+    """The intake statement alone under EXPLAIN ANALYZE for n bodies, each rolled back (on the
+    table as the load left it); the slowest nodes of the median run."""
+    runs = []
+    for i in range(n):
+        args = intake_args(bodies.params[(i * 37) % len(bodies.params)], reporter_id)
+        tr = conn.transaction()
+        await tr.start()
+        try:
+            raw = await conn.fetchval("EXPLAIN (ANALYZE, FORMAT JSON) " + INTAKE_SQL, *args)
+        finally:
+            await tr.rollback()
+        runs.append(json.loads(raw)[0])
+    runs.sort(key=lambda r: r["Execution Time"])
+    mid = runs[len(runs) // 2]
+    ex = [r["Execution Time"] for r in runs]
+    return {
+        "runs": n,
+        "execution_ms": {
+            "min": round(ex[0], 3),
+            "median": round(ex[len(ex) // 2], 3),
+            "max": round(ex[-1], 3),
+        },
+        "planning_ms_median": round(sorted(r["Planning Time"] for r in runs)[n // 2], 3),
+        "slowest_nodes": slowest_nodes(mid["Plan"]),
+    }
+
+
+def slowest_nodes(plan: dict[str, Any], k: int = 6) -> list[str]:
+    """The k plan nodes with the most exclusive time: 'CTE Scan on dups: 0.42 ms'."""
+    nodes: list[tuple[float, str]] = []
+
+    def walk(node: dict[str, Any]) -> float:
+        total = node.get("Actual Total Time", 0.0) * node.get("Actual Loops", 1)
+        children = sum(walk(c) for c in node.get("Plans", []))
+        name = node["Node Type"]
+        if "Relation Name" in node:
+            name += f" on {node['Relation Name']}"
+        if "Index Name" in node:
+            name += f" ({node['Index Name']})"
+        if "CTE Name" in node:
+            name += f" {node['CTE Name']}"
+        if "Subplan Name" in node:
+            name += f" [{node['Subplan Name']}]"
+        nodes.append((max(total - children, 0.0), name))
+        return total
+
+    walk(plan)
+    nodes.sort(reverse=True)
+    return [f"{name}: {ms:.3f} ms" for ms, name in nodes[:k]]
+
+
+_BACKENDS = """
+SELECT pid FROM pg_stat_activity
+WHERE datname = current_database() AND application_name = 'wangge' AND pid <> pg_backend_pid()
+"""
+
+
+async def backends_cpu(conn: asyncpg.Connection) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend serving the app's pool (its connections say
+    application_name 'wangge'); none when the server's processes are not visible here."""
+    out = {}
+    for r in await conn.fetch(_BACKENDS):
+        with contextlib.suppress(OSError):  # exited meanwhile, or another PID namespace
+            out[r["pid"]] = proc_cpu_s(r["pid"])
+    return out
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Made:
+    """What the fresh-key requests made: the 201s, and a pool of them to replay."""
+
+    created: int = 0
+    pool: list[tuple[str, int, bytes]] = field(default_factory=list)  # key, body index, answer
+
+
+async def login(client: httpx.AsyncClient, password: str) -> str:
+    r = await client.post("/api/v1/auth/token", data={"username": USERNAME, "password": password})
+    if r.status_code != 200:
+        raise RuntimeError(f"login as {USERNAME}: HTTP {r.status_code}: {r.text[:300]}")
+    return str(r.json()["access_token"])
+
+
+def healthz_call(h: HttpConn) -> Call:
+    async def call(i: int) -> None:
+        status, body = await h.fetch("/healthz")
+        if status != 200:
+            raise RuntimeError(f"HTTP {status}: {body[:200]!r}")
+
+    return call
+
+
+def intake_call(h: HttpConn, bodies: list[bytes], made: Made) -> Call:
+    async def call(i: int) -> bool:
+        key = str(uuid.uuid4())
+        status, answer = await h.post(CASES, bodies[i], {"Idempotency-Key": key})
+        if status != 201:
+            raise RuntimeError(f"HTTP {status}: {answer[:300]!r}")
+        made.created += 1
+        if len(made.pool) < REPLAY_POOL:
+            made.pool.append((key, i, answer))
+        return b'"unlocated":false' in answer
+
+    return call
+
+
+def replay_call(h: HttpConn, bodies: list[bytes], made: Made) -> Call:
+    async def call(i: int) -> bool:
+        key, b, first = made.pool[i]
+        status, answer = await h.post(CASES, bodies[b], {"Idempotency-Key": key})
+        if status != 201:
+            raise RuntimeError(f"HTTP {status}: {answer[:300]!r}")
+        if answer != first:
+            raise RuntimeError(f"replay answered other bytes than the first time for key {key}")
+        return b'"unlocated":false' in answer
+
+    return call
+
+
+async def bench_intake(
+    url: str, conn: asyncpg.Connection, args: argparse.Namespace
+) -> dict[str, Any]:
+    c = args.concurrency
+    log_path = OUT / "intake-uvicorn.log"
+    env: dict[str, str | None] = {"WANGGE_AUTH_CACHE_SECONDS": None}
+    if args.pool_size:
+        env["WANGGE_DB_POOL_SIZE"] = str(args.pool_size)
+    proc, port = start_server(url, log_path, env=env)
+    client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30, trust_env=False)
+    conns: list[HttpConn] = []
+    try:
+        await wait_ready(proc, client, log_path)
+        memory = {"ready": proc_memory_kb(proc.pid)}
+
+        token = await login(client, get_settings().demo_password)
+        bearer = {"Authorization": f"Bearer {token}"}
+        r = await client.get("/api/v1/categories", headers=bearer)
+        if r.status_code != 200:
+            raise RuntimeError(f"GET /api/v1/categories: HTTP {r.status_code}: {r.text[:300]}")
+        categories = r.json()
+        if not categories:
+            raise RuntimeError("the category catalogue is empty")
+        points = await sample_points(conn)
+        if not points:
+            raise RuntimeError("no points inside the demo district's grids")
+        bodies = make_bodies(points, categories, SEED)
+        reporter_id = int(await conn.fetchval("SELECT id FROM users WHERE username = $1", USERNAME))
+        print(
+            f"{len(categories)} categories, {len(points):,} seeded points in "
+            f"{bodies.stats['grids']} grids, {N_BODIES:,} bodies of {bodies.stats['bytes_mean']} "
+            f"bytes on average; signed in as {USERNAME}",
+            flush=True,
+        )
+
+        conns = [HttpConn(port, bearer) for _ in range(c)]
+        made = Made()
+        calls = {
+            "healthz": [healthz_call(h) for h in conns],
+            "intake": [intake_call(h, bodies.raw, made) for h in conns],
+            "replay": [replay_call(h, bodies.raw, made) for h in conns],
+        }
+        cpu: dict[str, dict[str, float]] = {}
+
+        async def run_variant(v: str, tally: Tally, seconds: float) -> None:
+            for h in conns:  # fresh connections, outside the clock
+                await h.connect()
+            n = len(made.pool) if v == "replay" else N_BODIES
+            app0, db0, client0 = proc_cpu_s(proc.pid), await backends_cpu(conn), time.process_time()
+            await drive(tally, n, calls[v], seconds)
+            app1, db1, client1 = proc_cpu_s(proc.pid), await backends_cpu(conn), time.process_time()
+            c = cpu.setdefault(v, {"app": 0.0, "db": 0.0, "client": 0.0})
+            c["app"] += app1 - app0
+            c["db"] += sum(t - db0.get(pid, 0.0) for pid, t in db1.items())
+            c["client"] += client1 - client0
+
+        for v in VARIANTS:  # warm-up: the pool, caches, statements; fills the replay pool
+            if v == "replay" and not made.pool:
+                raise RuntimeError("no case was made during the warm-up, nothing to replay")
+            warm = Tally()
+            await run_variant(v, warm, args.warmup)
+            if warm.errors:
+                raise RuntimeError(f"{v} fails during warm-up: {warm.error_samples}")
+        memory["warm"] = proc_memory_kb(proc.pid)
+        cpu.clear()
+
+        tallies = {v: Tally() for v in VARIANTS}
+        slice_rps: dict[str, list[float]] = {v: [] for v in VARIANTS}
+        slice_s = args.seconds / args.rounds
+        for r in range(args.rounds):
+            order = VARIANTS[r % len(VARIANTS) :] + VARIANTS[: r % len(VARIANTS)]
+            for v in order:
+                t = tallies[v]
+                n0, s0 = len(t.latencies_ns), t.elapsed_s
+                await run_variant(v, t, slice_s)
+                slice_rps[v].append((len(t.latencies_ns) - n0) / (t.elapsed_s - s0))
+        if proc.poll() is not None:
+            raise RuntimeError(f"uvicorn exited during the run:\n{log_path.read_text()[-2000:]}")
+        memory["after"] = proc_memory_kb(proc.pid)
+    finally:
+        for h in conns:
+            h.close()
+        await client.aclose()
+        stop_server(proc)
+
+    counts = await conn.fetchrow(
+        "SELECT (SELECT count(*) FROM cases) AS cases,"
+        " (SELECT count(*) FROM case_events WHERE action = 'reported') AS reported_events,"
+        " (SELECT count(*) FROM idempotency_keys WHERE state = 'done') AS keys_done,"
+        " (SELECT count(*) FROM idempotency_keys WHERE state <> 'done') AS keys_other,"
+        " (SELECT count(*) FROM cases WHERE unlocated) AS unlocated,"
+        " (SELECT count(*) FROM cases WHERE off_patch_m IS NOT NULL) AS off_patch"
+    )
+    db = dict(counts) | {"created_201": made.created}
+    db["consistent"] = (
+        db["cases"] == db["reported_events"] == db["keys_done"] == made.created
+        and db["keys_other"] == 0
+    )
+    await conn.execute("ANALYZE cases, case_events, idempotency_keys")
+    statement = await explain_intake(conn, bodies, reporter_id, args.explain)
+
+    results = {}
+    for v, t in tallies.items():
+        res = t.result()
+        res["located_share"] = res.pop("inside_share") if v != "healthz" else None
+        n = res["requests"]
+        res["cpu_ms_per_request"] = {
+            k: round(1000 * x / n, 4) if n else None for k, x in cpu[v].items()
+        }
+        res["cpu_busy"] = {k: round(x / t.elapsed_s, 3) for k, x in cpu[v].items()}
+        q = sorted(slice_rps[v])
+        res["rps_per_slice"] = {"min": round(q[0], 1), "median": round(q[len(q) // 2], 1)}
+        res["rps_per_slice"]["max"] = round(q[-1], 1)
+        results[v] = res
+    ceiling, intake = results["healthz"], results["intake"]
+    ratio = ratios(intake, ceiling)
+    per_round = sorted(
+        x / y for x, y in zip(slice_rps["intake"], slice_rps["healthz"], strict=True) if y
+    )
+    targets = {
+        "throughput_ratio": {
+            "value": ratio["throughput"],
+            "min": TARGET_RATIO,
+            "pass": ratio["throughput"] is not None and ratio["throughput"] >= TARGET_RATIO,
+            "per_round_median": round(per_round[len(per_round) // 2], 4) if per_round else None,
+        },
+        "p99_ms": {
+            "value": intake["p99_ms"],
+            "max": TARGET_P99_MS,
+            "pass": intake["p99_ms"] is not None and intake["p99_ms"] < TARGET_P99_MS,
+        },
+    }
+    return {
+        "user": USERNAME,
+        "data": bodies.stats,
+        "variants": results,
+        "ratios": {
+            "intake_vs_healthz": ratio,
+            "replay_vs_healthz": ratios(results["replay"], ceiling),
+        },
+        "targets": targets,
+        "server_memory_kb": memory,
+        "database": db,
+        "intake_statement": statement,
+    }
+
+
+# --- report -------------------------------------------------------------------------------------
+
+
+def cpu_line(r: dict[str, Any]) -> str:
+    c, b = r["cpu_ms_per_request"], r["cpu_busy"]
+    parts = " + ".join(fmt_ms(c[k]) for k in ("app", "db", "client"))
+    return f"{parts} ({sum(b.values()):.2f})"
+
+
+def mb(kb: int) -> str:
+    return f"{kb / 1024:.1f} MB"
+
+
+def print_report(res: dict[str, Any]) -> None:
+    print(
+        f"\n  {'variant':<32}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'requests':>10}"
+        f"{'errors':>8}   CPU ms/req: app + db + client (busy CPUs)"
+    )
+    for v in VARIANTS:
+        r = res["variants"][v]
+        print(
+            f"  {LABELS[v]:<32}{r['rps']:>9,.0f}{fmt_ms(r['p50_ms']):>9}{fmt_ms(r['p99_ms']):>9}"
+            f"{r['requests']:>10,}{r['errors']:>8}   {cpu_line(r)}"
+        )
+    for v in VARIANTS:
+        for sample in res["variants"][v]["error_samples"]:
+            print(f"  error in {v}: {sample}")
+    t = res["targets"]
+    q, p = t["throughput_ratio"], t["p99_ms"]
+    rq = res["ratios"]["replay_vs_healthz"]["throughput"]
+    print(
+        f"  intake / ceiling throughput {q['value']:.3f} (round by round median "
+        f"{q['per_round_median']:.3f}; target >= {q['min']:.2f}): "
+        f"{'PASS' if q['pass'] else 'MISS'}"
+    )
+    print(
+        f"  intake p99 {fmt_ms(p['value'])} ms (target < {p['max']:g} ms): "
+        f"{'PASS' if p['pass'] else 'MISS'}"
+    )
+    print(f"  replay / ceiling throughput {rq:.3f}" if rq is not None else "  replay: -")
+    m = res["server_memory_kb"]
+    print(
+        f"server memory: VmRSS {mb(m['ready']['VmRSS'])} ready, {mb(m['warm']['VmRSS'])} "
+        f"after warm-up, {mb(m['after']['VmRSS'])} after the load; peak VmHWM "
+        f"{mb(m['ready']['VmHWM'])} by ready (start-up), {mb(m['after']['VmHWM'])} at the end"
+    )
+    d = res["database"]
+    print(
+        f"database: {d['cases']:,} cases, {d['reported_events']:,} 'reported' steps, "
+        f"{d['keys_done']:,} stored keys for {d['created_201']:,} fresh-key 201s: "
+        f"{'consistent' if d['consistent'] else 'MISMATCH'} ({d['unlocated']} unlocated, "
+        f"{d['off_patch']:,} off the worker's patch)"
+    )
+    s = res["intake_statement"]
+    e = s["execution_ms"]
+    print(
+        f"intake statement alone (EXPLAIN ANALYZE, {s['runs']} bodies, rolled back): execution "
+        f"median {e['median']} ms (min {e['min']}, max {e['max']}), planning "
+        f"{s['planning_ms_median']} ms; slowest nodes: {'; '.join(s['slowest_nodes'][:4])}"
+    )
+
+
+# --- main ---------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    p.add_argument("--quick", action="store_true", help="6 s per variant instead of 15")
+    p.add_argument("--seconds", type=float, help="measured seconds per variant")
+    p.add_argument("--rounds", type=int, help="interleaved slices per variant")
+    p.add_argument("--concurrency", type=int, default=32, help="concurrent clients (32)")
+    p.add_argument(
+        "--pool-size",
+        type=int,
+        help="the server's WANGGE_DB_POOL_SIZE (default: twice the concurrency, see the module "
+        "docstring; 0: the app's default, 10 + 10 overflow, which stalls at 32 clients)",
+    )
+    p.add_argument("--explain", type=int, default=15, help="EXPLAIN ANALYZE runs (15)")
+    a = p.parse_args(argv)
+    a.seconds = a.seconds or (6.0 if a.quick else 15.0)
+    a.rounds = a.rounds or (4 if a.quick else 10)
+    a.warmup = 0.5 if a.quick else 1.0
+    if not (0 < a.seconds <= 120 and 1 <= a.rounds <= 100 and 1 <= a.concurrency <= 64):
+        p.error("--seconds in (0, 120], --rounds in [1, 100], --concurrency in [1, 64]")
+    if a.pool_size is None:
+        a.pool_size = 2 * a.concurrency
+    if not (a.pool_size == 0 or 2 <= a.pool_size <= 100):
+        p.error("--pool-size 0 or in [2, 100]")
+    if not 1 <= a.explain <= 200:
+        p.error("--explain in [1, 200]")
+    return a
+
+
+async def amain(url: str, args: argparse.Namespace) -> dict[str, Any]:
+    conn = await asyncpg.connect(libpq_url(url))
+    try:
+        found = await conn.fetchrow(
+            "SELECT (SELECT count(*) FROM grids) AS grids, (SELECT count(*) FROM cases) AS cases,"
+            " (SELECT count(*) FROM users WHERE NOT is_demo) AS accounts"
+        )
+        if any(found.values()):
+            raise SystemExit(
+                f"bench_intake: the database already holds {found['grids']} grids, "
+                f"{found['cases']} cases and {found['accounts']} non-demo accounts; "
+                "BENCH_DATABASE_URL must be an empty throwaway database (it gets truncated)"
+            )
+        versions = await conn.fetchrow(
+            "SELECT current_setting('server_version') AS pg, postgis_lib_version() AS postgis"
+        )
+        try:
+            await reset(conn)  # e.g. demo accounts bench_lookup leaves without their posts
+            t0 = time.perf_counter()
+            loaded = await load_demo_district(url)
+            await conn.execute("ANALYZE")
+            print(
+                f"demo district loaded in {time.perf_counter() - t0:.1f} s: {loaded.grids} grids,"
+                f" {loaded.categories} categories, {loaded.accounts} demo accounts",
+                flush=True,
+            )
+            result = await bench_intake(url, conn, args)
+        finally:
+            await reset(conn)
+    finally:
+        await conn.close()
+    print_report(result)
+    s = get_settings()
+    return {
+        "benchmark": "intake",
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "postgresql": versions["pg"],
+            "postgis": versions["postgis"],
+        },
+        "settings": {
+            "concurrency": args.concurrency,
+            "seconds_per_variant": args.seconds,
+            "rounds": args.rounds,
+            "warmup_s": args.warmup,
+            "seed": SEED,
+            "db_pool_size": args.pool_size or s.db_pool_size,
+            "db_max_overflow": s.db_max_overflow,
+            "targets": {"throughput_ratio_min": TARGET_RATIO, "p99_ms_max": TARGET_P99_MS},
+        },
+        **result,
+    }
+
+
+def main(argv: list[str]) -> None:
+    args = parse_args(argv)
+    url = os.environ.get("BENCH_DATABASE_URL")
+    if not url:
+        raise SystemExit("bench_intake: set BENCH_DATABASE_URL (or run scripts/bench.sh)")
+    exit_on_sigterm()
+    OUT.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    print(
+        f"intake benchmark: {args.concurrency} concurrent clients, {args.seconds:g} s per variant"
+        f" in {args.rounds} interleaved slices; server DB pool "
+        f"{args.pool_size or 'default'}; {os.cpu_count()} CPUs",
+        flush=True,
+    )
+    migrate.upgrade(url)
+    try:
+        report = run_loop(amain(url, args))
+    finally:
+        stop_all_servers()
+    report["total_s"] = round(time.perf_counter() - t0, 1)
+    (OUT / "intake.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    print(f"\ntotal {report['total_s']} s; results in {(OUT / 'intake.json').relative_to(ROOT)}")
+    errors = sum(v["errors"] for v in report["variants"].values())
+    if errors or not report["database"]["consistent"]:
+        raise SystemExit(
+            f"bench_intake: {errors} errors; database consistent: "
+            f"{report['database']['consistent']}"
+        )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

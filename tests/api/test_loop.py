@@ -1,0 +1,380 @@
+"""The closed loop: every path, deadlines, optimistic concurrency, department scope."""
+
+from __future__ import annotations
+
+import httpx
+from sqlalchemy import text
+
+from tests.helpers import problem
+
+GRID = "360602001001001"  # worker's first grid, 立新社区, 江边街道
+
+
+async def _report(anon, as_user, conn, who: str = "worker", category: str | None = None) -> dict:
+    lon, lat = (
+        await conn.execute(
+            text(
+                "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(b.boundary) p FROM grid_boundaries b "
+                "JOIN grids g ON g.id = b.grid_id WHERE g.code = :g AND b.valid_to IS NULL) x"
+            ),
+            {"g": GRID},
+        )
+    ).one()
+    cat = (
+        category
+        or (
+            await conn.execute(
+                text(
+                    "SELECT code FROM categories WHERE lead_department = 'CGJ' AND co_departments = '{}' "
+                    "ORDER BY code LIMIT 1"
+                )
+            )
+        ).scalar_one()
+    )
+    r = await anon.post(
+        "/api/v1/cases",
+        headers=as_user(who),
+        json={
+            "category": cat,
+            "title": "电动车棚雨天积水",
+            "description": "新建车棚一下雨就积水",
+            "location": {"lon": lon, "lat": lat},
+        },
+    )
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+class Loop:
+    """Drives a case through actions, keeping its ETag."""
+
+    def __init__(self, anon: httpx.AsyncClient, as_user, case: dict) -> None:
+        self.anon, self.as_user, self.id, self.etag = anon, as_user, case["id"], '"1"'
+
+    async def do(self, who: str, action: str, body: dict | None = None, status: int = 200) -> dict:
+        r = await self.anon.post(
+            f"/api/v1/cases/{self.id}/actions/{action}",
+            json=body or {},
+            headers={**self.as_user(who), "If-Match": self.etag},
+        )
+        assert r.status_code == status, r.text
+        if status == 200:
+            self.etag = r.headers["etag"]
+        return r.json()
+
+    async def get(self, who: str = "admin") -> dict:
+        r = await self.anon.get(f"/api/v1/cases/{self.id}", headers=self.as_user(who))
+        assert r.status_code == 200, r.text
+        return r.json()
+
+
+async def _dept_id(conn, code: str) -> int:
+    return (
+        await conn.execute(text("SELECT id FROM departments WHERE code = :c"), {"c": code})
+    ).scalar_one()
+
+
+async def test_whistle_dispatch_sign_in_feedback_verify_close(anon, as_user, conn) -> None:
+    case = await _report(anon, as_user, conn)
+    loop = Loop(anon, as_user, case)
+    problem(await anon.get(f"/api/v1/cases/{loop.id}", headers=as_user("dept")), 404, "not_found")
+    c = await loop.do("community", "register")
+    assert c["status"] == "registered" and "whistle" in c["allowed_actions"]
+    c = await loop.do("community", "whistle", {"reason": "需要城管局协调处理"})
+    assert c["status"] == "whistled"
+    c = await loop.do("street", "dispatch")
+    assert c["status"] == "dispatched"
+    [a] = c["assignments"]
+    assert a["department"]["code"] == "CGJ" and a["role"] == "lead" and a["state"] == "dispatched"
+    assert a["sign_in_due"] > c["updated_at"][:10]
+    # the department now sees it, and it is in its queue; dept2 does not
+    d = (await anon.get(f"/api/v1/cases/{loop.id}", headers=as_user("dept"))).json()
+    assert d["allowed_actions"] == ["sign_in", "return"]
+    assert d["resident"] is None
+    queue = (
+        await anon.get(
+            "/api/v1/cases",
+            headers=as_user("dept"),
+            params={"department_id": a["department"]["id"]},
+        )
+    ).json()
+    assert loop.id in [x["id"] for x in queue["items"]]
+    problem(await anon.get(f"/api/v1/cases/{loop.id}", headers=as_user("dept2")), 404, "not_found")
+    c = await loop.do("dept", "sign_in")
+    assert c["status"] == "handling" and c["assignments"][0]["handle_due"]
+    assert c["timeline"][-1]["detail"]["handle_due"]
+    c = await loop.do("dept", "feedback", {"note": "已加装排水沟"})
+    assert c["status"] == "feedback"
+    c = await loop.do("worker", "verify", {"passed": True, "note": "现场已不积水"})
+    assert c["status"] == "verified" and c["assignments"][0]["state"] == "done"
+    c = await loop.do("worker", "evaluate", {"satisfaction": "satisfied"})
+    assert c["status"] == "closed" and c["closed_at"]
+    steps = [e["action"] for e in c["timeline"]]
+    assert steps == [
+        "reported",
+        "register",
+        "whistle",
+        "dispatch",
+        "sign_in",
+        "feedback",
+        "verify",
+        "evaluate",
+    ]
+    actors = {e["action"]: e["actor"]["name"] for e in c["timeline"] if e["actor"]}
+    assert actors["sign_in"] == "城管局派单员" and actors["verify"] == "立新社区网格员"
+    assert c["timeline"][3]["detail"]["lead_department_id"] == a["department"]["id"]
+    assert c["version"] == 8
+
+
+async def test_on_the_spot(anon, as_user, conn) -> None:
+    loop = Loop(anon, as_user, await _report(anon, as_user, conn))
+    c = await loop.do("worker", "on_spot", {"note": "当场清理"})
+    assert c["status"] == "feedback" and c["assignments"] == []
+    c = await loop.do("leader", "verify", {"passed": True})
+    c = await loop.do("worker", "evaluate", {"satisfaction": "basically_satisfied"})
+    assert c["status"] == "closed"
+
+
+async def test_returned_and_rerouted(anon, as_user, conn) -> None:
+    loop = Loop(anon, as_user, await _report(anon, as_user, conn))
+    await loop.do("street", "dispatch")
+    c = await loop.do("dept", "return", {"reason": "不属于本部门职责，应由住建局处理"})
+    assert c["status"] == "returned" and c["assignments"][0]["state"] == "returned"
+    problem(
+        await anon.post(
+            f"/api/v1/cases/{loop.id}/actions/sign_in",
+            json={},
+            headers={**as_user("dept"), "If-Match": loop.etag},
+        ),
+        409,
+        "action_not_allowed",
+    )
+    zjj = await _dept_id(conn, "ZJJ")
+    c = await loop.do("street", "dispatch", {"lead_department_id": zjj})
+    states = {a["department"]["code"]: a["state"] for a in c["assignments"]}
+    assert states == {"CGJ": "returned", "ZJJ": "dispatched"}
+    c = await loop.do("dept2", "sign_in")
+    assert c["status"] == "handling"
+
+
+async def test_rework_twice_then_pass(anon, as_user, conn) -> None:
+    loop = Loop(anon, as_user, await _report(anon, as_user, conn))
+    await loop.do("centre", "dispatch")
+    await loop.do("dept", "sign_in")
+    for n in (1, 2):
+        await loop.do("dept", "feedback")
+        c = await loop.do("worker", "verify", {"passed": False, "note": "仍然积水"})
+        assert c["status"] == "rework" and c["rework_count"] == n
+        assert c["assignments"][0]["rework_count"] == n and c["assignments"][0]["state"] == "rework"
+    await loop.do("dept", "feedback")
+    c = await loop.do("worker", "verify", {"passed": True})
+    assert c["status"] == "verified" and c["rework_count"] == 2
+
+
+async def test_extension_and_suspension(anon, as_user, conn) -> None:
+    loop = Loop(anon, as_user, await _report(anon, as_user, conn))
+    await loop.do("street", "dispatch")
+    c = await loop.do("dept", "sign_in")
+    due = c["assignments"][0]["handle_due"]
+    await loop.do(
+        "dept", "request_extension", {"amount": 2, "unit": "days", "reason": "需采购材料"}
+    )
+    problem(
+        await anon.post(
+            f"/api/v1/cases/{loop.id}/actions/request_extension",
+            json={"amount": 1, "unit": "days", "reason": "x"},
+            headers={**as_user("dept"), "If-Match": loop.etag},
+        ),
+        409,
+        "action_not_allowed",
+    )
+    c = await loop.do("street", "decide_extension", {"approve": True})
+    a = c["assignments"][0]
+    assert a["handle_due"] > due and a["extension"]["state"] == "approved"
+    c = await loop.do("street", "suspend", {"reason": "需等待汛期结束后施工"})
+    assert c["status"] == "suspended" and c["assignments"][0]["state"] == "suspended"
+    c = await loop.do("street", "resume")
+    assert c["status"] == "handling" and c["assignments"][0]["state"] == "handling"
+
+
+async def test_joint_handling(anon, as_user, conn) -> None:
+    loop = Loop(anon, as_user, await _report(anon, as_user, conn))
+    zjj = await _dept_id(conn, "ZJJ")
+    c = await loop.do("street", "dispatch", {"co_department_ids": [zjj]})
+    assert [(a["department"]["code"], a["role"]) for a in c["assignments"]] == [
+        ("CGJ", "lead"),
+        ("ZJJ", "co"),
+    ]
+    await loop.do("dept", "sign_in")
+    c = await loop.do("dept", "feedback")
+    assert c["status"] == "handling" and c["timeline"][-1]["detail"]["waiting_for"] == [zjj]
+    await loop.do("dept2", "sign_in")
+    c = await loop.do("dept2", "feedback")
+    assert c["status"] == "feedback"
+
+
+async def test_reopen_within_the_window(anon, as_user, conn) -> None:
+    loop = Loop(anon, as_user, await _report(anon, as_user, conn))
+    await loop.do("worker", "on_spot")
+    await loop.do("worker", "verify", {"passed": True})
+    await loop.do("worker", "evaluate", {"satisfaction": "dissatisfied"})
+    c = await loop.do("community", "reopen", {"reason": "居民反映问题复现"})
+    assert (
+        c["status"] == "registered" and c["satisfaction"] is None if "satisfaction" in c else True
+    )
+    await loop.do("worker", "on_spot")
+    await loop.do("worker", "verify", {"passed": True})
+    await loop.do("worker", "evaluate", {"satisfaction": "satisfied"})
+    await conn.execute(
+        text("UPDATE cases SET closed_at = now() - interval '8 days' WHERE id = :id"),
+        {"id": loop.id},
+    )
+    problem(
+        await anon.post(
+            f"/api/v1/cases/{loop.id}/actions/reopen",
+            json={"reason": "x"},
+            headers={**as_user("community"), "If-Match": loop.etag},
+        ),
+        409,
+        "action_not_allowed",
+    )
+
+
+async def test_reject_and_preconditions(anon, as_user, conn) -> None:
+    loop = Loop(anon, as_user, await _report(anon, as_user, conn))
+    url = f"/api/v1/cases/{loop.id}/actions/reject"
+    problem(
+        await anon.post(url, json={"reason": "无效"}, headers=as_user("community")),
+        428,
+        "if_match_required",
+    )
+    body = problem(
+        await anon.post(
+            url, json={"reason": "无效"}, headers={**as_user("community"), "If-Match": '"7"'}
+        ),
+        412,
+        "version_mismatch",
+    )
+    assert body["current_version"] == 1
+    problem(
+        await anon.post(url, json={}, headers={**as_user("community"), "If-Match": '"1"'}),
+        422,
+        "validation_error",
+    )
+    problem(
+        await anon.post(
+            url, json={"reason": "x"}, headers={**as_user("worker"), "If-Match": '"1"'}
+        ),
+        403,
+        "forbidden",
+    )
+    c = await loop.do("community", "reject", {"reason": "重复上报且已处理"})
+    assert c["status"] == "rejected" and c["allowed_actions"] == []
+    body = problem(
+        await anon.post(
+            f"/api/v1/cases/{loop.id}/actions/dispatch",
+            json={},
+            headers={**as_user("street"), "If-Match": loop.etag},
+        ),
+        409,
+        "action_not_allowed",
+    )
+    assert body["allowed_actions"] == [] and body["case_status"] == "rejected"
+    # worker2 cannot even see the case to act on it
+    problem(
+        await anon.post(
+            f"/api/v1/cases/{loop.id}/actions/verify",
+            json={"passed": True},
+            headers={**as_user("worker2"), "If-Match": loop.etag},
+        ),
+        404,
+        "not_found",
+    )
+
+
+async def test_overdue_filter(anon, as_user, conn) -> None:
+    loop = Loop(anon, as_user, await _report(anon, as_user, conn))
+    await loop.do("street", "dispatch")
+    await conn.execute(
+        text(
+            "UPDATE case_assignments SET sign_in_due = now() - interval '1 hour' "
+            "WHERE case_id = :id"
+        ),
+        {"id": loop.id},
+    )
+    late = (
+        await anon.get("/api/v1/cases", params={"overdue": True}, headers=as_user("street"))
+    ).json()
+    assert loop.id in [x["id"] for x in late["items"]]
+    c = await loop.get("street")
+    assert c["assignments"][0]["overdue"] is True and c["assignments"][0]["hours_left"] <= 0
+    on_time = (
+        await anon.get("/api/v1/cases", params={"overdue": False}, headers=as_user("street"))
+    ).json()
+    assert loop.id not in [x["id"] for x in on_time["items"]]
+
+
+async def test_deadlines_across_golden_week(conn) -> None:
+    """Golden Week 2025: 1–8 October off, Sunday 28 September and Saturday 11 October worked
+    (国办发明电〔2024〕12号)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from app.loop import deadlines
+
+    sh = ZoneInfo("Asia/Shanghai")
+    start = datetime(2025, 9, 30, 16, 0, tzinfo=sh)
+    d = await deadlines.due(conn, start, 1, "days")
+    assert d.at.astimezone(sh).date().isoformat() == "2025-10-09" and not d.provisional
+    # Friday 10 October 16:00 plus 3 working hours lands on the make-up Saturday 11 October.
+    d = await deadlines.due(conn, datetime(2025, 10, 10, 16, 0, tzinfo=sh), 3, "hours")
+    assert d.at.astimezone(sh).date().isoformat() == "2025-10-11"
+    # 2027 has no official schedule yet: weekends only, provisional
+    d = await deadlines.due(conn, datetime(2026, 12, 31, 10, 0, tzinfo=sh), 2, "days")
+    assert d.provisional
+
+
+async def test_calendar_years_and_loading_one(anon, client, as_user, conn) -> None:
+    from app.loop import deadlines
+
+    built = (await anon.get("/api/v1/calendar/2025", headers=as_user("worker"))).json()
+    assert built["source"] == "builtin" and "2025-10-01" in str(built["schedule"]["holidays"])
+    none = (await anon.get("/api/v1/calendar/2027", headers=as_user("worker"))).json()
+    assert none == {"year": 2027, "source": "none", "provisional": True, "schedule": None}
+    # a case dispatched on the last day of 2026: its sign-in deadline falls into 2027
+    loop = Loop(anon, as_user, await _report(anon, as_user, conn))
+    await loop.do("street", "dispatch")
+    await conn.execute(
+        text(
+            "UPDATE case_assignments SET dispatched_at = '2026-12-31 17:00+08', provisional = true "
+            "WHERE case_id = :id"
+        ),
+        {"id": loop.id},
+    )
+    problem(
+        await anon.put("/api/v1/calendar/2027", json={"year": 2027}, headers=as_user("centre")),
+        403,
+        "forbidden",
+    )
+    problem(
+        await client.put("/api/v1/calendar/2027", json={"year": 2026, "holidays": []}),
+        422,
+        "validation_error",
+    )
+    problem(
+        await client.put("/api/v1/calendar/2027", json={"year": 2027, "holidays": ["x"]}),
+        422,
+        "validation_error",
+    )
+    # 2027 as an administrator would load it (元旦 Friday 1 January off)
+    r = await client.put(
+        "/api/v1/calendar/2027",
+        json={"year": 2027, "holidays": [{"date": "2027-01-01", "name": "元旦"}], "workdays": []},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["recomputed"] >= 1
+    a = (await loop.get())["assignments"][0]
+    assert a["provisional"] is False
+    # 2 working hours from 17:00 on 31 December: 1 January is a holiday → Monday 4 January
+    assert a["sign_in_due"].startswith("2027-01-04")
+    deadlines.forget()
