@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     idempotency_lease_seconds: int = Field(30, ge=5, le=600)
     catch_all_department: str = Field("ZFW", min_length=1, max_length=32)
     """属地兜底: the department that gets a case no routing rule or catalogue entry routes."""
+    scheduler_seconds: float = Field(30, ge=1, le=3600)
+    """How often each process tries to run the loop's clock (one wins each tick)."""
+    scheduler_enabled: bool = True
+    escalate_to_centre_hours: float = Field(4, ge=0, le=24 * 30)
+    """Still overdue this many hours after the street was told: the centre is told."""
+    remind_before_minutes: int = Field(30, ge=1, le=24 * 60)
     reopen_days: int = Field(7, ge=0, le=365)
     sync_page_max: int = Field(500, ge=10, le=5000)
 

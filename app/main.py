@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,6 +22,7 @@ from app.departments.router import router as departments_router
 from app.grids.router import router as grids_router
 from app.health.router import router as health_router
 from app.http import BodyLimitMiddleware
+from app.loop import scheduler
 from app.loop.calendar_router import router as calendar_router
 from app.loop.router import router as loop_router
 from app.openapi import build_openapi
@@ -40,7 +42,15 @@ cgcs2000. Times are shown in Asia/Shanghai.
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings = get_settings()
+    stop = asyncio.Event()
+    tasks = []
+    if settings.scheduler_enabled and settings.env != "test":
+        tasks.append(asyncio.create_task(scheduler.run_forever(stop)))
     yield
+    stop.set()
+    for t in tasks:
+        await t
     await db.dispose()
 
 

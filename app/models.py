@@ -8,6 +8,7 @@ from app.cases.models import Attachment, Case, CaseEvent, IdempotencyKey
 from app.categories.models import Category, CategoryClass
 from app.db import Base
 from app.departments.models import Department
+from app.events.models import Event, WebhookDelivery, WebhookSubscription
 from app.grids.models import Grid, GridBoundary
 from app.loop.models import Assignment, RoutingRule, WorkSchedule
 from app.users.models import Post, PostGrid, User
@@ -25,6 +26,7 @@ __all__ = [
     "Category",
     "CategoryClass",
     "Department",
+    "Event",
     "Grid",
     "GridBoundary",
     "IdempotencyKey",
@@ -33,5 +35,7 @@ __all__ = [
     "RefreshToken",
     "RoutingRule",
     "User",
+    "WebhookDelivery",
+    "WebhookSubscription",
     "WorkSchedule",
 ]

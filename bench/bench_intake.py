@@ -481,10 +481,10 @@ async def bench_intake(
             app0, db0, client0 = proc_cpu_s(proc.pid), await backends_cpu(conn), time.process_time()
             await drive(tally, n, calls[v], seconds)
             app1, db1, client1 = proc_cpu_s(proc.pid), await backends_cpu(conn), time.process_time()
-            c = cpu.setdefault(v, {"app": 0.0, "db": 0.0, "client": 0.0})
-            c["app"] += app1 - app0
-            c["db"] += sum(t - db0.get(pid, 0.0) for pid, t in db1.items())
-            c["client"] += client1 - client0
+            acc = cpu.setdefault(v, {"app": 0.0, "db": 0.0, "client": 0.0})
+            acc["app"] += app1 - app0
+            acc["db"] += sum(t - db0.get(pid, 0.0) for pid, t in db1.items())
+            acc["client"] += client1 - client0
 
         for v in VARIANTS:  # warm-up: the pool, caches, statements; fills the replay pool
             if v == "replay" and not made.pool:

@@ -77,6 +77,8 @@ class Assignment(Base):
     escalation_level: Mapped[int] = mapped_column(Integer, server_default="0")
     """0 none, 1 the street was told (督办), 2 the centre was told."""
     note: Mapped[str] = mapped_column(Text, server_default="")
+    reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """When the scheduler last reminded the department of the running deadline."""
 
 
 class RoutingRule(Base):

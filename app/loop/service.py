@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.policy import RULES, Principal
 from app.config import get_settings
 from app.errors import CATALOG, ApiError, not_found
+from app.events.outbox import emit
 from app.i18n import ACTION_LABELS, STATUS_LABELS, label
 from app.loop import deadlines
 from app.loop.schemas import (
@@ -339,6 +340,8 @@ async def _sign_in(ctx: Ctx) -> None:
         signed_in_at=ctx.now,
         handle_due=handle_due,
         provisional=a.provisional or provisional,
+        escalation_level=0,
+        reminded_at=None,
     )
     if a.role == "lead":
         ctx.to_status = "handling"
@@ -535,6 +538,8 @@ async def _verify(ctx: Ctx) -> None:
             handle_due=due,
             rework_count=a.rework_count + 1,
             provisional=a.provisional or prov,
+            escalation_level=0,
+            reminded_at=None,
         )
         ctx.detail.setdefault("handle_due", due.isoformat())
     ctx.to_status = "rework"
@@ -680,5 +685,22 @@ async def perform(
             },
         )
     ).scalar_one()
+    keep = ("sign_in_due", "handle_due", "passed", "satisfaction", "reason")
+    await emit(
+        session,
+        f"case.{name}",
+        case_id,
+        {
+            "case_id": case_id,
+            "number": case.number,
+            "action": name,
+            "from_status": case.status,
+            "to_status": to_status,
+            "event_id": event_id,
+            "version": case.version + 1,
+            "actor": who.display_name,
+            **{k: v for k, v in ctx.detail.items() if k in keep},
+        },
+    )
     await session.commit()
     return int(event_id)

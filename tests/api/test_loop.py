@@ -378,3 +378,37 @@ async def test_calendar_years_and_loading_one(anon, client, as_user, conn) -> No
     # 2 working hours from 17:00 on 31 December: 1 January is a holiday → Monday 4 January
     assert a["sign_in_due"].startswith("2027-01-04")
     deadlines.forget()
+
+
+async def test_scheduler_escalates_once_per_level_and_reminds(anon, as_user, conn, session) -> None:
+    from datetime import timedelta
+
+    from app.loop.scheduler import tick
+
+    loop = Loop(anon, as_user, await _report(anon, as_user, conn))
+    c = await loop.do("street", "dispatch")
+    due = (await conn.execute(text("SELECT sign_in_due FROM case_assignments WHERE case_id = :id"),
+                              {"id": loop.id})).scalar_one()
+    # 10 minutes before the deadline: a reminder, once
+    r = await tick(session, now=due - timedelta(minutes=10))
+    assert r["reminded"] >= 1
+    assert (await tick(session, now=due - timedelta(minutes=9)))["reminded"] == 0
+    # a minute late: escalated to the street (督办), once however often the clock runs
+    r = await tick(session, now=due + timedelta(minutes=1))
+    assert r["escalated"] >= 1
+    assert (await tick(session, now=due + timedelta(minutes=2)))["escalated"] == 0
+    # still late 4 hours after: the centre
+    assert (await tick(session, now=due + timedelta(hours=5)))["escalated"] >= 1
+    assert (await tick(session, now=due + timedelta(hours=6)))["escalated"] == 0
+    c = await loop.get("street")
+    esc = [e for e in c["timeline"] if e["action"] == "escalated"]
+    assert [e["detail"]["escalated_to"] for e in esc] == ["street", "centre"]
+    assert esc[0]["note"].startswith("签收超时")
+    types = list((await conn.execute(text(
+        "SELECT type FROM events WHERE case_id = :id ORDER BY id"), {"id": loop.id})).scalars())
+    assert types == ["case.dispatch", "case.deadline_soon", "case.overdue", "case.overdue"]
+    # signing in starts a new clock with its own escalation
+    c = await loop.do("dept", "sign_in")
+    level = (await conn.execute(text(
+        "SELECT escalation_level FROM case_assignments WHERE case_id = :id"), {"id": loop.id})).scalar()
+    assert level == 0

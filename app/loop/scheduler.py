@@ -1,0 +1,129 @@
+"""The loop's clock: marks overdue sign-ins and handlings, escalates them (督办) first to the
+street and then to the centre, and reminds departments before a deadline.
+
+Safe with several workers and replicas: each tick runs only where it wins a transaction-level
+advisory lock, and every change is a conditional UPDATE (an assignment escalates once per level
+whatever runs when). Tests call `tick(session, now=...)` with a fake clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import get_settings
+from app.events.outbox import emit
+from app.i18n import ACTION_LABELS
+
+log = logging.getLogger("wangge.scheduler")
+LOCK = 7_246_001
+ACTION_LABELS.update({"escalated": ("督办", "escalated"), "reminded": ("临期提醒", "reminded")})
+
+_RUNNING = """
+CASE WHEN a.state = 'dispatched' THEN a.sign_in_due
+     WHEN a.state IN ('handling', 'rework') THEN a.handle_due END
+"""
+_ESCALATE = text(
+    f"""
+    UPDATE case_assignments a SET escalation_level = a.escalation_level + 1
+    WHERE a.state IN ('dispatched', 'handling', 'rework')
+      AND ({_RUNNING}) IS NOT NULL
+      AND (
+        (a.escalation_level = 0 AND ({_RUNNING}) < :now)
+        OR (a.escalation_level = 1 AND ({_RUNNING}) < :now - make_interval(hours => :centre_after))
+      )
+    RETURNING a.id, a.case_id, a.department_id, a.state, a.escalation_level,
+              ({_RUNNING}) AS due
+    """
+)
+_REMIND = text(
+    f"""
+    UPDATE case_assignments a SET reminded_at = :now
+    WHERE a.state IN ('dispatched', 'handling', 'rework') AND a.reminded_at IS NULL
+      AND ({_RUNNING}) BETWEEN :now AND :now + make_interval(mins => :before)
+    RETURNING a.id, a.case_id, a.department_id, a.state, ({_RUNNING}) AS due
+    """
+)
+_STEP = text(
+    """
+    INSERT INTO case_events (case_id, action, note, detail)
+    VALUES (:c, :action, :note, CAST(:detail AS jsonb))
+    """
+)
+
+
+async def tick(session: AsyncSession, now: datetime | None = None) -> dict[str, Any]:
+    """One pass of the clock; commits. Returns what it did (or that another runner had it)."""
+    s = get_settings()
+    got = (
+        await session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": LOCK})
+    ).scalar()
+    if not got:
+        await session.rollback()
+        return {"skipped": True}
+    now = now or (await session.execute(text("SELECT now()"))).scalar_one()
+    escalated = list(
+        await session.execute(_ESCALATE, {"now": now, "centre_after": s.escalate_to_centre_hours})
+    )
+    for a in escalated:
+        to = "street" if a.escalation_level == 1 else "centre"
+        stage = "sign_in" if a.state == "dispatched" else "handling"
+        detail = {
+            "assignment_id": a.id,
+            "department_id": a.department_id,
+            "stage": stage,
+            "level": a.escalation_level,
+            "escalated_to": to,
+            "due": a.due.isoformat(),
+        }
+        note = ("签收超时，已督办至" if stage == "sign_in" else "处置超时，已督办至") + (
+            "街道" if to == "street" else "区综治中心"
+        )
+        await session.execute(
+            _STEP,
+            {
+                "c": a.case_id,
+                "action": "escalated",
+                "note": note,
+                "detail": orjson.dumps(detail).decode(),
+            },
+        )
+        await emit(session, "case.overdue", a.case_id, {"case_id": a.case_id, **detail})
+    reminded = list(await session.execute(_REMIND, {"now": now, "before": s.remind_before_minutes}))
+    for a in reminded:
+        await emit(
+            session,
+            "case.deadline_soon",
+            a.case_id,
+            {
+                "case_id": a.case_id,
+                "assignment_id": a.id,
+                "department_id": a.department_id,
+                "stage": "sign_in" if a.state == "dispatched" else "handling",
+                "due": a.due.isoformat(),
+            },
+        )
+    await session.commit()
+    return {"skipped": False, "escalated": len(escalated), "reminded": len(reminded)}
+
+
+async def run_forever(stop: asyncio.Event) -> None:
+    """The background loop each server process runs (only one wins each tick)."""
+    from app.db import db
+
+    period = get_settings().scheduler_seconds
+    while not stop.is_set():
+        try:
+            async with db.session() as session:
+                await tick(session)
+        except Exception:
+            log.exception("scheduler tick failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=period)
