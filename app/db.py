@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any
 
 from fastapi import Depends
@@ -101,4 +102,15 @@ async def get_reader() -> AsyncIterator[AsyncConnection]:
 
 
 DbReader = Annotated[AsyncConnection, Depends(get_reader)]
+
+
+def get_reader_factory() -> Callable[[], AbstractAsyncContextManager[AsyncConnection]]:
+    """For a short autocommit statement in the middle of a request (then the connection is
+    returned): callers never hold it together with the session's."""
+    return db.reader.connect
+
+
+ReaderFactory = Annotated[
+    Callable[[], AbstractAsyncContextManager[AsyncConnection]], Depends(get_reader_factory)
+]
 """Hot read paths (lookup, card): one autocommit connection, one statement, no ORM session."""

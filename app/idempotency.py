@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -89,7 +91,7 @@ def check_key(key: str) -> str:
 
 
 async def run_once(
-    reader: AsyncConnection,
+    connect: Callable[[], AbstractAsyncContextManager[AsyncConnection]],
     session: AsyncSession,
     *,
     user_id: int,
@@ -100,12 +102,36 @@ async def run_once(
 ) -> Replay:
     """Run `work` (which must not commit) at most once for (user, key); replay afterwards.
 
-    `reader` is an autocommit connection (the claim and its release are seen by other requests
-    at once); `session` carries the work and the stored response in one transaction.
+    `connect` gives a short-lived autocommit connection for the claim and its release (seen by
+    other requests at once, and returned before the work starts, so a request never holds two
+    connections); `session` carries the work and the stored response in one transaction.
     """
-    s = get_settings()
     digest = hashlib.sha256(method_path.encode() + b"\n" + body).hexdigest()
     params = {"user_id": user_id, "key": key}
+    async with connect() as reader:
+        claimed, row = await _claim(reader, params, method_path, digest)
+    if claimed is None:
+        if row.request_hash != digest:
+            raise ApiError("idempotency_key_reused", field="Idempotency-Key")
+        if row.state == "done":
+            return Replay(row.status_code, bytes(row.response))
+        raise ApiError("idempotency_key_in_use", headers={"Retry-After": str(row.retry_after)})
+    try:
+        status, payload = await work()
+        await session.execute(_DONE, {**params, "status": status, "body": payload})
+        await session.commit()
+    except BaseException:
+        await session.rollback()
+        async with connect() as reader:
+            await reader.execute(_RELEASE, params)
+        raise
+    return Replay(status, payload)
+
+
+async def _claim(
+    reader: AsyncConnection, params: dict[str, Any], method_path: str, digest: str
+) -> tuple[Any, Any]:
+    s = get_settings()
     claimed = (
         await reader.execute(
             _CLAIM,
@@ -118,22 +144,8 @@ async def run_once(
             },
         )
     ).first()
-    if claimed is None:
-        row = (await reader.execute(_READ, params)).one()
-        if row.request_hash != digest:
-            raise ApiError("idempotency_key_reused", field="Idempotency-Key")
-        if row.state == "done":
-            return Replay(row.status_code, bytes(row.response))
-        raise ApiError("idempotency_key_in_use", headers={"Retry-After": str(row.retry_after)})
-    try:
-        status, payload = await work()
-        await session.execute(_DONE, {**params, "status": status, "body": payload})
-        await session.commit()
-    except BaseException:
-        await session.rollback()
-        await reader.execute(_RELEASE, params)
-        raise
-    return Replay(status, payload)
+    row = None if claimed else (await reader.execute(_READ, params)).one()
+    return claimed, row
 
 
 _PURGE = text(

@@ -19,6 +19,8 @@ from app.categories.router import router as categories_router
 from app.config import get_settings
 from app.db import db
 from app.departments.router import router as departments_router
+from app.events import webhooks
+from app.events.webhook_router import router as webhooks_router
 from app.grids.router import router as grids_router
 from app.health.router import router as health_router
 from app.http import BodyLimitMiddleware
@@ -47,6 +49,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     tasks = []
     if settings.scheduler_enabled and settings.env != "test":
         tasks.append(asyncio.create_task(scheduler.run_forever(stop)))
+        tasks.append(asyncio.create_task(webhooks.run_forever(stop)))
     yield
     stop.set()
     for t in tasks:
@@ -91,6 +94,7 @@ def create_app() -> FastAPI:
         cases_router,
         loop_router,
         calendar_router,
+        webhooks_router,
         sync_router,
         audit_router,
     ):

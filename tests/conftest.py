@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
@@ -105,7 +106,7 @@ async def tokens(engine: AsyncEngine) -> dict[str, str]:
 @pytest_asyncio.fixture
 async def anon(session: AsyncSession) -> AsyncIterator[httpx.AsyncClient]:
     """A client with no credentials, on the test's transaction."""
-    from app.db import get_reader, get_session
+    from app.db import get_reader, get_reader_factory, get_session
     from app.main import app
 
     async def _session() -> AsyncIterator[AsyncSession]:
@@ -114,13 +115,19 @@ async def anon(session: AsyncSession) -> AsyncIterator[httpx.AsyncClient]:
     async def _reader() -> AsyncIterator[AsyncConnection]:
         yield await session.connection()
 
+    @asynccontextmanager
+    async def _connect() -> AsyncIterator[AsyncConnection]:
+        yield await session.connection()
+
     app.dependency_overrides[get_session] = _session
     app.dependency_overrides[get_reader] = _reader
+    app.dependency_overrides[get_reader_factory] = lambda: _connect
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
         yield c
     app.dependency_overrides.pop(get_session, None)
     app.dependency_overrides.pop(get_reader, None)
+    app.dependency_overrides.pop(get_reader_factory, None)
 
 
 @pytest.fixture

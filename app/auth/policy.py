@@ -87,6 +87,10 @@ RULES: dict[str, Rule] = {
         scoped=True,
         description="handle on the spot, verify on site, record satisfaction",
     ),
+    "webhooks:manage": Rule(
+        frozenset({"admin", "department"}), description="a department's webhook subscriptions"
+    ),
+    "webhooks:monitor": Rule(frozenset({"admin"}), description="failing webhook deliveries"),
     "users:admin": Rule(frozenset({"admin"}), description="accounts and posts"),
     "departments:write": Rule(frozenset({"admin"}), description="edit departments"),
     "audit:read": Rule(frozenset({"admin"}), description="read the audit log"),
@@ -252,6 +256,9 @@ async def load_principal(session: AsyncSession, user_id: int, sid: uuid.UUID) ->
     row = (
         await (await session.connection()).execute(_PRINCIPAL, {"uid": user_id, "sid": sid})
     ).first()
+    # Hand the connection back at once: a route that reads on its own connection must never
+    # hold two at a time (a full pool would deadlock).
+    await session.commit()
     if row is None:
         raise ApiError(
             "invalid_token", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
@@ -456,6 +463,8 @@ CaseReporter = Annotated[Principal, Depends(require("cases:report"))]
 CaseReader = Annotated[Principal, Depends(require("cases:read"))]
 CaseWorker = Annotated[Principal, Depends(require("cases:work"))]
 CasePlacer = Annotated[Principal, Depends(require("cases:place"))]
+WebhookManager = Annotated[Principal, Depends(require("webhooks:manage"))]
+WebhookMonitor = Annotated[Principal, Depends(require("webhooks:monitor"))]
 DepartmentWriter = Annotated[Principal, Depends(require("departments:write"))]
 AuditReader = Annotated[Principal, Depends(require("audit:read"))]
 

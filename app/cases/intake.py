@@ -4,7 +4,6 @@ lists duplicate suggestions."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import orjson
@@ -12,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cases.schemas import CaseCreate
+from app.cases.service import CASE_COLUMNS, CASE_FROM
 from app.config import get_settings
 from app.errors import ApiError
 from app.geometry import parse_lonlat
@@ -19,7 +19,7 @@ from app.geometry import parse_lonlat
 _INTAKE = text(
     """
 WITH p AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS g),
-cat AS (SELECT code, duplicate_radius_m FROM categories WHERE code = :category AND active),
+catg AS (SELECT code, duplicate_radius_m FROM categories WHERE code = :category AND active),
 live AS NOT MATERIALIZED (
     SELECT b.id AS bid, b.grid_id, b.boundary FROM grid_boundaries b WHERE b.valid_to IS NULL
 ),
@@ -56,7 +56,7 @@ ins AS (
         nearest_grid_id, nearest_distance_m, off_patch_m)
     SELECT n.id,
            to_char(now() AT TIME ZONE 'Asia/Shanghai', 'YYYYMMDD') || lpad(n.id::text, 6, '0'),
-           cat.code, :title, :description, p.g, :crs, :accuracy, :address, :building,
+           catg.code, :title, :description, p.g, :crs, :accuracy, :address, :building,
            coalesce(:occurred_at, now()), :urgency, :channel, :resident_name, :resident_phone,
            :reporter,
            CASE WHEN hit.grid_id IS NOT NULL THEN place.grid_id END,
@@ -69,7 +69,7 @@ ins AS (
            (SELECT d FROM near),
            CASE WHEN mine.d > :off_patch_m THEN round(mine.d::numeric, 1) END
     FROM (SELECT nextval(pg_get_serial_sequence('cases', 'id')) AS id) n
-    CROSS JOIN cat CROSS JOIN p CROSS JOIN mine
+    CROSS JOIN catg CROSS JOIN p CROSS JOIN mine
     LEFT JOIN hit ON true LEFT JOIN place ON true
     RETURNING *
 ),
@@ -84,30 +84,30 @@ ev AS (
 dups AS (
     SELECT c.id, c.number, c.title, c.status, c.reported_at,
            round(ST_Distance(c.location::geography, p.g::geography)::numeric, 1) AS distance_m
-    FROM cases c, p, cat
-    WHERE c.category_code = cat.code
+    FROM cases c, p, catg
+    WHERE c.category_code = catg.code
       AND c.status NOT IN ('closed', 'rejected')
       AND c.reported_at > now() - make_interval(days => :dup_days)
-      AND ST_DWithin(c.location, p.g, :dup_deg)
-      AND ST_DWithin(c.location::geography, p.g::geography, cat.duplicate_radius_m)
+      AND ST_DWithin(c.location, p.g,
+                     catg.duplicate_radius_m / 111000.0 / cos(radians(:lat)) * 1.2)
+      AND ST_DWithin(c.location::geography, p.g::geography, catg.duplicate_radius_m)
     ORDER BY distance_m, c.id
     LIMIT :dup_max
 )
-SELECT ins.id, (SELECT id FROM ev) AS event_id,
+SELECT {columns}, (SELECT id FROM ev) AS event_id,
        coalesce((SELECT json_agg(dups ORDER BY distance_m, id) FROM dups), '[]') AS duplicates
-FROM ins
-"""
+{joins}
+""".format(columns=CASE_COLUMNS, joins=CASE_FROM.replace("FROM cases c", "FROM ins c", 1))
 )
 
 
 async def insert_case(
     session: AsyncSession, data: CaseCreate, reporter_id: int, channel: str = "app"
-) -> tuple[int, int, list[dict[str, Any]]]:
-    """Insert a case (not committed). Returns (case id, first event id, duplicate suggestions)."""
+) -> tuple[Any, list[dict[str, Any]]]:
+    """Insert a case (not committed). Returns (the case row, as `service.CASE_COLUMNS` reads it,
+    and the duplicate suggestions)."""
     s = get_settings()
     lon, lat = parse_lonlat(data.location.lon, data.location.lat, data.location.crs)
-    # A degree box that surely holds the largest duplicate radius: lets the GiST index prefilter.
-    dup_deg = 1000 / 111_000 / max(math.cos(math.radians(lat)), 0.01) * 1.2
     occurred = data.occurred_at
     row = (
         await session.execute(
@@ -130,7 +130,6 @@ async def insert_case(
                 "reporter": reporter_id,
                 "off_patch_m": s.off_patch_m,
                 "dup_days": s.duplicate_days,
-                "dup_deg": dup_deg,
                 "dup_max": s.duplicate_max,
             },
         )
@@ -143,4 +142,4 @@ async def insert_case(
             detail_en=f"Unknown or retired category: {data.category}",
         )
     dups = row.duplicates if isinstance(row.duplicates, list) else orjson.loads(row.duplicates)
-    return row.id, row.event_id, dups
+    return row, dups

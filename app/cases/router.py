@@ -28,7 +28,7 @@ from app.cases.schemas import (
     PlaceIn,
 )
 from app.config import get_settings
-from app.db import DbReader, DbSession
+from app.db import DbReader, DbSession, ReaderFactory
 from app.errors import ApiError
 from app.geometry import CRS, CrsQuery
 from app.http import ApiRoute
@@ -56,7 +56,7 @@ async def report_case(
     body: CaseCreate,
     request: Request,
     session: DbSession,
-    reader: DbReader,
+    connect: ReaderFactory,
     who: CaseReporter,
     lang: RequestLang,
     idempotency_key: Annotated[
@@ -80,8 +80,7 @@ async def report_case(
         body.occurred_at = occurred
 
     async def work() -> tuple[int, bytes]:
-        case_id, _, dups = await intake.insert_case(session, body, who.user_id)
-        row = await service.fetch_case(session, case_id)
+        row, dups = await intake.insert_case(session, body, who.user_id)
         out = service.case_out(row, lang, reveal_pii=service.sees_pii(who))
         out["duplicates"] = [
             {**d, "reported_at": to_local(datetime.fromisoformat(d["reported_at"]))} for d in dups
@@ -93,7 +92,7 @@ async def report_case(
         await session.commit()
     else:
         replay = await run_once(
-            reader,
+            connect,
             session,
             user_id=who.user_id,
             key=check_key(idempotency_key),

@@ -37,7 +37,7 @@ _ESCALATE = text(
       AND ({_RUNNING}) IS NOT NULL
       AND (
         (a.escalation_level = 0 AND ({_RUNNING}) < :now)
-        OR (a.escalation_level = 1 AND ({_RUNNING}) < :now - make_interval(hours => :centre_after))
+        OR (a.escalation_level = 1 AND ({_RUNNING}) < CAST(:now AS timestamptz) - make_interval(hours => :centre_after))
       )
     RETURNING a.id, a.case_id, a.department_id, a.state, a.escalation_level,
               ({_RUNNING}) AS due
@@ -47,7 +47,7 @@ _REMIND = text(
     f"""
     UPDATE case_assignments a SET reminded_at = :now
     WHERE a.state IN ('dispatched', 'handling', 'rework') AND a.reminded_at IS NULL
-      AND ({_RUNNING}) BETWEEN :now AND :now + make_interval(mins => :before)
+      AND ({_RUNNING}) BETWEEN CAST(:now AS timestamptz) AND CAST(:now AS timestamptz) + make_interval(mins => :before)
     RETURNING a.id, a.case_id, a.department_id, a.state, ({_RUNNING}) AS due
     """
 )

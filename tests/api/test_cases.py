@@ -256,10 +256,10 @@ async def test_failure_after_insert_leaves_no_half_case(anon, as_user, conn, mon
     key = str(uuid.uuid4())
     h = {**as_user("worker"), "Idempotency-Key": key}
 
-    async def crash(*a, **k):  # the response cannot be built: as if the process died here
+    def crash(*a, **k):  # the response cannot be built: as if the process died here
         raise RuntimeError("simulated crash after insert")
 
-    monkeypatch.setattr(service, "fetch_case", crash)
+    monkeypatch.setattr(service, "case_out", crash)
     r = await anon.post("/api/v1/cases", headers=h, json=body)
     assert r.status_code == 500 and r.json()["code"] == "internal_error"
     n = (await conn.execute(text("SELECT count(*) FROM cases WHERE title = '崩溃测试'"))).scalar()

@@ -387,8 +387,11 @@ async def test_scheduler_escalates_once_per_level_and_reminds(anon, as_user, con
 
     loop = Loop(anon, as_user, await _report(anon, as_user, conn))
     c = await loop.do("street", "dispatch")
-    due = (await conn.execute(text("SELECT sign_in_due FROM case_assignments WHERE case_id = :id"),
-                              {"id": loop.id})).scalar_one()
+    due = (
+        await conn.execute(
+            text("SELECT sign_in_due FROM case_assignments WHERE case_id = :id"), {"id": loop.id}
+        )
+    ).scalar_one()
     # 10 minutes before the deadline: a reminder, once
     r = await tick(session, now=due - timedelta(minutes=10))
     assert r["reminded"] >= 1
@@ -404,11 +407,20 @@ async def test_scheduler_escalates_once_per_level_and_reminds(anon, as_user, con
     esc = [e for e in c["timeline"] if e["action"] == "escalated"]
     assert [e["detail"]["escalated_to"] for e in esc] == ["street", "centre"]
     assert esc[0]["note"].startswith("签收超时")
-    types = list((await conn.execute(text(
-        "SELECT type FROM events WHERE case_id = :id ORDER BY id"), {"id": loop.id})).scalars())
+    types = list(
+        (
+            await conn.execute(
+                text("SELECT type FROM events WHERE case_id = :id ORDER BY id"), {"id": loop.id}
+            )
+        ).scalars()
+    )
     assert types == ["case.dispatch", "case.deadline_soon", "case.overdue", "case.overdue"]
     # signing in starts a new clock with its own escalation
     c = await loop.do("dept", "sign_in")
-    level = (await conn.execute(text(
-        "SELECT escalation_level FROM case_assignments WHERE case_id = :id"), {"id": loop.id})).scalar()
+    level = (
+        await conn.execute(
+            text("SELECT escalation_level FROM case_assignments WHERE case_id = :id"),
+            {"id": loop.id},
+        )
+    ).scalar()
     assert level == 0

@@ -37,6 +37,8 @@ EXPECTED_ROLES: dict[str, set[str] | None] = {
     "loop:dispatch": {"admin", "centre", "street"},
     "loop:department": {"admin", "dept"},
     "loop:grid": {"admin", "worker", "worker2", "leader", "community"},
+    "webhooks:manage": {"admin", "dept"},
+    "webhooks:monitor": {"admin"},
     "users:admin": {"admin"},
     "departments:write": {"admin"},
     "audit:read": {"admin"},

@@ -1,0 +1,172 @@
+"""Webhooks for departments' own systems: at-least-once delivery from the outbox, signed with
+HMAC-SHA256, retried with backoff, visible to administrators when they keep failing.
+
+Each request carries `Wangge-Event-Id` (de-duplicate on it), `Wangge-Event-Type`,
+`Wangge-Timestamp` and `Wangge-Signature: t=<timestamp>,v1=<hex HMAC-SHA256 of
+"<timestamp>.<body>" with the subscription's secret>`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import logging
+import secrets
+import time
+from datetime import datetime
+from typing import Any
+
+import httpx
+import orjson
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import get_settings
+from app.schemas import to_local
+
+log = logging.getLogger("wangge.webhooks")
+
+MAX_ATTEMPTS = 12
+"""With the backoff below, about a day of retries before a delivery is given up."""
+
+
+def backoff_seconds(attempts: int) -> int:
+    return int(min(10 * 2 ** max(attempts - 1, 0), 3600))
+
+
+def new_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={mac.hexdigest()}"
+
+
+def verify(
+    secret: str, header: str, body: bytes, tolerance: int = 300, now: float | None = None
+) -> bool:
+    """What a receiver does (and what our tests do): check the signature and its age."""
+    try:
+        parts = dict(p.split("=", 1) for p in header.split(","))
+        ts = int(parts["t"])
+    except (ValueError, KeyError):
+        return False
+    if abs((now or time.time()) - ts) > tolerance:
+        return False
+    return hmac.compare_digest(sign(secret, ts, body), header)
+
+
+_CLAIM = text(
+    """
+    UPDATE webhook_deliveries d SET next_attempt_at = CAST(:now AS timestamptz) + interval '60 seconds'
+    WHERE d.id IN (
+        SELECT id FROM webhook_deliveries
+        WHERE delivered_at IS NULL AND NOT gave_up AND next_attempt_at <= :now
+        ORDER BY next_attempt_at, id
+        LIMIT :batch
+        FOR UPDATE SKIP LOCKED
+    )
+    RETURNING d.id, d.attempts, d.event_id,
+        (SELECT url FROM webhook_subscriptions s WHERE s.id = d.subscription_id) AS url,
+        (SELECT secret FROM webhook_subscriptions s WHERE s.id = d.subscription_id) AS secret,
+        (SELECT row_to_json(e) FROM (SELECT id, type, at, case_id, payload FROM events
+                                     WHERE id = d.event_id) e) AS event
+    """
+)
+_DONE = text(
+    "UPDATE webhook_deliveries SET delivered_at = :now, attempts = attempts + 1, "
+    "last_status = :status, last_error = NULL WHERE id = :id"
+)
+_FAILED = text(
+    """
+    UPDATE webhook_deliveries SET attempts = attempts + 1, last_status = :status,
+           last_error = :error, next_attempt_at = CAST(:now AS timestamptz) + make_interval(secs => :wait),
+           gave_up = attempts + 1 >= :max
+    WHERE id = :id
+    """
+)
+
+
+def body_of(event: dict[str, Any]) -> bytes:
+    at = event["at"]
+    if isinstance(at, str):
+        at = datetime.fromisoformat(at)
+    return orjson.dumps(
+        {
+            "id": event["id"],
+            "type": event["type"],
+            "at": to_local(at),
+            "case_id": event["case_id"],
+            "payload": event["payload"],
+        }
+    )
+
+
+async def deliver_due(
+    session: AsyncSession, client: httpx.AsyncClient, now: datetime | None = None, batch: int = 20
+) -> dict[str, int]:
+    """Send what is due (claimed under a 60 s lease, so a crash means a retry, not a loss)."""
+    now = now or (await session.execute(text("SELECT now()"))).scalar_one()
+    claimed = list(await session.execute(_CLAIM, {"now": now, "batch": batch}))
+    await session.commit()
+    sent = failed = 0
+    for d in claimed:
+        event = d.event if isinstance(d.event, dict) else orjson.loads(d.event)
+        body = body_of(event)
+        ts = int(time.time())
+        status, error = None, None
+        try:
+            r = await client.post(
+                d.url,
+                content=body,
+                headers={
+                    "Content-Type": "application/json",
+                    "Wangge-Event-Id": str(event["id"]),
+                    "Wangge-Event-Type": event["type"],
+                    "Wangge-Timestamp": str(ts),
+                    "Wangge-Signature": sign(d.secret, ts, body),
+                    "User-Agent": "wangge-webhooks/1",
+                },
+            )
+            status = r.status_code
+            if 200 <= status < 300:
+                await session.execute(_DONE, {"now": now, "status": status, "id": d.id})
+                sent += 1
+                continue
+            error = f"HTTP {status}: {r.text[:200]}"
+        except httpx.HTTPError as e:
+            error = f"{type(e).__name__}: {e}"[:300]
+        await session.execute(
+            _FAILED,
+            {
+                "now": now,
+                "status": status,
+                "error": error,
+                "wait": backoff_seconds(d.attempts + 1),
+                "max": MAX_ATTEMPTS,
+                "id": d.id,
+            },
+        )
+        failed += 1
+    await session.commit()
+    return {"sent": sent, "failed": failed}
+
+
+async def run_forever(stop: asyncio.Event) -> None:
+    from app.db import db
+
+    period = get_settings().webhook_poll_seconds
+    async with httpx.AsyncClient(timeout=10.0, follow_redirects=False) as client:
+        while not stop.is_set():
+            try:
+                async with db.session() as session:
+                    did = await deliver_due(session, client)
+                if did["sent"] or did["failed"]:
+                    continue  # more may be waiting
+            except Exception:
+                log.exception("webhook delivery failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=period)
