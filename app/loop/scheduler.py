@@ -19,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import get_settings
-from app.events.outbox import emit
+from app.events.outbox import CHANNEL, emit
 from app.i18n import ACTION_LABELS
 
 log = logging.getLogger("wangge.scheduler")
@@ -51,6 +51,29 @@ _REMIND = text(
     RETURNING a.id, a.case_id, a.department_id, a.state, ({_RUNNING}) AS due
     """
 )
+_MISSING_YEARS = text(
+    f"""
+    WITH years AS (
+        SELECT DISTINCT extract(year FROM coalesce(handle_due, sign_in_due)
+                                AT TIME ZONE 'Asia/Shanghai')::int AS year
+        FROM case_assignments WHERE provisional AND state NOT IN ('done', 'withdrawn', 'returned')
+    ),
+    warn AS (
+        INSERT INTO events (type, payload)
+        SELECT 'calendar.year_missing',
+               jsonb_build_object('year', y.year, 'message',
+                   y.year || ' 年的法定节假日安排尚未导入，相关时限按普通周末计算（临时）')
+        FROM years y
+        WHERE NOT EXISTS (SELECT 1 FROM work_schedules w WHERE w.year = y.year)
+          AND NOT EXISTS (SELECT 1 FROM events e WHERE e.type = 'calendar.year_missing'
+                          AND (e.payload->>'year')::int = y.year
+                          AND e.at > CAST(:now AS timestamptz) - interval '1 day')
+        RETURNING id, (payload->>'year')::int AS year
+    )
+    SELECT year FROM warn WHERE pg_notify('{CHANNEL}', id::text) IS NOT NULL
+    """
+)
+"""Warn the administrators (once a day) of provisional deadlines in a year with no schedule."""
 _STEP = text(
     """
     INSERT INTO case_events (case_id, action, note, detail)
@@ -110,8 +133,14 @@ async def tick(session: AsyncSession, now: datetime | None = None) -> dict[str, 
                 "due": a.due.isoformat(),
             },
         )
+    missing = list((await session.execute(_MISSING_YEARS, {"now": now})).scalars())
     await session.commit()
-    return {"skipped": False, "escalated": len(escalated), "reminded": len(reminded)}
+    return {
+        "skipped": False,
+        "escalated": len(escalated),
+        "reminded": len(reminded),
+        "missing_years": missing,
+    }
 
 
 async def run_forever(stop: asyncio.Event) -> None:

@@ -424,3 +424,28 @@ async def test_scheduler_escalates_once_per_level_and_reminds(anon, as_user, con
         )
     ).scalar()
     assert level == 0
+
+
+async def test_scheduler_warns_once_about_a_missing_year(anon, as_user, conn, session) -> None:
+    from datetime import timedelta
+
+    from app.loop.scheduler import tick
+
+    loop = Loop(anon, as_user, await _report(anon, as_user, conn))
+    await loop.do("street", "dispatch")
+    await conn.execute(
+        text(
+            "UPDATE case_assignments SET provisional = true, sign_in_due = '2027-01-04 10:00+08' "
+            "WHERE case_id = :id"
+        ),
+        {"id": loop.id},
+    )
+    now = (await conn.execute(text("SELECT now()"))).scalar_one()
+    assert (await tick(session, now=now))["missing_years"] == [2027]
+    assert (await tick(session, now=now + timedelta(hours=1)))["missing_years"] == []
+    msg = (
+        await conn.execute(
+            text("SELECT payload->>'message' FROM events WHERE type = 'calendar.year_missing'")
+        )
+    ).scalar()
+    assert msg.startswith("2027 年")
