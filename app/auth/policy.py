@@ -91,6 +91,7 @@ RULES: dict[str, Rule] = {
         frozenset({"admin", "department"}), description="a department's webhook subscriptions"
     ),
     "webhooks:monitor": Rule(frozenset({"admin"}), description="failing webhook deliveries"),
+    "catalogue:write": Rule(frozenset({"admin"}), description="edit categories and routing"),
     "users:admin": Rule(frozenset({"admin"}), description="accounts and posts"),
     "departments:write": Rule(frozenset({"admin"}), description="edit departments"),
     "audit:read": Rule(frozenset({"admin"}), description="read the audit log"),
@@ -459,6 +460,7 @@ RegistryWriter = Annotated[Principal, Depends(require("registry:write"))]
 BuildingWriter = Annotated[Principal, Depends(require("buildings:write"))]
 StaffReader = Annotated[Principal, Depends(require("staff:read"))]
 UserAdmin = Annotated[Principal, Depends(require("users:admin"))]
+CatalogueWriter = Annotated[Principal, Depends(require("catalogue:write"))]
 CaseReporter = Annotated[Principal, Depends(require("cases:report"))]
 CaseReader = Annotated[Principal, Depends(require("cases:read"))]
 CaseWorker = Annotated[Principal, Depends(require("cases:work"))]

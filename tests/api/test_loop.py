@@ -449,3 +449,62 @@ async def test_scheduler_warns_once_about_a_missing_year(anon, as_user, conn, se
         )
     ).scalar()
     assert msg.startswith("2027 年")
+
+
+async def test_catalogue_edits_apply_to_new_dispatches_only(anon, client, as_user, conn) -> None:
+    first = Loop(anon, as_user, await _report(anon, as_user, conn))
+    c = await first.do("street", "dispatch")
+    cat = c["category"]["code"]
+    before = c["assignments"][0]["sign_in_due"]
+    new_limits = {
+        u: {"sign_in_hours": 6, "handle": 10, "handle_unit": "days"}
+        for u in ("normal", "urgent", "critical")
+    }
+    r = await client.patch(f"/api/v1/categories/{cat}", json={"limits": new_limits})
+    assert r.status_code == 200, r.text
+    assert r.json()["limits"]["normal"]["sign_in_hours"] == 6
+    assert (await first.get())["assignments"][0]["sign_in_due"] == before
+    second = Loop(anon, as_user, await _report(anon, as_user, conn, category=cat))
+    c2 = await second.do("street", "dispatch")
+    assert c2["assignments"][0]["sign_in_due"] > before
+    # a routing rule for 江边街道 sends the category to 住建局 instead
+    street = (await conn.execute(text("SELECT id FROM areas WHERE code = '360602001000'"))).scalar()
+    zjj = await _dept_id(conn, "ZJJ")
+    r = await client.post(
+        "/api/v1/routing-rules",
+        json={"category_code": cat, "street_id": street, "department_id": zjj},
+    )
+    assert r.status_code == 201, r.text
+    third = Loop(anon, as_user, await _report(anon, as_user, conn, category=cat))
+    c3 = await third.do("street", "dispatch")
+    assert c3["assignments"][0]["department"]["code"] == "ZJJ"
+    assert (await client.delete(f"/api/v1/routing-rules/{r.json()['id']}")).status_code == 204
+    problem(await client.patch("/api/v1/categories/XX-99", json={"name": "x"}), 404, "not_found")
+    problem(
+        await client.patch(f"/api/v1/categories/{cat}", json={"lead_department": "NOPE"}),
+        422,
+        "validation_error",
+    )
+    problem(
+        await anon.patch(
+            f"/api/v1/categories/{cat}", json={"name": "x"}, headers=as_user("centre")
+        ),
+        403,
+        "forbidden",
+    )
+    r = await client.post(
+        "/api/v1/categories",
+        json={
+            "code": "SR-99",
+            "class_code": "SR",
+            "name": "测试类别",
+            "name_en": "Test",
+            "lead_department": "CGJ",
+            "limits": new_limits,
+        },
+    )
+    assert r.status_code == 201, r.text
+    retired = await client.patch("/api/v1/categories/SR-99", json={"active": False})
+    assert retired.json()["active"] is False
+    codes = [x["code"] for x in (await client.get("/api/v1/categories")).json()]
+    assert "SR-99" not in codes

@@ -39,6 +39,7 @@ EXPECTED_ROLES: dict[str, set[str] | None] = {
     "loop:grid": {"admin", "worker", "worker2", "leader", "community"},
     "webhooks:manage": {"admin", "dept"},
     "webhooks:monitor": {"admin"},
+    "catalogue:write": {"admin"},
     "users:admin": {"admin"},
     "departments:write": {"admin"},
     "audit:read": {"admin"},
@@ -171,8 +172,19 @@ async def test_matrix(
     case = (
         await conn.execute(text(CASE), {"grid": "OUT1" if place == "out" else "360602001001001"})
     ).one()
+    rule = (
+        await conn.execute(
+            text(
+                "INSERT INTO routing_rules (category_code, department_id) SELECT "
+                "(SELECT code FROM categories ORDER BY code LIMIT 1), "
+                "(SELECT id FROM departments ORDER BY id LIMIT 1) RETURNING id, category_code"
+            )
+        )
+    ).one()
     url = (
         path.replace("{area_id}", str(obj.area))
+        .replace("{code}", rule.category_code)
+        .replace("{rule_id}", str(rule.id))
         .replace("{case_id}", str(case.case_id))
         .replace("{attachment_id}", str(case.attachment_id))
         .replace("{grid_id}", str(obj.grid))
