@@ -23,10 +23,17 @@ from app.errors import ApiError
 from app.geometry import CRS
 from app.http import ApiRoute
 from app.i18n import RequestLang
+from app.loop.service import allowed_actions
 from app.responses import FastJSON
 from app.schemas import LimitQuery, ResponseModel
 
 router = APIRouter(prefix="/api/v1", tags=["sync"], route_class=ApiRoute)
+
+
+class SyncTask(ResponseModel):
+    case_id: int
+    status: str
+    actions: list[str] = Field(description="What you may do to it now")
 
 
 class SyncOut(ResponseModel):
@@ -34,6 +41,9 @@ class SyncOut(ResponseModel):
     has_more: bool = Field(description="Call again at once with the new cursor")
     cases: list[CaseOut] = Field(description="Cases in your scope changed since the cursor")
     removed: list[int] = Field(description="Cases that left your scope: drop them")
+    tasks: list[SyncTask] = Field(
+        description="Of the changed cases, those waiting for you (e.g. verify on site)"
+    )
 
 
 _HORIZON = "pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
@@ -95,5 +105,10 @@ async def sync(
         "has_more": has_more,
         "cases": [cases.case_out(r, lang, crs) for r in rows if r.visible],
         "removed": [r.id for r in rows if not r.visible],
+        "tasks": [
+            {"case_id": r.id, "status": r.status, "actions": acts}
+            for r in rows
+            if r.visible and (acts := allowed_actions(r.status, who))
+        ],
     }
     return FastJSON(out)

@@ -103,6 +103,9 @@ async def test_sync_never_skips_or_repeats(live, tokens, engine) -> None:
         ids.append(r.json()["id"])
     got, removed, cursor = await _sync_all(live, tokens, "worker", cursor)
     assert [c["id"] for c in got] == ids and removed == []
+    first = await live.get("/api/v1/sync", headers=auth(tokens, "worker"))
+    tasks = {t["case_id"]: t["actions"] for t in first.json()["tasks"]}
+    assert "on_spot" in tasks[ids[0]]  # a grid worker may handle a new report on the spot
     # Nothing changed: a small, quick answer with the same position.
     again, _, cursor2 = await _sync_all(live, tokens, "worker", cursor)
     assert again == []
