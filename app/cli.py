@@ -157,6 +157,27 @@ async def _verify_audit() -> int:
     return 0
 
 
+async def _load_calendar(path: Path) -> int:
+    from app.db import db
+    from app.loop.deadlines import load_year
+    from app.worktime.calendar import YearSchedule
+
+    try:
+        ys = YearSchedule.from_json(orjson.loads(path.read_bytes()))
+    except (ValueError, TypeError, orjson.JSONDecodeError) as e:
+        print(f"wangge: invalid schedule: {e}", file=sys.stderr)
+        return 1
+    async with db.session() as session:
+        n = await load_year(session, ys, None)
+        await session.commit()
+    await db.dispose()
+    print(
+        f"wangge: {ys.year} loaded ({len(ys.holidays)} holidays, {len(ys.workdays)} make-up "
+        f"working days); {n} provisional deadlines recomputed"
+    )
+    return 0
+
+
 async def _purge() -> int:
     from app.db import db
     from app.idempotency import purge
@@ -252,6 +273,8 @@ def main(argv: list[str] | None = None) -> None:
     cu.add_argument("--department", type=int, help="department id (department posts)")
     cu.add_argument("--grid", type=int, action="append", help="grid id (repeatable)")
     cu.add_argument("--mobile")
+    lc = sub.add_parser("load-calendar", help="load a year's official holiday schedule (JSON)")
+    lc.add_argument("file", type=Path)
     sub.add_parser("purge", help="forget expired idempotency keys (run daily)")
     sub.add_parser("verify-audit", help="recompute the audit log's hash chain; exit 1 if broken")
     args = p.parse_args(argv)
@@ -271,6 +294,8 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(asyncio.run(_export(args.area, args.crs)))
     elif args.cmd == "create-user":
         raise SystemExit(asyncio.run(_create_user(args)))
+    elif args.cmd == "load-calendar":
+        raise SystemExit(asyncio.run(_load_calendar(args.file)))
     elif args.cmd == "purge":
         raise SystemExit(asyncio.run(_purge()))
     elif args.cmd == "verify-audit":

@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     idempotency_lease_seconds: int = Field(30, ge=5, le=600)
     catch_all_department: str = Field("ZFW", min_length=1, max_length=32)
     """属地兜底: the department that gets a case no routing rule or catalogue entry routes."""
+    office_hours: str = Field(
+        "08:30-12:00,14:30-17:30", pattern=r"^\d{2}:\d{2}-\d{2}:\d{2},\d{2}:\d{2}-\d{2}:\d{2}$"
+    )
+    """Morning and afternoon office periods: working-hour limits count only these."""
     scheduler_seconds: float = Field(30, ge=1, le=3600)
     """How often each process tries to run the loop's clock (one wins each tick)."""
     scheduler_enabled: bool = True

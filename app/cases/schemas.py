@@ -138,12 +138,20 @@ class AttachmentOut(ResponseModel):
     created_at: LocalTime
 
 
+class PostRef(ResponseModel):
+    id: int
+    role: str
+    role_label: str
+    title: str | None
+
+
 class TimelineEntry(ResponseModel):
     id: int
     at: LocalTime
     action: str
     action_label: str
     actor: PersonRef | None
+    post: PostRef | None = Field(description="The post the actor acted in")
     from_status: str | None
     to_status: str | None
     note: str

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from app.auth.policy import RULES, Principal, object_chain
 from app.errors import ApiError, not_found
 from app.geometry import CRS, point_out
-from app.i18n import ACTION_LABELS, STATUS_LABELS, URGENCY_LABELS, Lang, label
+from app.i18n import ACTION_LABELS, ROLE_LABELS, STATUS_LABELS, URGENCY_LABELS, Lang, label
 from app.pii import mask_phone
 from app.schemas import to_local
 
@@ -260,10 +260,11 @@ async def list_cases(
 _TIMELINE = text(
     """
     SELECT e.id, e.at, e.action, e.actor_id, u.display_name AS actor_name, e.from_status,
-           e.to_status, e.note, e.detail,
+           e.to_status, e.note, e.detail, e.post_id, p.role AS post_role, p.title AS post_title,
            coalesce((SELECT array_agg(a.id ORDER BY a.id) FROM attachments a
                      WHERE a.event_id = e.id), '{}') AS attachments
     FROM case_events e LEFT JOIN users u ON u.id = e.actor_id
+    LEFT JOIN posts p ON p.id = e.post_id
     WHERE e.case_id = :id ORDER BY e.at, e.id
     """
 )
@@ -286,6 +287,14 @@ async def timeline(
             "action": e.action,
             "action_label": label(ACTION_LABELS, e.action, lang),
             "actor": {"id": e.actor_id, "name": e.actor_name} if e.actor_id else None,
+            "post": {
+                "id": e.post_id,
+                "role": e.post_role,
+                "role_label": label(ROLE_LABELS, e.post_role, lang),
+                "title": e.post_title,
+            }
+            if e.post_id
+            else None,
             "from_status": e.from_status,
             "to_status": e.to_status,
             "note": e.note,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Body, Path, Request
 from sqlalchemy import text
 
@@ -59,17 +58,6 @@ async def get_year(year: YearPath, session: DbSession, who: SignedIn) -> dict[st
     return {"year": year, "source": "none", "provisional": True, "schedule": None}
 
 
-_OPEN_PROVISIONAL = text(
-    """
-    SELECT id, state, dispatched_at, sign_in_due, signed_in_at, handle_due, limits,
-           (SELECT urgency FROM cases c WHERE c.id = a.case_id) AS urgency, extension, rework_count
-    FROM case_assignments a
-    WHERE provisional AND state IN ('dispatched', 'handling', 'rework', 'suspended')
-    FOR UPDATE
-    """
-)
-
-
 @router.put(
     "/{year}",
     response_model=LoadResult,
@@ -105,40 +93,7 @@ async def load_year(
             detail="路径中的年份与日程不一致",
             detail_en="The year in the path and in the schedule differ",
         )
-    await session.execute(
-        text(
-            """
-        INSERT INTO work_schedules (year, schedule, loaded_by) VALUES (:y, CAST(:s AS jsonb), :by)
-        ON CONFLICT (year) DO UPDATE SET schedule = EXCLUDED.schedule,
-            loaded_by = EXCLUDED.loaded_by, loaded_at = now()
-        """
-        ),
-        {"y": year, "s": orjson.dumps(ys.to_json()).decode(), "by": who.user_id},
-    )
-    deadlines.forget()
-    cal = await deadlines.calendar(session)
-    recomputed = 0
-    for a in list(await session.execute(_OPEN_PROVISIONAL)):
-        lim = deadlines.limit_for(a.limits, a.urgency or "normal")
-        sign_in = cal.deadline(a.dispatched_at, float(lim["sign_in_hours"]), "hours")
-        values: dict[str, Any] = {
-            "id": a.id,
-            "sign_in_due": sign_in.at,
-            "provisional": sign_in.provisional,
-        }
-        handle = None
-        plain = not a.extension and not a.rework_count and a.state != "suspended"
-        if a.signed_in_at is not None and plain:
-            handle = cal.deadline(a.signed_in_at, float(lim["handle"]), lim["handle_unit"])
-            values["provisional"] = values["provisional"] or handle.provisional
-        await session.execute(
-            text(
-                "UPDATE case_assignments SET sign_in_due = :sign_in_due, provisional = :provisional, "
-                "handle_due = coalesce(:handle_due, handle_due) WHERE id = :id"
-            ),
-            {**values, "handle_due": handle.at if handle else None},
-        )
-        recomputed += 1
+    recomputed = await deadlines.load_year(session, ys, who.user_id)
     await record(
         session,
         "calendar_loaded",

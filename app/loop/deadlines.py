@@ -5,12 +5,21 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
+from datetime import time as dtime
 from typing import Any
 
+import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.worktime.calendar import Deadline, WorkCalendar, YearSchedule, default_calendar
+from app.config import get_settings
+from app.worktime.calendar import (
+    Deadline,
+    OfficeHours,
+    WorkCalendar,
+    YearSchedule,
+    default_calendar,
+)
 
 _cache: tuple[float, WorkCalendar] | None = None
 _TTL = 60.0
@@ -32,9 +41,22 @@ async def calendar(db: AsyncSession | AsyncConnection) -> WorkCalendar:
     for (schedule,) in rows:
         ys = YearSchedule.from_json(schedule)
         extra[ys.year] = ys
-    cal = default_calendar(extra)
+    cal = default_calendar(extra, hours=office_hours())
     _cache = (time.monotonic() + _TTL, cal)
     return cal
+
+
+def office_hours() -> OfficeHours:
+    """`WANGGE_OFFICE_HOURS`, e.g. "08:30-12:00,14:30-17:30"."""
+
+    def t(v: str) -> dtime:
+        h, m = v.split(":")
+        return dtime(int(h), int(m))
+
+    morning, afternoon = get_settings().office_hours.split(",")
+    return OfficeHours(
+        morning=(t(morning[:5]), t(morning[6:])), afternoon=(t(afternoon[:5]), t(afternoon[6:]))
+    )
 
 
 async def due(
@@ -50,3 +72,54 @@ def limit_for(limits: dict[str, Any], urgency: str) -> dict[str, Any]:
         or limits.get("normal")
         or {"sign_in_hours": 2, "handle": 5, "handle_unit": "days"}
     )
+
+
+_OPEN_PROVISIONAL = text(
+    """
+    SELECT id, state, dispatched_at, sign_in_due, signed_in_at, handle_due, limits,
+           (SELECT urgency FROM cases c WHERE c.id = a.case_id) AS urgency, extension, rework_count
+    FROM case_assignments a
+    WHERE provisional AND state IN ('dispatched', 'handling', 'rework', 'suspended')
+    FOR UPDATE
+    """
+)
+
+
+async def load_year(session: AsyncSession, ys: YearSchedule, loaded_by: int | None) -> int:
+    """Store an official year (not committed) and recompute the provisional deadlines that can
+    be recomputed from their start (not extended, reworked or suspended ones). Returns how many."""
+    await session.execute(
+        text(
+            """
+        INSERT INTO work_schedules (year, schedule, loaded_by) VALUES (:y, CAST(:s AS jsonb), :by)
+        ON CONFLICT (year) DO UPDATE SET schedule = EXCLUDED.schedule,
+            loaded_by = EXCLUDED.loaded_by, loaded_at = now()
+        """
+        ),
+        {"y": ys.year, "s": orjson.dumps(ys.to_json()).decode(), "by": loaded_by},
+    )
+    forget()
+    cal = await calendar(session)
+    recomputed = 0
+    for a in list(await session.execute(_OPEN_PROVISIONAL)):
+        lim = limit_for(a.limits, a.urgency or "normal")
+        sign_in = cal.deadline(a.dispatched_at, float(lim["sign_in_hours"]), "hours")
+        values: dict[str, Any] = {
+            "id": a.id,
+            "sign_in_due": sign_in.at,
+            "provisional": sign_in.provisional,
+        }
+        handle = None
+        plain = not a.extension and not a.rework_count and a.state != "suspended"
+        if a.signed_in_at is not None and plain:
+            handle = cal.deadline(a.signed_in_at, float(lim["handle"]), lim["handle_unit"])
+            values["provisional"] = values["provisional"] or handle.provisional
+        await session.execute(
+            text(
+                "UPDATE case_assignments SET sign_in_due = :sign_in_due, provisional = :provisional, "
+                "handle_due = coalesce(:handle_due, handle_due) WHERE id = :id"
+            ),
+            {**values, "handle_due": handle.at if handle else None},
+        )
+        recomputed += 1
+    return recomputed

@@ -508,3 +508,27 @@ async def test_catalogue_edits_apply_to_new_dispatches_only(anon, client, as_use
     assert retired.json()["active"] is False
     codes = [x["code"] for x in (await client.get("/api/v1/categories")).json()]
     assert "SR-99" not in codes
+
+
+async def test_cli_load_calendar(engine, tmp_path) -> None:
+    import asyncio
+    import json
+
+    from tests.api.test_import import _cli
+
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"year": 2031, "holidays": ["2030-01-01"]}))
+    r = await asyncio.to_thread(_cli, "load-calendar", str(bad))
+    assert r.returncode == 1 and "invalid schedule" in r.stderr
+    good = tmp_path / "2031.json"
+    good.write_text(
+        json.dumps(
+            {"year": 2031, "holidays": [{"date": "2031-01-01", "name": "元旦"}], "workdays": []}
+        )
+    )
+    try:
+        r = await asyncio.to_thread(_cli, "load-calendar", str(good))
+        assert r.returncode == 0 and "2031 loaded" in r.stdout, r.stdout + r.stderr
+    finally:
+        async with engine.begin() as c:
+            await c.execute(text("DELETE FROM work_schedules WHERE year = 2031"))
