@@ -19,6 +19,7 @@ from app.categories.router import router as categories_router
 from app.config import get_settings
 from app.db import db
 from app.departments.router import router as departments_router
+from app.events import stream as event_stream
 from app.events import webhooks
 from app.events.webhook_router import router as webhooks_router
 from app.grids.router import router as grids_router
@@ -50,10 +51,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if settings.scheduler_enabled and settings.env != "test":
         tasks.append(asyncio.create_task(scheduler.run_forever(stop)))
         tasks.append(asyncio.create_task(webhooks.run_forever(stop)))
+    await event_stream.hub.start()
     yield
     stop.set()
     for t in tasks:
         await t
+    await event_stream.hub.stop()
     await db.dispose()
 
 
@@ -95,6 +98,7 @@ def create_app() -> FastAPI:
         loop_router,
         calendar_router,
         webhooks_router,
+        event_stream.router,
         sync_router,
         audit_router,
     ):

@@ -51,6 +51,11 @@ class Rule:
 RULES: dict[str, Rule] = {
     "public": Rule(None, description="anyone, no login"),
     "signed_in": Rule(ALL_ROLES, description="any signed-in user"),
+    "events:stream": Rule(
+        None,
+        description="the live stream: browsers cannot send headers, so the stream itself checks "
+        "a one-use ticket (or its cookie, or a bearer token) and answers 401 without one",
+    ),
     "registry:read": Rule(ALL_ROLES, description="read areas, grids, buildings, departments"),
     "registry:report": Rule(AREA_STAFF, scoped=True, description="coverage, sizing, export"),
     "registry:write": Rule(
@@ -453,6 +458,7 @@ def policy_of(dependant: Any) -> list[str]:
 
 
 Public = Annotated[None, Depends(require("public"))]
+StreamTicket = Annotated[None, Depends(require("events:stream"))]
 SignedIn = Annotated[Principal, Depends(require("signed_in"))]
 RegistryReader = Annotated[Principal, Depends(require("registry:read"))]
 RegistryReporter = Annotated[Principal, Depends(require("registry:report"))]

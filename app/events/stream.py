@@ -53,8 +53,8 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from app.auth.policy import (
     ALGORITHM,
     Principal,
-    Public,
     SignedIn,
+    StreamTicket,
     decode_access_token,
     load_principal,
 )
@@ -79,6 +79,8 @@ REPLAY_HOURS = 24
 REPLAY_WINDOW_IDS = 200_000
 """A resume scans at most this many of the newest event ids (bounds the cost of an old id)."""
 PING_SECONDS = 15
+SEND_TIMEOUT_SECONDS = 30.0
+"""A console that takes no bytes for this long (a stalled connection) is dropped."""
 RETRY_MS = 3_000
 REVALIDATE_SECONDS = 60.0
 """How often a stream checks that its session still stands (logout, disabled user, new posts)."""
@@ -316,9 +318,13 @@ class Hub:
         self._pending: set[int] = set()
         self._seen = _Recent(SEEN_MAX)
         self._top = 0
+        self._anchored = False
+        """Whether `_top` has been read from the table (on the first connection)."""
         self._stopping = False
         self.connects = 0
         """How many times the listener connected (1 + reconnections): for tests and metrics."""
+        self.caught_up = 0
+        """Events delivered by re-reading the table after a reconnection."""
         self.backend_pid: int | None = None
 
     # -- lifecycle --
@@ -429,8 +435,8 @@ class Hub:
                 conn.add_termination_listener(on_lost)
                 await conn.add_listener(CHANNEL, self._on_notify)
                 self.backend_pid = conn.get_server_pid()
-                await self._catch_up(conn)
                 self.connects += 1
+                await self._catch_up(conn)
                 delay = BACKOFF_FIRST
                 assert self._ready is not None
                 self._ready.set()
@@ -462,8 +468,9 @@ class Hub:
     async def _catch_up(self, conn: asyncpg.Connection) -> None:
         """First connection: start from the newest event. Later ones: deliver what was committed
         while the listener was away (and a slack below, for late commits)."""
-        if self._top == 0 and self.connects == 0:
+        if not self._anchored:
             self._top = int(await conn.fetchval("SELECT coalesce(max(id), 0) FROM events"))
+            self._anchored = True
             return
         after = max(self._top - RECONNECT_SLACK_IDS, 0)
         fetched = 0
@@ -471,7 +478,7 @@ class Hub:
             rows = await conn.fetch(_AFTER, after, 1_000)
             if not rows:
                 return
-            self.dispatch(to_event(r) for r in rows)
+            self.caught_up += self.dispatch(to_event(r) for r in rows)
             fetched += len(rows)
             after = int(rows[-1]["id"])
         # Too much was missed to replay it event by event: let each console resynchronise.
@@ -506,11 +513,11 @@ hub = Hub()
 
 
 @asynccontextmanager
-async def listening() -> AsyncIterator[Hub]:
-    """For the app's lifespan: `async with listening(): yield`."""
+async def listening(_app: Any = None) -> AsyncIterator[None]:
+    """The listener for the span of `async with` (usable as an app's `lifespan` itself)."""
     await hub.start()
     try:
-        yield hub
+        yield
     finally:
         await hub.stop()
 
@@ -744,13 +751,19 @@ AuthSession = Annotated[AsyncSession, Depends(get_session, scope="function")]
 async def stream(
     request: Request,
     session: AuthSession,
-    _: Public,
+    _: StreamTicket,
     ticket: Annotated[str | None, Query(max_length=2048, description="A stream ticket")] = None,
     last_event_id: Annotated[
         int | None, Query(ge=0, description="Resume after this event id (as Last-Event-ID)")
     ] = None,
-    last_event_id_header: Annotated[int | None, Header(alias="Last-Event-ID", ge=0)] = None,
-    ticket_cookie: Annotated[str | None, Cookie(alias=COOKIE, max_length=2048)] = None,
+    last_event_id_header: Annotated[
+        int | None,
+        Header(alias="Last-Event-ID", ge=0, description="Sent by EventSource when it reconnects"),
+    ] = None,
+    ticket_cookie: Annotated[
+        str | None,
+        Cookie(alias=COOKIE, max_length=2048, description="Set by POST /api/v1/events/ticket"),
+    ] = None,
 ) -> EventSourceResponse:
     # The route is declared public so that a ticket can stand in for the bearer token; the
     # caller is authenticated here all the same (permission: signed in, via ticket or token).
@@ -768,5 +781,6 @@ async def stream(
     return EventSourceResponse(
         events_for(who, scope, resume, resumed),
         ping=PING_SECONDS,
+        send_timeout=SEND_TIMEOUT_SECONDS,
         headers={"Cache-Control": "no-store"},
     )

@@ -22,6 +22,7 @@ AREA_STAFF = {"admin", "centre", "street", "community"}
 CASE_STAFF = AREA_STAFF | {"leader", "worker", "worker2"}
 EXPECTED_ROLES: dict[str, set[str] | None] = {
     "public": None,  # anyone, signed in or not
+    "events:stream": None,  # the stream checks its ticket itself: anonymous gets 401 (below)
     "signed_in": ALL,
     "registry:read": ALL,
     "registry:report": AREA_STAFF,
@@ -151,6 +152,8 @@ SELECT (SELECT id FROM areas WHERE code = '360602001001') AS area,
 def _expect(perm: str, role: str, place: str) -> tuple[int, str] | None:
     """None = allowed; else the (status, code) of the denial."""
     roles = EXPECTED_ROLES[perm]
+    if perm == "events:stream" and role == "anonymous":
+        return 401, "unauthenticated"
     if roles is None:
         return None
     if role == "anonymous":
@@ -164,8 +167,11 @@ def _expect(perm: str, role: str, place: str) -> tuple[int, str] | None:
 
 @pytest.mark.parametrize(("method", "path", "perm", "role", "place"), _cells())
 async def test_matrix(
-    anon: httpx.AsyncClient, tokens, conn, method, path, perm, role, place
+    anon: httpx.AsyncClient, tokens, conn, monkeypatch, method, path, perm, role, place
 ) -> None:
+    from app.events import stream
+
+    monkeypatch.setattr(stream, "MAX_STREAM_SECONDS", 0)  # the stream ends at once
     out = (await conn.execute(text(WORLD))).one()
     ins = (await conn.execute(text(INSIDE))).one()
     obj = out if place == "out" else ins
