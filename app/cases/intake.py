@@ -81,6 +81,16 @@ ev AS (
     FROM ins
     RETURNING id
 ),
+evt AS (
+    INSERT INTO events (type, case_id, grid_id, area_ids, payload)
+    SELECT 'case.reported', ins.id, ins.grid_id,
+           array_remove(ARRAY[ins.community_id, ins.street_id, ins.district_id], NULL),
+           jsonb_build_object('case_id', ins.id, 'number', ins.number, 'title', ins.title,
+                              'category', ins.category_code, 'urgency', ins.urgency,
+                              'unlocated', ins.unlocated, 'to_status', 'reported')
+    FROM ins
+    RETURNING id
+),
 dups AS (
     SELECT c.id, c.number, c.title, c.status, c.reported_at,
            round(ST_Distance(c.location::geography, p.g::geography)::numeric, 1) AS distance_m
@@ -95,6 +105,7 @@ dups AS (
     LIMIT :dup_max
 )
 SELECT {columns}, (SELECT id FROM ev) AS event_id,
+       (SELECT pg_notify('wangge_events', id::text) FROM evt) AS notified,
        coalesce((SELECT json_agg(dups ORDER BY distance_m, id) FROM dups), '[]') AS duplicates
 {joins}
 """.format(columns=CASE_COLUMNS, joins=CASE_FROM.replace("FROM cases c", "FROM ins c", 1))

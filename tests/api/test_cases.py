@@ -494,3 +494,22 @@ async def test_expired_idempotency_keys_are_purged(conn) -> None:
         .all()
     )
     assert left == ["new"]
+
+
+async def test_a_report_is_an_event_for_the_consoles(anon, as_user, conn) -> None:
+    lon, lat = await _point_in(conn, "360602001001001")
+    c = (
+        await anon.post(
+            "/api/v1/cases",
+            headers=as_user("worker"),
+            json=case_body(await _category(conn), lon, lat),
+        )
+    ).json()
+    row = (
+        await conn.execute(
+            text("SELECT type, area_ids, payload->>'number' FROM events WHERE case_id = :id"),
+            {"id": c["id"]},
+        )
+    ).one()
+    assert row[0] == "case.reported" and row[2] == c["number"]
+    assert set(row[1]) == {c["community"]["id"], c["street"]["id"], c["district"]["id"]}
