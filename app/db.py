@@ -44,6 +44,9 @@ def make_engine(settings: Settings | None = None, **kw: Any) -> AsyncEngine:
                 "statement_timeout": str(s.statement_timeout_ms),
                 "timezone": "UTC",
                 "application_name": "wangge",
+                # Our statements are short and prepared; JIT compiling them costs more than it
+                # saves (measured: 0.7 s of a 1.4 s queue query at 1M cases).
+                "jit": "off",
             }
         },
         **kw,

@@ -41,10 +41,16 @@ with the caller's principal (loaded from its token) and SQLAlchemy's before_curs
 captures the statement and its parameters. Before timing, each endpoint must return the ids the
 raw statement returns. Then EXPLAIN (ANALYZE, BUFFERS) of each raw statement once: the plan's top
 lines and its scans of cases and case_assignments, what the plan says makes it slow, and (when a
-raw p50 is over 50 ms, or with --what-if always) what-ifs, each in a transaction rolled back:
-JIT off, an index on cases (reported_at DESC, id DESC), the overdue filter as a plain EXISTS (a
-change to app.cases.service.OVERDUE_SQL, not made here), a partial index on running assignments.
-Nothing in app/ or migrations/ is changed.
+raw p50 is over 50 ms, or with --what-if always) what-ifs, each in a transaction rolled back, on a
+statement prepared afresh, custom plans unless said: JIT off, an index on cases (reported_at DESC,
+id DESC), with it the overdue filter as a plain EXISTS (a change to
+app.cases.service.OVERDUE_SQL, not made here), the same as a generic plan with and without JIT,
+and that change without the index. Nothing in app/ or migrations/ is changed. The timed raw
+variants run with plan_cache_mode = force_custom_plan, the plan EXPLAIN shows. The endpoint's
+statement is prepared on each of the server's pooled connections: its first five runs there get
+custom plans, later ones the generic plan when the planner estimates it cheaper (left to itself,
+one connection running the dept queue over and over does switch, and is slower: the raw variant
+would then time another plan than the endpoint, spread over its pool, mostly gets here).
 
 Needs BENCH_DATABASE_URL: an empty, throwaway database (the bench migrates it, loads the demo
 district with its demo accounts, and when done truncates every table but the append-only audit
@@ -490,8 +496,10 @@ _GEN_CATEGORIES = """
 CREATE TEMP TABLE bench_cats ON COMMIT DROP AS
 SELECT (row_number() OVER (PARTITION BY c.lead_department IS NOT DISTINCT FROM 'CGJ'
                            ORDER BY c.code) - 1)::int AS k,
-       c.lead_department IS NOT DISTINCT FROM 'CGJ' AS cgj, c.code, c.name,
-       coalesce(d.id, (SELECT id FROM departments WHERE code = $1)) AS lead_id
+       c.lead_department IS NOT DISTINCT FROM 'CGJ' AS cgj, c.code, c.name, c.limits,
+       coalesce(d.id, (SELECT id FROM departments WHERE code = $1)) AS lead_id,
+       array(SELECT x.id FROM departments x WHERE x.code = ANY(c.co_departments)
+             ORDER BY x.id) AS co_ids
 FROM categories c LEFT JOIN departments d ON d.code = c.lead_department
 WHERE c.active
 """
@@ -551,7 +559,8 @@ JOIN bench_cats cat ON cat.cgj = (r.r2 < $3::float8)
 _GEN_ASSIGNMENTS = """
 INSERT INTO case_assignments (case_id, department_id, role, state, dispatched_at, limits,
     sign_in_due, signed_in_at, handle_due, feedback_at)
-SELECT c.id, d.dept, d.role, st.state, c.reported_at + interval '20 minutes', cat.limits,
+SELECT c.id, d.dept, CASE WHEN d.n = 1 THEN 'lead' ELSE 'co' END, st.state,
+       c.reported_at + interval '20 minutes', cat.limits,
        CASE WHEN st.state = 'dispatched' THEN now() + interval '1 day' * (random() - 0.3)
             ELSE c.reported_at + interval '2 hours' END,
        CASE WHEN st.state <> 'dispatched' THEN c.reported_at + interval '1 hour' END,
@@ -561,13 +570,10 @@ SELECT c.id, d.dept, d.role, st.state, c.reported_at + interval '20 minutes', ca
        CASE WHEN st.state IN ('feedback', 'done')
                  THEN coalesce(c.closed_at, c.updated_at) - interval '1 hour' END
 FROM cases c
-JOIN categories cat ON cat.code = c.category_code
-CROSS JOIN LATERAL (
-    SELECT c.lead_department_id AS dept, 'lead' AS role
-    UNION ALL
-    SELECT cd.id, 'co' FROM departments cd
-    WHERE cd.code = ANY(cat.co_departments) AND cd.id <> c.lead_department_id
-) d
+JOIN bench_cats cat ON cat.code = c.category_code
+CROSS JOIN LATERAL unnest(c.lead_department_id
+                          || array_remove(cat.co_ids, c.lead_department_id)) WITH ORDINALITY
+    AS d(dept, n)
 CROSS JOIN LATERAL (
     SELECT CASE WHEN c.status IN ('closed', 'verified') THEN 'done' ELSE c.status END AS state
 ) st
@@ -594,6 +600,16 @@ async def generate(conn: asyncpg.Connection, n: int, cgj_id: int) -> dict[str, A
         await conn.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
     )
     times: dict[str, float] = {}
+    await conn.execute("SET statement_timeout = 0")  # the app's 15 s is for requests
+    try:
+        return await _generate(conn, n, cgj_id, superuser, times)
+    finally:
+        await conn.execute("RESET statement_timeout")
+
+
+async def _generate(
+    conn: asyncpg.Connection, n: int, cgj_id: int, superuser: bool, times: dict[str, float]
+) -> dict[str, Any]:
     t0 = time.perf_counter()
     async with conn.transaction():
         await conn.execute("SET LOCAL lock_timeout = '30s'")
@@ -832,9 +848,9 @@ def findings(explained: dict[str, Any], jit_above_cost: float) -> list[str]:
     return out
 
 
-def plan_excerpt(lines: list[str], head: int = 6, width: int = 170) -> list[str]:
+def plan_excerpt(lines: list[str], head: int = 6, width: int = 180) -> list[str]:
     """The plan's first lines, then every scan of cases/case_assignments with its filter lines,
-    then the timing lines."""
+    then the timing lines; indentation halved (the plan is deep)."""
     keep = set(range(min(head, len(lines))))
     for i, line in enumerate(lines):
         s = line.strip().removeprefix("->  ")
@@ -851,17 +867,15 @@ def plan_excerpt(lines: list[str], head: int = 6, width: int = 170) -> list[str]
     last = -1
     for i in sorted(keep):
         if i != last + 1:
-            out.append("  …")
-        out.append(lines[i] if len(lines[i]) <= width else lines[i][: width - 1] + "…")
+            out.append("…")
+        text = lines[i].lstrip()
+        line = " " * ((len(lines[i]) - len(text)) // 2) + text
+        out.append(line if len(line) <= width else line[: width - 1] + "…")
         last = i
     return out
 
 
 IDX_REPORTED = "CREATE INDEX bench_whatif_cases_reported ON cases (reported_at DESC, id DESC)"
-IDX_RUNNING = (
-    "CREATE INDEX bench_whatif_running ON case_assignments (case_id) "
-    "INCLUDE (state, sign_in_due, handle_due) WHERE state IN ('dispatched', 'handling', 'rework')"
-)
 _OVERDUE_EQ = re.compile(r"\((\$\d+) = EXISTS \(SELECT 1 FROM case_assignments oa ")
 
 
@@ -872,36 +886,44 @@ def plain_exists(sql: str) -> str | None:
     return new if k == 1 else None
 
 
-WHAT_IFS: list[tuple[str, list[str], bool]] = [
-    ("as is", [], False),
-    ("jit = off", ["SET LOCAL jit = off"], False),
-    ("+ index cases (reported_at DESC, id DESC)", [IDX_REPORTED], False),
-    ("+ index, overdue as plain EXISTS (SQL)", [IDX_REPORTED], True),
-    ("+ index, plain EXISTS, running-assignments index", [IDX_REPORTED, IDX_RUNNING], True),
+JIT_OFF = "SET LOCAL jit = off"
+GENERIC = "SET LOCAL plan_cache_mode = force_generic_plan"
+WHAT_IFS: list[tuple[str, list[str], bool, int]] = [
+    # label, setup statements, overdue as plain EXISTS, runs; custom plans unless GENERIC
+    ("as is", [], False, 2),
+    ("jit = off", [JIT_OFF], False, WHAT_IF_RUNS),
+    ("index cases (reported_at DESC, id DESC)", [IDX_REPORTED], False, WHAT_IF_RUNS),
+    ("index + overdue as plain EXISTS (SQL change)", [IDX_REPORTED], True, WHAT_IF_RUNS),
+    ("  the same, generic plan", [IDX_REPORTED, GENERIC], True, WHAT_IF_RUNS),
+    ("  the same, generic plan, jit = off", [IDX_REPORTED, GENERIC, JIT_OFF], True, WHAT_IF_RUNS),
+    ("overdue as plain EXISTS without the index", [], True, 1),
 ]
 
 
 async def what_ifs(conn: asyncpg.Connection, qs: list[Queue]) -> list[dict[str, Any]]:
-    """Each what-if in a transaction rolled back: median ms of WHAT_IF_RUNS runs per queue, and
-    whether it lists the same ids as the statement as is."""
+    """Each what-if in a transaction rolled back, on a statement prepared afresh and run with a
+    custom plan (what EXPLAIN shows) unless it asks for the generic one (what a prepared statement
+    may switch to after five runs): the median ms per queue, and whether it lists the same ids
+    as the statement as is."""
     base: dict[str, list[int]] = {}
     out = []
-    for label, setup, rewrite in WHAT_IFS:
-        res: dict[str, Any] = {"what": label, "setup": setup, "rewrite": rewrite}
+    for label, setup, rewrite, runs in WHAT_IFS:
+        res: dict[str, Any] = {"what": label, "setup": setup, "rewrite": rewrite, "runs": runs}
         tr = conn.transaction()
         await tr.start()
         try:
+            await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
             t = time.perf_counter()
             for sql in setup:
                 await conn.execute(sql)
             res["setup_s"] = round(time.perf_counter() - t, 2)
             for q in qs:
-                query = (plain_exists(q.sql) if rewrite else None) or q.sql
+                stmt = await conn.prepare((plain_exists(q.sql) if rewrite else None) or q.sql)
                 ms = []
                 ids: list[int] = []
-                for _ in range(WHAT_IF_RUNS):
+                for _ in range(runs):
                     t = time.perf_counter()
-                    rows = await conn.fetch(query, *q.params)
+                    rows = await stmt.fetch(*q.params)
                     ms.append((time.perf_counter() - t) * 1000)
                     ids = [int(r["id"]) for r in rows]
                 base.setdefault(q.name, ids)
@@ -916,17 +938,17 @@ async def what_ifs(conn: asyncpg.Connection, qs: list[Queue]) -> list[dict[str, 
 
 
 SUGGESTIONS = [
-    "CREATE INDEX ix_cases_reported ON cases (reported_at DESC, id DESC);"
-    "  -- the lists' keyset order (ORDER BY reported_at DESC, id DESC LIMIT n): walk newest first"
-    " and stop after n matches instead of finding and sorting every match",
-    "app.cases.service.OVERDUE_SQL: `EXISTS (...)` for overdue=true and `NOT EXISTS (...)` for "
-    "false instead of `:overdue = EXISTS (...)`: the comparison hides the semi-join, so the "
-    "planner reads every running assignment of every department into a hashed SubPlan first",
-    "CREATE INDEX ix_case_assignments_running ON case_assignments (case_id) INCLUDE (state, "
-    "sign_in_due, handle_due) WHERE state IN ('dispatched', 'handling', 'rework');"
-    "  -- the overdue probe as an index-only scan of the few running assignments",
-    "jit = off for the app's connections (server_settings in app.db.make_engine): a plan whose "
-    "estimated cost is high compiles for hundreds of ms before it runs",
+    "CREATE INDEX ix_cases_reported ON cases (reported_at DESC, id DESC);  -- the lists' keyset "
+    "order (ORDER BY reported_at DESC, id DESC LIMIT n): walk newest first and stop after n "
+    "matches instead of finding and sorting every match",
+    "then, and only together with that index (see the what-ifs), app.cases.service.OVERDUE_SQL "
+    "as `EXISTS (...)` for overdue=true and `NOT EXISTS (...)` for false instead of "
+    "`:overdue = EXISTS (...)`: the comparison hides the semi-join, so the planner first reads "
+    "every running assignment of every department into a hashed SubPlan",
+    "jit = off for the app's connections (server_settings in app.db.make_engine) or the "
+    "database: JIT compiles a plan with a high estimated cost for hundreds of ms before it runs, "
+    "and a generic plan (prepared statements, as the app's are, may switch to one after five "
+    "runs) keeps a high estimate even with the index (see the generic-plan what-ifs)",
 ]
 
 
@@ -959,6 +981,8 @@ async def bench_queue(
     qs = queues(cgj_id)
     await capture_sql(url, tokens, qs)
     raw = await connect(url)
+    # Custom plans, as EXPLAIN shows (see the module docstring; generic plans: the what-ifs).
+    await raw.execute("SET plan_cache_mode = force_custom_plan")
     conns = {q.name: HttpConn(port, {"Authorization": f"Bearer {tokens[q.user]}"}) for q in qs}
     try:
         stmts = {q.name: await raw.prepare(q.sql) for q in qs}
@@ -988,8 +1012,7 @@ async def bench_queue(
             calls[f"{q.name}_sql"] = sql_call(q)
         variants = list(calls)
         for v in variants:  # warm-up: plans, caches, the server's prepared statements
-            for _ in range(2):
-                await calls[v](0)
+            await calls[v](0)
         tallies = {v: Tally() for v in variants}
         slice_s = args.queue_seconds / len(variants) / args.rounds
         for r in range(args.rounds):
@@ -1058,8 +1081,7 @@ async def bench_queue(
 # --- report ---------------------------------------------------------------------------------------
 
 
-def print_report(res: dict[str, Any]) -> None:
-    lp = res["loops"]
+def print_loops(lp: dict[str, Any]) -> None:
     print(
         f"\npart 1: full loops, {lp['drivers']} drivers, one uvicorn worker: "
         f"{lp['loops_per_s']:.1f} loops/s (closed cases per second; {lp['requests_per_s']:.0f} "
@@ -1084,7 +1106,8 @@ def print_report(res: dict[str, Any]) -> None:
         f"{LEAD} assignment done: {'consistent' if d['consistent'] else 'MISMATCH'}"
     )
 
-    q = res["queue"]
+
+def print_queue(q: dict[str, Any]) -> None:
     g = q["generated"]
     print(
         f"\npart 2: the dispatch console's queue at {g['cases']:,} cases "
@@ -1120,15 +1143,15 @@ def print_report(res: dict[str, Any]) -> None:
     if q["what_if"]:
         names = list(q["queues"])
         print(
-            "  what-ifs (each in a transaction, rolled back; median of "
-            f"{WHAT_IF_RUNS} runs, raw SQL, ms):"
+            "  what-ifs on the raw SQL, each in a transaction rolled back (median ms; ≠: other ids"
+            " than as is):"
         )
-        print(f"    {'':<52}" + "".join(f"{n:>12}" for n in names))
+        print(f"    {'':<48}{'runs':>5}" + "".join(f"{n:>12}" for n in names))
         for w in q["what_if"]:
             cells = "".join(
-                f"{fmt_ms(w[n]['ms']) + ('' if w[n]['same_ids'] else ' (≠)'):>12}" for n in names
+                f"{fmt_ms(w[n]['ms']) + ('' if w[n]['same_ids'] else ' ≠'):>12}" for n in names
             )
-            print(f"    {w['what']:<52}{cells}")
+            print(f"    {w['what']:<48}{w['runs']:>5}{cells}")
     if q["suggestions"]:
         print("  suggested (not applied: app/ and migrations/ are untouched):")
         for s in q["suggestions"]:
@@ -1144,9 +1167,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--quick", action="store_true", help="10 s of loops, 200,000 cases, 16 s of queue timing"
     )
     p.add_argument("--drivers", type=int, default=8, help="concurrent loop drivers (8)")
-    p.add_argument("--loop-seconds", type=float, help="measured seconds of loops (30)")
+    p.add_argument("--loop-seconds", type=float, help="measured seconds of loops (20)")
     p.add_argument("--cases", type=int, help="synthetic cases (1,000,000)")
-    p.add_argument("--queue-seconds", type=float, help="seconds of queue timing, all variants (40)")
+    p.add_argument("--queue-seconds", type=float, help="seconds of queue timing, all variants (30)")
     p.add_argument("--rounds", type=int, help="interleaved slices per queue variant (6)")
     p.add_argument("--whistle", action="store_true", help="the community whistles after register")
     p.add_argument(
@@ -1156,9 +1179,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="run the rolled-back what-ifs: when a raw p50 is over 50 ms (auto), always, never",
     )
     a = p.parse_args(argv)
-    a.loop_seconds = a.loop_seconds or (10.0 if a.quick else 30.0)
+    a.loop_seconds = a.loop_seconds or (10.0 if a.quick else 20.0)
     a.cases = a.cases or (200_000 if a.quick else 1_000_000)
-    a.queue_seconds = a.queue_seconds or (16.0 if a.quick else 40.0)
+    a.queue_seconds = a.queue_seconds or (16.0 if a.quick else 30.0)
     a.rounds = a.rounds or (4 if a.quick else 6)
     if not (1 <= a.drivers <= 64 and 0 < a.loop_seconds <= 300):
         p.error("--drivers in [1, 64], --loop-seconds in (0, 300]")
@@ -1219,7 +1242,9 @@ async def amain(url: str, args: argparse.Namespace) -> dict[str, Any]:
                 pw = get_settings().demo_password
                 tokens = {a: await login(client, a, pw) for a in ACCOUNTS}
                 loops = await bench_loops(conn, port, proc.pid, tokens, cgj_id, args)
+                print_loops(loops)
                 queue = await bench_queue(url, conn, port, tokens, cgj_id, args)
+                print_queue(queue)
                 if proc.poll() is not None:
                     raise RuntimeError(f"uvicorn exited:\n{log_path.read_text()[-2000:]}")
             finally:
@@ -1230,7 +1255,6 @@ async def amain(url: str, args: argparse.Namespace) -> dict[str, Any]:
     finally:
         await conn.close()
     result = {"loops": loops, "queue": queue}
-    print_report(result)
     return {
         "benchmark": "loop",
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

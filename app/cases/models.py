@@ -62,6 +62,7 @@ class Case(Base):
         Index("ix_cases_grid_status", "grid_id", "status"),
         Index("ix_cases_category_reported", "category_code", "reported_at"),
         Index("ix_cases_reporter", "reporter_id", "id"),
+        Index("ix_cases_reported", text("reported_at DESC"), text("id DESC")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

@@ -45,10 +45,10 @@ CASE_FROM = """
     LEFT JOIN departments ld ON ld.id = c.lead_department_id
 """
 
-OVERDUE_SQL = (
-    "(:overdue = EXISTS (SELECT 1 FROM case_assignments oa WHERE oa.case_id = c.id AND ("
+_OVERDUE = (
+    "EXISTS (SELECT 1 FROM case_assignments oa WHERE oa.case_id = c.id AND ("
     "(oa.state = 'dispatched' AND oa.sign_in_due < now()) OR "
-    "(oa.state IN ('handling', 'rework') AND oa.handle_due < now()))))"
+    "(oa.state IN ('handling', 'rework') AND oa.handle_due < now())))"
 )
 """A case is overdue while one of its departments is late to sign in or to hand in its work."""
 
@@ -220,11 +220,13 @@ async def list_cases(
             "EXISTS (SELECT 1 FROM case_assignments fa WHERE fa.case_id = c.id "
             "AND fa.department_id = :department_id AND fa.state <> 'withdrawn')",
         ),
-        ("overdue", OVERDUE_SQL),
     ):
         if filters.get(name) is not None:
             where.append(sql)
             params[name] = filters[name]
+    if filters.get("overdue") is not None:
+        # Plain (NOT) EXISTS: the planner can turn it into a semi-join on the assignments.
+        where.append(_OVERDUE if filters["overdue"] else f"NOT {_OVERDUE}")
     if filters.get("bbox"):
         where.append("c.location && ST_MakeEnvelope(:x1, :y1, :x2, :y2, 4326)")
         params.update(zip(("x1", "y1", "x2", "y2"), filters["bbox"], strict=True))

@@ -414,7 +414,13 @@ async def test_scheduler_escalates_once_per_level_and_reminds(anon, as_user, con
             )
         ).scalars()
     )
-    assert types == ["case.dispatch", "case.deadline_soon", "case.overdue", "case.overdue"]
+    assert types == [
+        "case.reported",
+        "case.dispatch",
+        "case.deadline_soon",
+        "case.overdue",
+        "case.overdue",
+    ]
     # signing in starts a new clock with its own escalation
     c = await loop.do("dept", "sign_in")
     level = (
