@@ -14,6 +14,7 @@ from app.cases.schemas import CaseCreate
 from app.cases.service import CASE_COLUMNS, CASE_FROM
 from app.config import get_settings
 from app.errors import ApiError
+from app.events.outbox import LOCKED
 from app.geometry import parse_lonlat
 
 _INTAKE = text(
@@ -88,7 +89,7 @@ evt AS (
            jsonb_build_object('case_id', ins.id, 'number', ins.number, 'title', ins.title,
                               'category', ins.category_code, 'urgency', ins.urgency,
                               'unlocated', ins.unlocated, 'to_status', 'reported')
-    FROM ins
+    FROM ins, {locked}
     RETURNING id
 ),
 dups AS (
@@ -108,7 +109,11 @@ SELECT {columns}, (SELECT id FROM ev) AS event_id,
        (SELECT pg_notify('wangge_events', id::text) FROM evt) AS notified,
        coalesce((SELECT json_agg(dups ORDER BY distance_m, id) FROM dups), '[]') AS duplicates
 {joins}
-""".format(columns=CASE_COLUMNS, joins=CASE_FROM.replace("FROM cases c", "FROM ins c", 1))
+""".format(
+        columns=CASE_COLUMNS,
+        joins=CASE_FROM.replace("FROM cases c", "FROM ins c", 1),
+        locked=LOCKED,
+    )
 )
 
 

@@ -10,6 +10,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 CHANNEL = "wangge_events"
+ORDER_LOCK = 7_246_002
+LOCKED = f"(SELECT pg_advisory_xact_lock({ORDER_LOCK})) AS ordered"
+"""Event writers take this transaction lock before their event gets its id, and hold it to
+commit: ids are then in commit order, so "everything after id N" (Last-Event-ID resume, the
+listener catching up) can never skip an event that committed late."""
 
 _EMIT = text(
     f"""
@@ -20,7 +25,7 @@ _EMIT = text(
                array(SELECT DISTINCT a.department_id FROM case_assignments a
                      WHERE a.case_id = c.id AND a.state <> 'withdrawn'),
                CAST(:payload AS jsonb)
-        FROM cases c WHERE c.id = :case_id
+        FROM cases c, {LOCKED} WHERE c.id = :case_id
         RETURNING id, department_ids
     ),
     d AS (

@@ -19,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import get_settings
-from app.events.outbox import CHANNEL, emit
+from app.events.outbox import CHANNEL, LOCKED, emit
 from app.i18n import ACTION_LABELS
 
 log = logging.getLogger("wangge.scheduler")
@@ -63,7 +63,7 @@ _MISSING_YEARS = text(
         SELECT 'calendar.year_missing',
                jsonb_build_object('year', y.year, 'message',
                    y.year || ' 年的法定节假日安排尚未导入，相关时限按普通周末计算（临时）')
-        FROM years y
+        FROM years y, {LOCKED}
         WHERE NOT EXISTS (SELECT 1 FROM work_schedules w WHERE w.year = y.year)
           AND NOT EXISTS (SELECT 1 FROM events e WHERE e.type = 'calendar.year_missing'
                           AND (e.payload->>'year')::int = y.year

@@ -1,7 +1,7 @@
 """Working time of the official Chinese calendar: deadlines in working hours and working days.
 
 Case time limits (签收 sign-in, 处置 handling; see app/cases/catalogue.py) are counted in working
-time of the official calendar, which the State Council publishes each year (国务院办公厅关于 XXXX 年
+time of the official calendar, which the State Council publishes each year (国务院办公厅关于 某年
 部分节假日安排的通知): public holidays, and the weekend days moved to make them longer (调休), which
 become working days (调休上班). This module is pure: no database, no web framework.
 

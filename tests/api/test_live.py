@@ -212,3 +212,39 @@ async def test_fifty_conflicting_actions_one_wins(live, tokens, engine) -> None:
             await c.execute(text("SELECT version FROM cases WHERE id = :id"), {"id": case_id})
         ).scalar()
     assert events == 2 and version == 2
+
+
+async def test_event_ids_follow_commit_order(engine, tokens) -> None:
+    """A transaction that emits an event holds the order lock to commit: one that emits after
+    it waits, so its event gets the higher id and commits later. Resume-after-id is then safe."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from app.events.outbox import emit
+
+    async with engine.begin() as c:
+        case_id = (
+            await c.execute(
+                text(
+                    "INSERT INTO cases (number, category_code, title, location) SELECT 'ORDER-TEST', "
+                    "(SELECT code FROM categories ORDER BY code LIMIT 1), :t, "
+                    "ST_SetSRID(ST_MakePoint(117, 28), 4326) RETURNING id"
+                ),
+                {"t": f"{TAG} order"},
+            )
+        ).scalar()
+    try:
+        first = AsyncSession(engine)
+        second = AsyncSession(engine)
+        a = await emit(first, "test.first", case_id, {})
+        later = asyncio.create_task(emit(second, "test.second", case_id, {}))
+        await asyncio.sleep(0.3)
+        assert not later.done()  # waits for the first to commit
+        await first.commit()
+        b = await asyncio.wait_for(later, 5)
+        await second.commit()
+        assert a < b
+        await first.close()
+        await second.close()
+    finally:
+        async with engine.begin() as c:
+            await c.execute(text("DELETE FROM cases WHERE id = :id"), {"id": case_id})
