@@ -14,7 +14,6 @@ from app.cases.schemas import CaseCreate
 from app.cases.service import CASE_COLUMNS, CASE_FROM
 from app.config import get_settings
 from app.errors import ApiError
-from app.events.outbox import LOCKED
 from app.geometry import parse_lonlat
 
 _INTAKE = text(
@@ -82,16 +81,6 @@ ev AS (
     FROM ins
     RETURNING id
 ),
-evt AS (
-    INSERT INTO events (type, case_id, grid_id, area_ids, payload)
-    SELECT 'case.reported', ins.id, ins.grid_id,
-           array_remove(ARRAY[ins.community_id, ins.street_id, ins.district_id], NULL),
-           jsonb_build_object('case_id', ins.id, 'number', ins.number, 'title', ins.title,
-                              'category', ins.category_code, 'urgency', ins.urgency,
-                              'unlocated', ins.unlocated, 'to_status', 'reported')
-    FROM ins, {locked}
-    RETURNING id
-),
 dups AS (
     SELECT c.id, c.number, c.title, c.status, c.reported_at,
            round(ST_Distance(c.location::geography, p.g::geography)::numeric, 1) AS distance_m
@@ -106,13 +95,11 @@ dups AS (
     LIMIT :dup_max
 )
 SELECT {columns}, (SELECT id FROM ev) AS event_id,
-       (SELECT pg_notify('wangge_events', id::text) FROM evt) AS notified,
        coalesce((SELECT json_agg(dups ORDER BY distance_m, id) FROM dups), '[]') AS duplicates
 {joins}
 """.format(
         columns=CASE_COLUMNS,
         joins=CASE_FROM.replace("FROM cases c", "FROM ins c", 1),
-        locked=LOCKED,
     )
 )
 

@@ -30,6 +30,7 @@ from app.cases.schemas import (
 from app.config import get_settings
 from app.db import DbReader, DbSession, ReaderFactory
 from app.errors import ApiError
+from app.events.outbox import emit
 from app.geometry import CRS, CrsQuery
 from app.http import ApiRoute
 from app.i18n import RequestLang
@@ -81,6 +82,21 @@ async def report_case(
 
     async def work() -> tuple[int, bytes]:
         row, dups = await intake.insert_case(session, body, who.user_id)
+        # Last: the event's order lock is held from here to the commit, so keep that short.
+        await emit(
+            session,
+            "case.reported",
+            row.id,
+            {
+                "case_id": row.id,
+                "number": row.number,
+                "title": row.title,
+                "category": row.category_code,
+                "urgency": row.urgency,
+                "unlocated": row.unlocated,
+                "to_status": "reported",
+            },
+        )
         out = service.case_out(row, lang, reveal_pii=service.sees_pii(who))
         out["duplicates"] = [
             {**d, "reported_at": to_local(datetime.fromisoformat(d["reported_at"]))} for d in dups
