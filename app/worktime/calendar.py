@@ -254,9 +254,7 @@ def builtin_schedule(year: int) -> YearSchedule | None:
     """The official schedule of `year` as shipped by the `chinesecalendar` package, or None for a
     year it has no data for. Holidays include the weekend days of holiday blocks, named in Chinese
     (元旦, 春节, 清明, 劳动节, 端午, 中秋, 国庆节)."""
-    try:
-        chinese_calendar.is_workday(date(year, 1, 1))
-    except NotImplementedError:
+    if year not in builtin_years():  # the package has no data: it would refuse the dates
         return None
     holidays: set[date] = set()
     workdays: set[date] = set()
@@ -283,6 +281,7 @@ def builtin_schedule(year: int) -> YearSchedule | None:
     )
 
 
+@cache
 def builtin_years() -> range:
     """The years `chinesecalendar` has official schedules for (2004–2026 in version 1.11.0)."""
     years = [d.year for d in chinese_calendar.holidays]
