@@ -538,3 +538,21 @@ async def test_cli_load_calendar(engine, tmp_path) -> None:
     finally:
         async with engine.begin() as c:
             await c.execute(text("DELETE FROM work_schedules WHERE year = 2031"))
+
+
+async def test_a_department_queue_shows_only_its_own(anon, as_user, conn) -> None:
+    loop = Loop(anon, as_user, await _report(anon, as_user, conn))
+    await loop.do("street", "dispatch")  # to CGJ (dept), not ZJJ (dept2)
+    cgj, zjj = await _dept_id(conn, "CGJ"), await _dept_id(conn, "ZJJ")
+    own = (
+        await anon.get("/api/v1/cases", params={"department_id": cgj}, headers=as_user("dept"))
+    ).json()
+    assert loop.id in [x["id"] for x in own["items"]]
+    peek = (
+        await anon.get("/api/v1/cases", params={"department_id": cgj}, headers=as_user("dept2"))
+    ).json()
+    assert loop.id not in [x["id"] for x in peek["items"]]
+    mine = (
+        await anon.get("/api/v1/cases", params={"department_id": zjj}, headers=as_user("dept2"))
+    ).json()
+    assert loop.id not in [x["id"] for x in mine["items"]]
