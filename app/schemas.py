@@ -77,6 +77,20 @@ def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
 __all__ = ["LocalTime", "Page", "Ref", "RequestModel", "ResponseModel", "parse_bbox"]
 
 
+def reject_nulls(body: BaseModel, *names: str) -> None:
+    """PATCH bodies: these fields may be left out but not set to null (422, naming the field)."""
+    from app.errors import ApiError
+
+    for name in names:
+        if name in body.model_fields_set and getattr(body, name) is None:
+            raise ApiError(
+                "validation_error",
+                field=name,
+                detail=f"{name} 不能为空",
+                detail_en=f"{name} must not be null",
+            )
+
+
 def page_limit(limit: int | None) -> int:
     """The page size asked for, or the default, never above the hard limit."""
     from app.config import get_settings

@@ -60,7 +60,10 @@ from common import (
     fmt_ms,
     fmt_ratio,
     libpq_url,
+    load_demo_district,
+    login,
     ratios,
+    reset,
     run_loop,
     start_server,
     stop_all_servers,
@@ -73,7 +76,6 @@ from app.auth.passwords import verify_password
 from app.auth.policy import _PRINCIPAL, decode_access_token, principal_cache, require
 from app.config import Settings, async_url, get_settings
 from app.demo.accounts import STREET
-from app.demo.load import LoadReport, load_demo
 
 USERNAME = "worker"
 PAGE = 20
@@ -92,34 +94,6 @@ assert "$1" in PRINCIPAL_SQL and "$2" in PRINCIPAL_SQL and ":uid" not in PRINCIP
 
 
 # --- data ---------------------------------------------------------------------------------------
-
-
-_TABLES = """
-SELECT format('%I.%I', n.nspname, c.relname)
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p') AND n.nspname = current_schema()
-  AND c.relname NOT IN ('alembic_version', 'spatial_ref_sys')
-  AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND t.tgtype & 32 <> 0)
-ORDER BY 1
-"""
-
-
-async def reset(conn: asyncpg.Connection) -> None:
-    """Empty what the demo load and the logins fill, whatever tables the migrations have made by
-    now: every table but alembic_version, PostGIS's spatial_ref_sys and those with a TRUNCATE
-    trigger (the append-only audit_log refuses and keeps its rows). A superset of what
-    bench_lookup truncates, so the two can share a database in either order."""
-    tables = [r[0] for r in await conn.fetch(_TABLES)]
-    await conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
-
-
-async def load_demo_district(url: str) -> LoadReport:
-    engine = create_async_engine(async_url(url))
-    try:
-        async with engine.begin() as conn:
-            return await load_demo(conn)
-    finally:
-        await engine.dispose()
 
 
 def plan_scans(node: dict[str, Any]) -> list[str]:
@@ -206,13 +180,6 @@ async def time_policy(url: str, token: str) -> dict[str, Any]:
 # --- login --------------------------------------------------------------------------------------
 
 
-async def login(client: httpx.AsyncClient, password: str) -> str:
-    r = await client.post("/api/v1/auth/token", data={"username": USERNAME, "password": password})
-    if r.status_code != 200:
-        raise RuntimeError(f"login as {USERNAME}: HTTP {r.status_code}: {r.text[:300]}")
-    return str(r.json()["access_token"])
-
-
 def summary_ms(samples_ns: list[int]) -> dict[str, Any]:
     ms = [v / 1e6 for v in samples_ns]
     return {
@@ -231,7 +198,7 @@ async def time_logins(
     http_ns = []
     for _ in range(n):
         t0 = time.perf_counter_ns()
-        await login(client, password)
+        await login(client, USERNAME, password)
         http_ns.append(time.perf_counter_ns() - t0)
     stored = await conn.fetchval("SELECT password_hash FROM users WHERE username = $1", USERNAME)
     argon_ns = []
@@ -304,7 +271,7 @@ async def bench_auth(
         for v in VARIANTS:
             await wait_ready(procs[v], clients[v], logs[v])
 
-        token = await login(clients["cached"], password)
+        token = await login(clients["cached"], USERNAME, password)
         bearer = {"Authorization": f"Bearer {token}"}
         headers = {"noauth": {}, "cached": bearer, "nocache": bearer}
         conns = {v: [HttpConn(ports[v], headers[v]) for _ in range(c)] for v in VARIANTS}

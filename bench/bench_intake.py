@@ -60,7 +60,6 @@ from typing import Any
 import asyncpg
 import httpx
 import numpy as np
-from sqlalchemy.ext.asyncio import create_async_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -74,9 +73,12 @@ from common import (
     exit_on_sigterm,
     fmt_ms,
     libpq_url,
+    load_demo_district,
+    login,
     proc_cpu_s,
     proc_memory_kb,
     ratios,
+    reset,
     run_loop,
     start_server,
     stop_all_servers,
@@ -86,8 +88,7 @@ from common import (
 
 from app import migrate
 from app.cases.intake import _INTAKE
-from app.config import async_url, get_settings
-from app.demo.load import LoadReport, load_demo
+from app.config import get_settings
 from app.schemas import SHANGHAI
 
 SEED = 20261124
@@ -122,33 +123,6 @@ assert "lon" in _NAMES and "reporter" in _NAMES and ":lon" not in INTAKE_SQL
 
 
 # --- data ---------------------------------------------------------------------------------------
-
-
-_TABLES = """
-SELECT format('%I.%I', n.nspname, c.relname)
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p') AND n.nspname = current_schema()
-  AND c.relname NOT IN ('alembic_version', 'spatial_ref_sys')
-  AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND t.tgtype & 32 <> 0)
-ORDER BY 1
-"""
-
-
-async def reset(conn: asyncpg.Connection) -> None:
-    """Empty every table the migrations have made but alembic_version, spatial_ref_sys and those
-    with a TRUNCATE trigger (the append-only audit_log keeps its rows): what bench_auth empties,
-    a superset of what bench_lookup does, so the benches share a database in any order."""
-    tables = [r[0] for r in await conn.fetch(_TABLES)]
-    await conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
-
-
-async def load_demo_district(url: str) -> LoadReport:
-    engine = create_async_engine(async_url(url))
-    try:
-        async with engine.begin() as conn:
-            return await load_demo(conn)
-    finally:
-        await engine.dispose()
 
 
 _POINTS = """
@@ -387,13 +361,6 @@ class Made:
     pool: list[tuple[str, int, bytes]] = field(default_factory=list)  # key, body index, answer
 
 
-async def login(client: httpx.AsyncClient, password: str) -> str:
-    r = await client.post("/api/v1/auth/token", data={"username": USERNAME, "password": password})
-    if r.status_code != 200:
-        raise RuntimeError(f"login as {USERNAME}: HTTP {r.status_code}: {r.text[:300]}")
-    return str(r.json()["access_token"])
-
-
 def healthz_call(h: HttpConn) -> Call:
     async def call(i: int) -> None:
         status, body = await h.fetch("/healthz")
@@ -445,7 +412,7 @@ async def bench_intake(
         await wait_ready(proc, client, log_path)
         memory = {"ready": proc_memory_kb(proc.pid)}
 
-        token = await login(client, get_settings().demo_password)
+        token = await login(client, USERNAME, get_settings().demo_password)
         bearer = {"Authorization": f"Bearer {token}"}
         r = await client.get("/api/v1/categories", headers=bearer)
         if r.status_code != 200:
@@ -499,8 +466,8 @@ async def bench_intake(
         tallies = {v: Tally() for v in VARIANTS}
         slice_rps: dict[str, list[float]] = {v: [] for v in VARIANTS}
         slice_s = args.seconds / args.rounds
-        for r in range(args.rounds):
-            order = VARIANTS[r % len(VARIANTS) :] + VARIANTS[: r % len(VARIANTS)]
+        for rnd in range(args.rounds):
+            order = VARIANTS[rnd % len(VARIANTS) :] + VARIANTS[: rnd % len(VARIANTS)]
             for v in order:
                 t = tallies[v]
                 n0, s0 = len(t.latencies_ns), t.elapsed_s

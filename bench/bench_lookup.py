@@ -42,7 +42,6 @@ import numpy as np
 import shapely
 from shapely.geometry import MultiPoint, box
 from shapely.strtree import STRtree
-from sqlalchemy.ext.asyncio import create_async_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -58,7 +57,9 @@ from common import (
     fmt_ms,
     fmt_ratio,
     libpq_url,
+    load_demo_district,
     ratios,
+    reset,
     run_loop,
     start_server,
     stop_all_servers,
@@ -67,8 +68,7 @@ from common import (
 )
 
 from app import migrate
-from app.config import async_url
-from app.demo.load import DEMO_VALID_FROM, SERVICE_HOURS, load_demo
+from app.demo.load import DEMO_VALID_FROM, SERVICE_HOURS
 from app.grids.service import LOOKUP_NOW
 
 SEED = 20261123
@@ -94,19 +94,6 @@ LOOKUP_SQL = re.sub(
 assert "$1" in LOOKUP_SQL and "$2" in LOOKUP_SQL and ":lon" not in LOOKUP_SQL
 
 # --- data ---------------------------------------------------------------------------------------
-
-
-async def reset(conn: asyncpg.Connection) -> None:
-    await conn.execute("TRUNCATE buildings, grid_boundaries, grids, areas RESTART IDENTITY CASCADE")
-
-
-async def load_demo_district(url: str) -> None:
-    engine = create_async_engine(async_url(url))
-    try:
-        async with engine.begin() as conn:
-            await load_demo(conn)
-    finally:
-        await engine.dispose()
 
 
 def city_cells(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, tuple[float, ...]]:

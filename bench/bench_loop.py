@@ -99,7 +99,10 @@ from common import (
     exit_on_sigterm,
     fmt_ms,
     libpq_url,
+    load_demo_district,
+    login,
     proc_cpu_s,
+    reset,
     run_loop,
     start_server,
     stop_all_servers,
@@ -112,7 +115,6 @@ from app.auth.policy import decode_access_token, load_principal
 from app.cases import service as case_service
 from app.config import async_url, get_settings
 from app.demo.accounts import COMMUNITY
-from app.demo.load import LoadReport, load_demo
 from app.schemas import page_limit
 
 SEED = 20261124
@@ -128,31 +130,6 @@ BENCH_APP = "wangge-bench"  # this process's own connections (the server's say '
 
 
 # --- database -------------------------------------------------------------------------------------
-
-_TABLES = """
-SELECT format('%I.%I', n.nspname, c.relname)
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p') AND n.nspname = current_schema()
-  AND c.relname NOT IN ('alembic_version', 'spatial_ref_sys')
-  AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND t.tgtype & 32 <> 0)
-ORDER BY 1
-"""
-
-
-async def reset(conn: asyncpg.Connection) -> None:
-    """Empty every table the migrations have made but alembic_version, spatial_ref_sys and those
-    with a TRUNCATE trigger (the append-only audit_log keeps its rows), as bench_intake does."""
-    tables = [r[0] for r in await conn.fetch(_TABLES)]
-    await conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
-
-
-async def load_demo_district(url: str) -> LoadReport:
-    engine = create_async_engine(async_url(url))
-    try:
-        async with engine.begin() as conn:
-            return await load_demo(conn)
-    finally:
-        await engine.dispose()
 
 
 async def connect(url: str) -> asyncpg.Connection:
@@ -1190,13 +1167,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if not (0 < a.queue_seconds <= 600 and 1 <= a.rounds <= 50):
         p.error("--queue-seconds in (0, 600], --rounds in [1, 50]")
     return a
-
-
-async def login(client: httpx.AsyncClient, username: str, password: str) -> str:
-    r = await client.post("/api/v1/auth/token", data={"username": username, "password": password})
-    if r.status_code != 200:
-        raise RuntimeError(f"login as {username}: HTTP {r.status_code}: {r.text[:300]}")
-    return str(r.json()["access_token"])
 
 
 async def amain(url: str, args: argparse.Namespace) -> dict[str, Any]:

@@ -355,3 +355,46 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 def exit_on_sigterm() -> None:
     """SIGTERM unwinds like Ctrl-C would, so the `finally` blocks stop the servers."""
     signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+# --- the benchmark database -------------------------------------------------------------------
+
+_TABLES = """
+SELECT format('%I.%I', n.nspname, c.relname)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND n.nspname = current_schema()
+  AND c.relname NOT IN ('alembic_version', 'spatial_ref_sys')
+  AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND t.tgtype & 32 <> 0)
+ORDER BY 1
+"""
+
+
+async def reset(conn: Any) -> None:
+    """Empty every table the migrations made but alembic_version, spatial_ref_sys and those
+    with a TRUNCATE trigger (the append-only audit_log keeps its rows), so the benches share one
+    database in any order. `conn` is an asyncpg connection."""
+    tables = [r[0] for r in await conn.fetch(_TABLES)]
+    await conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+
+
+async def load_demo_district(url: str) -> Any:
+    """The demo district, departments, catalogue and accounts (app.demo.load); its LoadReport."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from app.config import async_url
+    from app.demo.load import load_demo
+
+    engine = create_async_engine(async_url(url))
+    try:
+        async with engine.begin() as conn:
+            return await load_demo(conn)
+    finally:
+        await engine.dispose()
+
+
+async def login(client: httpx.AsyncClient, username: str, password: str) -> str:
+    """A bearer token for a demo account (the app's OAuth2 password flow)."""
+    r = await client.post("/api/v1/auth/token", data={"username": username, "password": password})
+    if r.status_code != 200:
+        raise RuntimeError(f"login as {username}: HTTP {r.status_code}: {r.text[:300]}")
+    return str(r.json()["access_token"])

@@ -17,6 +17,7 @@ from app.errors import ApiError, not_found
 from app.geometry import CRS, parse_boundary, render
 from app.grids.models import Grid, GridBoundary
 from app.i18n import AREA_LEVEL_LABELS, Lang, label
+from app.schemas import reject_nulls
 from geo.coverage import CoverageReport, check_coverage
 from geo.sizing import GridSize, SizingBand, check_sizing
 
@@ -177,12 +178,10 @@ async def update_area(
     if "parent_id" in fields:
         await _check_parent(session, area.level, data.parent_id, who)
         area.parent_id = data.parent_id
+    reject_nulls(data, "code", "name")
     for name in ("code", "name", "address", "phone", "service_hours"):
         if name in fields:
-            value = getattr(data, name)
-            if value is None and name in ("code", "name"):
-                raise ApiError("validation_error", field=name, detail=f"{name} 不能为空")
-            setattr(area, name, value)
+            setattr(area, name, getattr(data, name))
     if "boundary" in fields:
         area.boundary = (
             None

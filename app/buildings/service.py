@@ -17,6 +17,7 @@ from app.errors import ApiError, not_found
 from app.geometry import CRS, parse_boundary, parse_lonlat
 from app.grids.models import Grid, GridBoundary
 from app.grids.service import below_area, lookup
+from app.schemas import reject_nulls
 
 
 def parse_building_geometry(geometry: Any, crs: CRS) -> BaseGeometry:
@@ -171,14 +172,7 @@ async def update_building(
     if b is None:
         raise not_found("楼栋", "Building", building_id)
     fields = data.model_fields_set
-    for name in ("name", "households", "units"):
-        if name in fields and getattr(data, name) is None:
-            raise ApiError(
-                "validation_error",
-                field=name,
-                detail=f"{name} 不能为空",
-                detail_en=f"{name} must not be null",
-            )
+    reject_nulls(data, "name", "households", "units")
     for name in ("name", "address", "households", "units"):
         if name in fields:
             setattr(b, name, getattr(data, name))

@@ -206,7 +206,8 @@ async def list_cases(
     if filters.get("department_id") in mine:
         # A department's own queue: the department filter below already limits it to what the
         # caller may see (and an OR of EXISTS would keep the planner from a semi-join).
-        where, params = ["true"], {}
+        where: list[str] = ["true"]
+        params: dict[str, Any] = {}
     else:
         vis, params = await visibility(conn, who)
         where = [vis]

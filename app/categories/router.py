@@ -17,7 +17,7 @@ from app.db import DbReader, DbSession
 from app.errors import ApiError, not_found
 from app.http import ApiRoute
 from app.i18n import RequestLang, pick
-from app.schemas import RequestModel, ResponseModel
+from app.schemas import RequestModel, ResponseModel, reject_nulls
 
 router = APIRouter(prefix="/api/v1", tags=["categories"], route_class=ApiRoute)
 
@@ -202,15 +202,8 @@ async def update_category(
     ).first()
     if before is None:
         raise not_found("事项类别", "Category", code)
+    reject_nulls(body, "name", "name_en", "limits", "active")
     changes = body.model_dump(exclude_unset=True)
-    for k in ("name", "name_en", "limits", "active"):
-        if k in changes and changes[k] is None:
-            raise ApiError(
-                "validation_error",
-                field=k,
-                detail=f"{k} 不能为空",
-                detail_en=f"{k} must not be null",
-            )
     deps = [
         d for d in [changes.get("lead_department"), *(changes.get("co_departments") or [])] if d
     ]

@@ -16,6 +16,7 @@ from app.departments.models import Department
 from app.departments.schemas import DepartmentCreate, DepartmentOut, DepartmentUpdate
 from app.errors import ApiError, not_found
 from app.http import ApiRoute
+from app.schemas import reject_nulls
 
 router = APIRouter(prefix="/api/v1/departments", tags=["departments"], route_class=ApiRoute)
 
@@ -94,14 +95,8 @@ async def update_department(
     who: DepartmentWriter,
 ) -> Any:
     d = await _get(session, department_id)
+    reject_nulls(body, "name")
     changes = body.model_dump(exclude_unset=True)
-    if changes.get("name", 1) is None:
-        raise ApiError(
-            "validation_error",
-            field="name",
-            detail="name 不能为空",
-            detail_en="name must not be null",
-        )
     before = {k: getattr(d, k) for k in changes}
     for k, v in changes.items():
         setattr(d, k, v)

@@ -21,7 +21,7 @@ from app.geometry import CRS, parse_boundary, render
 from app.grids.models import Grid, GridBoundary
 from app.grids.schemas import GridCreate, GridUpdate
 from app.i18n import GRID_KIND_LABELS, ROLE_LABELS, Lang, label
-from app.schemas import to_local
+from app.schemas import reject_nulls, to_local
 from geo.measure import area_m2
 
 Community = aliased(Area, name="community")
@@ -280,22 +280,9 @@ async def update_grid(
     if grid is None or grid.deleted_at is not None:
         raise not_found("网格", "Grid", grid_id)
     fields = data.model_fields_set
-    for name in ("code", "name", "kind"):
-        if name in fields and getattr(data, name) is None:
-            raise ApiError(
-                "validation_error",
-                field=name,
-                detail=f"{name} 不能为空",
-                detail_en=f"{name} must not be null",
-            )
+    reject_nulls(data, "code", "name", "kind", "community_id")
     community_id = data.community_id if "community_id" in fields else grid.community_id
-    if community_id is None:
-        raise ApiError(
-            "validation_error",
-            field="community_id",
-            detail="community_id 不能为空",
-            detail_en="community_id must not be null",
-        )
+    assert community_id is not None
     community = await _community(session, community_id, who=who)
     for name in ("code", "name", "kind", "households", "population", "notes", "community_id"):
         if name in fields:
