@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any
 
+import asyncpg
 from fastapi import Depends
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, text
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -107,7 +109,7 @@ async def get_reader() -> AsyncIterator[AsyncConnection]:
 DbReader = Annotated[AsyncConnection, Depends(get_reader)]
 
 
-def get_reader_factory() -> Callable[[], AbstractAsyncContextManager[AsyncConnection]]:
+async def get_reader_factory() -> Callable[[], AbstractAsyncContextManager[AsyncConnection]]:
     """For a short autocommit statement in the middle of a request (then the connection is
     returned): callers never hold it together with the session's."""
     return db.reader.connect
@@ -117,3 +119,41 @@ ReaderFactory = Annotated[
     Callable[[], AbstractAsyncContextManager[AsyncConnection]], Depends(get_reader_factory)
 ]
 """Hot read paths (lookup, card): one autocommit connection, one statement, no ORM session."""
+
+
+# --- the raw driver, for the hottest paths --------------------------------------------------------
+
+
+class RawSql:
+    """A statement written with `:name` binds, compiled once for asyncpg (`$1`, `$2`, ...), to run
+    on the raw driver connection where SQLAlchemy's per-call work would dominate (case intake).
+    Values are always sent as bind parameters, never pasted into the text."""
+
+    def __init__(self, sql: str) -> None:
+        compiled = text(sql).compile(dialect=asyncpg_dialect())
+        self.sql = str(compiled)
+        self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
+
+    def args(self, params: Mapping[str, Any]) -> list[Any]:
+        return [params[n] for n in self.names]
+
+
+async def driver(conn: AsyncConnection) -> asyncpg.Connection:
+    """The asyncpg connection under a pooled SQLAlchemy connection (it stays checked out)."""
+    raw = await conn.get_raw_connection()
+    return raw.driver_connection  # type: ignore[no-any-return]
+
+
+class RecordView:
+    """Attribute access (`row.id`) over an asyncpg Record, as SQLAlchemy rows have."""
+
+    __slots__ = ("_r",)
+
+    def __init__(self, record: Mapping[str, Any]) -> None:
+        self._r = record
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._r[name]
+        except KeyError:
+            raise AttributeError(name) from None

@@ -8,20 +8,22 @@
 - The claim is committed on its own (so racing retries see it); the response is stored in the
   same transaction as the work, so a crash leaves either both or neither. A claim whose request
   died is released at once, or by its lease running out if the process itself died.
+- It all runs on one raw asyncpg connection (the intake's hot path): claim (autocommit), then
+  BEGIN, the work, the stored response, COMMIT.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any
 
+import asyncpg
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.config import get_settings
+from app.db import RawSql
 from app.errors import CATALOG, ApiError
 
 CATALOG.update(
@@ -40,7 +42,7 @@ CATALOG.update(
     }
 )
 
-_CLAIM = text(
+_CLAIM = RawSql(
     """
     INSERT INTO idempotency_keys (user_id, key, method_path, request_hash, state, lease_until)
     VALUES (:user_id, :key, :method_path, :hash, 'processing', now() + make_interval(secs => :lease))
@@ -54,20 +56,20 @@ _CLAIM = text(
     RETURNING true
     """
 )
-_READ = text(
+_READ = RawSql(
     """
     SELECT state, request_hash, status_code, response,
            greatest(1, ceil(extract(epoch FROM lease_until - now())))::int AS retry_after
     FROM idempotency_keys WHERE user_id = :user_id AND key = :key
     """
 )
-_DONE = text(
+_DONE = RawSql(
     """
     UPDATE idempotency_keys SET state = 'done', status_code = :status, response = :body
     WHERE user_id = :user_id AND key = :key
     """
 )
-_RELEASE = text(
+_RELEASE = RawSql(
     "DELETE FROM idempotency_keys WHERE user_id = :user_id AND key = :key AND state = 'processing'"
 )
 
@@ -91,8 +93,7 @@ def check_key(key: str) -> str:
 
 
 async def run_once(
-    connect: Callable[[], AbstractAsyncContextManager[AsyncConnection]],
-    session: AsyncSession,
+    conn: asyncpg.Connection,
     *,
     user_id: int,
     key: str,
@@ -100,52 +101,45 @@ async def run_once(
     body: bytes,
     work: Callable[[], Awaitable[tuple[int, bytes]]],
 ) -> Replay:
-    """Run `work` (which must not commit) at most once for (user, key); replay afterwards.
+    """Run `work` (statements on `conn`, which it must not commit) at most once for (user, key);
+    replay its response afterwards.
 
-    `connect` gives a short-lived autocommit connection for the claim and its release (seen by
-    other requests at once, and returned before the work starts, so a request never holds two
-    connections); `session` carries the work and the stored response in one transaction.
+    `conn` is outside any transaction: the claim commits at once (seen by other requests), then
+    the work and the stored response share one transaction.
     """
     digest = hashlib.sha256(method_path.encode() + b"\n" + body).hexdigest()
-    params = {"user_id": user_id, "key": key}
-    async with connect() as reader:
-        claimed, row = await _claim(reader, params, method_path, digest)
-    if claimed is None:
-        if row.request_hash != digest:
-            raise ApiError("idempotency_key_reused", field="Idempotency-Key")
-        if row.state == "done":
-            return Replay(row.status_code, bytes(row.response))
-        raise ApiError("idempotency_key_in_use", headers={"Retry-After": str(row.retry_after)})
-    try:
-        status, payload = await work()
-        await session.execute(_DONE, {**params, "status": status, "body": payload})
-        await session.commit()
-    except BaseException:
-        await session.rollback()
-        async with connect() as reader:
-            await reader.execute(_RELEASE, params)
-        raise
-    return Replay(status, payload)
-
-
-async def _claim(
-    reader: AsyncConnection, params: dict[str, Any], method_path: str, digest: str
-) -> tuple[Any, Any]:
     s = get_settings()
-    claimed = (
-        await reader.execute(
-            _CLAIM,
+    claimed = await conn.fetchval(
+        _CLAIM.sql,
+        *_CLAIM.args(
             {
-                **params,
+                "user_id": user_id,
+                "key": key,
                 "method_path": method_path,
                 "hash": digest,
                 "lease": s.idempotency_lease_seconds,
                 "keep_hours": s.idempotency_hours,
-            },
-        )
-    ).first()
-    row = None if claimed else (await reader.execute(_READ, params)).one()
-    return claimed, row
+            }
+        ),
+    )
+    ids = {"user_id": user_id, "key": key}
+    if not claimed:
+        row = await conn.fetchrow(_READ.sql, *_READ.args(ids))
+        if row is None:  # purged in between: rare; the phone retries
+            raise ApiError("idempotency_key_in_use", headers={"Retry-After": "1"})
+        if row["request_hash"] != digest:
+            raise ApiError("idempotency_key_reused", field="Idempotency-Key")
+        if row["state"] == "done":
+            return Replay(row["status_code"], bytes(row["response"]))
+        raise ApiError("idempotency_key_in_use", headers={"Retry-After": str(row["retry_after"])})
+    try:
+        async with conn.transaction():
+            status, payload = await work()
+            await conn.execute(_DONE.sql, *_DONE.args({**ids, "status": status, "body": payload}))
+    except BaseException:
+        await conn.execute(_RELEASE.sql, *_RELEASE.args(ids))
+        raise
+    return Replay(status, payload)
 
 
 _PURGE = text(

@@ -48,7 +48,6 @@ import json
 import math
 import os
 import platform
-import re
 import sys
 import time
 import uuid
@@ -107,18 +106,9 @@ LABELS = {
     "replay": "(c) POST /cases, replayed key",
 }
 
-# The intake statement, bind parameters renamed for asyncpg ($1, $2, ... in order of appearance;
-# a name used twice keeps its number, as SQLAlchemy's asyncpg dialect does).
-_NAMES: list[str] = []
-
-
-def _number(m: re.Match[str]) -> str:
-    if m[1] not in _NAMES:
-        _NAMES.append(m[1])
-    return f"${_NAMES.index(m[1]) + 1}"
-
-
-INTAKE_SQL = re.sub(r"(?<![:\w]):(\w+)\b", _number, _INTAKE.text)
+# The intake statement as the app runs it on asyncpg ($1, $2, ... compiled once by app.db.RawSql).
+INTAKE_SQL = _INTAKE.sql
+_NAMES = list(_INTAKE.names)
 assert "lon" in _NAMES and "reporter" in _NAMES and ":lon" not in INTAKE_SQL
 
 

@@ -28,9 +28,8 @@ from app.cases.schemas import (
     PlaceIn,
 )
 from app.config import get_settings
-from app.db import DbReader, DbSession, ReaderFactory
+from app.db import DbReader, DbSession, ReaderFactory, driver
 from app.errors import ApiError
-from app.events.outbox import emit
 from app.geometry import CRS, CrsQuery
 from app.http import ApiRoute
 from app.i18n import RequestLang
@@ -56,7 +55,6 @@ def _etag(version: int) -> str:
 async def report_case(
     body: CaseCreate,
     request: Request,
-    session: DbSession,
     connect: ReaderFactory,
     who: CaseReporter,
     lang: RequestLang,
@@ -79,44 +77,35 @@ async def report_case(
                 detail_en="occurred_at is in the future",
             )
         body.occurred_at = occurred
+    key = None if idempotency_key is None else check_key(idempotency_key)
 
-    async def work() -> tuple[int, bytes]:
-        row, dups = await intake.insert_case(session, body, who.user_id)
-        # Last: the event's order lock is held from here to the commit, so keep that short.
-        await emit(
-            session,
-            "case.reported",
-            row.id,
-            {
-                "case_id": row.id,
-                "number": row.number,
-                "title": row.title,
-                "category": row.category_code,
-                "urgency": row.urgency,
-                "unlocated": row.unlocated,
-                "to_status": "reported",
-            },
-        )
-        out = service.case_out(row, lang, reveal_pii=service.sees_pii(who))
-        out["duplicates"] = [
-            {**d, "reported_at": to_local(datetime.fromisoformat(d["reported_at"]))} for d in dups
-        ]
-        return 201, orjson.dumps(out)
+    # One pooled connection, used raw (the hot path): [claim,] BEGIN, the intake statement (case,
+    # first step, event, duplicates), [the stored response,] COMMIT.
+    async with connect() as c:
+        conn = await driver(c)
 
-    if idempotency_key is None:
-        status_code, payload = await work()
-        await session.commit()
-    else:
-        replay = await run_once(
-            connect,
-            session,
-            user_id=who.user_id,
-            key=check_key(idempotency_key),
-            method_path=f"POST {request.url.path}",
-            body=await request.body(),
-            work=work,
-        )
-        status_code, payload = replay.status, replay.body
+        async def work() -> tuple[int, bytes]:
+            row, dups = await intake.insert_case(conn, body, who.user_id)
+            out = service.case_out(row, lang, reveal_pii=service.sees_pii(who))
+            out["duplicates"] = [
+                {**d, "reported_at": to_local(datetime.fromisoformat(d["reported_at"]))}
+                for d in dups
+            ]
+            return 201, orjson.dumps(out)
+
+        if key is None:
+            async with conn.transaction():
+                status_code, payload = await work()
+        else:
+            replay = await run_once(
+                conn,
+                user_id=who.user_id,
+                key=key,
+                method_path=f"POST {request.url.path}",
+                body=await request.body(),
+                work=work,
+            )
+            status_code, payload = replay.status, replay.body
     case_id = orjson.loads(payload)["id"]
     return FastJSON(
         payload, status_code=status_code, headers={"Location": f"/api/v1/cases/{case_id}"}

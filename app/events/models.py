@@ -43,6 +43,19 @@ class Event(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
 
 
+class EventIntent(Base):
+    """An event waiting for its transaction to commit (see migration 0012): a deferred trigger
+    publishes it as an `events` row at COMMIT and deletes it. Never holds a committed row."""
+
+    __tablename__ = "event_intents"
+    __table_args__ = ({"prefixes": ["UNLOGGED"]},)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    type: Mapped[str] = mapped_column(String(40))
+    case_id: Mapped[int | None] = mapped_column(BigInteger)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+
+
 class WebhookSubscription(Base):
     __tablename__ = "webhook_subscriptions"
 

@@ -501,6 +501,11 @@ class Hub:
             ids, self._pending = self._pending, set()
             if not ids:
                 continue
+            if not self._subs:  # nobody to hand them to: note them as handled, read nothing
+                for i in ids:
+                    self._seen.add(i)
+                self._top = max(self._top, *ids)
+                continue
             try:
                 rows = await conn.fetch(_BY_IDS, sorted(ids), timeout=10)
             except BaseException:

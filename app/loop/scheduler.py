@@ -19,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import get_settings
-from app.events.outbox import CHANNEL, LOCKED, emit
+from app.events.outbox import emit
 from app.i18n import ACTION_LABELS
 
 log = logging.getLogger("wangge.scheduler")
@@ -52,25 +52,25 @@ _REMIND = text(
     """
 )
 _MISSING_YEARS = text(
-    f"""
+    """
     WITH years AS (
         SELECT DISTINCT extract(year FROM coalesce(handle_due, sign_in_due)
                                 AT TIME ZONE 'Asia/Shanghai')::int AS year
         FROM case_assignments WHERE provisional AND state NOT IN ('done', 'withdrawn', 'returned')
     ),
     warn AS (
-        INSERT INTO events (type, payload)
+        INSERT INTO event_intents (type, payload)
         SELECT 'calendar.year_missing',
                jsonb_build_object('year', y.year, 'message',
                    y.year || ' 年的法定节假日安排尚未导入，相关时限按普通周末计算（临时）')
-        FROM years y, {LOCKED}
+        FROM years y
         WHERE NOT EXISTS (SELECT 1 FROM work_schedules w WHERE w.year = y.year)
           AND NOT EXISTS (SELECT 1 FROM events e WHERE e.type = 'calendar.year_missing'
                           AND (e.payload->>'year')::int = y.year
                           AND e.at > CAST(:now AS timestamptz) - interval '1 day')
-        RETURNING id, (payload->>'year')::int AS year
+        RETURNING (payload->>'year')::int AS year
     )
-    SELECT year FROM warn WHERE pg_notify('{CHANNEL}', id::text) IS NOT NULL
+    SELECT year FROM warn
     """
 )
 """Warn the administrators (once a day) of provisional deadlines in a year with no schedule."""

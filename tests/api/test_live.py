@@ -215,8 +215,9 @@ async def test_fifty_conflicting_actions_one_wins(live, tokens, engine) -> None:
 
 
 async def test_event_ids_follow_commit_order(engine, tokens) -> None:
-    """A transaction that emits an event holds the order lock to commit: one that emits after
-    it waits, so its event gets the higher id and commits later. Resume-after-id is then safe."""
+    """Events get their ids when their transaction commits (a deferred trigger takes the order
+    lock then): writers never wait for each other before COMMIT, and the one that commits first
+    has the lower id even if it wrote its event later. Resume-after-id is then safe."""
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from app.events.outbox import emit
@@ -233,18 +234,36 @@ async def test_event_ids_follow_commit_order(engine, tokens) -> None:
             )
         ).scalar()
     try:
-        first = AsyncSession(engine)
-        second = AsyncSession(engine)
-        a = await emit(first, "test.first", case_id, {})
-        later = asyncio.create_task(emit(second, "test.second", case_id, {}))
-        await asyncio.sleep(0.3)
-        assert not later.done()  # waits for the first to commit
-        await first.commit()
-        b = await asyncio.wait_for(later, 5)
-        await second.commit()
-        assert a < b
-        await first.close()
-        await second.close()
+        early = AsyncSession(engine)
+        late = AsyncSession(engine)
+        await emit(early, "test.written_first", case_id, {})
+        # Not blocked by the open transaction that emitted before it.
+        await asyncio.wait_for(emit(late, "test.written_second", case_id, {}), 2)
+        async with engine.connect() as c:
+            seen = (
+                await c.execute(
+                    text("SELECT count(*) FROM events WHERE case_id = :c"), {"c": case_id}
+                )
+            ).scalar()
+        assert seen == 0  # nothing is published before its commit
+        await late.commit()
+        await early.commit()
+        await early.close()
+        await late.close()
+        async with engine.connect() as c:
+            order = (
+                (
+                    await c.execute(
+                        text("SELECT type FROM events WHERE case_id = :c ORDER BY id"),
+                        {"c": case_id},
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            left = (await c.execute(text("SELECT count(*) FROM event_intents"))).scalar()
+        assert order == ["test.written_second", "test.written_first"]
+        assert left == 0
     finally:
         async with engine.begin() as c:
             await c.execute(text("DELETE FROM cases WHERE id = :id"), {"id": case_id})
