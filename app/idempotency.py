@@ -5,18 +5,21 @@
   `idempotency_hours` (72).
 - While the first is still running, a duplicate answers 409 with Retry-After; the same key with a
   different body answers 422.
-- The claim is committed on its own (so racing retries see it); the response is stored in the
-  same transaction as the work, so a crash leaves either both or neither. A claim whose request
-  died is released at once, or by its lease running out if the process itself died.
-- It all runs on one raw asyncpg connection (the intake's hot path): claim (autocommit), then
-  BEGIN, the work, the stored response, COMMIT.
+- The claim is part of the statement that does the work (`CLAIM`, a CTE for the caller's
+  statement): claim, work and `result_id` (what was created) commit together, so a racing retry
+  waits on the key's row for that one statement, then finds the key taken (409 until the
+  response is stored, the replay after). The response is stored right after (one more
+  statement). If the server fails in between, the key keeps pointing at what was created: when
+  its lease lapses (at once when the failure is an exception, after `idempotency_lease_seconds`
+  when the process died), a retry gets that result back, rendered anew, never a second copy.
+- Keys are kept `idempotency_hours` (72) and then purged (`wangge purge`).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 from sqlalchemy import text
@@ -42,23 +45,29 @@ CATALOG.update(
     }
 )
 
-_CLAIM = RawSql(
-    """
-    INSERT INTO idempotency_keys (user_id, key, method_path, request_hash, state, lease_until)
-    VALUES (:user_id, :key, :method_path, :hash, 'processing', now() + make_interval(secs => :lease))
+CLAIM = """
+    INSERT INTO idempotency_keys
+        (user_id, key, method_path, request_hash, state, lease_until, result_id)
+    SELECT :user_id, CAST(:key AS text), :method_path, :hash, 'processing',
+           now() + make_interval(secs => :lease), {result_id}
+    FROM {source} WHERE CAST(:key AS text) IS NOT NULL
     ON CONFLICT (user_id, key) DO UPDATE
        SET method_path = EXCLUDED.method_path, request_hash = EXCLUDED.request_hash,
            state = 'processing', lease_until = EXCLUDED.lease_until, created_at = now(),
-           status_code = NULL, response = NULL
+           status_code = NULL, response = NULL, result_id = EXCLUDED.result_id
      WHERE (idempotency_keys.state = 'processing' AND idempotency_keys.lease_until < now()
-            AND idempotency_keys.request_hash = EXCLUDED.request_hash)
+            AND idempotency_keys.request_hash = EXCLUDED.request_hash
+            AND idempotency_keys.result_id IS NULL)
         OR idempotency_keys.created_at < now() - make_interval(hours => :keep_hours)
-    RETURNING true
-    """
-)
+    RETURNING result_id
+"""
+"""A CTE body that claims the key (`:key` NULL: no key, claims nothing) for the statement that
+does the work; format in the expression of the created id and the row source it comes from.
+The work must run only when the claim returned a row (or there is no key)."""
+
 _READ = RawSql(
     """
-    SELECT state, request_hash, status_code, response,
+    SELECT state, request_hash, status_code, response, result_id, lease_until < now() AS lapsed,
            greatest(1, ceil(extract(epoch FROM lease_until - now())))::int AS retry_after
     FROM idempotency_keys WHERE user_id = :user_id AND key = :key
     """
@@ -66,18 +75,15 @@ _READ = RawSql(
 _DONE = RawSql(
     """
     UPDATE idempotency_keys SET state = 'done', status_code = :status, response = :body
-    WHERE user_id = :user_id AND key = :key
+    WHERE user_id = :user_id AND key = :key AND state = 'processing'
     """
 )
-_RELEASE = RawSql(
-    "DELETE FROM idempotency_keys WHERE user_id = :user_id AND key = :key AND state = 'processing'"
+_LAPSE = RawSql(
+    """
+    UPDATE idempotency_keys SET lease_until = now() - interval '1 second'
+    WHERE user_id = :user_id AND key = :key AND state = 'processing'
+    """
 )
-
-
-@dataclass
-class Replay:
-    status: int
-    body: bytes
 
 
 def check_key(key: str) -> str:
@@ -92,54 +98,88 @@ def check_key(key: str) -> str:
     return key
 
 
-async def run_once(
-    conn: asyncpg.Connection,
-    *,
-    user_id: int,
-    key: str,
-    method_path: str,
-    body: bytes,
-    work: Callable[[], Awaitable[tuple[int, bytes]]],
-) -> Replay:
-    """Run `work` (statements on `conn`, which it must not commit) at most once for (user, key);
-    replay its response afterwards.
+@dataclass(frozen=True)
+class Claim:
+    """An Idempotency-Key on a request: the user's key and the digest of what was asked."""
 
-    `conn` is outside any transaction: the claim commits at once (seen by other requests), then
-    the work and the stored response share one transaction.
-    """
-    digest = hashlib.sha256(method_path.encode() + b"\n" + body).hexdigest()
-    s = get_settings()
-    claimed = await conn.fetchval(
-        _CLAIM.sql,
-        *_CLAIM.args(
-            {
-                "user_id": user_id,
-                "key": key,
-                "method_path": method_path,
-                "hash": digest,
-                "lease": s.idempotency_lease_seconds,
-                "keep_hours": s.idempotency_hours,
-            }
-        ),
-    )
-    ids = {"user_id": user_id, "key": key}
-    if not claimed:
-        row = await conn.fetchrow(_READ.sql, *_READ.args(ids))
-        if row is None:  # purged in between: rare; the phone retries
-            raise ApiError("idempotency_key_in_use", headers={"Retry-After": "1"})
-        if row["request_hash"] != digest:
-            raise ApiError("idempotency_key_reused", field="Idempotency-Key")
-        if row["state"] == "done":
-            return Replay(row["status_code"], bytes(row["response"]))
-        raise ApiError("idempotency_key_in_use", headers={"Retry-After": str(row["retry_after"])})
-    try:
-        async with conn.transaction():
-            status, payload = await work()
-            await conn.execute(_DONE.sql, *_DONE.args({**ids, "status": status, "body": payload}))
-    except BaseException:
-        await conn.execute(_RELEASE.sql, *_RELEASE.args(ids))
-        raise
-    return Replay(status, payload)
+    user_id: int
+    key: str
+    method_path: str
+    digest: str
+
+    @classmethod
+    def of(cls, user_id: int, key: str | None, method_path: str, body: bytes) -> Claim | None:
+        if key is None:
+            return None
+        digest = hashlib.sha256(method_path.encode() + b"\n" + body).hexdigest()
+        return cls(user_id, check_key(key), method_path, digest)
+
+    def params(self) -> dict[str, Any]:
+        s = get_settings()
+        return {
+            "user_id": self.user_id,
+            "key": self.key,
+            "method_path": self.method_path,
+            "hash": self.digest,
+            "lease": s.idempotency_lease_seconds,
+            "keep_hours": s.idempotency_hours,
+        }
+
+    @property
+    def ids(self) -> dict[str, Any]:
+        return {"user_id": self.user_id, "key": self.key}
+
+
+def no_claim(user_id: int) -> dict[str, Any]:
+    """The CLAIM parameters of a request without a key."""
+    return {
+        "user_id": user_id,
+        "key": None,
+        "method_path": None,
+        "hash": None,
+        "lease": 0,
+        "keep_hours": 0,
+    }
+
+
+@dataclass
+class Replay:
+    status: int
+    body: bytes
+
+
+@dataclass
+class Lapsed:
+    """The first request created `result_id` but never stored its response (it failed after
+    its statement): render the result anew and `store` it."""
+
+    result_id: int
+
+
+async def settle(conn: asyncpg.Connection, claim: Claim) -> Replay | Lapsed | None:
+    """The key was not claimed by this request's statement: what to answer instead. None: there
+    is no such key (the statement claimed nothing for another reason, e.g. an unknown category)."""
+    row = await conn.fetchrow(_READ.sql, *_READ.args(claim.ids))
+    if row is None:
+        return None
+    if row["request_hash"] != claim.digest:
+        raise ApiError("idempotency_key_reused", field="Idempotency-Key")
+    if row["state"] == "done":
+        return Replay(row["status_code"], bytes(row["response"]))
+    if row["lapsed"] and row["result_id"] is not None:
+        return Lapsed(row["result_id"])
+    raise ApiError("idempotency_key_in_use", headers={"Retry-After": str(row["retry_after"])})
+
+
+async def store(conn: asyncpg.Connection, claim: Claim, status: int, body: bytes) -> None:
+    """Store the response for replays (the first one stored wins)."""
+    await conn.execute(_DONE.sql, *_DONE.args({**claim.ids, "status": status, "body": body}))
+
+
+async def lapse(conn: asyncpg.Connection, claim: Claim) -> None:
+    """The response could not be made after the work committed: let the next retry recover the
+    result at once instead of waiting for the lease."""
+    await conn.execute(_LAPSE.sql, *_LAPSE.args(claim.ids))
 
 
 _PURGE = text(

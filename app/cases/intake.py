@@ -5,6 +5,7 @@ asyncpg connection: through the ORM session the same work costs several times th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -14,13 +15,19 @@ from app.cases.schemas import CaseCreate
 from app.cases.service import CASE_COLUMNS, CASE_FROM
 from app.config import get_settings
 from app.db import RawSql, RecordView
-from app.errors import ApiError
+from app.errors import ApiError, not_found
 from app.geometry import parse_lonlat
+from app.idempotency import CLAIM, Claim, Lapsed, lapse, no_claim, settle, store
+
+Render = Callable[[Any, list[dict[str, Any]]], bytes]
+"""Makes the response body from the case row and the duplicate suggestions."""
 
 _INTAKE = RawSql(
     """
 WITH p AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS g),
 catg AS (SELECT code, duplicate_radius_m FROM categories WHERE code = :category AND active),
+n AS (SELECT nextval(pg_get_serial_sequence('cases', 'id')) AS id FROM catg),
+claim AS ({claim}),
 live AS NOT MATERIALIZED (
     SELECT b.id AS bid, b.grid_id, b.boundary FROM grid_boundaries b WHERE b.valid_to IS NULL
 ),
@@ -69,9 +76,9 @@ ins AS (
            CASE WHEN hit.grid_id IS NULL THEN place.grid_id END,
            (SELECT d FROM near),
            CASE WHEN mine.d > :off_patch_m THEN round(mine.d::numeric, 1) END
-    FROM (SELECT nextval(pg_get_serial_sequence('cases', 'id')) AS id) n
-    CROSS JOIN catg CROSS JOIN p CROSS JOIN mine
+    FROM n CROSS JOIN catg CROSS JOIN p CROSS JOIN mine
     LEFT JOIN hit ON true LEFT JOIN place ON true
+    WHERE CAST(:key AS text) IS NULL OR EXISTS (SELECT 1 FROM claim)
     RETURNING *
 ),
 ev AS (
@@ -107,51 +114,78 @@ SELECT {columns}, (SELECT id FROM ev) AS event_id,
        coalesce((SELECT json_agg(dups ORDER BY distance_m, id) FROM dups), '[]') AS duplicates
 {joins}
 """.format(
+        claim=CLAIM.format(result_id="n.id", source="n"),
         columns=CASE_COLUMNS,
         joins=CASE_FROM.replace("FROM cases c", "FROM ins c", 1),
     )
 )
+_ONE = RawSql(f"SELECT {CASE_COLUMNS} {CASE_FROM} WHERE c.id = :id")
 
 
-async def insert_case(
-    conn: asyncpg.Connection, data: CaseCreate, reporter_id: int, channel: str = "app"
-) -> tuple[Any, list[dict[str, Any]]]:
-    """Insert a case with its first step and event (in the caller's transaction). Returns the
-    case row (as `service.CASE_COLUMNS` reads it) and the duplicate suggestions."""
+async def report(
+    conn: asyncpg.Connection,
+    data: CaseCreate,
+    reporter_id: int,
+    render: Render,
+    claim: Claim | None = None,
+    channel: str = "app",
+) -> tuple[int, bytes]:
+    """Report a case; `conn` is outside any transaction. Returns (status, response body).
+
+    Fresh: one statement claims the key, inserts the case, its first step and its event and
+    finds the duplicates (it commits on its own), then the response is stored for replays. A
+    key already used answers from the key (replay, 409 or 422, see app.idempotency)."""
     s = get_settings()
     lon, lat = parse_lonlat(data.location.lon, data.location.lat, data.location.crs)
-    occurred = data.occurred_at
-    row = await conn.fetchrow(
-        _INTAKE.sql,
-        *_INTAKE.args(
-            {
-                "lon": lon,
-                "lat": lat,
-                "category": data.category,
-                "title": data.title,
-                "description": data.description,
-                "crs": data.location.crs.value,
-                "accuracy": data.location.accuracy_m,
-                "address": data.address,
-                "building": data.building_id,
-                "occurred_at": occurred,
-                "urgency": data.urgency,
-                "channel": channel,
-                "resident_name": data.resident.name if data.resident else None,
-                "resident_phone": data.resident.phone if data.resident else None,
-                "reporter": reporter_id,
-                "off_patch_m": s.off_patch_m,
-                "dup_days": s.duplicate_days,
-                "dup_max": s.duplicate_max,
-            }
-        ),
-    )
-    if row is None:
+    params = {
+        "lon": lon,
+        "lat": lat,
+        "category": data.category,
+        "title": data.title,
+        "description": data.description,
+        "crs": data.location.crs.value,
+        "accuracy": data.location.accuracy_m,
+        "address": data.address,
+        "building": data.building_id,
+        "occurred_at": data.occurred_at,
+        "urgency": data.urgency,
+        "channel": channel,
+        "resident_name": data.resident.name if data.resident else None,
+        "resident_phone": data.resident.phone if data.resident else None,
+        "reporter": reporter_id,
+        "off_patch_m": s.off_patch_m,
+        "dup_days": s.duplicate_days,
+        "dup_max": s.duplicate_max,
+        **(claim.params() if claim else no_claim(reporter_id)),
+    }
+    row = await conn.fetchrow(_INTAKE.sql, *_INTAKE.args(params))
+    if row is not None:
+        dups = row["duplicates"]
+        try:
+            payload = render(
+                RecordView(row), dups if isinstance(dups, list) else orjson.loads(dups)
+            )
+        except BaseException:
+            if claim is not None:
+                await lapse(conn, claim)
+            raise
+        if claim is not None:
+            await store(conn, claim, 201, payload)
+        return 201, payload
+    settled = await settle(conn, claim) if claim is not None else None
+    if settled is None:
         raise ApiError(
             "validation_error",
             field="category",
             detail=f"事项类别不存在或已停用：{data.category}",
             detail_en=f"Unknown or retired category: {data.category}",
         )
-    dups = row["duplicates"]
-    return RecordView(row), dups if isinstance(dups, list) else orjson.loads(dups)
+    if isinstance(settled, Lapsed):  # created, but its answer was lost: answer it now
+        assert claim is not None
+        case = await conn.fetchrow(_ONE.sql, *_ONE.args({"id": settled.result_id}))
+        if case is None:  # removed since (only test clean-ups remove cases)
+            raise not_found("事件", "Case", settled.result_id)
+        payload = render(RecordView(case), [])
+        await store(conn, claim, 201, payload)
+        return 201, payload
+    return settled.status, settled.body

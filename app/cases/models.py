@@ -174,6 +174,9 @@ class IdempotencyKey(Base):
     lease_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     status_code: Mapped[int | None] = mapped_column(Integer)
     response: Mapped[bytes | None] = mapped_column(LargeBinary)
+    result_id: Mapped[int | None] = mapped_column(BigInteger)
+    """What the first request created (a case id), written by the same statement: a retry after
+    a crash between that statement and the stored response gets it back instead of a copy."""
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), index=True
     )

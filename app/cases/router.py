@@ -4,7 +4,7 @@ timeline and photos, duplicates, placing; /api/v1/attachments — the photos the
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile, status
@@ -33,7 +33,7 @@ from app.errors import ApiError
 from app.geometry import CRS, CrsQuery
 from app.http import ApiRoute
 from app.i18n import RequestLang
-from app.idempotency import check_key, run_once
+from app.idempotency import Claim
 from app.loop.service import allowed_actions
 from app.responses import FastJSON
 from app.schemas import SHANGHAI, BboxQuery, LimitQuery, page_limit, parse_bbox, to_local
@@ -77,35 +77,22 @@ async def report_case(
                 detail_en="occurred_at is in the future",
             )
         body.occurred_at = occurred
-    key = None if idempotency_key is None else check_key(idempotency_key)
+    claim = Claim.of(who.user_id, idempotency_key, f"POST {request.url.path}", await request.body())
+    reveal = service.sees_pii(who)
 
-    # One pooled connection, used raw (the hot path): [claim,] BEGIN, the intake statement (case,
-    # first step, event, duplicates), [the stored response,] COMMIT.
+    def render(row: Any, dups: list[dict[str, Any]]) -> bytes:
+        out = service.case_out(row, lang, reveal_pii=reveal)
+        out["duplicates"] = [
+            {**d, "reported_at": to_local(datetime.fromisoformat(d["reported_at"]))} for d in dups
+        ]
+        return orjson.dumps(out)
+
+    # One pooled connection, used raw (the hot path): the intake statement (key, case, first
+    # step, event, duplicates) commits on its own, then the response is stored for replays.
     async with connect() as c:
-        conn = await driver(c)
-
-        async def work() -> tuple[int, bytes]:
-            row, dups = await intake.insert_case(conn, body, who.user_id)
-            out = service.case_out(row, lang, reveal_pii=service.sees_pii(who))
-            out["duplicates"] = [
-                {**d, "reported_at": to_local(datetime.fromisoformat(d["reported_at"]))}
-                for d in dups
-            ]
-            return 201, orjson.dumps(out)
-
-        if key is None:
-            async with conn.transaction():
-                status_code, payload = await work()
-        else:
-            replay = await run_once(
-                conn,
-                user_id=who.user_id,
-                key=key,
-                method_path=f"POST {request.url.path}",
-                body=await request.body(),
-                work=work,
-            )
-            status_code, payload = replay.status, replay.body
+        status_code, payload = await intake.report(
+            await driver(c), body, who.user_id, render, claim
+        )
     case_id = orjson.loads(payload)["id"]
     return FastJSON(
         payload, status_code=status_code, headers={"Location": f"/api/v1/cases/{case_id}"}

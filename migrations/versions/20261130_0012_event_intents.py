@@ -1,4 +1,5 @@
-"""Events get their ids at commit: writers queue an intent; a deferred trigger publishes it.
+"""Events get their ids at commit (a deferred trigger publishes queued intents); an idempotency
+key remembers what its first request created.
 
 Before, an event writer took the order lock when it wrote its event and held it through the
 rest of its transaction (the client's round trips included), so every intake and loop action
@@ -7,6 +8,9 @@ DEFERRABLE INITIALLY DEFERRED constraint trigger publishes each intent at COMMIT
 order lock, inserts the `events` row (its id from the sequence, so ids still follow commit
 order), its webhook deliveries and the NOTIFY, and deletes the intent. The lock is now held only
 for the server's own commit work.
+
+`idempotency_keys.result_id`: case intake claims the key, creates the case and records its id in
+one statement, then stores the response; a retry after a crash in between gets that case back.
 
 `event_intents` is UNLOGGED: its rows never outlive their transaction (published and deleted at
 commit, or rolled back), so there is nothing for crash recovery to keep.
@@ -27,6 +31,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.execute("ALTER TABLE idempotency_keys ADD COLUMN result_id bigint")
     op.execute(
         """
         CREATE UNLOGGED TABLE event_intents (
@@ -86,3 +91,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute("DROP TABLE event_intents")
     op.execute("DROP FUNCTION publish_event_intent()")
+    op.execute("ALTER TABLE idempotency_keys DROP COLUMN result_id")

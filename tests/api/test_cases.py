@@ -249,6 +249,9 @@ async def test_idempotency_replays_and_refuses(anon, as_user, conn) -> None:
 
 
 async def test_failure_after_insert_leaves_no_half_case(anon, as_user, conn, monkeypatch) -> None:
+    """The intake statement commits the key, the case, its first step and its event together. If
+    the answer cannot be made afterwards, the case is whole and the key points at it: the retry
+    gets that case back (never a second one, never a half one)."""
     from app.cases import service
 
     lon, lat = await _point_in(conn, "360602001001002")
@@ -256,18 +259,73 @@ async def test_failure_after_insert_leaves_no_half_case(anon, as_user, conn, mon
     key = str(uuid.uuid4())
     h = {**as_user("worker"), "Idempotency-Key": key}
 
-    def crash(*a, **k):  # the response cannot be built: as if the process died here
+    def crash(*a, **k):  # the response cannot be built: as if the process failed here
         raise RuntimeError("simulated crash after insert")
 
     monkeypatch.setattr(service, "case_out", crash)
     r = await anon.post("/api/v1/cases", headers=h, json=body)
     assert r.status_code == 500 and r.json()["code"] == "internal_error"
-    n = (await conn.execute(text("SELECT count(*) FROM cases WHERE title = '崩溃测试'"))).scalar()
-    assert n == 0
+    whole = (
+        await conn.execute(
+            text(
+                "SELECT c.id, (SELECT count(*) FROM case_events e WHERE e.case_id = c.id "
+                "AND e.action = 'reported') AS steps, (SELECT count(*) FROM events v "
+                "WHERE v.case_id = c.id AND v.type = 'case.reported') AS published, "
+                "k.result_id, k.state FROM cases c JOIN idempotency_keys k ON k.key = :k "
+                "WHERE c.title = '崩溃测试'"
+            ),
+            {"k": key},
+        )
+    ).all()
+    assert len(whole) == 1
+    [(case_id, steps, published, result_id, state)] = whole
+    assert (steps, published, result_id, state) == (1, 1, case_id, "processing")
     monkeypatch.undo()
-    r = await anon.post("/api/v1/cases", headers=h, json=body)  # the retry goes through
+    r = await anon.post("/api/v1/cases", headers=h, json=body)  # the retry gets it back
     assert r.status_code == 201, r.text
+    assert r.json()["id"] == case_id and r.json()["title"] == "崩溃测试"
+    again = await anon.post("/api/v1/cases", headers=h, json=body)  # and replays it from now on
+    assert again.status_code == 201 and again.content == r.content
     n = (await conn.execute(text("SELECT count(*) FROM cases WHERE title = '崩溃测试'"))).scalar()
+    assert n == 1
+
+
+async def test_a_process_that_died_after_insert_is_recovered_once_its_lease_lapses(
+    anon, as_user, conn
+) -> None:
+    """The process died between the intake statement and storing the answer: the key stays
+    'processing' (409 with Retry-After) until its lease lapses; then a retry gets the case."""
+    import hashlib
+
+    import orjson
+
+    lon, lat = await _point_in(conn, "360602001001002")
+    body = case_body(await _category(conn), lon, lat, title="进程中断")
+    key = str(uuid.uuid4())
+    h = {**as_user("worker"), "Idempotency-Key": key, "content-type": "application/json"}
+    raw = orjson.dumps(body)
+    first = await anon.post("/api/v1/cases", headers=h, content=raw)
+    assert first.status_code == 201
+    # As if the answer had never been stored (the process died right after the statement).
+    digest = hashlib.sha256(b"POST /api/v1/cases\n" + raw).hexdigest()
+    await conn.execute(
+        text(
+            "UPDATE idempotency_keys SET state = 'processing', response = NULL, status_code = NULL,"
+            " lease_until = now() + interval '20 seconds' WHERE key = :k AND request_hash = :h"
+        ),
+        {"k": key, "h": digest},
+    )
+    busy = await anon.post("/api/v1/cases", headers=h, content=raw)
+    problem(busy, 409, "idempotency_key_in_use")
+    assert 1 <= int(busy.headers["retry-after"]) <= 20
+    await conn.execute(
+        text("UPDATE idempotency_keys SET lease_until = now() - interval '1 s' WHERE key = :k"),
+        {"k": key},
+    )
+    back = await anon.post("/api/v1/cases", headers=h, content=raw)
+    assert back.status_code == 201 and back.json()["id"] == first.json()["id"]
+    assert back.json()["duplicates"] == []  # suggestions are not recomputed on recovery
+    n = (await conn.execute(text("SELECT count(*) FROM cases WHERE title = '进程中断'"))).scalar()
     assert n == 1
 
 
