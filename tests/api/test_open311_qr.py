@@ -10,6 +10,7 @@ import time
 import pytest
 from sqlalchemy import text
 
+from app.errors import ApiError
 from app.open311 import ratelimit
 from app.open311.qr import check_form_token, form_token
 from tests.api.open311_support import cgj_category, check_json, point_in
@@ -154,9 +155,9 @@ async def test_rate_limited_per_address(anon, conn) -> None:
 def test_form_tokens() -> None:
     t = form_token(GRID, now=1_000_000)
     assert check_form_token(t, GRID, now=1_000_000 + 60).hex == t.split(".")[1]
-    with pytest.raises(Exception):
+    with pytest.raises(ApiError):
         check_form_token(t, GRID, now=1_000_000 + 3 * 3600)
-    with pytest.raises(Exception):
+    with pytest.raises(ApiError):
         check_form_token(t.replace(".", ".0", 1), GRID, now=1_000_000)
 
 
