@@ -13,6 +13,7 @@ from fastapi import APIRouter, Form, Header, Query, Request, Response
 from app.auth.policy import Open311Public, Open311Submitter
 from app.config import get_settings
 from app.db import DbReader, DbSession, ReaderFactory
+from app.errors import ApiError
 from app.i18n import RequestLang
 from app.idempotency import check_key, run_once
 from app.open311 import formats, ratelimit, service
@@ -295,3 +296,13 @@ async def request_updates(
         page_size=page_size,
     )
     return formats.respond(fmt, "service_request_updates", items)
+
+
+@router.get("/{path:path}", include_in_schema=False)
+async def unknown(path: str, who: Open311Public) -> Response:
+    """Anything else under /open311/v2: the spec's 404 rather than problem+json."""
+    raise ApiError(
+        "route_not_found",
+        detail=f"没有这个 Open311 接口：{path}",
+        detail_en=f"No such Open311 endpoint: {path}",
+    )

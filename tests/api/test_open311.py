@@ -113,6 +113,8 @@ async def test_read_errors(anon) -> None:
     check_error(await anon.get(f"{V2}/services/NO-SUCH.json"), 404)
     check_error(await anon.get(f"{V2}/services/NO-SUCH.xml"), 404)
     check_error(await anon.get(f"{V2}/services.yaml"), 400)
+    check_error(await anon.get(f"{V2}/no/such/thing.json"), 404)
+    check_error(await anon.get(f"{V2}/nothing.xml"), 404)
     check_error(await anon.get(f"{V2}/requests/999999999.json"), 404)
     check_error(await anon.get(f"{V2}/requests/abc.xml"), 404)
     check_error(await anon.get(f"{V2}/tokens/{uuid.uuid4()}.json"), 404)
