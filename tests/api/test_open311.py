@@ -560,3 +560,22 @@ async def test_keys_admin(anon, as_user, conn, demo) -> None:
         .all()
     )
     assert audit == ["open311_key_created", "open311_key_revoked"]
+
+
+def test_the_contract_harness_checks_formats() -> None:
+    """The schemas' date-time and uri formats are really checked (rfc3339/rfc3986 validators)."""
+    from tests.api.open311_support import validator
+
+    ok = {
+        "service_request_id": "1",
+        "status": "open",
+        "service_code": "SR-01",
+        "requested_datetime": "2026-11-30T09:30:00.5+08:00",
+        "media_url": "https://img.example.com/1.jpg",
+    }
+    v = validator("requests.json")
+    assert v.is_valid([ok])
+    assert not v.is_valid([{**ok, "requested_datetime": "2026-11-30 09:30"}])
+    assert not v.is_valid([{**ok, "media_url": "not a link"}])
+    assert not v.is_valid([{**ok, "status": "pending"}])
+    assert not v.is_valid([{**ok, "service_request_id": 1}])
