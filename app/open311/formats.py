@@ -151,3 +151,43 @@ class Open311Route(ApiRoute):
                 return error_response(request, validation_error(e))
 
         return open311
+
+
+# --- OpenAPI: the Open311 paths answer in their own shapes ----------------------------------------
+
+_ERRORS_SCHEMA = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["code", "description"],
+        "properties": {"code": {"type": "integer"}, "description": {"type": "string"}},
+    },
+}
+
+
+def document_openapi(doc: dict[str, Any]) -> None:
+    """Describe /open311/v2 answers as JSON or XML and their errors as the spec's array (no
+    401/415/422: those come as 403/400), the QR pages as HTML."""
+    for path, ops in doc.get("paths", {}).items():
+        if not path.startswith("/open311/"):
+            continue
+        qr = path.startswith("/open311/qr/")
+        for method, op in ops.items():
+            responses = op.get("responses", {})
+            for code in ("401", "415", "422"):
+                responses.pop(code, None)
+            if method != "post" or qr:
+                responses.pop("403", None)
+            for code, resp in responses.items():
+                if qr:
+                    resp["content"] = {"text/html": {"schema": {"type": "string"}}}
+                elif code[0] in "45":
+                    resp["content"] = {
+                        "application/json": {"schema": _ERRORS_SCHEMA},
+                        "text/xml": {"schema": {"type": "string"}},
+                    }
+                elif code[0] == "2":
+                    resp["content"] = {
+                        "application/json": {"schema": {}},
+                        "text/xml": {"schema": {"type": "string"}},
+                    }
