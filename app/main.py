@@ -31,6 +31,7 @@ from app.loop.router import router as loop_router
 from app.open311.keys_router import router as open311_keys_router
 from app.open311.qr import router as open311_qr_router
 from app.open311.router import router as open311_router
+from app.open311.staff import router as open311_staff_router
 from app.openapi import build_openapi
 from app.responses import FastJSON
 from app.sync.router import router as sync_router
@@ -110,6 +111,7 @@ def create_app() -> FastAPI:
         open311_router,
         open311_qr_router,
         open311_keys_router,
+        open311_staff_router,
     ):
         app.include_router(router)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]

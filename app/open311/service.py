@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
+from pydantic import ValidationError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -574,17 +575,22 @@ async def build_case(
             "phone", "phone 应为手机号或带区号的固话", "phone must be a Chinese phone number"
         )
     name = ((form.get("last_name") or "").strip() + (form.get("first_name") or "").strip())[:100]
-    data = CaseCreate(
-        category=code,
-        title=title,
-        description=description,
-        location=LocationIn(lon=lon, lat=lat),
-        address=address[:300] if address else None,
-        building_id=building_id,
-        occurred_at=occurred,
-        urgency=urgency,  # type: ignore[arg-type]
-        resident=ResidentIn(name=name or None, phone=phone) if (name or phone) else None,
-    )
+    try:
+        data = CaseCreate(
+            category=code,
+            title=title,
+            description=description,
+            location=LocationIn(lon=lon, lat=lat),
+            address=address[:300] if address else None,
+            building_id=building_id,
+            occurred_at=occurred,
+            urgency=urgency,  # type: ignore[arg-type]
+            resident=ResidentIn(name=name or None, phone=phone) if (name or phone) else None,
+        )
+    except ValidationError as e:  # anything the checks above did not already name
+        first = e.errors()[0]
+        where = ".".join(str(x) for x in first.get("loc", ())) or "?"
+        raise _bad(where, f"{where}：{first.get('msg')}", f"{where}: {first.get('msg')}") from None
     extra = {
         "media_url": media_url,
         "attributes": {k: v for k, v in attrs.items() if v != ""},

@@ -285,10 +285,29 @@ async def test_hotline_integrator_whole_path(anon, as_user, conn, demo) -> None:
     tx = xml_of(await anon.get(f"{V2}/tokens/{token}.xml"), "service_requests")
     assert [c.tag for c in tx[0]] == ["service_request_id", "token"]
 
+    # staff see what the Open311 request brought: the link, the answers, the e-mail (audited)
+    detail = (await anon.get(f"/api/v1/open311/requests/{sid}", headers=as_user("admin"))).json()
+    assert detail["integrator"]["name"] == "12345 市民热线" and detail["token"] == token
+    assert detail["media_url"] == "https://img.example.com/12345/778.jpg"
+    assert detail["attributes"] == {"urgency": "urgent", "title": "井盖缺失"}
+    assert detail["email"] == "wang@example.com" and detail["channel"] == "hotline"
+    viewed = (
+        await conn.execute(
+            text(
+                "SELECT count(*) FROM audit_log WHERE action = 'pii_viewed' AND object_id = :id "
+                "AND detail->'fields' ? 'open311_email'"
+            ),
+            {"id": sid},
+        )
+    ).scalar_one()
+    assert viewed == 1
+
     loop = Loop(anon, as_user, {"id": int(sid)})
     await loop.do("community", "register")
     assert (await read())["status_notes"] == "已立案，等待派遣"
     await loop.do("street", "dispatch")
+    masked = (await anon.get(f"/api/v1/open311/requests/{sid}", headers=as_user("dept"))).json()
+    assert masked["email"] == "w***@example.com"  # departments do not call residents
     one = await read()
     assert one["agency_responsible"] == "区城市管理局"
     assert one["status_notes"] == "已派遣至区城市管理局，等待签收"
@@ -579,3 +598,24 @@ def test_the_contract_harness_checks_formats() -> None:
     assert not v.is_valid([{**ok, "media_url": "not a link"}])
     assert not v.is_valid([{**ok, "status": "pending"}])
     assert not v.is_valid([{**ok, "service_request_id": 1}])
+
+
+async def test_staff_detail_of_a_case_from_a_phone(anon, as_user, conn) -> None:
+    from tests.api.test_loop import _report
+
+    case = await _report(anon, as_user, conn)
+    r = await anon.get(f"/api/v1/open311/requests/{case['id']}", headers=as_user("worker"))
+    assert r.status_code == 200, r.text
+    assert r.json() == {
+        "case_id": case["id"],
+        "channel": "app",
+        "integrator": None,
+        "token": None,
+        "media_url": None,
+        "attributes": {},
+        "email": None,
+        "created_at": None,
+    }
+    assert (
+        await anon.get(f"/api/v1/open311/requests/{case['id']}", headers=as_user("worker2"))
+    ).status_code == 404
