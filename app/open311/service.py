@@ -22,6 +22,7 @@ from app.events.outbox import emit
 from app.i18n import ACTION_LABELS, STATUS_LABELS, Lang, label
 from app.open311.formats import w3c
 from app.open311.keys import Integrator
+from app.pii import mask_id_number, mask_phone
 from app.schemas import SHANGHAI
 
 SPEC = "http://wiki.open311.org/GeoReport_v2"
@@ -186,6 +187,18 @@ _REQUEST_FROM = """
 """
 
 
+_MOBILE_IN_TEXT = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+_ID_IN_TEXT = re.compile(r"(?<![0-9Xx])\d{17}[0-9Xx](?![0-9Xx])")
+
+
+def redact(value: str | None) -> str | None:
+    """Free text shown in public: mobile and ID numbers typed into it are masked."""
+    if not value:
+        return value
+    value = _ID_IN_TEXT.sub(lambda m: mask_id_number(m.group()) or "", value)
+    return _MOBILE_IN_TEXT.sub(lambda m: mask_phone(m.group()) or "", value)
+
+
 def request_out(r: Any, lang: Lang, extensions: bool = False) -> dict[str, Any]:
     """A case as a GeoReport service request. Never personal data (residents' names, phones,
     e-mails, the reporter); categories of private classes (disputes, public order) show no
@@ -199,7 +212,7 @@ def request_out(r: Any, lang: Lang, extensions: bool = False) -> dict[str, Any]:
         "status_notes": status_notes(r.status, agency, r.duplicate_number, lang),
         "service_name": r.service_name_en if lang == "en" else r.service_name,
         "service_code": r.category_code,
-        "description": description[:4000] if description else None,
+        "description": redact(description[:4000]) if description else None,
         "agency_responsible": agency,
         "service_notice": (f"Case number {r.number}" if lang == "en" else f"事件编号 {r.number}"),
         "requested_datetime": w3c(r.reported_at),
@@ -207,7 +220,7 @@ def request_out(r: Any, lang: Lang, extensions: bool = False) -> dict[str, Any]:
             r.closed_at if r.status in CLOSED and r.closed_at else r.updated_at
         ),
         "expected_datetime": w3c(r.expected),
-        "address": None if hidden else r.address,
+        "address": None if hidden else redact(r.address),
         "address_id": None,
         "zipcode": None,
         "lat": None if hidden else round(r.lat, 7),

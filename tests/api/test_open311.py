@@ -463,6 +463,19 @@ async def test_list_filters_window_paging_and_privacy(anon, as_user, conn) -> No
     assert hidden["description"] is None and hidden["address"] is None and hidden["lat"] is None
     assert by_id[ids[1]]["description"] and by_id[ids[1]]["address"] == "邻里纠纷楼"
     assert "13700001111" not in str(body) and "1111" not in str(body)
+    # numbers typed into the free text are masked in public
+    r = await anon.post(
+        f"{V2}/requests.json",
+        data=form(
+            cat,
+            lon,
+            lat,
+            key["key"],
+            description="王女士 13812345678 来电，身份证 36060219800101123X，称楼道堵塞",
+        ),
+    )
+    [typed] = (await anon.get(f"{V2}/requests/{r.json()[0]['service_request_id']}.json")).json()
+    assert typed["description"] == "王女士 138****5678 来电，身份证 360602********123X，称楼道堵塞"
     ext = (
         await anon.get(
             f"{V2}/requests.json", params={"service_request_id": ids[1], "extensions": "true"}
