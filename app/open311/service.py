@@ -529,7 +529,7 @@ async def build_case(
     if (lat is None) != (lon is None):
         raise _bad("lat,long", "lat 与 long 须同时提供", "Send both lat and long")
     if lat is None:
-        if address_id is not None and not address_id.isdigit():
+        if address_id is not None and not (address_id.isdigit() and len(address_id) <= 18):
             raise _bad("address_id", "address_id 应为楼栋编号", "address_id is a building id")
         if not (address or address_id):
             raise _bad(

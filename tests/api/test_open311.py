@@ -182,6 +182,9 @@ async def test_post_errors(anon, as_user, conn, demo) -> None:
         ({"description": "长" * 4001}, 400),
         ({"jurisdiction_id": "999999"}, 404),
         ({"lat": "", "long": "", "address_string": "没有这个地址"}, 400),
+        ({"lat": "", "long": "", "address_id": "99999999999999999999"}, 400),
+        ({"lat": "", "long": "", "address_id": "12a"}, 400),
+        ({"lat": "nan"}, 400),
     ):
         check_error(await anon.post(url, data={**form(cat, lon, lat, key["key"]), **bad}), status)
     desc = check_error(
