@@ -255,7 +255,16 @@ def parse_time(value: str | None, field: str) -> datetime | None:
             detail=f"{field} 不是有效的时间（W3C 格式，如 2026-11-30T09:30:00+08:00）",
             detail_en=f"{field} is not a valid W3C date-time (e.g. 2026-11-30T09:30:00+08:00)",
         ) from None
-    return t if t.tzinfo else t.replace(tzinfo=SHANGHAI)
+    t = t if t.tzinfo else t.replace(tzinfo=SHANGHAI)
+    if not 1900 <= t.year <= 2999:
+        raise ApiError(
+            "validation_error",
+            status=400,
+            field=field,
+            detail=f"{field} 超出范围（1900–2999 年）",
+            detail_en=f"{field} is out of range (years 1900-2999)",
+        )
+    return t
 
 
 def _bad(field: str, zh: str, en: str) -> ApiError:

@@ -122,6 +122,8 @@ async def test_read_errors(anon) -> None:
     check_error(await anon.get(f"{V2}/services.json", params={"jurisdiction_id": "999"}), 404)
     check_error(await anon.get(f"{V2}/requests.json", params={"status": "pending"}), 400)
     check_error(await anon.get(f"{V2}/requests.json", params={"start_date": "yesterday"}), 400)
+    check_error(await anon.get(f"{V2}/requests.json", params={"start_date": "9999-12-31"}), 400)
+    check_error(await anon.get(f"{V2}/requests.json", params={"end_date": "0001-01-01"}), 400)
     check_error(
         await anon.get(
             f"{V2}/requests.json",
