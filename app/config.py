@@ -100,6 +100,11 @@ class Settings(BaseSettings):
     """Residents' QR form: reports per client address per hour (bursts of 3)."""
     qr_form_hours: float = Field(2, ge=0.1, le=48)
     """A QR form page can be sent this long after it was opened."""
+    public_url: str | None = Field(
+        None, max_length=200, pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$"
+    )
+    """The address residents reach the service at (e.g. https://wangge.example.gov.cn), printed
+    into the service cards' QR codes; default: the address the request came to."""
 
     demo_password: str = Field("Wangge#2026", min_length=8)
 

@@ -9,12 +9,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import html
+import io
 import secrets
 import time
 import uuid
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
+from urllib.parse import quote
 
+import segno
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy import text
@@ -191,6 +194,37 @@ else{st.textContent='浏览器不支持定位，将按本网格位置上报';}
 document.getElementById('f').addEventListener('submit',function(){
 var b=document.getElementById('go');b.disabled=true;b.textContent='正在提交…';});
 """
+
+
+def report_link(request: Request, grid_code: str) -> str:
+    """The absolute address of a grid's report page (what its QR code holds)."""
+    base = get_settings().public_url or str(request.base_url)
+    return f"{base.rstrip('/')}/open311/qr/{quote(grid_code, safe='')}"
+
+
+def qr_svg(link: str, title: str) -> bytes:
+    buf = io.BytesIO()
+    segno.make(link, error="m").save(buf, kind="svg", scale=8, border=4, title=title)
+    return buf.getvalue()
+
+
+@router.get(
+    "/{grid_code}/qr.svg",
+    summary="The QR code of a grid's report page, for printing on its service card",
+    response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {}}}},
+)
+async def qr_image(
+    grid_code: str, request: Request, session: DbSession, who: Open311Public
+) -> Response:
+    grid = await _grid(session, grid_code)
+    await session.commit()
+    svg = qr_svg(report_link(request, grid.code), f"{grid.name} 问题反映")
+    return Response(
+        svg,
+        media_type="image/svg+xml",
+        headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"},
+    )
 
 
 @router.get(

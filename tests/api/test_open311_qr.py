@@ -167,3 +167,21 @@ def test_token_bucket() -> None:
     assert b.take("k", 2, 1.0, now=0.5) == 0.5
     assert b.take("k", 2, 1.0, now=2.0) == 0
     assert b.take("other", 2, 1.0, now=2.0) == 0
+
+
+async def test_the_card_qr_code_image(anon, monkeypatch) -> None:
+    from defusedxml import ElementTree as SafeET
+
+    from app.config import get_settings
+    from app.open311.qr import qr_svg
+
+    r = await anon.get(f"/open311/qr/{GRID}/qr.svg")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/svg+xml"
+    assert SafeET.fromstring(r.content).tag == "{http://www.w3.org/2000/svg}svg"
+    title = re.search(r"<title>([^<]+)</title>", r.text).group(1)
+    # the code holds the page's absolute address (the same bytes as encoding it directly)
+    assert r.content == qr_svg(f"http://test/open311/qr/{GRID}", title)
+    monkeypatch.setattr(get_settings(), "public_url", "https://wangge.example.gov.cn/")
+    r = await anon.get(f"/open311/qr/{GRID}/qr.svg")
+    assert r.content == qr_svg(f"https://wangge.example.gov.cn/open311/qr/{GRID}", title)
+    assert (await anon.get("/open311/qr/NO-SUCH/qr.svg")).status_code == 404
