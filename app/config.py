@@ -85,6 +85,27 @@ class Settings(BaseSettings):
     reopen_days: int = Field(7, ge=0, le=365)
     sync_page_max: int = Field(500, ge=10, le=5000)
 
+    open311_window_days: int = Field(90, ge=1, le=366)
+    """Open311 request lists: the default window and the longest start_date..end_date span."""
+    open311_page_max: int = Field(1000, ge=10, le=10_000)
+    """Open311 lists answer at most this many requests a page (the spec's 1000)."""
+    open311_private_classes: str = Field("MD,ZA", max_length=200, pattern=r"^[A-Z,]*$")
+    """Category classes (矛盾纠纷, 社会治安) whose requests show no description, address or place
+    in public Open311 answers."""
+    open311_key_per_minute: int = Field(120, ge=1, le=100_000)
+    """Open311 POSTs per API key per minute (token bucket; 429 with Retry-After beyond)."""
+    open311_ip_per_minute: int = Field(120, ge=1, le=100_000)
+    """Open311 POSTs per client address per minute."""
+    qr_per_hour: int = Field(10, ge=1, le=10_000)
+    """Residents' QR form: reports per client address per hour (bursts of 3)."""
+    qr_form_hours: float = Field(2, ge=0.1, le=48)
+    """A QR form page can be sent this long after it was opened."""
+    public_url: str | None = Field(
+        None, max_length=200, pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$"
+    )
+    """The address residents reach the service at (e.g. https://wangge.example.gov.cn), printed
+    into the service cards' QR codes; default: the address the request came to."""
+
     demo_password: str = Field("Wangge#2026", min_length=8)
 
     secret_key: str | None = Field(None, min_length=32)

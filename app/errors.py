@@ -54,6 +54,9 @@ CATALOG: dict[str, tuple[int, str, str]] = {
         "Query timed out; narrow it down and retry",
     ),
     "http_error": (400, "请求错误", "Bad request"),
+    "invalid_api_key": (403, "api_key 无效或已吊销", "Invalid or revoked api_key"),
+    "rate_limited": (429, "请求过于频繁", "Too many requests"),
+    "service_unavailable": (503, "服务暂停", "Service unavailable"),
 }
 
 

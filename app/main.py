@@ -28,6 +28,10 @@ from app.http import BodyLimitMiddleware
 from app.loop import scheduler
 from app.loop.calendar_router import router as calendar_router
 from app.loop.router import router as loop_router
+from app.open311.keys_router import router as open311_keys_router
+from app.open311.qr import router as open311_qr_router
+from app.open311.router import router as open311_router
+from app.open311.staff import router as open311_staff_router
 from app.openapi import build_openapi
 from app.responses import FastJSON
 from app.sync.router import router as sync_router
@@ -75,6 +79,7 @@ def create_app() -> FastAPI:
     import_limit = settings.max_import_bytes
     body_limit = settings.max_body_bytes
     upload_limit = settings.max_upload_bytes * settings.max_photos_per_step + 65536
+    qr_limit = settings.max_upload_bytes + 65536  # the residents' form: one photo
     app.add_middleware(
         BodyLimitMiddleware,
         limit_for=lambda path: (
@@ -82,6 +87,8 @@ def create_app() -> FastAPI:
             if path.endswith("/import")
             else upload_limit
             if path.endswith("/attachments")
+            else qr_limit
+            if path.startswith("/open311/qr/")
             else body_limit
         ),
     )
@@ -101,6 +108,10 @@ def create_app() -> FastAPI:
         event_stream.router,
         sync_router,
         audit_router,
+        open311_router,
+        open311_qr_router,
+        open311_keys_router,
+        open311_staff_router,
     ):
         app.include_router(router)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]

@@ -11,9 +11,11 @@ from app.departments.models import Department
 from app.events.models import Event, WebhookDelivery, WebhookSubscription
 from app.grids.models import Grid, GridBoundary
 from app.loop.models import Assignment, RoutingRule, WorkSchedule
+from app.open311.models import ApiKey, Open311Request
 from app.users.models import Post, PostGrid, User
 
 __all__ = [
+    "ApiKey",
     "Area",
     "Assignment",
     "Attachment",
@@ -30,6 +32,7 @@ __all__ = [
     "Grid",
     "GridBoundary",
     "IdempotencyKey",
+    "Open311Request",
     "Post",
     "PostGrid",
     "RefreshToken",

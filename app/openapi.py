@@ -91,5 +91,8 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
             for code, resp in responses.items():
                 if code[0] in "45" and "content" not in resp:
                     responses[code] = _problem(resp.get("description", _DESCRIPTIONS.get(code, "")))
+    from app.open311.formats import document_openapi
+
+    document_openapi(doc)  # the Open311 paths answer in the spec's shapes
     app.openapi_schema = doc
     return doc

@@ -46,6 +46,8 @@ class Rule:
     description: str = ""
     owner_ok: bool = False
     """The one who reported a case may do this to it even outside their scope."""
+    api_key: bool = False
+    """Authenticated by an integrator's Open311 `api_key` (query or form), not a bearer token."""
 
 
 RULES: dict[str, Rule] = {
@@ -100,6 +102,11 @@ RULES: dict[str, Rule] = {
     "users:admin": Rule(frozenset({"admin"}), description="accounts and posts"),
     "departments:write": Rule(frozenset({"admin"}), description="edit departments"),
     "audit:read": Rule(frozenset({"admin"}), description="read the audit log"),
+    "open311:public": Rule(None, description="Open311 GeoReport reads and the residents' QR form"),
+    "open311:submit": Rule(
+        None, api_key=True, description="post an Open311 service request with an integrator's key"
+    ),
+    "open311:keys": Rule(frozenset({"admin"}), description="issue and revoke Open311 API keys"),
 }
 
 
@@ -399,8 +406,11 @@ async def record_denial(
     await session.commit()
 
 
-def require(permission: str) -> Callable[..., Coroutine[Any, Any, Principal | None]]:
+def require(permission: str) -> Callable[..., Coroutine[Any, Any, Any]]:
     rule = RULES[permission]
+
+    if rule.api_key:
+        return _api_key_policy(permission)
 
     if rule.roles is None:
         # Public: nothing to resolve (no session, no token parsing) on the hot public paths.
@@ -446,6 +456,32 @@ def require(permission: str) -> Callable[..., Coroutine[Any, Any, Principal | No
     return policy
 
 
+def _api_key_policy(permission: str) -> Callable[..., Coroutine[Any, Any, Any]]:
+    """An integrator's Open311 key (query or form field `api_key`), checked by
+    `app.open311.keys.verify_key`: 403 `invalid_api_key` when missing, unknown or revoked."""
+
+    async def policy(
+        request: Request, session: Annotated[AsyncSession, Depends(get_session)]
+    ) -> Any:
+        from app.open311.keys import verify_key
+
+        key = request.query_params.get("api_key")
+        ctype = (request.headers.get("content-type") or "").lower()
+        if key is None and ctype.startswith(
+            ("application/x-www-form-urlencoded", "multipart/form-data")
+        ):
+            value = (await request.form()).get("api_key")
+            key = value if isinstance(value, str) else None
+        who = await verify_key(session, key)
+        if who is None:
+            raise ApiError("invalid_api_key", field="api_key")
+        request.state.integrator = who
+        return who
+
+    policy.__policy__ = permission  # type: ignore[attr-defined]
+    return policy
+
+
 def policy_of(dependant: Any) -> list[str]:
     """Permissions declared anywhere in a route's dependency tree."""
     found = []
@@ -475,6 +511,10 @@ WebhookManager = Annotated[Principal, Depends(require("webhooks:manage"))]
 WebhookMonitor = Annotated[Principal, Depends(require("webhooks:monitor"))]
 DepartmentWriter = Annotated[Principal, Depends(require("departments:write"))]
 AuditReader = Annotated[Principal, Depends(require("audit:read"))]
+Open311Public = Annotated[None, Depends(require("open311:public"))]
+Open311Submitter = Annotated[Any, Depends(require("open311:submit"))]
+"""An `app.open311.keys.Integrator` (typed Any here: the policy layer does not import it)."""
+Open311KeyAdmin = Annotated[Principal, Depends(require("open311:keys"))]
 
 
 async def ensure_area_in_scope(

@@ -116,6 +116,10 @@ async def list_cases(
     unlocated: bool | None = None,
     department_id: Annotated[int | None, Query(description="Dispatched to this department")] = None,
     overdue: Annotated[bool | None, Query(description="Late to sign in or to hand in")] = None,
+    channel: Annotated[
+        list[str] | None,
+        Query(description="Intake channel: app, hotline, qr, department, console"),
+    ] = None,
     bbox: BboxQuery = None,
     q: Annotated[
         str | None,
@@ -141,6 +145,7 @@ async def list_cases(
         "unlocated": unlocated,
         "department_id": department_id,
         "overdue": overdue,
+        "channel": channel,
         "bbox": parse_bbox(bbox),
         "q": q,
     }

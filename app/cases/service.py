@@ -222,6 +222,7 @@ async def list_cases(
         ("since", "c.reported_at >= :since"),
         ("until", "c.reported_at < :until"),
         ("unlocated", "c.unlocated = :unlocated"),
+        ("channel", "c.channel = ANY(:channel)"),
         (
             "department_id",
             "EXISTS (SELECT 1 FROM case_assignments fa WHERE fa.case_id = c.id "

@@ -108,6 +108,9 @@ class ServiceCard(ResponseModel):
     staff: list[CardStaff] = Field(
         default_factory=list, description="Grid leader and workers with work phones (public)"
     )
+    report_url: str = Field(
+        description="The residents' report page (Open311 QR form): the card's QR code links here"
+    )
 
 
 class LookupOut(ResponseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry.base import BaseGeometry
@@ -435,6 +436,7 @@ def card(row: Any, lang: Lang) -> dict[str, Any]:
         "staff": [
             {**m, "role_label": label(ROLE_LABELS, m["role"], lang)} for m in (row.staff or [])
         ],
+        "report_url": f"/open311/qr/{quote(row.code, safe='')}",
     }
 
 

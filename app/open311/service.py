@@ -1,0 +1,712 @@
+"""Open311 GeoReport v2 over the case store: the catalogue as services, cases as service
+requests (internal states mapped to open/closed with Chinese status notes), the update feed
+from the timeline, and new requests through the one case intake."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from app.cases import intake
+from app.cases.schemas import MOBILE, CaseCreate, LocationIn, ResidentIn
+from app.config import get_settings
+from app.errors import ApiError, not_found
+from app.events.outbox import emit
+from app.i18n import ACTION_LABELS, STATUS_LABELS, Lang, label
+from app.open311.formats import w3c
+from app.open311.keys import Integrator
+from app.pii import mask_id_number, mask_phone
+from app.schemas import SHANGHAI
+
+SPEC = "http://wiki.open311.org/GeoReport_v2"
+CLOSED = ("closed", "rejected")
+
+# status -> (zh, en) notes; {agency} is the lead department.
+STATUS_NOTES: dict[str, tuple[str, str]] = {
+    "reported": ("已受理，等待核实立案", "Received; being checked before registration"),
+    "registered": ("已立案，等待派遣", "Registered; waiting to be dispatched"),
+    "whistled": ("社区已吹哨，等待部门报到", "The community has called departments in"),
+    "dispatched": ("已派遣至{agency}，等待签收", "Dispatched to {agency}; waiting for sign-in"),
+    "signed_in": ("{agency}已签收", "{agency} has signed in"),
+    "handling": ("{agency}正在处置", "{agency} is handling it"),
+    "returned": ("承办部门已退回，正在重新派遣", "Returned by the department; being re-dispatched"),
+    "suspended": ("处置暂停（已挂起）", "Handling suspended"),
+    "feedback": ("已处置，等待网格员现场核查", "Handled; waiting for an on-site check"),
+    "verified": ("现场核查通过，等待回访评价", "Checked on site; waiting for the follow-up call"),
+    "rework": ("核查未通过，返工处置中", "Failed the on-site check; being reworked"),
+    "closed": ("已办结", "Closed"),
+    "rejected": ("经核实不予立案", "Not registered after checking"),
+}
+DUPLICATE_NOTE = ("与事件 {number} 重复，已合并办理", "A duplicate of {number}; handled with it")
+
+
+def open_closed(status: str) -> str:
+    return "closed" if status in CLOSED else "open"
+
+
+def status_notes(status: str, agency: str | None, duplicate: str | None, lang: Lang) -> str:
+    if status == "closed" and duplicate:
+        zh, en = DUPLICATE_NOTE
+        return (en if lang == "en" else zh).format(number=duplicate)
+    zh, en = STATUS_NOTES.get(status, (status, status))
+    who = agency or ("承办部门" if lang == "zh" else "the department")
+    return (en if lang == "en" else zh).format(agency=who)
+
+
+def private_classes() -> frozenset[str]:
+    return frozenset(c for c in get_settings().open311_private_classes.split(",") if c)
+
+
+# --- services ------------------------------------------------------------------------------------
+
+_SERVICES = text(
+    """
+    SELECT c.code, c.name, c.name_en, c.description, c.keywords, k.kind,
+           k.name AS group_name, k.name_en AS group_name_en
+    FROM categories c JOIN category_classes k ON k.code = c.class_code
+    WHERE c.active AND (CAST(:code AS text) IS NULL OR c.code = :code)
+    ORDER BY c.code
+    """
+)
+
+
+def _service(r: Any, lang: Lang) -> dict[str, Any]:
+    return {
+        "service_code": r.code,
+        "service_name": r.name_en if lang == "en" else r.name,
+        "description": r.description or None,
+        "metadata": True,
+        "type": "realtime",
+        "keywords": ",".join(r.keywords or []) or None,
+        "group": r.group_name_en if lang == "en" else r.group_name,
+    }
+
+
+async def services(conn: AsyncConnection, lang: Lang) -> list[dict[str, Any]]:
+    return [_service(r, lang) for r in await conn.execute(_SERVICES, {"code": None})]
+
+
+async def _category(conn: AsyncConnection | AsyncSession, code: str) -> Any:
+    row = (await conn.execute(_SERVICES, {"code": code})).first()
+    if row is None:
+        raise not_found("服务类型", "Service", code)
+    return row
+
+
+def attributes(kind: str, lang: Lang) -> list[dict[str, Any]]:
+    """The extra fields a request may carry (`attribute[code]=value` on POST). Every category
+    takes a title, an urgency and when it happened; components (部件) also the facility's
+    code from its tag."""
+    en = lang == "en"
+    out: list[dict[str, Any]] = [
+        {
+            "variable": True,
+            "code": "title",
+            "datatype": "string",
+            "required": False,
+            "datatype_description": "at most 200 characters" if en else "不超过 200 字",
+            "order": 1,
+            "description": "A short title (default: the start of the description)"
+            if en
+            else "标题（不填则取描述的开头）",
+        },
+        {
+            "variable": True,
+            "code": "urgency",
+            "datatype": "singlevaluelist",
+            "required": False,
+            "datatype_description": None,
+            "order": 2,
+            "description": "Urgency (default: normal)" if en else "紧急程度（默认一般）",
+            "values": [
+                {"key": "normal", "name": "normal" if en else "一般"},
+                {"key": "urgent", "name": "urgent" if en else "紧急"},
+                {"key": "critical", "name": "critical" if en else "特急"},
+            ],
+        },
+        {
+            "variable": True,
+            "code": "occurred_at",
+            "datatype": "datetime",
+            "required": False,
+            "datatype_description": "ISO 8601, e.g. 2026-11-30T09:30:00+08:00",
+            "order": 3,
+            "description": "When it happened (default: now)"
+            if en
+            else "发生时间（默认为上报时间）",
+        },
+    ]
+    if kind == "component":
+        out.append(
+            {
+                "variable": True,
+                "code": "facility_code",
+                "datatype": "string",
+                "required": False,
+                "datatype_description": "at most 40 characters" if en else "不超过 40 个字符",
+                "order": 4,
+                "description": "The code on the facility's tag"
+                if en
+                else "部件标识码（设施铭牌上的编号）",
+            }
+        )
+    return out
+
+
+async def service_definition(conn: AsyncConnection, code: str, lang: Lang) -> dict[str, Any]:
+    row = await _category(conn, code)
+    return {"service_code": row.code, "attributes": attributes(row.kind, lang)}
+
+
+# --- requests ------------------------------------------------------------------------------------
+
+_REQUEST_COLUMNS = """
+    c.id, c.number, c.status, c.channel, c.category_code, cat.name AS service_name,
+    cat.name_en AS service_name_en, cat.class_code, c.title, c.description, c.address,
+    ST_X(c.location) AS lon, ST_Y(c.location) AS lat, c.reported_at, c.updated_at, c.closed_at,
+    dup.number AS duplicate_number, ld.name AS agency, ld.name_en AS agency_en,
+    (SELECT a.handle_due FROM case_assignments a
+     WHERE a.case_id = c.id AND a.role = 'lead' AND a.state <> 'withdrawn'
+     ORDER BY a.id DESC LIMIT 1) AS expected,
+    o.media_url, da.code AS district_code
+"""
+_REQUEST_FROM = """
+    FROM cases c
+    JOIN categories cat ON cat.code = c.category_code
+    LEFT JOIN departments ld ON ld.id = c.lead_department_id
+    LEFT JOIN cases dup ON dup.id = c.duplicate_of
+    LEFT JOIN open311_requests o ON o.case_id = c.id
+    LEFT JOIN areas da ON da.id = c.district_id
+"""
+
+
+_MOBILE_IN_TEXT = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+_ID_IN_TEXT = re.compile(r"(?<![0-9Xx])\d{17}[0-9Xx](?![0-9Xx])")
+
+
+def redact(value: str | None) -> str | None:
+    """Free text shown in public: mobile and ID numbers typed into it are masked."""
+    if not value:
+        return value
+    value = _ID_IN_TEXT.sub(lambda m: mask_id_number(m.group()) or "", value)
+    return _MOBILE_IN_TEXT.sub(lambda m: mask_phone(m.group()) or "", value)
+
+
+def request_out(r: Any, lang: Lang, extensions: bool = False) -> dict[str, Any]:
+    """A case as a GeoReport service request. Never personal data (residents' names, phones,
+    e-mails, the reporter); categories of private classes (disputes, public order) show no
+    description, address or place."""
+    hidden = r.class_code in private_classes()
+    agency = (r.agency_en or r.agency) if lang == "en" else r.agency
+    description = None if hidden else (r.description or r.title)
+    out: dict[str, Any] = {
+        "service_request_id": str(r.id),
+        "status": open_closed(r.status),
+        "status_notes": status_notes(r.status, agency, r.duplicate_number, lang),
+        "service_name": r.service_name_en if lang == "en" else r.service_name,
+        "service_code": r.category_code,
+        "description": redact(description[:4000]) if description else None,
+        "agency_responsible": agency,
+        "service_notice": (f"Case number {r.number}" if lang == "en" else f"事件编号 {r.number}"),
+        "requested_datetime": w3c(r.reported_at),
+        "updated_datetime": w3c(
+            r.closed_at if r.status in CLOSED and r.closed_at else r.updated_at
+        ),
+        "expected_datetime": w3c(r.expected),
+        "address": None if hidden else redact(r.address),
+        "address_id": None,
+        "zipcode": None,
+        "lat": None if hidden else round(r.lat, 7),
+        "long": None if hidden else round(r.lon, 7),
+        "media_url": r.media_url,
+    }
+    if extensions:
+        out["extended_attributes"] = {
+            "case_number": r.number,
+            "channel": r.channel,
+            "internal_status": r.status,
+            "internal_status_label": label(STATUS_LABELS, r.status, lang),
+            "jurisdiction_id": r.district_code,
+        }
+    return out
+
+
+def parse_time(value: str | None, field: str) -> datetime | None:
+    """A W3C / ISO 8601 date-time (or date); without an offset it is Asia/Shanghai."""
+    if value is None or value == "":
+        return None
+    v = value.strip().replace("Z", "+00:00")
+    if len(v) > 19 and v[19] == " ":  # "+08:00" sent unencoded in a query string
+        v = v[:19] + "+" + v[20:]
+    try:
+        t = datetime.fromisoformat(v)
+    except ValueError:
+        raise ApiError(
+            "validation_error",
+            status=400,
+            field=field,
+            detail=f"{field} 不是有效的时间（W3C 格式，如 2026-11-30T09:30:00+08:00）",
+            detail_en=f"{field} is not a valid W3C date-time (e.g. 2026-11-30T09:30:00+08:00)",
+        ) from None
+    t = t if t.tzinfo else t.replace(tzinfo=SHANGHAI)
+    if not 1900 <= t.year <= 2999:
+        raise ApiError(
+            "validation_error",
+            status=400,
+            field=field,
+            detail=f"{field} 超出范围（1900–2999 年）",
+            detail_en=f"{field} is out of range (years 1900-2999)",
+        )
+    return t
+
+
+def _bad(field: str, zh: str, en: str) -> ApiError:
+    return ApiError("validation_error", status=400, field=field, detail=zh, detail_en=en)
+
+
+async def district_id(conn: AsyncConnection | AsyncSession, code: str | None) -> int | None:
+    """The district of `jurisdiction_id` (its area code); 404 when unknown."""
+    if not code:
+        return None
+    found = (
+        await conn.execute(
+            text("SELECT id FROM areas WHERE code = :c AND level = 'district'"), {"c": code}
+        )
+    ).scalar()
+    if found is None:
+        raise ApiError(
+            "not_found",
+            field="jurisdiction_id",
+            detail=f"jurisdiction_id 不存在：{code}",
+            detail_en=f"Unknown jurisdiction_id: {code}",
+        )
+    return int(found)
+
+
+def _ids(value: str) -> list[int]:
+    ids = []
+    for part in value.split(","):
+        part = part.strip()
+        if not part.isdigit() or len(part) > 18:
+            raise _bad(
+                "service_request_id",
+                f"service_request_id 应为逗号分隔的编号：{part!r}",
+                f"service_request_id must be comma-separated ids: {part!r}",
+            )
+        ids.append(int(part))
+    if len(ids) > get_settings().open311_page_max:
+        raise _bad("service_request_id", "编号过多", "Too many ids")
+    return ids
+
+
+async def find_requests(
+    conn: AsyncConnection,
+    *,
+    lang: Lang,
+    jurisdiction: str | None = None,
+    service_request_id: str | None = None,
+    service_code: str | None = None,
+    start_date: str | None = None,
+    end_date: str | None = None,
+    status: str | None = None,
+    updated_after: str | None = None,
+    updated_before: str | None = None,
+    page: int = 1,
+    page_size: int | None = None,
+    extensions: bool = False,
+) -> list[dict[str, Any]]:
+    """GET requests: the spec's filters (service_request_id overrides the others), the default
+    window (the last `open311_window_days` days, at most `open311_page_max` requests), and the
+    common extensions (page, page_size, updated_after, updated_before)."""
+    s = get_settings()
+    where: list[str] = []
+    params: dict[str, Any] = {}
+    district = await district_id(conn, jurisdiction)
+    if district is not None:
+        where.append("c.district_id = :district")
+        params["district"] = district
+    if service_request_id:
+        where.append("c.id = ANY(:ids)")
+        params["ids"] = _ids(service_request_id)
+    else:
+        if service_code:
+            where.append("c.category_code = ANY(:codes)")
+            params["codes"] = [c.strip() for c in service_code.split(",") if c.strip()]
+        if status:
+            wanted = {x.strip().lower() for x in status.split(",") if x.strip()}
+            if not wanted <= {"open", "closed"}:
+                raise _bad("status", "status 只能是 open 或 closed", "status is open or closed")
+            if wanted == {"open"}:
+                where.append("c.status <> ALL(:closed)")
+                params["closed"] = list(CLOSED)
+            elif wanted == {"closed"}:
+                where.append("c.status = ANY(:closed)")
+                params["closed"] = list(CLOSED)
+        start, end = parse_time(start_date, "start_date"), parse_time(end_date, "end_date")
+        after, before = (
+            parse_time(updated_after, "updated_after"),
+            parse_time(updated_before, "updated_before"),
+        )
+        window = timedelta(days=s.open311_window_days)
+        if start and end:
+            if end < start:
+                raise _bad("end_date", "end_date 早于 start_date", "end_date is before start_date")
+            if end - start > window:
+                raise _bad(
+                    "end_date",
+                    f"start_date 到 end_date 不能超过 {s.open311_window_days} 天",
+                    f"start_date..end_date may span at most {s.open311_window_days} days",
+                )
+        elif start:
+            end = start + window
+        elif end:
+            start = end - window
+        elif not (after or before):
+            start = datetime.now(SHANGHAI) - window
+        if start:
+            where.append("c.reported_at >= :start")
+            params["start"] = start
+        if end:
+            where.append("c.reported_at <= :end")
+            params["end"] = end
+        if after:
+            where.append("c.updated_at > :after")
+            params["after"] = after
+        if before:
+            where.append("c.updated_at <= :before")
+            params["before"] = before
+    size = min(page_size or s.open311_page_max, s.open311_page_max)
+    params["limit"], params["offset"] = size, (page - 1) * size
+    sql = (
+        f"SELECT {_REQUEST_COLUMNS} {_REQUEST_FROM} WHERE {' AND '.join(where) or 'true'} "
+        "ORDER BY c.reported_at DESC, c.id DESC LIMIT :limit OFFSET :offset"
+    )
+    return [request_out(r, lang, extensions) for r in await conn.execute(text(sql), params)]
+
+
+async def one_request(
+    conn: AsyncConnection, case_id: str, lang: Lang, extensions: bool = False
+) -> dict[str, Any]:
+    if not case_id.isdigit() or len(case_id) > 18:
+        raise not_found("服务请求", "Service request", case_id)
+    row = (
+        await conn.execute(
+            text(f"SELECT {_REQUEST_COLUMNS} {_REQUEST_FROM} WHERE c.id = :id"),
+            {"id": int(case_id)},
+        )
+    ).first()
+    if row is None:
+        raise not_found("服务请求", "Service request", case_id)
+    return request_out(row, lang, extensions)
+
+
+async def token(conn: AsyncConnection, value: str) -> dict[str, Any]:
+    try:
+        t = uuid.UUID(value)
+    except ValueError:
+        raise not_found("token", "Token", value) from None
+    case_id = (
+        await conn.execute(text("SELECT case_id FROM open311_requests WHERE token = :t"), {"t": t})
+    ).scalar()
+    if case_id is None:
+        raise not_found("token", "Token", value)
+    return {"service_request_id": str(case_id), "token": str(t)}
+
+
+# --- the update feed (servicerequestupdates) ----------------------------------------------------
+
+_UPDATES_FROM = """
+    FROM case_events e JOIN cases c ON c.id = e.case_id
+    LEFT JOIN areas da ON da.id = c.district_id
+"""
+
+
+async def updates(
+    conn: AsyncConnection,
+    *,
+    lang: Lang,
+    jurisdiction: str | None = None,
+    service_request_id: str | None = None,
+    updated_after: str | None = None,
+    updated_before: str | None = None,
+    page: int = 1,
+    page_size: int | None = None,
+) -> list[dict[str, Any]]:
+    """Every step of the loop that set a status, oldest first: poll with `updated_after` set to
+    the last `updated_datetime` seen (ties are kept apart by update_id)."""
+    s = get_settings()
+    where = ["e.to_status IS NOT NULL"]
+    params: dict[str, Any] = {}
+    district = await district_id(conn, jurisdiction)
+    if district is not None:
+        where.append("c.district_id = :district")
+        params["district"] = district
+    if service_request_id:
+        where.append("e.case_id = ANY(:ids)")
+        params["ids"] = _ids(service_request_id)
+    after = parse_time(updated_after, "updated_after")
+    before = parse_time(updated_before, "updated_before")
+    if after is None and before is None and not service_request_id:
+        after = datetime.now(SHANGHAI) - timedelta(days=s.open311_window_days)
+    if after:
+        where.append("e.at > :after")
+        params["after"] = after
+    if before:
+        where.append("e.at <= :before")
+        params["before"] = before
+    size = min(page_size or s.open311_page_max, s.open311_page_max)
+    params["limit"], params["offset"] = size, (page - 1) * size
+    sql = (
+        "SELECT e.id, e.case_id, e.at, e.action, e.to_status, c.duplicate_of "
+        f"{_UPDATES_FROM} WHERE {' AND '.join(where)} ORDER BY e.at, e.id "
+        "LIMIT :limit OFFSET :offset"
+    )
+    out = []
+    for r in await conn.execute(text(sql), params):
+        action = label(ACTION_LABELS, r.action, lang)
+        state = label(STATUS_LABELS, r.to_status, lang)
+        out.append(
+            {
+                "update_id": str(r.id),
+                "service_request_id": str(r.case_id),
+                "status": open_closed(r.to_status),
+                "updated_datetime": w3c(r.at),
+                "description": f"{action}：{state}" if lang == "zh" else f"{action}: {state}",
+                "media_url": None,
+                "extended_attributes": {
+                    "action": r.action,
+                    "internal_status": r.to_status,
+                    "internal_status_label": state,
+                },
+            }
+        )
+    return out
+
+
+# --- a new request: through the one case intake -------------------------------------------------
+
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+URL = re.compile(r"^https?://[^\s]{1,990}$")
+_BUILDING = text(
+    """
+    SELECT b.id, ST_X(ST_PointOnSurface(b.geom)) AS lon, ST_Y(ST_PointOnSurface(b.geom)) AS lat
+    FROM buildings b
+    WHERE (CAST(:bid AS bigint) IS NOT NULL AND b.id = :bid)
+       OR (CAST(:addr AS text) IS NOT NULL AND (b.address = :addr OR b.name = :addr))
+    ORDER BY b.id LIMIT 2
+    """
+)
+
+
+def number(value: str | None, field: str, lo: float, hi: float) -> float | None:
+    if value is None or value.strip() == "":
+        return None
+    try:
+        f = float(value)
+    except ValueError:
+        raise _bad(field, f"{field} 应为数字", f"{field} must be a number") from None
+    if not lo <= f <= hi:
+        raise _bad(field, f"{field} 超出范围", f"{field} is out of range")
+    return f
+
+
+async def build_case(
+    session: AsyncSession, form: dict[str, Any], attrs: dict[str, str], lang: Lang
+) -> tuple[CaseCreate, dict[str, Any]]:
+    """Check a POSTed request (form fields and `attribute[...]`) and turn it into the intake's
+    CaseCreate. Returns it and what only the Open311 record keeps (media_url, attributes, email)."""
+    code = (form.get("service_code") or "").strip()
+    if not code:
+        raise _bad("service_code", "缺少 service_code", "service_code is required")
+    cat = (await session.execute(_SERVICES, {"code": code})).first()
+    if cat is None:
+        raise _bad(
+            "service_code", f"服务类型不存在或已停用：{code}", f"Unknown or retired service: {code}"
+        )
+    lat = number(form.get("lat"), "lat", -90, 90)
+    lon = number(form.get("long"), "long", -180, 180)
+    address = (form.get("address_string") or "").strip() or None
+    address_id = (form.get("address_id") or "").strip() or None
+    building_id = None
+    if (lat is None) != (lon is None):
+        raise _bad("lat,long", "lat 与 long 须同时提供", "Send both lat and long")
+    if lat is None:
+        if address_id is not None and not (address_id.isdigit() and len(address_id) <= 18):
+            raise _bad("address_id", "address_id 应为楼栋编号", "address_id is a building id")
+        if not (address or address_id):
+            raise _bad(
+                "lat,long",
+                "须提供位置：lat/long（WGS84）、address_string 或 address_id",
+                "A location is required: lat/long (WGS84), address_string or address_id",
+            )
+        hits = (
+            await session.execute(
+                _BUILDING,
+                {
+                    "bid": int(address_id) if address_id else None,
+                    "addr": address if not address_id else None,
+                },
+            )
+        ).all()
+        if len(hits) != 1:
+            raise _bad(
+                "address_string",
+                "无法唯一确定该地址的位置，请提供 lat/long",
+                "The address does not name exactly one known building; send lat/long",
+            )
+        building_id, lon, lat = hits[0].id, hits[0].lon, hits[0].lat
+    known = {a["code"]: a for a in attributes(cat.kind, lang)}
+    for k in attrs:
+        if k not in known:
+            raise _bad(f"attribute[{k}]", f"未知属性：{k}", f"Unknown attribute: {k}")
+    urgency = attrs.get("urgency") or "normal"
+    if urgency not in ("normal", "urgent", "critical"):
+        raise _bad("attribute[urgency]", "urgency 取值无效", "urgency is not one of the values")
+    occurred = parse_time(attrs.get("occurred_at"), "attribute[occurred_at]")
+    if occurred is not None and occurred > datetime.now(SHANGHAI) + timedelta(minutes=10):
+        raise _bad("attribute[occurred_at]", "发生时间不能在未来", "occurred_at is in the future")
+    facility = (attrs.get("facility_code") or "").strip()
+    if len(facility) > 40:
+        raise _bad("attribute[facility_code]", "部件编号过长", "facility_code is too long")
+    description = (form.get("description") or "").strip()
+    if len(description) > 4000:
+        raise _bad("description", "描述不能超过 4000 字", "description is at most 4000 characters")
+    if facility:
+        description = f"{description}\n【部件编号：{facility}】".strip()
+    title = (attrs.get("title") or "").strip() or (
+        description.splitlines()[0][:30] if description else cat.name
+    )
+    if len(title) > 200:
+        raise _bad("attribute[title]", "标题不能超过 200 字", "title is at most 200 characters")
+    media_url = (form.get("media_url") or "").strip() or None
+    if media_url and not URL.match(media_url):
+        raise _bad("media_url", "media_url 应为 http(s) 链接", "media_url must be an http(s) URL")
+    email = (form.get("email") or "").strip() or None
+    if email and (len(email) > 200 or not EMAIL.match(email)):
+        raise _bad("email", "email 格式无效", "email is not valid")
+    phone = (form.get("phone") or "").strip().replace(" ", "") or None
+    if phone and not re.match(MOBILE, phone):
+        raise _bad(
+            "phone", "phone 应为手机号或带区号的固话", "phone must be a Chinese phone number"
+        )
+    name = ((form.get("last_name") or "").strip() + (form.get("first_name") or "").strip())[:100]
+    try:
+        data = CaseCreate(
+            category=code,
+            title=title,
+            description=description,
+            location=LocationIn(lon=lon, lat=lat),
+            address=address[:300] if address else None,
+            building_id=building_id,
+            occurred_at=occurred,
+            urgency=urgency,  # type: ignore[arg-type]
+            resident=ResidentIn(name=name or None, phone=phone) if (name or phone) else None,
+        )
+    except ValidationError as e:  # anything the checks above did not already name
+        first = e.errors()[0]
+        where = ".".join(str(x) for x in first.get("loc", ())) or "?"
+        raise _bad(where, f"{where}：{first.get('msg')}", f"{where}: {first.get('msg')}") from None
+    extra = {
+        "media_url": media_url,
+        "attributes": {k: v for k, v in attrs.items() if v != ""},
+        "email": email,
+    }
+    return data, extra
+
+
+_RECORD = text(
+    """
+    INSERT INTO open311_requests (case_id, district_id, key_id, token, media_url, attributes, email)
+    VALUES (:case, :district, :key, :token, :media, CAST(:attrs AS jsonb), :email)
+    """
+)
+
+
+async def submit(
+    session: AsyncSession,
+    who: Integrator,
+    data: CaseCreate,
+    extra: dict[str, Any],
+    *,
+    jurisdiction: str | None,
+    lang: Lang,
+    token: uuid.UUID | None = None,
+) -> dict[str, Any]:
+    """Insert the case through the intake (not committed), record what Open311 adds, and emit
+    the `case.reported` event. The answer is the spec's RequestResponse."""
+    district = await district_id(session, jurisdiction)
+    row, dups = await intake.insert_case(session, data, who.user_id, channel=who.channel)
+    if district is not None and row.district_id != district:
+        raise _bad(
+            "jurisdiction_id",
+            "该位置不在 jurisdiction_id 所指的区县内",
+            "The location is not in the jurisdiction_id given",
+        )
+    if not who.covers(row.community_id, row.street_id, row.district_id):
+        raise ApiError(
+            "forbidden",
+            field="api_key",
+            detail="该 api_key 不能在此位置上报",
+            detail_en="This api_key may not report at this location",
+        )
+    tok = token or uuid.uuid4()
+    await session.execute(
+        _RECORD,
+        {
+            "case": row.id,
+            "district": row.district_id,
+            "key": who.key_id,
+            "token": tok,
+            "media": extra.get("media_url"),
+            "attrs": orjson.dumps(extra.get("attributes") or {}).decode(),
+            "email": extra.get("email"),
+        },
+    )
+    await emit(
+        session,
+        "case.reported",
+        row.id,
+        {
+            "case_id": row.id,
+            "number": row.number,
+            "title": row.title,
+            "category": row.category_code,
+            "urgency": row.urgency,
+            "unlocated": row.unlocated,
+            "channel": row.channel,
+            "to_status": "reported",
+        },
+    )
+    if lang == "en":
+        notice = f"Received: case number {row.number}."
+        if dups:
+            notice += f" {len(dups)} similar open case(s) nearby."
+    else:
+        notice = f"已受理，事件编号 {row.number}。"
+        if dups:
+            notice += f"附近已有 {len(dups)} 件同类事件在办。"
+    return {
+        "service_request_id": str(row.id),
+        "token": str(tok),
+        "service_notice": notice,
+        "extended_attributes": {
+            "case_number": row.number,
+            "channel": row.channel,
+            "unlocated": row.unlocated,
+            "duplicates": [
+                {
+                    "service_request_id": str(d["id"]),
+                    "status": open_closed(d["status"]),
+                    "distance_m": d["distance_m"],
+                }
+                for d in dups
+            ],
+        },
+    }
