@@ -12,21 +12,26 @@
   statement). If the server fails in between, the key keeps pointing at what was created: when
   its lease lapses (at once when the failure is an exception, after `idempotency_lease_seconds`
   when the process died), a retry gets that result back, rendered anew, never a second copy.
+- Doors whose work spans several statements (Open311, the QR form) use `run_once`: the claim
+  commits on its own first, then the work and the stored response share one transaction; a
+  failure releases the claim (a dead process: its lease lapses).
 - Keys are kept `idempotency_hours` (72) and then purged (`wangge purge`).
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.config import get_settings
-from app.db import RawSql
+from app.db import RawSql, driver
 from app.errors import CATALOG, ApiError
 
 CATALOG.update(
@@ -180,6 +185,53 @@ async def lapse(conn: asyncpg.Connection, claim: Claim) -> None:
     """The response could not be made after the work committed: let the next retry recover the
     result at once instead of waiting for the lease."""
     await conn.execute(_LAPSE.sql, *_LAPSE.args(claim.ids))
+
+
+_CLAIM_ALONE = RawSql(
+    "WITH claim AS ({claim}) SELECT count(*) > 0 FROM claim".format(
+        claim=CLAIM.format(result_id="NULL", source="(SELECT 1) AS one")
+    )
+)
+_RELEASE = RawSql(
+    "DELETE FROM idempotency_keys WHERE user_id = :user_id AND key = :key AND state = 'processing'"
+)
+
+
+async def run_once(
+    connect: Callable[[], AbstractAsyncContextManager[AsyncConnection]],
+    session: AsyncSession,
+    claim: Claim,
+    work: Callable[[], Awaitable[tuple[int, bytes]]],
+) -> Replay:
+    """Run `work` (on `session`, which it must not commit) at most once for the claim's key;
+    replay its response afterwards. `connect` gives a short autocommit connection for the claim
+    and its release (returned before the work starts: a request never holds two)."""
+    async with connect() as c:
+        conn = await driver(c)
+        claimed = await conn.fetchval(_CLAIM_ALONE.sql, *_CLAIM_ALONE.args(claim.params()))
+        settled = None if claimed else await settle(conn, claim)
+    if not claimed:
+        if isinstance(settled, Replay):
+            return settled
+        # No row (purged in between) or a lapsed one with no result: the phone retries.
+        raise ApiError("idempotency_key_in_use", headers={"Retry-After": "1"})
+    try:
+        status, payload = await work()
+        await session.execute(
+            text(
+                "UPDATE idempotency_keys SET state = 'done', status_code = :status, "
+                "response = :body WHERE user_id = :user_id AND key = :key"
+            ),
+            {**claim.ids, "status": status, "body": payload},
+        )
+        await session.commit()
+    except BaseException:
+        await session.rollback()
+        async with connect() as c:
+            conn = await driver(c)
+            await conn.execute(_RELEASE.sql, *_RELEASE.args(claim.ids))
+        raise
+    return Replay(status, payload)
 
 
 _PURGE = text(

@@ -549,7 +549,7 @@ def mb(kb: int) -> str:
     return f"{kb / 1024:.1f} MB"
 
 
-def print_report(res: dict[str, Any]) -> None:
+def print_report(res: dict[str, Any], conc: int) -> None:
     print(
         f"\n  {'variant':<32}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'requests':>10}"
         f"{'errors':>8}   CPU ms/req: app + db + client (busy CPUs)"
@@ -576,6 +576,21 @@ def print_report(res: dict[str, Any]) -> None:
         f"{'PASS' if p['pass'] else 'MISS'}"
     )
     print(f"  replay / ceiling throughput {rq:.3f}" if rq is not None else "  replay: -")
+    # What the CPUs allow at best: every intake needs its app + database + client CPU time, and
+    # this machine has os.cpu_count() CPUs in all (the ceiling endpoint needs no database).
+    cpus = os.cpu_count() or 1
+    ci = res["variants"]["intake"]["cpu_ms_per_request"]
+    per = sum(ci.values())
+    if per > 0:
+        best = cpus * 1000 / per
+        ceiling = res["variants"]["healthz"]["rps"]
+        print(
+            f"  CPU bound: {per:.2f} ms of CPU per intake on {cpus} CPUs allows at most "
+            f"{best:,.0f} intakes/s even with nothing else running: a ratio of at most "
+            f"{best / ceiling:.2f} to this run's ceiling; p99 < {p['max']:g} ms at "
+            f"{conc} clients needs more than {conc * 1000 / p['max']:,.0f}"
+            f"/s (Little's law)"
+        )
     m = res["server_memory_kb"]
     print(
         f"server memory: VmRSS {mb(m['ready']['VmRSS'])} ready, {mb(m['warm']['VmRSS'])} "
@@ -660,7 +675,7 @@ async def amain(url: str, args: argparse.Namespace) -> dict[str, Any]:
             await reset(conn)
     finally:
         await conn.close()
-    print_report(result)
+    print_report(result, args.concurrency)
     s = get_settings()
     return {
         "benchmark": "intake",

@@ -94,7 +94,8 @@ queued AS (
     SELECT 'case.reported', ins.id,
            jsonb_build_object('case_id', ins.id, 'number', ins.number, 'title', ins.title,
                               'category', ins.category_code, 'urgency', ins.urgency,
-                              'unlocated', ins.unlocated, 'to_status', 'reported')
+                              'unlocated', ins.unlocated, 'channel', ins.channel,
+                              'to_status', 'reported')
     FROM ins
 ),
 dups AS (
@@ -122,22 +123,21 @@ SELECT {columns}, (SELECT id FROM ev) AS event_id,
 _ONE = RawSql(f"SELECT {CASE_COLUMNS} {CASE_FROM} WHERE c.id = :id")
 
 
-async def report(
-    conn: asyncpg.Connection,
-    data: CaseCreate,
-    reporter_id: int,
-    render: Render,
-    claim: Claim | None = None,
-    channel: str = "app",
-) -> tuple[int, bytes]:
-    """Report a case; `conn` is outside any transaction. Returns (status, response body).
+def _unknown_category(data: CaseCreate) -> ApiError:
+    return ApiError(
+        "validation_error",
+        field="category",
+        detail=f"事项类别不存在或已停用：{data.category}",
+        detail_en=f"Unknown or retired category: {data.category}",
+    )
 
-    Fresh: one statement claims the key, inserts the case, its first step and its event and
-    finds the duplicates (it commits on its own), then the response is stored for replays. A
-    key already used answers from the key (replay, 409 or 422, see app.idempotency)."""
+
+def _params(
+    data: CaseCreate, reporter_id: int, channel: str, claim: Claim | None
+) -> dict[str, Any]:
     s = get_settings()
     lon, lat = parse_lonlat(data.location.lon, data.location.lat, data.location.crs)
-    params = {
+    return {
         "lon": lon,
         "lat": lat,
         "category": data.category,
@@ -158,6 +158,22 @@ async def report(
         "dup_max": s.duplicate_max,
         **(claim.params() if claim else no_claim(reporter_id)),
     }
+
+
+async def report(
+    conn: asyncpg.Connection,
+    data: CaseCreate,
+    reporter_id: int,
+    render: Render,
+    claim: Claim | None = None,
+    channel: str = "app",
+) -> tuple[int, bytes]:
+    """Report a case; `conn` is outside any transaction. Returns (status, response body).
+
+    Fresh: one statement claims the key, inserts the case, its first step and its event and
+    finds the duplicates (it commits on its own), then the response is stored for replays. A
+    key already used answers from the key (replay, 409 or 422, see app.idempotency)."""
+    params = _params(data, reporter_id, channel, claim)
     row = await conn.fetchrow(_INTAKE.sql, *_INTAKE.args(params))
     if row is not None:
         dups = row["duplicates"]
@@ -174,12 +190,7 @@ async def report(
         return 201, payload
     settled = await settle(conn, claim) if claim is not None else None
     if settled is None:
-        raise ApiError(
-            "validation_error",
-            field="category",
-            detail=f"事项类别不存在或已停用：{data.category}",
-            detail_en=f"Unknown or retired category: {data.category}",
-        )
+        raise _unknown_category(data)
     if isinstance(settled, Lapsed):  # created, but its answer was lost: answer it now
         assert claim is not None
         case = await conn.fetchrow(_ONE.sql, *_ONE.args({"id": settled.result_id}))
@@ -189,3 +200,18 @@ async def report(
         await store(conn, claim, 201, payload)
         return 201, payload
     return settled.status, settled.body
+
+
+async def insert_case(
+    conn: asyncpg.Connection, data: CaseCreate, reporter_id: int, channel: str = "app"
+) -> tuple[Any, list[dict[str, Any]]]:
+    """The same intake statement inside the caller's transaction, for doors that add their own
+    records to the case before committing (Open311, the QR form). Returns the case row (as
+    `service.CASE_COLUMNS` reads it) and the duplicate suggestions."""
+    row = await conn.fetchrow(
+        _INTAKE.sql, *_INTAKE.args(_params(data, reporter_id, channel, None))
+    )
+    if row is None:
+        raise _unknown_category(data)
+    dups = row["duplicates"]
+    return RecordView(row), dups if isinstance(dups, list) else orjson.loads(dups)

@@ -15,7 +15,7 @@ from app.config import get_settings
 from app.db import DbReader, DbSession, ReaderFactory
 from app.errors import ApiError
 from app.i18n import RequestLang
-from app.idempotency import check_key, run_once
+from app.idempotency import Claim, run_once
 from app.open311 import formats, ratelimit, service
 from app.open311.formats import Open311Route
 
@@ -224,15 +224,14 @@ async def post_request(
         canonical = urlencode(
             sorted((k, v) for k, v in form.multi_items() if k != "api_key" and isinstance(v, str))
         ).encode()
-        replay = await run_once(
-            connect,
-            session,
-            user_id=who.user_id,
-            key=check_key(idempotency_key),
-            method_path=f"POST {request.url.path}",
-            body=hashlib.sha256(canonical).hexdigest().encode(),
-            work=work,
+        claim = Claim.of(
+            who.user_id,
+            idempotency_key,
+            f"POST {request.url.path}",
+            hashlib.sha256(canonical).hexdigest().encode(),
         )
+        assert claim is not None
+        replay = await run_once(connect, session, claim, work)
         status_code, payload = replay.status, replay.body
     return Response(payload, status_code, media_type=formats.media_type(fmt))
 

@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from app.cases import intake
 from app.cases.schemas import MOBILE, CaseCreate, LocationIn, ResidentIn
 from app.config import get_settings
+from app.db import driver
 from app.errors import ApiError, not_found
-from app.events.outbox import emit
 from app.i18n import ACTION_LABELS, STATUS_LABELS, Lang, label
 from app.open311.formats import w3c
 from app.open311.keys import Integrator
@@ -639,10 +639,12 @@ async def submit(
     lang: Lang,
     token: uuid.UUID | None = None,
 ) -> dict[str, Any]:
-    """Insert the case through the intake (not committed), record what Open311 adds, and emit
-    the `case.reported` event. The answer is the spec's RequestResponse."""
+    """Insert the case through the intake (not committed; its `case.reported` event is published
+    at commit), record what Open311 adds. The answer is the spec's RequestResponse."""
     district = await district_id(session, jurisdiction)
-    row, dups = await intake.insert_case(session, data, who.user_id, channel=who.channel)
+    row, dups = await intake.insert_case(
+        await driver(await session.connection()), data, who.user_id, channel=who.channel
+    )
     if district is not None and row.district_id != district:
         raise _bad(
             "jurisdiction_id",
@@ -667,21 +669,6 @@ async def submit(
             "media": extra.get("media_url"),
             "attrs": orjson.dumps(extra.get("attributes") or {}).decode(),
             "email": extra.get("email"),
-        },
-    )
-    await emit(
-        session,
-        "case.reported",
-        row.id,
-        {
-            "case_id": row.id,
-            "number": row.number,
-            "title": row.title,
-            "category": row.category_code,
-            "urgency": row.urgency,
-            "unlocated": row.unlocated,
-            "channel": row.channel,
-            "to_status": "reported",
         },
     )
     if lang == "en":
