@@ -208,9 +208,7 @@ async def insert_case(
     """The same intake statement inside the caller's transaction, for doors that add their own
     records to the case before committing (Open311, the QR form). Returns the case row (as
     `service.CASE_COLUMNS` reads it) and the duplicate suggestions."""
-    row = await conn.fetchrow(
-        _INTAKE.sql, *_INTAKE.args(_params(data, reporter_id, channel, None))
-    )
+    row = await conn.fetchrow(_INTAKE.sql, *_INTAKE.args(_params(data, reporter_id, channel, None)))
     if row is None:
         raise _unknown_category(data)
     dups = row["duplicates"]
