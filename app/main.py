@@ -31,6 +31,7 @@ from app.loop.router import router as loop_router
 from app.openapi import build_openapi
 from app.responses import FastJSON
 from app.sync.router import router as sync_router
+from app.tiles.router import router as tiles_router
 from app.users.router import router as users_router
 
 DESCRIPTION = """
@@ -101,6 +102,7 @@ def create_app() -> FastAPI:
         event_stream.router,
         sync_router,
         audit_router,
+        tiles_router,
     ):
         app.include_router(router)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
