@@ -54,6 +54,9 @@ CATALOG: dict[str, tuple[int, str, str]] = {
         "Query timed out; narrow it down and retry",
     ),
     "http_error": (400, "请求错误", "Bad request"),
+    "invalid_parameter": (400, "查询参数无效", "Invalid query parameter"),
+    "unknown_collection": (404, "要素集合不存在", "No such collection"),
+    "unknown_feature": (404, "要素不存在", "No such feature"),
 }
 
 

@@ -28,6 +28,7 @@ from app.http import BodyLimitMiddleware
 from app.loop import scheduler
 from app.loop.calendar_router import router as calendar_router
 from app.loop.router import router as loop_router
+from app.ogc.router import router as ogc_router
 from app.openapi import build_openapi
 from app.responses import FastJSON
 from app.sync.router import router as sync_router
@@ -103,6 +104,7 @@ def create_app() -> FastAPI:
         sync_router,
         audit_router,
         tiles_router,
+        ogc_router,
     ):
         app.include_router(router)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
