@@ -231,7 +231,9 @@ async def bench_size(
                 if variant in ("endpoint", "tipg", "healthz"):
                     http = tipg if variant == "tipg" else ours
                     status, body = await http.fetch(path(variant, t))
-                    if status != 200 or not body:
+                    # tipg answers 200 with no bytes for a tile whose grids only reach into
+                    # the buffer (it selects by the bare tile); ours never sends an empty 200
+                    if status != 200 or (variant == "endpoint" and not body):
                         raise RuntimeError(f"HTTP {status} on {path(variant, t)}")
                     return True
                 if variant == "raw_sql":
