@@ -16,6 +16,7 @@ from app.auth.router import router as auth_router
 from app.buildings.router import router as buildings_router
 from app.cases.router import router as cases_router
 from app.categories.router import router as categories_router
+from app.community.router import router as community_router
 from app.config import get_settings
 from app.db import db
 from app.departments.router import router as departments_router
@@ -25,6 +26,7 @@ from app.events.webhook_router import router as webhooks_router
 from app.grids.router import router as grids_router
 from app.health.router import router as health_router
 from app.http import BodyLimitMiddleware
+from app.lists.router import router as lists_router
 from app.loop import scheduler
 from app.loop.calendar_router import router as calendar_router
 from app.loop.router import router as loop_router
@@ -101,6 +103,8 @@ def create_app() -> FastAPI:
         event_stream.router,
         sync_router,
         audit_router,
+        community_router,
+        lists_router,
     ):
         app.include_router(router)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]

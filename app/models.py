@@ -6,12 +6,17 @@ from app.auth.models import AuthSession, RefreshToken
 from app.buildings.models import Building
 from app.cases.models import Attachment, Case, CaseEvent, IdempotencyKey
 from app.categories.models import Category, CategoryClass
+from app.community.models import Step, Task, Unit
 from app.db import Base
+from app.deliberation.models import Matter, Opinion, Rating
 from app.departments.models import Department
 from app.events.models import Event, WebhookDelivery, WebhookSubscription
 from app.grids.models import Grid, GridBoundary
+from app.lists.models import ListReview, Need, Project, ProjectResource, ProjectUnit, Resource
 from app.loop.models import Assignment, RoutingRule, WorkSchedule
+from app.meetings.models import Meeting, UnitRating
 from app.users.models import Post, PostGrid, User
+from app.volunteers.models import PartyMember, Service, SupportMeasure, VolunteerTask
 
 __all__ = [
     "Area",
@@ -30,11 +35,29 @@ __all__ = [
     "Grid",
     "GridBoundary",
     "IdempotencyKey",
+    "ListReview",
+    "Matter",
+    "Meeting",
+    "Need",
+    "Opinion",
+    "PartyMember",
     "Post",
     "PostGrid",
+    "Project",
+    "ProjectResource",
+    "ProjectUnit",
+    "Rating",
     "RefreshToken",
+    "Resource",
     "RoutingRule",
+    "Service",
+    "Step",
+    "SupportMeasure",
+    "Task",
+    "Unit",
+    "UnitRating",
     "User",
+    "VolunteerTask",
     "WebhookDelivery",
     "WebhookSubscription",
     "WorkSchedule",

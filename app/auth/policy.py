@@ -100,6 +100,32 @@ RULES: dict[str, Rule] = {
     "users:admin": Rule(frozenset({"admin"}), description="accounts and posts"),
     "departments:write": Rule(frozenset({"admin"}), description="edit departments"),
     "audit:read": Rule(frozenset({"admin"}), description="read the audit log"),
+    "community:read": Rule(
+        AREA_STAFF,
+        scoped=True,
+        description="read a community's lists, meetings, tasks, matters, volunteers, ratings",
+    ),
+    "community:manage": Rule(
+        frozenset({"admin", "community"}),
+        scoped=True,
+        description="keep the community's lists, big party committee, meetings, deliberation, "
+        "dual registration",
+    ),
+    "community:rate": Rule(
+        frozenset({"admin", "street", "community"}),
+        scoped=True,
+        description="two-way evaluation of member units (双向评议)",
+    ),
+    "community:collect": Rule(
+        CASE_STAFF,
+        scoped=True,
+        description="collect residents' needs and proposals in a grid",
+    ),
+    "support:read": Rule(ALL_ROLES, description="browse the grid support list (网格支持清单)"),
+    "support:publish": Rule(
+        frozenset({"admin", "department"}),
+        description="publish a department's support measures for grids",
+    ),
 }
 
 
@@ -475,6 +501,12 @@ WebhookManager = Annotated[Principal, Depends(require("webhooks:manage"))]
 WebhookMonitor = Annotated[Principal, Depends(require("webhooks:monitor"))]
 DepartmentWriter = Annotated[Principal, Depends(require("departments:write"))]
 AuditReader = Annotated[Principal, Depends(require("audit:read"))]
+CommunityReader = Annotated[Principal, Depends(require("community:read"))]
+CommunityManager = Annotated[Principal, Depends(require("community:manage"))]
+CommunityRater = Annotated[Principal, Depends(require("community:rate"))]
+CommunityCollector = Annotated[Principal, Depends(require("community:collect"))]
+SupportReader = Annotated[Principal, Depends(require("support:read"))]
+SupportPublisher = Annotated[Principal, Depends(require("support:publish"))]
 
 
 async def ensure_area_in_scope(

@@ -44,6 +44,12 @@ EXPECTED_ROLES: dict[str, set[str] | None] = {
     "users:admin": {"admin"},
     "departments:write": {"admin"},
     "audit:read": {"admin"},
+    "community:read": AREA_STAFF,
+    "community:manage": {"admin", "community"},
+    "community:rate": {"admin", "street", "community"},
+    "community:collect": CASE_STAFF,
+    "support:read": ALL,
+    "support:publish": {"admin", "dept"},
 }
 SCOPED = {
     "registry:report",
@@ -58,6 +64,10 @@ SCOPED = {
     "loop:dispatch",
     "loop:department",
     "loop:grid",
+    "community:read",
+    "community:manage",
+    "community:rate",
+    "community:collect",
 }
 
 # Which of the test's objects lie in each account's scope ("in" = 立新社区 of 江边街道, 月湖区,

@@ -1,0 +1,180 @@
+"""/api/v1/areas/{area_id}/units and /tasks — co-building units (the big party committee's members
+among them) and the tracked tasks every community mechanism produces.
+
+Paths name the community (`{area_id}`), so the policy layer checks the caller's scope; reads also
+accept a street or district and cover every community below it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query, Request, Response, status
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from app.auth.policy import CommunityManager, CommunityReader
+from app.community import service
+from app.community.models import Unit
+from app.community.schemas import (
+    StepOut,
+    TaskAction,
+    TaskDetail,
+    TaskOut,
+    UnitCreate,
+    UnitOut,
+    UnitUpdate,
+)
+from app.db import DbSession
+from app.errors import ApiError, not_found
+from app.http import ApiRoute
+
+router = APIRouter(prefix="/api/v1/areas", tags=["community"], route_class=ApiRoute)
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+async def ensure_under(
+    session: DbSession, area_id: int, community_id: int, what: tuple[str, str], oid: int
+) -> None:
+    """An object named under `{area_id}` must lie in a community at or below that area."""
+    if community_id not in await service.communities_under(session, area_id):
+        raise not_found(what[0], what[1], oid)
+
+
+@router.get("/{area_id}/units", response_model=list[UnitOut], summary="Co-building units")
+async def list_units(
+    area_id: int,
+    session: DbSession,
+    who: CommunityReader,
+    member: bool | None = Query(None, description="Only member units of the big party committee"),
+) -> Any:
+    communities = await service.communities_under(session, area_id)
+    stmt = select(Unit).where(Unit.community_id.in_(communities))
+    if member is not None:
+        stmt = stmt.where(Unit.is_member == member)
+    return (await session.execute(stmt.order_by(Unit.community_id, Unit.id))).scalars().all()
+
+
+@router.post(
+    "/{area_id}/units",
+    response_model=UnitOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Add a co-building unit (or a member unit of the big party committee)",
+)
+async def create_unit(
+    area_id: int, body: UnitCreate, request: Request, session: DbSession, who: CommunityManager
+) -> Any:
+    c = await service.community_of(session, area_id)
+    data = body.model_dump(exclude={"location"})
+    u = Unit(district_id=c.district_id, community_id=c.id, **data)
+    if body.location:
+        u.location = func.ST_SetSRID(func.ST_MakePoint(body.location.lon, body.location.lat), 4326)
+    session.add(u)
+    try:
+        await session.flush()
+    except IntegrityError:  # the unique name per community
+        await session.rollback()
+        raise ApiError(
+            "conflict",
+            field="name",
+            detail=f"本社区已有该单位：{body.name}",
+            detail_en=f"The unit exists already in this community: {body.name}",
+        ) from None
+    await service.step(session, c, "unit", u.id, "created", who, note=u.name, detail=data)
+    await service.audit(
+        session, "community_unit_created", who, request, "community_unit", u.id, data
+    )
+    await session.commit()
+    await session.refresh(u)
+    return u
+
+
+@router.patch("/{area_id}/units/{unit_id}", response_model=UnitOut, summary="Change a unit")
+async def update_unit(
+    area_id: int,
+    unit_id: int,
+    body: UnitUpdate,
+    request: Request,
+    session: DbSession,
+    who: CommunityManager,
+) -> Any:
+    c = await service.community_of(session, area_id)
+    u = await service.get_unit(session, c, unit_id)
+    changes = body.model_dump(exclude_unset=True)
+    for k, v in changes.items():
+        setattr(u, k, v)
+    await service.step(session, c, "unit", u.id, "updated", who, detail=changes)
+    await service.audit(
+        session, "community_unit_updated", who, request, "community_unit", u.id, changes
+    )
+    await session.commit()
+    await session.refresh(u)
+    return u
+
+
+@router.get("/{area_id}/tasks", response_model=list[TaskOut], summary="Tracked tasks")
+async def list_tasks(
+    area_id: int,
+    session: DbSession,
+    who: CommunityReader,
+    state: Literal["open", "done", "cancelled"] | None = None,
+    unit_id: int | None = None,
+    overdue: bool | None = None,
+    source: Literal["meeting", "project", "matter"] | None = None,
+) -> Any:
+    communities = await service.communities_under(session, area_id)
+    rows = await service.list_tasks(
+        session,
+        communities,
+        now_utc(),
+        state=state,
+        unit_id=unit_id,
+        overdue=overdue,
+        source=source,
+    )
+    return [TaskOut.model_validate(dict(r._mapping)) for r in rows]
+
+
+async def task_detail(session: DbSession, task_id: int, community_ids: list[int]) -> TaskDetail:
+    rows = await service.list_tasks(session, community_ids, now_utc(), task_id=task_id)
+    row = rows[0] if rows else None
+    if row is None:
+        raise not_found("任务", "Task", task_id)
+    steps = await service.timeline(session, "task", task_id)
+    return TaskDetail.model_validate(
+        {**dict(row._mapping), "timeline": [StepOut.model_validate(s) for s in steps]}
+    )
+
+
+@router.get(
+    "/{area_id}/tasks/{task_id}", response_model=TaskDetail, summary="A task and its timeline"
+)
+async def get_task(area_id: int, task_id: int, session: DbSession, who: CommunityReader) -> Any:
+    communities = await service.communities_under(session, area_id)
+    return await task_detail(session, task_id, communities)
+
+
+@router.post(
+    "/{area_id}/tasks/{task_id}/actions/{action}",
+    response_model=TaskDetail,
+    summary="Report progress on a task, mark it done, or cancel it",
+    responses={409: {"description": "Not allowed in the task's state; see `allowed_actions`"}},
+)
+async def task_action(
+    area_id: int,
+    task_id: int,
+    action: Literal["progress", "done", "cancel"],
+    body: TaskAction,
+    request: Request,
+    session: DbSession,
+    who: CommunityManager,
+    response: Response,
+) -> Any:
+    c = await service.community_of(session, area_id)
+    await service.act_on_task(
+        session, c, task_id, action, who, request, body.progress, body.note, now_utc()
+    )
+    return await task_detail(session, task_id, [c.id])
