@@ -30,6 +30,7 @@ from app.lists.router import router as lists_router
 from app.loop import scheduler
 from app.loop.calendar_router import router as calendar_router
 from app.loop.router import router as loop_router
+from app.meetings.router import router as meetings_router
 from app.openapi import build_openapi
 from app.responses import FastJSON
 from app.sync.router import router as sync_router
@@ -105,6 +106,7 @@ def create_app() -> FastAPI:
         audit_router,
         community_router,
         lists_router,
+        meetings_router,
     ):
         app.include_router(router)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
