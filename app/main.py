@@ -19,6 +19,7 @@ from app.categories.router import router as categories_router
 from app.community.router import router as community_router
 from app.config import get_settings
 from app.db import db
+from app.deliberation.router import router as deliberation_router
 from app.departments.router import router as departments_router
 from app.events import stream as event_stream
 from app.events import webhooks
@@ -107,6 +108,7 @@ def create_app() -> FastAPI:
         community_router,
         lists_router,
         meetings_router,
+        deliberation_router,
     ):
         app.include_router(router)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
