@@ -36,6 +36,7 @@ from app.openapi import build_openapi
 from app.responses import FastJSON
 from app.sync.router import router as sync_router
 from app.users.router import router as users_router
+from app.volunteers.router import router as volunteers_router
 
 DESCRIPTION = """
 wangge — 网格化管理开放后端. The district → street → community → grid tree on PostGIS,
@@ -109,6 +110,7 @@ def create_app() -> FastAPI:
         lists_router,
         meetings_router,
         deliberation_router,
+        volunteers_router,
     ):
         app.include_router(router)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
