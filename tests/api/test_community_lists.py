@@ -237,7 +237,7 @@ async def test_recurring_cases_become_a_need(anon, as_user, demo, conn) -> None:
             """
             INSERT INTO cases (number, category_code, title, location, reporter_id, grid_id,
                                community_id, street_id, district_id)
-            SELECT 'T-REC-' || i, 'SQ-02', '电动车楼道充电', ST_SetSRID(ST_MakePoint(117, 28), 4326),
+            SELECT 'T-REC-' || i, 'XF-05', '电动车楼道充电', ST_SetSRID(ST_MakePoint(117, 28), 4326),
                    (SELECT id FROM users WHERE username = 'worker'), g.id, g.community_id,
                    c.parent_id, s.parent_id
             FROM generate_series(1, 4) i, grids g JOIN areas c ON c.id = g.community_id
@@ -254,22 +254,22 @@ async def test_recurring_cases_become_a_need(anon, as_user, demo, conn) -> None:
     )
     assert r.status_code == 200, r.text
     cand = {c["case_category"]: c for c in r.json()}
-    assert (cand["SQ-02"]["cases"], cand["SQ-02"]["already_a_need"]) == (4, False)
+    assert (cand["XF-05"]["cases"], cand["XF-05"]["already_a_need"]) == (4, False)
     r = await anon.post(
         f"/api/v1/areas/{area}/needs/from-cases",
         headers=as_user("community"),
-        json={"case_category": "SQ-02", "category": "safety", "urgency": "high"},
+        json={"case_category": "XF-05", "category": "safety", "urgency": "high"},
     )
     assert r.status_code == 201, r.text
     need = r.json()
-    assert (need["source"], need["case_category"], need["case_count"]) == ("case", "SQ-02", 4)
+    assert (need["source"], need["case_category"], need["case_count"]) == ("case", "XF-05", 4)
     assert need["households"] == 4 and "4件" in need["title"]
     r = await anon.get(
         f"/api/v1/areas/{area}/needs/case-candidates",
         headers=as_user("community"),
         params={"min_cases": 4},
     )
-    assert {c["case_category"]: c for c in r.json()}["SQ-02"]["already_a_need"] is True
+    assert {c["case_category"]: c for c in r.json()}["XF-05"]["already_a_need"] is True
     r = await anon.post(
         f"/api/v1/areas/{area}/needs/from-cases",
         headers=as_user("community"),

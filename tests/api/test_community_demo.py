@@ -1,0 +1,63 @@
+"""The demo quarter of the community mechanisms: loaded with the district, idempotent, and showing
+something real through the API."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+
+from tests.api.test_community_lists import COMMUNITY
+
+
+async def test_demo_quarter_is_loaded_once(conn) -> None:
+    from app.demo.community import load_community
+
+    before = (await conn.execute(text("SELECT count(*) FROM community_tasks"))).scalar_one()
+    assert await load_community(conn) == 0
+    after = (await conn.execute(text("SELECT count(*) FROM community_tasks"))).scalar_one()
+    assert before == after
+    measures = (
+        await conn.execute(
+            text(
+                "SELECT count(*), count(DISTINCT department_id) FROM grid_support_measures "
+                "WHERE code ~ '^[A-Z]+-[0-9]{2}$'"
+            )
+        )
+    ).one()
+    assert tuple(measures) == (86, 25)  # Yuehu: 25 departments, 86 measures
+
+
+async def test_demo_quarter_through_the_api(anon, as_user, demo) -> None:
+    area = demo[COMMUNITY]
+    h = as_user("community")
+    meetings = (await anon.get(f"/api/v1/areas/{area}/meetings", headers=h)).json()
+    assert [m["period"] for m in meetings][:2] == ["2026Q4", "2026Q3"]
+    r = await anon.get(f"/api/v1/areas/{area}/meetings/{meetings[0]['id']}/report", headers=h)
+    units = r.json()["units"]
+    assert len(units) == 9 and sum(u["assigned"] for u in units) >= 3
+    assert any(u["service_hours"] > 0 for u in units)
+    s = (
+        await anon.get(
+            f"/api/v1/areas/{area}/evaluations/summary", headers=h, params={"period": "2026Q3"}
+        )
+    ).json()
+    assert s["totals"]["rated"] == 9 and all(u["ratings"] == 7 for u in s["units"])
+    board = (await anon.get(f"/api/v1/public/areas/{area}/board")).json()
+    assert {m["step"] for m in board["matters"]} == {1, 2, 3, 4, 5}
+    unmatched = (
+        await anon.get(f"/api/v1/areas/{area}/needs", headers=h, params={"unmatched": "true"})
+    ).json()
+    assert len(unmatched) >= 5
+    matches = (
+        await anon.get(f"/api/v1/areas/{area}/needs/{unmatched[0]['id']}/matches", headers=h)
+    ).json()
+    assert matches and matches[0]["score"] >= 50
+    report = (
+        await anon.get(
+            f"/api/v1/areas/{area}/volunteer-report",
+            headers=h,
+            params={"since": "2026-10-01", "until": "2026-11-30"},
+        )
+    ).json()
+    assert report["totals"]["hours"] > 0 and report["totals"]["members"] == 17
+    r = await anon.get("/api/v1/support-measures", headers=as_user("worker"))
+    assert len(r.json()) >= 86
