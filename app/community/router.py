@@ -26,6 +26,7 @@ from app.community.schemas import (
     UnitUpdate,
 )
 from app.db import DbSession
+from app.departments.models import Department
 from app.errors import ApiError, not_found
 from app.http import ApiRoute
 
@@ -68,6 +69,13 @@ async def create_unit(
     area_id: int, body: UnitCreate, request: Request, session: DbSession, who: CommunityManager
 ) -> Any:
     c = await service.community_of(session, area_id)
+    if body.department_id is not None and await session.get(Department, body.department_id) is None:
+        raise ApiError(
+            "validation_error",
+            field="department_id",
+            detail=f"部门不存在：{body.department_id}",
+            detail_en=f"No such department: {body.department_id}",
+        )
     data = body.model_dump(exclude={"location"})
     u = Unit(district_id=c.district_id, community_id=c.id, **data)
     if body.location:

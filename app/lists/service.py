@@ -306,6 +306,7 @@ async def create_resource(
     who: Principal,
     request: Request | None,
 ) -> int:
+    await cs.check_units(session, community, [body.unit_id], "unit_id")
     unit = await cs.get_unit(session, community, body.unit_id)
     r = Resource(
         district_id=community.district_id,

@@ -295,3 +295,51 @@ async def test_lists_need_a_community(anon, as_user, demo) -> None:
         json={"title": "x", "category": "other", "households": 1},
     )
     problem(r, 422, "not_a_community")
+
+
+async def test_units_and_references_are_checked(anon, as_user, demo) -> None:
+    area, other = demo[COMMUNITY], demo[OTHER]
+    await make_unit(anon, as_user, area, "测试重名单位")
+    r = await anon.post(
+        f"/api/v1/areas/{area}/units",
+        headers=as_user("community"),
+        json={"name": "测试重名单位", "kind": "other"},
+    )
+    problem(r, 409, "conflict")
+    r = await anon.post(
+        f"/api/v1/areas/{area}/units",
+        headers=as_user("community"),
+        json={"name": "测试部门", "kind": "government", "department_id": 0},
+    )
+    assert problem(r, 422, "validation_error")["field"] == "department_id"
+    elsewhere = (
+        await anon.post(
+            f"/api/v1/areas/{other}/units",
+            headers=as_user("admin"),
+            json={"name": "外社区单位", "kind": "enterprise"},
+        )
+    ).json()
+    r = await anon.post(
+        f"/api/v1/areas/{area}/resources",
+        headers=as_user("community"),
+        json={
+            "unit_id": elsewhere["id"],
+            "kind": "venue",
+            "title": "x",
+            "valid_from": "2026-01-01",
+        },
+    )
+    assert problem(r, 422, "validation_error")["field"] == "unit_id"
+    # The community's staff cannot touch another community's units.
+    r = await anon.patch(
+        f"/api/v1/areas/{other}/units/{elsewhere['id']}",
+        headers=as_user("community"),
+        json={"is_member": True},
+    )
+    problem(r, 404, "not_found")
+    r = await anon.patch(
+        f"/api/v1/areas/{other}/units/{elsewhere['id']}",
+        headers=as_user("admin"),
+        json={"is_member": True, "representative": "张经理"},
+    )
+    assert (r.json()["is_member"], r.json()["representative"]) == (True, "张经理")
