@@ -132,6 +132,8 @@ async def list_tasks(
     unit_id: int | None = None,
     overdue: bool | None = None,
     source: Literal["meeting", "project", "matter"] | None = None,
+    limit: int = Query(200, ge=1, le=1000),
+    offset: int = Query(0, ge=0, le=1_000_000),
 ) -> Any:
     communities = await service.communities_under(session, area_id)
     rows = await service.list_tasks(
@@ -142,8 +144,10 @@ async def list_tasks(
         unit_id=unit_id,
         overdue=overdue,
         source=source,
+        limit=limit,
+        offset=offset,
     )
-    return [TaskOut.model_validate(dict(r._mapping)) for r in rows]
+    return service.json_response(list[TaskOut], [dict(r._mapping) for r in rows])
 
 
 async def task_detail(session: DbSession, task_id: int, community_ids: list[int]) -> TaskDetail:

@@ -203,9 +203,16 @@ async def add_rating(
     response_model=Board,
     summary="The community's public deliberation board: matters and where they stand",
 )
-async def public_board(area_id: int, session: DbSession, who: Public) -> Any:
+async def public_board(
+    area_id: int,
+    session: DbSession,
+    who: Public,
+    step: int | None = Query(None, ge=1, le=5, description="1 提议 … 5 评议"),
+    limit: int = Query(100, ge=1, le=500),
+    offset: int = Query(0, ge=0, le=100_000),
+) -> Any:
     c = await cs.community_of(session, area_id)
-    return await service.board(session, c)
+    return cs.json_response(Board, await service.board(session, c, step, limit, offset))
 
 
 @router.post(

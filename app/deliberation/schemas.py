@@ -136,7 +136,10 @@ class Board(ResponseModel):
     community_id: int
     community: str
     matters: list[BoardItem]
-    counts: dict[str, int]
+    counts: dict[str, int] = Field(description="Matters by status (all of them)")
+    total: int = Field(description="Matters matching the step filter")
+    limit: int
+    offset: int
 
 
 class ProposalReceipt(ResponseModel):

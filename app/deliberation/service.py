@@ -413,7 +413,7 @@ _BOARD_TASKS = text(
     """
     SELECT matter_id, count(*) AS tasks, count(*) FILTER (WHERE state = 'done') AS done,
            max(due_at) AS due_at
-    FROM community_tasks WHERE community_id = :c AND matter_id IS NOT NULL AND state <> 'cancelled'
+    FROM community_tasks WHERE matter_id = ANY(:ids) AND state <> 'cancelled'
     GROUP BY matter_id
     """
 )
@@ -423,7 +423,7 @@ _BOARD_VOTES = text(
     """
     SELECT matter_id, count(*) AS participants, count(*) FILTER (WHERE vote = 'yes') AS yes,
            count(*) FILTER (WHERE vote = 'no') AS no, count(*) FILTER (WHERE vote = 'abstain') AS abstain
-    FROM community_matter_opinions WHERE community_id = :c GROUP BY matter_id
+    FROM community_matter_opinions WHERE matter_id = ANY(:ids) GROUP BY matter_id
     """
 )
 _BOARD_RATINGS = text(
@@ -431,7 +431,7 @@ _BOARD_RATINGS = text(
     SELECT matter_id, count(*) AS ratings, count(*) FILTER (WHERE rating = 'satisfied') AS satisfied,
            count(*) FILTER (WHERE rating = 'basic') AS basic,
            count(*) FILTER (WHERE rating = 'unsatisfied') AS unsatisfied
-    FROM community_matter_ratings WHERE community_id = :c GROUP BY matter_id
+    FROM community_matter_ratings WHERE matter_id = ANY(:ids) GROUP BY matter_id
     """
 )
 
@@ -461,28 +461,40 @@ def _satisfaction_of(s: Any) -> dict[str, Any]:
     }
 
 
-async def board(session: AsyncSession, community: Community) -> dict[str, Any]:
-    """The public board: every matter and where it stands, no personal data."""
+async def board(
+    session: AsyncSession, community: Community, step: int | None, limit: int, offset: int
+) -> dict[str, Any]:
+    """The public board: the matters and where they stand, latest first, no personal data."""
+    stmt = select(Matter).where(Matter.community_id == community.id, Matter.status != "merged")
+    if step is not None:
+        stmt = stmt.where(Matter.status.in_([k for k, v in STEP.items() if v == step]))
     matters = (
         (
             await session.execute(
-                select(Matter)
-                .where(Matter.community_id == community.id, Matter.status != "merged")
-                .order_by(Matter.updated_at.desc(), Matter.id.desc())
-                .limit(500)
+                stmt.order_by(Matter.updated_at.desc(), Matter.id.desc())
+                .limit(limit)
+                .offset(offset)
             )
         )
         .scalars()
         .all()
     )
-    c = {"c": community.id}
+    counts = {
+        r.status: r.n
+        for r in await session.execute(
+            text(
+                "SELECT status, count(*) AS n FROM community_matters WHERE community_id = :c "
+                "AND status <> 'merged' GROUP BY status"
+            ),
+            {"c": community.id},
+        )
+    }
+    c = {"ids": [m.id for m in matters]}
     tasks = {r.matter_id: r for r in await session.execute(_BOARD_TASKS, c)}
     votes = {r.matter_id: r for r in await session.execute(_BOARD_VOTES, c)}
     rates = {r.matter_id: r for r in await session.execute(_BOARD_RATINGS, c)}
     items = []
-    counts: dict[str, int] = {}
     for m in matters:
-        counts[m.status] = counts.get(m.status, 0) + 1
         t = tasks.get(m.id)
         step = STEP[m.status]
         items.append(
@@ -508,4 +520,9 @@ async def board(session: AsyncSession, community: Community) -> dict[str, Any]:
         "community": community.name,
         "matters": items,
         "counts": counts,
+        "total": sum(
+            counts[k] for k, v in STEP.items() if k in counts and (step is None or v == step)
+        ),
+        "limit": limit,
+        "offset": offset,
     }

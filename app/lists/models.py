@@ -15,6 +15,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     Numeric,
     String,
@@ -94,6 +95,7 @@ class Resource(CommunityScoped, Base):
         CheckConstraint("valid_until IS NULL OR valid_until >= valid_from", name="validity"),
         CheckConstraint("amount IS NULL OR amount >= 0", name="amount"),
         CheckConstraint("capacity IS NULL OR capacity >= 0", name="capacity"),
+        Index("ix_community_resources_district_id", "district_id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

@@ -84,7 +84,7 @@ async def list_needs(
         grid_id=grid_id,
         unmatched=unmatched,
     )
-    return [dict(r._mapping) for r in rows]
+    return cs.json_response(list[NeedOut], [dict(r._mapping) for r in rows])
 
 
 @router.post(
@@ -182,7 +182,7 @@ async def need_matches(
     limit: int = Query(10, ge=1, le=100),
 ) -> Any:
     need = await service.need_row(session, await cs.communities_under(session, area_id), need_id)
-    return await service.matches(session, need, _today(), limit)
+    return cs.json_response(list[MatchOut], await service.matches(session, need, _today(), limit))
 
 
 @router.get(

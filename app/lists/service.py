@@ -335,22 +335,26 @@ _MATCHES = text(
         SELECT {RESOURCE_COLUMNS},
                r.categories @> ARRAY[n.category]::varchar[] AS category_match,
                r.kind = ANY(:kinds) AS kind_fit,
-               ST_Distance(r.location::geography, n.location::geography) AS distance_m,
-               (SELECT count(*) FROM community_project_resources pr
-                JOIN community_projects p ON p.id = pr.project_id
-                WHERE pr.resource_id = r.id AND p.status IN ('planned', 'in_progress'))
-                 AS in_projects
+               ST_DistanceSphere(r.location, n.location) AS distance_m
         FROM community_resources r JOIN community_units u ON u.id = r.unit_id, n
         WHERE r.district_id = n.district_id
           AND r.valid_from <= :today AND (r.valid_until IS NULL OR r.valid_until >= :today)
           AND (r.categories @> ARRAY[n.category]::varchar[] OR r.kind = ANY(:kinds))
+    ),
+    best AS (
+        SELECT *, round(CAST(50 * category_match::int + 20 * kind_fit::int
+                     + 30 * greatest(0, 1 - coalesce(distance_m, :radius) / :radius) AS numeric), 1)
+                     AS score
+        FROM m
+        ORDER BY score DESC, distance_m NULLS LAST, id
+        LIMIT :limit
     )
-    SELECT *, round(CAST(50 * category_match::int + 20 * kind_fit::int
-                 + 30 * greatest(0, 1 - coalesce(distance_m, :radius) / :radius) AS numeric), 1)
-                 AS score
-    FROM m
-    ORDER BY score DESC, distance_m NULLS LAST, id
-    LIMIT :limit
+    SELECT best.*,
+           (SELECT count(*) FROM community_project_resources pr
+            JOIN community_projects p ON p.id = pr.project_id
+            WHERE pr.resource_id = best.id AND p.status IN ('planned', 'in_progress'))
+             AS in_projects
+    FROM best ORDER BY score DESC, distance_m NULLS LAST, id
     """
 )
 

@@ -143,7 +143,7 @@ async def meeting_report(
     area_id: int, meeting_id: int, session: DbSession, who: CommunityReader
 ) -> Any:
     m = await service.get_meeting(session, await cs.communities_under(session, area_id), meeting_id)
-    return await service.report(session, m.community_id, m)
+    return cs.json_response(MeetingReport, await service.report(session, m.community_id, m))
 
 
 @router.get(

@@ -257,9 +257,11 @@ async def report(session: AsyncSession, community_id: int, meeting: Meeting) -> 
     service = {r.unit_id: r for r in await session.execute(_REPORT_SERVICE, params)}
     last = {r.unit_id: r.period for r in await session.execute(_LAST_RATING, {"c": community_id})}
     results: dict[int, str | None] = {}
-    for uid, period in last.items():
-        s = await summary(session, [community_id], period, unit_id=uid)
-        results[uid] = s["units"][0]["result"] if s["units"] else None
+    for period in sorted(set(last.values())):
+        s = await summary(session, [community_id], period)
+        for u in s["units"]:
+            if last.get(u["unit_id"]) == period:
+                results[u["unit_id"]] = u["result"]
     units = (
         (
             await session.execute(

@@ -743,6 +743,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_community_resources")),
     )
     op.create_index(
+        "ix_community_resources_district_id", "community_resources", ["district_id"], unique=False
+    )
+    op.create_index(
         op.f("ix_community_resources_community_id"),
         "community_resources",
         ["community_id"],
@@ -1238,6 +1241,7 @@ def downgrade() -> None:
         op.f("ix_community_unit_ratings_community_id"), table_name="community_unit_ratings"
     )
     op.drop_table("community_unit_ratings")
+    op.drop_index("ix_community_resources_district_id", table_name="community_resources")
     op.drop_index(op.f("ix_community_resources_unit_id"), table_name="community_resources")
     op.drop_index(op.f("ix_community_resources_community_id"), table_name="community_resources")
     op.drop_table("community_resources")
