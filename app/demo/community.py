@@ -594,11 +594,13 @@ class _Builder:
         ):
             for k in rids:
                 await self.conn.execute(
-                    insert(_t(ProjectResource)).values(project_id=pid, resource_id=res[k])
+                    insert(_t(ProjectResource)).values(
+                        **self.base(), project_id=pid, resource_id=res[k]
+                    )
                 )
             for k in uids:
                 await self.conn.execute(
-                    insert(_t(ProjectUnit)).values(project_id=pid, unit_id=u[k])
+                    insert(_t(ProjectUnit)).values(**self.base(), project_id=pid, unit_id=u[k])
                 )
         await self.step("project", p1, "created", start, "银龄关爱上门巡诊")
         await self.step("project", p1, "start", start.replace(day=15))

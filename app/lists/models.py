@@ -151,7 +151,7 @@ class Project(CommunityScoped, Base):
     )
 
 
-class ProjectResource(Base):
+class ProjectResource(CommunityScoped, Base):
     __tablename__ = "community_project_resources"
 
     project_id: Mapped[int] = mapped_column(
@@ -162,7 +162,7 @@ class ProjectResource(Base):
     )
 
 
-class ProjectUnit(Base):
+class ProjectUnit(CommunityScoped, Base):
     """A unit taking part in a project (the lead unit is on the project itself)."""
 
     __tablename__ = "community_project_units"

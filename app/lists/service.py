@@ -448,11 +448,12 @@ async def create_project(
     )
     session.add(p)
     await session.flush()
+    scope = {"district_id": community.district_id, "community_id": community.id}
     for rid in sorted(set(body.resource_ids)):
-        session.add(ProjectResource(project_id=p.id, resource_id=rid))
+        session.add(ProjectResource(**scope, project_id=p.id, resource_id=rid))
     units = set(body.unit_ids) | {r.unit_id for r in found} | {body.lead_unit_id}
     for uid in sorted(units):
-        session.add(ProjectUnit(project_id=p.id, unit_id=uid))
+        session.add(ProjectUnit(**scope, project_id=p.id, unit_id=uid))
     need.status = "matched"
     detail = body.model_dump(mode="json")
     await cs.step(session, community, "project", p.id, "created", who, note=p.title, detail=detail)

@@ -1051,6 +1051,20 @@ def upgrade() -> None:
         "community_project_resources",
         sa.Column("project_id", sa.BigInteger(), nullable=False),
         sa.Column("resource_id", sa.BigInteger(), nullable=False),
+        sa.Column("district_id", sa.BigInteger(), nullable=False),
+        sa.Column("community_id", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["district_id"],
+            ["areas.id"],
+            name=op.f("fk_community_project_resources_district_id_areas"),
+            ondelete="RESTRICT",
+        ),
+        sa.ForeignKeyConstraint(
+            ["community_id"],
+            ["areas.id"],
+            name=op.f("fk_community_project_resources_community_id_areas"),
+            ondelete="RESTRICT",
+        ),
         sa.ForeignKeyConstraint(
             ["project_id"],
             ["community_projects.id"],
@@ -1068,6 +1082,12 @@ def upgrade() -> None:
         ),
     )
     op.create_index(
+        op.f("ix_community_project_resources_community_id"),
+        "community_project_resources",
+        ["community_id"],
+        unique=False,
+    )
+    op.create_index(
         op.f("ix_community_project_resources_resource_id"),
         "community_project_resources",
         ["resource_id"],
@@ -1077,6 +1097,20 @@ def upgrade() -> None:
         "community_project_units",
         sa.Column("project_id", sa.BigInteger(), nullable=False),
         sa.Column("unit_id", sa.BigInteger(), nullable=False),
+        sa.Column("district_id", sa.BigInteger(), nullable=False),
+        sa.Column("community_id", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["district_id"],
+            ["areas.id"],
+            name=op.f("fk_community_project_units_district_id_areas"),
+            ondelete="RESTRICT",
+        ),
+        sa.ForeignKeyConstraint(
+            ["community_id"],
+            ["areas.id"],
+            name=op.f("fk_community_project_units_community_id_areas"),
+            ondelete="RESTRICT",
+        ),
         sa.ForeignKeyConstraint(
             ["project_id"],
             ["community_projects.id"],
@@ -1090,6 +1124,12 @@ def upgrade() -> None:
             ondelete="RESTRICT",
         ),
         sa.PrimaryKeyConstraint("project_id", "unit_id", name=op.f("pk_community_project_units")),
+    )
+    op.create_index(
+        op.f("ix_community_project_units_community_id"),
+        "community_project_units",
+        ["community_id"],
+        unique=False,
     )
     op.create_index(
         op.f("ix_community_project_units_unit_id"),
@@ -1216,9 +1256,16 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_community_tasks_community_id"), table_name="community_tasks")
     op.drop_table("community_tasks")
     op.drop_index(op.f("ix_community_project_units_unit_id"), table_name="community_project_units")
+    op.drop_index(
+        op.f("ix_community_project_units_community_id"), table_name="community_project_units"
+    )
     op.drop_table("community_project_units")
     op.drop_index(
         op.f("ix_community_project_resources_resource_id"), table_name="community_project_resources"
+    )
+    op.drop_index(
+        op.f("ix_community_project_resources_community_id"),
+        table_name="community_project_resources",
     )
     op.drop_table("community_project_resources")
     op.drop_index(

@@ -61,3 +61,33 @@ async def test_demo_quarter_through_the_api(anon, as_user, demo) -> None:
     assert report["totals"]["hours"] > 0 and report["totals"]["members"] == 17
     r = await anon.get("/api/v1/support-measures", headers=as_user("worker"))
     assert len(r.json()) >= 86
+
+
+async def test_every_community_table_carries_its_district_and_community(conn) -> None:
+    from app.community.models import CommunityScoped
+    from app.models import Base
+
+    tables = {
+        m.class_.__tablename__
+        for m in Base.registry.mappers
+        if issubclass(m.class_, CommunityScoped)
+    }
+    assert len(tables) >= 17
+    rows = await conn.execute(
+        text(
+            """
+            SELECT tc.table_name, kcu.column_name FROM information_schema.table_constraints tc
+            JOIN information_schema.key_column_usage kcu ON kcu.constraint_name = tc.constraint_name
+            JOIN information_schema.constraint_column_usage ccu
+              ON ccu.constraint_name = tc.constraint_name
+            WHERE tc.constraint_type = 'FOREIGN KEY' AND ccu.table_name = 'areas'
+              AND kcu.column_name IN ('district_id', 'community_id')
+            """
+        )
+    )
+    fks: dict[str, set[str]] = {}
+    for r in rows:
+        fks.setdefault(r.table_name, set()).add(r.column_name)
+    for t in tables:
+        assert fks.get(t) == {"district_id", "community_id"}, t
+    assert "district_id" in fks["grid_support_measures"]
