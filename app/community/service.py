@@ -179,9 +179,19 @@ _EMIT = text(
         UNION ALL SELECT a.id, a.parent_id FROM areas a JOIN up ON a.id = up.parent_id
     ),
     e AS (
-        INSERT INTO events (type, area_ids, payload)
-        SELECT :type, array(SELECT id FROM up), CAST(:payload AS jsonb) FROM {LOCKED}
-        RETURNING id
+        INSERT INTO events (type, area_ids, department_ids, payload)
+        SELECT :type, array(SELECT id FROM up),
+               array(SELECT department_id FROM community_units
+                     WHERE id = CAST(:unit AS bigint) AND department_id IS NOT NULL),
+               CAST(:payload AS jsonb)
+        FROM {LOCKED}
+        RETURNING id, department_ids
+    ),
+    d AS (
+        INSERT INTO webhook_deliveries (subscription_id, event_id)
+        SELECT s.id, e.id FROM e JOIN webhook_subscriptions s
+          ON s.active AND s.department_id = ANY(e.department_ids)
+         AND (cardinality(s.event_types) = 0 OR CAST(:type AS text) = ANY(s.event_types))
     )
     SELECT id, pg_notify('{CHANNEL}', id::text) FROM e
     """
@@ -192,13 +202,15 @@ async def emit_community(
     session: AsyncSession, type_: str, community_id: int, payload: dict[str, Any]
 ) -> int:
     """An event about a community object for the live stream (seen by those whose scope covers
-    the community); commits with the change."""
+    the community) and, when it names a unit (`unit_id`) that is a district department, for that
+    department's console and webhooks too; commits with the change."""
     row = (
         await session.execute(
             _EMIT,
             {
                 "type": type_,
                 "community": community_id,
+                "unit": payload.get("unit_id"),
                 "payload": orjson.dumps(
                     {"community_id": community_id, **payload}, default=str
                 ).decode(),
@@ -383,7 +395,7 @@ async def act_on_task(
         session,
         "community.task_" + label,
         community.id,
-        {"task_id": t.id, "state": t.state, "progress": t.progress},
+        {"task_id": t.id, "unit_id": t.unit_id, "state": t.state, "progress": t.progress},
     )
     await session.commit()
     return t

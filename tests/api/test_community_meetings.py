@@ -283,3 +283,43 @@ async def test_two_way_evaluation(anon, as_user, demo) -> None:
         1,
         "unqualified",
     )
+
+
+async def test_a_department_unit_hears_of_its_tasks(anon, as_user, demo, conn) -> None:
+    area = demo[COMMUNITY]
+    cgj = (await conn.execute(text("SELECT id FROM departments WHERE code = 'CGJ'"))).scalar_one()
+    sub = (
+        await conn.execute(
+            text(
+                "INSERT INTO webhook_subscriptions (department_id, url, secret) "
+                "VALUES (:d, 'https://cgj.example/hook', 's') RETURNING id"
+            ),
+            {"d": cgj},
+        )
+    ).scalar_one()
+    unit = await make_unit(
+        anon, as_user, area, "测试城管中队", kind="government", department_id=cgj
+    )
+    r = await anon.post(
+        f"/api/v1/areas/{area}/meetings",
+        headers=as_user("community"),
+        json={"title": "临时联席会议", "held_at": datetime.now(UTC).isoformat(), "status": "held"},
+    )
+    r = await anon.post(
+        f"/api/v1/areas/{area}/meetings/{r.json()['id']}/resolutions",
+        headers=as_user("community"),
+        json={"resolutions": [{"title": "清理占道堆物", "unit_id": unit["id"], "due_days": 2}]},
+    )
+    [task] = r.json()["resolutions"]
+    row = (
+        await conn.execute(
+            text(
+                "SELECT e.department_ids, (SELECT count(*) FROM webhook_deliveries w "
+                "WHERE w.event_id = e.id AND w.subscription_id = :s) AS deliveries "
+                "FROM events e WHERE e.type = 'community.task_created' "
+                "AND e.payload->>'task_id' = :t"
+            ),
+            {"t": str(task["id"]), "s": sub},
+        )
+    ).one()
+    assert (row.department_ids, row.deliveries) == ([cgj], 1)
