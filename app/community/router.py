@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from app.auth.policy import CommunityManager, CommunityReader
-from app.community import service
+from app.community import labels, service
 from app.community.models import Unit
 from app.community.schemas import (
     StepOut,
@@ -29,6 +29,7 @@ from app.db import DbSession
 from app.departments.models import Department
 from app.errors import ApiError, not_found
 from app.http import ApiRoute
+from app.i18n import Lang, RequestLang
 
 router = APIRouter(prefix="/api/v1/areas", tags=["community"], route_class=ApiRoute)
 
@@ -128,6 +129,7 @@ async def list_tasks(
     area_id: int,
     session: DbSession,
     who: CommunityReader,
+    lang: RequestLang,
     state: Literal["open", "done", "cancelled"] | None = None,
     unit_id: int | None = None,
     overdue: bool | None = None,
@@ -147,26 +149,34 @@ async def list_tasks(
         limit=limit,
         offset=offset,
     )
-    return service.json_response(list[TaskOut], [dict(r._mapping) for r in rows])
+    return service.json_response(list[TaskOut], [_task(r, lang) for r in rows])
 
 
-async def task_detail(session: DbSession, task_id: int, community_ids: list[int]) -> TaskDetail:
+def _task(row: Any, lang: Lang) -> dict[str, Any]:
+    return labels.add(dict(row._mapping), lang, state=labels.TASK_STATE)
+
+
+async def task_detail(
+    session: DbSession, task_id: int, community_ids: list[int], lang: Lang = "zh"
+) -> TaskDetail:
     rows = await service.list_tasks(session, community_ids, now_utc(), task_id=task_id)
     row = rows[0] if rows else None
     if row is None:
         raise not_found("任务", "Task", task_id)
     steps = await service.timeline(session, "task", task_id)
     return TaskDetail.model_validate(
-        {**dict(row._mapping), "timeline": [StepOut.model_validate(s) for s in steps]}
+        {**_task(row, lang), "timeline": [StepOut.model_validate(s) for s in steps]}
     )
 
 
 @router.get(
     "/{area_id}/tasks/{task_id}", response_model=TaskDetail, summary="A task and its timeline"
 )
-async def get_task(area_id: int, task_id: int, session: DbSession, who: CommunityReader) -> Any:
+async def get_task(
+    area_id: int, task_id: int, session: DbSession, who: CommunityReader, lang: RequestLang
+) -> Any:
     communities = await service.communities_under(session, area_id)
-    return await task_detail(session, task_id, communities)
+    return await task_detail(session, task_id, communities, lang)
 
 
 @router.post(
@@ -183,10 +193,11 @@ async def task_action(
     request: Request,
     session: DbSession,
     who: CommunityManager,
+    lang: RequestLang,
     response: Response,
 ) -> Any:
     c = await service.community_of(session, area_id)
     await service.act_on_task(
         session, c, task_id, action, who, request, body.progress, body.note, now_utc()
     )
-    return await task_detail(session, task_id, [c.id])
+    return await task_detail(session, task_id, [c.id], lang)

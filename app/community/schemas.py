@@ -90,6 +90,7 @@ class TaskOut(ResponseModel):
     due_at: LocalTime
     provisional: bool
     state: Literal["open", "done", "cancelled"]
+    state_label: str = ""
     progress: int
     progress_note: str
     escalation_level: int

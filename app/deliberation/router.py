@@ -29,6 +29,7 @@ from app.deliberation.schemas import (
 )
 from app.errors import not_found
 from app.http import ApiRoute
+from app.i18n import RequestLang
 
 router = APIRouter(prefix="/api/v1", tags=["community deliberation"], route_class=ApiRoute)
 
@@ -56,6 +57,7 @@ async def list_matters(
     area_id: int,
     session: DbSession,
     who: CommunityReader,
+    lang: RequestLang,
     status_: MatterStatus | None = Query(None, alias="status"),
 ) -> Any:
     communities = await cs.communities_under(session, area_id)
@@ -63,7 +65,7 @@ async def list_matters(
     if status_:
         stmt = stmt.where(Matter.status == status_)
     rows = (await session.execute(stmt.order_by(Matter.id.desc()).limit(2000))).scalars().all()
-    return [service.out(m) for m in rows]
+    return [service.out(m, lang) for m in rows]
 
 
 @router.post(
@@ -78,12 +80,13 @@ async def propose(
     request: Request,
     session: DbSession,
     who: CommunityManager,
+    lang: RequestLang,
     response: Response,
 ) -> Any:
     c = await cs.community_of(session, area_id)
     mid = await service.propose(session, c, body, "community", who, request)
     response.headers["Location"] = f"/api/v1/areas/{c.id}/matters/{mid}"
-    return await service.detail(session, [c.id], mid, _now())
+    return await service.detail(session, [c.id], mid, _now(), lang)
 
 
 @router.post(
@@ -98,13 +101,14 @@ async def grid_proposal(
     request: Request,
     session: DbSession,
     who: CommunityCollector,
+    lang: RequestLang,
     response: Response,
 ) -> Any:
     c = await _grid_community(session, grid_id)
     body = body.model_copy(update={"grid_id": grid_id})
     mid = await service.propose(session, c, body, "grid_worker", who, request)
     response.headers["Location"] = f"/api/v1/areas/{c.id}/matters/{mid}"
-    return await service.detail(session, [c.id], mid, _now())
+    return await service.detail(session, [c.id], mid, _now(), lang)
 
 
 @router.post(
@@ -121,10 +125,11 @@ async def grid_opinion(
     request: Request,
     session: DbSession,
     who: CommunityCollector,
+    lang: RequestLang,
 ) -> Any:
     c = await _grid_community(session, grid_id)
     await service.add_opinion(session, c, matter_id, body, who, request)
-    return await service.detail(session, [c.id], matter_id, _now())
+    return await service.detail(session, [c.id], matter_id, _now(), lang)
 
 
 @router.get(
@@ -132,9 +137,11 @@ async def grid_opinion(
     response_model=MatterDetail,
     summary="A matter: tally, opinions, tasks, satisfaction, timeline",
 )
-async def get_matter(area_id: int, matter_id: int, session: DbSession, who: CommunityReader) -> Any:
+async def get_matter(
+    area_id: int, matter_id: int, session: DbSession, who: CommunityReader, lang: RequestLang
+) -> Any:
     return await service.detail(
-        session, await cs.communities_under(session, area_id), matter_id, _now()
+        session, await cs.communities_under(session, area_id), matter_id, _now(), lang
     )
 
 
@@ -152,10 +159,11 @@ async def matter_action(
     request: Request,
     session: DbSession,
     who: CommunityManager,
+    lang: RequestLang,
 ) -> Any:
     c = await cs.community_of(session, area_id)
     await service.act(session, c, matter_id, action, body, who, request, _now())
-    return await service.detail(session, [c.id], matter_id, _now())
+    return await service.detail(session, [c.id], matter_id, _now(), lang)
 
 
 @router.post(
@@ -172,10 +180,11 @@ async def add_opinion(
     request: Request,
     session: DbSession,
     who: CommunityManager,
+    lang: RequestLang,
 ) -> Any:
     c = await cs.community_of(session, area_id)
     await service.add_opinion(session, c, matter_id, body, who, request)
-    return await service.detail(session, [c.id], matter_id, _now())
+    return await service.detail(session, [c.id], matter_id, _now(), lang)
 
 
 @router.post(
@@ -192,10 +201,11 @@ async def add_rating(
     request: Request,
     session: DbSession,
     who: CommunityManager,
+    lang: RequestLang,
 ) -> Any:
     c = await cs.community_of(session, area_id)
     await service.add_rating(session, c, matter_id, body, who, request)
-    return await service.detail(session, [c.id], matter_id, _now())
+    return await service.detail(session, [c.id], matter_id, _now(), lang)
 
 
 @router.get(
@@ -207,12 +217,13 @@ async def public_board(
     area_id: int,
     session: DbSession,
     who: Public,
+    lang: RequestLang,
     step: int | None = Query(None, ge=1, le=5, description="1 提议 … 5 评议"),
     limit: int = Query(100, ge=1, le=500),
     offset: int = Query(0, ge=0, le=100_000),
 ) -> Any:
     c = await cs.community_of(session, area_id)
-    return cs.json_response(Board, await service.board(session, c, step, limit, offset))
+    return cs.json_response(Board, await service.board(session, c, step, limit, offset, lang))
 
 
 @router.post(

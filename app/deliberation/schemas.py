@@ -84,7 +84,9 @@ class MatterOut(ResponseModel):
     description: str
     channel: str
     status: MatterStatus
+    status_label: str = ""
     step: int = Field(description="1 提议, 2 审议, 3 商议, 4 决议, 5 评议")
+    step_label: str = ""
     merged_into_id: int | None
     reason: str | None
     mode: str | None
@@ -119,6 +121,7 @@ class BoardItem(ResponseModel):
     id: int
     title: str
     status: MatterStatus
+    status_label: str
     step: int
     step_label: str
     proposed_at: LocalTime

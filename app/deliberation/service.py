@@ -21,11 +21,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.policy import Principal
+from app.community import labels
 from app.community import service as cs
 from app.community.service import Community
 from app.deliberation.models import Matter, Opinion, Rating
 from app.deliberation.schemas import ActionIn, OpinionIn, ProposalIn, RatingIn
 from app.errors import ApiError, not_found
+from app.i18n import Lang, label
 
 MACHINE: dict[str, set[str]] = {
     "accept": {"proposed"},
@@ -49,7 +51,6 @@ STEP = {
     "done": 5,
     "evaluated": 5,
 }
-STEP_LABELS = {1: "居民提议", 2: "两委审议", 3: "民主商议", 4: "协同决议", 5: "大众评议"}
 
 
 def allowed(status: str) -> list[str]:
@@ -376,15 +377,17 @@ async def add_rating(
     await session.commit()
 
 
-def out(m: Matter) -> dict[str, Any]:
+def out(m: Matter, lang: Lang = "zh") -> dict[str, Any]:
     return {
         **{c.name: getattr(m, c.name) for c in Matter.__table__.columns},
+        "status_label": label(labels.MATTER_STATUS, m.status, lang),
         "step": STEP[m.status],
+        "step_label": labels.step_label(STEP[m.status], lang),
     }
 
 
 async def detail(
-    session: AsyncSession, communities: list[int], matter_id: int, now: datetime
+    session: AsyncSession, communities: list[int], matter_id: int, now: datetime, lang: Lang = "zh"
 ) -> dict[str, Any]:
     m = await get_matter(session, communities, matter_id)
     await session.refresh(m)
@@ -399,11 +402,11 @@ async def detail(
     )
     tasks = await cs.list_tasks(session, [m.community_id], now, source="matter", ref_id=m.id)
     return {
-        **out(m),
+        **out(m, lang),
         "tally": await tally(session, m),
         "satisfaction": await satisfaction(session, m.id),
         "opinions": opinions,
-        "tasks": [dict(t._mapping) for t in tasks],
+        "tasks": [labels.add(dict(t._mapping), lang, state=labels.TASK_STATE) for t in tasks],
         "timeline": await cs.timeline(session, "matter", m.id),
         "allowed_actions": allowed(m.status),
     }
@@ -462,7 +465,12 @@ def _satisfaction_of(s: Any) -> dict[str, Any]:
 
 
 async def board(
-    session: AsyncSession, community: Community, step: int | None, limit: int, offset: int
+    session: AsyncSession,
+    community: Community,
+    step: int | None,
+    limit: int,
+    offset: int,
+    lang: Lang = "zh",
 ) -> dict[str, Any]:
     """The public board: the matters and where they stand, latest first, no personal data."""
     stmt = select(Matter).where(Matter.community_id == community.id, Matter.status != "merged")
@@ -502,8 +510,9 @@ async def board(
                 "id": m.id,
                 "title": m.title,
                 "status": m.status,
+                "status_label": label(labels.MATTER_STATUS, m.status, lang),
                 "step": step,
-                "step_label": STEP_LABELS[step],
+                "step_label": labels.step_label(step, lang),
                 "proposed_at": m.created_at,
                 "updated_at": m.updated_at,
                 "tally": _tally_of(m, votes.get(m.id)) if step >= 3 else None,

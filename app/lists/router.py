@@ -12,11 +12,13 @@ from fastapi import APIRouter, Query, Request, Response, status
 from sqlalchemy import select
 
 from app.auth.policy import CommunityCollector, CommunityManager, CommunityReader
+from app.community import labels
 from app.community import service as cs
 from app.community.schemas import StepOut
 from app.db import DbSession
 from app.errors import not_found
 from app.http import ApiRoute
+from app.i18n import Lang, RequestLang
 from app.lists import service
 from app.lists.models import ListReview
 from app.lists.schemas import (
@@ -54,11 +56,23 @@ def _today() -> date:
     return datetime.now(SHANGHAI).date()
 
 
-async def _need_detail(session: DbSession, communities: list[int], need_id: int) -> NeedDetail:
+def _need(row: Any, lang: Lang) -> dict[str, Any]:
+    return labels.add(
+        dict(row._mapping), lang, category=labels.NEED_CATEGORY, status=labels.NEED_STATUS
+    )
+
+
+def _resource(row: Any, lang: Lang) -> dict[str, Any]:
+    return labels.add(dict(row._mapping), lang, kind=labels.RESOURCE_KIND)
+
+
+async def _need_detail(
+    session: DbSession, communities: list[int], need_id: int, lang: Lang = "zh"
+) -> NeedDetail:
     row = await service.need_row(session, communities, need_id)
     steps = await cs.timeline(session, "need", need_id)
     return NeedDetail.model_validate(
-        {**dict(row._mapping), "timeline": [StepOut.model_validate(s) for s in steps]}
+        {**_need(row, lang), "timeline": [StepOut.model_validate(s) for s in steps]}
     )
 
 
@@ -70,6 +84,7 @@ async def list_needs(
     area_id: int,
     session: DbSession,
     who: CommunityReader,
+    lang: RequestLang,
     status_: NeedStatus | None = Query(None, alias="status"),
     category: NeedCategory | None = None,
     grid_id: int | None = None,
@@ -84,7 +99,7 @@ async def list_needs(
         grid_id=grid_id,
         unmatched=unmatched,
     )
-    return cs.json_response(list[NeedOut], [dict(r._mapping) for r in rows])
+    return cs.json_response(list[NeedOut], [_need(r, lang) for r in rows])
 
 
 @router.post(
@@ -100,11 +115,12 @@ async def create_need(
     session: DbSession,
     who: CommunityManager,
     response: Response,
+    lang: RequestLang,
 ) -> Any:
     c = await cs.community_of(session, area_id)
     nid = await service.create_need(session, c, body, who, request)
     response.headers["Location"] = f"/api/v1/areas/{c.id}/needs/{nid}"
-    return await _need_detail(session, [c.id], nid)
+    return await _need_detail(session, [c.id], nid, lang)
 
 
 @router.get(
@@ -138,16 +154,19 @@ async def need_from_cases(
     session: DbSession,
     who: CommunityManager,
     response: Response,
+    lang: RequestLang,
 ) -> Any:
     c = await cs.community_of(session, area_id)
     nid = await service.need_from_cases(session, c, body, who, request, _now())
     response.headers["Location"] = f"/api/v1/areas/{c.id}/needs/{nid}"
-    return await _need_detail(session, [c.id], nid)
+    return await _need_detail(session, [c.id], nid, lang)
 
 
 @router.get("/areas/{area_id}/needs/{need_id}", response_model=NeedDetail, summary="A need")
-async def get_need(area_id: int, need_id: int, session: DbSession, who: CommunityReader) -> Any:
-    return await _need_detail(session, await cs.communities_under(session, area_id), need_id)
+async def get_need(
+    area_id: int, need_id: int, session: DbSession, who: CommunityReader, lang: RequestLang
+) -> Any:
+    return await _need_detail(session, await cs.communities_under(session, area_id), need_id, lang)
 
 
 @router.post(
@@ -163,10 +182,11 @@ async def close_need(
     request: Request,
     session: DbSession,
     who: CommunityManager,
+    lang: RequestLang,
 ) -> Any:
     c = await cs.community_of(session, area_id)
     await service.close_need(session, c, need_id, body.reason, who, request)
-    return await _need_detail(session, [c.id], need_id)
+    return await _need_detail(session, [c.id], need_id, lang)
 
 
 @router.get(
@@ -188,10 +208,12 @@ async def need_matches(
 @router.get(
     "/grids/{grid_id}/needs", response_model=list[NeedOut], summary="The needs collected in a grid"
 )
-async def grid_needs(grid_id: int, session: DbSession, who: CommunityCollector) -> Any:
+async def grid_needs(
+    grid_id: int, session: DbSession, who: CommunityCollector, lang: RequestLang
+) -> Any:
     community = await _grid_community(session, grid_id)
     rows = await service.list_needs(session, [community.id], grid_id=grid_id)
-    return [dict(r._mapping) for r in rows]
+    return [_need(r, lang) for r in rows]
 
 
 @router.post(
@@ -207,12 +229,13 @@ async def collect_need(
     session: DbSession,
     who: CommunityCollector,
     response: Response,
+    lang: RequestLang,
 ) -> Any:
     community = await _grid_community(session, grid_id)
     body = body.model_copy(update={"grid_id": grid_id})
     nid = await service.create_need(session, community, body, who, request)
     response.headers["Location"] = f"/api/v1/areas/{community.id}/needs/{nid}"
-    return await _need_detail(session, [community.id], nid)
+    return await _need_detail(session, [community.id], nid, lang)
 
 
 async def _grid_community(session: DbSession, grid_id: int) -> cs.Community:
@@ -239,6 +262,7 @@ async def list_resources(
     area_id: int,
     session: DbSession,
     who: CommunityReader,
+    lang: RequestLang,
     kind: ResourceKind | None = None,
     unit_id: int | None = None,
     valid: bool | None = Query(None, description="Valid today"),
@@ -247,7 +271,7 @@ async def list_resources(
     rows = await service.list_resources(
         session, communities, _today(), kind=kind, unit_id=unit_id, valid=valid
     )
-    return [dict(r._mapping) for r in rows]
+    return [_resource(r, lang) for r in rows]
 
 
 @router.post(
@@ -262,10 +286,11 @@ async def create_resource(
     request: Request,
     session: DbSession,
     who: CommunityManager,
+    lang: RequestLang,
 ) -> Any:
     c = await cs.community_of(session, area_id)
     rid = await service.create_resource(session, c, body, who, request)
-    return dict((await service.list_resources(session, [c.id], _today(), ids=[rid]))[0]._mapping)
+    return _resource((await service.list_resources(session, [c.id], _today(), ids=[rid]))[0], lang)
 
 
 # --- projects ---------------------------------------------------------------------------------

@@ -58,12 +58,14 @@ class NeedOut(ResponseModel):
     title: str
     description: str
     category: NeedCategory
+    category_label: str = ""
     households: int
     urgency: Urgency
     source: NeedSource
     case_category: str | None
     case_count: int | None
     status: NeedStatus
+    status_label: str = ""
     lon: float | None = None
     lat: float | None = None
     created_at: LocalTime
@@ -115,6 +117,7 @@ class ResourceOut(ResponseModel):
     unit_id: int
     unit_name: str | None = None
     kind: ResourceKind
+    kind_label: str = ""
     title: str
     description: str
     amount: Decimal | None

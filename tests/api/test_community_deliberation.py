@@ -172,6 +172,13 @@ async def test_five_steps(anon, as_user, demo) -> None:
     assert (items[qr["id"]]["tasks"], items[qr["id"]]["tasks_done"]) == (1, 1)
     assert items[other["id"]]["status"] == "rejected"
     assert "罗桂兰" not in r.text and "1栋101" not in r.text and "陈高" not in r.text
+    r = await anon.get(f"/api/v1/public/areas/{area}/board", headers={"Accept-Language": "en"})
+    en = {m["id"]: m for m in r.json()["matters"]}
+    assert (en[qr["id"]]["step_label"], en[qr["id"]]["status_label"]) == (
+        "public evaluation",
+        "evaluated",
+    )
+    assert items[qr["id"]]["status_label"] == "已评议"
     r = await anon.get(f"/api/v1/public/areas/{area}/board", params={"step": 5, "limit": 1})
     page = r.json()
     assert {m["step"] for m in page["matters"]} == {5} and len(page["matters"]) == 1

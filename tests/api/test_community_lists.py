@@ -88,6 +88,12 @@ async def test_need_resource_match_project_review(anon, as_user, demo, conn) -> 
         }
     )
     assert expired["valid_now"] is False
+    r = await anon.get(
+        f"/api/v1/areas/{area}/resources",
+        headers={**as_user("community"), "Accept-Language": "en"},
+        params={"unit_id": hospital["id"]},
+    )
+    assert {x["kind_label"] for x in r.json()} == {"volunteers"}
     r = await anon.post(
         f"/api/v1/areas/{area}/resources",
         headers=as_user("community"),
@@ -109,6 +115,7 @@ async def test_need_resource_match_project_review(anon, as_user, demo, conn) -> 
     assert r.status_code == 201, r.text
     need = r.json()
     assert (need["grid_id"], need["source"], need["status"]) == (grid, "grid_visit", "open")
+    assert (need["category_label"], need["status_label"]) == ("养老助老", "待对接")
     assert [s["action"] for s in need["timeline"]] == ["created"]
     # Street staff oversee (read) but do not keep the lists.
     r = await anon.post(f"/api/v1/areas/{area}/needs", headers=as_user("street"), json=need_body)

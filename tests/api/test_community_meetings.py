@@ -103,7 +103,7 @@ async def test_meeting_resolutions_tasks_clock_and_report(
     await tick(session, now=due + timedelta(hours=5))
     r = await anon.get(f"/api/v1/areas/{area}/tasks/{drain['id']}", headers=as_user("street"))
     task = r.json()
-    assert task["escalation_level"] == 2
+    assert (task["escalation_level"], task["state_label"]) == (2, "办理中")
     esc = [s for s in task["timeline"] if s["action"] == "escalated"]
     assert [s["detail"]["escalated_to"] for s in esc] == ["street", "centre"]
     assert [s["action"] for s in task["timeline"]][:2] == ["created", "reminded"]
