@@ -20,6 +20,7 @@ from app.meetings.models import Meeting, UnitRating
 from app.meetings.schemas import (
     EvaluationSummary,
     HoldIn,
+    MeetingCoverage,
     MeetingDetail,
     MeetingIn,
     MeetingOut,
@@ -80,6 +81,21 @@ async def create_meeting(
     mid = await service.create_meeting(session, c, body, who, request, _now())
     response.headers["Location"] = f"/api/v1/areas/{c.id}/meetings/{mid}"
     return await _detail(session, [c.id], mid)
+
+
+@router.get(
+    "/{area_id}/meetings/coverage",
+    response_model=MeetingCoverage,
+    summary="Quarters each community's big party committee met in (and those it missed)",
+)
+async def meeting_coverage(
+    area_id: int,
+    session: DbSession,
+    who: CommunityReader,
+    year: int = Query(description="e.g. 2026", ge=2000, le=2100),
+) -> Any:
+    communities = await cs.communities_under(session, area_id)
+    return await service.coverage(session, communities, year, cs.quarter(_now()))
 
 
 @router.get(

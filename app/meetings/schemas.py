@@ -151,3 +151,18 @@ class EvaluationSummary(ResponseModel):
     period: str
     units: list[UnitSummary]
     totals: dict[str, int]
+
+
+class CommunityCoverage(ResponseModel):
+    community_id: int
+    name: str
+    member_units: int
+    meetings: dict[str, int] = Field(description="Held or planned meetings per quarter (Q1-Q4)")
+    missing: list[str] = Field(
+        description="Past or current quarters with no meeting (for a community with a committee)"
+    )
+
+
+class MeetingCoverage(ResponseModel):
+    year: int
+    communities: list[CommunityCoverage]

@@ -453,3 +453,42 @@ async def summary(
             totals["rated"] += 1
             totals[u["result"]] += 1
     return {"period": period, "units": list(units.values()), "totals": totals}
+
+
+_COVERAGE = text(
+    """
+    SELECT c.id AS community_id, c.name,
+           (SELECT count(*) FROM community_units u
+            WHERE u.community_id = c.id AND u.is_member AND u.active) AS member_units,
+           coalesce((SELECT jsonb_object_agg(q.period, q.n) FROM (
+               SELECT right(m.period, 2) AS period, count(*) AS n FROM community_meetings m
+               WHERE m.community_id = c.id AND m.period LIKE :year || 'Q_' GROUP BY m.period) q),
+               '{}') AS meetings
+    FROM areas c WHERE c.id = ANY(:c) ORDER BY c.code
+    """
+)
+
+
+async def coverage(
+    session: AsyncSession, communities: list[int], year: int, today_period: str
+) -> dict[str, Any]:
+    """Which quarters of a year each community's big party committee met in ("at least
+    quarterly"); quarters still to come are never missing."""
+    out = []
+    for r in await session.execute(_COVERAGE, {"c": communities, "year": str(year)}):
+        meetings = {f"Q{q}": int(r.meetings.get(f"Q{q}", 0)) for q in range(1, 5)}
+        missing = [
+            f"{year}{q}"
+            for q, n in meetings.items()
+            if n == 0 and r.member_units > 0 and f"{year}{q}" <= today_period
+        ]
+        out.append(
+            {
+                "community_id": r.community_id,
+                "name": r.name,
+                "member_units": r.member_units,
+                "meetings": meetings,
+                "missing": missing,
+            }
+        )
+    return {"year": year, "communities": out}

@@ -323,3 +323,26 @@ async def test_a_department_unit_hears_of_its_tasks(anon, as_user, demo, conn) -
         )
     ).one()
     assert (row.department_ids, row.deliveries) == ([cgj], 1)
+
+
+async def test_meeting_coverage_by_quarter(anon, as_user, demo) -> None:
+    r = await anon.get(
+        f"/api/v1/areas/{demo['360602001000']}/meetings/coverage",
+        headers=as_user("street"),
+        params={"year": 2026},
+    )
+    assert r.status_code == 200, r.text
+    got = {c["name"]: c for c in r.json()["communities"]}
+    lixin = got["立新社区"]
+    assert lixin["member_units"] == 9
+    assert (lixin["meetings"]["Q1"], lixin["meetings"]["Q3"]) == (0, 1)
+    assert lixin["meetings"]["Q4"] >= 1
+    assert {"2026Q1", "2026Q2"} <= set(lixin["missing"]) and "2026Q3" not in lixin["missing"]
+    # A community with no big party committee yet is never "missing" a meeting.
+    assert got["站江社区"]["member_units"] == 0 and got["站江社区"]["missing"] == []
+    r = await anon.get(
+        f"/api/v1/areas/{demo['360602001000']}/meetings/coverage",
+        headers=as_user("worker"),
+        params={"year": 2026},
+    )
+    assert r.status_code == 403
