@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, status
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -17,6 +17,7 @@ from app.auth.policy import CommunityManager, CommunityReader
 from app.community import labels, service
 from app.community.models import Unit
 from app.community.schemas import (
+    CommunityFigures,
     StepOut,
     TaskAction,
     TaskDetail,
@@ -124,6 +125,23 @@ async def update_unit(
     return u
 
 
+@router.get(
+    "/{area_id}/community-figures",
+    response_model=CommunityFigures,
+    summary="The community mechanisms of a quarter in numbers (consoles, evaluation)",
+)
+async def community_figures(
+    area_id: int,
+    session: DbSession,
+    who: CommunityReader,
+    period: str | None = Query(None, pattern=service.PERIOD_PATTERN, description="Default: now"),
+) -> Any:
+    communities = await service.communities_under(session, area_id)
+    return await service.figures(
+        session, communities, period or service.quarter(now_utc()), now_utc()
+    )
+
+
 @router.get("/{area_id}/tasks", response_model=list[TaskOut], summary="Tracked tasks")
 async def list_tasks(
     area_id: int,
@@ -194,7 +212,6 @@ async def task_action(
     session: DbSession,
     who: CommunityManager,
     lang: RequestLang,
-    response: Response,
 ) -> Any:
     c = await service.community_of(session, area_id)
     await service.act_on_task(

@@ -112,3 +112,26 @@ class TaskIn(RequestModel):
     title: str = Field(min_length=1, max_length=300)
     unit_id: int = Field(description="The responsible unit")
     due_days: int = Field(ge=0, le=365, description="Deadline in working days from now")
+
+
+class CommunityFigures(ResponseModel):
+    """The community mechanisms in numbers, for consoles and the evaluation figures."""
+
+    period: str
+    since: str
+    until: str
+    communities: int
+    needs: dict[str, int]
+    needs_unmatched: int
+    resources_valid: int
+    projects: dict[str, int]
+    meetings: int
+    communities_with_committee: int
+    communities_met: int
+    tasks: dict[str, int | float | None]
+    matters: dict[str, int]
+    matter_satisfaction: float | None
+    party_members: int
+    services: int
+    service_hours: float
+    unit_ratings: dict[str, int]

@@ -91,3 +91,22 @@ async def test_every_community_table_carries_its_district_and_community(conn) ->
     for t in tables:
         assert fks.get(t) == {"district_id", "community_id"}, t
     assert "district_id" in fks["grid_support_measures"]
+
+
+async def test_community_figures_of_the_demo_quarters(anon, as_user, demo) -> None:
+    street = demo["360602001000"]  # 江边街道: only 立新社区 has a demo quarter
+    url = f"/api/v1/areas/{street}/community-figures"
+    r = await anon.get(url, headers=as_user("centre"), params={"period": "2026Q3"})
+    assert r.status_code == 200, r.text
+    q3 = r.json()
+    assert (q3["communities"], q3["communities_with_committee"], q3["communities_met"]) == (6, 1, 1)
+    assert q3["meetings"] == 1 and sum(q3["needs"].values()) == 10
+    assert sum(q3["unit_ratings"].values()) == 63  # 9 member units x 7 raters
+    assert q3["party_members"] == 17 and q3["services"] == 0
+    r = await anon.get(url, headers=as_user("street"), params={"period": "2026Q4"})
+    q4 = r.json()
+    # Q4: 6 + 5 confirmed task services (3 h, 2.5 h) and 6 direct ones (1.5 h)
+    assert (q4["services"], q4["service_hours"]) == (17, 39.5)
+    assert q4["tasks"]["due"] >= q4["tasks"]["done"] and q4["unit_ratings"] == {}
+    r = await anon.get(url, headers=as_user("worker"), params={"period": "2026Q4"})
+    assert r.status_code == 403
