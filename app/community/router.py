@@ -23,6 +23,7 @@ from app.community.schemas import (
     TaskDetail,
     TaskOut,
     UnitCreate,
+    UnitDetail,
     UnitOut,
     UnitUpdate,
 )
@@ -31,20 +32,13 @@ from app.departments.models import Department
 from app.errors import ApiError, not_found
 from app.http import ApiRoute
 from app.i18n import Lang, RequestLang
+from app.schemas import reject_nulls
 
 router = APIRouter(prefix="/api/v1/areas", tags=["community"], route_class=ApiRoute)
 
 
 def now_utc() -> datetime:
     return datetime.now(UTC)
-
-
-async def ensure_under(
-    session: DbSession, area_id: int, community_id: int, what: tuple[str, str], oid: int
-) -> None:
-    """An object named under `{area_id}` must lie in a community at or below that area."""
-    if community_id not in await service.communities_under(session, area_id):
-        raise not_found(what[0], what[1], oid)
 
 
 @router.get("/{area_id}/units", response_model=list[UnitOut], summary="Co-building units")
@@ -102,6 +96,20 @@ async def create_unit(
     return u
 
 
+@router.get(
+    "/{area_id}/units/{unit_id}", response_model=UnitDetail, summary="A unit and its timeline"
+)
+async def get_unit(area_id: int, unit_id: int, session: DbSession, who: CommunityReader) -> Any:
+    u = await session.get(Unit, unit_id)
+    if u is None or u.community_id not in await service.communities_under(session, area_id):
+        raise not_found("共建单位", "Unit", unit_id)
+    steps = await service.timeline(session, "unit", u.id)
+    return {
+        **UnitOut.model_validate(u).model_dump(),
+        "timeline": [StepOut.model_validate(s) for s in steps],
+    }
+
+
 @router.patch("/{area_id}/units/{unit_id}", response_model=UnitOut, summary="Change a unit")
 async def update_unit(
     area_id: int,
@@ -111,6 +119,7 @@ async def update_unit(
     session: DbSession,
     who: CommunityManager,
 ) -> Any:
+    reject_nulls(body, "is_member", "active")
     c = await service.community_of(session, area_id)
     u = await service.get_unit(session, c, unit_id)
     changes = body.model_dump(exclude_unset=True)

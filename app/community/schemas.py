@@ -66,6 +66,8 @@ class UnitOut(ResponseModel):
 
 
 class StepOut(ResponseModel):
+    """One step of an object's timeline."""
+
     id: int
     action: str
     actor_id: int | None
@@ -73,6 +75,10 @@ class StepOut(ResponseModel):
     note: str
     detail: dict[str, Any]
     at: LocalTime
+
+
+class UnitDetail(UnitOut):
+    timeline: list[StepOut]
 
 
 class TaskOut(ResponseModel):

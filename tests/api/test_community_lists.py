@@ -350,3 +350,15 @@ async def test_units_and_references_are_checked(anon, as_user, demo) -> None:
         json={"is_member": True, "representative": "张经理"},
     )
     assert (r.json()["is_member"], r.json()["representative"]) == (True, "张经理")
+    r = await anon.patch(
+        f"/api/v1/areas/{other}/units/{elsewhere['id']}",
+        headers=as_user("admin"),
+        json={"is_member": None},
+    )
+    assert problem(r, 422, "validation_error")["field"] == "is_member"
+    r = await anon.get(f"/api/v1/areas/{other}/units/{elsewhere['id']}", headers=as_user("admin"))
+    assert [s["action"] for s in r.json()["timeline"]] == ["created", "updated"]
+    r = await anon.get(
+        f"/api/v1/areas/{area}/units/{elsewhere['id']}", headers=as_user("community")
+    )
+    problem(r, 404, "not_found")
