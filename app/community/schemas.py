@@ -1,11 +1,19 @@
 from __future__ import annotations
 
-from datetime import date
-from typing import Any, Literal
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
-from app.schemas import LocalTime, RequestModel, ResponseModel
+from app.schemas import SHANGHAI, LocalTime, RequestModel, ResponseModel
+
+
+def _shanghai(v: datetime) -> datetime:
+    return v if v.tzinfo is not None else v.replace(tzinfo=SHANGHAI)
+
+
+TimeIn = Annotated[datetime, AfterValidator(_shanghai)]
+"""A time in a body; without an offset it is read as Asia/Shanghai."""
 
 UnitKind = Literal[
     "party_org",

@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from pydantic import Field
 
-from app.community.schemas import StepOut, TaskIn, TaskOut
+from app.community.schemas import StepOut, TaskIn, TaskOut, TimeIn
 from app.schemas import LocalTime, RequestModel, ResponseModel
 
 Rating = Literal["excellent", "qualified", "unqualified"]
@@ -20,7 +19,7 @@ class TopicIn(RequestModel):
 
 class MeetingIn(RequestModel):
     title: str = Field(min_length=1, max_length=200)
-    held_at: datetime = Field(description="When it is (planned) or was (held)")
+    held_at: TimeIn = Field(description="When it is (planned) or was (held)")
     place: str = Field("", max_length=200)
     status: Literal["planned", "held"] = "planned"
     attendee_unit_ids: list[int] = Field(default_factory=list, max_length=100)

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Literal
 
 from pydantic import Field, field_serializer
 
+from app.community.schemas import TimeIn
 from app.pii import mask_phone
 from app.schemas import LocalTime, RequestModel, ResponseModel
 
@@ -48,7 +49,7 @@ class VolunteerTaskIn(RequestModel):
     description: str = Field("", max_length=4000)
     place: str = Field("", max_length=200)
     skills: list[str] = Field(default_factory=list, max_length=20)
-    starts_at: datetime
+    starts_at: TimeIn
     hours: Decimal = Field(gt=0, le=24)
     slots: int = Field(ge=1, le=1000)
     grid_id: int | None = None
