@@ -18,6 +18,8 @@ from app.community import labels, service
 from app.community.models import Unit
 from app.community.schemas import (
     CommunityFigures,
+    IdPath,
+    IdQuery,
     StepOut,
     TaskAction,
     TaskDetail,
@@ -99,7 +101,7 @@ async def create_unit(
 @router.get(
     "/{area_id}/units/{unit_id}", response_model=UnitDetail, summary="A unit and its timeline"
 )
-async def get_unit(area_id: int, unit_id: int, session: DbSession, who: CommunityReader) -> Any:
+async def get_unit(area_id: int, unit_id: IdPath, session: DbSession, who: CommunityReader) -> Any:
     u = await session.get(Unit, unit_id)
     if u is None or u.community_id not in await service.communities_under(session, area_id):
         raise not_found("共建单位", "Unit", unit_id)
@@ -113,7 +115,7 @@ async def get_unit(area_id: int, unit_id: int, session: DbSession, who: Communit
 @router.patch("/{area_id}/units/{unit_id}", response_model=UnitOut, summary="Change a unit")
 async def update_unit(
     area_id: int,
-    unit_id: int,
+    unit_id: IdPath,
     body: UnitUpdate,
     request: Request,
     session: DbSession,
@@ -158,7 +160,7 @@ async def list_tasks(
     who: CommunityReader,
     lang: RequestLang,
     state: Literal["open", "done", "cancelled"] | None = None,
-    unit_id: int | None = None,
+    unit_id: IdQuery = None,
     overdue: bool | None = None,
     source: Literal["meeting", "project", "matter"] | None = None,
     limit: int = Query(200, ge=1, le=1000),
@@ -184,7 +186,7 @@ def _task(row: Any, lang: Lang) -> dict[str, Any]:
 
 
 async def task_detail(
-    session: DbSession, task_id: int, community_ids: list[int], lang: Lang = "zh"
+    session: DbSession, task_id: IdPath, community_ids: list[int], lang: Lang = "zh"
 ) -> TaskDetail:
     rows = await service.list_tasks(session, community_ids, now_utc(), task_id=task_id)
     row = rows[0] if rows else None
@@ -200,7 +202,7 @@ async def task_detail(
     "/{area_id}/tasks/{task_id}", response_model=TaskDetail, summary="A task and its timeline"
 )
 async def get_task(
-    area_id: int, task_id: int, session: DbSession, who: CommunityReader, lang: RequestLang
+    area_id: int, task_id: IdPath, session: DbSession, who: CommunityReader, lang: RequestLang
 ) -> Any:
     communities = await service.communities_under(session, area_id)
     return await task_detail(session, task_id, communities, lang)
@@ -214,7 +216,7 @@ async def get_task(
 )
 async def task_action(
     area_id: int,
-    task_id: int,
+    task_id: IdPath,
     action: Literal["progress", "done", "cancel"],
     body: TaskAction,
     request: Request,

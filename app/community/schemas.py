@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
+from fastapi import Path, Query
 from pydantic import AfterValidator, Field
 
 from app.schemas import SHANGHAI, LocalTime, RequestModel, ResponseModel
@@ -12,6 +13,11 @@ def _shanghai(v: datetime) -> datetime:
     return v if v.tzinfo is not None else v.replace(tzinfo=SHANGHAI)
 
 
+MAX_ID = 2**63 - 1
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+"""An id in a body (a bigint)."""
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+IdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 TimeIn = Annotated[datetime, AfterValidator(_shanghai)]
 """A time in a body; without an offset it is read as Asia/Shanghai."""
 
@@ -35,7 +41,7 @@ class PointIn(RequestModel):
 class UnitCreate(RequestModel):
     name: str = Field(min_length=1, max_length=200)
     kind: UnitKind
-    department_id: int | None = Field(None, description="When the unit is a district department")
+    department_id: Id | None = Field(None, description="When the unit is a district department")
     is_member: bool = Field(False, description="A member unit of the big party committee")
     representative: str | None = Field(None, max_length=100)
     duties: str | None = Field(None, max_length=2000)
@@ -124,7 +130,7 @@ class TaskAction(RequestModel):
 
 class TaskIn(RequestModel):
     title: str = Field(min_length=1, max_length=300)
-    unit_id: int = Field(description="The responsible unit")
+    unit_id: Id = Field(description="The responsible unit")
     due_days: int = Field(ge=0, le=365, description="Deadline in working days from now")
 
 

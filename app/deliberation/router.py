@@ -12,6 +12,7 @@ from sqlalchemy import select, text
 
 from app.auth.policy import CommunityCollector, CommunityManager, CommunityReader, Public
 from app.community import service as cs
+from app.community.schemas import IdPath
 from app.db import DbSession
 from app.deliberation import service
 from app.deliberation.models import Matter
@@ -120,7 +121,7 @@ async def grid_proposal(
 )
 async def grid_opinion(
     grid_id: int,
-    matter_id: int,
+    matter_id: IdPath,
     body: OpinionIn,
     request: Request,
     session: DbSession,
@@ -138,7 +139,7 @@ async def grid_opinion(
     summary="A matter: tally, opinions, tasks, satisfaction, timeline",
 )
 async def get_matter(
-    area_id: int, matter_id: int, session: DbSession, who: CommunityReader, lang: RequestLang
+    area_id: int, matter_id: IdPath, session: DbSession, who: CommunityReader, lang: RequestLang
 ) -> Any:
     return await service.detail(
         session, await cs.communities_under(session, area_id), matter_id, _now(), lang
@@ -153,7 +154,7 @@ async def get_matter(
 )
 async def matter_action(
     area_id: int,
-    matter_id: int,
+    matter_id: IdPath,
     action: MatterAction,
     body: ActionIn,
     request: Request,
@@ -175,7 +176,7 @@ async def matter_action(
 )
 async def add_opinion(
     area_id: int,
-    matter_id: int,
+    matter_id: IdPath,
     body: OpinionIn,
     request: Request,
     session: DbSession,
@@ -196,7 +197,7 @@ async def add_opinion(
 )
 async def add_rating(
     area_id: int,
-    matter_id: int,
+    matter_id: IdPath,
     body: RatingIn,
     request: Request,
     session: DbSession,

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from app.community.schemas import StepOut, TaskIn, TaskOut
+from app.community.schemas import Id, StepOut, TaskIn, TaskOut
 from app.schemas import LocalTime, RequestModel, ResponseModel
 
 MatterStatus = Literal[
@@ -28,12 +28,12 @@ class ProposalIn(RequestModel):
     title: str = Field(min_length=2, max_length=100)
     description: str = Field("", max_length=2000)
     proposer: str | None = Field(None, max_length=50, description="Never shown on the board")
-    grid_id: int | None = None
+    grid_id: Id | None = None
 
 
 class ActionIn(RequestModel):
     reason: str | None = Field(None, max_length=2000, description="reject (required)")
-    merge_into_id: int | None = Field(None, description="merge: the matter it joins")
+    merge_into_id: Id | None = Field(None, description="merge: the matter it joins")
     mode: Literal["meeting", "online"] | None = Field(None, description="consult")
     quorum: int | None = Field(None, ge=1, le=100_000, description="consult: participants needed")
     decision: str | None = Field(None, max_length=4000, description="resolve")

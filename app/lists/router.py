@@ -14,7 +14,7 @@ from sqlalchemy import select
 from app.auth.policy import CommunityCollector, CommunityManager, CommunityReader
 from app.community import labels
 from app.community import service as cs
-from app.community.schemas import StepOut
+from app.community.schemas import IdPath, IdQuery, StepOut
 from app.db import DbSession
 from app.errors import not_found
 from app.http import ApiRoute
@@ -67,7 +67,7 @@ def _resource(row: Any, lang: Lang) -> dict[str, Any]:
 
 
 async def _need_detail(
-    session: DbSession, communities: list[int], need_id: int, lang: Lang = "zh"
+    session: DbSession, communities: list[int], need_id: IdPath, lang: Lang = "zh"
 ) -> NeedDetail:
     row = await service.need_row(session, communities, need_id)
     steps = await cs.timeline(session, "need", need_id)
@@ -87,7 +87,7 @@ async def list_needs(
     lang: RequestLang,
     status_: NeedStatus | None = Query(None, alias="status"),
     category: NeedCategory | None = None,
-    grid_id: int | None = None,
+    grid_id: IdQuery = None,
     unmatched: bool | None = Query(None, description="Open needs with no project yet"),
 ) -> Any:
     communities = await cs.communities_under(session, area_id)
@@ -164,7 +164,7 @@ async def need_from_cases(
 
 @router.get("/areas/{area_id}/needs/{need_id}", response_model=NeedDetail, summary="A need")
 async def get_need(
-    area_id: int, need_id: int, session: DbSession, who: CommunityReader, lang: RequestLang
+    area_id: int, need_id: IdPath, session: DbSession, who: CommunityReader, lang: RequestLang
 ) -> Any:
     return await _need_detail(session, await cs.communities_under(session, area_id), need_id, lang)
 
@@ -177,7 +177,7 @@ async def get_need(
 )
 async def close_need(
     area_id: int,
-    need_id: int,
+    need_id: IdPath,
     body: CloseIn,
     request: Request,
     session: DbSession,
@@ -196,7 +196,7 @@ async def close_need(
 )
 async def need_matches(
     area_id: int,
-    need_id: int,
+    need_id: IdPath,
     session: DbSession,
     who: CommunityReader,
     limit: int = Query(10, ge=1, le=100),
@@ -264,7 +264,7 @@ async def list_resources(
     who: CommunityReader,
     lang: RequestLang,
     kind: ResourceKind | None = None,
-    unit_id: int | None = None,
+    unit_id: IdQuery = None,
     valid: bool | None = Query(None, description="Valid today"),
 ) -> Any:
     communities = await cs.communities_under(session, area_id)
@@ -338,7 +338,7 @@ async def create_project(
     "/areas/{area_id}/projects/{project_id}", response_model=ProjectDetail, summary="A project"
 )
 async def get_project(
-    area_id: int, project_id: int, session: DbSession, who: CommunityReader
+    area_id: int, project_id: IdPath, session: DbSession, who: CommunityReader
 ) -> Any:
     communities = await cs.communities_under(session, area_id)
     return await service.project_detail(session, communities, project_id, _now(), _today())
@@ -352,7 +352,7 @@ async def get_project(
 )
 async def project_action(
     area_id: int,
-    project_id: int,
+    project_id: IdPath,
     action: service.ProjectActionName,
     body: ProjectAction,
     request: Request,
@@ -383,7 +383,7 @@ async def project_action(
 )
 async def add_project_task(
     area_id: int,
-    project_id: int,
+    project_id: IdPath,
     body: service.TaskIn,
     request: Request,
     session: DbSession,
@@ -437,7 +437,9 @@ async def create_review(
     response_model=ReviewDetail,
     summary="A review and its snapshot",
 )
-async def get_review(area_id: int, review_id: int, session: DbSession, who: CommunityReader) -> Any:
+async def get_review(
+    area_id: int, review_id: IdPath, session: DbSession, who: CommunityReader
+) -> Any:
     rv = await session.get(ListReview, review_id)
     if rv is None or rv.community_id not in await cs.communities_under(session, area_id):
         raise not_found("清单评审", "Review", review_id)

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from app.community.schemas import PointIn, StepOut, TaskIn, TaskOut
+from app.community.schemas import Id, PointIn, StepOut, TaskIn, TaskOut
 from app.schemas import LocalTime, RequestModel, ResponseModel
 
 NeedCategory = Literal[
@@ -38,7 +38,7 @@ class NeedIn(RequestModel):
     households: int = Field(ge=0, le=100_000, description="Households affected")
     urgency: Urgency = "normal"
     source: NeedSource = "grid_visit"
-    grid_id: int | None = Field(None, description="The grid it was collected in")
+    grid_id: Id | None = Field(None, description="The grid it was collected in")
     location: PointIn | None = Field(None, description="Where (default: the grid or community)")
 
 
@@ -88,7 +88,7 @@ class CaseCandidate(ResponseModel):
 
 
 class ResourceIn(RequestModel):
-    unit_id: int
+    unit_id: Id
     kind: ResourceKind
     title: str = Field(min_length=1, max_length=200)
     description: str = Field("", max_length=4000)
@@ -142,11 +142,11 @@ class MatchOut(ResponseModel):
 
 
 class ProjectIn(RequestModel):
-    need_id: int
+    need_id: Id
     title: str = Field(min_length=1, max_length=200)
-    lead_unit_id: int
-    unit_ids: list[int] = Field(default_factory=list, max_length=50, description="Taking part")
-    resource_ids: list[int] = Field(min_length=1, max_length=50)
+    lead_unit_id: Id
+    unit_ids: list[Id] = Field(default_factory=list, max_length=50, description="Taking part")
+    resource_ids: list[Id] = Field(min_length=1, max_length=50)
     due_on: date | None = None
     tasks: list[TaskIn] = Field(default_factory=list, max_length=50)
 

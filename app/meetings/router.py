@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from app.auth.policy import CommunityManager, CommunityRater, CommunityReader
 from app.community import service as cs
-from app.community.schemas import StepOut, TaskOut
+from app.community.schemas import IdPath, IdQuery, StepOut, TaskOut
 from app.db import DbSession
 from app.http import ApiRoute
 from app.meetings import service
@@ -37,7 +37,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-async def _detail(session: DbSession, communities: list[int], meeting_id: int) -> dict[str, Any]:
+async def _detail(session: DbSession, communities: list[int], meeting_id: IdPath) -> dict[str, Any]:
     m = await service.get_meeting(session, communities, meeting_id)
     await session.refresh(m)
     tasks = await cs.list_tasks(session, [m.community_id], _now(), source="meeting", ref_id=m.id)
@@ -104,7 +104,7 @@ async def meeting_coverage(
     summary="A meeting: minutes, resolutions (tasks), timeline",
 )
 async def get_meeting(
-    area_id: int, meeting_id: int, session: DbSession, who: CommunityReader
+    area_id: int, meeting_id: IdPath, session: DbSession, who: CommunityReader
 ) -> Any:
     return await _detail(session, await cs.communities_under(session, area_id), meeting_id)
 
@@ -117,7 +117,7 @@ async def get_meeting(
 )
 async def hold_meeting(
     area_id: int,
-    meeting_id: int,
+    meeting_id: IdPath,
     body: HoldIn,
     request: Request,
     session: DbSession,
@@ -139,7 +139,7 @@ async def hold_meeting(
 )
 async def add_resolutions(
     area_id: int,
-    meeting_id: int,
+    meeting_id: IdPath,
     body: ResolutionsIn,
     request: Request,
     session: DbSession,
@@ -156,7 +156,7 @@ async def add_resolutions(
     summary="The 述职 report of each member unit for this meeting, prepared from the record",
 )
 async def meeting_report(
-    area_id: int, meeting_id: int, session: DbSession, who: CommunityReader
+    area_id: int, meeting_id: IdPath, session: DbSession, who: CommunityReader
 ) -> Any:
     m = await service.get_meeting(session, await cs.communities_under(session, area_id), meeting_id)
     return cs.json_response(MeetingReport, await service.report(session, m.community_id, m))
@@ -170,7 +170,7 @@ async def list_ratings(
     session: DbSession,
     who: CommunityReader,
     period: str | None = Query(None, pattern=r"^20[0-9]{2}(Q[1-4]|H[12]|Y)$"),
-    unit_id: int | None = None,
+    unit_id: IdQuery = None,
 ) -> Any:
     communities = await cs.communities_under(session, area_id)
     stmt = select(UnitRating).where(UnitRating.community_id.in_(communities))

@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from app.community.schemas import StepOut, TaskIn, TaskOut, TimeIn
+from app.community.schemas import Id, StepOut, TaskIn, TaskOut, TimeIn
 from app.schemas import LocalTime, RequestModel, ResponseModel
 
 Rating = Literal["excellent", "qualified", "unqualified"]
@@ -13,7 +13,7 @@ RaterLevel = Literal["street", "community", "grid", "resident"]
 
 class TopicIn(RequestModel):
     kind: Literal["need", "case", "matter", "other"]
-    ref_id: int | None = Field(None, description="The need, case or matter (not for other)")
+    ref_id: Id | None = Field(None, description="The need, case or matter (not for other)")
     title: str = Field(min_length=1, max_length=200)
 
 
@@ -22,14 +22,14 @@ class MeetingIn(RequestModel):
     held_at: TimeIn = Field(description="When it is (planned) or was (held)")
     place: str = Field("", max_length=200)
     status: Literal["planned", "held"] = "planned"
-    attendee_unit_ids: list[int] = Field(default_factory=list, max_length=100)
+    attendee_unit_ids: list[Id] = Field(default_factory=list, max_length=100)
     topics: list[TopicIn] = Field(default_factory=list, max_length=50)
     minutes: str = Field("", max_length=20000)
 
 
 class HoldIn(RequestModel):
     minutes: str = Field(min_length=1, max_length=20000)
-    attendee_unit_ids: list[int] | None = Field(None, max_length=100)
+    attendee_unit_ids: list[Id] | None = Field(None, max_length=100)
 
 
 class Attendee(ResponseModel):
@@ -105,7 +105,7 @@ class MeetingReport(ResponseModel):
 
 
 class RatingIn(RequestModel):
-    unit_id: int
+    unit_id: Id
     period: str = Field(
         pattern=r"^20[0-9]{2}(Q[1-4]|H[12]|Y)$", description="2026Q4, 2026H2, 2026Y"
     )

@@ -87,7 +87,7 @@ async def create_meeting(
         if not ok:
             raise ApiError(
                 "validation_error",
-                field=f"topics[{i}].ref_id",
+                field=f"topics.{i}.ref_id",
                 detail=f"本社区没有该议题来源：{t.kind} {t.ref_id}",
                 detail_en=f"No such {t.kind} in this community: {t.ref_id}",
             )

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from app.auth.policy import CommunityManager, CommunityReader, SupportPublisher, SupportReader
 from app.community import service as cs
+from app.community.schemas import IdPath, IdQuery
 from app.db import DbSession
 from app.errors import not_found
 from app.http import ApiRoute
@@ -47,7 +48,7 @@ def _now() -> datetime:
     summary="In-service party members registered with the community (双报到)",
 )
 async def list_members(
-    area_id: int, session: DbSession, who: CommunityReader, unit_id: int | None = None
+    area_id: int, session: DbSession, who: CommunityReader, unit_id: IdQuery = None
 ) -> Any:
     communities = await cs.communities_under(session, area_id)
     stmt = select(PartyMember).where(PartyMember.community_id.in_(communities))
@@ -102,7 +103,7 @@ async def create_volunteer_task(
 )
 async def claim_task(
     area_id: int,
-    volunteer_task_id: int,
+    volunteer_task_id: IdPath,
     body: ClaimIn,
     request: Request,
     session: DbSession,
@@ -119,7 +120,7 @@ async def list_services(
     session: DbSession,
     who: CommunityReader,
     status_: ServiceStatus | None = Query(None, alias="status"),
-    member_id: int | None = None,
+    member_id: IdQuery = None,
 ) -> Any:
     communities = await cs.communities_under(session, area_id)
     stmt = select(Service).where(Service.community_id.in_(communities))
@@ -152,7 +153,7 @@ async def record_service(
 )
 async def service_action(
     area_id: int,
-    service_id: int,
+    service_id: IdPath,
     action: ServiceAction,
     body: ServiceActionIn,
     request: Request,
@@ -176,7 +177,7 @@ async def volunteer_report(
     who: CommunityReader,
     since: date | None = Query(None, description="Default: 90 days before until"),
     until: date | None = Query(None, description="Default: today"),
-    unit_id: int | None = None,
+    unit_id: IdQuery = None,
 ) -> Any:
     end = until or datetime.now(SHANGHAI).date()
     start = since or end - timedelta(days=90)
@@ -196,7 +197,7 @@ async def volunteer_report(
 async def list_measures(
     session: DbSession,
     who: SupportReader,
-    department_id: int | None = None,
+    department_id: IdQuery = None,
     category: str | None = Query(None, max_length=32, description="A case category or class code"),
     q: str | None = Query(None, max_length=50),
 ) -> Any:
@@ -224,7 +225,7 @@ async def publish_measure(
     summary="Change or withdraw one of the department's measures",
 )
 async def update_measure(
-    measure_id: int,
+    measure_id: IdPath,
     body: MeasureUpdate,
     request: Request,
     session: DbSession,

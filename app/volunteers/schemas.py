@@ -2,14 +2,15 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_serializer
 
-from app.community.schemas import TimeIn
+from app.community.schemas import Id, TimeIn
 from app.pii import mask_phone
 from app.schemas import LocalTime, RequestModel, ResponseModel
 
+Skill = Annotated[str, Field(min_length=1, max_length=40)]
 ServiceStatus = Literal["claimed", "recorded", "confirmed", "rejected", "withdrawn"]
 ServiceAction = Literal["record", "confirm", "reject", "withdraw"]
 
@@ -17,9 +18,9 @@ ServiceAction = Literal["record", "confirm", "reject", "withdraw"]
 class MemberIn(RequestModel):
     name: str = Field(min_length=1, max_length=50)
     work_unit: str = Field(min_length=1, max_length=200)
-    unit_id: int | None = Field(None, description="The work unit, when it reported here too")
-    grid_id: int | None = Field(None, description="The grid where they live")
-    skills: list[str] = Field(default_factory=list, max_length=20)
+    unit_id: Id | None = Field(None, description="The work unit, when it reported here too")
+    grid_id: Id | None = Field(None, description="The grid where they live")
+    skills: list[Skill] = Field(default_factory=list, max_length=20)
     availability: str = Field("", max_length=200)
     phone: str | None = Field(None, max_length=40)
     registered_on: date | None = None
@@ -48,11 +49,11 @@ class VolunteerTaskIn(RequestModel):
     title: str = Field(min_length=1, max_length=200)
     description: str = Field("", max_length=4000)
     place: str = Field("", max_length=200)
-    skills: list[str] = Field(default_factory=list, max_length=20)
+    skills: list[Skill] = Field(default_factory=list, max_length=20)
     starts_at: TimeIn
     hours: Decimal = Field(gt=0, le=24)
     slots: int = Field(ge=1, le=1000)
-    grid_id: int | None = None
+    grid_id: Id | None = None
 
 
 class VolunteerTaskOut(ResponseModel):
@@ -72,11 +73,11 @@ class VolunteerTaskOut(ResponseModel):
 
 
 class ClaimIn(RequestModel):
-    member_id: int
+    member_id: Id
 
 
 class ServiceIn(RequestModel):
-    member_id: int
+    member_id: Id
     what: str = Field(min_length=1, max_length=300)
     place: str = Field("", max_length=200)
     served_on: date
@@ -135,7 +136,7 @@ class MeasureIn(RequestModel):
     category_codes: list[str] = Field(default_factory=list, max_length=50)
     contact: str | None = Field(None, max_length=100)
     phone: str | None = Field(None, max_length=40)
-    department_id: int | None = Field(None, description="Administrators name the department")
+    department_id: Id | None = Field(None, description="Administrators name the department")
 
 
 class MeasureUpdate(RequestModel):

@@ -48,9 +48,9 @@ async def test_meeting_resolutions_tasks_clock_and_report(
     r = await anon.post(
         f"/api/v1/areas/{area}/meetings",
         headers=as_user("community"),
-        json={**body, "topics": [{"kind": "need", "ref_id": 0, "title": "x"}]},
+        json={**body, "topics": [{"kind": "need", "ref_id": 999999999, "title": "x"}]},
     )
-    assert problem(r, 422, "validation_error")["field"] == "topics[0].ref_id"
+    assert problem(r, 422, "validation_error")["field"] == "topics.0.ref_id"
     r = await anon.post(f"/api/v1/areas/{area}/meetings", headers=as_user("community"), json=body)
     assert r.status_code == 201, r.text
     meeting = r.json()
