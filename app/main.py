@@ -16,6 +16,7 @@ from app.auth.router import router as auth_router
 from app.buildings.router import router as buildings_router
 from app.cases.router import router as cases_router
 from app.categories.router import router as categories_router
+from app.community.router import dept_router as department_tasks_router
 from app.community.router import router as community_router
 from app.config import get_settings
 from app.db import db
@@ -107,6 +108,7 @@ def create_app() -> FastAPI:
         sync_router,
         audit_router,
         community_router,
+        department_tasks_router,
         lists_router,
         meetings_router,
         deliberation_router,

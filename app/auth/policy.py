@@ -121,6 +121,10 @@ RULES: dict[str, Rule] = {
         scoped=True,
         description="collect residents' needs and proposals in a grid",
     ),
+    "community:department": Rule(
+        frozenset({"admin", "department"}),
+        description="a department's own community tasks (it is a meeting's responsible unit)",
+    ),
     "support:read": Rule(ALL_ROLES, description="browse the grid support list (网格支持清单)"),
     "support:publish": Rule(
         frozenset({"admin", "department"}),
@@ -505,6 +509,7 @@ CommunityReader = Annotated[Principal, Depends(require("community:read"))]
 CommunityManager = Annotated[Principal, Depends(require("community:manage"))]
 CommunityRater = Annotated[Principal, Depends(require("community:rate"))]
 CommunityCollector = Annotated[Principal, Depends(require("community:collect"))]
+CommunityDepartment = Annotated[Principal, Depends(require("community:department"))]
 SupportReader = Annotated[Principal, Depends(require("support:read"))]
 SupportPublisher = Annotated[Principal, Depends(require("support:publish"))]
 

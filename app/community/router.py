@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Request, status
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from app.auth.policy import CommunityManager, CommunityReader
+from app.auth.policy import CommunityDepartment, CommunityManager, CommunityReader
 from app.community import labels, service
 from app.community.models import Unit
 from app.community.schemas import (
@@ -37,6 +37,7 @@ from app.i18n import Lang, RequestLang
 from app.schemas import reject_nulls
 
 router = APIRouter(prefix="/api/v1/areas", tags=["community"], route_class=ApiRoute)
+dept_router = APIRouter(prefix="/api/v1/department-tasks", tags=["community"], route_class=ApiRoute)
 
 
 def now_utc() -> datetime:
@@ -229,3 +230,47 @@ async def task_action(
         session, c, task_id, action, who, request, body.progress, body.note, now_utc()
     )
     return await task_detail(session, task_id, [c.id], lang)
+
+
+# --- a department's own tasks (it is the responsible unit) -----------------------------------
+
+
+@dept_router.get(
+    "",
+    response_model=list[TaskOut],
+    summary="Community tasks my department is responsible for (as a co-building unit)",
+)
+async def my_department_tasks(
+    session: DbSession,
+    who: CommunityDepartment,
+    lang: RequestLang,
+    state: Literal["open", "done", "cancelled"] | None = None,
+    limit: int = Query(200, ge=1, le=1000),
+    offset: int = Query(0, ge=0, le=1_000_000),
+) -> Any:
+    rows = await service.department_tasks(
+        session, who, now_utc(), state, limit=limit, offset=offset
+    )
+    return service.json_response(list[TaskOut], [_task(r, lang) for r in rows])
+
+
+@dept_router.post(
+    "/{task_id}/actions/{action}",
+    response_model=TaskOut,
+    summary="My department reports progress on a task, or finishes it",
+    responses={409: {"description": "Not allowed in the task's state; see `allowed_actions`"}},
+)
+async def my_department_task_action(
+    task_id: IdPath,
+    action: Literal["progress", "done"],
+    body: TaskAction,
+    request: Request,
+    session: DbSession,
+    who: CommunityDepartment,
+    lang: RequestLang,
+) -> Any:
+    await service.department_act(
+        session, who, task_id, action, request, body.progress, body.note, now_utc()
+    )
+    rows = await service.department_tasks(session, who, now_utc(), task_id=task_id)
+    return _task(rows[0], lang)

@@ -545,3 +545,62 @@ async def figures(
         "service_hours": float(r.hours),
         "unit_ratings": r.ratings or {},
     }
+
+
+# --- a department's own tasks -----------------------------------------------------------------
+
+_DEPT_TASKS = """
+    SELECT t.*, u.name AS unit_name, (t.state = 'open' AND t.due_at < :now) AS overdue
+    FROM community_tasks t JOIN community_units u ON u.id = t.unit_id
+    WHERE u.department_id IS NOT NULL
+      AND (CAST(:all AS boolean) OR u.department_id = ANY(CAST(:depts AS bigint[])))
+"""
+
+
+def departments_of(who: Principal) -> tuple[bool, list[int]]:
+    """(everything, the caller's departments) for department-facing task lists."""
+    return who.is_admin, sorted(
+        {p.department_id for p in who.posts if p.role == "department" and p.department_id}
+    )
+
+
+async def department_tasks(
+    session: AsyncSession,
+    who: Principal,
+    now: datetime,
+    state: str | None = None,
+    task_id: int | None = None,
+    limit: int = 200,
+    offset: int = 0,
+) -> list[Any]:
+    """Tracked tasks whose responsible unit is one of the caller's departments."""
+    everything, depts = departments_of(who)
+    sql = _DEPT_TASKS
+    params: dict[str, Any] = {"now": now, "all": everything, "depts": depts}
+    if state:
+        sql += " AND t.state = :state"
+        params["state"] = state
+    if task_id is not None:
+        sql += " AND t.id = :task"
+        params["task"] = task_id
+    sql += " ORDER BY t.due_at, t.id LIMIT :limit OFFSET :offset"
+    params.update(limit=limit, offset=offset)
+    return list(await session.execute(text(sql), params))
+
+
+async def department_act(
+    session: AsyncSession,
+    who: Principal,
+    task_id: int,
+    action: str,
+    request: Request | None,
+    progress: int | None,
+    note: str,
+    now: datetime,
+) -> None:
+    """A department reports progress on, or finishes, a task it is responsible for."""
+    rows = await department_tasks(session, who, now, task_id=task_id)
+    if not rows:
+        raise not_found("任务", "Task", task_id)
+    community = await community_of(session, rows[0].community_id)
+    await act_on_task(session, community, task_id, action, who, request, progress, note, now)

@@ -48,6 +48,7 @@ EXPECTED_ROLES: dict[str, set[str] | None] = {
     "community:manage": {"admin", "community"},
     "community:rate": {"admin", "street", "community"},
     "community:collect": CASE_STAFF,
+    "community:department": {"admin", "dept"},
     "support:read": ALL,
     "support:publish": {"admin", "dept"},
 }
