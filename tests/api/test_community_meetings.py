@@ -324,6 +324,28 @@ async def test_a_department_unit_hears_of_its_tasks(anon, as_user, demo, conn) -
     ).one()
     assert (row.department_ids, row.deliveries) == ([cgj], 1)
 
+    # The department sees the task in its own list and reports on it; another department cannot.
+    r = await anon.get("/api/v1/department-tasks", headers=as_user("dept"))
+    assert task["id"] in [t["id"] for t in r.json()]
+    r = await anon.get("/api/v1/department-tasks", headers=as_user("dept2"))
+    assert task["id"] not in [t["id"] for t in r.json()]
+    url = f"/api/v1/department-tasks/{task['id']}/actions"
+    r = await anon.post(f"{url}/progress", headers=as_user("dept2"), json={"progress": 10})
+    problem(r, 404, "not_found")
+    r = await anon.post(f"{url}/progress", headers=as_user("community"), json={"progress": 10})
+    problem(r, 403, "forbidden")
+    r = await anon.post(
+        f"{url}/progress", headers=as_user("dept"), json={"progress": 50, "note": "已清理一半"}
+    )
+    assert (r.json()["progress"], r.json()["progress_note"]) == (50, "已清理一半")
+    r = await anon.post(f"{url}/done", headers=as_user("dept"), json={})
+    assert r.json()["state"] == "done"
+    problem(await anon.post(f"{url}/done", headers=as_user("dept"), json={}), 409, "state_conflict")
+    r = await anon.get(f"/api/v1/areas/{area}/tasks/{task['id']}", headers=as_user("community"))
+    steps = r.json()["timeline"]
+    assert [s["action"] for s in steps] == ["created", "progress", "done"]
+    assert steps[-1]["actor"] == "城管局派单员"
+
 
 async def test_meeting_coverage_by_quarter(anon, as_user, demo) -> None:
     r = await anon.get(
@@ -346,24 +368,3 @@ async def test_meeting_coverage_by_quarter(anon, as_user, demo) -> None:
         params={"year": 2026},
     )
     assert r.status_code == 403
-    # The department sees the task in its own list and reports on it; another department cannot.
-    r = await anon.get("/api/v1/department-tasks", headers=as_user("dept"))
-    assert task["id"] in [t["id"] for t in r.json()]
-    r = await anon.get("/api/v1/department-tasks", headers=as_user("dept2"))
-    assert task["id"] not in [t["id"] for t in r.json()]
-    url = f"/api/v1/department-tasks/{task['id']}/actions"
-    r = await anon.post(f"{url}/progress", headers=as_user("dept2"), json={"progress": 10})
-    problem(r, 404, "not_found")
-    r = await anon.post(f"{url}/progress", headers=as_user("community"), json={"progress": 10})
-    problem(r, 403, "forbidden")
-    r = await anon.post(
-        f"{url}/progress", headers=as_user("dept"), json={"progress": 50, "note": "已清理一半"}
-    )
-    assert (r.json()["progress"], r.json()["progress_note"]) == (50, "已清理一半")
-    r = await anon.post(f"{url}/done", headers=as_user("dept"), json={})
-    assert r.json()["state"] == "done"
-    problem(await anon.post(f"{url}/done", headers=as_user("dept"), json={}), 409, "state_conflict")
-    r = await anon.get(f"/api/v1/areas/{area}/tasks/{task['id']}", headers=as_user("community"))
-    steps = r.json()["timeline"]
-    assert [s["action"] for s in steps] == ["created", "progress", "done"]
-    assert steps[-1]["actor"] == "城管局派单员"
