@@ -129,7 +129,7 @@ async def grid_opinion(
     lang: RequestLang,
 ) -> Any:
     c = await _grid_community(session, grid_id)
-    await service.add_opinion(session, c, matter_id, body, who, request)
+    await service.add_opinion(session, c, matter_id, body, who, request, _now())
     return await service.detail(session, [c.id], matter_id, _now(), lang)
 
 
@@ -184,7 +184,7 @@ async def add_opinion(
     lang: RequestLang,
 ) -> Any:
     c = await cs.community_of(session, area_id)
-    await service.add_opinion(session, c, matter_id, body, who, request)
+    await service.add_opinion(session, c, matter_id, body, who, request, _now())
     return await service.detail(session, [c.id], matter_id, _now(), lang)
 
 

@@ -36,6 +36,9 @@ class ActionIn(RequestModel):
     merge_into_id: Id | None = Field(None, description="merge: the matter it joins")
     mode: Literal["meeting", "online"] | None = Field(None, description="consult")
     quorum: int | None = Field(None, ge=1, le=100_000, description="consult: participants needed")
+    consult_days: int | None = Field(
+        None, ge=0, le=60, description="consult: opinions close after this many working days"
+    )
     decision: str | None = Field(None, max_length=4000, description="resolve")
     executors: list[TaskIn] = Field(
         default_factory=list, max_length=20, description="resolve: who does what, by when"
@@ -91,6 +94,7 @@ class MatterOut(ResponseModel):
     reason: str | None
     mode: str | None
     quorum: int | None
+    consult_until: LocalTime | None
     decision: str | None
     money: Decimal | None
     funding: str | None
@@ -127,6 +131,7 @@ class BoardItem(ResponseModel):
     proposed_at: LocalTime
     updated_at: LocalTime
     tally: Tally | None
+    consult_until: LocalTime | None
     decision: str | None
     money: Decimal | None
     due_at: LocalTime | None

@@ -197,8 +197,11 @@ async def act(
     elif action == "consult":
         _need(body.mode, "mode", "需指明协商方式（会议或线上）", "mode is required")
         _need(body.quorum, "quorum", "需设定参与人数下限", "quorum is required")
-        m.status, m.mode, m.quorum, m.consult_until = "consulting", body.mode, body.quorum, None
-        detail.update({"mode": body.mode, "quorum": body.quorum})
+        until = None
+        if body.consult_days is not None:
+            until, _ = await cs.workday_deadline(session, now, body.consult_days)
+        m.status, m.mode, m.quorum, m.consult_until = "consulting", body.mode, body.quorum, until
+        detail.update({"mode": body.mode, "quorum": body.quorum, "consult_until": until})
     elif action == "resolve":
         t = await tally(session, m)
         detail["tally"] = t
@@ -293,9 +296,21 @@ async def add_opinion(
     body: OpinionIn,
     who: Principal,
     request: Request | None,
+    now: datetime,
 ) -> None:
     m = await get_matter(session, [community.id], matter_id, lock=True)
     cs.check_state("议事事项", "matter", m.status, "opinion", MACHINE)
+    if m.consult_until is not None and now > m.consult_until:
+        raise ApiError(
+            "state_conflict",
+            detail="民主商议已截止，不再收集意见",
+            detail_en="The consultation has closed",
+            extra={
+                "state": m.status,
+                "allowed_actions": ["resolve"],
+                "consult_until": m.consult_until.isoformat(),
+            },
+        )
     o = Opinion(
         district_id=community.district_id,
         community_id=community.id,
@@ -516,6 +531,7 @@ async def board(
                 "proposed_at": m.created_at,
                 "updated_at": m.updated_at,
                 "tally": _tally_of(m, votes.get(m.id)) if step >= 3 else None,
+                "consult_until": m.consult_until,
                 "decision": m.decision,
                 "money": m.money,
                 "due_at": t.due_at if t else None,

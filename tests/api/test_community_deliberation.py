@@ -3,6 +3,8 @@ accept) → consult with a quorum → resolve (tasks) → complete → public ev
 
 from __future__ import annotations
 
+from sqlalchemy import text
+
 from tests.api.test_community_lists import COMMUNITY, GRID, make_unit
 from tests.helpers import problem
 
@@ -185,7 +187,7 @@ async def test_five_steps(anon, as_user, demo) -> None:
     assert page["total"] == page["counts"].get("done", 0) + page["counts"]["evaluated"]
 
 
-async def test_voted_down(anon, as_user, demo) -> None:
+async def test_voted_down(anon, as_user, demo, conn) -> None:
     area = demo[COMMUNITY]
     base = f"/api/v1/areas/{area}/matters"
     r = await anon.post(base, headers=as_user("community"), json={"title": "楼道加装广告屏"})
@@ -195,7 +197,7 @@ async def test_voted_down(anon, as_user, demo) -> None:
     await anon.post(
         f"{base}/{m['id']}/actions/consult",
         headers=as_user("community"),
-        json={"mode": "online", "quorum": 2},
+        json={"mode": "online", "quorum": 2, "consult_days": 3},
     )
     for p, v in (("a", "no"), ("b", "abstain")):
         await anon.post(
@@ -203,6 +205,19 @@ async def test_voted_down(anon, as_user, demo) -> None:
             headers=as_user("community"),
             json={"participant": p, "vote": v, "channel": "online"},
         )
+    # The window closes: no more opinions, but the consultation can still be resolved.
+    await conn.execute(
+        text(
+            "UPDATE community_matters SET consult_until = now() - interval '1 minute' WHERE id = :m"
+        ),
+        {"m": m["id"]},
+    )
+    r = await anon.post(
+        f"{base}/{m['id']}/opinions",
+        headers=as_user("community"),
+        json={"participant": "c", "vote": "yes", "channel": "online"},
+    )
+    assert problem(r, 409, "state_conflict")["allowed_actions"] == ["resolve"]
     r = await anon.post(f"{base}/{m['id']}/actions/resolve", headers=as_user("community"), json={})
     assert (r.json()["status"], r.json()["reason"], r.json()["tasks"]) == (
         "failed",
