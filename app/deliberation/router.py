@@ -133,6 +133,27 @@ async def grid_opinion(
     return await service.detail(session, [c.id], matter_id, _now(), lang)
 
 
+@router.post(
+    "/grids/{grid_id}/matters/{matter_id}/ratings",
+    response_model=MatterDetail,
+    status_code=status.HTTP_201_CREATED,
+    summary="A grid worker records a resident's rating of the result (大众评议)",
+    responses={409: {"description": "Not done yet, or the participant rated already"}},
+)
+async def grid_rating(
+    grid_id: int,
+    matter_id: IdPath,
+    body: RatingIn,
+    request: Request,
+    session: DbSession,
+    who: CommunityCollector,
+    lang: RequestLang,
+) -> Any:
+    c = await _grid_community(session, grid_id)
+    await service.add_rating(session, c, matter_id, body, who, request)
+    return await service.detail(session, [c.id], matter_id, _now(), lang)
+
+
 @router.get(
     "/areas/{area_id}/matters/{matter_id}",
     response_model=MatterDetail,

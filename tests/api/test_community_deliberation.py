@@ -138,17 +138,19 @@ async def test_five_steps(anon, as_user, demo) -> None:
     assert r.json()["status"] == "done"
     r = await anon.post(act(qr, "close"), headers=as_user("community"), json={})
     problem(r, 409, "state_conflict")  # nobody rated yet
-    for participant, rating in (
-        ("1栋101", "satisfied"),
-        ("1栋102", "basic"),
-        ("2栋301", "unsatisfied"),
-    ):
+    for participant, rating in (("1栋101", "satisfied"), ("1栋102", "basic")):
         r = await anon.post(
             f"{base}/{qr['id']}/ratings",
             headers=as_user("community"),
             json={"participant": participant, "rating": rating},
         )
         assert r.status_code == 201, r.text
+    r = await anon.post(
+        f"/api/v1/grids/{grid}/matters/{qr['id']}/ratings",
+        headers=as_user("worker"),
+        json={"participant": "2栋301", "rating": "unsatisfied", "comment": "道闸太吵"},
+    )
+    assert r.status_code == 201, r.text
     r = await anon.post(act(qr, "close"), headers=as_user("community"), json={})
     final = r.json()
     assert final["status"] == "evaluated"
