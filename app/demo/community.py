@@ -918,7 +918,12 @@ class _Builder:
 
 async def load_community(conn: AsyncConnection) -> int:
     """The demo quarter of three communities and the grid support list; returns how many
-    communities it filled (0 on a second run)."""
+    communities it filled (0 on a second run). Like the demo accounts, not in production: its
+    people, ratings and votes are made up."""
+    from app.config import get_settings
+
+    if get_settings().env == "production":
+        return 0
     await load_departments_and_measures(conn)
     filled = 0
     for code in COMMUNITIES:
