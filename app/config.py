@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     escalate_to_centre_hours: float = Field(4, ge=0, le=24 * 30)
     """Still overdue this many hours after the street was told: the centre is told."""
     remind_before_minutes: int = Field(30, ge=1, le=24 * 60)
+    meeting_remind_days: int = Field(15, ge=1, le=92)
+    """A big party committee with no joint meeting in the quarter is reminded this many days
+    before the quarter ends."""
     webhook_poll_seconds: float = Field(5, ge=0.1, le=600)
     reopen_days: int = Field(7, ge=0, le=365)
     sync_page_max: int = Field(500, ge=10, le=5000)

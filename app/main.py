@@ -16,8 +16,11 @@ from app.auth.router import router as auth_router
 from app.buildings.router import router as buildings_router
 from app.cases.router import router as cases_router
 from app.categories.router import router as categories_router
+from app.community.router import dept_router as department_tasks_router
+from app.community.router import router as community_router
 from app.config import get_settings
 from app.db import db
+from app.deliberation.router import router as deliberation_router
 from app.departments.router import router as departments_router
 from app.events import stream as event_stream
 from app.events import webhooks
@@ -25,9 +28,11 @@ from app.events.webhook_router import router as webhooks_router
 from app.grids.router import router as grids_router
 from app.health.router import router as health_router
 from app.http import BodyLimitMiddleware
+from app.lists.router import router as lists_router
 from app.loop import scheduler
 from app.loop.calendar_router import router as calendar_router
 from app.loop.router import router as loop_router
+from app.meetings.router import router as meetings_router
 from app.ogc.router import router as ogc_router
 from app.open311.keys_router import router as open311_keys_router
 from app.open311.qr import router as open311_qr_router
@@ -38,6 +43,7 @@ from app.responses import FastJSON
 from app.sync.router import router as sync_router
 from app.tiles.router import router as tiles_router
 from app.users.router import router as users_router
+from app.volunteers.router import router as volunteers_router
 
 DESCRIPTION = """
 wangge — 网格化管理开放后端. The district → street → community → grid tree on PostGIS,
@@ -118,6 +124,12 @@ def create_app() -> FastAPI:
         open311_keys_router,
         open311_staff_router,
         ogc_router,
+        community_router,
+        department_tasks_router,
+        lists_router,
+        meetings_router,
+        deliberation_router,
+        volunteers_router,
     ):
         app.include_router(router)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]

@@ -6,13 +6,18 @@ from app.auth.models import AuthSession, RefreshToken
 from app.buildings.models import Building
 from app.cases.models import Attachment, Case, CaseEvent, IdempotencyKey
 from app.categories.models import Category, CategoryClass
+from app.community.models import Step, Task, Unit
 from app.db import Base
+from app.deliberation.models import Matter, Opinion, Rating
 from app.departments.models import Department
 from app.events.models import Event, WebhookDelivery, WebhookSubscription
 from app.grids.models import Grid, GridBoundary
+from app.lists.models import ListReview, Need, Project, ProjectResource, ProjectUnit, Resource
 from app.loop.models import Assignment, RoutingRule, WorkSchedule
+from app.meetings.models import Meeting, UnitRating
 from app.open311.models import ApiKey, Open311Request
 from app.users.models import Post, PostGrid, User
+from app.volunteers.models import PartyMember, Service, SupportMeasure, VolunteerTask
 
 __all__ = [
     "ApiKey",
@@ -32,12 +37,30 @@ __all__ = [
     "Grid",
     "GridBoundary",
     "IdempotencyKey",
+    "ListReview",
+    "Matter",
+    "Meeting",
+    "Need",
     "Open311Request",
+    "Opinion",
+    "PartyMember",
     "Post",
     "PostGrid",
+    "Project",
+    "ProjectResource",
+    "ProjectUnit",
+    "Rating",
     "RefreshToken",
+    "Resource",
     "RoutingRule",
+    "Service",
+    "Step",
+    "SupportMeasure",
+    "Task",
+    "Unit",
+    "UnitRating",
     "User",
+    "VolunteerTask",
     "WebhookDelivery",
     "WebhookSubscription",
     "WorkSchedule",

@@ -112,6 +112,36 @@ RULES: dict[str, Rule] = {
         None, api_key=True, description="post an Open311 service request with an integrator's key"
     ),
     "open311:keys": Rule(frozenset({"admin"}), description="issue and revoke Open311 API keys"),
+    "community:read": Rule(
+        AREA_STAFF,
+        scoped=True,
+        description="read a community's lists, meetings, tasks, matters, volunteers, ratings",
+    ),
+    "community:manage": Rule(
+        frozenset({"admin", "community"}),
+        scoped=True,
+        description="keep the community's lists, big party committee, meetings, deliberation, "
+        "dual registration",
+    ),
+    "community:rate": Rule(
+        frozenset({"admin", "street", "community"}),
+        scoped=True,
+        description="two-way evaluation of member units (双向评议)",
+    ),
+    "community:collect": Rule(
+        CASE_STAFF,
+        scoped=True,
+        description="collect residents' needs and proposals in a grid",
+    ),
+    "community:department": Rule(
+        frozenset({"admin", "department"}),
+        description="a department's own community tasks (it is a meeting's responsible unit)",
+    ),
+    "support:read": Rule(ALL_ROLES, description="browse the grid support list (网格支持清单)"),
+    "support:publish": Rule(
+        frozenset({"admin", "department"}),
+        description="publish a department's support measures for grids",
+    ),
 }
 
 
@@ -485,6 +515,8 @@ def _api_key_policy(permission: str) -> Callable[..., Coroutine[Any, Any, Any]]:
 
     policy.__policy__ = permission  # type: ignore[attr-defined]
     return policy
+
+
 def optional(permission: str) -> Callable[..., Coroutine[Any, Any, Principal | None]]:
     """For a public permission whose answer depends on who asks: None without a token, the
     caller with a valid one; a bad or expired token is refused (401), never silently ignored."""
@@ -540,6 +572,13 @@ Open311Public = Annotated[None, Depends(require("open311:public"))]
 Open311Submitter = Annotated[Any, Depends(require("open311:submit"))]
 """An `app.open311.keys.Integrator` (typed Any here: the policy layer does not import it)."""
 Open311KeyAdmin = Annotated[Principal, Depends(require("open311:keys"))]
+CommunityReader = Annotated[Principal, Depends(require("community:read"))]
+CommunityManager = Annotated[Principal, Depends(require("community:manage"))]
+CommunityRater = Annotated[Principal, Depends(require("community:rate"))]
+CommunityCollector = Annotated[Principal, Depends(require("community:collect"))]
+CommunityDepartment = Annotated[Principal, Depends(require("community:department"))]
+SupportReader = Annotated[Principal, Depends(require("support:read"))]
+SupportPublisher = Annotated[Principal, Depends(require("support:publish"))]
 
 
 async def ensure_area_in_scope(

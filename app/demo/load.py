@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.demo.accounts import load_accounts, load_categories, load_departments, load_roster
+from app.demo.community import load_community
 from app.demo.district import DemoDistrict, generate_district
 
 DEMO_VALID_FROM = datetime(2020, 1, 1, tzinfo=ZoneInfo("Asia/Shanghai"))
@@ -60,6 +61,8 @@ class LoadReport:
     categories: int
     accounts: int
     roster: int
+    communities: int = 0
+    """Communities given a demo quarter of the community mechanisms (app/demo/community.py)."""
 
 
 def _phone(code: str) -> str:
@@ -139,6 +142,7 @@ async def load_demo(conn: AsyncConnection, district: DemoDistrict | None = None)
     categories = await load_categories(conn)
     accounts = await load_accounts(conn)
     roster = await load_roster(conn, [g.code for g in d.grids if g.kind != "special"])
+    communities = await load_community(conn)
     return LoadReport(
         after[0] - before[0],
         after[1] - before[1],
@@ -147,4 +151,5 @@ async def load_demo(conn: AsyncConnection, district: DemoDistrict | None = None)
         categories,
         accounts,
         roster,
+        communities,
     )

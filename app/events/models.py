@@ -53,6 +53,12 @@ class EventIntent(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     type: Mapped[str] = mapped_column(String(40))
     case_id: Mapped[int | None] = mapped_column(BigInteger)
+    area_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger), server_default=text("'{}'"))
+    """For an event not about a case: the areas whose staff see it."""
+    department_ids: Mapped[list[int]] = mapped_column(
+        ARRAY(BigInteger), server_default=text("'{}'")
+    )
+    """For an event not about a case: the departments that see it (and get its webhooks)."""
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
 
 

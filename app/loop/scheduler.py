@@ -18,6 +18,7 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.community import clock as community_clock
 from app.config import get_settings
 from app.events.outbox import emit
 from app.i18n import ACTION_LABELS
@@ -134,12 +135,14 @@ async def tick(session: AsyncSession, now: datetime | None = None) -> dict[str, 
             },
         )
     missing = list((await session.execute(_MISSING_YEARS, {"now": now})).scalars())
+    community = await community_clock.tick(session, now)
     await session.commit()
     return {
         "skipped": False,
         "escalated": len(escalated),
         "reminded": len(reminded),
         "missing_years": missing,
+        "community": community,
     }
 
 

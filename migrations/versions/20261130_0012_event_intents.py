@@ -38,6 +38,8 @@ def upgrade() -> None:
             id bigserial CONSTRAINT pk_event_intents PRIMARY KEY,
             type varchar(40) NOT NULL,
             case_id bigint,
+            area_ids bigint[] NOT NULL DEFAULT '{}',
+            department_ids bigint[] NOT NULL DEFAULT '{}',
             payload jsonb NOT NULL DEFAULT '{}'
         )
         """
@@ -50,9 +52,20 @@ def upgrade() -> None:
         BEGIN
             -- app.events.outbox.ORDER_LOCK: ids are handed out in commit order.
             PERFORM pg_advisory_xact_lock(7246002);
-            IF NEW.case_id IS NULL THEN  -- not about a case (e.g. a warning to administrators)
-                INSERT INTO events (type, payload) VALUES (NEW.type, NEW.payload)
-                RETURNING id INTO event_id;
+            IF NEW.case_id IS NULL THEN
+                -- Not about a case (a community's task, a warning to administrators): who sees
+                -- it comes with the intent.
+                WITH e AS (
+                    INSERT INTO events (type, area_ids, department_ids, payload)
+                    VALUES (NEW.type, NEW.area_ids, NEW.department_ids, NEW.payload)
+                    RETURNING id, department_ids
+                ), d AS (
+                    INSERT INTO webhook_deliveries (subscription_id, event_id)
+                    SELECT s.id, e.id FROM e JOIN webhook_subscriptions s
+                      ON s.active AND s.department_id = ANY(e.department_ids)
+                     AND (cardinality(s.event_types) = 0 OR NEW.type = ANY(s.event_types))
+                )
+                SELECT id INTO event_id FROM e;
             ELSE
                 WITH e AS (
                     INSERT INTO events (type, case_id, grid_id, area_ids, department_ids, payload)

@@ -48,6 +48,13 @@ EXPECTED_ROLES: dict[str, set[str] | str | None] = {
     "open311:public": None,  # Open311 reads and the residents' QR form: anyone
     "open311:submit": "api_key",  # an integrator's api_key, whatever the bearer: 403 without
     "open311:keys": {"admin"},
+    "community:read": AREA_STAFF,
+    "community:manage": {"admin", "community"},
+    "community:rate": {"admin", "street", "community"},
+    "community:collect": CASE_STAFF,
+    "community:department": {"admin", "dept"},
+    "support:read": ALL,
+    "support:publish": {"admin", "dept"},
 }
 SCOPED = {
     "registry:report",
@@ -62,6 +69,10 @@ SCOPED = {
     "loop:dispatch",
     "loop:department",
     "loop:grid",
+    "community:read",
+    "community:manage",
+    "community:rate",
+    "community:collect",
 }
 
 # Which of the test's objects lie in each account's scope ("in" = 立新社区 of 江边街道, 月湖区,
