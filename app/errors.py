@@ -54,6 +54,8 @@ CATALOG: dict[str, tuple[int, str, str]] = {
         "Query timed out; narrow it down and retry",
     ),
     "http_error": (400, "请求错误", "Bad request"),
+    "asset_not_found": (404, "指挥台文件不存在", "No such console file"),
+    "console_not_built": (503, "指挥台尚未构建", "The console is not built"),
 }
 
 

@@ -17,6 +17,7 @@ from app.buildings.router import router as buildings_router
 from app.cases.router import router as cases_router
 from app.categories.router import router as categories_router
 from app.config import get_settings
+from app.console.router import router as console_router
 from app.db import db
 from app.departments.router import router as departments_router
 from app.events import stream as event_stream
@@ -101,6 +102,7 @@ def create_app() -> FastAPI:
         event_stream.router,
         sync_router,
         audit_router,
+        console_router,
     ):
         app.include_router(router)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]

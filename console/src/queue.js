@@ -1,0 +1,119 @@
+// The queue of cases waiting for the caller's posts, the overdue list, and the period's cases
+// (which also feed the map's live dots and, without hot-spot tiles, the choropleth).
+import { api } from './api.js';
+
+// Statuses in which each post takes the next step of the loop (README, "The closed loop").
+const WAITING = {
+  admin: ['reported', 'registered', 'whistled', 'returned'],
+  centre: ['reported', 'registered', 'whistled', 'returned'],
+  street: ['reported', 'registered', 'whistled', 'returned'],
+  community: ['reported', 'registered', 'feedback', 'verified'],
+  grid_leader: ['reported', 'registered', 'feedback', 'verified'],
+  grid_worker: ['reported', 'registered', 'feedback', 'verified'],
+  department: ['dispatched', 'handling', 'rework'],
+};
+const PERIOD_MAX = 2_000; // cases of the period drawn on the map (newest first)
+
+export const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+export const hhmm = (t) => (t ? t.slice(5, 16).replace('T', ' ') : '');
+
+async function all(query, max) {
+  const items = [];
+  let cursor = null;
+  do {
+    const page = await api('/api/v1/cases', { query: { ...query, limit: 500, cursor } });
+    items.push(...page.items);
+    cursor = page.next_cursor;
+  } while (cursor && items.length < max);
+  return items.slice(0, max);
+}
+
+export class Queue {
+  constructor(listEl, countEl, tabsEl, { roles, period, onSelect, onChange }) {
+    this.listEl = listEl;
+    this.countEl = countEl;
+    this.tabsEl = tabsEl;
+    this.statuses = [...new Set(roles.flatMap((r) => WAITING[r] || []))];
+    this.period = period;
+    this.onSelect = onSelect;
+    this.onChange = onChange;
+    this.tab = 'todo';
+    this.lists = { todo: [], overdue: [], all: [] };
+    this.fresh = new Set();
+    this.selected = null;
+    this.extensionAsked = new Set(); // cases whose department asked for more time (from events)
+    tabsEl.addEventListener('click', (e) => {
+      const tab = e.target.closest('[data-tab]')?.dataset.tab;
+      if (tab) { this.tab = tab; this.render(); }
+    });
+    listEl.addEventListener('click', (e) => {
+      const li = e.target.closest('[data-id]');
+      if (li) this.onSelect(Number(li.dataset.id));
+    });
+  }
+
+  async load() {
+    const [todo, overdue, period] = await Promise.all([
+      this.statuses.length ? all({ status: this.statuses }, 500) : [],
+      all({ overdue: true }, 500),
+      all({ since: this.period.since }, PERIOD_MAX),
+    ]);
+    const asked = this.extensionAsked.size
+      ? period.filter((c) => this.extensionAsked.has(c.id) && ['handling', 'rework'].includes(c.status))
+      : [];
+    this.lists = { todo: [...asked, ...todo], overdue, all: period };
+    this.render();
+    this.onChange(this);
+  }
+
+  // Every case the console knows of, once (for the map).
+  cases() {
+    const seen = new Map();
+    for (const list of Object.values(this.lists)) for (const c of list) seen.set(c.id, { ...c, _fresh: this.fresh.has(c.id) });
+    return [...seen.values()];
+  }
+
+  find(id) {
+    return this.cases().find((c) => c.id === id);
+  }
+
+  // A live event: remember the case as fresh for a minute, then reload the lists (debounced, so a
+  // burst of events costs one reload).
+  touch(ev) {
+    if (ev.case_id) {
+      this.fresh.add(ev.case_id);
+      setTimeout(() => { this.fresh.delete(ev.case_id); this.render(); this.onChange(this); }, 60_000);
+      if (ev.type === 'case.request_extension') this.extensionAsked.add(ev.case_id);
+      if (ev.type === 'case.decide_extension') this.extensionAsked.delete(ev.case_id);
+    }
+    clearTimeout(this.reloadTimer);
+    this.reloadTimer = setTimeout(() => this.load().catch(() => {}), 250);
+  }
+
+  select(id) {
+    this.selected = id;
+    this.render();
+  }
+
+  render() {
+    for (const b of this.tabsEl.querySelectorAll('[data-tab]')) {
+      const n = this.lists[b.dataset.tab].length;
+      b.setAttribute('aria-selected', String(b.dataset.tab === this.tab));
+      b.dataset.count = n;
+    }
+    const list = this.lists[this.tab];
+    this.countEl.textContent = {
+      todo: `待我处置 ${list.length} 件`,
+      overdue: `超期 ${list.length} 件`,
+      all: `本期上报 ${list.length} 件`,
+    }[this.tab];
+    this.listEl.innerHTML = list.map((c) => `
+      <li data-id="${c.id}" data-status="${esc(c.status)}" class="${c.id === this.selected ? 'selected' : ''} ${this.fresh.has(c.id) ? 'fresh' : ''}">
+        <div class="row"><span class="number">${esc(c.number)}</span><span class="status s-${esc(c.status)}">${esc(c.status_label)}</span></div>
+        <div class="title">${esc(c.title)}</div>
+        <div class="row muted"><span>${esc(c.category?.name)} · ${esc(c.grid?.name || c.community?.name || '未定位')}</span><span>${esc(hhmm(c.reported_at))}</span></div>
+        ${c.urgency !== 'normal' ? `<span class="badge urgent">${esc(c.urgency_label)}</span>` : ''}
+        ${this.extensionAsked.has(c.id) ? '<span class="badge">延期申请</span>' : ''}
+      </li>`).join('') || '<li class="empty">暂无</li>';
+  }
+}

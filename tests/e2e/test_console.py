@@ -1,0 +1,227 @@
+"""End to end: the console (/console) in headless Chromium (Debian's, driven by Playwright) against
+the app served over real HTTP by uvicorn on the test database (real commits, like test_live).
+
+The centre logs in and sees the grids rendered on the map (MapLibre's rendered features, not the
+DOM); a grid worker reports a case through the API while the page is open; it arrives through the
+live stream in the centre's queue and on the map; the centre dispatches it in the case panel and
+sees its status change. Screenshots of each screen are kept in tests/e2e/artifacts/.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import pytest_asyncio
+from sqlalchemy import text
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+TAG = "E2E-CONSOLE"
+PASSWORD = os.environ.get("WANGGE_DEMO_PASSWORD", "Wangge#2026")
+# WebGL without a GPU: ANGLE on SwiftShader (software rendering).
+CHROMIUM_ARGS = [
+    "--use-angle=swiftshader",
+    "--use-gl=angle",
+    "--enable-unsafe-swiftshader",
+    "--ignore-gpu-blocklist",
+    "--no-sandbox",
+]
+
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="chromium not found: `make test` installs Debian's chromium (apt-get) for this test",
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(engine) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """uvicorn serving the app (and the built console) on a free port, on the test database."""
+    if not (ROOT / "console" / "dist" / "index.html").is_file():
+        pytest.fail("the console is not built: run `make console` (make test does)")
+    port = _free_port()
+    env = {**os.environ, "ENV": "test", "WANGGE_SCHEDULER_ENABLED": "false"}
+    env["DATABASE_URL"] = os.environ["TEST_DATABASE_URL"]
+    ARTIFACTS.mkdir(exist_ok=True)
+    log = open(ARTIFACTS / "server.log", "w")  # noqa: SIM115 (closed in finally)
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "uvicorn", "app.main:app"),
+            *("--host", "127.0.0.1", "--port", str(port), "--no-access-log"),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the server did not start (exit code {proc.poll()})")
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@pytest_asyncio.fixture
+async def cleanup(engine) -> AsyncIterator[None]:  # type: ignore[no-untyped-def]
+    yield
+    async with engine.begin() as c:
+        await c.execute(text("DELETE FROM cases WHERE title LIKE :t"), {"t": TAG + "%"})
+
+
+async def _report_body(engine, title: str) -> dict:  # type: ignore[no-untyped-def]
+    async with engine.connect() as c:
+        lon, lat = (
+            await c.execute(
+                text(
+                    "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(b.boundary) p "
+                    "FROM grid_boundaries b JOIN grids g ON g.id = b.grid_id "
+                    "WHERE g.code = '360602001001001' AND b.valid_to IS NULL) x"
+                )
+            )
+        ).one()
+        cat = (await c.execute(text("SELECT code FROM categories ORDER BY code LIMIT 1"))).scalar()
+    return {
+        "category": cat,
+        "title": title,
+        "description": "路面破损，影响通行",
+        "location": {"lon": lon, "lat": lat},
+    }
+
+
+RENDERED_GRIDS = """() => {
+  const m = window.wangge && window.wangge.map;
+  if (!m || !m.isStyleLoaded() || !m.getLayer('grids-fill')) return 0;
+  const fs = m.queryRenderedFeatures({layers: ['grids-fill']});
+  return new Set(fs.map((f) => f.properties.code ?? f.properties.id ?? f.id)).size;
+}"""
+
+RENDERED_CASE = """(id) => {
+  const m = window.wangge.map;
+  return m.queryRenderedFeatures({layers: ['cases-dot']}).some((f) => f.properties.id === id);
+}"""
+
+
+async def test_console_end_to_end(server: str, engine, tokens, cleanup) -> None:  # type: ignore[no-untyped-def]
+    from playwright.async_api import async_playwright, expect
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    errors: list[str] = []
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            page = await browser.new_page(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
+            page.on("pageerror", lambda e: errors.append(str(e)))
+
+            # 1. Log in as the centre.
+            await page.goto(f"{server}/console")
+            await expect(page.locator("#login-form")).to_be_visible()
+            await page.screenshot(path=ARTIFACTS / "1-login.png")
+            await page.fill("input[name=username]", "centre")
+            await page.fill("input[name=password]", PASSWORD)
+            await page.click("#login-form button[type=submit]")
+            await page.wait_for_selector("body[data-ready=true]", timeout=30_000)
+            await expect(page.locator("#who")).to_contain_text("区综治中心")
+
+            # 2. The map has rendered the grids (MapLibre's rendered features).
+            handle = await page.wait_for_function(RENDERED_GRIDS, timeout=30_000)
+            rendered = await handle.json_value()
+            async with engine.connect() as c:
+                live_grids = (
+                    await c.execute(text("SELECT count(*) FROM grids WHERE deleted_at IS NULL"))
+                ).scalar_one()
+            # The whole district is in view: nearly every grid is drawn (a few may be clipped at
+            # the edges of the view).
+            assert rendered >= 0.9 * live_grids, (rendered, live_grids)
+            await expect(page.locator("#live")).to_have_attribute("data-state", "live")
+            await page.screenshot(path=ARTIFACTS / "2-map.png")
+
+            # 3. A grid worker reports a case through the API while the page is open.
+            title = f"{TAG} 路面坑洼 {uuid.uuid4().hex[:6]}"
+            async with httpx.AsyncClient(base_url=server) as api:
+                r = await api.post(
+                    "/api/v1/cases",
+                    json=await _report_body(engine, title),
+                    headers={
+                        "Authorization": f"Bearer {tokens['worker']}",
+                        "Idempotency-Key": str(uuid.uuid4()),
+                    },
+                )
+                assert r.status_code == 201, r.text
+                case = r.json()
+
+                # ... it arrives through the stream: in the queue (waiting for dispatch) and on the map.
+                item = page.locator(f'#queue li[data-id="{case["id"]}"]')
+                await expect(item).to_be_visible(timeout=15_000)
+                await expect(item).to_contain_text(title)
+                await expect(item).to_have_class(re.compile(r"\bfresh\b"))
+                await page.wait_for_function(RENDERED_CASE, arg=case["id"], timeout=15_000)
+                await page.screenshot(path=ARTIFACTS / "3-new-case.png")
+
+                # 4. The centre opens it and dispatches it in the case panel.
+                await item.click()
+                await expect(page.locator("#case h2")).to_have_text(title)
+                await expect(page.locator("#case-status")).to_have_text(case["status_label"])
+                await page.click('#case [data-action="dispatch"]')
+                await page.click('#case [data-form="dispatch"] button[type=submit]')
+
+                # 5. It changes: the panel shows the new status, the server agrees, and the case
+                # leaves the centre's queue (the dispatch event came back through the stream).
+                r = await api.get(
+                    f"/api/v1/cases/{case['id']}",
+                    headers={"Authorization": f"Bearer {tokens['centre']}"},
+                )
+                for _ in range(50):
+                    if r.json()["status"] == "dispatched":
+                        break
+                    await page.wait_for_timeout(100)
+                    r = await api.get(
+                        f"/api/v1/cases/{case['id']}",
+                        headers={"Authorization": f"Bearer {tokens['centre']}"},
+                    )
+                after = r.json()
+                assert after["status"] == "dispatched", after["status"]
+                assert [t["action"] for t in after["timeline"]][-1] == "dispatch"
+                await expect(page.locator("#case-status")).to_have_text(after["status_label"])
+                await expect(page.locator("#case .timeline li").last).to_contain_text(
+                    after["timeline"][-1]["action_label"]
+                )
+                await expect(item).to_have_count(0, timeout=15_000)
+                await page.screenshot(path=ARTIFACTS / "4-dispatched.png")
+        finally:
+            await browser.close()
+    assert errors == [], errors
