@@ -22,6 +22,10 @@ const ACTIONS = {
   verify: { label: '核查', fields: [{ name: 'passed', label: '结果', type: 'passed' }, ...NOTE] },
   evaluate: { label: '满意度', fields: [{ name: 'satisfaction', label: '评价', type: 'satisfaction' }, ...NOTE] },
 };
+const ASSIGNMENT_STATES = {
+  dispatched: '待报到', handling: '办理中', suspended: '已中止', rework: '返工', feedback: '已反馈',
+  done: '已完成', returned: '已退回', withdrawn: '已撤回',
+};
 const SELECTS = {
   approve: [['true', '批准'], ['false', '不批准']],
   passed: [['true', '通过'], ['false', '不通过（返工）']],
@@ -112,7 +116,7 @@ export class CasePanel {
         ${c.description ? `<dt>描述</dt><dd>${esc(c.description)}</dd>` : ''}
       </dl>
       ${c.assignments.length ? `<h3>承办</h3><ul class="assignments">${c.assignments.map((a) => `
-        <li class="${a.overdue ? 'overdue' : ''}">${esc(a.department.name)}（${a.role === 'lead' ? '主办' : '协办'}）${esc(a.state)}
+        <li class="${a.overdue ? 'overdue' : ''}">${esc(a.department.name)}（${a.role === 'lead' ? '主办' : '协办'}）${esc(ASSIGNMENT_STATES[a.state] || a.state)}
         <span class="muted">报到时限 ${esc(hhmm(a.sign_in_due))}${a.handle_due ? ` · 办理时限 ${esc(hhmm(a.handle_due))}` : ''}${a.hours_left !== null ? ` · 剩余 ${a.hours_left.toFixed(1)} 工时` : ''}</span>
         ${a.overdue ? '<span class="badge urgent">超期</span>' : ''}</li>`).join('')}</ul>` : ''}
       ${ext ? `<p class="badge">延期申请：${esc(ext.amount)} ${ext.unit === 'days' ? '工作日' : '工作小时'} — ${esc(ext.reason || '')}</p>` : ''}
