@@ -32,6 +32,7 @@ from app.loop.router import router as loop_router
 from app.openapi import build_openapi
 from app.responses import FastJSON
 from app.sync.router import router as sync_router
+from app.tiles.router import router as tiles_router
 from app.users.router import router as users_router
 
 DESCRIPTION = """
@@ -103,6 +104,7 @@ def create_app() -> FastAPI:
         sync_router,
         audit_router,
         console_router,
+        tiles_router,
     ):
         app.include_router(router)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]

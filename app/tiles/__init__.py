@@ -1,0 +1,1 @@
+"""Vector tiles of the registry and of cases (Mapbox Vector Tiles, TileJSON 3.0)."""

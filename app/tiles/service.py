@@ -1,0 +1,275 @@
+"""Vector tiles (Mapbox Vector Tile 2.1): one SQL statement per tile, on the raw asyncpg
+connection with z/x/y (and every filter) as bind parameters of a prepared statement.
+
+Each statement:
+- selects rows with an indexed `&&` in EPSG:4326 against the tile's envelope (ST_TileEnvelope,
+  widened by the 64-pixel buffer, transformed to 4326: a Web Mercator rectangle is a lon/lat
+  rectangle, so the box is exact);
+- draws them with ST_AsMVTGeom(ST_Transform(geom, 3857), the tile envelope, 4096, 64, true):
+  clipped to the buffer and snapped to the 4096 × 4096 tile grid, which drops the vertices that
+  fall on one pixel (that is the per-zoom simplification: our grids have ~8 vertices, streets
+  ~90, so an extra ST_Simplify costs more than it saves — measured by bench/bench_tiles.py);
+- aggregates with ST_AsMVT into one layer named after the route.
+
+`cases` and `hotspots` are scoped by the caller's posts with the semantics of `cases:read`
+(see `app.cases.service.visibility`): the area tree below the caller's posts is walked by a
+recursive CTE inside the same statement, so the scope costs no extra round trip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.auth.policy import RULES, Principal
+from app.cases.models import OPEN_STATUSES
+from app.cases.service import _OVERDUE
+
+EXTENT = 4096
+BUFFER = 64
+MAX_ZOOM = 24
+MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
+
+_ENV = "ST_TileEnvelope($1, $2, $3)"
+# The selection box: the tile plus its buffer, in the storage CRS (for the GiST indexes).
+_BOX = f"ST_Transform(ST_TileEnvelope($1, $2, $3, margin => {BUFFER / EXTENT}), 4326)"
+
+
+def _geom(column: str) -> str:
+    return f"ST_AsMVTGeom(ST_Transform({column}, 3857), {_ENV}, {EXTENT}, {BUFFER}, true)"
+
+
+GRIDS_SQL = f"""
+SELECT ST_AsMVT(t, 'grids', {EXTENT}, 'geom', 'id') FROM (
+    SELECT g.id, g.code, g.name, g.kind, cm.id AS community_id, cm.name AS community,
+           st.id AS street_id, st.name AS street, g.households, g.population,
+           (SELECT count(DISTINCT p.user_id) FROM post_grids pg
+            JOIN posts p ON p.id = pg.post_id
+            WHERE pg.grid_id = g.id AND p.starts_on <= current_date
+              AND (p.ends_on IS NULL OR p.ends_on >= current_date))::int AS staff,
+           {_geom("b.boundary")} AS geom
+    FROM grid_boundaries b
+    JOIN grids g ON g.id = b.grid_id AND g.deleted_at IS NULL
+    JOIN areas cm ON cm.id = g.community_id
+    LEFT JOIN areas st ON st.id = cm.parent_id
+    WHERE b.valid_to IS NULL AND b.boundary && {_BOX}
+) t WHERE t.geom IS NOT NULL
+"""
+
+AREAS_SQL = f"""
+SELECT ST_AsMVT(t, 'areas', {EXTENT}, 'geom', 'id') FROM (
+    SELECT a.id, a.level, a.code, a.name, p.id AS parent_id, p.name AS parent,
+           {_geom("a.boundary")} AS geom
+    FROM areas a LEFT JOIN areas p ON p.id = a.parent_id
+    WHERE a.level IN ('street', 'community') AND a.boundary && {_BOX}
+) t WHERE t.geom IS NOT NULL
+"""
+
+# The caller's scope ($4 all, $5 user, $6 grids, $7 area roots, $8 departments), as a CTE and a
+# condition on `c`: the same rule as app.cases.service.visibility (cases:read).
+_SCOPE_CTE = """
+WITH RECURSIVE below(id) AS (
+    SELECT id FROM areas WHERE id = ANY($7::bigint[])
+    UNION ALL SELECT a.id FROM areas a JOIN below ON a.parent_id = below.id
+)
+"""
+_SCOPE = """
+($4::boolean OR c.reporter_id = $5::bigint OR c.grid_id = ANY($6::bigint[])
+ OR c.community_id IN (SELECT id FROM below) OR c.street_id IN (SELECT id FROM below)
+ OR c.district_id IN (SELECT id FROM below)
+ OR EXISTS (SELECT 1 FROM case_assignments va WHERE va.case_id = c.id
+            AND va.state <> 'withdrawn' AND va.department_id = ANY($8::bigint[])))
+"""
+# Filters: $9 statuses, $10 categories (NULL = all), $11 since, $12 until (NULL = open-ended),
+# $13 department (NULL = any).
+_FILTERS = """
+c.status = ANY($9::text[])
+AND ($10::text[] IS NULL OR c.category_code = ANY($10::text[]))
+AND ($11::timestamptz IS NULL OR c.reported_at >= $11::timestamptz)
+AND ($12::timestamptz IS NULL OR c.reported_at < $12::timestamptz)
+AND ($13::bigint IS NULL OR EXISTS (SELECT 1 FROM case_assignments fa WHERE fa.case_id = c.id
+     AND fa.department_id = $13::bigint AND fa.state <> 'withdrawn'))
+"""
+
+CASES_SQL = f"""
+{_SCOPE_CTE}
+SELECT ST_AsMVT(t, 'cases', {EXTENT}, 'geom', 'id') FROM (
+    SELECT c.id, c.number, c.status, c.category_code AS category, cat.name AS category_name,
+           c.urgency, {_OVERDUE} AS overdue,
+           to_char(c.reported_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD"T"HH24:MI:SS+08:00')
+               AS reported_at,
+           c.grid_id, {_geom("c.location")} AS geom
+    FROM cases c JOIN categories cat ON cat.code = c.category_code
+    WHERE c.location && {_BOX} AND {_FILTERS} AND {_SCOPE}
+) t WHERE t.geom IS NOT NULL
+"""
+
+HOTSPOTS_SQL = f"""
+{_SCOPE_CTE}
+SELECT ST_AsMVT(t, 'hotspots', {EXTENT}, 'geom', 'id') FROM (
+    SELECT g.id, g.code, g.name, n.cases, n.open, {_geom("b.boundary")} AS geom
+    FROM grid_boundaries b
+    JOIN grids g ON g.id = b.grid_id AND g.deleted_at IS NULL
+    CROSS JOIN LATERAL (
+        SELECT count(*)::int AS cases,
+               (count(*) FILTER (WHERE c.status NOT IN ('closed', 'rejected')))::int AS open
+        FROM cases c
+        WHERE c.grid_id = g.id AND {_FILTERS} AND {_SCOPE}
+    ) n
+    WHERE b.valid_to IS NULL AND b.boundary && {_BOX} AND n.cases > 0
+) t WHERE t.geom IS NOT NULL
+"""
+
+
+@dataclass(frozen=True)
+class Layer:
+    name: str
+    sql: str
+    public: bool
+    geometry: str
+    description: str
+    fields: dict[str, str]
+    minzoom: int = 0
+    maxzoom: int = 18
+
+
+LAYERS: dict[str, Layer] = {
+    "grids": Layer(
+        "grids",
+        GRIDS_SQL,
+        True,
+        "polygon",
+        "Grids (网格) with their current boundary",
+        {
+            "id": "Number",
+            "code": "String",
+            "name": "String",
+            "kind": "String: city, rural or special",
+            "community_id": "Number",
+            "community": "String",
+            "street_id": "Number",
+            "street": "String",
+            "households": "Number",
+            "population": "Number",
+            "staff": "Number: people on duty in the grid today",
+        },
+        minzoom=10,
+    ),
+    "areas": Layer(
+        "areas",
+        AREAS_SQL,
+        True,
+        "polygon",
+        "Streets (街道) and communities (社区)",
+        {
+            "id": "Number",
+            "level": "String: street or community",
+            "code": "String",
+            "name": "String",
+            "parent_id": "Number",
+            "parent": "String",
+        },
+        minzoom=8,
+    ),
+    "cases": Layer(
+        "cases",
+        CASES_SQL,
+        False,
+        "point",
+        "Cases in the caller's scope (open ones unless `status` says otherwise)",
+        {
+            "id": "Number",
+            "number": "String",
+            "status": "String",
+            "category": "String",
+            "category_name": "String",
+            "urgency": "String: normal, urgent or critical",
+            "overdue": "Boolean: a department is late to sign in or to hand in",
+            "reported_at": "String: ISO 8601, Asia/Shanghai",
+            "grid_id": "Number",
+        },
+        minzoom=10,
+    ),
+    "hotspots": Layer(
+        "hotspots",
+        HOTSPOTS_SQL,
+        False,
+        "polygon",
+        "Cases per grid over a period (the caller's scope), grids with at least one case",
+        {
+            "id": "Number: the grid",
+            "code": "String",
+            "name": "String",
+            "cases": "Number: cases reported in the period",
+            "open": "Number: of which not closed or rejected",
+        },
+        minzoom=10,
+    ),
+}
+
+
+def scope_params(who: Principal) -> list[Any]:
+    """$4..$8 of the scoped statements for this caller (cases:read)."""
+    rule = RULES["cases:read"]
+    roots = who.area_roots(rule)
+    return [
+        roots is None,
+        who.user_id,
+        sorted(who.grid_roots(rule)),
+        sorted(roots or ()),
+        sorted({p.department_id for p in who.posts_for(rule) if p.department_id is not None}),
+    ]
+
+
+@dataclass(frozen=True)
+class CaseFilters:
+    statuses: list[str] | None = None
+    categories: list[str] | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    department_id: int | None = None
+
+    def params(self, default_open: bool = True) -> list[Any]:
+        """$9..$13."""
+        statuses = self.statuses or (list(OPEN_STATUSES) if default_open else None)
+        if statuses is None:
+            from app.cases.models import STATUSES
+
+            statuses = list(STATUSES)
+        return [statuses, self.categories or None, self.since, self.until, self.department_id]
+
+
+async def render_tile(
+    conn: AsyncConnection, layer: Layer, z: int, x: int, y: int, extra: list[Any]
+) -> bytes:
+    """The tile's bytes (b"" when empty): the layer's prepared statement on the raw asyncpg
+    connection (asyncpg keeps the statement prepared per connection)."""
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None
+    tile = await driver.fetchval(layer.sql, z, x, y, *extra)
+    return bytes(tile) if tile else b""
+
+
+def etag(tile: bytes) -> str:
+    return '"' + hashlib.blake2b(tile, digest_size=16).hexdigest() + '"'
+
+
+BOUNDS_SQL = """
+SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e)
+FROM (SELECT ST_Extent(boundary) AS e FROM areas WHERE level IN ('street', 'community')) x
+"""
+
+
+async def data_bounds(conn: AsyncConnection) -> list[float]:
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None
+    row = await driver.fetchrow(BOUNDS_SQL)
+    if row is None or row[0] is None:
+        return [-180.0, -85.051129, 180.0, 85.051129]
+    return [round(float(v), 6) for v in row]
