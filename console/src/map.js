@@ -157,7 +157,11 @@ export class ConsoleMap {
     });
     this.map.addLayer({
       id: 'areas-line', type: 'line', ...src('areas'),
-      paint: { 'line-color': '#ffe082', 'line-width': 2, 'line-opacity': 0.85 },
+      paint: {
+        'line-color': ['match', ['get', 'level'], 'street', '#ffca28', '#ffe082'],
+        'line-width': ['match', ['get', 'level'], 'street', 3, 1.6],
+        'line-opacity': 0.85,
+      },
     });
     this.map.addLayer({
       id: 'cases-dot', type: 'circle', source: 'cases',
@@ -181,9 +185,23 @@ export class ConsoleMap {
     }))));
   }
 
-  // Without hot-spot tiles, the choropleth counts the period's cases per grid on the client.
+  // The choropleth follows new reports: hot-spot tiles are fetched again (a new URL passes their
+  // 30 s private cache) when the period's count changed; without hot-spot tiles it counts the
+  // period's cases per grid on the client.
   setHotCounts(counts) {
-    if (this.tiles?.hotspots || this.mode !== 'geojson') return;
+    const total = [...counts.values()].reduce((a, b) => a + b, 0);
+    if (this.tiles?.hotspots) {
+      if (this.hotTotal !== undefined && this.hotTotal !== total) {
+        const src = this.map.getSource('hotspots');
+        this.hotVersion = (this.hotVersion || 0) + 1;
+        const url = new URL(this.tiles.hotspots.tiles[0].replace(/[{}]/g, (c) => (c === '{' ? '%7B' : '%7D')));
+        url.searchParams.set('v', this.hotVersion);
+        src?.setTiles([url.href.replace(/%7B/g, '{').replace(/%7D/g, '}')]);
+      }
+      this.hotTotal = total;
+      return;
+    }
+    if (this.mode !== 'geojson') return;
     this.hotCounts = counts;
     for (const f of this.gridFeatures) f.properties.cases = counts.get(f.properties.id) || 0;
     this.map.getSource('grids')?.setData(featureCollection(this.gridFeatures));

@@ -38,5 +38,5 @@ export async function serverFigures(p) {
 
 export function render(el, p, figures, source) {
   el.innerHTML = `<span class="period">${esc(p.label)}${source === 'local' ? '<small title="由本台已加载的事件计算">（估算）</small>' : ''}</span>${figures
-    .map(([k, v]) => `<span class="figure"><b>${esc(v)}</b><small>${esc(k)}</small></span>`).join('')}`;
+    .map(([k, v]) => `<span class="figure" data-figure="${esc(k)}"><b>${esc(v)}</b><small>${esc(k)}</small></span>`).join('')}`;
 }

@@ -128,6 +128,12 @@ RENDERED_GRIDS = """() => {
   return new Set(fs.map((f) => f.properties.code ?? f.properties.id ?? f.id)).size;
 }"""
 
+HOT_GRID = """(grid) => {
+  const m = window.wangge.map;
+  return m.queryRenderedFeatures({layers: ['hotspots-fill']})
+    .some((f) => (f.id ?? f.properties.id) === grid && f.properties.cases >= 1);
+}"""
+
 RENDERED_CASE = """(id) => {
   const m = window.wangge.map;
   return m.queryRenderedFeatures({layers: ['cases-dot']}).some((f) => f.properties.id === id);
@@ -169,6 +175,8 @@ async def test_console_end_to_end(server: str, engine, tokens, cleanup) -> None:
             assert rendered >= 0.9 * live_grids, (rendered, live_grids)
             await expect(page.locator("#live")).to_have_attribute("data-state", "live")
             await page.screenshot(path=ARTIFACTS / "2-map.png")
+            reported = page.locator('[data-figure="上报"] b')
+            before = int((await reported.inner_text()).lstrip("≥"))
 
             # 3. A grid worker reports a case through the API while the page is open.
             title = f"{TAG} 路面坑洼 {uuid.uuid4().hex[:6]}"
@@ -190,6 +198,9 @@ async def test_console_end_to_end(server: str, engine, tokens, cleanup) -> None:
                 await expect(item).to_contain_text(title)
                 await expect(item).to_have_class(re.compile(r"\bfresh\b"))
                 await page.wait_for_function(RENDERED_CASE, arg=case["id"], timeout=15_000)
+                # ... the hot-spot choropleth counts it in its grid, the period's figures too.
+                await page.wait_for_function(HOT_GRID, arg=case["grid"]["id"], timeout=15_000)
+                await expect(reported).to_have_text(str(before + 1))
                 await page.screenshot(path=ARTIFACTS / "3-new-case.png")
 
                 # 4. The centre opens it and dispatches it in the case panel.
