@@ -80,6 +80,7 @@ async function start() {
   window.wangge = { map: map.map, consoleMap: map, queue, panel, me };
 
   await map.init(p);
+  map.legend($('legend'));
   await queue.load();
   const server = await serverFigures(p);
   if (server?.figures) {

@@ -19,6 +19,10 @@ export const STATUS_COLOURS = {
   closed: '#607d8b',
   rejected: '#455a64',
 };
+const STATUS_NAMES = {
+  reported: '已上报', registered: '已立案', whistled: '已吹哨', returned: '已退回', dispatched: '已派遣',
+  handling: '办理中', feedback: '已反馈', closed: '已办结',
+};
 const HOT_STOPS = [0, 'rgba(0,0,0,0)', 1, '#fff3b0', 3, '#ffb347', 6, '#ff6b3d', 10, '#d7263d'];
 
 const STYLE = {
@@ -92,12 +96,14 @@ export class ConsoleMap {
 
   async init(period) {
     await this.loaded;
-    const [grids, areas, hotspots, cases] = await Promise.all(
-      ['grids', 'areas', 'hotspots', 'cases'].map((l) =>
+    // Live cases are drawn from the console's own lists (they follow the event stream at once);
+    // the other layers come from tiles when the server has them.
+    const [grids, areas, hotspots] = await Promise.all(
+      ['grids', 'areas', 'hotspots'].map((l) =>
         tileJson(l, l === 'hotspots' ? { since: period.since, until: period.until } : undefined)),
     );
     this.mode = grids ? 'tiles' : 'geojson';
-    this.tiles = { grids, areas, hotspots, cases };
+    this.tiles = { grids, areas, hotspots };
     let bounds = null;
     if (grids) {
       this.map.addSource('grids', { type: 'vector', tiles: grids.tiles, minzoom: grids.minzoom ?? 0, maxzoom: grids.maxzoom ?? 16 });
@@ -210,6 +216,17 @@ export class ConsoleMap {
   setVisible(group, visible) {
     const layers = { grids: ['grids-fill', 'grids-line'], areas: ['areas-line'], hotspots: ['hotspots-fill'], cases: ['cases-dot'] }[group];
     for (const id of layers || []) this.map.setLayoutProperty(id, 'visibility', visible ? 'visible' : 'none');
+  }
+
+  // The legend: hot-spot classes and the colours of case statuses.
+  legend(el) {
+    const hot = [];
+    for (let i = 2; i < HOT_STOPS.length; i += 2) {
+      const upper = HOT_STOPS[i + 2];
+      hot.push(`<span><i style="background:${HOT_STOPS[i + 1]}"></i>${HOT_STOPS[i]}${upper ? `–${upper - 1}` : '+'}</span>`);
+    }
+    el.innerHTML = `<div><b>热点</b>（本期件数）${hot.join('')}</div>
+      <div><b>事件</b>${Object.entries(STATUS_NAMES).map(([k, v]) => `<span><i class="dot" style="background:${STATUS_COLOURS[k]}"></i>${v}</span>`).join('')}</div>`;
   }
 
   flyTo(c) {

@@ -1,5 +1,5 @@
 """/console: the built single-page console and its assets (public, cached, no path leaves the
-assets folder). The browser test of the console itself is tests/e2e/test_console.py."""
+assets folder). The browser test of the console itself is tests/e2e/test_console_browser.py."""
 
 from __future__ import annotations
 

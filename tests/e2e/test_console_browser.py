@@ -233,6 +233,10 @@ async def test_console_end_to_end(server: str, engine, tokens, cleanup) -> None:
                 )
                 await expect(item).to_have_count(0, timeout=15_000)
                 await page.screenshot(path=ARTIFACTS / "4-dispatched.png")
+                # The same screen on a laptop.
+                await page.set_viewport_size({"width": 1366, "height": 768})
+                await page.wait_for_function("() => window.wangge.map.loaded()")
+                await page.screenshot(path=ARTIFACTS / "5-laptop.png")
         finally:
             await browser.close()
     assert errors == [], errors
