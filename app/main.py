@@ -31,6 +31,7 @@ from app.loop.calendar_router import router as calendar_router
 from app.loop.router import router as loop_router
 from app.openapi import build_openapi
 from app.responses import FastJSON
+from app.stats.router import router as stats_router
 from app.sync.router import router as sync_router
 from app.tiles.router import router as tiles_router
 from app.users.router import router as users_router
@@ -102,6 +103,7 @@ def create_app() -> FastAPI:
         webhooks_router,
         event_stream.router,
         sync_router,
+        stats_router,
         audit_router,
         console_router,
         tiles_router,

@@ -11,6 +11,7 @@ from app.departments.models import Department
 from app.events.models import Event, WebhookDelivery, WebhookSubscription
 from app.grids.models import Grid, GridBoundary
 from app.loop.models import Assignment, RoutingRule, WorkSchedule
+from app.stats.models import CaseFact, DeptFact, Thresholds, WorkCalendarDay, WorkHours
 from app.users.models import Post, PostGrid, User
 
 __all__ = [
@@ -23,9 +24,11 @@ __all__ = [
     "Building",
     "Case",
     "CaseEvent",
+    "CaseFact",
     "Category",
     "CategoryClass",
     "Department",
+    "DeptFact",
     "Event",
     "Grid",
     "GridBoundary",
@@ -34,8 +37,11 @@ __all__ = [
     "PostGrid",
     "RefreshToken",
     "RoutingRule",
+    "Thresholds",
     "User",
     "WebhookDelivery",
     "WebhookSubscription",
+    "WorkCalendarDay",
+    "WorkHours",
     "WorkSchedule",
 ]

@@ -100,6 +100,15 @@ RULES: dict[str, Rule] = {
     "users:admin": Rule(frozenset({"admin"}), description="accounts and posts"),
     "departments:write": Rule(frozenset({"admin"}), description="edit departments"),
     "audit:read": Rule(frozenset({"admin"}), description="read the audit log"),
+    "stats:read": Rule(
+        ALL_ROLES,
+        scoped=True,
+        description="evaluation figures over the cases the caller may list: centre and admin all, "
+        "area staff and grid staff their places, a department its own figures",
+    ),
+    "stats:configure": Rule(
+        frozenset({"admin", "centre"}), description="rating thresholds and weights (考评标准)"
+    ),
 }
 
 
@@ -475,6 +484,8 @@ WebhookManager = Annotated[Principal, Depends(require("webhooks:manage"))]
 WebhookMonitor = Annotated[Principal, Depends(require("webhooks:monitor"))]
 DepartmentWriter = Annotated[Principal, Depends(require("departments:write"))]
 AuditReader = Annotated[Principal, Depends(require("audit:read"))]
+StatsReader = Annotated[Principal, Depends(require("stats:read"))]
+StatsConfigurer = Annotated[Principal, Depends(require("stats:configure"))]
 
 
 async def ensure_area_in_scope(

@@ -38,6 +38,7 @@ from app.idempotency import check_key, run_once
 from app.loop.service import allowed_actions
 from app.responses import FastJSON
 from app.schemas import SHANGHAI, BboxQuery, LimitQuery, page_limit, parse_bbox, to_local
+from app.stats.definitions import Indicator
 
 router = APIRouter(prefix="/api/v1", tags=["cases"], route_class=ApiRoute)
 
@@ -140,6 +141,14 @@ async def list_cases(
     unlocated: bool | None = None,
     department_id: Annotated[int | None, Query(description="Dispatched to this department")] = None,
     overdue: Annotated[bool | None, Query(description="Late to sign in or to hand in")] = None,
+    channel: Annotated[str | None, Query(max_length=20, description="Intake channel")] = None,
+    indicator: Annotated[
+        Indicator | None,
+        Query(
+            description="The cases behind an evaluation figure (see /api/v1/stats); with "
+            "department_id, the department's own figure"
+        ),
+    ] = None,
     bbox: BboxQuery = None,
     q: Annotated[
         str | None,
@@ -165,6 +174,8 @@ async def list_cases(
         "unlocated": unlocated,
         "department_id": department_id,
         "overdue": overdue,
+        "channel": channel,
+        "indicator": indicator,
         "bbox": parse_bbox(bbox),
         "q": q,
     }

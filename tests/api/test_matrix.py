@@ -44,6 +44,8 @@ EXPECTED_ROLES: dict[str, set[str] | None] = {
     "users:admin": {"admin"},
     "departments:write": {"admin"},
     "audit:read": {"admin"},
+    "stats:read": ALL,
+    "stats:configure": {"admin", "centre"},
 }
 SCOPED = {
     "registry:report",
@@ -58,6 +60,7 @@ SCOPED = {
     "loop:dispatch",
     "loop:department",
     "loop:grid",
+    "stats:read",
 }
 
 # Which of the test's objects lie in each account's scope ("in" = 立新社区 of 江边街道, 月湖区,
