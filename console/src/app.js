@@ -61,7 +61,15 @@ async function start() {
     panel.open(id);
   };
   const map = new ConsoleMap($('map'), { onCaseClick: select });
-  let statsFromServer = null;
+  let statsFromServer = false;
+  let statsTimer = null;
+  const loadStats = async () => {
+    const data = await serverFigures(roles).catch(() => undefined);
+    if (data === undefined) return; // a transient failure: keep what is shown
+    statsFromServer = data !== null;
+    if (data) renderStats($('stats'), p, data, 'server');
+    else queue.onChange(queue);
+  };
   const queue = new Queue($('queue'), $('queue-count'), document.querySelector('.tabs'), {
     roles,
     period: p,
@@ -72,6 +80,7 @@ async function start() {
       for (const c of q.lists.all) if (c.grid) counts.set(c.grid.id, (counts.get(c.grid.id) || 0) + 1);
       map.setHotCounts(counts);
       if (!statsFromServer) renderStats($('stats'), p, countFigures(q.lists.all, q.lists.overdue, q.lists.all.length >= 2000), 'local');
+      else { clearTimeout(statsTimer); statsTimer = setTimeout(loadStats, 500); }
     },
   });
   for (const box of document.querySelectorAll('#layers input')) {
@@ -81,12 +90,8 @@ async function start() {
 
   await map.init(p);
   map.legend($('legend'));
+  await loadStats();
   await queue.load();
-  const server = await serverFigures(p);
-  if (server?.figures) {
-    statsFromServer = server;
-    renderStats($('stats'), p, server.figures.map((f) => [f.label, f.display ?? f.value]), 'server');
-  }
   connect({
     onEvent: (ev) => {
       queue.touch(ev);

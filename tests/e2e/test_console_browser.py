@@ -175,7 +175,7 @@ async def test_console_end_to_end(server: str, engine, tokens, cleanup) -> None:
             assert rendered >= 0.9 * live_grids, (rendered, live_grids)
             await expect(page.locator("#live")).to_have_attribute("data-state", "live")
             await page.screenshot(path=ARTIFACTS / "2-map.png")
-            reported = page.locator('[data-figure="上报"] b')
+            reported = page.locator('#stats[data-source=server] [data-figure="received"] b')
             before = int((await reported.inner_text()).lstrip("≥"))
 
             # 3. A grid worker reports a case through the API while the page is open.
@@ -198,7 +198,8 @@ async def test_console_end_to_end(server: str, engine, tokens, cleanup) -> None:
                 await expect(item).to_contain_text(title)
                 await expect(item).to_have_class(re.compile(r"\bfresh\b"))
                 await page.wait_for_function(RENDERED_CASE, arg=case["id"], timeout=15_000)
-                # ... the hot-spot choropleth counts it in its grid, the period's figures too.
+                # ... the hot-spot choropleth counts it in its grid; the period's figures (the
+                # statistics endpoint) count it too.
                 await page.wait_for_function(HOT_GRID, arg=case["grid"]["id"], timeout=15_000)
                 await expect(reported).to_have_text(str(before + 1))
                 await page.screenshot(path=ARTIFACTS / "3-new-case.png")
