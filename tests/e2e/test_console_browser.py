@@ -25,6 +25,8 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import text
 
+from tests.helpers import jpeg
+
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -52,12 +54,17 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(engine) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def server(engine, tmp_path_factory) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """uvicorn serving the app (and the built console) on a free port, on the test database."""
     if not (ROOT / "console" / "dist" / "index.html").is_file():
         pytest.fail("the console is not built: run `make console` (make test does)")
     port = _free_port()
-    env = {**os.environ, "ENV": "test", "WANGGE_SCHEDULER_ENABLED": "false"}
+    env = {
+        **os.environ,
+        "ENV": "test",
+        "WANGGE_SCHEDULER_ENABLED": "false",
+        "WANGGE_MEDIA_DIR": str(tmp_path_factory.mktemp("media")),
+    }
     env["DATABASE_URL"] = os.environ["TEST_DATABASE_URL"]
     ARTIFACTS.mkdir(exist_ok=True)
     log = open(ARTIFACTS / "server.log", "w")  # noqa: SIM115 (closed in finally)
@@ -191,6 +198,13 @@ async def test_console_end_to_end(server: str, engine, tokens, cleanup) -> None:
                 )
                 assert r.status_code == 201, r.text
                 case = r.json()
+                loc = case["location"]
+                r = await api.post(
+                    f"/api/v1/cases/{case['id']}/attachments",
+                    files={"files": ("photo.jpg", jpeg(loc["lon"], loc["lat"], size=(320, 240)))},
+                    headers={"Authorization": f"Bearer {tokens['worker']}"},
+                )
+                assert r.status_code == 201, r.text
 
                 # ... it arrives through the stream: in the queue (waiting for dispatch) and on the map.
                 item = page.locator(f'#queue li[data-id="{case["id"]}"]')
@@ -208,6 +222,12 @@ async def test_console_end_to_end(server: str, engine, tokens, cleanup) -> None:
                 await item.click()
                 await expect(page.locator("#case h2")).to_have_text(title)
                 await expect(page.locator("#case-status")).to_have_text(case["status_label"])
+                # The photo is fetched with the token and shown.
+                photo = page.locator("#case .photos img")
+                await expect(photo).to_have_attribute("src", re.compile(r"^blob:"))
+                await page.wait_for_function(
+                    "() => document.querySelector('#case .photos img').naturalWidth > 0"
+                )
                 await page.click('#case [data-action="dispatch"]')
                 await page.click('#case [data-form="dispatch"] button[type=submit]')
 
