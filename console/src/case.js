@@ -99,8 +99,9 @@ export class CasePanel {
     for (const u of this.urls) URL.revokeObjectURL(u);
     this.urls = [];
     const depts = c.allowed_actions.some((a) => ['dispatch', 'whistle'].includes(a)) ? await departmentList() : [];
-    const acts = c.allowed_actions.filter((a) => ACTIONS[a]);
     const ext = c.assignments.find((a) => a.extension && a.extension.state === 'pending')?.extension;
+    // The server allows by status and post; an extension can only be decided while one is pending.
+    const acts = c.allowed_actions.filter((a) => ACTIONS[a] && (a !== 'decide_extension' || ext));
     this.el.innerHTML = `
       <header class="case-head" data-status="${esc(c.status)}">
         <div class="row"><span class="number">${esc(c.number)}</span><span id="case-status" class="status s-${esc(c.status)}">${esc(c.status_label)}</span></div>
@@ -119,7 +120,7 @@ export class CasePanel {
         <li class="${a.overdue ? 'overdue' : ''}">${esc(a.department.name)}（${a.role === 'lead' ? '主办' : '协办'}）${esc(ASSIGNMENT_STATES[a.state] || a.state)}
         <span class="muted">报到时限 ${esc(hhmm(a.sign_in_due))}${a.handle_due ? ` · 办理时限 ${esc(hhmm(a.handle_due))}` : ''}${a.hours_left !== null ? ` · 剩余 ${a.hours_left.toFixed(1)} 工时` : ''}</span>
         ${a.overdue ? '<span class="badge urgent">超期</span>' : ''}</li>`).join('')}</ul>` : ''}
-      ${ext ? `<p class="badge">延期申请：${esc(ext.amount)} ${ext.unit === 'days' ? '工作日' : '工作小时'} — ${esc(ext.reason || '')}</p>` : ''}
+      ${ext ? `<p id="extension-request" class="badge">延期申请：${esc(ext.amount)} ${ext.unit === 'days' ? '工作日' : '工作小时'} — ${esc(ext.reason || '')}</p>` : ''}
       ${acts.length ? `<h3>可执行操作</h3><div class="actions">${acts.map((a) => `<button type="button" class="${ACTIONS[a].primary ? 'primary' : ''}" data-action="${a}">${ACTIONS[a].label}</button>`).join('')}</div>
         ${acts.map((a) => `<form class="action-form" data-form="${a}" hidden><h4>${ACTIONS[a].label}</h4>${ACTIONS[a].fields.map((f) => field(f, depts)).join('')}<div class="row"><button type="submit" class="primary">确认${ACTIONS[a].label}</button><button type="button" data-cancel>取消</button></div></form>`).join('')}` : ''}
       ${c.attachments.length ? `<h3>照片</h3><div class="photos">${c.attachments.map((p) => `<a href="#" data-photo="${p.id}" title="${esc(p.flags.join(' '))}"><img alt="照片 ${p.id}" data-thumb="${esc(p.thumbnail_url)}"></a>`).join('')}</div>` : ''}

@@ -3,8 +3,10 @@ the app served over real HTTP by uvicorn on the test database (real commits, lik
 
 The centre logs in and sees the grids rendered on the map (MapLibre's rendered features, not the
 DOM); a grid worker reports a case through the API while the page is open; it arrives through the
-live stream in the centre's queue and on the map; the centre dispatches it in the case panel and
-sees its status change. Screenshots of each screen are kept in tests/e2e/artifacts/.
+live stream in the centre's queue, on the map, in the hot spots and the period's figures; the
+centre dispatches it in the case panel and sees its status change; the department asks for more
+time and the centre approves it in the panel. Screenshots of each screen are kept in
+tests/e2e/artifacts/.
 """
 
 from __future__ import annotations
@@ -229,7 +231,12 @@ async def test_console_end_to_end(server: str, engine, tokens, cleanup) -> None:
                     "() => document.querySelector('#case .photos img').naturalWidth > 0"
                 )
                 await page.click('#case [data-action="dispatch"]')
-                await page.click('#case [data-form="dispatch"] button[type=submit]')
+                dispatch = page.locator('#case [data-form="dispatch"]')
+                await dispatch.locator("select[name=lead_department_id]").select_option(
+                    label="区城市管理局"
+                )
+                await dispatch.locator("textarea[name=note]").fill("请城管局处置")
+                await dispatch.locator("button[type=submit]").click()
 
                 # 5. It changes: the panel shows the new status, the server agrees, and the case
                 # leaves the centre's queue (the dispatch event came back through the stream).
@@ -248,16 +255,49 @@ async def test_console_end_to_end(server: str, engine, tokens, cleanup) -> None:
                 after = r.json()
                 assert after["status"] == "dispatched", after["status"]
                 assert [t["action"] for t in after["timeline"]][-1] == "dispatch"
+                assert after["lead_department"]["name"] == "区城市管理局"
                 await expect(page.locator("#case-status")).to_have_text(after["status_label"])
                 await expect(page.locator("#case .timeline li").last).to_contain_text(
                     after["timeline"][-1]["action_label"]
                 )
                 await expect(item).to_have_count(0, timeout=15_000)
                 await page.screenshot(path=ARTIFACTS / "4-dispatched.png")
+
+                # 6. The department signs in and asks for more time (through the API); the request
+                # reaches the centre live, who approves it in the panel.
+                dept = {"Authorization": f"Bearer {tokens['dept']}"}
+                r = await api.post(
+                    f"/api/v1/cases/{case['id']}/actions/sign_in",
+                    json={},
+                    headers={**dept, "If-Match": r.headers["etag"]},
+                )
+                assert r.status_code == 200, r.text
+                r = await api.post(
+                    f"/api/v1/cases/{case['id']}/actions/request_extension",
+                    json={"amount": 2, "unit": "days", "reason": "需协调施工队"},
+                    headers={**dept, "If-Match": r.headers["etag"]},
+                )
+                assert r.status_code == 200, r.text
+                due = r.json()["assignments"][0]["handle_due"]
+                await expect(item.locator(".badge")).to_have_text("延期申请", timeout=15_000)
+                await expect(page.locator("#extension-request")).to_contain_text("需协调施工队")
+                await page.screenshot(path=ARTIFACTS / "5-extension-request.png")
+                await page.click('#case [data-action="decide_extension"]')
+                await page.click('#case [data-form="decide_extension"] button[type=submit]')
+                await expect(page.locator("#case .timeline li").last).to_contain_text("审批延期")
+                r = await api.get(
+                    f"/api/v1/cases/{case['id']}",
+                    headers={"Authorization": f"Bearer {tokens['centre']}"},
+                )
+                lead = r.json()["assignments"][0]
+                assert lead["extension"]["state"] == "approved"
+                assert lead["handle_due"] > due  # two more working days
+                await expect(item).to_have_count(0, timeout=15_000)
+                await expect(page.locator("#extension-request")).to_have_count(0)
                 # The same screen on a laptop.
                 await page.set_viewport_size({"width": 1366, "height": 768})
                 await page.wait_for_function("() => window.wangge.map.loaded()")
-                await page.screenshot(path=ARTIFACTS / "5-laptop.png")
+                await page.screenshot(path=ARTIFACTS / "6-laptop.png")
         finally:
             await browser.close()
     assert errors == [], errors
