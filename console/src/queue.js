@@ -13,6 +13,9 @@ const WAITING = {
   department: ['dispatched', 'handling', 'rework'],
 };
 const PERIOD_MAX = 2_000; // cases of the period drawn on the map (newest first)
+const RECENT = 200; // the newest cases reloaded after a live event
+const RELOAD_GAP_MS = 1_000; // at most one reload a second, however many events arrive
+const FULL_RELOAD_MS = 60_000;
 
 export const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 export const hhmm = (t) => (t ? t.slice(5, 16).replace('T', ' ') : '');
@@ -52,11 +55,21 @@ export class Queue {
     });
   }
 
-  async load() {
+  // `full`: the period's whole list; otherwise only its newest page, merged into what we have
+  // (live events are mostly about recent cases; a full reload follows at least once a minute).
+  async load(full = true) {
+    const since = this.period.since;
+    const periodList = full || !this.lists.all.length
+      ? all({ since }, PERIOD_MAX)
+      : api('/api/v1/cases', { query: { since, limit: RECENT } }).then((page) => {
+        const ids = new Set(page.items.map((c) => c.id));
+        return [...page.items, ...this.lists.all.filter((c) => !ids.has(c.id))].slice(0, PERIOD_MAX);
+      });
+    if (full) this.lastFull = Date.now();
     const [todo, overdue, period] = await Promise.all([
       this.statuses.length ? all({ status: this.statuses }, 500) : [],
       all({ overdue: true }, 500),
-      all({ since: this.period.since }, PERIOD_MAX),
+      periodList,
     ]);
     const asked = this.extensionAsked.size
       ? period.filter((c) => this.extensionAsked.has(c.id) && ['handling', 'rework'].includes(c.status))
@@ -69,7 +82,10 @@ export class Queue {
   // Every case the console knows of, once (for the map).
   cases() {
     const seen = new Map();
-    for (const list of Object.values(this.lists)) for (const c of list) seen.set(c.id, { ...c, _fresh: this.fresh.has(c.id) });
+    // The period's list last: the queues were reloaded in full and are never older.
+    for (const list of [this.lists.all, this.lists.overdue, this.lists.todo]) {
+      for (const c of list) seen.set(c.id, { ...c, _fresh: this.fresh.has(c.id) });
+    }
     return [...seen.values()];
   }
 
@@ -77,7 +93,7 @@ export class Queue {
     return this.cases().find((c) => c.id === id);
   }
 
-  // A live event: remember the case as fresh for a minute, then reload the lists (debounced, so a
+  // A live event: remember the case as fresh for a minute, then reload the lists (throttled, so a
   // burst of events costs one reload).
   touch(ev) {
     if (ev.case_id) {
@@ -86,8 +102,20 @@ export class Queue {
       if (ev.type === 'case.request_extension') this.extensionAsked.add(ev.case_id);
       if (ev.type === 'case.decide_extension') this.extensionAsked.delete(ev.case_id);
     }
-    clearTimeout(this.reloadTimer);
-    this.reloadTimer = setTimeout(() => this.load().catch(() => {}), 250);
+    this.reloadWanted = true;
+    if (this.reloadTimer) return;
+    const wait = Math.max(250, (this.lastLoad || 0) + RELOAD_GAP_MS - Date.now());
+    this.reloadTimer = setTimeout(async () => {
+      this.reloadWanted = false;
+      try {
+        await this.load(Date.now() - (this.lastFull || 0) > FULL_RELOAD_MS);
+      } catch {
+        // the next event (or the minute's full reload) tries again
+      }
+      this.lastLoad = Date.now();
+      this.reloadTimer = null;
+      if (this.reloadWanted) this.touch({});
+    }, wait);
   }
 
   select(id) {
