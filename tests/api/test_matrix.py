@@ -23,6 +23,7 @@ CASE_STAFF = AREA_STAFF | {"leader", "worker", "worker2"}
 EXPECTED_ROLES: dict[str, set[str] | None] = {
     "public": None,  # anyone, signed in or not
     "events:stream": None,  # the stream checks its ticket itself: anonymous gets 401 (below)
+    "map:read": None,  # anyone; a token adds case fields in scope (tests/api/test_ogc.py)
     "signed_in": ALL,
     "registry:read": ALL,
     "registry:report": AREA_STAFF,
