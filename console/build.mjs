@@ -1,11 +1,12 @@
 // Build the console: copy src/ and MapLibre GL JS (from node_modules, installed by `npm ci`) into
 // dist/. Assets go under dist/assets/<hash>/ (hash of their contents), so the server may cache them
-// for a year; dist/index.html (never cached) points at the current hash. No bundler: the browser
-// loads the ES modules as they are.
+// for a year; dist/index.html (never cached) points at the current hash. Scripts and styles get a
+// gzip copy beside them. No bundler: the browser loads the ES modules as they are.
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { constants, gzipSync } from 'node:zlib';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const src = join(here, 'src');
@@ -35,6 +36,10 @@ for (const [name, body] of files) {
   const path = join(tmp, 'assets', version, name);
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(path, body);
+  // Pre-compressed beside it: the app sends it to browsers that accept gzip (MapLibre: 1.1 MB → ~0.3 MB).
+  if (['.js', '.mjs', '.css'].includes(extname(name))) {
+    writeFileSync(`${path}.gz`, gzipSync(body, { level: constants.Z_BEST_COMPRESSION }));
+  }
 }
 const index = readFileSync(join(src, 'index.html'), 'utf8').replaceAll('__ASSETS__', base);
 writeFileSync(join(tmp, 'index.html'), index);

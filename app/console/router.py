@@ -2,7 +2,8 @@
 
 - `GET /console` is the page (never cached: it names the current build's assets).
 - `GET /console/assets/{asset}` are the build's files under `assets/<content hash>/`, cached for a
-  year (`immutable`): a new build has a new hash. The name is checked against a strict pattern and
+  year (`immutable`): a new build has a new hash. Scripts and styles go gzip-compressed (the build
+  writes the copies) to browsers that accept it. The name is checked against a strict pattern and
   must resolve inside the assets folder, so no path leaves it.
 Both are public: the page holds no data; everything it shows comes from the API with a token.
 """
@@ -14,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, HTMLResponse
 
@@ -102,6 +103,7 @@ async def console_page(_: Public) -> HTMLResponse:
     },
 )
 async def console_asset(
+    request: Request,
     _: Public,
     asset: Annotated[str, PathParam(max_length=300, description="`<build hash>/<file>`")],
 ) -> FileResponse:
@@ -117,4 +119,22 @@ async def console_asset(
     path = (root / asset).resolve()
     if not path.is_relative_to(root) or not path.is_file():
         raise missing
-    return FileResponse(path, media_type=TYPES[suffix], headers=ASSET_HEADERS)
+    headers = {**ASSET_HEADERS, "Vary": "Accept-Encoding"}
+    gz = path.with_name(path.name + ".gz")
+    if _accepts_gzip(request.headers.get("accept-encoding", "")) and gz.is_file():
+        return FileResponse(
+            gz, media_type=TYPES[suffix], headers={**headers, "Content-Encoding": "gzip"}
+        )
+    return FileResponse(path, media_type=TYPES[suffix], headers=headers)
+
+
+def _accepts_gzip(value: str) -> bool:
+    for part in value.lower().split(","):
+        coding, _, params = part.strip().partition(";")
+        if coding.strip() in ("gzip", "*"):
+            q = params.strip().removeprefix("q=").strip() if "q=" in params else "1"
+            try:
+                return float(q) > 0
+            except ValueError:
+                return False
+    return False

@@ -3,6 +3,7 @@ assets folder). The browser test of the console itself is tests/e2e/test_console
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import httpx
@@ -19,6 +20,7 @@ def dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (root / "index.html").write_text('<!doctype html><script src="/console/assets/abc123/app.js">')
     (root / "assets" / "abc123" / "app.js").write_text("export const x = 1;\n")
     (root / "assets" / "abc123" / "style.css").write_text("body{}\n")
+    (root / "assets" / "abc123" / "app.js.gz").write_bytes(gzip.compress(b"export const x = 1;\n"))
     (root / "assets" / "abc123" / "vendor" / "maplibre-gl.mjs").write_text("export {};\n")
     (tmp_path / "secret.js").write_text("secret")
     (root / "assets" / "abc123" / "link.js").symlink_to(tmp_path / "secret.js")
@@ -53,6 +55,32 @@ async def test_assets_have_their_type_and_are_cached_for_a_year(
     assert r.headers["content-type"] == ctype
     assert r.headers["cache-control"] == "public, max-age=31536000, immutable"
     assert r.content == (dist / "assets" / name).read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("accept", "compressed"),
+    [
+        ("gzip, deflate, br", True),
+        ("br;q=1.0, gzip;q=0.5", True),
+        ("gzip;q=0", False),
+        ("identity", False),
+    ],
+)
+async def test_scripts_go_compressed_to_who_accepts_gzip(
+    anon: httpx.AsyncClient, dist, accept: str, compressed: bool
+) -> None:
+    r = await anon.get("/console/assets/abc123/app.js", headers={"Accept-Encoding": accept})
+    assert r.status_code == 200
+    assert r.headers["vary"] == "Accept-Encoding"
+    assert r.headers["content-type"] == "text/javascript; charset=utf-8"
+    assert (r.headers.get("content-encoding") == "gzip") == compressed
+    assert r.content == b"export const x = 1;\n"  # httpx decodes the gzip body
+    assert r.headers["cache-control"] == "public, max-age=31536000, immutable"
+
+
+async def test_a_compressed_copy_is_not_an_asset(anon: httpx.AsyncClient, dist) -> None:
+    r = await anon.get("/console/assets/abc123/app.js.gz")
+    problem(r, 404, "asset_not_found")
 
 
 @pytest.mark.parametrize(
