@@ -49,7 +49,7 @@ stop:
 	@scripts/localdb.sh stop
 
 ## make bench: benchmarks, printed as side-by-side ratios
-bench: venv
+bench: venv console
 	@scripts/bench.sh $(ARGS)
 
 lint: venv
