@@ -53,6 +53,13 @@ export class Queue {
       const li = e.target.closest('[data-id]');
       if (li) this.onSelect(Number(li.dataset.id));
     });
+    listEl.addEventListener('keydown', (e) => {
+      const li = e.target.closest('[data-id]');
+      if (li && (e.key === 'Enter' || e.key === ' ')) {
+        e.preventDefault();
+        this.onSelect(Number(li.dataset.id));
+      }
+    });
   }
 
   // `full`: the period's whole list; otherwise only its newest page, merged into what we have
@@ -136,7 +143,7 @@ export class Queue {
       all: `本期上报 ${list.length} 件`,
     }[this.tab];
     this.listEl.innerHTML = list.map((c) => `
-      <li data-id="${c.id}" data-status="${esc(c.status)}" class="${c.id === this.selected ? 'selected' : ''} ${this.fresh.has(c.id) ? 'fresh' : ''}">
+      <li data-id="${c.id}" data-status="${esc(c.status)}" tabindex="0" role="button" class="${c.id === this.selected ? 'selected' : ''} ${this.fresh.has(c.id) ? 'fresh' : ''}">
         <div class="row"><span class="number">${esc(c.number)}</span><span class="status s-${esc(c.status)}">${esc(c.status_label)}</span></div>
         <div class="title">${esc(c.title)}</div>
         <div class="row muted"><span>${esc(c.category?.name)} · ${esc(c.grid?.name || c.community?.name || '未定位')}</span><span>${esc(hhmm(c.reported_at))}</span></div>
