@@ -15,9 +15,10 @@ Per tile of the `grids` layer at z10, z12, z14 and z16, measured side by side in
 * ``healthz``     GET /healthz on our uvicorn: the floor of one request through uvicorn and
   FastAPI on this machine, which no endpoint goes below.
 
-One client at a time (latency per tile, not throughput), each variant in short slices
-interleaved round-robin with rotating order (the machine is shared and noisy), every variant
-walking the same seeded sample of non-empty tiles of each zoom. Two sizes: the 273-grid demo
+One client at a time (latency per tile, not throughput): rounds of one call of every variant on
+the same tile, back to back in rotating order, over a seeded sample of non-empty tiles of each
+zoom; the ratios are medians of ratios paired within a round (the machine is shared and noisy:
+a ratio of two medians taken seconds apart moves by 2x between runs, a paired one does not). Two sizes: the 273-grid demo
 district and a 50,000-grid synthetic city (bench_lookup's seeded Voronoi cells), each loaded into
 the throwaway database and truncated afterwards; the view lives in a schema of its own, dropped
 at the end.
@@ -34,6 +35,7 @@ import json
 import os
 import platform
 import random
+import statistics
 import subprocess
 import sys
 import time
@@ -73,6 +75,7 @@ from app import migrate
 from app.tiles.service import GRIDS_SQL
 
 ZOOMS = (10, 12, 14, 16)
+MAX_ROUNDS = 1_000_000
 VARIANTS = ("endpoint", "raw_sql", "tipg", "pasted", "sqlalchemy", "healthz")
 LABELS = {
     "endpoint": "endpoint GET /tiles/grids",
@@ -266,12 +269,7 @@ async def bench_size(
             calls = {v: make_call(v, zt) for v in VARIANTS}
             for v in VARIANTS:  # warm-up: statements prepared, pages cached
                 await drive(Tally(), len(zt), [calls[v]], args.warmup)
-            tallies = {v: Tally() for v in VARIANTS}
-            slice_s = args.seconds / args.rounds
-            for r in range(args.rounds):
-                k = r % len(VARIANTS)
-                for v in VARIANTS[k:] + VARIANTS[:k]:
-                    await drive(tallies[v], len(zt), [calls[v]], slice_s)
+            tallies, paired = await measure(zt, calls, args.seconds * len(VARIANTS))
             res = {v: tallies[v].result() for v in VARIANTS}
             sizes = [len(bytes(await stmt.fetchval(*t))) for t in zt]
             results[z] = {
@@ -284,6 +282,7 @@ async def bench_size(
                     if v != "raw_sql"
                 },
                 "endpoint_vs_tipg_p50": _div(res["endpoint"]["p50_ms"], res["tipg"]["p50_ms"]),
+                "paired_median": paired,
             }
             print_zoom(name, z, results[z])
         for p in (proc, tproc):
@@ -302,6 +301,47 @@ async def bench_size(
     return {"grids": grids, "agreement": agreement, "zooms": results}
 
 
+async def measure(
+    zt: list[tuple[int, int, int]], calls: dict[str, Call], seconds: float
+) -> tuple[dict[str, Tally], dict[str, float | None]]:
+    """Rounds of one call of every variant on the same tile, back to back in rotating order,
+    until `seconds` have passed. Besides each variant's latencies, the median over rounds of the
+    paired ratios (variant / raw SQL, endpoint / tipg) on the same tile at the same moment: far
+    steadier than ratios of medians on a machine others share."""
+    tallies = {v: Tally() for v in VARIANTS}
+    pairs: dict[str, list[float]] = {v: [] for v in VARIANTS if v != "raw_sql"}
+    pairs["endpoint_vs_tipg"] = []
+    start = time.perf_counter()
+    deadline = start + seconds
+    n = len(VARIANTS)
+    for k in range(MAX_ROUNDS):
+        if time.perf_counter() >= deadline:
+            break
+        i = k % len(zt)
+        one: dict[str, int] = {}
+        for v in VARIANTS[k % n :] + VARIANTS[: k % n]:
+            t0 = time.perf_counter_ns()
+            try:
+                await calls[v](i)
+            except Exception as e:
+                tallies[v].errors += 1
+                if len(tallies[v].error_samples) < 3:
+                    tallies[v].error_samples.append(f"{type(e).__name__}: {e}"[:200])
+                continue
+            one[v] = time.perf_counter_ns() - t0
+            tallies[v].latencies_ns.append(one[v])
+        for v in pairs:
+            a, b = ("endpoint", "tipg") if v == "endpoint_vs_tipg" else (v, "raw_sql")
+            if a in one and b in one:
+                pairs[v].append(one[a] / one[b])
+    elapsed = time.perf_counter() - start
+    for t in tallies.values():
+        t.elapsed_s = elapsed
+    return tallies, {
+        v: float(f"{statistics.median(r):.4g}") if r else None for v, r in pairs.items()
+    }
+
+
 def _div(a: float | None, b: float | None) -> float | None:
     return float(f"{a / b:.4g}") if a and b else None
 
@@ -315,33 +355,43 @@ def print_zoom(size: str, z: int, res: dict[str, Any]) -> None:
         "average",
         flush=True,
     )
-    print(f"  {'variant':<32}{'p50 ms':>9}{'p99 ms':>9}{'mean ms':>9}{'tiles':>8}{'÷ raw':>9}")
+    print(
+        f"  {'variant':<32}{'p50 ms':>9}{'p99 ms':>9}{'mean ms':>9}{'tiles':>8}"
+        f"{'÷ raw (paired)':>16}"
+    )
     for v in VARIANTS:
         r = res["variants"][v]
-        ratio = "1" if v == "raw_sql" else fmt_ratio(res["ratios_p50"][v])
+        ratio = "1" if v == "raw_sql" else fmt_ratio(res["paired_median"][v])
         print(
             f"  {LABELS[v]:<32}{fmt_ms(r['p50_ms']):>9}{fmt_ms(r['p99_ms']):>9}"
-            f"{fmt_ms(r['mean_ms']):>9}{r['requests']:>8}{ratio:>9}"
+            f"{fmt_ms(r['mean_ms']):>9}{r['requests']:>8}{ratio:>16}"
         )
         for sample in r["error_samples"]:
             print(f"  error in {v}: {sample}")
-    print(f"  endpoint / tipg (p50): {fmt_ratio(res['endpoint_vs_tipg_p50'])}", flush=True)
+    print(
+        f"  endpoint / tipg: paired {fmt_ratio(res['paired_median']['endpoint_vs_tipg'])}, "
+        f"of the p50s {fmt_ratio(res['endpoint_vs_tipg_p50'])}",
+        flush=True,
+    )
 
 
 def print_summary(sizes: dict[str, Any]) -> None:
-    print("\nsummary, p50 per tile as a multiple of the raw prepared SQL:")
+    print(
+        "\nsummary, time per tile as a multiple of the raw prepared SQL (median of the ratios"
+        " paired on one tile at one moment):"
+    )
     print(
         f"  {'size':<8}{'zoom':>5}{'raw ms':>9}{'endpoint':>10}{'tipg':>9}{'pasted':>9}"
         f"{'SQLA':>8}{'healthz':>9}{'endpoint/tipg':>15}"
     )
     for name, s in sizes.items():
         for z, r in s["zooms"].items():
-            q = r["ratios_p50"]
+            q = r["paired_median"]
             print(
                 f"  {name:<8}{z:>5}{fmt_ms(r['variants']['raw_sql']['p50_ms']):>9}"
                 f"{fmt_ratio(q['endpoint']):>10}{fmt_ratio(q['tipg']):>9}"
                 f"{fmt_ratio(q['pasted']):>9}{fmt_ratio(q['sqlalchemy']):>8}"
-                f"{fmt_ratio(q['healthz']):>9}{fmt_ratio(r['endpoint_vs_tipg_p50']):>15}"
+                f"{fmt_ratio(q['healthz']):>9}{fmt_ratio(q['endpoint_vs_tipg']):>15}"
             )
         a = s["agreement"]
         print(
@@ -356,17 +406,15 @@ def print_summary(sizes: dict[str, Any]) -> None:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    p.add_argument("--quick", action="store_true", help="0.6 s per variant and zoom, not 3")
+    p.add_argument("--quick", action="store_true", help="about 0.6 s per variant and zoom, not 3")
     p.add_argument("--seconds", type=float, help="measured seconds per variant and zoom")
-    p.add_argument("--rounds", type=int, help="interleaved slices per variant")
     p.add_argument("--tiles", type=int, default=24, help="sampled tiles per zoom (24)")
     p.add_argument("--city-grids", type=int, default=50_000, help="synthetic city size (50000)")
     a = p.parse_args(argv)
     a.seconds = a.seconds or (0.6 if a.quick else 3.0)
-    a.rounds = a.rounds or (2 if a.quick else 4)
     a.warmup = 0.2 if a.quick else 0.5
-    if not (0 < a.seconds <= 120 and 1 <= a.rounds <= 100 and 1 <= a.tiles <= 500):
-        p.error("--seconds in (0, 120], --rounds in [1, 100], --tiles in [1, 500]")
+    if not (0 < a.seconds <= 120 and 1 <= a.tiles <= 500):
+        p.error("--seconds in (0, 120], --tiles in [1, 500]")
     if not 100 <= a.city_grids <= 500_000:
         p.error("--city-grids in [100, 500000]")
     return a
@@ -417,7 +465,6 @@ async def amain(url: str, args: argparse.Namespace) -> dict[str, Any]:
         },
         "settings": {
             "seconds_per_variant": args.seconds,
-            "rounds": args.rounds,
             "tiles_per_zoom": args.tiles,
             "seed": SEED,
         },
@@ -434,8 +481,9 @@ def main(argv: list[str]) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     print(
-        f"tiles benchmark: one client, {args.seconds:g} s per variant and zoom in "
-        f"{args.rounds} interleaved slices, {args.tiles} tiles per zoom; {os.cpu_count()} CPUs",
+        f"tiles benchmark: one client, rounds of every variant on one tile for about "
+        f"{args.seconds:g} s per variant and zoom, {args.tiles} tiles per zoom; "
+        f"{os.cpu_count()} CPUs",
         flush=True,
     )
     migrate.upgrade(url)

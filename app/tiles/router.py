@@ -79,7 +79,9 @@ async def _tile(
     extra: list[Any],
 ) -> Response:
     _check_tile(z, x, y)
-    tile = await service.render_tile(reader, layer, z, x, y, extra)
+    # Below the layer's minzoom (TileJSON says so) features are sub-pixel and a tile would
+    # gather a whole city: nothing to draw, and no query.
+    tile = b"" if z < layer.minzoom else await service.render_tile(reader, layer, z, x, y, extra)
     headers = {"Cache-Control": PUBLIC_CACHE if layer.public else PRIVATE_CACHE}
     if not layer.public:
         headers["Vary"] = "Authorization"

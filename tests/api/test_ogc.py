@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+from openapi_spec_validator import validate
 from sqlalchemy import text
 
 from tests.helpers import problem
@@ -34,6 +35,7 @@ async def test_landing_conformance_and_api(anon) -> None:
     assert api.headers["content-type"].startswith("application/vnd.oai.openapi+json")
     doc = api.json()
     assert doc["openapi"].startswith("3.0")
+    validate(doc)  # a valid OpenAPI 3.0 document (conformance class oas30)
     assert {"/ogc", "/ogc/conformance", "/ogc/collections"} <= set(doc["paths"])
     for cid in ("grids", "communities", "streets", "buildings", "cases"):
         assert f"/ogc/collections/{cid}/items" in doc["paths"]

@@ -94,9 +94,16 @@ async def test_etag_and_not_modified(anon, conn) -> None:
     assert changed.status_code == 200 and changed.headers["etag"] != tag
 
 
-async def test_empty_tile_is_204_and_bad_tiles_are_problems(anon) -> None:
+async def test_empty_tile_is_204_and_bad_tiles_are_problems(anon, conn) -> None:
     r = await anon.get("/tiles/grids/16/0/0.mvt")
     assert r.status_code == 204 and r.content == b""
+    assert r.headers["cache-control"].startswith("public")
+    # below the layer's minzoom (10 for grids): nothing, whatever the data
+    lon, lat = await _point(conn, GRID)
+    t = mercantile.tile(lon, lat, 9)
+    assert (await anon.get(f"/tiles/grids/9/{t.x}/{t.y}.mvt")).status_code == 204
+    t = mercantile.tile(lon, lat, 10)
+    assert (await anon.get(f"/tiles/grids/10/{t.x}/{t.y}.mvt")).status_code == 200
     assert (
         problem(await anon.get("/tiles/grids/3/8/0.mvt"), 422, "validation_error")["field"] == "x"
     )
