@@ -4,6 +4,7 @@
 // when the server has them; otherwise the registry's GeoJSON endpoints feed the same layers.
 import * as maplibregl from './vendor/maplibre-gl.mjs';
 import { accessToken, api } from './api.js';
+import { esc } from './queue.js';
 
 export const STATUS_COLOURS = {
   reported: '#ff5252',
@@ -138,6 +139,18 @@ export class ConsoleMap {
       const f = e.features && e.features[0];
       if (f) this.onCaseClick(f.properties.id);
     });
+    // A grid's card (a DOM popup: no map glyphs needed): name, community, households, staff on duty.
+    this.map.on('click', 'grids-fill', (e) => {
+      if (this.map.queryRenderedFeatures(e.point, { layers: ['cases-dot'] }).length) return;
+      const p = e.features && e.features[0] && e.features[0].properties;
+      if (!p) return;
+      const row = (k, v) => (v === undefined || v === null ? '' : `<dt>${k}</dt><dd>${esc(v)}</dd>`);
+      const hot = this.hotCounts.get(p.id ?? e.features[0].id);
+      new maplibregl.Popup({ closeButton: true, className: 'grid-card' })
+        .setLngLat(e.lngLat)
+        .setHTML(`<b>${esc(p.name)}</b><dl>${row('编码', p.code)}${row('社区', p.community)}${row('街道', p.street)}${row('户数', p.households)}${row('人口', p.population)}${row('今日在岗', p.staff)}${row('本期事件', hot)}</dl>`)
+        .addTo(this.map);
+    });
     this.map.on('mouseenter', 'cases-dot', () => { this.map.getCanvas().style.cursor = 'pointer'; });
     this.map.on('mouseleave', 'cases-dot', () => { this.map.getCanvas().style.cursor = ''; });
   }
@@ -195,6 +208,7 @@ export class ConsoleMap {
   // 30 s private cache) when the period's count changed; without hot-spot tiles it counts the
   // period's cases per grid on the client.
   setHotCounts(counts) {
+    this.hotCounts = counts;
     const total = [...counts.values()].reduce((a, b) => a + b, 0);
     if (this.tiles?.hotspots) {
       if (this.hotTotal !== undefined && this.hotTotal !== total) {
@@ -208,7 +222,6 @@ export class ConsoleMap {
       return;
     }
     if (this.mode !== 'geojson') return;
-    this.hotCounts = counts;
     for (const f of this.gridFeatures) f.properties.cases = counts.get(f.properties.id) || 0;
     this.map.getSource('grids')?.setData(featureCollection(this.gridFeatures));
   }

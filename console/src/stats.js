@@ -4,10 +4,11 @@
 import { api } from './api.js';
 import { esc } from './queue.js';
 
-const SHOWN = [
-  'received', 'closed', 'closure_rate', 'overdue_now', 'sign_in_on_time_rate',
-  'handled_on_time_rate', 'satisfaction_rate',
-];
+// The figures shown, with their labels for a period that has no row yet (no cases).
+const SHOWN = {
+  received: '受理数', closed: '结案数', closure_rate: '结案率', overdue_now: '当前超期数',
+  sign_in_on_time_rate: '按时签收率', handled_on_time_rate: '按期处置率', satisfaction_rate: '满意率',
+};
 const UNIT_OF_ROLE = [
   ['admin', 'district'], ['centre', 'district'], ['street', 'street'], ['community', 'community'],
   ['grid_leader', 'community'], ['grid_worker', 'worker'], ['department', 'department'],
@@ -40,9 +41,9 @@ export async function serverFigures(roles) {
     throw e;
   }
   const row = table.items[0];
-  const figures = SHOWN.map((k) => {
+  const figures = Object.entries(SHOWN).map(([k, label]) => {
     const f = row?.figures[k];
-    return [k, f?.label ?? k, f ? display(f) : 0];
+    return [k, f?.label ?? label, f ? display(f) : k.endsWith('_rate') ? '—' : 0];
   });
   return { unit: row?.unit?.name || '', figures, rating: row?.rating_label || '本期暂无事件' };
 }

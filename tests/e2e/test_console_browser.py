@@ -171,6 +171,7 @@ async def test_console_end_to_end(server: str, engine, tokens, cleanup) -> None:
             await page.click("#login-form button[type=submit]")
             await page.wait_for_selector("body[data-ready=true]", timeout=30_000)
             await expect(page.locator("#who")).to_contain_text("区综治中心")
+            await expect(page.locator('#stats [data-figure="received"] small')).to_have_text("受理数")
 
             # 2. The map has rendered the grids (MapLibre's rendered features).
             handle = await page.wait_for_function(RENDERED_GRIDS, timeout=30_000)
@@ -183,7 +184,16 @@ async def test_console_end_to_end(server: str, engine, tokens, cleanup) -> None:
             # the edges of the view).
             assert rendered >= 0.9 * live_grids, (rendered, live_grids)
             await expect(page.locator("#live")).to_have_attribute("data-state", "live")
+            # A click on a grid opens its card (from the tile's properties).
+            box = await page.locator("#map").bounding_box()
+            assert box is not None
+            await page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+            card = page.locator(".grid-card")
+            await expect(card).to_contain_text("网格")
+            await expect(card).to_contain_text("户数")
             await page.screenshot(path=ARTIFACTS / "2-map.png")
+            await card.locator(".maplibregl-popup-close-button").click()
+            await expect(card).to_have_count(0)
             reported = page.locator('#stats[data-source=server] [data-figure="received"] b')
             before = int((await reported.inner_text()).lstrip("≥"))
 
