@@ -171,7 +171,9 @@ async def test_console_end_to_end(server: str, engine, tokens, cleanup) -> None:
             await page.click("#login-form button[type=submit]")
             await page.wait_for_selector("body[data-ready=true]", timeout=30_000)
             await expect(page.locator("#who")).to_contain_text("区综治中心")
-            await expect(page.locator('#stats [data-figure="received"] small')).to_have_text("受理数")
+            await expect(page.locator('#stats [data-figure="received"] small')).to_have_text(
+                "受理数"
+            )
 
             # 2. The map has rendered the grids (MapLibre's rendered features).
             handle = await page.wait_for_function(RENDERED_GRIDS, timeout=30_000)
