@@ -86,7 +86,7 @@ async function start() {
   for (const box of document.querySelectorAll('#layers input')) {
     box.addEventListener('change', () => map.setVisible(box.dataset.layer, box.checked));
   }
-  window.wangge = { map: map.map, consoleMap: map, queue, panel, me };
+  window.wangge = { map: map.map, consoleMap: map, queue, panel, me, events: [] };
 
   await map.init(p);
   map.legend($('legend'));
@@ -97,7 +97,9 @@ async function start() {
       queue.touch(ev);
       if (ev.type === 'case.reported') toast(`新上报事件：${ev.payload?.number || ev.case_id}`);
       if (ev.case_id === panel.caseId) setTimeout(() => panel.reload(), 300);
-      window.wangge.lastEvent = ev;
+      const seen = window.wangge.events; // the last 100 events, for tests and the curious
+      seen.push(ev);
+      if (seen.length > 100) seen.shift();
     },
     onState: (s) => {
       $('live').dataset.state = s;

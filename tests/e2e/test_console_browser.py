@@ -143,6 +143,10 @@ HOT_GRID = """(grid) => {
     .some((f) => (f.id ?? f.properties.id) === grid && f.properties.cases >= 1);
 }"""
 
+GOT_EVENT = (
+    """([type, id]) => window.wangge.events.some((e) => e.type === type && e.case_id === id)"""
+)
+
 RENDERED_CASE = """(id) => {
   const m = window.wangge.map;
   return m.queryRenderedFeatures({layers: ['cases-dot']}).some((f) => f.properties.id === id);
@@ -225,6 +229,7 @@ async def test_console_end_to_end(server: str, engine, tokens, cleanup) -> None:
                 await expect(item).to_be_visible(timeout=15_000)
                 await expect(item).to_contain_text(title)
                 await expect(item).to_have_class(re.compile(r"\bfresh\b"))
+                await page.wait_for_function(GOT_EVENT, arg=["case.reported", case["id"]])
                 await page.wait_for_function(RENDERED_CASE, arg=case["id"], timeout=15_000)
                 # ... the hot-spot choropleth counts it in its grid; the period's figures (the
                 # statistics endpoint) count it too.
@@ -273,6 +278,7 @@ async def test_console_end_to_end(server: str, engine, tokens, cleanup) -> None:
                     after["timeline"][-1]["action_label"]
                 )
                 await expect(item).to_have_count(0, timeout=15_000)
+                await page.wait_for_function(GOT_EVENT, arg=["case.dispatch", case["id"]])
                 await page.screenshot(path=ARTIFACTS / "4-dispatched.png")
 
                 # 6. The department signs in and asks for more time (through the API); the request
@@ -292,6 +298,7 @@ async def test_console_end_to_end(server: str, engine, tokens, cleanup) -> None:
                 assert r.status_code == 200, r.text
                 due = r.json()["assignments"][0]["handle_due"]
                 await expect(item.locator(".badge")).to_have_text("延期申请", timeout=15_000)
+                await page.wait_for_function(GOT_EVENT, arg=["case.request_extension", case["id"]])
                 await expect(page.locator("#extension-request")).to_contain_text("需协调施工队")
                 await page.screenshot(path=ARTIFACTS / "5-extension-request.png")
                 await page.click('#case [data-action="decide_extension"]')
