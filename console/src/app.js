@@ -107,6 +107,8 @@ async function start() {
     },
     onResync: () => queue.load(),
   });
+  // A wall screen stays open for days: when the month turns, start again on the new period.
+  setInterval(() => { if (period().since !== p.since) window.location.reload(); }, 60_000);
   document.body.dataset.ready = 'true';
 }
 
