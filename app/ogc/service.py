@@ -190,6 +190,8 @@ class Collection:
     time_sql: str
     props: list[Prop]
     scoped: bool = False
+    extent_sql: str | None = None
+    """The extent (xmin, ymin, xmax, ymax, first, last) when scanning the rows would be slow."""
     filters: dict[str, Prop] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -319,6 +321,14 @@ COLLECTIONS: dict[str, Collection] = {
                 Prop("overdue", _OVERDUE, "boolean", public=False),
             ],
             scoped=True,
+            # Planner statistics, not a scan of every case (exact only when there are none yet);
+            # the first and last report from the (reported_at DESC, id DESC) index.
+            extent_sql="""
+            SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e),
+                   (SELECT min(reported_at) FROM cases), (SELECT max(reported_at) FROM cases)
+            FROM (SELECT coalesce(ST_EstimatedExtent('public', 'cases', 'location')::box3d,
+                                  (SELECT ST_Extent(location) FROM cases)::box3d) AS e) x
+            """,
         ),
     )
 }
@@ -493,7 +503,7 @@ async def item(
 
 
 async def extent(conn: AsyncConnection, c: Collection) -> dict[str, Any]:
-    sql = (
+    sql = c.extent_sql or (
         f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e), t0, t1 FROM ("
         f"SELECT ST_Extent({c.geom_sql}) AS e, min({c.time_sql}) AS t0, max({c.time_sql}) AS t1 "
         f"{c.from_sql} WHERE {c.where}) x"

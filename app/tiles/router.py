@@ -90,7 +90,9 @@ async def _tile(
     tag = service.etag(tile)
     headers["ETag"] = tag
     inm = request.headers.get("if-none-match")
-    if inm and (inm.strip() == "*" or tag in (t.strip() for t in inm.split(","))):
+    if inm and (
+        inm.strip() == "*" or tag in (t.strip().removeprefix("W/") for t in inm.split(","))
+    ):
         return Response(status_code=304, headers=headers)
     return Response(tile, media_type=service.MEDIA_TYPE, headers=headers)
 

@@ -82,6 +82,8 @@ async def test_collections(anon, conn) -> None:
     ).one()
     assert grids["extent"]["spatial"]["bbox"][0] == pytest.approx(list(want), abs=1e-6)
     problem(await anon.get("/ogc/collections/nope"), 404, "unknown_collection")
+    cases = (await anon.get("/ogc/collections/cases")).json()["extent"]
+    assert len(cases["spatial"]["bbox"][0]) == 4 and len(cases["temporal"]["interval"][0]) == 2
 
 
 async def _all(anon, url: str, **params: Any) -> tuple[list[dict], list[dict]]:

@@ -88,6 +88,8 @@ async def test_etag_and_not_modified(anon, conn) -> None:
     assert tag.startswith('"') and len(tag) == 34
     again = await anon.get(url, headers={"If-None-Match": tag})
     assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == tag
+    weak = await anon.get(url, headers={"If-None-Match": f'"nope", W/{tag}'})
+    assert weak.status_code == 304  # weak comparison, as RFC 9110 says for If-None-Match
     # the data changes, so does the tag
     await conn.execute(text("UPDATE grids SET households = 1 WHERE code = :g"), {"g": GRID})
     changed = await anon.get(url, headers={"If-None-Match": tag})
