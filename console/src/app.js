@@ -83,6 +83,10 @@ async function start() {
       else { clearTimeout(statsTimer); statsTimer = setTimeout(loadStats, 500); }
     },
   });
+  $('stats').addEventListener('click', (e) => {
+    const fig = e.target.closest('[data-url]');
+    if (fig) queue.drill(fig.dataset.label, fig.dataset.url).catch((err) => toast(err.message, true));
+  });
   for (const box of document.querySelectorAll('#layers input')) {
     box.addEventListener('change', () => map.setVisible(box.dataset.layer, box.checked));
   }

@@ -41,7 +41,7 @@ export class Queue {
     this.onSelect = onSelect;
     this.onChange = onChange;
     this.tab = 'todo';
-    this.lists = { todo: [], overdue: [], all: [] };
+    this.lists = { todo: [], overdue: [], all: [], drill: [] };
     this.fresh = new Set();
     this.selected = null;
     this.extensionAsked = new Set(); // cases whose department asked for more time (from events)
@@ -81,7 +81,7 @@ export class Queue {
     const asked = this.extensionAsked.size
       ? period.filter((c) => this.extensionAsked.has(c.id) && ['handling', 'rework'].includes(c.status))
       : [];
-    this.lists = { todo: [...asked, ...todo], overdue, all: period };
+    this.lists = { todo: [...asked, ...todo], overdue, all: period, drill: this.lists.drill };
     this.render();
     this.onChange(this);
   }
@@ -90,7 +90,7 @@ export class Queue {
   cases() {
     const seen = new Map();
     // The period's list last: the queues were reloaded in full and are never older.
-    for (const list of [this.lists.all, this.lists.overdue, this.lists.todo]) {
+    for (const list of [this.lists.drill, this.lists.all, this.lists.overdue, this.lists.todo]) {
       for (const c of list) seen.set(c.id, { ...c, _fresh: this.fresh.has(c.id) });
     }
     return [...seen.values()];
@@ -125,6 +125,19 @@ export class Queue {
     }, wait);
   }
 
+  // The cases behind one of the period's figures (its `cases_url`), in a tab of their own.
+  async drill(label, url) {
+    const page = await api(`${url}${url.includes('?') ? '&' : '?'}limit=500`);
+    this.lists.drill = page.items;
+    this.drillLabel = label;
+    const tab = this.tabsEl.querySelector('[data-tab="drill"]');
+    tab.hidden = false;
+    tab.textContent = `明细：${label}`;
+    this.tab = 'drill';
+    this.render();
+    this.onChange(this);
+  }
+
   select(id) {
     this.selected = id;
     this.render();
@@ -141,6 +154,7 @@ export class Queue {
       todo: `待我处置 ${list.length} 件`,
       overdue: `超期 ${list.length} 件`,
       all: `本期上报 ${list.length} 件`,
+      drill: `${this.drillLabel || ''}：${list.length} 件${list.length >= 500 ? '（仅显示前 500 件）' : ''}`,
     }[this.tab];
     this.listEl.innerHTML = list.map((c) => `
       <li data-id="${c.id}" data-status="${esc(c.status)}" tabindex="0" role="button" class="${c.id === this.selected ? 'selected' : ''} ${this.fresh.has(c.id) ? 'fresh' : ''}">

@@ -43,7 +43,7 @@ export async function serverFigures(roles) {
   const row = table.items[0];
   const figures = Object.entries(SHOWN).map(([k, label]) => {
     const f = row?.figures[k];
-    return [k, f?.label ?? label, f ? display(f) : k.endsWith('_rate') ? '—' : 0];
+    return [k, f?.label ?? label, f ? display(f) : k.endsWith('_rate') ? '—' : 0, f?.cases_url];
   });
   return { unit: row?.unit?.name || '', figures, rating: row?.rating_label || '本期暂无事件' };
 }
@@ -70,6 +70,9 @@ export function countFigures(cases, overdue, capped) {
 export function render(el, p, data, source) {
   const title = `${data.unit ? `${data.unit} · ` : ''}${p.label}`;
   el.dataset.source = source;
+  // A figure from the server links to the cases behind it (`cases_url`): a click lists them.
   el.innerHTML = `<span class="period">${esc(title)}${source === 'local' ? '<small title="由本台已加载的事件计算">（估算）</small>' : ''}${data.rating ? `<br><small>${esc(data.rating)}</small>` : ''}</span>${data.figures
-    .map(([k, label, v]) => `<span class="figure" data-figure="${esc(k)}"><b>${esc(v)}</b><small>${esc(label)}</small></span>`).join('')}`;
+    .map(([k, label, v, url]) => (url
+      ? `<button type="button" class="figure" data-figure="${esc(k)}" data-url="${esc(url)}" data-label="${esc(label)}" title="查看明细"><b>${esc(v)}</b><small>${esc(label)}</small></button>`
+      : `<span class="figure" data-figure="${esc(k)}"><b>${esc(v)}</b><small>${esc(label)}</small></span>`)).join('')}`;
 }

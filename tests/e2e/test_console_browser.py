@@ -241,6 +241,11 @@ async def test_console_end_to_end(server: str, engine, tokens, cleanup) -> None:
                 # statistics endpoint) count it too.
                 await page.wait_for_function(HOT_GRID, arg=case["grid"]["id"], timeout=15_000)
                 await expect(reported).to_have_text(str(before + 1))
+                # A figure lists the cases behind it (its drill-down link).
+                await reported.click()
+                await expect(page.locator('[data-tab="drill"]')).to_have_text("明细：受理数")
+                await expect(item).to_be_visible()
+                await page.click('[data-tab="todo"]')
                 await page.screenshot(path=ARTIFACTS / "3-new-case.png")
 
                 # 4. The centre opens it and dispatches it in the case panel.
