@@ -41,7 +41,7 @@ ASSET = re.compile(r"^[A-Za-z0-9_-]+(?:/[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}){1,4}
 
 CSP = (
     "default-src 'self'; script-src 'self'; worker-src 'self' blob:; child-src 'self' blob:; "
-    "img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; connect-src 'self'; "
+    "img-src 'self' data: blob:; style-src 'self'; connect-src 'self'; "
     "font-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
     "form-action 'self'"
 )

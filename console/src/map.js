@@ -236,10 +236,12 @@ export class ConsoleMap {
     const hot = [];
     for (let i = 2; i < HOT_STOPS.length; i += 2) {
       const upper = HOT_STOPS[i + 2];
-      hot.push(`<span><i style="background:${HOT_STOPS[i + 1]}"></i>${HOT_STOPS[i]}${upper ? `–${upper - 1}` : '+'}</span>`);
+      hot.push(`<span><i data-colour="${HOT_STOPS[i + 1]}"></i>${HOT_STOPS[i]}${upper ? `–${upper - 1}` : '+'}</span>`);
     }
     el.innerHTML = `<div><b>热点</b>（本期件数）${hot.join('')}</div>
-      <div><b>事件</b>${Object.entries(STATUS_NAMES).map(([k, v]) => `<span><i class="dot" style="background:${STATUS_COLOURS[k]}"></i>${v}</span>`).join('')}</div>`;
+      <div><b>事件</b>${Object.entries(STATUS_NAMES).map(([k, v]) => `<span><i class="dot" data-colour="${STATUS_COLOURS[k]}"></i>${v}</span>`).join('')}</div>`;
+    // Colours through the CSSOM: the page's Content-Security-Policy allows no inline styles.
+    for (const i of el.querySelectorAll('[data-colour]')) i.style.background = i.dataset.colour;
   }
 
   flyTo(c) {

@@ -35,6 +35,7 @@ async def test_page_is_served_uncached_with_a_strict_policy(anon: httpx.AsyncCli
     assert r.headers["cache-control"] == "no-cache"
     csp = r.headers["content-security-policy"]
     assert "default-src 'self'" in csp and "connect-src 'self'" in csp
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
     assert r.headers["x-content-type-options"] == "nosniff"
     assert "/console/assets/abc123/app.js" in r.text
 

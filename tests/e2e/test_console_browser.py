@@ -166,6 +166,11 @@ async def test_console_end_to_end(server: str, engine, tokens, cleanup) -> None:
         try:
             page = await browser.new_page(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
             page.on("pageerror", lambda e: errors.append(str(e)))
+            # The page's Content-Security-Policy holds: nothing it does is refused.
+            page.on(
+                "console",
+                lambda m: "Content Security Policy" in m.text and errors.append(m.text),
+            )
 
             # 1. Log in as the centre.
             await page.goto(f"{server}/console")
