@@ -55,6 +55,9 @@ PAGE_HEADERS = {
 ASSET_HEADERS = {
     "Cache-Control": "public, max-age=31536000, immutable",
     "X-Content-Type-Options": "nosniff",
+    # Ignored for the page's own scripts; it binds MapLibre's worker (a worker's policy comes from
+    # its script's response), so the worker too fetches from nowhere but the app.
+    "Content-Security-Policy": CSP,
 }
 
 

@@ -55,6 +55,7 @@ async def test_assets_have_their_type_and_are_cached_for_a_year(
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == ctype
     assert r.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert "connect-src 'self'" in r.headers["content-security-policy"]  # binds the map's worker
     assert r.content == (dist / "assets" / name).read_bytes()
 
 

@@ -166,6 +166,14 @@ async def test_console_end_to_end(server: str, engine, tokens, cleanup) -> None:
         try:
             page = await browser.new_page(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
             page.on("pageerror", lambda e: errors.append(str(e)))
+            # Nothing is fetched from anywhere but the app (no CDN, no remote glyphs or tiles).
+            page.on(
+                "request",
+                lambda r: (
+                    r.url.startswith((server + "/", "data:", "blob:"))
+                    or errors.append(f"off-origin request: {r.url}")
+                ),
+            )
             # The page's Content-Security-Policy holds: nothing it does is refused.
             page.on(
                 "console",
