@@ -2,6 +2,16 @@
 # pyproject.toml (pinned versions). Migrations are a separate command:
 #   docker run --rm -e DATABASE_URL=... wangge wangge prestart --no-seed
 #   docker run -e DATABASE_URL=... -p 8000:8000 wangge
+# The console (console/): npm packages from the committed lock file, then the same build as
+# `make console`.
+FROM node:20-slim AS console
+WORKDIR /console
+COPY console/package.json console/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY console/build.mjs ./
+COPY console/src ./src
+RUN node build.mjs
+
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
@@ -18,7 +28,9 @@ WORKDIR /srv/wangge
 # Alembic reads its settings from pyproject.toml next to migrations/.
 COPY --chown=wangge pyproject.toml ./
 COPY --chown=wangge migrations ./migrations
-ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 ENV=production PORT=8000 WEB_CONCURRENCY=4
+COPY --from=console /console/dist ./console
+ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 ENV=production PORT=8000 WEB_CONCURRENCY=4 \
+    WANGGE_CONSOLE_DIR=/srv/wangge/console
 USER wangge
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s CMD python -c "import urllib.request,os; urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"PORT\"]}/healthz')"

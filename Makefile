@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test stop bench lint fmt typecheck openapi clean venv db
+.PHONY: run test stop bench lint fmt typecheck openapi clean venv db console browser
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 && $(PYTHON) -c 'import ensurepip' 2>/dev/null \
@@ -17,12 +17,31 @@ $(BIN)/.installed: pyproject.toml
 
 venv: $(BIN)/.installed
 
+## the console (console/): npm packages from the committed lock file, then the build into console/dist
+CONSOLE_SRC := $(wildcard console/src/*) console/build.mjs
+
+console/node_modules/.installed: console/package.json console/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "installing nodejs and npm"; [ "$$(id -u)" = 0 ] && S= || S=sudo; \
+	  $$S apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$S apt-get install -y -qq nodejs npm >/dev/null; }
+	cd console && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+console/dist/index.html: console/node_modules/.installed $(CONSOLE_SRC)
+	cd console && node build.mjs
+
+console: console/dist/index.html
+
+## the end-to-end test's browser: Debian's chromium (and a CJK font for the screenshots), only when missing
+browser:
+	@dpkg -s chromium fonts-wqy-microhei >/dev/null 2>&1 || { echo "installing chromium"; [ "$$(id -u)" = 0 ] && S= || S=sudo; \
+	  $$S apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$S apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; }
+
 ## make run: local PostGIS (unless DATABASE_URL is set), migrate, seed the demo, serve on PORT (8000)
-run: venv
+run: venv console
 	@scripts/run.sh
 
 ## make test: the same set-up on a throwaway database, then the whole suite
-test: venv
+test: venv console browser
 	@scripts/test.sh $(ARGS)
 
 ## make stop: stop the project-local PostgreSQL cluster
@@ -30,7 +49,7 @@ stop:
 	@scripts/localdb.sh stop
 
 ## make bench: benchmarks, printed as side-by-side ratios
-bench: venv
+bench: venv console
 	@scripts/bench.sh $(ARGS)
 
 lint: venv
@@ -49,4 +68,4 @@ openapi: venv
 	$(BIN)/python -m app.openapi_dump > openapi.yaml
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis console/node_modules console/dist

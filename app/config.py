@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     rural_households_min: int = Field(30, ge=1)
     rural_households_max: int = Field(300, ge=1)
 
+    console_dir: str = Field("", max_length=4096)
+    """The built console (`make console`); empty = console/dist beside the app package."""
     media_dir: str = Field(".data/media", min_length=1)
     """Where photos are stored (by content hash); never a client-chosen path."""
     max_upload_bytes: int = Field(10 * 1_048_576, ge=1024, le=100 * 1_048_576)

@@ -19,6 +19,7 @@ from app.categories.router import router as categories_router
 from app.community.router import dept_router as department_tasks_router
 from app.community.router import router as community_router
 from app.config import get_settings
+from app.console.router import router as console_router
 from app.db import db
 from app.deliberation.router import router as deliberation_router
 from app.departments.router import router as departments_router
@@ -40,6 +41,7 @@ from app.open311.router import router as open311_router
 from app.open311.staff import router as open311_staff_router
 from app.openapi import build_openapi
 from app.responses import FastJSON
+from app.stats.router import router as stats_router
 from app.sync.router import router as sync_router
 from app.tiles.router import router as tiles_router
 from app.users.router import router as users_router
@@ -118,11 +120,13 @@ def create_app() -> FastAPI:
         webhooks_router,
         event_stream.router,
         sync_router,
+        stats_router,
         audit_router,
         open311_router,
         open311_qr_router,
         open311_keys_router,
         open311_staff_router,
+        console_router,
         ogc_router,
         community_router,
         department_tasks_router,

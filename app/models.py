@@ -16,6 +16,7 @@ from app.lists.models import ListReview, Need, Project, ProjectResource, Project
 from app.loop.models import Assignment, RoutingRule, WorkSchedule
 from app.meetings.models import Meeting, UnitRating
 from app.open311.models import ApiKey, Open311Request
+from app.stats.models import CaseFact, DeptFact, Thresholds, WorkCalendarDay, WorkHours
 from app.users.models import Post, PostGrid, User
 from app.volunteers.models import PartyMember, Service, SupportMeasure, VolunteerTask
 
@@ -30,9 +31,11 @@ __all__ = [
     "Building",
     "Case",
     "CaseEvent",
+    "CaseFact",
     "Category",
     "CategoryClass",
     "Department",
+    "DeptFact",
     "Event",
     "Grid",
     "GridBoundary",
@@ -57,11 +60,14 @@ __all__ = [
     "Step",
     "SupportMeasure",
     "Task",
+    "Thresholds",
     "Unit",
     "UnitRating",
     "User",
     "VolunteerTask",
     "WebhookDelivery",
     "WebhookSubscription",
+    "WorkCalendarDay",
+    "WorkHours",
     "WorkSchedule",
 ]

@@ -142,6 +142,15 @@ RULES: dict[str, Rule] = {
         frozenset({"admin", "department"}),
         description="publish a department's support measures for grids",
     ),
+    "stats:read": Rule(
+        ALL_ROLES,
+        scoped=True,
+        description="evaluation figures over the cases the caller may list: centre and admin all, "
+        "area staff and grid staff their places, a department its own figures",
+    ),
+    "stats:configure": Rule(
+        frozenset({"admin", "centre"}), description="rating thresholds and weights (考评标准)"
+    ),
 }
 
 
@@ -579,6 +588,8 @@ CommunityCollector = Annotated[Principal, Depends(require("community:collect"))]
 CommunityDepartment = Annotated[Principal, Depends(require("community:department"))]
 SupportReader = Annotated[Principal, Depends(require("support:read"))]
 SupportPublisher = Annotated[Principal, Depends(require("support:publish"))]
+StatsReader = Annotated[Principal, Depends(require("stats:read"))]
+StatsConfigurer = Annotated[Principal, Depends(require("stats:configure"))]
 
 
 async def ensure_area_in_scope(

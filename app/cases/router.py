@@ -37,6 +37,7 @@ from app.idempotency import Claim
 from app.loop.service import allowed_actions
 from app.responses import FastJSON
 from app.schemas import SHANGHAI, BboxQuery, LimitQuery, page_limit, parse_bbox, to_local
+from app.stats.definitions import Indicator
 
 router = APIRouter(prefix="/api/v1", tags=["cases"], route_class=ApiRoute)
 
@@ -120,6 +121,13 @@ async def list_cases(
         list[str] | None,
         Query(description="Intake channel: app, hotline, qr, department, console"),
     ] = None,
+    indicator: Annotated[
+        Indicator | None,
+        Query(
+            description="The cases behind an evaluation figure (see /api/v1/stats); with "
+            "department_id, the department's own figure"
+        ),
+    ] = None,
     bbox: BboxQuery = None,
     q: Annotated[
         str | None,
@@ -146,6 +154,7 @@ async def list_cases(
         "department_id": department_id,
         "overdue": overdue,
         "channel": channel,
+        "indicator": indicator,
         "bbox": parse_bbox(bbox),
         "q": q,
     }

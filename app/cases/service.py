@@ -235,6 +235,11 @@ async def list_cases(
     if filters.get("overdue") is not None:
         # Plain (NOT) EXISTS: the planner can turn it into a semi-join on the assignments.
         where.append(_OVERDUE if filters["overdue"] else f"NOT {_OVERDUE}")
+    if filters.get("indicator") is not None:
+        # An evaluation figure's cases (app.stats): the same condition on the same fact row.
+        from app.stats.definitions import indicator_filter
+
+        where.append(indicator_filter(filters["indicator"], filters.get("department_id")))
     if filters.get("bbox"):
         where.append("c.location && ST_MakeEnvelope(:x1, :y1, :x2, :y2, 4326)")
         params.update(zip(("x1", "y1", "x2", "y2"), filters["bbox"], strict=True))

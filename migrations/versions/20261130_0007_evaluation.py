@@ -1,4 +1,14 @@
-"""Evaluation: rollups and rating thresholds (issue 7).
+"""Evaluation (考评): working time in SQL, per-case and per-department fact tables kept exact by
+triggers in the same transaction as every change, rating thresholds (issue 7).
+
+- `work_calendar` (one row per day 2004–2035: working day?, office hours before that day) and
+  `work_hours` (the office periods) let SQL count working hours: `stats_wh(a, b)`. Filled here
+  from chinesecalendar (the app's WorkCalendar); a year loaded into `work_schedules` rewrites its
+  days by trigger; `wangge stats-rebuild` re-syncs everything (e.g. after WANGGE_OFFICE_HOURS).
+- `stats_case_facts_v` / `stats_dept_facts_v` define the facts from the raw tables (cases,
+  case_assignments); `stats_case_facts` / `stats_dept_facts` hold them, refreshed for the changed
+  cases by statement-level triggers on cases and case_assignments. `stats_rebuild()` recomputes
+  everything from scratch.
 
 Revision ID: 0007
 Revises: 0006
@@ -7,15 +17,271 @@ Create Date: 2026-11-30
 
 from collections.abc import Sequence
 
+from alembic import op
+
 revision: str = "0007"
 down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+FIRST_YEAR, LAST_YEAR = 2004, 2035
+
+CASE_FACTS_V = """
+CREATE VIEW stats_case_facts_v AS
+SELECT c.id, c.district_id, c.street_id, c.community_id, c.grid_id, c.reporter_id,
+       c.category_code, c.channel, c.urgency, c.reported_at, c.closed_at, c.status,
+       c.on_spot, c.rework_count, c.reopen_count, c.satisfaction, c.lead_department_id,
+       c.status NOT IN ('reported', 'rejected') AS accepted,
+       coalesce(x.n, 0) > 0 AS dispatched,
+       coalesce(x.returned, false) AS returned,
+       (c.rework_count > 0 OR c.on_spot OR c.status IN ('feedback', 'verified', 'closed', 'rework')
+        OR coalesce(x.fed_back, false)) AS handed_in,
+       x.next_due,
+       l.state AS lead_state, l.dispatched_at AS lead_dispatched_at,
+       l.sign_in_due AS lead_sign_in_due, l.signed_in_at AS lead_signed_in_at,
+       l.handle_due AS lead_handle_due, l.feedback_at AS lead_feedback_at,
+       stats_wh(l.dispatched_at, l.signed_in_at) AS sign_in_wh,
+       CASE WHEN c.status = 'closed' THEN stats_wh(c.reported_at, c.closed_at) END AS close_wh
+FROM cases c
+LEFT JOIN LATERAL (
+    SELECT count(*) AS n, bool_or(a.state = 'returned') AS returned,
+           bool_or(a.feedback_at IS NOT NULL) AS fed_back,
+           min(CASE WHEN a.state = 'dispatched' THEN a.sign_in_due
+                    WHEN a.state IN ('handling', 'rework') THEN a.handle_due END) AS next_due
+    FROM case_assignments a WHERE a.case_id = c.id AND a.state <> 'withdrawn'
+) x ON true
+LEFT JOIN LATERAL (
+    SELECT a.* FROM case_assignments a
+    WHERE a.case_id = c.id AND a.department_id = c.lead_department_id AND a.state <> 'withdrawn'
+    ORDER BY a.id DESC LIMIT 1
+) l ON true
+WHERE c.duplicate_of IS NULL
+"""
+
+DEPT_FACTS_V = """
+CREATE VIEW stats_dept_facts_v AS
+SELECT a.case_id AS id, a.department_id, c.district_id, c.street_id, c.community_id, c.grid_id,
+       c.reporter_id, c.category_code, c.channel, c.reported_at, c.status AS case_status,
+       c.satisfaction, a.id AS assignment_id, a.role, a.state, a.dispatched_at, a.sign_in_due,
+       a.signed_in_at, a.handle_due, a.feedback_at, r.rework_count, r.returned,
+       stats_wh(a.dispatched_at, a.signed_in_at) AS sign_in_wh,
+       stats_wh(a.signed_in_at, a.feedback_at) AS handle_wh,
+       CASE WHEN c.status = 'closed' AND a.state <> 'returned'
+            THEN stats_wh(a.dispatched_at, c.closed_at) END AS close_wh
+FROM (
+    SELECT DISTINCT ON (case_id, department_id) *
+    FROM case_assignments WHERE state <> 'withdrawn'
+    ORDER BY case_id, department_id, id DESC
+) a
+JOIN cases c ON c.id = a.case_id AND c.duplicate_of IS NULL
+CROSS JOIN LATERAL (
+    SELECT sum(x.rework_count)::int AS rework_count, bool_or(x.state = 'returned') AS returned
+    FROM case_assignments x
+    WHERE x.case_id = a.case_id AND x.department_id = a.department_id AND x.state <> 'withdrawn'
+) r
+"""
+
+
+def _calendar_rows() -> list[tuple[str, bool]]:
+    from datetime import date, timedelta
+
+    from app.worktime.calendar import default_calendar
+
+    cal = default_calendar()
+    d, last, out = date(FIRST_YEAR, 1, 1), date(LAST_YEAR, 12, 31), []
+    while d <= last:
+        out.append((d.isoformat(), cal.is_workday(d)))
+        d += timedelta(days=1)
+    return out
+
 
 def upgrade() -> None:
-    pass
+    op.execute(
+        """
+        CREATE TABLE work_hours (
+            id boolean DEFAULT true CONSTRAINT pk_work_hours PRIMARY KEY
+                CONSTRAINT ck_work_hours_one_row CHECK (id),
+            morning_start double precision NOT NULL, morning_end double precision NOT NULL,
+            afternoon_start double precision NOT NULL, afternoon_end double precision NOT NULL)
+        """
+    )
+    op.execute("INSERT INTO work_hours VALUES (true, 30600, 43200, 52200, 63000)")
+    op.execute(
+        """
+        CREATE TABLE work_calendar (
+            day date CONSTRAINT pk_work_calendar PRIMARY KEY, workday boolean NOT NULL,
+            wh_before double precision NOT NULL DEFAULT 0)
+        """
+    )
+    rows = _calendar_rows()
+    for i in range(0, len(rows), 2000):
+        values = ", ".join(f"('{d}', {str(w).lower()})" for d, w in rows[i : i + 2000])
+        op.execute(f"INSERT INTO work_calendar (day, workday) VALUES {values}")
+    op.execute(
+        """
+        CREATE FUNCTION stats_calendar_cumulate() RETURNS void LANGUAGE sql AS $$
+          UPDATE work_calendar w SET wh_before = s.before
+          FROM (SELECT day, coalesce(sum(CASE WHEN workday THEN 1 ELSE 0 END)
+                         OVER (ORDER BY day ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)
+                         * (SELECT (morning_end - morning_start + afternoon_end - afternoon_start)
+                                   / 3600.0 FROM work_hours) AS before
+                FROM work_calendar) s
+          WHERE s.day = w.day AND w.wh_before IS DISTINCT FROM s.before
+        $$
+        """
+    )
+    op.execute("SELECT stats_calendar_cumulate()")
+    # Office hours elapsed from the start of the calendar to t (NULL outside the calendar).
+    op.execute(
+        """
+        CREATE FUNCTION stats_wh_at(t timestamptz) RETURNS double precision
+        LANGUAGE sql STABLE PARALLEL SAFE AS $$
+          SELECT w.wh_before + CASE WHEN w.workday THEN
+                   (greatest(0, least(x.s, h.morning_end) - h.morning_start)
+                    + greatest(0, least(x.s, h.afternoon_end) - h.afternoon_start)) / 3600.0
+                 ELSE 0 END
+          FROM (SELECT (t AT TIME ZONE 'Asia/Shanghai')::date AS d,
+                       extract(epoch FROM (t AT TIME ZONE 'Asia/Shanghai')::time) AS s) x
+          JOIN work_calendar w ON w.day = x.d
+          CROSS JOIN work_hours h
+        $$
+        """
+    )
+    op.execute(
+        """
+        CREATE FUNCTION stats_wh(a timestamptz, b timestamptz) RETURNS double precision
+        LANGUAGE sql STABLE PARALLEL SAFE AS $$
+          SELECT CASE WHEN a IS NULL OR b IS NULL THEN NULL
+                      ELSE stats_wh_at(b) - stats_wh_at(a) END
+        $$
+        """
+    )
+    op.execute(CASE_FACTS_V)
+    op.execute(DEPT_FACTS_V)
+    op.execute("CREATE TABLE stats_case_facts AS SELECT * FROM stats_case_facts_v WITH NO DATA")
+    op.execute("CREATE TABLE stats_dept_facts AS SELECT * FROM stats_dept_facts_v WITH NO DATA")
+    op.execute(
+        """
+        ALTER TABLE stats_case_facts ADD CONSTRAINT pk_stats_case_facts PRIMARY KEY (id),
+          ADD CONSTRAINT fk_stats_case_facts_id_cases FOREIGN KEY (id) REFERENCES cases (id)
+              ON DELETE CASCADE,
+          ADD CONSTRAINT fk_stats_case_facts_district_id_areas FOREIGN KEY (district_id)
+              REFERENCES areas (id)
+        """
+    )
+    op.execute(
+        """
+        ALTER TABLE stats_dept_facts
+          ADD CONSTRAINT pk_stats_dept_facts PRIMARY KEY (id, department_id),
+          ADD CONSTRAINT fk_stats_dept_facts_id_cases FOREIGN KEY (id)
+              REFERENCES cases (id) ON DELETE CASCADE,
+          ADD CONSTRAINT fk_stats_dept_facts_district_id_areas FOREIGN KEY (district_id)
+              REFERENCES areas (id)
+        """
+    )
+    for table, cols in (
+        ("stats_case_facts", "reported_at"),
+        ("stats_case_facts", "street_id, reported_at"),
+        ("stats_case_facts", "community_id, reported_at"),
+        ("stats_case_facts", "grid_id, reported_at"),
+        ("stats_case_facts", "reporter_id, reported_at"),
+        ("stats_dept_facts", "department_id, reported_at"),
+        ("stats_dept_facts", "reported_at"),
+    ):
+        name = f"ix_{table}_{cols.replace(', ', '_')}"
+        op.execute(f"CREATE INDEX {name} ON {table} ({cols})")
+    op.execute(
+        """
+        CREATE FUNCTION stats_refresh(ids bigint[]) RETURNS void LANGUAGE sql AS $$
+          DELETE FROM stats_case_facts WHERE id = ANY(ids);
+          INSERT INTO stats_case_facts SELECT * FROM stats_case_facts_v WHERE id = ANY(ids);
+          DELETE FROM stats_dept_facts WHERE id = ANY(ids);
+          INSERT INTO stats_dept_facts SELECT * FROM stats_dept_facts_v WHERE id = ANY(ids);
+        $$
+        """
+    )
+    op.execute(
+        """
+        CREATE FUNCTION stats_rebuild() RETURNS void LANGUAGE sql AS $$
+          TRUNCATE stats_case_facts, stats_dept_facts;
+          INSERT INTO stats_case_facts SELECT * FROM stats_case_facts_v;
+          INSERT INTO stats_dept_facts SELECT * FROM stats_dept_facts_v;
+        $$
+        """
+    )
+    # Statement-level triggers: every statement that changes cases or assignments refreshes the
+    # facts of the cases it touched, once, in the same transaction.
+    for table, key in (("cases", "id"), ("case_assignments", "case_id")):
+        for event, rows in (("INSERT", "new_rows"), ("UPDATE", "new_rows"), ("DELETE", "old_rows")):
+            fn = f"stats_{table}_{event.lower()}"
+            op.execute(
+                f"""
+                CREATE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                  PERFORM stats_refresh(array(SELECT DISTINCT {key} FROM {rows}));
+                  RETURN NULL;
+                END $$
+                """
+            )
+            ref = "NEW TABLE AS new_rows" if rows == "new_rows" else "OLD TABLE AS old_rows"
+            op.execute(
+                f"CREATE TRIGGER {fn} AFTER {event} ON {table} REFERENCING {ref} "
+                f"FOR EACH STATEMENT EXECUTE FUNCTION {fn}()"
+            )
+    # A year's official schedule loaded by an administrator rewrites its days, then the working
+    # hours of the facts that can span it.
+    op.execute(
+        """
+        CREATE FUNCTION stats_schedule_loaded() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          UPDATE work_calendar w SET workday =
+              (w.day::text IN (SELECT jsonb_array_elements_text(NEW.schedule -> 'workdays')))
+              OR (extract(isodow FROM w.day) < 6 AND w.day::text NOT IN (
+                    SELECT coalesce(h ->> 'date', h #>> '{}')
+                    FROM jsonb_array_elements(NEW.schedule -> 'holidays') h))
+          WHERE extract(year FROM w.day) = NEW.year;
+          PERFORM stats_calendar_cumulate();
+          PERFORM stats_refresh(array(
+              SELECT id FROM cases WHERE reported_at >= make_date(NEW.year - 1, 1, 1)));
+          RETURN NULL;
+        END $$
+        """
+    )
+    op.execute(
+        "CREATE TRIGGER stats_schedule_loaded AFTER INSERT OR UPDATE ON work_schedules "
+        "FOR EACH ROW EXECUTE FUNCTION stats_schedule_loaded()"
+    )
+    op.execute(
+        """
+        CREATE TABLE stats_thresholds (
+            id boolean DEFAULT true CONSTRAINT pk_stats_thresholds PRIMARY KEY
+                CONSTRAINT ck_stats_thresholds_one_row CHECK (id),
+            config jsonb NOT NULL,
+            updated_by bigint CONSTRAINT fk_stats_thresholds_updated_by_users
+                REFERENCES users (id),
+            updated_at timestamptz NOT NULL DEFAULT now())
+        """
+    )
+    op.execute("UPDATE work_schedules SET year = year")  # years already loaded
+    op.execute("SELECT stats_rebuild()")
 
 
 def downgrade() -> None:
-    pass
+    op.execute("DROP TABLE IF EXISTS stats_thresholds")
+    op.execute("DROP TRIGGER IF EXISTS stats_schedule_loaded ON work_schedules")
+    op.execute("DROP FUNCTION IF EXISTS stats_schedule_loaded()")
+    for table in ("cases", "case_assignments"):
+        for event in ("insert", "update", "delete"):
+            op.execute(f"DROP TRIGGER IF EXISTS stats_{table}_{event} ON {table}")
+            op.execute(f"DROP FUNCTION IF EXISTS stats_{table}_{event}()")
+    op.execute("DROP FUNCTION IF EXISTS stats_rebuild()")
+    op.execute("DROP FUNCTION IF EXISTS stats_refresh(bigint[])")
+    op.execute("DROP TABLE IF EXISTS stats_dept_facts")
+    op.execute("DROP TABLE IF EXISTS stats_case_facts")
+    op.execute("DROP VIEW IF EXISTS stats_dept_facts_v")
+    op.execute("DROP VIEW IF EXISTS stats_case_facts_v")
+    op.execute("DROP FUNCTION IF EXISTS stats_wh(timestamptz, timestamptz)")
+    op.execute("DROP FUNCTION IF EXISTS stats_wh_at(timestamptz)")
+    op.execute("DROP FUNCTION IF EXISTS stats_calendar_cumulate()")
+    op.execute("DROP TABLE IF EXISTS work_calendar")
+    op.execute("DROP TABLE IF EXISTS work_hours")

@@ -55,6 +55,8 @@ EXPECTED_ROLES: dict[str, set[str] | str | None] = {
     "community:department": {"admin", "dept"},
     "support:read": ALL,
     "support:publish": {"admin", "dept"},
+    "stats:read": ALL,
+    "stats:configure": {"admin", "centre"},
 }
 SCOPED = {
     "registry:report",
@@ -73,6 +75,7 @@ SCOPED = {
     "community:manage",
     "community:rate",
     "community:collect",
+    "stats:read",
 }
 
 # Which of the test's objects lie in each account's scope ("in" = 立新社区 of 江边街道, 月湖区,

@@ -1,0 +1,143 @@
+"""/console — the single-page console (console/ builds it into console/dist with `make console`).
+
+- `GET /console` is the page (never cached: it names the current build's assets).
+- `GET /console/assets/{asset}` are the build's files under `assets/<content hash>/`, cached for a
+  year (`immutable`): a new build has a new hash. Scripts and styles go gzip-compressed (the build
+  writes the copies) to browsers that accept it. The name is checked against a strict pattern and
+  must resolve inside the assets folder, so no path leaves it.
+Both are public: the page holds no data; everything it shows comes from the API with a token.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Request
+from fastapi import Path as PathParam
+from fastapi.responses import FileResponse, HTMLResponse
+
+from app.auth.policy import Public
+from app.config import get_settings
+from app.errors import ApiError
+from app.http import ApiRoute
+
+router = APIRouter(prefix="/console", tags=["console"], route_class=ApiRoute)
+
+TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json",
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+    ".pbf": "application/x-protobuf",
+}
+ASSET = re.compile(r"^[A-Za-z0-9_-]+(?:/[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}){1,4}$")
+"""`<hash>/<name>` or `<hash>/vendor/<name>`: letters, digits, `_-.`, no segment starting with a dot."""
+
+CSP = (
+    "default-src 'self'; script-src 'self'; worker-src 'self' blob:; child-src 'self' blob:; "
+    "img-src 'self' data: blob:; style-src 'self'; connect-src 'self'; "
+    "font-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+    "form-action 'self'"
+)
+PAGE_HEADERS = {
+    "Cache-Control": "no-cache",
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+ASSET_HEADERS = {
+    "Cache-Control": "public, max-age=31536000, immutable",
+    "X-Content-Type-Options": "nosniff",
+    # Ignored for the page's own scripts; it binds MapLibre's worker (a worker's policy comes from
+    # its script's response), so the worker too fetches from nowhere but the app.
+    "Content-Security-Policy": CSP,
+}
+
+
+def dist_dir() -> Path:
+    configured = get_settings().console_dir
+    if configured:
+        return Path(configured).resolve()
+    return (Path(__file__).resolve().parents[2] / "console" / "dist").resolve()
+
+
+@lru_cache(maxsize=4)
+def _page(path: Path, mtime_ns: int) -> bytes:
+    return path.read_bytes()
+
+
+def _not_built() -> ApiError:
+    return ApiError(
+        "console_not_built",
+        detail="指挥台尚未构建：请运行 make console（make run 和 make test 会自动构建）",
+        detail_en="The console is not built: run `make console` (make run and make test do)",
+    )
+
+
+@router.get(
+    "",
+    response_class=HTMLResponse,
+    summary="The console (single-page app): login, map, queue, case panel",
+    responses={503: {"description": "The console has not been built"}},
+)
+async def console_page(_: Public) -> HTMLResponse:
+    index = dist_dir() / "index.html"
+    try:
+        body = _page(index, index.stat().st_mtime_ns)
+    except OSError:
+        raise _not_built() from None
+    return HTMLResponse(body, headers=PAGE_HEADERS)
+
+
+@router.get(
+    "/assets/{asset:path}",
+    response_class=FileResponse,
+    summary="A file of the built console (content-hashed path, cached for a year)",
+    responses={
+        200: {"content": {"text/javascript": {}, "text/css": {}}},
+        404: {"description": "No such file"},
+    },
+)
+async def console_asset(
+    request: Request,
+    _: Public,
+    asset: Annotated[str, PathParam(max_length=300, description="`<build hash>/<file>`")],
+) -> FileResponse:
+    missing = ApiError(
+        "asset_not_found",
+        detail=f"指挥台文件不存在：{asset[:100]}",
+        detail_en=f"No such console file: {asset[:100]}",
+    )
+    suffix = Path(asset).suffix.lower()
+    if not ASSET.fullmatch(asset) or suffix not in TYPES:
+        raise missing
+    root = (dist_dir() / "assets").resolve()
+    path = (root / asset).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise missing
+    headers = {**ASSET_HEADERS, "Vary": "Accept-Encoding"}
+    gz = path.with_name(path.name + ".gz")
+    if _accepts_gzip(request.headers.get("accept-encoding", "")) and gz.is_file():
+        return FileResponse(
+            gz, media_type=TYPES[suffix], headers={**headers, "Content-Encoding": "gzip"}
+        )
+    return FileResponse(path, media_type=TYPES[suffix], headers=headers)
+
+
+def _accepts_gzip(value: str) -> bool:
+    for part in value.lower().split(","):
+        coding, _, params = part.strip().partition(";")
+        if coding.strip() in ("gzip", "*"):
+            q = params.strip().removeprefix("q=").strip() if "q=" in params else "1"
+            try:
+                return float(q) > 0
+            except ValueError:
+                return False
+    return False

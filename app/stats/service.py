@@ -1,0 +1,602 @@
+"""Evaluation figures (考评): indicators per unit and period, ratings and rankings, hot spots,
+cases by channel. Every figure is one SQL aggregate over the fact tables (kept exact by triggers,
+migration 0007), restricted to the cases the caller may list, and carries the link to those cases
+(`GET /api/v1/cases` with the same filters plus `indicator=`)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.auth.policy import RULES, Principal
+from app.errors import ApiError
+from app.i18n import Lang, label
+from app.stats.definitions import (
+    CASE_DURATIONS,
+    COUNT_LABELS,
+    DEPT_DURATIONS,
+    MEASURES,
+    RATES,
+    RATING_LABELS,
+    UNIT_COLUMN,
+    UNIT_LABELS,
+    Duration,
+    condition,
+)
+from app.stats.periods import Period
+
+CASES_URL = "/api/v1/cases"
+UNIT_PARAM = {
+    "district": "district_id",
+    "street": "street_id",
+    "community": "community_id",
+    "grid": "grid_id",
+    "worker": "reporter_id",
+    "department": "department_id",
+}
+AREA_LEVEL = {"district": "district", "street": "street", "community": "community"}
+CHANNEL_LABELS: dict[str, tuple[str, str]] = {
+    "app": ("网格员手机上报", "grid worker's app"),
+    "hotline": ("热线电话", "hotline"),
+    "qr": ("扫码上报", "QR code"),
+    "department": ("部门移交", "from a department"),
+    "console": ("中心坐席录入", "entered at the centre"),
+}
+
+# --- thresholds ---------------------------------------------------------------------------------
+
+DEFAULT_THRESHOLDS: dict[str, Any] = {
+    "excellent": 90.0,
+    "qualified": 75.0,
+    "min_cases": 5,
+    "weights": {
+        "sign_in_on_time_rate": 20.0,
+        "handled_on_time_rate": 30.0,
+        "rework_rate": 10.0,
+        "closure_rate": 20.0,
+        "satisfaction_rate": 20.0,
+    },
+}
+
+
+async def thresholds(conn: AsyncConnection) -> dict[str, Any]:
+    row = (await conn.execute(text("SELECT config FROM stats_thresholds"))).scalar()
+    return {**DEFAULT_THRESHOLDS, **(row or {})}
+
+
+async def save_thresholds(conn: AsyncConnection, config: dict[str, Any], who: Principal) -> None:
+    await conn.execute(
+        text(
+            "INSERT INTO stats_thresholds (config, updated_by) VALUES (CAST(:c AS jsonb), :u) "
+            "ON CONFLICT (id) DO UPDATE SET config = EXCLUDED.config, "
+            "updated_by = EXCLUDED.updated_by, updated_at = now()"
+        ),
+        {"c": orjson.dumps(config).decode(), "u": who.user_id},
+    )
+
+
+def score_of(rates: dict[str, float | None], weights: dict[str, float]) -> float | None:
+    """100 × the weighted mean of the rates that have a value (rework and returns as 1 - rate)."""
+    total = weight = 0.0
+    for r in RATES:
+        w = float(weights.get(r.name, 0) or 0)
+        v = rates.get(r.name)
+        if w <= 0 or v is None:
+            continue
+        total += w * ((1 - v) if r.inverse else v)
+        weight += w
+    return round(100 * total / weight, 2) if weight else None
+
+
+def rating_of(score: float | None, received: int, cfg: dict[str, Any]) -> str:
+    if score is None or received < int(cfg["min_cases"]):
+        return "not_rated"
+    if score >= float(cfg["excellent"]):
+        return "excellent"
+    if score >= float(cfg["qualified"]):
+        return "qualified"
+    return "unqualified"
+
+
+# --- scope ----------------------------------------------------------------------------------------
+
+_BELOW = text(
+    """
+    WITH RECURSIVE below(id) AS (
+        SELECT id FROM areas WHERE id = ANY(:roots)
+        UNION ALL SELECT a.id FROM areas a JOIN below ON a.parent_id = below.id
+    )
+    SELECT a.id, a.level FROM areas a WHERE a.id IN (SELECT id FROM below)
+    """
+)
+
+
+@dataclass
+class Scope:
+    """The cases a caller may evaluate: exactly those the case list shows them (same rule,
+    `cases:read` visibility split by area level), and the units whose rows they may see."""
+
+    everything: bool
+    user_id: int
+    areas: dict[str, list[int]] = field(default_factory=dict)
+    grids: list[int] = field(default_factory=list)
+    """Grids of the caller's grid posts."""
+    area_grids: list[int] = field(default_factory=list)
+    """Grids inside the caller's areas."""
+    departments: list[int] = field(default_factory=list)
+    non_department: bool = False
+
+    def visibility(self) -> tuple[str, dict[str, Any]]:
+        if self.everything:
+            return "true", {}
+        terms = ["c.reporter_id = :vis_user"]
+        params: dict[str, Any] = {"vis_user": self.user_id}
+        if self.grids:
+            terms.append("c.grid_id = ANY(:vis_grids)")
+            params["vis_grids"] = self.grids
+        for level, col in (
+            ("community", "community_id"),
+            ("street", "street_id"),
+            ("district", "district_id"),
+        ):
+            if self.areas.get(level):
+                terms.append(f"c.{col} = ANY(:vis_{level})")
+                params[f"vis_{level}"] = self.areas[level]
+        if self.departments:
+            terms.append(
+                "EXISTS (SELECT 1 FROM case_assignments va WHERE va.case_id = c.id "
+                "AND va.state <> 'withdrawn' AND va.department_id = ANY(:vis_depts))"
+            )
+            params["vis_depts"] = self.departments
+        return "(" + " OR ".join(terms) + ")", params
+
+    async def units(self, conn: AsyncConnection, unit: str) -> list[int] | None:
+        """Ids of the units of this kind whose rows the caller sees; None = all."""
+        if self.everything:
+            return None
+        if unit in AREA_LEVEL:
+            return self.areas.get(unit, [])
+        if unit == "grid":
+            return sorted(set(self.grids) | set(self.area_grids))
+        if unit == "department":
+            return None if self.non_department else self.departments
+        # grid workers: those posted on grids in scope, and the caller
+        grids = sorted(set(self.grids) | set(self.area_grids))
+        users = set(
+            (
+                await conn.execute(
+                    text(
+                        "SELECT DISTINCT p.user_id FROM posts p JOIN post_grids pg "
+                        "ON pg.post_id = p.id WHERE p.role IN ('grid_worker', 'grid_leader') "
+                        "AND pg.grid_id = ANY(:g)"
+                    ),
+                    {"g": grids},
+                )
+            ).scalars()
+        )
+        return sorted(users | {self.user_id})
+
+
+async def scope_of(conn: AsyncConnection, who: Principal) -> Scope:
+    rule = RULES["stats:read"]
+    roots = who.area_roots(rule)
+    if roots is None:
+        return Scope(everything=True, user_id=who.user_id)
+    areas: dict[str, list[int]] = defaultdict(list)
+    if roots:
+        for r in await conn.execute(_BELOW, {"roots": sorted(roots)}):
+            areas[r.level].append(r.id)
+    area_grids: list[int] = []
+    if areas.get("community"):
+        area_grids = list(
+            (
+                await conn.execute(
+                    text("SELECT id FROM grids WHERE community_id = ANY(:c) ORDER BY id"),
+                    {"c": sorted(areas["community"])},
+                )
+            ).scalars()
+        )
+    posts = who.posts_for(rule)
+    return Scope(
+        everything=False,
+        user_id=who.user_id,
+        areas={k: sorted(v) for k, v in areas.items()},
+        grids=sorted(who.grid_roots(rule)),
+        area_grids=area_grids,
+        departments=sorted({p.department_id for p in posts if p.department_id is not None}),
+        non_department=any(p.role != "department" for p in posts),
+    )
+
+
+# --- links ----------------------------------------------------------------------------------------
+
+
+def cases_url(period: Period, measure: str, **filters: Any) -> str:
+    """The case list behind a figure: the same filters, plus `indicator`."""
+    q: dict[str, Any] = {k: v for k, v in filters.items() if v is not None}
+    q["since"] = period.start.isoformat()
+    q["until"] = period.end.isoformat()
+    q["indicator"] = measure
+    return f"{CASES_URL}?{urlencode(q)}"
+
+
+# --- indicators -----------------------------------------------------------------------------------
+
+
+def durations_for(unit: str) -> tuple[Duration, ...]:
+    return DEPT_DURATIONS if unit == "department" else CASE_DURATIONS
+
+
+def aggregate_sql(unit: str, where: str, raw: bool = False) -> str:
+    """The one statement behind a table of indicators: every count, mean and p90 per unit.
+    `raw`: over the views that compute the facts from the raw tables (a recomputation from
+    scratch: the exactness test and the benchmark's baseline)."""
+    dept = unit == "department"
+    col = UNIT_COLUMN[unit]
+    table = "stats_dept_facts" if dept else "stats_case_facts"
+    if raw:
+        table += "_v"
+    parts = [f"count(*) FILTER (WHERE {condition(m, 'c', dept)}) AS {m}" for m in MEASURES]
+    for d in durations_for(unit):
+        parts.append(f"avg(c.{d.column}) AS {d.name}_mean")
+        parts.append(f"percentile_cont(0.9) WITHIN GROUP (ORDER BY c.{d.column}) AS {d.name}_p90")
+    return (
+        f"SELECT c.{col} AS unit_id, {', '.join(parts)} FROM {table} c "
+        f"WHERE c.reported_at >= :since AND c.reported_at < :until AND c.{col} IS NOT NULL "
+        f"AND {where} GROUP BY c.{col}"
+    )
+
+
+async def _names(conn: AsyncConnection, unit: str, ids: list[int]) -> dict[int, dict[str, Any]]:
+    if not ids:
+        return {}
+    sql = {
+        "department": "SELECT id, code, name FROM departments WHERE id = ANY(:ids)",
+        "grid": "SELECT id, code, name FROM grids WHERE id = ANY(:ids)",
+        "worker": "SELECT id, username AS code, display_name AS name FROM users "
+        "WHERE id = ANY(:ids)",
+    }.get(unit, "SELECT id, code, name FROM areas WHERE id = ANY(:ids)")
+    return {
+        r.id: {"id": r.id, "code": r.code, "name": r.name}
+        for r in await conn.execute(text(sql), {"ids": ids})
+    }
+
+
+_HOUSEHOLDS = text(
+    """
+    SELECT g.id AS grid_id, g.community_id, a.parent_id AS street_id, s.parent_id AS district_id,
+           coalesce(g.households, 0) AS households
+    FROM grids g JOIN areas a ON a.id = g.community_id LEFT JOIN areas s ON s.id = a.parent_id
+    WHERE g.deleted_at IS NULL
+    """
+)
+
+
+async def households(conn: AsyncConnection, unit: str) -> dict[int, int]:
+    if unit not in ("district", "street", "community", "grid"):
+        return {}
+    col = UNIT_COLUMN[unit]
+    out: dict[int, int] = defaultdict(int)
+    for r in await conn.execute(_HOUSEHOLDS):
+        key = getattr(r, col)
+        if key is not None:
+            out[key] += r.households
+    return out
+
+
+def _round(v: Any, n: int = 2) -> float | None:
+    return None if v is None else round(float(v), n)
+
+
+async def indicator_rows(
+    conn: AsyncConnection,
+    who: Principal,
+    unit: str,
+    period: Period,
+    lang: Lang,
+    unit_id: int | None = None,
+    cfg: dict[str, Any] | None = None,
+    scope: Scope | None = None,
+    raw: bool = False,
+) -> list[dict[str, Any]]:
+    """One row per unit with cases in the period, in the caller's scope (best score first)."""
+    scope = scope or await scope_of(conn, who)
+    cfg = cfg or await thresholds(conn)
+    vis, params = scope.visibility()
+    where = [vis]
+    col = UNIT_COLUMN[unit]
+    allowed = await scope.units(conn, unit)
+    if allowed is not None:
+        where.append(f"c.{col} = ANY(:units)")
+        params["units"] = allowed
+    if unit_id is not None:
+        where.append(f"c.{col} = :unit_id")
+        params["unit_id"] = unit_id
+    params.update(since=period.start, until=period.end)
+    sql = aggregate_sql(unit, " AND ".join(where), raw)
+    rows = list(await conn.execute(text(sql), params))
+    names = await _names(conn, unit, [r.unit_id for r in rows])
+    homes = await households(conn, unit)
+    out = [
+        row_out(r, unit, period, lang, names.get(r.unit_id), homes.get(r.unit_id), cfg)
+        for r in rows
+    ]
+    out.sort(
+        key=lambda x: (-(x["score"] or -1), -x["figures"]["received"]["value"], x["unit"]["id"])
+    )
+    return out
+
+
+def row_out(
+    r: Any,
+    unit: str,
+    period: Period,
+    lang: Lang,
+    name: dict[str, Any] | None,
+    homes: int | None,
+    cfg: dict[str, Any],
+) -> dict[str, Any]:
+    link = {UNIT_PARAM[unit]: r.unit_id}
+    figures: dict[str, Any] = {}
+    for m in MEASURES:
+        figures[m] = {
+            "label": label(COUNT_LABELS, m, lang),
+            "value": int(getattr(r, m)),
+            "cases_url": cases_url(period, m, **link),
+        }
+    rates: dict[str, float | None] = {}
+    for rate in RATES:
+        num, den = int(getattr(r, rate.numerator)), int(getattr(r, rate.denominator))
+        value = round(num / den, 4) if den else None
+        rates[rate.name] = value
+        figures[rate.name] = {
+            "label": rate.en if lang == "en" else rate.zh,
+            "value": value,
+            "numerator": num,
+            "denominator": den,
+            "cases_url": cases_url(period, rate.numerator, **link),
+            "denominator_url": cases_url(period, rate.denominator, **link),
+        }
+    unreachable, evaluated = int(r.unreachable), int(r.evaluated)
+    figures["unreachable_share"] = {
+        "label": "无法联系占比" if lang == "zh" else "share not reached",
+        "value": round(unreachable / (unreachable + evaluated), 4)
+        if unreachable + evaluated
+        else None,
+        "numerator": unreachable,
+        "denominator": unreachable + evaluated,
+        "cases_url": cases_url(period, "unreachable", **link),
+        "denominator_url": None,
+    }
+    for d in durations_for(unit):
+        figures[d.name] = {
+            "label": d.en if lang == "en" else d.zh,
+            "mean": _round(getattr(r, f"{d.name}_mean")),
+            "p90": _round(getattr(r, f"{d.name}_p90")),
+            "n": int(getattr(r, d.having)),
+            "cases_url": cases_url(period, d.having, **link),
+        }
+    if homes is not None or unit in ("district", "street", "community", "grid"):
+        figures["per_1000_households"] = {
+            "label": "每千户事件数" if lang == "zh" else "cases per 1,000 households",
+            "value": round(int(r.received) * 1000 / homes, 2) if homes else None,
+            "households": homes or 0,
+            "cases_url": cases_url(period, "received", **link),
+        }
+    score = score_of(rates, cfg["weights"])
+    rating = rating_of(score, int(r.received), cfg)
+    return {
+        "unit": {
+            "kind": unit,
+            "kind_label": label(UNIT_LABELS, unit, lang),
+            **(name or {"id": r.unit_id, "code": None, "name": None}),
+        },
+        "period": period.out(),
+        "figures": figures,
+        "score": score,
+        "rating": rating,
+        "rating_label": label(RATING_LABELS, rating, lang),
+    }
+
+
+# --- rankings -------------------------------------------------------------------------------------
+
+
+def _ranked(rows: list[dict[str, Any]]) -> dict[int, int]:
+    """Competition ranking by score (1, 1, 3 …); unrated units (no score) come last."""
+    ranks: dict[int, int] = {}
+    last: float | None = None
+    rank = 0
+    for i, row in enumerate(
+        sorted(
+            rows, key=lambda x: (-(x["score"] if x["score"] is not None else -1), x["unit"]["id"])
+        )
+    ):
+        if row["score"] != last:
+            rank = i + 1
+            last = row["score"]
+        ranks[row["unit"]["id"]] = rank
+    return ranks
+
+
+async def rankings(
+    conn: AsyncConnection, who: Principal, unit: str, period: Period, prev: Period, lang: Lang
+) -> list[dict[str, Any]]:
+    cfg = await thresholds(conn)
+    scope = await scope_of(conn, who)
+    now = await indicator_rows(conn, who, unit, period, lang, cfg=cfg, scope=scope)
+    before = await indicator_rows(conn, who, unit, prev, lang, cfg=cfg, scope=scope)
+    ranks, prev_ranks = _ranked(now), _ranked(before)
+    prev_by = {r["unit"]["id"]: r for r in before}
+    out = []
+    for row in now:
+        uid = row["unit"]["id"]
+        p = prev_by.get(uid)
+        key = (
+            "sign_in_on_time_rate",
+            "handled_on_time_rate",
+            "rework_rate",
+            "closure_rate",
+            "satisfaction_rate",
+            "response_rate",
+            "resolution_rate",
+        )
+        out.append(
+            {
+                "rank": ranks[uid],
+                "unit": row["unit"],
+                "score": row["score"],
+                "rating": row["rating"],
+                "rating_label": row["rating_label"],
+                "received": row["figures"]["received"]["value"],
+                "rates": {k: row["figures"][k]["value"] for k in key},
+                "previous": None
+                if p is None
+                else {
+                    "rank": prev_ranks[uid],
+                    "score": p["score"],
+                    "rating": p["rating"],
+                    "received": p["figures"]["received"]["value"],
+                },
+                "score_change": None
+                if p is None or p["score"] is None or row["score"] is None
+                else round(row["score"] - p["score"], 2),
+                "rank_change": None if p is None else prev_ranks[uid] - ranks[uid],
+                "cases_url": row["figures"]["received"]["cases_url"],
+            }
+        )
+    out.sort(key=lambda x: (x["rank"], x["unit"]["id"]))
+    return out
+
+
+# --- hot spots and channels -----------------------------------------------------------------------
+
+
+async def hotspots(
+    conn: AsyncConnection,
+    who: Principal,
+    period: Period,
+    lang: Lang,
+    categories: list[str] | None = None,
+    street_id: int | None = None,
+    community_id: int | None = None,
+) -> dict[str, Any]:
+    """Received cases by grid and category over the period (the map's choropleth)."""
+    scope = await scope_of(conn, who)
+    vis, params = scope.visibility()
+    where = [vis, "c.reported_at >= :since", "c.reported_at < :until", "c.grid_id IS NOT NULL"]
+    params.update(since=period.start, until=period.end)
+    if categories:
+        where.append("c.category_code = ANY(:cats)")
+        params["cats"] = categories
+    if street_id is not None:
+        where.append("c.street_id = :street_id")
+        params["street_id"] = street_id
+    if community_id is not None:
+        where.append("c.community_id = :community_id")
+        params["community_id"] = community_id
+    sql = (
+        "SELECT c.grid_id, c.category_code, count(*) AS n FROM stats_case_facts c "
+        f"WHERE {' AND '.join(where)} GROUP BY 1, 2 ORDER BY 1, 2"
+    )
+    counts: dict[int, dict[str, int]] = defaultdict(dict)
+    for r in await conn.execute(text(sql), params):
+        counts[r.grid_id][r.category_code] = int(r.n)
+    grids = {
+        r.id: r
+        for r in await conn.execute(
+            text(
+                "SELECT id, code, name, community_id, coalesce(households, 0) AS households "
+                "FROM grids WHERE id = ANY(:ids)"
+            ),
+            {"ids": list(counts)},
+        )
+    }
+    cat_names = {
+        r.code: (r.name, r.name_en)
+        for r in await conn.execute(text("SELECT code, name, name_en FROM categories"))
+    }
+    items = []
+    for gid, by_cat in counts.items():
+        g = grids[gid]
+        total = sum(by_cat.values())
+        base = {"grid_id": gid}
+        if categories:
+            base["category"] = categories  # type: ignore[assignment]
+        items.append(
+            {
+                "grid": {"id": gid, "code": g.code, "name": g.name},
+                "community_id": g.community_id,
+                "total": total,
+                "households": g.households,
+                "per_1000_households": round(total * 1000 / g.households, 2)
+                if g.households
+                else None,
+                "categories": [
+                    {
+                        "code": code,
+                        "name": cat_names.get(code, (code, code))[1 if lang == "en" else 0],
+                        "count": n,
+                        "cases_url": cases_url(period, "received", grid_id=gid, category=code),
+                    }
+                    for code, n in sorted(by_cat.items(), key=lambda kv: (-kv[1], kv[0]))
+                ],
+                "cases_url": cases_url(period, "received", **base),
+            }
+        )
+    items.sort(key=lambda x: (-x["total"], x["grid"]["code"]))
+    return {
+        "period": period.out(),
+        "total": sum(i["total"] for i in items),
+        "max_total": max((i["total"] for i in items), default=0),
+        "items": items,
+    }
+
+
+async def channels(
+    conn: AsyncConnection,
+    who: Principal,
+    period: Period,
+    lang: Lang,
+    unit: str | None = None,
+    unit_id: int | None = None,
+) -> dict[str, Any]:
+    """Received cases by intake channel (`cases.channel`)."""
+    scope = await scope_of(conn, who)
+    vis, params = scope.visibility()
+    where = [vis, "c.reported_at >= :since", "c.reported_at < :until"]
+    params.update(since=period.start, until=period.end)
+    link: dict[str, Any] = {}
+    if unit is not None and unit_id is not None:
+        if unit == "department":
+            raise ApiError(
+                "validation_error",
+                field="unit",
+                detail="按渠道统计只支持区域和网格员",
+                detail_en="Channels are counted for areas and grid workers",
+            )
+        where.append(f"c.{UNIT_COLUMN[unit]} = :unit_id")
+        params["unit_id"] = unit_id
+        link[UNIT_PARAM[unit]] = unit_id
+    sql = (
+        "SELECT c.channel, count(*) AS n FROM stats_case_facts c "
+        f"WHERE {' AND '.join(where)} GROUP BY 1 ORDER BY 2 DESC, 1"
+    )
+    items = [
+        {
+            "channel": r.channel,
+            "label": label(CHANNEL_LABELS, r.channel, lang)
+            if r.channel in CHANNEL_LABELS
+            else r.channel,
+            "count": int(r.n),
+            "cases_url": cases_url(period, "received", channel=r.channel, **link),
+        }
+        for r in await conn.execute(text(sql), params)
+    ]
+    return {"period": period.out(), "total": sum(i["count"] for i in items), "items": items}
