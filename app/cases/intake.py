@@ -102,7 +102,8 @@ dups AS (
     SELECT c.id, c.number, c.title, c.status, c.reported_at,
            round(ST_Distance(c.location::geography, p.g::geography)::numeric, 1) AS distance_m
     FROM cases c, p, catg
-    WHERE c.category_code = catg.code
+    WHERE (CAST(:key AS text) IS NULL OR EXISTS (SELECT 1 FROM claim))  -- not for a replay
+      AND c.category_code = catg.code
       AND c.status NOT IN ('closed', 'rejected')
       AND c.reported_at > now() - make_interval(days => :dup_days)
       AND ST_DWithin(c.location, p.g,
