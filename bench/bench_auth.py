@@ -51,12 +51,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common import (
     OUT,
-    ROOT,
     Call,
     HttpConn,
     Tally,
     drive,
-    exit_on_sigterm,
     fmt_ms,
     fmt_ratio,
     libpq_url,
@@ -64,14 +62,12 @@ from common import (
     login,
     ratios,
     reset,
-    run_loop,
+    run_bench,
     start_server,
-    stop_all_servers,
     stop_server,
     wait_ready,
 )
 
-from app import migrate
 from app.auth.passwords import verify_password
 from app.auth.policy import _PRINCIPAL, decode_access_token, principal_cache, require
 from app.config import Settings, async_url, get_settings
@@ -519,25 +515,14 @@ async def amain(url: str, args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str]) -> None:
     args = parse_args(argv)
-    url = os.environ.get("BENCH_DATABASE_URL")
-    if not url:
-        raise SystemExit("bench_auth: set BENCH_DATABASE_URL (or run scripts/bench.sh)")
-    exit_on_sigterm()
-    OUT.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    print(
-        f"auth benchmark: {args.concurrency} concurrent clients, {args.seconds:g} s per variant"
-        f" in {args.rounds} interleaved slices, {args.logins} logins; {os.cpu_count()} CPUs",
-        flush=True,
+    run_bench(
+        "auth",
+        (
+            f"auth benchmark: {args.concurrency} concurrent clients, {args.seconds:g} s per variant"
+            f" in {args.rounds} interleaved slices, {args.logins} logins; {os.cpu_count()} CPUs"
+        ),
+        lambda url: amain(url, args),
     )
-    migrate.upgrade(url)
-    try:
-        report = run_loop(amain(url, args))
-    finally:
-        stop_all_servers()
-    report["total_s"] = round(time.perf_counter() - t0, 1)
-    (OUT / "auth.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    print(f"\ntotal {report['total_s']} s; results in {(OUT / 'auth.json').relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

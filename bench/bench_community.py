@@ -26,7 +26,6 @@ Results also go to bench/out/community.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -41,25 +40,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common import (
     OUT,
-    ROOT,
     HttpConn,
     Tally,
     drive,
-    exit_on_sigterm,
     fmt_ms,
     fmt_ratio,
     libpq_url,
     load_demo_district,
     login,
     reset,
-    run_loop,
+    run_bench,
     start_server,
-    stop_all_servers,
     stop_server,
     wait_ready,
 )
-
-from app import migrate
 
 SEED = 0.42
 COMMUNITY = "360602001001"
@@ -293,20 +287,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> None:
     args = parse_args(argv)
-    url = os.environ.get("BENCH_DATABASE_URL")
-    if not url:
-        raise SystemExit("bench_community: set BENCH_DATABASE_URL (or run scripts/bench.sh)")
-    exit_on_sigterm()
-    OUT.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    migrate.upgrade(url)
-    try:
-        report = run_loop(amain(url, args))
-    finally:
-        stop_all_servers()
-    report["total_s"] = round(time.perf_counter() - t0, 1)
-    (OUT / "community.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    print(f"\ntotal {report['total_s']} s; results in {(OUT / 'community.json').relative_to(ROOT)}")
+    run_bench(
+        "community",
+        f"community benchmark: the read paths of the community mechanisms; {os.cpu_count()} CPUs",
+        lambda url: amain(url, args),
+    )
 
 
 if __name__ == "__main__":

@@ -64,12 +64,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common import (
     OUT,
-    ROOT,
     Call,
     HttpConn,
     Tally,
     drive,
-    exit_on_sigterm,
     fmt_ms,
     libpq_url,
     load_demo_district,
@@ -78,14 +76,12 @@ from common import (
     proc_memory_kb,
     ratios,
     reset,
-    run_loop,
+    run_bench,
     start_server,
-    stop_all_servers,
     stop_server,
     wait_ready,
 )
 
-from app import migrate
 from app.cases.intake import _INTAKE
 from app.config import get_settings
 from app.idempotency import no_claim
@@ -702,26 +698,15 @@ async def amain(url: str, args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str]) -> None:
     args = parse_args(argv)
-    url = os.environ.get("BENCH_DATABASE_URL")
-    if not url:
-        raise SystemExit("bench_intake: set BENCH_DATABASE_URL (or run scripts/bench.sh)")
-    exit_on_sigterm()
-    OUT.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    print(
-        f"intake benchmark: {args.concurrency} concurrent clients, {args.seconds:g} s per variant"
-        f" in {args.rounds} interleaved slices; server DB pool "
-        f"{args.pool_size or 'default'}; {os.cpu_count()} CPUs",
-        flush=True,
+    report = run_bench(
+        "intake",
+        (
+            f"intake benchmark: {args.concurrency} concurrent clients, {args.seconds:g} s per variant"
+            f" in {args.rounds} interleaved slices; server DB pool "
+            f"{args.pool_size or 'default'}; {os.cpu_count()} CPUs"
+        ),
+        lambda url: amain(url, args),
     )
-    migrate.upgrade(url)
-    try:
-        report = run_loop(amain(url, args))
-    finally:
-        stop_all_servers()
-    report["total_s"] = round(time.perf_counter() - t0, 1)
-    (OUT / "intake.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    print(f"\ntotal {report['total_s']} s; results in {(OUT / 'intake.json').relative_to(ROOT)}")
     errors = sum(v["errors"] for v in report["variants"].values())
     if errors or not report["database"]["consistent"]:
         raise SystemExit(

@@ -26,7 +26,6 @@ Results also go to bench/out/lookup.json.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import platform
@@ -47,27 +46,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common import (
     OUT,
-    ROOT,
     Call,
     HttpConn,
     Tally,
     drive,
     drive_sync,
-    exit_on_sigterm,
     fmt_ms,
     fmt_ratio,
     libpq_url,
     load_demo_district,
     ratios,
     reset,
-    run_loop,
+    run_bench,
     start_server,
-    stop_all_servers,
     stop_server,
     wait_ready,
 )
 
-from app import migrate
 from app.demo.load import DEMO_VALID_FROM, SERVICE_HOURS
 from app.grids.service import LOOKUP_NOW
 
@@ -526,26 +521,15 @@ async def amain(url: str, args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str]) -> None:
     args = parse_args(argv)
-    url = os.environ.get("BENCH_DATABASE_URL")
-    if not url:
-        raise SystemExit("bench_lookup: set BENCH_DATABASE_URL (or run scripts/bench.sh)")
-    exit_on_sigterm()
-    OUT.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    print(
-        f"lookup benchmark: {args.concurrency} concurrent clients ({args.http_client} HTTP),"
-        f" {args.seconds:g} s per variant in {args.rounds} interleaved slices;"
-        f" {os.cpu_count()} CPUs",
-        flush=True,
+    run_bench(
+        "lookup",
+        (
+            f"lookup benchmark: {args.concurrency} concurrent clients ({args.http_client} HTTP),"
+            f" {args.seconds:g} s per variant in {args.rounds} interleaved slices;"
+            f" {os.cpu_count()} CPUs"
+        ),
+        lambda url: amain(url, args),
     )
-    migrate.upgrade(url)
-    try:
-        report = run_loop(amain(url, args))
-    finally:
-        stop_all_servers()
-    report["total_s"] = round(time.perf_counter() - t0, 1)
-    (OUT / "lookup.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    print(f"\ntotal {report['total_s']} s; results in {(OUT / 'lookup.json').relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

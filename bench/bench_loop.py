@@ -91,26 +91,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import (
     MAX_CALLS,
     OUT,
-    ROOT,
     Call,
     HttpConn,
     Tally,
     drive,
-    exit_on_sigterm,
     fmt_ms,
     libpq_url,
     load_demo_district,
     login,
     proc_cpu_s,
     reset,
-    run_loop,
+    run_bench,
     start_server,
-    stop_all_servers,
     stop_server,
     wait_ready,
 )
 
-from app import migrate
 from app.auth.policy import decode_access_token, load_principal
 from app.cases import service as case_service
 from app.config import async_url, get_settings
@@ -1254,25 +1250,14 @@ async def amain(url: str, args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str]) -> None:
     args = parse_args(argv)
-    url = os.environ.get("BENCH_DATABASE_URL")
-    if not url:
-        raise SystemExit("bench_loop: set BENCH_DATABASE_URL (or run scripts/bench.sh)")
-    exit_on_sigterm()
-    OUT.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    print(
-        f"loop benchmark: {args.drivers} loop drivers for {args.loop_seconds:g} s, then the queue "
-        f"at {args.cases:,} cases for {args.queue_seconds:g} s; {os.cpu_count()} CPUs",
-        flush=True,
+    report = run_bench(
+        "loop",
+        (
+            f"loop benchmark: {args.drivers} loop drivers for {args.loop_seconds:g} s, then the queue "
+            f"at {args.cases:,} cases for {args.queue_seconds:g} s; {os.cpu_count()} CPUs"
+        ),
+        lambda url: amain(url, args),
     )
-    migrate.upgrade(url)
-    try:
-        report = run_loop(amain(url, args))
-    finally:
-        stop_all_servers()
-    report["total_s"] = round(time.perf_counter() - t0, 1)
-    (OUT / "loop.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    print(f"\ntotal {report['total_s']} s; results in {(OUT / 'loop.json').relative_to(ROOT)}")
     errors = report["loops"]["errors"] + sum(
         v["errors"] for v in report["queue"]["variants"].values()
     )

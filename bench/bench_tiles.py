@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import random
@@ -57,21 +56,18 @@ from common import (
     HttpConn,
     Tally,
     drive,
-    exit_on_sigterm,
     fmt_ms,
     fmt_ratio,
     free_port,
     libpq_url,
     load_demo_district,
     reset,
-    run_loop,
+    run_bench,
     start_server,
-    stop_all_servers,
     stop_server,
     wait_ready,
 )
 
-from app import migrate
 from app.tiles.service import GRIDS_SQL
 
 ZOOMS = (10, 12, 14, 16)
@@ -474,26 +470,15 @@ async def amain(url: str, args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str]) -> None:
     args = parse_args(argv)
-    url = os.environ.get("BENCH_DATABASE_URL")
-    if not url:
-        raise SystemExit("bench_tiles: set BENCH_DATABASE_URL (or run scripts/bench.sh)")
-    exit_on_sigterm()
-    OUT.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    print(
-        f"tiles benchmark: one client, rounds of every variant on one tile for about "
-        f"{args.seconds:g} s per variant and zoom, {args.tiles} tiles per zoom; "
-        f"{os.cpu_count()} CPUs",
-        flush=True,
+    run_bench(
+        "tiles",
+        (
+            f"tiles benchmark: one client, rounds of every variant on one tile for about "
+            f"{args.seconds:g} s per variant and zoom, {args.tiles} tiles per zoom; "
+            f"{os.cpu_count()} CPUs"
+        ),
+        lambda url: amain(url, args),
     )
-    migrate.upgrade(url)
-    try:
-        report = run_loop(amain(url, args))
-    finally:
-        stop_all_servers()
-    report["total_s"] = round(time.perf_counter() - t0, 1)
-    (OUT / "tiles.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    print(f"\ntotal {report['total_s']} s; results in {(OUT / 'tiles.json').relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -357,6 +357,35 @@ def exit_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, _on_sigterm)
 
 
+def run_bench(
+    name: str, banner: str, bench: Callable[[str], Coroutine[Any, Any, dict[str, Any]]]
+) -> dict[str, Any]:
+    """What every bench_*.py main does: the database from BENCH_DATABASE_URL, migrated; the
+    banner; `bench(url)` on an event loop, every server it started stopped afterwards; the
+    report with its total time written to bench/out/<name>.json."""
+    import json
+
+    from app import migrate
+
+    url = os.environ.get("BENCH_DATABASE_URL")
+    if not url:
+        raise SystemExit(f"bench_{name}: set BENCH_DATABASE_URL (or run scripts/bench.sh)")
+    exit_on_sigterm()
+    OUT.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    print(banner, flush=True)
+    migrate.upgrade(url)
+    try:
+        report = run_loop(bench(url))
+    finally:
+        stop_all_servers()
+    report["total_s"] = round(time.perf_counter() - t0, 1)
+    out = OUT / f"{name}.json"
+    out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    print(f"\ntotal {report['total_s']} s; results in {out.relative_to(ROOT)}")
+    return report
+
+
 # --- the benchmark database -------------------------------------------------------------------
 
 _TABLES = """
