@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.i18n import Lang, negotiate
@@ -228,6 +229,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(OSError)
+    @app.exception_handler(PoolTimeout)
     async def _db_down(request: Request, exc: Exception) -> FastJSON:
         log.warning("database unavailable: %s", exc)
         return problem_response(
@@ -238,6 +240,8 @@ def install(app: FastAPI) -> None:
     async def _dbapi(request: Request, exc: DBAPIError) -> FastJSON:
         if "statement timeout" in str(exc.orig) or "canceling statement" in str(exc.orig):
             return problem_response(request, ApiError("query_timeout"))
+        if "no_district" in str(exc.orig):
+            return problem_response(request, ApiError("no_grids"))
         if exc.connection_invalidated:
             return problem_response(
                 request, ApiError("database_unavailable", headers={"Retry-After": "5"})

@@ -11,6 +11,7 @@ from app.departments.models import Department
 from app.events.models import Event, WebhookDelivery, WebhookSubscription
 from app.grids.models import Grid, GridBoundary
 from app.loop.models import Assignment, RoutingRule, WorkSchedule
+from app.ratelimit import RateCounter
 from app.users.models import Post, PostGrid, User
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "IdempotencyKey",
     "Post",
     "PostGrid",
+    "RateCounter",
     "RefreshToken",
     "RoutingRule",
     "User",

@@ -49,6 +49,7 @@ _DESCRIPTIONS = {
     "413": "Request body too large",
     "415": "Unsupported content type",
     "422": "Invalid input; `errors` lists each field at fault",
+    "429": "Too many requests; retry after `Retry-After` seconds",
     "503": "Database unavailable; retry later",
 }
 
@@ -66,6 +67,8 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     doc.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
     for name in ("HTTPValidationError", "ValidationError"):
         doc["components"]["schemas"].pop(name, None)
+    from app.auth.policy import RULES
+
     perms = {
         (m, r.path): getattr(r, "permission", None)
         for r in api_routes(app.routes)
@@ -81,6 +84,9 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                 op.pop("security", None)
             if "{" in path:
                 codes.add("404")
+            rule = RULES.get(perms.get((method.upper(), path)) or "")
+            if rule is not None and rule.rate is not None:
+                codes.add("429")
             if method in ("post", "put", "patch"):
                 codes |= {"400", "413", "415"}
             for code in sorted(codes):
