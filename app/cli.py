@@ -277,7 +277,9 @@ def main(argv: list[str] | None = None) -> None:
     cu.add_argument("--mobile")
     lc = sub.add_parser("load-calendar", help="load a year's official holiday schedule (JSON)")
     lc.add_argument("file", type=Path)
-    sub.add_parser("purge", help="forget expired idempotency keys and idle rate counters (run daily)")
+    sub.add_parser(
+        "purge", help="forget expired idempotency keys and idle rate counters (run daily)"
+    )
     sub.add_parser("verify-audit", help="recompute the audit log's hash chain; exit 1 if broken")
     args = p.parse_args(argv)
 
