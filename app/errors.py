@@ -204,6 +204,36 @@ def validation_problem(exc: RequestValidationError) -> ApiError:
     )
 
 
+def _sqlstate(exc: DBAPIError) -> str:
+    for e in (exc.orig, getattr(exc.orig, "__cause__", None)):
+        code = getattr(e, "sqlstate", None) or getattr(e, "pgcode", None)
+        if code:
+            return str(code)
+    return ""
+
+
+def input_refused(exc: DBAPIError) -> ApiError | None:
+    """A safety net for input no route checked: a value the database cannot take (a number out of
+    range, an impossible date) is the client's 422, a duplicate is a 409 — never a 500."""
+    state = _sqlstate(exc)
+    if state.startswith("22"):
+        return ApiError(
+            "validation_error",
+            detail="某个取值超出范围或格式不正确",
+            detail_en="A value is out of range or malformed",
+        )
+    if state == "23505":
+        return ApiError("conflict")
+    if state in ("23502", "23503", "23514", "23P01"):
+        constraint = getattr(getattr(exc.orig, "__cause__", None), "constraint_name", None)
+        return ApiError(
+            "validation_error",
+            detail=f"数据不满足约束（{constraint or state}）",
+            detail_en=f"The data breaks a rule ({constraint or state})",
+        )
+    return None
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> FastJSON:
@@ -246,6 +276,10 @@ def install(app: FastAPI) -> None:
             return problem_response(
                 request, ApiError("database_unavailable", headers={"Retry-After": "5"})
             )
+        refused = input_refused(exc)
+        if refused is not None:
+            log.info("input refused by the database: %s", exc.orig)
+            return problem_response(request, refused)
         log.exception("database error", exc_info=exc)
         return problem_response(request, ApiError("internal_error"))
 

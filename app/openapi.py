@@ -82,13 +82,17 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                 codes |= {"401", "403"}
             else:
                 op.pop("security", None)
-            if "{" in path:
-                codes.add("404")
             rule = RULES.get(perms.get((method.upper(), path)) or "")
+            if "{" in path or (rule is not None and rule.scoped):
+                # A scoped permission answers 404 for an object outside the caller's scope,
+                # whether it is named in the path, the query or the body.
+                codes.add("404")
             if rule is not None and rule.rate is not None:
                 codes.add("429")
             if method in ("post", "put", "patch"):
                 codes |= {"400", "413", "415"}
+            if method in ("post", "put", "patch", "delete"):
+                codes.add("409")
             for code in sorted(codes):
                 desc = responses.get(code, {}).get("description") or _DESCRIPTIONS[code]
                 if code == "422" and desc == "Validation Error":

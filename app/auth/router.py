@@ -58,7 +58,10 @@ async def token(
 
 
 @router.post(
-    "/auth/refresh", response_model=TokenOut, summary="Swap a refresh token for new tokens"
+    "/auth/refresh",
+    response_model=TokenOut,
+    summary="Swap a refresh token for new tokens",
+    responses={401: {"description": "The refresh token is invalid, expired, used or revoked"}},
 )
 async def refresh(
     body: RefreshIn, request: Request, session: DbSession, _: Public

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+import pytest_asyncio
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -15,8 +16,10 @@ from app.db import DbSession
 from tests.helpers import problem, square
 
 
-@pytest.fixture
-def limits(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+@pytest_asyncio.fixture
+async def limits(monkeypatch: pytest.MonkeyPatch, conn: AsyncConnection):  # type: ignore[no-untyped-def]
+    """Set limits for this test; counts committed by other tests (live ones) start from zero."""
+    await conn.execute(text("DELETE FROM rate_counters"))
     s = get_settings()
 
     def set_(**kw: int) -> None:
