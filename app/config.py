@@ -89,6 +89,8 @@ class Settings(BaseSettings):
     """Still overdue this many hours after the street was told: the centre is told."""
     remind_before_minutes: int = Field(30, ge=1, le=24 * 60)
     webhook_poll_seconds: float = Field(5, ge=0.1, le=600)
+    webhook_lease_seconds: float = Field(60, ge=2, le=3600)
+    """A claimed delivery is another process's to retry after this long (its sender died)."""
     stream_max_seconds: float = Field(3600, ge=1, le=24 * 3600)
     """A live stream ends after this long (`end`, max_age); the console reconnects and resumes."""
     reopen_days: int = Field(7, ge=0, le=365)

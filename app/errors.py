@@ -272,7 +272,11 @@ def install(app: FastAPI) -> None:
             return problem_response(request, ApiError("query_timeout"))
         if "no_district" in str(exc.orig):
             return problem_response(request, ApiError("no_grids"))
-        if exc.connection_invalidated:
+        state = _sqlstate(exc)
+        # Connection lost (08), the server shutting down or starting up (57P0x), out of
+        # connections (53): the database is unavailable, the request may be retried.
+        if exc.connection_invalidated or state[:2] in ("08", "53") or state.startswith("57P"):
+            log.warning("database unavailable: %s", exc.orig)
             return problem_response(
                 request, ApiError("database_unavailable", headers={"Retry-After": "5"})
             )
