@@ -27,7 +27,7 @@ test: venv
 
 ## make fuzz: schemathesis, every phase for every role, longer than in `make test`
 fuzz: venv
-	@FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-25} scripts/test.sh -q -s tests/reliability/test_fuzz.py $(ARGS)
+	@FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-10} scripts/test.sh -q -s tests/reliability/test_fuzz.py $(ARGS)
 
 ## make stop: stop the project-local PostgreSQL cluster
 stop:

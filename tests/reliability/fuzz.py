@@ -5,7 +5,7 @@ what one role's fuzzing deletes cannot starve another's), on its own uvicorn. Ch
 response matches its documented schema, no undocumented status code. `make test` runs it small
 (tests/reliability/test_fuzz.py); `make fuzz` runs it longer:
 
-    python -m tests.reliability.fuzz --examples 25 --phases examples,coverage,fuzzing,stateful
+    TEST_DATABASE_URL=... python -m tests.reliability.fuzz --examples 10 --phases examples,coverage,fuzzing,stateful
 """
 
 from __future__ import annotations

@@ -207,6 +207,7 @@ async def test_database_restart_under_load(rig: Rig) -> None:
     assert during and all(a[3] == 503 for a in during), Counter(a[3] for a in during)
     assert all(a[4].startswith("application/problem+json") for a in log.answers if a[3] == 503)
     # Each process recovers by itself within seconds of the database coming back.
+    recovery = []
     for s in (0, 1):
         first_ok = min(
             (
@@ -217,6 +218,11 @@ async def test_database_restart_under_load(rig: Rig) -> None:
             default=None,
         )
         assert first_ok is not None and first_ok - up_at < 8, (s, first_ok and first_ok - up_at)
+        recovery.append(round(first_ok - up_at, 2))
+    print(
+        f"restart: {dict(statuses)}; slowest answer {slowest:.2f} s, slowest 503 "
+        f"{max(a[1] for a in log.answers if a[3] == 503):.2f} s; recovered after {recovery} s"
+    )
     # Every acknowledged case is in the database exactly once, with its photo.
     assert len(log.acked) > 20
     async with rig.engine.connect() as c:
