@@ -19,8 +19,8 @@ listener catching up) can never skip an event that committed late."""
 _EMIT = text(
     f"""
     WITH e AS (
-        INSERT INTO events (type, case_id, grid_id, area_ids, department_ids, payload)
-        SELECT :type, c.id, c.grid_id,
+        INSERT INTO events (type, case_id, district_id, grid_id, area_ids, department_ids, payload)
+        SELECT :type, c.id, c.district_id, c.grid_id,
                array_remove(ARRAY[c.community_id, c.street_id, c.district_id], NULL),
                array(SELECT DISTINCT a.department_id FROM case_assignments a
                      WHERE a.case_id = c.id AND a.state <> 'withdrawn'),
