@@ -547,3 +547,23 @@ async def test_two_replicas_escalate_once_and_stream_everything(rig: Rig) -> Non
             got = [e["id"] for e in s if e["id"] in want]
             assert set(got) == want, (i, len(want - set(got)))
             assert len(got) == len(set(got)), f"replica {i} sent an event twice"
+
+
+async def test_rate_limits_hold_across_replicas(rig: Rig) -> None:
+    """Counted in the database: alternating between replicas does not double the allowance."""
+    from app.config import get_settings
+
+    limit = get_settings().login_per_account_per_minute
+    async with rig.engine.connect() as c:  # all in one one-minute window
+        second = float((await c.execute(text("SELECT extract(second FROM now())"))).scalar())
+    if second > 45:
+        await asyncio.sleep(61 - second)
+    codes = []
+    async with httpx.AsyncClient(timeout=20) as client:
+        for i in range(limit + 1):
+            r = await client.post(
+                rig.servers[i % 2].base + "/api/v1/auth/token",
+                data={"username": f"nobody-{rig.url[-6:]}", "password": "x"},
+            )
+            codes.append(r.status_code)
+    assert codes[:limit] == [401] * limit and codes[limit] == 429, codes
