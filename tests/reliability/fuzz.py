@@ -84,7 +84,7 @@ def _st(server: Server, token: str, examples: int, phases: str, workdir: Path, s
         "--request-timeout",
         "20",
         "--warnings",
-        "off",
+        os.environ.get("FUZZ_WARNINGS", "off"),
     ]
     for path in EXCLUDE:
         cmd += ["--exclude-path", path]
