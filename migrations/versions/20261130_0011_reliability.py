@@ -7,6 +7,7 @@ Create Date: 2026-11-30
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011"
@@ -94,14 +95,52 @@ def upgrade() -> None:
             f"CREATE TRIGGER {table}_district BEFORE INSERT ON {table} "
             "FOR EACH ROW EXECUTE FUNCTION district_from_case()"
         )
+    # Case-side tables of the other issues (migrations 0007-0010, written in parallel): whatever
+    # they declared, each table with a case_id gets the same guarantees here.
+    bind = op.get_bind()
+    others = bind.execute(
+        sa.text(
+            """
+            SELECT c.table_name, c.is_nullable = 'NO' AS required,
+                   EXISTS (SELECT 1 FROM information_schema.columns d
+                           WHERE d.table_schema = 'public' AND d.table_name = c.table_name
+                             AND d.column_name = 'district_id') AS has_district
+            FROM information_schema.columns c
+            JOIN information_schema.tables t
+              ON t.table_schema = c.table_schema AND t.table_name = c.table_name
+            WHERE c.table_schema = 'public' AND c.column_name = 'case_id'
+              AND t.table_type = 'BASE TABLE' AND NOT (c.table_name = ANY(:mine))
+            ORDER BY 1
+            """
+        ),
+        {"mine": list(CHILDREN + NULLABLE)},
+    ).all()
+    for table, required, has_district in others:
+        if not has_district:
+            op.execute(
+                f'ALTER TABLE "{table}" ADD COLUMN district_id bigint '
+                f'CONSTRAINT "fk_{table}_district_id_areas" REFERENCES areas(id)'
+            )
+        op.execute(
+            f'UPDATE "{table}" t SET district_id = c.district_id FROM cases c '
+            "WHERE c.id = t.case_id AND t.district_id IS NULL"
+        )
+        if required:
+            op.execute(f'ALTER TABLE "{table}" ALTER COLUMN district_id SET NOT NULL')
+        op.execute(
+            f'CREATE TRIGGER "{table}_district" BEFORE INSERT ON "{table}" '
+            "FOR EACH ROW EXECUTE FUNCTION district_from_case()"
+        )
+
+    moves = "\n".join(
+        f'UPDATE "{t}" SET district_id = NEW.district_id WHERE case_id = NEW.id;'
+        for t in (*CHILDREN, *NULLABLE, *(r[0] for r in others))
+    )
     op.execute(
-        """
+        f"""
         CREATE FUNCTION cases_district_moved() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
-            UPDATE case_events SET district_id = NEW.district_id WHERE case_id = NEW.id;
-            UPDATE case_assignments SET district_id = NEW.district_id WHERE case_id = NEW.id;
-            UPDATE attachments SET district_id = NEW.district_id WHERE case_id = NEW.id;
-            UPDATE events SET district_id = NEW.district_id WHERE case_id = NEW.id;
+            {moves}
             RETURN NULL;
         END $$
         """
@@ -116,6 +155,15 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute("DROP TRIGGER IF EXISTS cases_district_moved ON cases")
     op.execute("DROP FUNCTION IF EXISTS cases_district_moved()")
+    others = op.get_bind().execute(
+        sa.text(
+            "SELECT table_name FROM information_schema.columns WHERE table_schema = 'public' "
+            "AND column_name = 'case_id' AND NOT (table_name = ANY(:mine))"
+        ),
+        {"mine": list(CHILDREN + NULLABLE)},
+    )
+    for (table,) in others.all():
+        op.execute(f'DROP TRIGGER IF EXISTS "{table}_district" ON "{table}"')
     for table in CHILDREN + NULLABLE:
         op.execute(f"DROP TRIGGER IF EXISTS {table}_district ON {table}")
         op.execute(f"ALTER TABLE {table} DROP COLUMN IF EXISTS district_id")
