@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test stop bench lint fmt typecheck openapi clean venv db console browser
+.PHONY: run test fuzz stop bench lint fmt typecheck openapi clean venv db console browser
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 && $(PYTHON) -c 'import ensurepip' 2>/dev/null \
@@ -43,6 +43,10 @@ run: venv console
 ## make test: the same set-up on a throwaway database, then the whole suite
 test: venv console browser
 	@scripts/test.sh $(ARGS)
+
+## make fuzz: schemathesis, every phase for every role, longer than in `make test`
+fuzz: venv
+	@FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-10} scripts/test.sh -q -s tests/reliability/test_fuzz.py $(ARGS)
 
 ## make stop: stop the project-local PostgreSQL cluster
 stop:

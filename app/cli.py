@@ -181,11 +181,13 @@ async def _load_calendar(path: Path) -> int:
 async def _purge() -> int:
     from app.db import db
     from app.idempotency import purge
+    from app.ratelimit import purge as purge_counters
 
     async with db.engine.begin() as conn:
         n = await purge(conn)
+        k = await purge_counters(conn)
     await db.dispose()
-    print(f"wangge: forgot {n} expired idempotency keys")
+    print(f"wangge: forgot {n} expired idempotency keys and {k} idle rate-limit counters")
     return 0
 
 
@@ -275,7 +277,9 @@ def main(argv: list[str] | None = None) -> None:
     cu.add_argument("--mobile")
     lc = sub.add_parser("load-calendar", help="load a year's official holiday schedule (JSON)")
     lc.add_argument("file", type=Path)
-    sub.add_parser("purge", help="forget expired idempotency keys (run daily)")
+    sub.add_parser(
+        "purge", help="forget expired idempotency keys and idle rate counters (run daily)"
+    )
     sub.add_parser("verify-audit", help="recompute the audit log's hash chain; exit 1 if broken")
     args = p.parse_args(argv)
 

@@ -36,14 +36,21 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(10, ge=0, le=100)
     db_pre_ping: bool = False
     """Ping each pooled connection before use (a round trip per request). Off: a connection the
-    database dropped fails one request with 503 and is replaced (SQLAlchemy invalidates it)."""
+    database dropped fails one request with 503, and a disconnect invalidates the whole pool, so
+    the next requests reconnect by themselves (no restart)."""
     statement_timeout_ms: int = Field(15_000, ge=100, le=600_000)
+    db_connect_timeout_seconds: float = Field(5, ge=0.5, le=60)
+    """A request waiting for a new connection to a database that is down answers 503 after this."""
+    db_pool_timeout_seconds: float = Field(10, ge=0.5, le=120)
+    """A request waiting this long for a free pooled connection answers 503 (never hangs)."""
 
     max_body_bytes: int = Field(1_048_576, ge=1024, le=64 * 1_048_576)
     max_import_bytes: int = Field(8 * 1_048_576, ge=1024, le=256 * 1_048_576)
     page_max: int = Field(500, ge=10, le=10_000)
     page_default: int = Field(50, ge=1, le=1_000)
     max_vertices: int = Field(20_000, ge=4, le=1_000_000)
+    max_bbox_km2: float = Field(20_000, ge=1, le=1_000_000)
+    """A bbox filter (lists, tiles) may cover at most this area: a city, not a continent."""
     max_import_features: int = Field(20_000, ge=1, le=1_000_000)
     sliver_m2: float = Field(1.0, ge=0, le=10_000)
     """Overlaps, gaps and parts outside a parent smaller than this (m²) are ignored."""
@@ -87,6 +94,10 @@ class Settings(BaseSettings):
     """A big party committee with no joint meeting in the quarter is reminded this many days
     before the quarter ends."""
     webhook_poll_seconds: float = Field(5, ge=0.1, le=600)
+    webhook_lease_seconds: float = Field(60, ge=2, le=3600)
+    """A claimed delivery is another process's to retry after this long (its sender died)."""
+    stream_max_seconds: float = Field(3600, ge=1, le=24 * 3600)
+    """A live stream ends after this long (`end`, max_age); the console reconnects and resumes."""
     reopen_days: int = Field(7, ge=0, le=365)
     sync_page_max: int = Field(500, ge=10, le=5000)
 
@@ -110,6 +121,14 @@ class Settings(BaseSettings):
     )
     """The address residents reach the service at (e.g. https://wangge.example.gov.cn), printed
     into the service cards' QR codes; default: the address the request came to."""
+    rate_limits: bool = True
+    """Per-account and per-IP limits on login and intake (fixed one-minute windows in PostgreSQL,
+    shared by every replica)."""
+    login_per_account_per_minute: int = Field(10, ge=1, le=1_000)
+    login_per_ip_per_minute: int = Field(60, ge=1, le=100_000)
+    intake_per_account_per_minute: int = Field(120, ge=1, le=100_000)
+    intake_per_ip_per_minute: int = Field(3_000, ge=1, le=1_000_000)
+    """High: many phones share one carrier NAT address."""
 
     demo_password: str = Field("Wangge#2026", min_length=8)
 

@@ -41,7 +41,9 @@ def make_engine(settings: Settings | None = None, **kw: Any) -> AsyncEngine:
         pool_size=s.db_pool_size,
         max_overflow=s.db_max_overflow,
         pool_pre_ping=s.db_pre_ping,
+        pool_timeout=s.db_pool_timeout_seconds,
         connect_args={
+            "timeout": s.db_connect_timeout_seconds,
             "server_settings": {
                 "statement_timeout": str(s.statement_timeout_ms),
                 "timezone": "UTC",
@@ -49,7 +51,7 @@ def make_engine(settings: Settings | None = None, **kw: Any) -> AsyncEngine:
                 # Our statements are short and prepared; JIT compiling them costs more than it
                 # saves (measured: 0.7 s of a 1.4 s queue query at 1M cases).
                 "jit": "off",
-            }
+            },
         },
         **kw,
     )

@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from dataclasses import field as dc_field
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.i18n import Lang, negotiate
@@ -211,6 +213,60 @@ def validation_problem(exc: RequestValidationError) -> ApiError:
     )
 
 
+def _sqlstate(exc: DBAPIError) -> str:
+    for e in (exc.orig, getattr(exc.orig, "__cause__", None)):
+        code = getattr(e, "sqlstate", None) or getattr(e, "pgcode", None)
+        if code:
+            return str(code)
+    return ""
+
+
+def database_problem(
+    state: str, message: str, constraint: str | None = None, lost: bool = False
+) -> ApiError | None:
+    """What a database error means for the client, whichever way it came (SQLAlchemy's DBAPIError
+    or the raw asyncpg driver on the hot paths); None: a bug of ours (500).
+
+    - lost connection (08), the server shutting down or starting up (57P0x), out of connections
+      (53): the database is unavailable, retry (503);
+    - the statement timeout: 503 `query_timeout`;
+    - input no route checked (a number out of range, an impossible date: 22; a broken rule: 23):
+      the client's 422, a duplicate 409 — never a 500.
+    """
+    if "statement timeout" in message or "canceling statement" in message:
+        return ApiError("query_timeout")
+    if "no_district" in message:
+        return ApiError("no_grids")
+    if lost or state[:2] in ("08", "53") or state.startswith("57P"):
+        return ApiError("database_unavailable", headers={"Retry-After": "5"})
+    if state.startswith("22"):
+        return ApiError(
+            "validation_error",
+            detail="某个取值超出范围或格式不正确",
+            detail_en="A value is out of range or malformed",
+        )
+    if state == "23505":
+        return ApiError("conflict")
+    if state in ("23502", "23503", "23514", "23P01"):
+        return ApiError(
+            "validation_error",
+            detail=f"数据不满足约束（{constraint or state}）",
+            detail_en=f"The data breaks a rule ({constraint or state})",
+        )
+    return None
+
+
+def _database_answer(request: Request, exc: Exception, err: ApiError | None) -> FastJSON:
+    if err is None:
+        log.exception("database error", exc_info=exc)
+        return problem_response(request, ApiError("internal_error"))
+    if err.code == "database_unavailable":
+        log.warning("database unavailable: %s", exc)
+    else:
+        log.info("refused by the database: %s", exc)
+    return problem_response(request, err)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> FastJSON:
@@ -236,6 +292,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(OSError)
+    @app.exception_handler(PoolTimeout)
     async def _db_down(request: Request, exc: Exception) -> FastJSON:
         log.warning("database unavailable: %s", exc)
         return problem_response(
@@ -244,14 +301,27 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def _dbapi(request: Request, exc: DBAPIError) -> FastJSON:
-        if "statement timeout" in str(exc.orig) or "canceling statement" in str(exc.orig):
-            return problem_response(request, ApiError("query_timeout"))
-        if exc.connection_invalidated:
-            return problem_response(
-                request, ApiError("database_unavailable", headers={"Retry-After": "5"})
-            )
-        log.exception("database error", exc_info=exc)
-        return problem_response(request, ApiError("internal_error"))
+        cause = getattr(exc.orig, "__cause__", None)
+        err = database_problem(
+            _sqlstate(exc),
+            str(exc.orig),
+            getattr(cause, "constraint_name", None),
+            lost=exc.connection_invalidated,
+        )
+        return _database_answer(request, exc, err)
+
+    @app.exception_handler(asyncpg.PostgresError)
+    async def _asyncpg(request: Request, exc: asyncpg.PostgresError) -> FastJSON:
+        """The raw driver (case intake, tiles): the same answers as through SQLAlchemy."""
+        err = database_problem(
+            str(getattr(exc, "sqlstate", "") or ""), str(exc), getattr(exc, "constraint_name", None)
+        )
+        return _database_answer(request, exc, err)
+
+    @app.exception_handler(asyncpg.InterfaceError)
+    async def _asyncpg_closed(request: Request, exc: asyncpg.InterfaceError) -> FastJSON:
+        """The raw driver's connection is closed or broken under it: unavailable, retry."""
+        return _database_answer(request, exc, database_problem("", str(exc), lost=True))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> FastJSON:

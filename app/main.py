@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+import app.models
 from app import errors
 from app.areas.router import router as areas_router
 from app.audit.router import router as audit_router

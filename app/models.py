@@ -16,6 +16,7 @@ from app.lists.models import ListReview, Need, Project, ProjectResource, Project
 from app.loop.models import Assignment, RoutingRule, WorkSchedule
 from app.meetings.models import Meeting, UnitRating
 from app.open311.models import ApiKey, Open311Request
+from app.ratelimit import RateCounter
 from app.stats.models import CaseFact, DeptFact, Thresholds, WorkCalendarDay, WorkHours
 from app.users.models import Post, PostGrid, User
 from app.volunteers.models import PartyMember, Service, SupportMeasure, VolunteerTask
@@ -52,6 +53,7 @@ __all__ = [
     "Project",
     "ProjectResource",
     "ProjectUnit",
+    "RateCounter",
     "Rating",
     "RefreshToken",
     "Resource",

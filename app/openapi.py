@@ -49,6 +49,7 @@ _DESCRIPTIONS = {
     "413": "Request body too large",
     "415": "Unsupported content type",
     "422": "Invalid input; `errors` lists each field at fault",
+    "429": "Too many requests; retry after `Retry-After` seconds",
     "503": "Database unavailable; retry later",
 }
 
@@ -66,6 +67,8 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     doc.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
     for name in ("HTTPValidationError", "ValidationError"):
         doc["components"]["schemas"].pop(name, None)
+    from app.auth.policy import RULES
+
     perms = {
         (m, r.path): getattr(r, "permission", None)
         for r in api_routes(app.routes)
@@ -79,10 +82,17 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                 codes |= {"401", "403"}
             else:
                 op.pop("security", None)
-            if "{" in path:
+            rule = RULES.get(perms.get((method.upper(), path)) or "")
+            if "{" in path or (rule is not None and rule.scoped):
+                # A scoped permission answers 404 for an object outside the caller's scope,
+                # whether it is named in the path, the query or the body.
                 codes.add("404")
+            if rule is not None and rule.rate is not None:
+                codes.add("429")
             if method in ("post", "put", "patch"):
                 codes |= {"400", "413", "415"}
+            if method in ("post", "put", "patch", "delete"):
+                codes.add("409")
             for code in sorted(codes):
                 desc = responses.get(code, {}).get("description") or _DESCRIPTIONS[code]
                 if code == "422" and desc == "Validation Error":

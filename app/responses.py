@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from starlette.responses import Response
+from starlette.responses import JSONResponse
 
 GEOJSON = "application/geo+json"
 
 
-class FastJSON(Response):
+class FastJSON(JSONResponse):
+    """A JSONResponse (so OpenAPI documents each route's response model) rendered by orjson."""
+
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:

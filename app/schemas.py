@@ -71,6 +71,21 @@ def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
             detail_en="bbox must be minLon,minLat,maxLon,maxLat (WGS84), min not above max",
             field="bbox",
         )
+    from math import cos, radians
+
+    from app.config import get_settings
+
+    cap = get_settings().max_bbox_km2
+    mid = radians((nums[1] + nums[3]) / 2)
+    km2 = (nums[2] - nums[0]) * 111.32 * max(cos(mid), 0.0) * (nums[3] - nums[1]) * 110.57
+    if km2 > cap:
+        raise ApiError(
+            "validation_error",
+            detail=f"bbox 范围过大（约 {km2:,.0f} 平方公里，上限 {cap:,.0f}）：请缩小地图范围",
+            detail_en=f"bbox too large (about {km2:,.0f} km², at most {cap:,.0f}): zoom in",
+            field="bbox",
+            extra={"limit_km2": cap},
+        )
     return nums  # type: ignore[return-value]
 
 

@@ -27,7 +27,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import get_settings
-from app.db import get_session
+from app.db import get_reader_factory, get_session
 from app.errors import ApiError
 
 ALL_ROLES = frozenset(
@@ -48,6 +48,8 @@ class Rule:
     """The one who reported a case may do this to it even outside their scope."""
     api_key: bool = False
     """Authenticated by an integrator's Open311 `api_key` (query or form), not a bearer token."""
+    rate: str | None = None
+    """Rate-limited (`app.ratelimit.limits_for`): per account and per address; 429 when over."""
 
 
 RULES: dict[str, Rule] = {
@@ -70,7 +72,7 @@ RULES: dict[str, Rule] = {
     ),
     "buildings:write": Rule(AREA_STAFF, scoped=True, description="edit buildings"),
     "staff:read": Rule(AREA_STAFF | {"grid_leader"}, scoped=True, description="grid rosters"),
-    "cases:report": Rule(CASE_STAFF, description="report a case"),
+    "cases:report": Rule(CASE_STAFF, description="report a case", rate="intake"),
     "cases:read": Rule(ALL_ROLES, scoped=True, owner_ok=True, description="see a case"),
     "cases:work": Rule(
         CASE_STAFF, scoped=True, owner_ok=True, description="add photos, mark duplicates"
@@ -469,6 +471,25 @@ def require(permission: str) -> Callable[..., Coroutine[Any, Any, Any]]:
         session: Annotated[AsyncSession, Depends(get_session)],
         token: Annotated[str | None, Depends(bearer)],
     ) -> Principal | None:
+        return await _authorise(request, session, token)
+
+    async def limited_policy(
+        request: Request,
+        session: Annotated[AsyncSession, Depends(get_session)],
+        token: Annotated[str | None, Depends(bearer)],
+        connect: Annotated[Callable[..., Any], Depends(get_reader_factory)],
+    ) -> Principal | None:
+        who = await _authorise(request, session, token)
+        if who is not None and rule.rate is not None:
+            from app.ratelimit import check, limits_for
+
+            # After the role check (a refused caller costs nothing) and before the work.
+            await check(connect, limits_for(rule.rate, request, who.user_id))
+        return who
+
+    async def _authorise(
+        request: Request, session: AsyncSession, token: str | None
+    ) -> Principal | None:
         if not token:
             raise ApiError("unauthenticated", headers={"WWW-Authenticate": "Bearer"})
         user_id, sid = decode_access_token(token)
@@ -496,8 +517,9 @@ def require(permission: str) -> Callable[..., Coroutine[Any, Any, Any]]:
                         )
         return who
 
-    policy.__policy__ = permission  # type: ignore[attr-defined]
-    return policy
+    chosen = limited_policy if rule.rate is not None else policy
+    chosen.__policy__ = permission  # type: ignore[attr-defined,union-attr]
+    return chosen
 
 
 def _api_key_policy(permission: str) -> Callable[..., Coroutine[Any, Any, Any]]:

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from app.auth import service
 from app.auth.policy import Public, SignedIn
-from app.db import DbSession
+from app.db import DbSession, ReaderFactory
 from app.http import ApiRoute
 from app.i18n import RequestLang
 from app.schemas import RequestModel, ResponseModel
@@ -40,20 +40,28 @@ class RefreshIn(RequestModel):
     responses={
         401: {"description": "Wrong user name or password"},
         403: {"description": "Account locked or disabled"},
+        429: {"description": "Too many logins from this address or for this account"},
     },
 )
 async def token(
     request: Request,
     session: DbSession,
+    connect: ReaderFactory,
     _: Public,
     username: Annotated[str, Form(min_length=1, max_length=64)],
     password: Annotated[str, Form(min_length=1, max_length=256)],
 ) -> dict[str, Any]:
+    from app.ratelimit import check, login_limits
+
+    await check(connect, login_limits(request, username))
     return await service.login(session, username, password, request)
 
 
 @router.post(
-    "/auth/refresh", response_model=TokenOut, summary="Swap a refresh token for new tokens"
+    "/auth/refresh",
+    response_model=TokenOut,
+    summary="Swap a refresh token for new tokens",
+    responses={401: {"description": "The refresh token is invalid, expired, used or revoked"}},
 )
 async def refresh(
     body: RefreshIn, request: Request, session: DbSession, _: Public

@@ -82,16 +82,16 @@ ins AS (
     RETURNING *
 ),
 ev AS (
-    INSERT INTO case_events (case_id, actor_id, action, to_status, note, detail)
-    SELECT ins.id, :reporter, 'reported', 'reported', :description,
+    INSERT INTO case_events (case_id, district_id, actor_id, action, to_status, note, detail)
+    SELECT ins.id, ins.district_id, :reporter, 'reported', 'reported', :description,
            jsonb_build_object('channel', CAST(:channel AS text), 'unlocated', ins.unlocated,
                               'off_patch_m', ins.off_patch_m)
     FROM ins
     RETURNING id
 ),
 queued AS (
-    INSERT INTO event_intents (type, case_id, payload)
-    SELECT 'case.reported', ins.id,
+    INSERT INTO event_intents (type, case_id, district_id, payload)
+    SELECT 'case.reported', ins.id, ins.district_id,
            jsonb_build_object('case_id', ins.id, 'number', ins.number, 'title', ins.title,
                               'category', ins.category_code, 'urgency', ins.urgency,
                               'unlocated', ins.unlocated, 'channel', ins.channel,

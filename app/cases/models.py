@@ -12,6 +12,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    FetchedValue,
     Float,
     ForeignKey,
     Index,
@@ -90,7 +91,10 @@ class Case(Base):
     """The grid the case was in before it was moved (so phones that had it drop it)."""
     community_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"), index=True)
     street_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"), index=True)
-    district_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"), index=True)
+    district_id: Mapped[int] = mapped_column(
+        ForeignKey("areas.id"), index=True, server_default=FetchedValue()
+    )
+    """Never null (a trigger fills it from the place): the future distribution key."""
     boundary_id: Mapped[int | None] = mapped_column(ForeignKey("grid_boundaries.id"))
     unlocated: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     nearest_grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"))
@@ -130,6 +134,8 @@ class CaseEvent(Base):
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     post_id: Mapped[int | None] = mapped_column(BigInteger)
     action: Mapped[str] = mapped_column(String(32))
+    district_id: Mapped[int] = mapped_column(ForeignKey("areas.id"), server_default=FetchedValue())
+    """The case's district (a trigger copies it from the case): the future distribution key."""
     from_status: Mapped[str | None] = mapped_column(String(16))
     to_status: Mapped[str | None] = mapped_column(String(16))
     note: Mapped[str] = mapped_column(Text, server_default="")
@@ -145,6 +151,8 @@ class Attachment(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("case_events.id", ondelete="CASCADE"))
+    district_id: Mapped[int] = mapped_column(ForeignKey("areas.id"), server_default=FetchedValue())
+    """The case's district (a trigger copies it from the case): the future distribution key."""
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     media_type: Mapped[str] = mapped_column(String(40))
     bytes: Mapped[int] = mapped_column(Integer)

@@ -170,6 +170,8 @@ def _write_once(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     with os.fdopen(fd, "wb") as f:
         f.write(data)
+        f.flush()
+        os.fsync(f.fileno())  # on disk before the row that names it commits
     os.replace(tmp, path)
 
 

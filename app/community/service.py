@@ -177,8 +177,9 @@ _EMIT = text(
         SELECT id, parent_id FROM areas WHERE id = :community
         UNION ALL SELECT a.id, a.parent_id FROM areas a JOIN up ON a.id = up.parent_id
     )
-    INSERT INTO event_intents (type, area_ids, department_ids, payload)
-    SELECT :type, array(SELECT id FROM up),
+    INSERT INTO event_intents (type, district_id, area_ids, department_ids, payload)
+    SELECT :type, (SELECT a.id FROM up JOIN areas a ON a.id = up.id WHERE a.level = 'district'),
+           array(SELECT id FROM up),
            array(SELECT department_id FROM community_units
                  WHERE id = CAST(:unit AS bigint) AND department_id IS NOT NULL),
            CAST(:payload AS jsonb)

@@ -11,6 +11,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    FetchedValue,
     ForeignKey,
     Index,
     Integer,
@@ -35,6 +36,10 @@ class Event(Base):
         ForeignKey("cases.id", ondelete="CASCADE"), index=True
     )
     grid_id: Mapped[int | None] = mapped_column(BigInteger)
+    district_id: Mapped[int | None] = mapped_column(
+        ForeignKey("areas.id"), server_default=FetchedValue()
+    )
+    """The case's district (a trigger copies it); none for a system event."""
     area_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger), server_default=text("'{}'"))
     """The case's community, street and district: who may see the event."""
     department_ids: Mapped[list[int]] = mapped_column(
@@ -53,6 +58,7 @@ class EventIntent(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     type: Mapped[str] = mapped_column(String(40))
     case_id: Mapped[int | None] = mapped_column(BigInteger)
+    district_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"))
     area_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger), server_default=text("'{}'"))
     """For an event not about a case: the areas whose staff see it."""
     department_ids: Mapped[list[int]] = mapped_column(

@@ -21,8 +21,8 @@ ORDER_LOCK = 7_246_002
 """The advisory lock the publishing trigger takes (its number is written in migration 0012)."""
 
 _EMIT = text(
-    "INSERT INTO event_intents (type, case_id, payload) "
-    "VALUES (:type, :case_id, CAST(:payload AS jsonb))"
+    "INSERT INTO event_intents (type, case_id, district_id, payload) "
+    "SELECT :type, c.id, c.district_id, CAST(:payload AS jsonb) FROM cases c WHERE c.id = :case_id"
 )
 
 

@@ -84,7 +84,7 @@ SEND_TIMEOUT_SECONDS = 30.0
 RETRY_MS = 3_000
 REVALIDATE_SECONDS = 60.0
 """How often a stream checks that its session still stands (logout, disabled user, new posts)."""
-MAX_STREAM_SECONDS = 3_600.0
+MAX_STREAM_SECONDS = float(get_settings().stream_max_seconds)
 """A stream ends after this long (`end`, reason max_age); the console reconnects and resumes."""
 READY_WAIT_SECONDS = 5.0
 
@@ -749,7 +749,22 @@ AuthSession = Annotated[AsyncSession, Depends(get_session, scope="function")]
     ),
     response_class=EventSourceResponse,
     responses={
-        200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}},
+        200: {
+            "description": "A stream of events; each item is one Server-Sent Event",
+            "content": {
+                "text/event-stream": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "id": {"type": "string"},
+                            "event": {"type": "string"},
+                            "data": {"type": "string", "contentMediaType": "application/json"},
+                            "retry": {"type": "integer"},
+                        },
+                    }
+                }
+            },
+        },
         401: {"description": "No ticket, cookie or token; or it is invalid, expired or used"},
     },
 )
@@ -759,11 +774,17 @@ async def stream(
     _: StreamTicket,
     ticket: Annotated[str | None, Query(max_length=2048, description="A stream ticket")] = None,
     last_event_id: Annotated[
-        int | None, Query(ge=0, description="Resume after this event id (as Last-Event-ID)")
+        int | None,
+        Query(ge=0, le=2**63 - 1, description="Resume after this event id (as Last-Event-ID)"),
     ] = None,
     last_event_id_header: Annotated[
         int | None,
-        Header(alias="Last-Event-ID", ge=0, description="Sent by EventSource when it reconnects"),
+        Header(
+            alias="Last-Event-ID",
+            ge=0,
+            le=2**63 - 1,
+            description="Sent by EventSource when it reconnects",
+        ),
     ] = None,
     ticket_cookie: Annotated[
         str | None,

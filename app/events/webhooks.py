@@ -61,7 +61,8 @@ def verify(
 
 _CLAIM = text(
     """
-    UPDATE webhook_deliveries d SET next_attempt_at = CAST(:now AS timestamptz) + interval '60 seconds'
+    UPDATE webhook_deliveries d
+    SET next_attempt_at = CAST(:now AS timestamptz) + make_interval(secs => :lease)
     WHERE d.id IN (
         SELECT id FROM webhook_deliveries
         WHERE delivered_at IS NULL AND NOT gave_up AND next_attempt_at <= :now
@@ -108,9 +109,12 @@ def body_of(event: dict[str, Any]) -> bytes:
 async def deliver_due(
     session: AsyncSession, client: httpx.AsyncClient, now: datetime | None = None, batch: int = 20
 ) -> dict[str, int]:
-    """Send what is due (claimed under a 60 s lease, so a crash means a retry, not a loss)."""
+    """Send what is due (claimed under a lease, `webhook_lease_seconds`: a process killed while
+    sending leaves the claim to expire, and another process (or this one, restarted) sends it
+    again: at least once, de-duplicated by the receiver on Wangge-Event-Id)."""
     now = now or (await session.execute(text("SELECT now()"))).scalar_one()
-    claimed = list(await session.execute(_CLAIM, {"now": now, "batch": batch}))
+    lease = get_settings().webhook_lease_seconds
+    claimed = list(await session.execute(_CLAIM, {"now": now, "batch": batch, "lease": lease}))
     await session.commit()
     sent = failed = 0
     for d in claimed:

@@ -86,7 +86,9 @@ def _version_filter(at: datetime | None) -> Any:
 def below_area(area_id: int | Iterable[int]) -> Any:
     """Ids of the area(s) and every area below (recursive), as a subquery for `IN`."""
     ids = [area_id] if isinstance(area_id, int) else list(area_id)
-    below = select(Area.id).where(Area.id.in_(ids)).cte("below", recursive=True)
+    below = (
+        select(Area.id).where(Area.id.in_(ids)).cte(recursive=True)
+    )  # anonymous: two in one query
     below = below.union_all(select(Area.id).where(Area.parent_id == below.c.id))
     return select(below.c.id)
 

@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    FetchedValue,
     ForeignKey,
     Index,
     Integer,
@@ -57,6 +58,8 @@ class Assignment(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
     department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
+    district_id: Mapped[int] = mapped_column(ForeignKey("areas.id"), server_default=FetchedValue())
+    """The case's district (a trigger copies it from the case): the future distribution key."""
     role: Mapped[str] = mapped_column(String(8))
     state: Mapped[str] = mapped_column(String(12), server_default="dispatched")
     dispatched_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

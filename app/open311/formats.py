@@ -174,8 +174,10 @@ def document_openapi(doc: dict[str, Any]) -> None:
         qr = path.startswith("/open311/qr/")
         for method, op in ops.items():
             responses = op.get("responses", {})
-            for code in ("401", "415", "422"):
+            for code in ("401", "415"):
                 responses.pop(code, None)
+            if responses.pop("422", None) is not None:  # invalid parameters come as 400 here
+                responses.setdefault("400", {"description": "Invalid parameters"})
             if method != "post" or qr:
                 responses.pop("403", None)
             for code, resp in responses.items():

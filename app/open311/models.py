@@ -70,7 +70,7 @@ class Open311Request(Base):
     case_id: Mapped[int] = mapped_column(
         ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
     )
-    district_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"), index=True)
+    district_id: Mapped[int] = mapped_column(ForeignKey("areas.id"), index=True)
     key_id: Mapped[int] = mapped_column(ForeignKey("open311_keys.id"), index=True)
     token: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True)
     media_url: Mapped[str | None] = mapped_column(String(1000))

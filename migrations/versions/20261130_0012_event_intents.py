@@ -38,6 +38,7 @@ def upgrade() -> None:
             id bigserial CONSTRAINT pk_event_intents PRIMARY KEY,
             type varchar(40) NOT NULL,
             case_id bigint,
+            district_id bigint CONSTRAINT fk_event_intents_district_id_areas REFERENCES areas (id),
             area_ids bigint[] NOT NULL DEFAULT '{}',
             department_ids bigint[] NOT NULL DEFAULT '{}',
             payload jsonb NOT NULL DEFAULT '{}'
@@ -56,8 +57,9 @@ def upgrade() -> None:
                 -- Not about a case (a community's task, a warning to administrators): who sees
                 -- it comes with the intent.
                 WITH e AS (
-                    INSERT INTO events (type, area_ids, department_ids, payload)
-                    VALUES (NEW.type, NEW.area_ids, NEW.department_ids, NEW.payload)
+                    INSERT INTO events (type, district_id, area_ids, department_ids, payload)
+                    VALUES (NEW.type, NEW.district_id, NEW.area_ids, NEW.department_ids,
+                            NEW.payload)
                     RETURNING id, department_ids
                 ), d AS (
                     INSERT INTO webhook_deliveries (subscription_id, event_id)
@@ -68,8 +70,9 @@ def upgrade() -> None:
                 SELECT id INTO event_id FROM e;
             ELSE
                 WITH e AS (
-                    INSERT INTO events (type, case_id, grid_id, area_ids, department_ids, payload)
-                    SELECT NEW.type, c.id, c.grid_id,
+                    INSERT INTO events
+                        (type, case_id, district_id, grid_id, area_ids, department_ids, payload)
+                    SELECT NEW.type, c.id, c.district_id, c.grid_id,
                            array_remove(ARRAY[c.community_id, c.street_id, c.district_id], NULL),
                            array(SELECT DISTINCT a.department_id FROM case_assignments a
                                  WHERE a.case_id = c.id AND a.state <> 'withdrawn'),
