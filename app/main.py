@@ -9,8 +9,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-import app.models
 from app import errors
+from app import models as _all_models  # noqa: F401 (every model: foreign keys resolve at run time)
 from app.areas.router import router as areas_router
 from app.audit.router import router as audit_router
 from app.auth.router import router as auth_router
