@@ -50,6 +50,56 @@ async def _seed() -> None:
     )
 
 
+async def _seed_history(n: int, events: bool) -> int:
+    from app.db import db
+    from app.demo.history import generate_history
+
+    async with db.engine.begin() as conn:
+        report = await generate_history(conn, n, events=events)
+    _print(report)
+    return 0
+
+
+async def _stats_rebuild() -> int:
+    from datetime import time as dtime
+
+    from sqlalchemy import text
+
+    from app.db import db
+    from app.loop.deadlines import office_hours
+
+    def secs(t: dtime) -> int:
+        return t.hour * 3600 + t.minute * 60 + t.second
+
+    hours = office_hours()
+    async with db.engine.begin() as conn:
+        await conn.execute(text("SET LOCAL statement_timeout = 0"))
+        await conn.execute(
+            text(
+                "UPDATE work_hours SET morning_start = :a, morning_end = :b, "
+                "afternoon_start = :c, afternoon_end = :d"
+            ),
+            {
+                "a": secs(hours.morning[0]),
+                "b": secs(hours.morning[1]),
+                "c": secs(hours.afternoon[0]),
+                "d": secs(hours.afternoon[1]),
+            },
+        )
+        await conn.execute(text("SELECT stats_calendar_cumulate()"))
+        await conn.execute(text("UPDATE work_schedules SET year = year"))
+        await conn.execute(text("SELECT stats_rebuild()"))
+        n = (await conn.execute(text("SELECT count(*) FROM stats_case_facts"))).scalar_one()
+    print(f"wangge: office hours {get_office_hours_text()}; evaluation facts rebuilt ({n} cases)")
+    return 0
+
+
+def get_office_hours_text() -> str:
+    from app.config import get_settings
+
+    return get_settings().office_hours
+
+
 async def _prestart(seed: bool, timeout: float) -> None:
     from app.config import get_settings
     from app.db import db
@@ -276,6 +326,16 @@ def main(argv: list[str] | None = None) -> None:
     lc = sub.add_parser("load-calendar", help="load a year's official holiday schedule (JSON)")
     lc.add_argument("file", type=Path)
     sub.add_parser("purge", help="forget expired idempotency keys (run daily)")
+    sh = sub.add_parser(
+        "seed-history", help="add a year of synthetic cases to the demo district (evaluation demo)"
+    )
+    sh.add_argument("--cases", type=int, default=5000, help="how many (default 5,000)")
+    sh.add_argument("--no-events", action="store_true", help="no timeline steps (faster)")
+    sub.add_parser(
+        "stats-rebuild",
+        help="re-sync working hours (WANGGE_OFFICE_HOURS, loaded years) and rebuild the "
+        "evaluation facts from scratch",
+    )
     sub.add_parser("verify-audit", help="recompute the audit log's hash chain; exit 1 if broken")
     args = p.parse_args(argv)
 
@@ -296,6 +356,12 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(asyncio.run(_create_user(args)))
     elif args.cmd == "load-calendar":
         raise SystemExit(asyncio.run(_load_calendar(args.file)))
+    elif args.cmd == "seed-history":
+        if not 1 <= args.cases <= 5_000_000:
+            p.error("--cases must be in 1..5,000,000")
+        raise SystemExit(asyncio.run(_seed_history(args.cases, not args.no_events)))
+    elif args.cmd == "stats-rebuild":
+        raise SystemExit(asyncio.run(_stats_rebuild()))
     elif args.cmd == "purge":
         raise SystemExit(asyncio.run(_purge()))
     elif args.cmd == "verify-audit":

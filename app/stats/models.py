@@ -44,6 +44,9 @@ class WorkCalendarDay(Base):
     """One day of the official calendar: working day? and the office hours before it."""
 
     __tablename__ = "work_calendar"
+    __table_args__ = (
+        Index("ix_work_calendar_wh_before", "wh_before", postgresql_where=text("workday")),
+    )
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     workday: Mapped[bool] = mapped_column(Boolean)

@@ -156,6 +156,36 @@ def upgrade() -> None:
         $$
         """
     )
+    # The inverse: the instant `hours` of office time after t (the loop's deadlines, in SQL).
+    op.execute("CREATE INDEX ix_work_calendar_wh_before ON work_calendar (wh_before) WHERE workday")
+    op.execute(
+        """
+        CREATE FUNCTION stats_wh_add(t timestamptz, hours double precision) RETURNS timestamptz
+        LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+        DECLARE
+          v double precision;
+          d date;
+          before double precision;
+          h work_hours;
+          secs double precision;
+        BEGIN
+          IF t IS NULL OR hours IS NULL THEN RETURN NULL; END IF;
+          IF hours <= 0 THEN RETURN t; END IF;
+          v := stats_wh_at(t) + hours;
+          SELECT c.day, c.wh_before INTO d, before FROM work_calendar c
+          WHERE c.workday AND c.wh_before < v ORDER BY c.wh_before DESC LIMIT 1;
+          IF d IS NULL THEN RETURN NULL; END IF;
+          SELECT * INTO h FROM work_hours;
+          secs := (v - before) * 3600;
+          IF secs <= h.morning_end - h.morning_start THEN
+            secs := h.morning_start + secs;
+          ELSE
+            secs := h.afternoon_start + secs - (h.morning_end - h.morning_start);
+          END IF;
+          RETURN (d + make_interval(secs => secs)) AT TIME ZONE 'Asia/Shanghai';
+        END $$
+        """
+    )
     op.execute(CASE_FACTS_V)
     op.execute(DEPT_FACTS_V)
     op.execute("CREATE TABLE stats_case_facts AS SELECT * FROM stats_case_facts_v WITH NO DATA")
@@ -280,6 +310,7 @@ def downgrade() -> None:
     op.execute("DROP TABLE IF EXISTS stats_case_facts")
     op.execute("DROP VIEW IF EXISTS stats_dept_facts_v")
     op.execute("DROP VIEW IF EXISTS stats_case_facts_v")
+    op.execute("DROP FUNCTION IF EXISTS stats_wh_add(timestamptz, double precision)")
     op.execute("DROP FUNCTION IF EXISTS stats_wh(timestamptz, timestamptz)")
     op.execute("DROP FUNCTION IF EXISTS stats_wh_at(timestamptz)")
     op.execute("DROP FUNCTION IF EXISTS stats_calendar_cumulate()")
