@@ -95,6 +95,104 @@ def _calendar_rows() -> list[tuple[str, bool]]:
     return out
 
 
+ROLLUP_KEYS = {
+    "stats_case_monthly": ("district_id", "street_id", "community_id", "grid_id", "reporter_id"),
+    "stats_dept_monthly": (
+        "department_id",
+        "district_id",
+        "street_id",
+        "community_id",
+        "grid_id",
+        "reporter_id",
+    ),
+}
+DURATIONS = {
+    "stats_case_facts": ("sign_in_wh", "close_wh"),
+    "stats_dept_facts": ("sign_in_wh", "handle_wh", "close_wh"),
+}
+WALK_UNITS = {
+    "stats_case_facts": ("district_id", "street_id", "community_id", "grid_id", "reporter_id"),
+    "stats_dept_facts": ("department_id",),
+}
+SCOPE_COLUMNS = (
+    "reported_at",
+    "district_id",
+    "street_id",
+    "community_id",
+    "grid_id",
+    "reporter_id",
+)
+
+
+def _rollups() -> None:
+    """Monthly rollups of the facts' static measures and duration sums, kept by statement-level
+    triggers on the fact tables (subtract the deleted rows, add the inserted ones), and the
+    indexes that find a percentile by walking down from the largest value."""
+    from app.stats.definitions import MEASURES, static_part
+
+    for rollup, facts, dept in (
+        ("stats_case_monthly", "stats_case_facts", False),
+        ("stats_dept_monthly", "stats_dept_facts", True),
+    ):
+        keys = ROLLUP_KEYS[rollup]
+        durs = DURATIONS[facts]
+        cols = ["month date NOT NULL", *(f"{k} bigint" for k in keys)]
+        cols += [f"{m} integer NOT NULL DEFAULT 0" for m in MEASURES]
+        for d in durs:
+            cols += [f"{d}_n integer NOT NULL DEFAULT 0", f"{d}_sum numeric NOT NULL DEFAULT 0"]
+        op.execute(f"CREATE TABLE {rollup} ({', '.join(cols)})")
+        op.execute(
+            f"CREATE UNIQUE INDEX uq_{rollup}_key ON {rollup} (month, {', '.join(keys)}) "
+            "NULLS NOT DISTINCT"
+        )
+        op.execute(
+            f"ALTER TABLE {rollup} ADD CONSTRAINT fk_{rollup}_district_id_areas "
+            "FOREIGN KEY (district_id) REFERENCES areas (id)"
+        )
+        values = [f"count(*) FILTER (WHERE {static_part(m, 't', dept)})" for m in MEASURES]
+        for d in durs:
+            values += [f"count(t.{d})", f"coalesce(sum(t.{d}::numeric), 0)"]
+        names = [*MEASURES, *(x for d in durs for x in (f"{d}_n", f"{d}_sum"))]
+        key_sql = ", ".join(f"t.{k}" for k in keys)
+        fn = f"{rollup}_roll"
+        op.execute(
+            f"""
+            CREATE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS $$
+            DECLARE sign integer := CASE WHEN TG_OP = 'DELETE' THEN -1 ELSE 1 END;
+            BEGIN
+              INSERT INTO {rollup} AS r (month, {", ".join(keys)}, {", ".join(names)})
+              SELECT (date_trunc('month', t.reported_at AT TIME ZONE 'Asia/Shanghai'))::date,
+                     {key_sql}, {", ".join(f"sign * {v}" for v in values)}
+              FROM changed t GROUP BY 1, {key_sql}
+              ON CONFLICT (month, {", ".join(keys)}) DO UPDATE SET
+                {", ".join(f"{n} = r.{n} + EXCLUDED.{n}" for n in names)};
+              RETURN NULL;
+            END $$
+            """
+        )
+        for event, ref in (("INSERT", "NEW"), ("DELETE", "OLD")):
+            op.execute(
+                f"CREATE TRIGGER {rollup}_{event.lower()} AFTER {event} ON {facts} "
+                f"REFERENCING {ref} TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION {fn}()"
+            )
+        for unit in WALK_UNITS[facts]:
+            include = ", ".join(c for c in SCOPE_COLUMNS if c != unit)
+            for d in durs:
+                op.execute(
+                    f"CREATE INDEX ix_{facts}_{unit}_{d} ON {facts} ({unit}, {d}) "
+                    f"INCLUDE ({include})"
+                )
+    # The clock's part is counted over the facts with a running deadline only.
+    op.execute(
+        "CREATE INDEX ix_stats_case_facts_open ON stats_case_facts (reported_at) "
+        "WHERE next_due IS NOT NULL"
+    )
+    op.execute(
+        "CREATE INDEX ix_stats_dept_facts_open ON stats_dept_facts (department_id, reported_at) "
+        "WHERE state IN ('dispatched', 'handling', 'rework')"
+    )
+
+
 def upgrade() -> None:
     op.execute(
         """
@@ -220,6 +318,7 @@ def upgrade() -> None:
     ):
         name = f"ix_{table}_{cols.replace(', ', '_')}"
         op.execute(f"CREATE INDEX {name} ON {table} ({cols})")
+    _rollups()
     op.execute(
         """
         CREATE FUNCTION stats_refresh(ids bigint[]) RETURNS void LANGUAGE sql AS $$
@@ -233,7 +332,7 @@ def upgrade() -> None:
     op.execute(
         """
         CREATE FUNCTION stats_rebuild() RETURNS void LANGUAGE sql AS $$
-          TRUNCATE stats_case_facts, stats_dept_facts;
+          TRUNCATE stats_case_facts, stats_dept_facts, stats_case_monthly, stats_dept_monthly;
           INSERT INTO stats_case_facts SELECT * FROM stats_case_facts_v;
           INSERT INTO stats_dept_facts SELECT * FROM stats_dept_facts_v;
         $$
@@ -298,6 +397,14 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("DROP TABLE IF EXISTS stats_thresholds")
+    for rollup, facts in (
+        ("stats_case_monthly", "stats_case_facts"),
+        ("stats_dept_monthly", "stats_dept_facts"),
+    ):
+        for event in ("insert", "delete"):
+            op.execute(f"DROP TRIGGER IF EXISTS {rollup}_{event} ON {facts}")
+        op.execute(f"DROP FUNCTION IF EXISTS {rollup}_roll() CASCADE")
+        op.execute(f"DROP TABLE IF EXISTS {rollup}")
     op.execute("DROP TRIGGER IF EXISTS stats_schedule_loaded ON work_schedules")
     op.execute("DROP FUNCTION IF EXISTS stats_schedule_loaded()")
     for table in ("cases", "case_assignments"):
