@@ -9,8 +9,9 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import orjson
 from sqlalchemy import text
@@ -227,11 +228,13 @@ async def scope_of(conn: AsyncConnection, who: Principal) -> Scope:
 
 def cases_url(period: Period, measure: str, **filters: Any) -> str:
     """The case list behind a figure: the same filters, plus `indicator`."""
-    q: dict[str, Any] = {k: v for k, v in filters.items() if v is not None}
-    q["since"] = period.start.isoformat()
-    q["until"] = period.end.isoformat()
-    q["indicator"] = measure
-    return f"{CASES_URL}?{urlencode(q)}"
+    q = "&".join(f"{k}={quote(str(v), safe='')}" for k, v in filters.items() if v is not None)
+    return f"{_url_base(period.start, period.end)}{q}&indicator={measure}"
+
+
+@lru_cache(maxsize=64)
+def _url_base(start: datetime, end: datetime) -> str:
+    return f"{CASES_URL}?{urlencode({'since': start.isoformat(), 'until': end.isoformat()})}&"
 
 
 # --- indicators -----------------------------------------------------------------------------------
@@ -435,11 +438,17 @@ async def indicator_rows(
             if ns:
                 ids = sorted(ns)
                 offs = [ns[i] - 1 - math.ceil(0.9 * (ns[i] - 1)) for i in ids]
-                res = await conn.execute(
-                    text(percentile_sql(unit, d.column, cond)),
-                    {**params, "ids": ids, "offs": offs},
-                )
-                tops = {r.id: list(r.v) for r in res}
+                # A plan for these very bounds and offsets: a generic plan (after five runs of
+                # a prepared statement) may sort the unit's rows instead of walking the index.
+                await conn.execute(text("SET plan_cache_mode = force_custom_plan"))
+                try:
+                    res = await conn.execute(
+                        text(percentile_sql(unit, d.column, cond)),
+                        {**params, "ids": ids, "offs": offs},
+                    )
+                    tops = {r.id: list(r.v) for r in res}
+                finally:
+                    await conn.execute(text("RESET plan_cache_mode"))
             for r in rows:
                 uid = r["unit_id"]
                 r[f"{d.name}_p90"] = percentile_cont(ns.get(uid, 0), tops.get(uid, []))
