@@ -61,43 +61,22 @@ async def _seed_history(n: int, events: bool) -> int:
 
 
 async def _stats_rebuild() -> int:
-    from datetime import time as dtime
-
     from sqlalchemy import text
 
+    from app.config import get_settings
     from app.db import db
-    from app.loop.deadlines import office_hours
+    from app.stats.worktime import sync_calendar
 
-    def secs(t: dtime) -> int:
-        return t.hour * 3600 + t.minute * 60 + t.second
-
-    hours = office_hours()
     async with db.engine.begin() as conn:
         await conn.execute(text("SET LOCAL statement_timeout = 0"))
-        await conn.execute(
-            text(
-                "UPDATE work_hours SET morning_start = :a, morning_end = :b, "
-                "afternoon_start = :c, afternoon_end = :d"
-            ),
-            {
-                "a": secs(hours.morning[0]),
-                "b": secs(hours.morning[1]),
-                "c": secs(hours.afternoon[0]),
-                "d": secs(hours.afternoon[1]),
-            },
-        )
-        await conn.execute(text("SELECT stats_calendar_cumulate()"))
-        await conn.execute(text("UPDATE work_schedules SET year = year"))
+        days = await sync_calendar(conn)
         await conn.execute(text("SELECT stats_rebuild()"))
         n = (await conn.execute(text("SELECT count(*) FROM stats_case_facts"))).scalar_one()
-    print(f"wangge: office hours {get_office_hours_text()}; evaluation facts rebuilt ({n} cases)")
+    print(
+        f"wangge: working calendar synced ({days} days, office hours "
+        f"{get_settings().office_hours}); evaluation facts rebuilt ({n} cases)"
+    )
     return 0
-
-
-def get_office_hours_text() -> str:
-    from app.config import get_settings
-
-    return get_settings().office_hours
 
 
 async def _prestart(seed: bool, timeout: float) -> None:

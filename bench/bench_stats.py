@@ -66,6 +66,7 @@ from app.auth.policy import load_principal
 from app.config import async_url, get_settings
 from app.demo.history import generate_history
 from app.stats import periods, service
+from app.stats.worktime import sync_calendar
 
 ACCOUNTS = ("centre", "street", "dept")
 
@@ -137,6 +138,8 @@ async def bench(url: str, args: argparse.Namespace) -> dict[str, Any]:
             await conn.commit()
         try:
             await load_demo_district(url)
+            async with engine.begin() as conn:  # reset() emptied the working calendar too
+                await sync_calendar(conn)
             t0 = time.perf_counter()
             async with engine.begin() as conn:
                 superuser = (

@@ -679,3 +679,33 @@ async def test_loading_a_year_rewrites_the_sql_calendar(client, conn) -> None:
         )
     ).scalar_one()
     assert got == 0.5 + 6.5 + 6.5 + 1.0
+
+
+async def test_sync_calendar_rebuilds_working_time(conn) -> None:
+    from app.stats.worktime import sync_calendar
+
+    before = (
+        await conn.execute(
+            text(
+                "SELECT md5(string_agg(day::text || workday::text || wh_before::text, ',' ORDER BY day)) FROM work_calendar"
+            )
+        )
+    ).scalar_one()
+    await conn.execute(text("DELETE FROM work_calendar"))
+    await conn.execute(text("DELETE FROM work_hours"))
+    assert await sync_calendar(conn) > 11000
+    after = (
+        await conn.execute(
+            text(
+                "SELECT md5(string_agg(day::text || workday::text || wh_before::text, ',' ORDER BY day)) FROM work_calendar"
+            )
+        )
+    ).scalar_one()
+    assert after == before
+    got = (
+        await conn.execute(
+            text("SELECT stats_wh(:a, :b)"),
+            {"a": t("2025-09-29 09:00"), "b": t("2025-10-09 10:00")},
+        )
+    ).scalar_one()
+    assert got == 14.0
