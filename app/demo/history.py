@@ -385,19 +385,20 @@ async def generate_history(
     steps: list[tuple[str, str, dict[str, Any]]] = [
         ("grids", _GRIDS, {}),
         (
-            "categories",
+            "cats",
             _CATS,
             {"catch_all": s.catch_all_department, "slow": list(SLOW_DEPARTMENTS)},
         ),
         ("days", _DAYS, {"end_day": end.astimezone(_shanghai()).date(), "n": n}),
         ("plan", _PLAN, {"catch_all": s.catch_all_department}),
-        ("calendar", _CAL, {}),
+        ("cal", _CAL, {}),
         ("times", _TIMES, {}),
-        ("state", _STATE, {"end": end}),
+        ("cases", _STATE, {"end": end}),
     ]
     for name, sql, params in steps:
         t = time.perf_counter()
         await conn.execute(text(sql), params)
+        await conn.execute(text(f"ANALYZE hist_{name}"))
         times[f"{name}_s"] = time.perf_counter() - t
     times["plan_s"] = time.perf_counter() - t0
     t = time.perf_counter()
@@ -413,6 +414,9 @@ async def generate_history(
         # Rebuild the facts like a restore: without their secondary indexes, rebuilt after.
         t = time.perf_counter()
         await conn.execute(text("SET LOCAL session_replication_role = origin"))
+        # Fresh statistics: the views join the new rows; without them the planner takes the
+        # just-filled tables for empty ones (nested loops over seq scans).
+        await conn.execute(text("ANALYZE cases, case_assignments"))
         indexes = list(await conn.execute(text(_FACT_INDEXES)))
         for ix in indexes:
             await conn.execute(text(f"DROP INDEX {ix.name}"))

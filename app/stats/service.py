@@ -228,7 +228,12 @@ async def scope_of(conn: AsyncConnection, who: Principal) -> Scope:
 
 def cases_url(period: Period, measure: str, **filters: Any) -> str:
     """The case list behind a figure: the same filters, plus `indicator`."""
-    q = "&".join(f"{k}={quote(str(v), safe='')}" for k, v in filters.items() if v is not None)
+    q = "&".join(
+        f"{k}={quote(str(x), safe='')}"
+        for k, v in filters.items()
+        if v is not None
+        for x in (v if isinstance(v, list) else [v])
+    )
     return f"{_url_base(period.start, period.end)}{q}&indicator={measure}"
 
 
@@ -659,12 +664,12 @@ async def hotspots(
         for r in await conn.execute(text("SELECT code, name, name_en FROM categories"))
     }
     items = []
+    by_category: dict[str, int] = defaultdict(int)
     for gid, by_cat in counts.items():
         g = grids[gid]
         total = sum(by_cat.values())
-        base = {"grid_id": gid}
-        if categories:
-            base["category"] = categories  # type: ignore[assignment]
+        for code, n in by_cat.items():
+            by_category[code] += n
         items.append(
             {
                 "grid": {"id": gid, "code": g.code, "name": g.name},
@@ -674,16 +679,8 @@ async def hotspots(
                 "per_1000_households": round(total * 1000 / g.households, 2)
                 if g.households
                 else None,
-                "categories": [
-                    {
-                        "code": code,
-                        "name": cat_names.get(code, (code, code))[1 if lang == "en" else 0],
-                        "count": n,
-                        "cases_url": cases_url(period, "received", grid_id=gid, category=code),
-                    }
-                    for code, n in sorted(by_cat.items(), key=lambda kv: (-kv[1], kv[0]))
-                ],
-                "cases_url": cases_url(period, "received", **base),
+                "counts": dict(sorted(by_cat.items(), key=lambda kv: (-kv[1], kv[0]))),
+                "cases_url": cases_url(period, "received", grid_id=gid, category=categories),
             }
         )
     items.sort(key=lambda x: (-x["total"], x["grid"]["code"]))
@@ -691,6 +688,21 @@ async def hotspots(
         "period": period.out(),
         "total": sum(i["total"] for i in items),
         "max_total": max((i["total"] for i in items), default=0),
+        "categories": [
+            {
+                "code": code,
+                "name": cat_names.get(code, (code, code))[1 if lang == "en" else 0],
+                "count": n,
+                "cases_url": cases_url(
+                    period,
+                    "received",
+                    street_id=street_id,
+                    community_id=community_id,
+                    category=code,
+                ),
+            }
+            for code, n in sorted(by_category.items(), key=lambda kv: (-kv[1], kv[0]))
+        ],
         "items": items,
     }
 

@@ -504,9 +504,15 @@ async def test_hotspots_channels_exports_report(anon, as_user, conn, demo) -> No
     body = r.json()
     [g] = body["items"]
     assert g["grid"]["code"] == "360602001001001" and g["total"] == 5 == body["total"]
-    [cat] = g["categories"]
-    assert cat["count"] == 5
+    [(code, n)] = g["counts"].items()
+    [cat] = body["categories"]
+    assert n == 5 and cat["code"] == code and cat["count"] == 5
     assert await _ids(anon, as_user, cat["cases_url"]) == _expect("ABCEF", ids)
+    assert await _ids(anon, as_user, g["cases_url"]) == _expect("ABCEF", ids)
+    cell = g["cases_url"] + f"&category={code}"
+    assert await _ids(anon, as_user, cell) == _expect("ABCEF", ids)
+    r = await anon.get("/api/v1/stats/hotspots", params={**SEPT, "category": "XX-99"}, headers=h)
+    assert r.json()["items"] == []
     r = await anon.get("/api/v1/stats/channels", params=SEPT, headers=h)
     items = {i["channel"]: i for i in r.json()["items"]}
     assert items["app"]["count"] == 4 and items["hotline"]["count"] == 1
