@@ -79,6 +79,19 @@ async def _stats_rebuild() -> int:
     return 0
 
 
+async def _stats_compact() -> int:
+    from sqlalchemy import text
+
+    from app.db import db
+
+    async with db.engine.begin() as conn:
+        await conn.execute(text("SET LOCAL statement_timeout = 0"))
+        a = (await conn.execute(text("SELECT stats_case_monthly_compact()"))).scalar_one()
+        b = (await conn.execute(text("SELECT stats_dept_monthly_compact()"))).scalar_one()
+    print(f"wangge: evaluation rollups compacted ({a} + {b} rows)")
+    return 0
+
+
 async def _prestart(seed: bool, timeout: float) -> None:
     from app.config import get_settings
     from app.db import db
@@ -311,6 +324,9 @@ def main(argv: list[str] | None = None) -> None:
     sh.add_argument("--cases", type=int, default=5000, help="how many (default 5,000)")
     sh.add_argument("--no-events", action="store_true", help="no timeline steps (faster)")
     sub.add_parser(
+        "stats-compact", help="merge the evaluation rollups' deltas (run daily, e.g. cron)"
+    )
+    sub.add_parser(
         "stats-rebuild",
         help="re-sync working hours (WANGGE_OFFICE_HOURS, loaded years) and rebuild the "
         "evaluation facts from scratch",
@@ -339,6 +355,8 @@ def main(argv: list[str] | None = None) -> None:
         if not 1 <= args.cases <= 5_000_000:
             p.error("--cases must be in 1..5,000,000")
         raise SystemExit(asyncio.run(_seed_history(args.cases, not args.no_events)))
+    elif args.cmd == "stats-compact":
+        raise SystemExit(asyncio.run(_stats_compact()))
     elif args.cmd == "stats-rebuild":
         raise SystemExit(asyncio.run(_stats_rebuild()))
     elif args.cmd == "purge":

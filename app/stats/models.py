@@ -169,7 +169,7 @@ def _rollup(name: str, keys: tuple[str, ...], durations: tuple[str, ...]) -> Tab
         name,
         Base.metadata,
         *cols,
-        Index(f"uq_{name}_key", "month", *keys, unique=True, postgresql_nulls_not_distinct=True),
+        Index(f"ix_{name}_month", "month"),
     )
 
 

@@ -141,10 +141,7 @@ def _rollups() -> None:
         for d in durs:
             cols += [f"{d}_n integer NOT NULL DEFAULT 0", f"{d}_sum numeric NOT NULL DEFAULT 0"]
         op.execute(f"CREATE TABLE {rollup} ({', '.join(cols)})")
-        op.execute(
-            f"CREATE UNIQUE INDEX uq_{rollup}_key ON {rollup} (month, {', '.join(keys)}) "
-            "NULLS NOT DISTINCT"
-        )
+        op.execute(f"CREATE INDEX ix_{rollup}_month ON {rollup} (month)")
         op.execute(
             f"ALTER TABLE {rollup} ADD CONSTRAINT fk_{rollup}_district_id_areas "
             "FOREIGN KEY (district_id) REFERENCES areas (id)"
@@ -160,12 +157,11 @@ def _rollups() -> None:
             CREATE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS $$
             DECLARE sign integer := CASE WHEN TG_OP = 'DELETE' THEN -1 ELSE 1 END;
             BEGIN
-              INSERT INTO {rollup} AS r (month, {", ".join(keys)}, {", ".join(names)})
+              -- Deltas only (no upsert): concurrent changes never wait on a shared rollup row.
+              INSERT INTO {rollup} (month, {", ".join(keys)}, {", ".join(names)})
               SELECT (date_trunc('month', t.reported_at AT TIME ZONE 'Asia/Shanghai'))::date,
                      {key_sql}, {", ".join(f"sign * {v}" for v in values)}
-              FROM changed t GROUP BY 1, {key_sql}
-              ON CONFLICT (month, {", ".join(keys)}) DO UPDATE SET
-                {", ".join(f"{n} = r.{n} + EXCLUDED.{n}" for n in names)};
+              FROM changed t GROUP BY 1, {key_sql};
               RETURN NULL;
             END $$
             """
@@ -182,6 +178,23 @@ def _rollups() -> None:
                     f"CREATE INDEX ix_{facts}_{unit}_{d} ON {facts} ({unit}, {d}) "
                     f"INCLUDE ({include})"
                 )
+        # Compaction: the deltas of each key merged into one row (exact; run daily).
+        op.execute(
+            f"""
+            CREATE FUNCTION {rollup}_compact() RETURNS bigint LANGUAGE plpgsql AS $$
+            DECLARE n bigint;
+            BEGIN
+              WITH gone AS (DELETE FROM {rollup} RETURNING *),
+              merged AS (
+                INSERT INTO {rollup} (month, {", ".join(keys)}, {", ".join(names)})
+                SELECT month, {", ".join(keys)}, {", ".join(f"sum({n})" for n in names)}
+                FROM gone GROUP BY month, {", ".join(keys)}
+                HAVING sum(received) <> 0 RETURNING 1)
+              SELECT count(*) INTO n FROM merged;
+              RETURN n;
+            END $$
+            """
+        )
     # The clock's part is counted over the facts with a running deadline only.
     op.execute(
         "CREATE INDEX ix_stats_case_facts_open ON stats_case_facts (reported_at) "
@@ -404,6 +417,7 @@ def downgrade() -> None:
         for event in ("insert", "delete"):
             op.execute(f"DROP TRIGGER IF EXISTS {rollup}_{event} ON {facts}")
         op.execute(f"DROP FUNCTION IF EXISTS {rollup}_roll() CASCADE")
+        op.execute(f"DROP FUNCTION IF EXISTS {rollup}_compact()")
         op.execute(f"DROP TABLE IF EXISTS {rollup}")
     op.execute("DROP TRIGGER IF EXISTS stats_schedule_loaded ON work_schedules")
     op.execute("DROP FUNCTION IF EXISTS stats_schedule_loaded()")
