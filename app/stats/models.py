@@ -53,6 +53,9 @@ class WorkCalendarDay(Base):
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     workday: Mapped[bool] = mapped_column(Boolean)
+    base_workday: Mapped[bool] = mapped_column(Boolean)
+    """The built-in schedule's answer (chinesecalendar, else plain weekends): restored when a
+    loaded year is deleted."""
     wh_before: Mapped[float] = mapped_column(Float, server_default="0")
 
 

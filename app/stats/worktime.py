@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.loop import deadlines
+from app.worktime.calendar import default_calendar
 
 FIRST_YEAR, LAST_YEAR = 2004, 2035
 
@@ -34,19 +35,21 @@ async def sync_calendar(conn: AsyncConnection) -> int:
             "d": _secs(hours.afternoon[1]),
         },
     )
-    days, flags = [], []
+    base = default_calendar(hours=hours)
+    days, flags, base_flags = [], [], []
     d = date(FIRST_YEAR, 1, 1)
     while d.year <= LAST_YEAR:
         days.append(d)
         flags.append(cal.is_workday(d))
+        base_flags.append(base.is_workday(d))
         d += timedelta(days=1)
     await conn.execute(text("DELETE FROM work_calendar"))
     await conn.execute(
         text(
-            "INSERT INTO work_calendar (day, workday) "
-            "SELECT * FROM unnest(CAST(:days AS date[]), CAST(:flags AS boolean[]))"
+            "INSERT INTO work_calendar (day, workday, base_workday) SELECT * FROM "
+            "unnest(CAST(:days AS date[]), CAST(:flags AS boolean[]), CAST(:base AS boolean[]))"
         ),
-        {"days": days, "flags": flags},
+        {"days": days, "flags": flags, "base": base_flags},
     )
     await conn.execute(text("SELECT stats_calendar_cumulate()"))
     return len(days)

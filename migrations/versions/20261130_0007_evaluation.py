@@ -221,13 +221,16 @@ def upgrade() -> None:
         """
         CREATE TABLE work_calendar (
             day date CONSTRAINT pk_work_calendar PRIMARY KEY, workday boolean NOT NULL,
+            base_workday boolean NOT NULL,
             wh_before double precision NOT NULL DEFAULT 0)
         """
     )
     rows = _calendar_rows()
     for i in range(0, len(rows), 2000):
-        values = ", ".join(f"('{d}', {str(w).lower()})" for d, w in rows[i : i + 2000])
-        op.execute(f"INSERT INTO work_calendar (day, workday) VALUES {values}")
+        values = ", ".join(
+            f"('{d}', {str(w).lower()}, {str(w).lower()})" for d, w in rows[i : i + 2000]
+        )
+        op.execute(f"INSERT INTO work_calendar (day, workday, base_workday) VALUES {values}")
     op.execute(
         """
         CREATE FUNCTION stats_calendar_cumulate() RETURNS void LANGUAGE sql AS $$
@@ -393,6 +396,24 @@ def upgrade() -> None:
         "CREATE TRIGGER stats_schedule_loaded AFTER INSERT OR UPDATE ON work_schedules "
         "FOR EACH ROW EXECUTE FUNCTION stats_schedule_loaded()"
     )
+    # A loaded year deleted: its days go back to the built-in schedule (or plain weekends).
+    op.execute(
+        """
+        CREATE FUNCTION stats_schedule_removed() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          UPDATE work_calendar SET workday = base_workday
+          WHERE extract(year FROM day) = OLD.year AND workday <> base_workday;
+          PERFORM stats_calendar_cumulate();
+          PERFORM stats_refresh(array(
+              SELECT id FROM cases WHERE reported_at >= make_date(OLD.year - 1, 1, 1)));
+          RETURN NULL;
+        END $$
+        """
+    )
+    op.execute(
+        "CREATE TRIGGER stats_schedule_removed AFTER DELETE ON work_schedules "
+        "FOR EACH ROW EXECUTE FUNCTION stats_schedule_removed()"
+    )
     op.execute(
         """
         CREATE TABLE stats_thresholds (
@@ -419,6 +440,8 @@ def downgrade() -> None:
         op.execute(f"DROP FUNCTION IF EXISTS {rollup}_roll() CASCADE")
         op.execute(f"DROP FUNCTION IF EXISTS {rollup}_compact()")
         op.execute(f"DROP TABLE IF EXISTS {rollup}")
+    op.execute("DROP TRIGGER IF EXISTS stats_schedule_removed ON work_schedules")
+    op.execute("DROP FUNCTION IF EXISTS stats_schedule_removed()")
     op.execute("DROP TRIGGER IF EXISTS stats_schedule_loaded ON work_schedules")
     op.execute("DROP FUNCTION IF EXISTS stats_schedule_loaded()")
     for table in ("cases", "case_assignments"):

@@ -641,6 +641,22 @@ async def test_facts_stay_exact_as_cases_change(anon, as_user, conn) -> None:
             )
         ).scalar_one()
         assert diff == 0, roll
+        # Compaction merges the deltas into one row per key and changes no sum.
+        rows = (await conn.execute(text(f"SELECT count(*) FROM {roll}"))).scalar_one()
+        await conn.execute(text(f"SELECT {roll}_compact()"))
+        assert (await conn.execute(text(f"SELECT count(*) FROM {roll}"))).scalar_one() < rows
+        diff = (
+            await conn.execute(
+                text(
+                    f"SELECT count(*) FROM (({scratch} EXCEPT {kept}) UNION ALL ({kept} EXCEPT {scratch})) x"
+                )
+            )
+        ).scalar_one()
+        assert diff == 0, roll
+    for unit in ("street", "department"):
+        fast = await service.indicator_rows(conn, who, unit, year, "zh")
+        slow = await service.indicator_rows(conn, who, unit, year, "zh", raw=True)
+        assert fast == slow and fast, unit
     # Rebuilding from scratch changes nothing.
     before = (await conn.execute(text("SELECT count(*) FROM stats_case_facts"))).scalar_one()
     await conn.execute(text("SELECT stats_rebuild()"))
@@ -685,6 +701,15 @@ async def test_loading_a_year_rewrites_the_sql_calendar(client, conn) -> None:
         )
     ).scalar_one()
     assert got == 0.5 + 6.5 + 6.5 + 1.0
+    # Deleting the loaded year restores plain weekends.
+    await conn.execute(text("DELETE FROM work_schedules WHERE year = 2031"))
+    got = (
+        await conn.execute(
+            text("SELECT stats_wh(:a, :b)"),
+            {"a": t("2030-12-31 17:00"), "b": t("2031-01-06 09:30")},
+        )
+    ).scalar_one()
+    assert got == 0.5 + 6.5 * 3 + 1.0
 
 
 async def test_sync_calendar_rebuilds_working_time(conn) -> None:
