@@ -88,7 +88,8 @@ async def _stats_compact() -> int:
         await conn.execute(text("SET LOCAL statement_timeout = 0"))
         a = (await conn.execute(text("SELECT stats_case_monthly_compact()"))).scalar_one()
         b = (await conn.execute(text("SELECT stats_dept_monthly_compact()"))).scalar_one()
-    print(f"wangge: evaluation rollups compacted ({a} + {b} rows)")
+        c = (await conn.execute(text("SELECT stats_hotspot_monthly_compact()"))).scalar_one()
+    print(f"wangge: evaluation rollups compacted ({a} + {b} + {c} rows)")
     return 0
 
 

@@ -210,3 +210,18 @@ Index(
     DeptFact.__table__.c.reported_at,
     postgresql_where=text("state IN ('dispatched', 'handling', 'rework')"),
 )
+
+
+HotspotMonthly = Table(
+    "stats_hotspot_monthly",
+    Base.metadata,
+    Column("month", Date, nullable=False),
+    Column("district_id", BigInteger, ForeignKey("areas.id")),
+    Column("street_id", BigInteger),
+    Column("community_id", BigInteger),
+    Column("grid_id", BigInteger),
+    Column("reporter_id", BigInteger),
+    Column("category_code", String(16)),
+    Column("received", Integer, nullable=False, server_default="0"),
+    Index("ix_stats_hotspot_monthly_month", "month"),
+)

@@ -631,7 +631,7 @@ async def hotspots(
     """Received cases by grid and category over the period (the map's choropleth)."""
     scope = await scope_of(conn, who)
     vis, params = scope.visibility()
-    where = [vis, "c.reported_at >= :since", "c.reported_at < :until", "c.grid_id IS NOT NULL"]
+    where = [vis, "c.reported_at >= :since AND c.reported_at < :until", "c.grid_id IS NOT NULL"]
     params.update(since=period.start, until=period.end)
     if categories:
         where.append("c.category_code = ANY(:cats)")
@@ -642,10 +642,30 @@ async def hotspots(
     if community_id is not None:
         where.append("c.community_id = :community_id")
         params["community_id"] = community_id
-    sql = (
-        "SELECT c.grid_id, c.category_code, count(*) AS n FROM stats_case_facts c "
-        f"WHERE {' AND '.join(where)} GROUP BY 1, 2 ORDER BY 1, 2"
-    )
+    cond = " AND ".join(where)
+    if scope.everything or not scope.departments:
+        # The monthly hot-spot rollup for whole months, the facts for the partial ones.
+        m_from, m_to, e1, e2 = _months(period)
+        params.update(m_from=m_from, m_to=m_to, e1=e1, e2=e2)
+        edge = cond.replace(
+            "c.reported_at >= :since AND c.reported_at < :until",
+            "((c.reported_at >= :since AND c.reported_at < :e1) "
+            "OR (c.reported_at >= :e2 AND c.reported_at < :until))",
+        )
+        sql = (
+            "SELECT grid_id, category_code, sum(n) AS n FROM ("
+            "SELECT c.grid_id, c.category_code, sum(c.received) AS n "
+            "FROM stats_hotspot_monthly c WHERE c.month >= :m_from AND c.month < :m_to AND "
+            + cond.replace("c.reported_at >= :since AND c.reported_at < :until", "true")
+            + " GROUP BY 1, 2 UNION ALL SELECT c.grid_id, c.category_code, count(*) "
+            f"FROM stats_case_facts c WHERE {edge} GROUP BY 1, 2) u "
+            "GROUP BY 1, 2 HAVING sum(n) <> 0 ORDER BY 1, 2"
+        )
+    else:
+        sql = (
+            "SELECT c.grid_id, c.category_code, count(*) AS n FROM stats_case_facts c "
+            f"WHERE {cond} GROUP BY 1, 2 ORDER BY 1, 2"
+        )
     counts: dict[int, dict[str, int]] = defaultdict(dict)
     for r in await conn.execute(text(sql), params):
         counts[r.grid_id][r.category_code] = int(r.n)

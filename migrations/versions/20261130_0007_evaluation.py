@@ -195,6 +195,52 @@ def _rollups() -> None:
             END $$
             """
         )
+    # Hot spots: received cases by month, place and category (the map's choropleth).
+    hot_keys = "district_id, street_id, community_id, grid_id, reporter_id, category_code"
+    op.execute(
+        "CREATE TABLE stats_hotspot_monthly (month date NOT NULL, district_id bigint, "
+        "street_id bigint, community_id bigint, grid_id bigint, reporter_id bigint, "
+        "category_code varchar(16), received integer NOT NULL DEFAULT 0)"
+    )
+    op.execute("CREATE INDEX ix_stats_hotspot_monthly_month ON stats_hotspot_monthly (month)")
+    op.execute(
+        "ALTER TABLE stats_hotspot_monthly ADD CONSTRAINT fk_stats_hotspot_monthly_district_id_areas "
+        "FOREIGN KEY (district_id) REFERENCES areas (id)"
+    )
+    op.execute(
+        f"""
+        CREATE FUNCTION stats_hotspot_monthly_roll() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE sign integer := CASE WHEN TG_OP = 'DELETE' THEN -1 ELSE 1 END;
+        BEGIN
+          INSERT INTO stats_hotspot_monthly (month, {hot_keys}, received)
+          SELECT (date_trunc('month', t.reported_at AT TIME ZONE 'Asia/Shanghai'))::date,
+                 {hot_keys}, sign * count(*)
+          FROM changed t GROUP BY 1, {hot_keys};
+          RETURN NULL;
+        END $$
+        """
+    )
+    for event, ref in (("INSERT", "NEW"), ("DELETE", "OLD")):
+        op.execute(
+            f"CREATE TRIGGER stats_hotspot_monthly_{event.lower()} AFTER {event} "
+            f"ON stats_case_facts REFERENCING {ref} TABLE AS changed FOR EACH STATEMENT "
+            "EXECUTE FUNCTION stats_hotspot_monthly_roll()"
+        )
+    op.execute(
+        f"""
+        CREATE FUNCTION stats_hotspot_monthly_compact() RETURNS bigint LANGUAGE plpgsql AS $$
+        DECLARE n bigint;
+        BEGIN
+          WITH gone AS (DELETE FROM stats_hotspot_monthly RETURNING *),
+          merged AS (
+            INSERT INTO stats_hotspot_monthly (month, {hot_keys}, received)
+            SELECT month, {hot_keys}, sum(received) FROM gone GROUP BY month, {hot_keys}
+            HAVING sum(received) <> 0 RETURNING 1)
+          SELECT count(*) INTO n FROM merged;
+          RETURN n;
+        END $$
+        """
+    )
     # The clock's part is counted over the facts with a running deadline only.
     op.execute(
         "CREATE INDEX ix_stats_case_facts_open ON stats_case_facts (reported_at) "
@@ -348,7 +394,8 @@ def upgrade() -> None:
     op.execute(
         """
         CREATE FUNCTION stats_rebuild() RETURNS void LANGUAGE sql AS $$
-          TRUNCATE stats_case_facts, stats_dept_facts, stats_case_monthly, stats_dept_monthly;
+          TRUNCATE stats_case_facts, stats_dept_facts, stats_case_monthly, stats_dept_monthly,
+                   stats_hotspot_monthly;
           INSERT INTO stats_case_facts SELECT * FROM stats_case_facts_v;
           INSERT INTO stats_dept_facts SELECT * FROM stats_dept_facts_v;
         $$
@@ -431,6 +478,11 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("DROP TABLE IF EXISTS stats_thresholds")
+    for event in ("insert", "delete"):
+        op.execute(f"DROP TRIGGER IF EXISTS stats_hotspot_monthly_{event} ON stats_case_facts")
+    op.execute("DROP FUNCTION IF EXISTS stats_hotspot_monthly_roll()")
+    op.execute("DROP FUNCTION IF EXISTS stats_hotspot_monthly_compact()")
+    op.execute("DROP TABLE IF EXISTS stats_hotspot_monthly")
     for rollup, facts in (
         ("stats_case_monthly", "stats_case_facts"),
         ("stats_dept_monthly", "stats_dept_facts"),

@@ -653,6 +653,37 @@ async def test_facts_stay_exact_as_cases_change(anon, as_user, conn) -> None:
             )
         ).scalar_one()
         assert diff == 0, roll
+    hot = (
+        "SELECT (date_trunc('month', reported_at AT TIME ZONE 'Asia/Shanghai'))::date, grid_id, "
+        "category_code, count(*) FROM stats_case_facts GROUP BY 1, 2, 3"
+    )
+    kept_hot = (
+        "SELECT month, grid_id, category_code, sum(received) FROM stats_hotspot_monthly "
+        "GROUP BY 1, 2, 3 HAVING sum(received) <> 0"
+    )
+    for _ in range(2):
+        diff = (
+            await conn.execute(
+                text(
+                    f"SELECT count(*) FROM (({hot} EXCEPT {kept_hot}) UNION ALL ({kept_hot} EXCEPT {hot})) x"
+                )
+            )
+        ).scalar_one()
+        assert diff == 0
+        await conn.execute(text("SELECT stats_hotspot_monthly_compact()"))
+    for p in (year, week, cut):
+        fast = await service.hotspots(conn, who, p, "zh")
+        assert (
+            fast["total"]
+            == (
+                await conn.execute(
+                    text(
+                        "SELECT count(*) FROM stats_case_facts WHERE reported_at >= :a AND reported_at < :b AND grid_id IS NOT NULL"
+                    ),
+                    {"a": p.start, "b": p.end},
+                )
+            ).scalar_one()
+        )
     for unit in ("street", "department"):
         fast = await service.indicator_rows(conn, who, unit, year, "zh")
         slow = await service.indicator_rows(conn, who, unit, year, "zh", raw=True)
