@@ -50,6 +50,49 @@ async def _seed() -> None:
     )
 
 
+async def _seed_history(n: int, events: bool) -> int:
+    from app.db import db
+    from app.demo.history import generate_history
+
+    async with db.engine.begin() as conn:
+        report = await generate_history(conn, n, events=events)
+    _print(report)
+    return 0
+
+
+async def _stats_rebuild() -> int:
+    from sqlalchemy import text
+
+    from app.config import get_settings
+    from app.db import db
+    from app.stats.worktime import sync_calendar
+
+    async with db.engine.begin() as conn:
+        await conn.execute(text("SET LOCAL statement_timeout = 0"))
+        days = await sync_calendar(conn)
+        await conn.execute(text("SELECT stats_rebuild()"))
+        n = (await conn.execute(text("SELECT count(*) FROM stats_case_facts"))).scalar_one()
+    print(
+        f"wangge: working calendar synced ({days} days, office hours "
+        f"{get_settings().office_hours}); evaluation facts rebuilt ({n} cases)"
+    )
+    return 0
+
+
+async def _stats_compact() -> int:
+    from sqlalchemy import text
+
+    from app.db import db
+
+    async with db.engine.begin() as conn:
+        await conn.execute(text("SET LOCAL statement_timeout = 0"))
+        a = (await conn.execute(text("SELECT stats_case_monthly_compact()"))).scalar_one()
+        b = (await conn.execute(text("SELECT stats_dept_monthly_compact()"))).scalar_one()
+        c = (await conn.execute(text("SELECT stats_hotspot_monthly_compact()"))).scalar_one()
+    print(f"wangge: evaluation rollups compacted ({a} + {b} + {c} rows)")
+    return 0
+
+
 async def _prestart(seed: bool, timeout: float) -> None:
     from app.config import get_settings
     from app.db import db
@@ -280,6 +323,19 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser(
         "purge", help="forget expired idempotency keys and idle rate counters (run daily)"
     )
+    sh = sub.add_parser(
+        "seed-history", help="add a year of synthetic cases to the demo district (evaluation demo)"
+    )
+    sh.add_argument("--cases", type=int, default=5000, help="how many (default 5,000)")
+    sh.add_argument("--no-events", action="store_true", help="no timeline steps (faster)")
+    sub.add_parser(
+        "stats-compact", help="merge the evaluation rollups' deltas (run daily, e.g. cron)"
+    )
+    sub.add_parser(
+        "stats-rebuild",
+        help="re-sync working hours (WANGGE_OFFICE_HOURS, loaded years) and rebuild the "
+        "evaluation facts from scratch",
+    )
     sub.add_parser("verify-audit", help="recompute the audit log's hash chain; exit 1 if broken")
     args = p.parse_args(argv)
 
@@ -300,6 +356,14 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(asyncio.run(_create_user(args)))
     elif args.cmd == "load-calendar":
         raise SystemExit(asyncio.run(_load_calendar(args.file)))
+    elif args.cmd == "seed-history":
+        if not 1 <= args.cases <= 5_000_000:
+            p.error("--cases must be in 1..5,000,000")
+        raise SystemExit(asyncio.run(_seed_history(args.cases, not args.no_events)))
+    elif args.cmd == "stats-compact":
+        raise SystemExit(asyncio.run(_stats_compact()))
+    elif args.cmd == "stats-rebuild":
+        raise SystemExit(asyncio.run(_stats_rebuild()))
     elif args.cmd == "purge":
         raise SystemExit(asyncio.run(_purge()))
     elif args.cmd == "verify-audit":

@@ -30,17 +30,14 @@ CASE_MEASURES: dict[str, str] = {
     "handed_in": "{t}.handed_in",
     "reworked": "{t}.rework_count > 0",
     "reopened": "{t}.reopen_count > 0",
-    "overdue_now": "{t}.next_due < now()",
+    "overdue_now": "false",
     "signed_in": "{t}.lead_signed_in_at IS NOT NULL",
-    "sign_in_counted": "({t}.lead_signed_in_at IS NOT NULL OR ({t}.lead_state = 'dispatched' "
-    "AND {t}.lead_sign_in_due < now()))",
+    "sign_in_counted": "{t}.lead_signed_in_at IS NOT NULL",
     "signed_in_on_time": "{t}.lead_signed_in_at <= {t}.lead_sign_in_due",
-    "handle_counted": "({t}.lead_state IN ('feedback', 'done') OR ({t}.lead_state IN "
-    "('handling', 'rework') AND {t}.lead_handle_due < now()))",
+    "handle_counted": "{t}.lead_state IN ('feedback', 'done')",
     "handled_on_time": "({t}.lead_state IN ('feedback', 'done') "
     "AND {t}.lead_feedback_at <= {t}.lead_handle_due)",
-    "response_counted": "({t}.on_spot OR {t}.lead_signed_in_at IS NOT NULL OR ({t}.lead_state = "
-    "'dispatched' AND {t}.lead_sign_in_due < now()))",
+    "response_counted": "({t}.on_spot OR {t}.lead_signed_in_at IS NOT NULL)",
     "responded": "({t}.on_spot OR {t}.lead_signed_in_at <= {t}.lead_sign_in_due)",
     "evaluated": "{t}.satisfaction IN ('satisfied', 'basically_satisfied', 'dissatisfied')",
     "satisfied": "{t}.satisfaction IN ('satisfied', 'basically_satisfied')",
@@ -58,17 +55,13 @@ DEPT_MEASURES: dict[str, str] = {
     "handed_in": "{t}.feedback_at IS NOT NULL",
     "reworked": "{t}.rework_count > 0",
     "reopened": "false",
-    "overdue_now": "(({t}.state = 'dispatched' AND {t}.sign_in_due < now()) OR ({t}.state IN "
-    "('handling', 'rework') AND {t}.handle_due < now()))",
+    "overdue_now": "false",
     "signed_in": "{t}.signed_in_at IS NOT NULL",
-    "sign_in_counted": "({t}.signed_in_at IS NOT NULL OR ({t}.state = 'dispatched' "
-    "AND {t}.sign_in_due < now()))",
+    "sign_in_counted": "{t}.signed_in_at IS NOT NULL",
     "signed_in_on_time": "{t}.signed_in_at <= {t}.sign_in_due",
-    "handle_counted": "({t}.state IN ('feedback', 'done') OR ({t}.state IN ('handling', 'rework') "
-    "AND {t}.handle_due < now()))",
+    "handle_counted": "{t}.state IN ('feedback', 'done')",
     "handled_on_time": "({t}.state IN ('feedback', 'done') AND {t}.feedback_at <= {t}.handle_due)",
-    "response_counted": "({t}.signed_in_at IS NOT NULL OR ({t}.state = 'dispatched' "
-    "AND {t}.sign_in_due < now()))",
+    "response_counted": "{t}.signed_in_at IS NOT NULL",
     "responded": "{t}.signed_in_at <= {t}.sign_in_due",
     "evaluated": "({t}.state <> 'returned' AND {t}.satisfaction IN "
     "('satisfied', 'basically_satisfied', 'dissatisfied'))",
@@ -76,8 +69,29 @@ DEPT_MEASURES: dict[str, str] = {
     "('satisfied', 'basically_satisfied'))",
     "unreachable": "({t}.state <> 'returned' AND {t}.satisfaction = 'unreachable')",
 }
+# The parts of some measures that depend on the clock: a deadline that has passed with the work
+# still open. A measure is (static) OR (dynamic); the static part is kept in the monthly rollups,
+# the dynamic part is counted at query time over the few facts with a running deadline
+# (`next_due IS NOT NULL`; for departments, an open assignment), and only for rows outside the
+# static part, so the two never overlap.
+CASE_DYNAMIC: dict[str, str] = {
+    "overdue_now": "{t}.next_due < now()",
+    "sign_in_counted": "({t}.lead_state = 'dispatched' AND {t}.lead_sign_in_due < now())",
+    "handle_counted": "({t}.lead_state IN ('handling', 'rework') AND {t}.lead_handle_due < now())",
+    "response_counted": "({t}.lead_state = 'dispatched' AND {t}.lead_sign_in_due < now())",
+}
+DEPT_DYNAMIC: dict[str, str] = {
+    "overdue_now": "(({t}.state = 'dispatched' AND {t}.sign_in_due < now()) OR ({t}.state IN "
+    "('handling', 'rework') AND {t}.handle_due < now()))",
+    "sign_in_counted": "({t}.state = 'dispatched' AND {t}.sign_in_due < now())",
+    "handle_counted": "({t}.state IN ('handling', 'rework') AND {t}.handle_due < now())",
+    "response_counted": "({t}.state = 'dispatched' AND {t}.sign_in_due < now())",
+}
+CASE_OPEN = "{t}.next_due IS NOT NULL"
+DEPT_OPEN = "{t}.state IN ('dispatched', 'handling', 'rework')"
 MEASURES = tuple(CASE_MEASURES)
-assert set(CASE_MEASURES) == set(DEPT_MEASURES)
+DYNAMIC = tuple(CASE_DYNAMIC)
+assert set(CASE_MEASURES) == set(DEPT_MEASURES) and set(CASE_DYNAMIC) == set(DEPT_DYNAMIC)
 
 COUNT_LABELS: dict[str, tuple[str, str]] = {
     "received": ("受理数", "received"),
@@ -207,9 +221,27 @@ RATING_LABELS: dict[str, tuple[str, str]] = {
 }
 
 
-def condition(measure: str, alias: str, department: bool) -> str:
+def static_part(measure: str, alias: str, department: bool) -> str:
     table = DEPT_MEASURES if department else CASE_MEASURES
-    return table[measure].format(t=alias)
+    return "coalesce(" + table[measure].format(t=alias) + ", false)"
+
+
+def dynamic_part(measure: str, alias: str, department: bool) -> str | None:
+    """Rows outside the static part that the clock has brought in (None: no such part)."""
+    table = DEPT_DYNAMIC if department else CASE_DYNAMIC
+    if measure not in table:
+        return None
+    return (
+        f"(NOT {static_part(measure, alias, department)} "
+        f"AND coalesce({table[measure].format(t=alias)}, false))"
+    )
+
+
+def condition(measure: str, alias: str, department: bool) -> str:
+    """The whole measure: its static part or its dynamic part."""
+    dyn = dynamic_part(measure, alias, department)
+    static = static_part(measure, alias, department)
+    return static if dyn is None else f"({static} OR {dyn})"
 
 
 Indicator = Literal[

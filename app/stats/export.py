@@ -99,18 +99,19 @@ def hotspot_table(result: dict[str, Any], lang: Lang) -> Table:
         _h(lang, "网格合计", "grid total"),
         _h(lang, "每千户事件数", "per 1,000 households"),
     ]
+    names = {c["code"]: c["name"] for c in result["categories"]}
     data = [
         [
             g["grid"]["name"],
             g["grid"]["code"],
-            c["name"],
-            c["code"],
-            c["count"],
+            names.get(code, code),
+            code,
+            n,
             g["total"],
             g["per_1000_households"],
         ]
         for g in result["items"]
-        for c in g["categories"]
+        for code, n in g["counts"].items()
     ]
     return headers, data
 

@@ -10,13 +10,16 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Column,
     Date,
     DateTime,
     Float,
     ForeignKey,
     Index,
     Integer,
+    Numeric,
     String,
+    Table,
     func,
     text,
 )
@@ -44,9 +47,15 @@ class WorkCalendarDay(Base):
     """One day of the official calendar: working day? and the office hours before it."""
 
     __tablename__ = "work_calendar"
+    __table_args__ = (
+        Index("ix_work_calendar_wh_before", "wh_before", postgresql_where=text("workday")),
+    )
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     workday: Mapped[bool] = mapped_column(Boolean)
+    base_workday: Mapped[bool] = mapped_column(Boolean)
+    """The built-in schedule's answer (chinesecalendar, else plain weekends): restored when a
+    loaded year is deleted."""
     wh_before: Mapped[float] = mapped_column(Float, server_default="0")
 
 
@@ -139,3 +148,80 @@ class Thresholds(Base):
     config: Mapped[dict[str, Any]] = mapped_column(JSONB)
     updated_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id"))
     updated_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+
+
+# --- the monthly rollups and the indexes the figures read (built like migration 0007) ----------
+
+_SCOPE = ("reported_at", "district_id", "street_id", "community_id", "grid_id", "reporter_id")
+
+
+def _rollup(name: str, keys: tuple[str, ...], durations: tuple[str, ...]) -> Table:
+    from app.stats.definitions import MEASURES
+
+    cols: list[Any] = [Column("month", Date, nullable=False)]
+    for k in keys:
+        fk = [ForeignKey("areas.id")] if k == "district_id" else []
+        cols.append(Column(k, BigInteger, *fk))
+    cols += [Column(m, Integer, nullable=False, server_default="0") for m in MEASURES]
+    for d in durations:
+        cols += [
+            Column(f"{d}_n", Integer, nullable=False, server_default="0"),
+            Column(f"{d}_sum", Numeric, nullable=False, server_default="0"),
+        ]
+    return Table(
+        name,
+        Base.metadata,
+        *cols,
+        Index(f"ix_{name}_month", "month"),
+    )
+
+
+CaseMonthly = _rollup(
+    "stats_case_monthly",
+    ("district_id", "street_id", "community_id", "grid_id", "reporter_id"),
+    ("sign_in_wh", "close_wh"),
+)
+DeptMonthly = _rollup(
+    "stats_dept_monthly",
+    ("department_id", "district_id", "street_id", "community_id", "grid_id", "reporter_id"),
+    ("sign_in_wh", "handle_wh", "close_wh"),
+)
+for _name, _table, _units, _durs in (
+    ("stats_case_facts", CaseFact.__table__, ("district_id", "street_id", "community_id", "grid_id", "reporter_id"),
+     ("sign_in_wh", "close_wh")),
+    ("stats_dept_facts", DeptFact.__table__, ("department_id",), ("sign_in_wh", "handle_wh", "close_wh")),
+):  # fmt: skip
+    for _unit in _units:
+        for _d in _durs:
+            Index(
+                f"ix_{_name}_{_unit}_{_d}",
+                _table.c[_unit],
+                _table.c[_d],
+                postgresql_include=[c for c in _SCOPE if c != _unit],
+            )
+Index(
+    "ix_stats_case_facts_open",
+    CaseFact.__table__.c.reported_at,
+    postgresql_where=text("next_due IS NOT NULL"),
+)
+Index(
+    "ix_stats_dept_facts_open",
+    DeptFact.__table__.c.department_id,
+    DeptFact.__table__.c.reported_at,
+    postgresql_where=text("state IN ('dispatched', 'handling', 'rework')"),
+)
+
+
+HotspotMonthly = Table(
+    "stats_hotspot_monthly",
+    Base.metadata,
+    Column("month", Date, nullable=False),
+    Column("district_id", BigInteger, ForeignKey("areas.id")),
+    Column("street_id", BigInteger),
+    Column("community_id", BigInteger),
+    Column("grid_id", BigInteger),
+    Column("reporter_id", BigInteger),
+    Column("category_code", String(16)),
+    Column("received", Integer, nullable=False, server_default="0"),
+    Index("ix_stats_hotspot_monthly_month", "month"),
+)

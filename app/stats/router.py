@@ -198,7 +198,10 @@ async def monthly_report(
     lang: RequestLang,
     month: Annotated[
         str | None,
-        Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM (default: this month)"),
+        Query(
+            pattern=r"^20\d{2}-(0[1-9]|1[0-2])$",
+            description="YYYY-MM, 2000-2099 (default: this month)",
+        ),
     ] = None,
 ) -> HTMLResponse:
     dept = (

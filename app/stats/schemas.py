@@ -108,7 +108,10 @@ class HotspotGrid(ResponseModel):
     total: int
     households: int
     per_1000_households: float | None
-    categories: list[HotspotCategory]
+    counts: dict[str, int] = Field(
+        description="Received cases by category code; the cases of one cell are the grid's "
+        "cases_url with &category=<code>"
+    )
     cases_url: str
 
 
@@ -116,6 +119,7 @@ class Hotspots(ResponseModel):
     period: PeriodOut
     total: int
     max_total: int
+    categories: list[HotspotCategory] = Field(description="The legend: totals by category")
     items: list[HotspotGrid]
 
 

@@ -5,10 +5,13 @@ migration 0007), restricted to the cases the caller may list, and carries the li
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import orjson
 from sqlalchemy import text
@@ -17,10 +20,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.auth.policy import RULES, Principal
 from app.errors import ApiError
 from app.i18n import Lang, label
+from app.schemas import SHANGHAI
 from app.stats.definitions import (
     CASE_DURATIONS,
+    CASE_OPEN,
     COUNT_LABELS,
     DEPT_DURATIONS,
+    DEPT_OPEN,
+    DYNAMIC,
     MEASURES,
     RATES,
     RATING_LABELS,
@@ -28,6 +35,8 @@ from app.stats.definitions import (
     UNIT_LABELS,
     Duration,
     condition,
+    dynamic_part,
+    static_part,
 )
 from app.stats.periods import Period
 
@@ -219,11 +228,18 @@ async def scope_of(conn: AsyncConnection, who: Principal) -> Scope:
 
 def cases_url(period: Period, measure: str, **filters: Any) -> str:
     """The case list behind a figure: the same filters, plus `indicator`."""
-    q: dict[str, Any] = {k: v for k, v in filters.items() if v is not None}
-    q["since"] = period.start.isoformat()
-    q["until"] = period.end.isoformat()
-    q["indicator"] = measure
-    return f"{CASES_URL}?{urlencode(q)}"
+    q = "&".join(
+        f"{k}={quote(str(x), safe='')}"
+        for k, v in filters.items()
+        if v is not None
+        for x in (v if isinstance(v, list) else [v])
+    )
+    return f"{_url_base(period.start, period.end)}{q}&indicator={measure}"
+
+
+@lru_cache(maxsize=64)
+def _url_base(start: datetime, end: datetime) -> str:
+    return f"{CASES_URL}?{urlencode({'since': start.isoformat(), 'until': end.isoformat()})}&"
 
 
 # --- indicators -----------------------------------------------------------------------------------
@@ -234,9 +250,10 @@ def durations_for(unit: str) -> tuple[Duration, ...]:
 
 
 def aggregate_sql(unit: str, where: str, raw: bool = False) -> str:
-    """The one statement behind a table of indicators: every count, mean and p90 per unit.
-    `raw`: over the views that compute the facts from the raw tables (a recomputation from
-    scratch: the exactness test and the benchmark's baseline)."""
+    """The straightforward statement behind a table of indicators: every count, duration sum and
+    p90 per unit over the fact rows of the period. `raw`: over the views that compute the facts
+    from the raw tables (a recomputation from scratch: the exactness test and the benchmark's
+    baseline); else over the fact tables (callers whose scope the rollups cannot express)."""
     dept = unit == "department"
     col = UNIT_COLUMN[unit]
     table = "stats_dept_facts" if dept else "stats_case_facts"
@@ -244,13 +261,99 @@ def aggregate_sql(unit: str, where: str, raw: bool = False) -> str:
         table += "_v"
     parts = [f"count(*) FILTER (WHERE {condition(m, 'c', dept)}) AS {m}" for m in MEASURES]
     for d in durations_for(unit):
-        parts.append(f"avg(c.{d.column}) AS {d.name}_mean")
+        parts.append(f"count(c.{d.column}) AS {d.column}_n")
+        parts.append(f"coalesce(sum(c.{d.column}::numeric), 0) AS {d.column}_sum")
         parts.append(f"percentile_cont(0.9) WITHIN GROUP (ORDER BY c.{d.column}) AS {d.name}_p90")
     return (
         f"SELECT c.{col} AS unit_id, {', '.join(parts)} FROM {table} c "
         f"WHERE c.reported_at >= :since AND c.reported_at < :until AND c.{col} IS NOT NULL "
         f"AND {where} GROUP BY c.{col}"
     )
+
+
+def rollup_sql(unit: str, where: str) -> str:
+    """The same figures from the monthly rollup (whole months of the period), the fact rows of
+    the partial months at either end, and the clock's part over the facts with a running
+    deadline. Every count is exact: the three parts never overlap."""
+    dept = unit == "department"
+    col = UNIT_COLUMN[unit]
+    facts = "stats_dept_facts" if dept else "stats_case_facts"
+    roll = "stats_dept_monthly" if dept else "stats_case_monthly"
+    opened = (DEPT_OPEN if dept else CASE_OPEN).format(t="c")
+    names = list(MEASURES)
+    for d in durations_for(unit):
+        names += [f"{d.column}_n", f"{d.column}_sum"]
+    roll_q = (
+        f"SELECT c.{col} AS unit_id, {', '.join(f'sum(c.{n}) AS {n}' for n in names)} "
+        f"FROM {roll} c WHERE c.month >= :m_from AND c.month < :m_to AND c.{col} IS NOT NULL "
+        f"AND {where} GROUP BY 1"
+    )
+    edge = [f"count(*) FILTER (WHERE {static_part(m, 'c', dept)})" for m in MEASURES]
+    live = [
+        f"count(*) FILTER (WHERE {dynamic_part(m, 'c', dept)})" if m in DYNAMIC else "0"
+        for m in MEASURES
+    ]
+    for d in durations_for(unit):
+        edge += [f"count(c.{d.column})", f"coalesce(sum(c.{d.column}::numeric), 0)"]
+        live += ["0", "0"]
+    edge_q = (
+        f"SELECT c.{col}, {', '.join(edge)} FROM {facts} c "
+        "WHERE ((c.reported_at >= :since AND c.reported_at < :e1) "
+        "OR (c.reported_at >= :e2 AND c.reported_at < :until)) "
+        f"AND c.{col} IS NOT NULL AND {where} GROUP BY 1"
+    )
+    live_q = (
+        f"SELECT c.{col}, {', '.join(live)} FROM {facts} c "
+        f"WHERE {opened} AND c.reported_at >= :since AND c.reported_at < :until "
+        f"AND c.{col} IS NOT NULL AND {where} GROUP BY 1"
+    )
+    return (
+        f"SELECT unit_id, {', '.join(f'sum({n}) AS {n}' for n in names)} "
+        f"FROM ({roll_q} UNION ALL {edge_q} UNION ALL {live_q}) u GROUP BY unit_id"
+    )
+
+
+def _months(period: Period) -> tuple[date, date, datetime, datetime]:
+    """The whole months inside the period [m_from, m_to) and the edges' bounds e1, e2."""
+    start, end = period.start.astimezone(SHANGHAI), period.end.astimezone(SHANGHAI)
+    m_from = start.date().replace(day=1)
+    if start != datetime(m_from.year, m_from.month, 1, tzinfo=SHANGHAI):
+        m_from = (m_from + timedelta(days=32)).replace(day=1)
+    m_to = end.date().replace(day=1)
+    if m_from >= m_to:
+        return m_from, m_from, period.end, period.end
+    return (
+        m_from,
+        m_to,
+        datetime(m_from.year, m_from.month, 1, tzinfo=SHANGHAI),
+        datetime(m_to.year, m_to.month, 1, tzinfo=SHANGHAI),
+    )
+
+
+def percentile_sql(unit: str, column: str, where: str) -> str:
+    """For each unit, the two values around the 90th percentile, walking down the (unit, value)
+    index from the largest: OFFSET counts from the top, so about a tenth of the rows is read."""
+    dept = unit == "department"
+    col = UNIT_COLUMN[unit]
+    facts = "stats_dept_facts" if dept else "stats_case_facts"
+    return (
+        f"SELECT u.id, array(SELECT c.{column} FROM {facts} c WHERE c.{col} = u.id AND c.{column} IS NOT NULL "
+        f"AND c.reported_at >= :since AND c.reported_at < :until AND {where} "
+        f"ORDER BY c.{column} DESC OFFSET u.off LIMIT 2) AS v "
+        "FROM unnest(CAST(:ids AS bigint[]), CAST(:offs AS int[])) AS u(id, off)"
+    )
+
+
+def percentile_cont(n: int, top: list[float], q: float = 0.9) -> float | None:
+    """PostgreSQL's percentile_cont from the values at the two ranks around it (`top`: fetched
+    in descending order from offset n - 1 - ceil(q (n - 1)))."""
+    if n == 0 or not top:
+        return None
+    pos = q * (n - 1)
+    first, second = math.floor(pos), math.ceil(pos)
+    hi = top[0]
+    lo = top[1] if second != first and len(top) > 1 else hi
+    return lo + (hi - lo) * (pos - first)
 
 
 async def _names(conn: AsyncConnection, unit: str, ids: list[int]) -> dict[int, dict[str, Any]]:
@@ -305,10 +408,19 @@ async def indicator_rows(
     scope: Scope | None = None,
     raw: bool = False,
 ) -> list[dict[str, Any]]:
-    """One row per unit with cases in the period, in the caller's scope (best score first)."""
+    """One row per unit with cases in the period, in the caller's scope (best score first).
+    From the monthly rollups when the caller's scope is a matter of places (or a department
+    asking for its own figures); else, and with `raw`, by the straightforward aggregate."""
     scope = scope or await scope_of(conn, who)
     cfg = cfg or await thresholds(conn)
-    vis, params = scope.visibility()
+    own_departments = unit == "department" and bool(scope.departments) and not scope.non_department
+    if own_departments:
+        vis, params = (
+            "true",
+            dict[str, Any](),
+        )  # the unit filter keeps the caller's departments: all visible
+    else:
+        vis, params = scope.visibility()
     where = [vis]
     col = UNIT_COLUMN[unit]
     allowed = await scope.units(conn, unit)
@@ -319,12 +431,40 @@ async def indicator_rows(
         where.append(f"c.{col} = :unit_id")
         params["unit_id"] = unit_id
     params.update(since=period.start, until=period.end)
-    sql = aggregate_sql(unit, " AND ".join(where), raw)
-    rows = list(await conn.execute(text(sql), params))
-    names = await _names(conn, unit, [r.unit_id for r in rows])
+    cond = " AND ".join(where)
+    fast = not raw and (own_departments or scope.everything or not scope.departments)
+    if fast:
+        m_from, m_to, e1, e2 = _months(period)
+        params.update(m_from=m_from, m_to=m_to, e1=e1, e2=e2)
+        rows = [dict(r._mapping) for r in await conn.execute(text(rollup_sql(unit, cond)), params)]
+        for d in durations_for(unit):
+            ns = {r["unit_id"]: int(r[f"{d.column}_n"]) for r in rows if r[f"{d.column}_n"]}
+            tops: dict[int, list[float]] = {}
+            if ns:
+                ids = sorted(ns)
+                offs = [ns[i] - 1 - math.ceil(0.9 * (ns[i] - 1)) for i in ids]
+                # A plan for these very bounds and offsets: a generic plan (after five runs of
+                # a prepared statement) may sort the unit's rows instead of walking the index.
+                await conn.execute(text("SET plan_cache_mode = force_custom_plan"))
+                try:
+                    res = await conn.execute(
+                        text(percentile_sql(unit, d.column, cond)),
+                        {**params, "ids": ids, "offs": offs},
+                    )
+                    tops = {r.id: list(r.v) for r in res}
+                finally:
+                    await conn.execute(text("RESET plan_cache_mode"))
+            for r in rows:
+                uid = r["unit_id"]
+                r[f"{d.name}_p90"] = percentile_cont(ns.get(uid, 0), tops.get(uid, []))
+    else:
+        sql = aggregate_sql(unit, cond, raw)
+        rows = [dict(r._mapping) for r in await conn.execute(text(sql), params)]
+    rows = [r for r in rows if r["received"]]
+    names = await _names(conn, unit, [r["unit_id"] for r in rows])
     homes = await households(conn, unit)
     out = [
-        row_out(r, unit, period, lang, names.get(r.unit_id), homes.get(r.unit_id), cfg)
+        row_out(r, unit, period, lang, names.get(r["unit_id"]), homes.get(r["unit_id"]), cfg)
         for r in rows
     ]
     out.sort(
@@ -342,17 +482,17 @@ def row_out(
     homes: int | None,
     cfg: dict[str, Any],
 ) -> dict[str, Any]:
-    link = {UNIT_PARAM[unit]: r.unit_id}
+    link = {UNIT_PARAM[unit]: r["unit_id"]}
     figures: dict[str, Any] = {}
     for m in MEASURES:
         figures[m] = {
             "label": label(COUNT_LABELS, m, lang),
-            "value": int(getattr(r, m)),
+            "value": int(r[m]),
             "cases_url": cases_url(period, m, **link),
         }
     rates: dict[str, float | None] = {}
     for rate in RATES:
-        num, den = int(getattr(r, rate.numerator)), int(getattr(r, rate.denominator))
+        num, den = int(r[rate.numerator]), int(r[rate.denominator])
         value = round(num / den, 4) if den else None
         rates[rate.name] = value
         figures[rate.name] = {
@@ -363,7 +503,7 @@ def row_out(
             "cases_url": cases_url(period, rate.numerator, **link),
             "denominator_url": cases_url(period, rate.denominator, **link),
         }
-    unreachable, evaluated = int(r.unreachable), int(r.evaluated)
+    unreachable, evaluated = int(r["unreachable"]), int(r["evaluated"])
     figures["unreachable_share"] = {
         "label": "无法联系占比" if lang == "zh" else "share not reached",
         "value": round(unreachable / (unreachable + evaluated), 4)
@@ -375,27 +515,28 @@ def row_out(
         "denominator_url": None,
     }
     for d in durations_for(unit):
+        n = int(r[f"{d.column}_n"])
         figures[d.name] = {
             "label": d.en if lang == "en" else d.zh,
-            "mean": _round(getattr(r, f"{d.name}_mean")),
-            "p90": _round(getattr(r, f"{d.name}_p90")),
-            "n": int(getattr(r, d.having)),
+            "mean": _round(r[f"{d.column}_sum"] / n) if n else None,
+            "p90": _round(r[f"{d.name}_p90"]),
+            "n": int(r[d.having]),
             "cases_url": cases_url(period, d.having, **link),
         }
     if homes is not None or unit in ("district", "street", "community", "grid"):
         figures["per_1000_households"] = {
             "label": "每千户事件数" if lang == "zh" else "cases per 1,000 households",
-            "value": round(int(r.received) * 1000 / homes, 2) if homes else None,
+            "value": round(int(r["received"]) * 1000 / homes, 2) if homes else None,
             "households": homes or 0,
             "cases_url": cases_url(period, "received", **link),
         }
     score = score_of(rates, cfg["weights"])
-    rating = rating_of(score, int(r.received), cfg)
+    rating = rating_of(score, int(r["received"]), cfg)
     return {
         "unit": {
             "kind": unit,
             "kind_label": label(UNIT_LABELS, unit, lang),
-            **(name or {"id": r.unit_id, "code": None, "name": None}),
+            **(name or {"id": r["unit_id"], "code": None, "name": None}),
         },
         "period": period.out(),
         "figures": figures,
@@ -490,7 +631,7 @@ async def hotspots(
     """Received cases by grid and category over the period (the map's choropleth)."""
     scope = await scope_of(conn, who)
     vis, params = scope.visibility()
-    where = [vis, "c.reported_at >= :since", "c.reported_at < :until", "c.grid_id IS NOT NULL"]
+    where = [vis, "c.reported_at >= :since AND c.reported_at < :until", "c.grid_id IS NOT NULL"]
     params.update(since=period.start, until=period.end)
     if categories:
         where.append("c.category_code = ANY(:cats)")
@@ -501,10 +642,30 @@ async def hotspots(
     if community_id is not None:
         where.append("c.community_id = :community_id")
         params["community_id"] = community_id
-    sql = (
-        "SELECT c.grid_id, c.category_code, count(*) AS n FROM stats_case_facts c "
-        f"WHERE {' AND '.join(where)} GROUP BY 1, 2 ORDER BY 1, 2"
-    )
+    cond = " AND ".join(where)
+    if scope.everything or not scope.departments:
+        # The monthly hot-spot rollup for whole months, the facts for the partial ones.
+        m_from, m_to, e1, e2 = _months(period)
+        params.update(m_from=m_from, m_to=m_to, e1=e1, e2=e2)
+        edge = cond.replace(
+            "c.reported_at >= :since AND c.reported_at < :until",
+            "((c.reported_at >= :since AND c.reported_at < :e1) "
+            "OR (c.reported_at >= :e2 AND c.reported_at < :until))",
+        )
+        sql = (
+            "SELECT grid_id, category_code, sum(n) AS n FROM ("
+            "SELECT c.grid_id, c.category_code, sum(c.received) AS n "
+            "FROM stats_hotspot_monthly c WHERE c.month >= :m_from AND c.month < :m_to AND "
+            + cond.replace("c.reported_at >= :since AND c.reported_at < :until", "true")
+            + " GROUP BY 1, 2 UNION ALL SELECT c.grid_id, c.category_code, count(*) "
+            f"FROM stats_case_facts c WHERE {edge} GROUP BY 1, 2) u "
+            "GROUP BY 1, 2 HAVING sum(n) <> 0 ORDER BY 1, 2"
+        )
+    else:
+        sql = (
+            "SELECT c.grid_id, c.category_code, count(*) AS n FROM stats_case_facts c "
+            f"WHERE {cond} GROUP BY 1, 2 ORDER BY 1, 2"
+        )
     counts: dict[int, dict[str, int]] = defaultdict(dict)
     for r in await conn.execute(text(sql), params):
         counts[r.grid_id][r.category_code] = int(r.n)
@@ -523,12 +684,12 @@ async def hotspots(
         for r in await conn.execute(text("SELECT code, name, name_en FROM categories"))
     }
     items = []
+    by_category: dict[str, int] = defaultdict(int)
     for gid, by_cat in counts.items():
         g = grids[gid]
         total = sum(by_cat.values())
-        base = {"grid_id": gid}
-        if categories:
-            base["category"] = categories  # type: ignore[assignment]
+        for code, n in by_cat.items():
+            by_category[code] += n
         items.append(
             {
                 "grid": {"id": gid, "code": g.code, "name": g.name},
@@ -538,16 +699,8 @@ async def hotspots(
                 "per_1000_households": round(total * 1000 / g.households, 2)
                 if g.households
                 else None,
-                "categories": [
-                    {
-                        "code": code,
-                        "name": cat_names.get(code, (code, code))[1 if lang == "en" else 0],
-                        "count": n,
-                        "cases_url": cases_url(period, "received", grid_id=gid, category=code),
-                    }
-                    for code, n in sorted(by_cat.items(), key=lambda kv: (-kv[1], kv[0]))
-                ],
-                "cases_url": cases_url(period, "received", **base),
+                "counts": dict(sorted(by_cat.items(), key=lambda kv: (-kv[1], kv[0]))),
+                "cases_url": cases_url(period, "received", grid_id=gid, category=categories),
             }
         )
     items.sort(key=lambda x: (-x["total"], x["grid"]["code"]))
@@ -555,6 +708,21 @@ async def hotspots(
         "period": period.out(),
         "total": sum(i["total"] for i in items),
         "max_total": max((i["total"] for i in items), default=0),
+        "categories": [
+            {
+                "code": code,
+                "name": cat_names.get(code, (code, code))[1 if lang == "en" else 0],
+                "count": n,
+                "cases_url": cases_url(
+                    period,
+                    "received",
+                    street_id=street_id,
+                    community_id=community_id,
+                    category=code,
+                ),
+            }
+            for code, n in sorted(by_category.items(), key=lambda kv: (-kv[1], kv[0]))
+        ],
         "items": items,
     }
 

@@ -95,6 +95,163 @@ def _calendar_rows() -> list[tuple[str, bool]]:
     return out
 
 
+ROLLUP_KEYS = {
+    "stats_case_monthly": ("district_id", "street_id", "community_id", "grid_id", "reporter_id"),
+    "stats_dept_monthly": (
+        "department_id",
+        "district_id",
+        "street_id",
+        "community_id",
+        "grid_id",
+        "reporter_id",
+    ),
+}
+DURATIONS = {
+    "stats_case_facts": ("sign_in_wh", "close_wh"),
+    "stats_dept_facts": ("sign_in_wh", "handle_wh", "close_wh"),
+}
+WALK_UNITS = {
+    "stats_case_facts": ("district_id", "street_id", "community_id", "grid_id", "reporter_id"),
+    "stats_dept_facts": ("department_id",),
+}
+SCOPE_COLUMNS = (
+    "reported_at",
+    "district_id",
+    "street_id",
+    "community_id",
+    "grid_id",
+    "reporter_id",
+)
+
+
+def _rollups() -> None:
+    """Monthly rollups of the facts' static measures and duration sums, kept by statement-level
+    triggers on the fact tables (subtract the deleted rows, add the inserted ones), and the
+    indexes that find a percentile by walking down from the largest value."""
+    from app.stats.definitions import MEASURES, static_part
+
+    for rollup, facts, dept in (
+        ("stats_case_monthly", "stats_case_facts", False),
+        ("stats_dept_monthly", "stats_dept_facts", True),
+    ):
+        keys = ROLLUP_KEYS[rollup]
+        durs = DURATIONS[facts]
+        cols = ["month date NOT NULL", *(f"{k} bigint" for k in keys)]
+        cols += [f"{m} integer NOT NULL DEFAULT 0" for m in MEASURES]
+        for d in durs:
+            cols += [f"{d}_n integer NOT NULL DEFAULT 0", f"{d}_sum numeric NOT NULL DEFAULT 0"]
+        op.execute(f"CREATE TABLE {rollup} ({', '.join(cols)})")
+        op.execute(f"CREATE INDEX ix_{rollup}_month ON {rollup} (month)")
+        op.execute(
+            f"ALTER TABLE {rollup} ADD CONSTRAINT fk_{rollup}_district_id_areas "
+            "FOREIGN KEY (district_id) REFERENCES areas (id)"
+        )
+        values = [f"count(*) FILTER (WHERE {static_part(m, 't', dept)})" for m in MEASURES]
+        for d in durs:
+            values += [f"count(t.{d})", f"coalesce(sum(t.{d}::numeric), 0)"]
+        names = [*MEASURES, *(x for d in durs for x in (f"{d}_n", f"{d}_sum"))]
+        key_sql = ", ".join(f"t.{k}" for k in keys)
+        fn = f"{rollup}_roll"
+        op.execute(
+            f"""
+            CREATE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS $$
+            DECLARE sign integer := CASE WHEN TG_OP = 'DELETE' THEN -1 ELSE 1 END;
+            BEGIN
+              -- Deltas only (no upsert): concurrent changes never wait on a shared rollup row.
+              INSERT INTO {rollup} (month, {", ".join(keys)}, {", ".join(names)})
+              SELECT (date_trunc('month', t.reported_at AT TIME ZONE 'Asia/Shanghai'))::date,
+                     {key_sql}, {", ".join(f"sign * {v}" for v in values)}
+              FROM changed t GROUP BY 1, {key_sql};
+              RETURN NULL;
+            END $$
+            """
+        )
+        for event, ref in (("INSERT", "NEW"), ("DELETE", "OLD")):
+            op.execute(
+                f"CREATE TRIGGER {rollup}_{event.lower()} AFTER {event} ON {facts} "
+                f"REFERENCING {ref} TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION {fn}()"
+            )
+        for unit in WALK_UNITS[facts]:
+            include = ", ".join(c for c in SCOPE_COLUMNS if c != unit)
+            for d in durs:
+                op.execute(
+                    f"CREATE INDEX ix_{facts}_{unit}_{d} ON {facts} ({unit}, {d}) "
+                    f"INCLUDE ({include})"
+                )
+        # Compaction: the deltas of each key merged into one row (exact; run daily).
+        op.execute(
+            f"""
+            CREATE FUNCTION {rollup}_compact() RETURNS bigint LANGUAGE plpgsql AS $$
+            DECLARE n bigint;
+            BEGIN
+              WITH gone AS (DELETE FROM {rollup} RETURNING *),
+              merged AS (
+                INSERT INTO {rollup} (month, {", ".join(keys)}, {", ".join(names)})
+                SELECT month, {", ".join(keys)}, {", ".join(f"sum({n})" for n in names)}
+                FROM gone GROUP BY month, {", ".join(keys)}
+                HAVING sum(received) <> 0 RETURNING 1)
+              SELECT count(*) INTO n FROM merged;
+              RETURN n;
+            END $$
+            """
+        )
+    # Hot spots: received cases by month, place and category (the map's choropleth).
+    hot_keys = "district_id, street_id, community_id, grid_id, reporter_id, category_code"
+    op.execute(
+        "CREATE TABLE stats_hotspot_monthly (month date NOT NULL, district_id bigint, "
+        "street_id bigint, community_id bigint, grid_id bigint, reporter_id bigint, "
+        "category_code varchar(16), received integer NOT NULL DEFAULT 0)"
+    )
+    op.execute("CREATE INDEX ix_stats_hotspot_monthly_month ON stats_hotspot_monthly (month)")
+    op.execute(
+        "ALTER TABLE stats_hotspot_monthly ADD CONSTRAINT fk_stats_hotspot_monthly_district_id_areas "
+        "FOREIGN KEY (district_id) REFERENCES areas (id)"
+    )
+    op.execute(
+        f"""
+        CREATE FUNCTION stats_hotspot_monthly_roll() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE sign integer := CASE WHEN TG_OP = 'DELETE' THEN -1 ELSE 1 END;
+        BEGIN
+          INSERT INTO stats_hotspot_monthly (month, {hot_keys}, received)
+          SELECT (date_trunc('month', t.reported_at AT TIME ZONE 'Asia/Shanghai'))::date,
+                 {hot_keys}, sign * count(*)
+          FROM changed t GROUP BY 1, {hot_keys};
+          RETURN NULL;
+        END $$
+        """
+    )
+    for event, ref in (("INSERT", "NEW"), ("DELETE", "OLD")):
+        op.execute(
+            f"CREATE TRIGGER stats_hotspot_monthly_{event.lower()} AFTER {event} "
+            f"ON stats_case_facts REFERENCING {ref} TABLE AS changed FOR EACH STATEMENT "
+            "EXECUTE FUNCTION stats_hotspot_monthly_roll()"
+        )
+    op.execute(
+        f"""
+        CREATE FUNCTION stats_hotspot_monthly_compact() RETURNS bigint LANGUAGE plpgsql AS $$
+        DECLARE n bigint;
+        BEGIN
+          WITH gone AS (DELETE FROM stats_hotspot_monthly RETURNING *),
+          merged AS (
+            INSERT INTO stats_hotspot_monthly (month, {hot_keys}, received)
+            SELECT month, {hot_keys}, sum(received) FROM gone GROUP BY month, {hot_keys}
+            HAVING sum(received) <> 0 RETURNING 1)
+          SELECT count(*) INTO n FROM merged;
+          RETURN n;
+        END $$
+        """
+    )
+    # The clock's part is counted over the facts with a running deadline only.
+    op.execute(
+        "CREATE INDEX ix_stats_case_facts_open ON stats_case_facts (reported_at) "
+        "WHERE next_due IS NOT NULL"
+    )
+    op.execute(
+        "CREATE INDEX ix_stats_dept_facts_open ON stats_dept_facts (department_id, reported_at) "
+        "WHERE state IN ('dispatched', 'handling', 'rework')"
+    )
+
+
 def upgrade() -> None:
     op.execute(
         """
@@ -110,13 +267,16 @@ def upgrade() -> None:
         """
         CREATE TABLE work_calendar (
             day date CONSTRAINT pk_work_calendar PRIMARY KEY, workday boolean NOT NULL,
+            base_workday boolean NOT NULL,
             wh_before double precision NOT NULL DEFAULT 0)
         """
     )
     rows = _calendar_rows()
     for i in range(0, len(rows), 2000):
-        values = ", ".join(f"('{d}', {str(w).lower()})" for d, w in rows[i : i + 2000])
-        op.execute(f"INSERT INTO work_calendar (day, workday) VALUES {values}")
+        values = ", ".join(
+            f"('{d}', {str(w).lower()}, {str(w).lower()})" for d, w in rows[i : i + 2000]
+        )
+        op.execute(f"INSERT INTO work_calendar (day, workday, base_workday) VALUES {values}")
     op.execute(
         """
         CREATE FUNCTION stats_calendar_cumulate() RETURNS void LANGUAGE sql AS $$
@@ -156,6 +316,36 @@ def upgrade() -> None:
         $$
         """
     )
+    # The inverse: the instant `hours` of office time after t (the loop's deadlines, in SQL).
+    op.execute("CREATE INDEX ix_work_calendar_wh_before ON work_calendar (wh_before) WHERE workday")
+    op.execute(
+        """
+        CREATE FUNCTION stats_wh_add(t timestamptz, hours double precision) RETURNS timestamptz
+        LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+        DECLARE
+          v double precision;
+          d date;
+          before double precision;
+          h work_hours;
+          secs double precision;
+        BEGIN
+          IF t IS NULL OR hours IS NULL THEN RETURN NULL; END IF;
+          IF hours <= 0 THEN RETURN t; END IF;
+          v := stats_wh_at(t) + hours;
+          SELECT c.day, c.wh_before INTO d, before FROM work_calendar c
+          WHERE c.workday AND c.wh_before < v ORDER BY c.wh_before DESC LIMIT 1;
+          IF d IS NULL THEN RETURN NULL; END IF;
+          SELECT * INTO h FROM work_hours;
+          secs := (v - before) * 3600;
+          IF secs <= h.morning_end - h.morning_start THEN
+            secs := h.morning_start + secs;
+          ELSE
+            secs := h.afternoon_start + secs - (h.morning_end - h.morning_start);
+          END IF;
+          RETURN (d + make_interval(secs => secs)) AT TIME ZONE 'Asia/Shanghai';
+        END $$
+        """
+    )
     op.execute(CASE_FACTS_V)
     op.execute(DEPT_FACTS_V)
     op.execute("CREATE TABLE stats_case_facts AS SELECT * FROM stats_case_facts_v WITH NO DATA")
@@ -190,6 +380,7 @@ def upgrade() -> None:
     ):
         name = f"ix_{table}_{cols.replace(', ', '_')}"
         op.execute(f"CREATE INDEX {name} ON {table} ({cols})")
+    _rollups()
     op.execute(
         """
         CREATE FUNCTION stats_refresh(ids bigint[]) RETURNS void LANGUAGE sql AS $$
@@ -203,7 +394,8 @@ def upgrade() -> None:
     op.execute(
         """
         CREATE FUNCTION stats_rebuild() RETURNS void LANGUAGE sql AS $$
-          TRUNCATE stats_case_facts, stats_dept_facts;
+          TRUNCATE stats_case_facts, stats_dept_facts, stats_case_monthly, stats_dept_monthly,
+                   stats_hotspot_monthly;
           INSERT INTO stats_case_facts SELECT * FROM stats_case_facts_v;
           INSERT INTO stats_dept_facts SELECT * FROM stats_dept_facts_v;
         $$
@@ -251,6 +443,24 @@ def upgrade() -> None:
         "CREATE TRIGGER stats_schedule_loaded AFTER INSERT OR UPDATE ON work_schedules "
         "FOR EACH ROW EXECUTE FUNCTION stats_schedule_loaded()"
     )
+    # A loaded year deleted: its days go back to the built-in schedule (or plain weekends).
+    op.execute(
+        """
+        CREATE FUNCTION stats_schedule_removed() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          UPDATE work_calendar SET workday = base_workday
+          WHERE extract(year FROM day) = OLD.year AND workday <> base_workday;
+          PERFORM stats_calendar_cumulate();
+          PERFORM stats_refresh(array(
+              SELECT id FROM cases WHERE reported_at >= make_date(OLD.year - 1, 1, 1)));
+          RETURN NULL;
+        END $$
+        """
+    )
+    op.execute(
+        "CREATE TRIGGER stats_schedule_removed AFTER DELETE ON work_schedules "
+        "FOR EACH ROW EXECUTE FUNCTION stats_schedule_removed()"
+    )
     op.execute(
         """
         CREATE TABLE stats_thresholds (
@@ -268,6 +478,22 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("DROP TABLE IF EXISTS stats_thresholds")
+    for event in ("insert", "delete"):
+        op.execute(f"DROP TRIGGER IF EXISTS stats_hotspot_monthly_{event} ON stats_case_facts")
+    op.execute("DROP FUNCTION IF EXISTS stats_hotspot_monthly_roll()")
+    op.execute("DROP FUNCTION IF EXISTS stats_hotspot_monthly_compact()")
+    op.execute("DROP TABLE IF EXISTS stats_hotspot_monthly")
+    for rollup, facts in (
+        ("stats_case_monthly", "stats_case_facts"),
+        ("stats_dept_monthly", "stats_dept_facts"),
+    ):
+        for event in ("insert", "delete"):
+            op.execute(f"DROP TRIGGER IF EXISTS {rollup}_{event} ON {facts}")
+        op.execute(f"DROP FUNCTION IF EXISTS {rollup}_roll() CASCADE")
+        op.execute(f"DROP FUNCTION IF EXISTS {rollup}_compact()")
+        op.execute(f"DROP TABLE IF EXISTS {rollup}")
+    op.execute("DROP TRIGGER IF EXISTS stats_schedule_removed ON work_schedules")
+    op.execute("DROP FUNCTION IF EXISTS stats_schedule_removed()")
     op.execute("DROP TRIGGER IF EXISTS stats_schedule_loaded ON work_schedules")
     op.execute("DROP FUNCTION IF EXISTS stats_schedule_loaded()")
     for table in ("cases", "case_assignments"):
@@ -280,6 +506,7 @@ def downgrade() -> None:
     op.execute("DROP TABLE IF EXISTS stats_case_facts")
     op.execute("DROP VIEW IF EXISTS stats_dept_facts_v")
     op.execute("DROP VIEW IF EXISTS stats_case_facts_v")
+    op.execute("DROP FUNCTION IF EXISTS stats_wh_add(timestamptz, double precision)")
     op.execute("DROP FUNCTION IF EXISTS stats_wh(timestamptz, timestamptz)")
     op.execute("DROP FUNCTION IF EXISTS stats_wh_at(timestamptz)")
     op.execute("DROP FUNCTION IF EXISTS stats_calendar_cumulate()")
