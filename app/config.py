@@ -109,7 +109,7 @@ class Settings(BaseSettings):
     """Category classes (矛盾纠纷, 社会治安) whose requests show no description, address or place
     in public Open311 answers."""
     open311_key_per_minute: int = Field(120, ge=1, le=100_000)
-    """Open311 POSTs per API key per minute (token bucket; 429 with Retry-After beyond)."""
+    """Open311 POSTs per API key per minute (counted in PostgreSQL; 429 with Retry-After beyond)."""
     open311_ip_per_minute: int = Field(120, ge=1, le=100_000)
     """Open311 POSTs per client address per minute."""
     qr_per_hour: int = Field(10, ge=1, le=10_000)

@@ -10,13 +10,14 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Header, Query, Request, Response
 
+from app import ratelimit as shared_limits
 from app.auth.policy import Open311Public, Open311Submitter
 from app.config import get_settings
 from app.db import DbReader, DbSession, ReaderFactory
 from app.errors import ApiError
 from app.i18n import RequestLang
 from app.idempotency import Claim, run_once
-from app.open311 import formats, ratelimit, service
+from app.open311 import formats, service
 from app.open311.formats import Open311Route
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=Open311Route)
@@ -182,9 +183,14 @@ async def post_request(
     ] = None,
 ) -> Response:
     s = get_settings()
-    ratelimit.limit(f"key:{who.key_id}", s.open311_key_per_minute, s.open311_key_per_minute / 60)
-    ip = request.client.host if request.client else "?"
-    ratelimit.limit(f"ip:{ip}", s.open311_ip_per_minute, s.open311_ip_per_minute / 60)
+    # Counted in PostgreSQL (app.ratelimit): the same limits whichever replica answers.
+    await shared_limits.check(
+        connect,
+        {
+            f"open311:key:{who.key_id}": s.open311_key_per_minute,
+            f"open311:ip:{shared_limits.client_ip(request)}": s.open311_ip_per_minute,
+        },
+    )
     form = await request.form()
     fields: dict[str, Any] = {
         "service_code": service_code,

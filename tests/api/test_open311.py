@@ -532,7 +532,7 @@ async def test_address_only_and_rate_limit(anon, as_user, conn, monkeypatch) -> 
     assert r.status_code == 200, r.text
 
     monkeypatch.setattr(get_settings(), "open311_key_per_minute", 2)
-    ratelimit.buckets.clear()
+    await conn.execute(text("DELETE FROM rate_counters"))  # the posts above counted too
     lon, lat = await point_in(conn, GRID)
     for _ in range(2):
         assert (
@@ -540,7 +540,7 @@ async def test_address_only_and_rate_limit(anon, as_user, conn, monkeypatch) -> 
         ).status_code == 200
     r = await anon.post(f"{V2}/requests.xml", data=form(cat, lon, lat, key["key"]))
     check_error(r, 429)
-    assert 1 <= int(r.headers["retry-after"]) <= 30
+    assert 1 <= int(r.headers["retry-after"]) <= 60  # one-minute windows
 
 
 async def test_keys_admin(anon, as_user, conn, demo) -> None:
