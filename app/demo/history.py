@@ -291,14 +291,14 @@ SELECT h.id, 'H' || lpad(h.id::text, 10, '0'), h.category_code, h.category_name 
 FROM hist_cases h
 """
 _INSERT_ASSIGNMENTS = """
-INSERT INTO case_assignments (case_id, department_id, role, state, dispatched_at, limits,
-    sign_in_due, signed_in_at, handle_due, feedback_at, rework_count, note)
-SELECT h.id, h.lead_id, 'lead', 'returned', h.dispatched_at, h.limits,
+INSERT INTO case_assignments (case_id, district_id, department_id, role, state, dispatched_at,
+    limits, sign_in_due, signed_in_at, handle_due, feedback_at, rework_count, note)
+SELECT h.id, h.district_id, h.lead_id, 'lead', 'returned', h.dispatched_at, h.limits,
        h.first_sign_in_due, NULL, NULL, NULL, 0, '不属于本部门职责'
 FROM hist_cases h
 WHERE h.path = 'dispatch' AND h.returned AND h.returned_at <= :end
 UNION ALL
-SELECT h.id, h.main_dept, 'lead',
+SELECT h.id, h.district_id, h.main_dept, 'lead',
        CASE h.status WHEN 'dispatched' THEN 'dispatched' WHEN 'handling' THEN 'handling'
                      WHEN 'rework' THEN 'rework' WHEN 'feedback' THEN 'feedback'
                      ELSE 'done' END,
@@ -315,8 +315,8 @@ FROM hist_cases h
 WHERE h.path = 'dispatch' AND h.status NOT IN ('reported', 'registered', 'returned')
 """
 _INSERT_EVENTS = """
-INSERT INTO case_events (case_id, at, action, from_status, to_status, detail)
-SELECT id, at, action, f, t, '{"synthetic": true}'::jsonb FROM (
+INSERT INTO case_events (case_id, district_id, at, action, from_status, to_status, detail)
+SELECT e.id, h.district_id, e.at, e.action, e.f, e.t, '{"synthetic": true}'::jsonb FROM (
     SELECT id, reported_at AS at, 'reported' AS action, NULL AS f, 'reported' AS t
     FROM hist_cases
     UNION ALL SELECT id, registered_at, 'reject', 'reported', 'rejected' FROM hist_cases
@@ -347,7 +347,7 @@ SELECT id, at, action, f, t, '{"synthetic": true}'::jsonb FROM (
         WHERE status IN ('verified', 'closed')
     UNION ALL SELECT id, closed_at, 'evaluate', 'verified', 'closed' FROM hist_cases
         WHERE status = 'closed'
-) e
+) e JOIN hist_cases h ON h.id = e.id
 """
 
 
