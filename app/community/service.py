@@ -92,6 +92,19 @@ async def community_of(session: AsyncSession, area_id: int) -> Community:
     return Community(row.id, row.district_id, row.name, row.street_id)
 
 
+async def grid_community(session: AsyncSession, grid_id: int) -> Community:
+    """The community of a (live) grid: where a need or proposal collected in it belongs."""
+    row = (
+        await session.execute(
+            text("SELECT community_id FROM grids WHERE id = :g AND deleted_at IS NULL"),
+            {"g": grid_id},
+        )
+    ).first()
+    if row is None:
+        raise not_found("网格", "Grid", grid_id)
+    return await community_of(session, row.community_id)
+
+
 _UNDER = text(
     """
     WITH RECURSIVE down(id, level) AS (

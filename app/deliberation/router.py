@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response, status
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from app.auth.policy import CommunityCollector, CommunityManager, CommunityReader, Public
 from app.community import service as cs
@@ -28,7 +28,6 @@ from app.deliberation.schemas import (
     ProposalReceipt,
     RatingIn,
 )
-from app.errors import not_found
 from app.http import ApiRoute
 from app.i18n import RequestLang
 
@@ -37,18 +36,6 @@ router = APIRouter(prefix="/api/v1", tags=["community deliberation"], route_clas
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-async def _grid_community(session: DbSession, grid_id: int) -> cs.Community:
-    row = (
-        await session.execute(
-            text("SELECT community_id FROM grids WHERE id = :g AND deleted_at IS NULL"),
-            {"g": grid_id},
-        )
-    ).first()
-    if row is None:
-        raise not_found("网格", "Grid", grid_id)
-    return await cs.community_of(session, row.community_id)
 
 
 @router.get(
@@ -105,7 +92,7 @@ async def grid_proposal(
     lang: RequestLang,
     response: Response,
 ) -> Any:
-    c = await _grid_community(session, grid_id)
+    c = await cs.grid_community(session, grid_id)
     body = body.model_copy(update={"grid_id": grid_id})
     mid = await service.propose(session, c, body, "grid_worker", who, request)
     response.headers["Location"] = f"/api/v1/areas/{c.id}/matters/{mid}"
@@ -128,7 +115,7 @@ async def grid_opinion(
     who: CommunityCollector,
     lang: RequestLang,
 ) -> Any:
-    c = await _grid_community(session, grid_id)
+    c = await cs.grid_community(session, grid_id)
     await service.add_opinion(session, c, matter_id, body, who, request, _now())
     return await service.detail(session, [c.id], matter_id, _now(), lang)
 
@@ -149,7 +136,7 @@ async def grid_rating(
     who: CommunityCollector,
     lang: RequestLang,
 ) -> Any:
-    c = await _grid_community(session, grid_id)
+    c = await cs.grid_community(session, grid_id)
     await service.add_rating(session, c, matter_id, body, who, request)
     return await service.detail(session, [c.id], matter_id, _now(), lang)
 

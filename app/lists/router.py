@@ -211,7 +211,7 @@ async def need_matches(
 async def grid_needs(
     grid_id: int, session: DbSession, who: CommunityCollector, lang: RequestLang
 ) -> Any:
-    community = await _grid_community(session, grid_id)
+    community = await cs.grid_community(session, grid_id)
     rows = await service.list_needs(session, [community.id], grid_id=grid_id)
     return [_need(r, lang) for r in rows]
 
@@ -231,25 +231,11 @@ async def collect_need(
     response: Response,
     lang: RequestLang,
 ) -> Any:
-    community = await _grid_community(session, grid_id)
+    community = await cs.grid_community(session, grid_id)
     body = body.model_copy(update={"grid_id": grid_id})
     nid = await service.create_need(session, community, body, who, request)
     response.headers["Location"] = f"/api/v1/areas/{community.id}/needs/{nid}"
     return await _need_detail(session, [community.id], nid, lang)
-
-
-async def _grid_community(session: DbSession, grid_id: int) -> cs.Community:
-    from sqlalchemy import text
-
-    row = (
-        await session.execute(
-            text("SELECT community_id FROM grids WHERE id = :g AND deleted_at IS NULL"),
-            {"g": grid_id},
-        )
-    ).first()
-    if row is None:
-        raise not_found("网格", "Grid", grid_id)
-    return await cs.community_of(session, row.community_id)
 
 
 # --- resources --------------------------------------------------------------------------------
