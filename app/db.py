@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Annotated, Any
 
 import asyncpg
@@ -144,6 +144,30 @@ async def driver(conn: AsyncConnection) -> asyncpg.Connection:
     """The asyncpg connection under a pooled SQLAlchemy connection (it stays checked out)."""
     raw = await conn.get_raw_connection()
     return raw.driver_connection  # type: ignore[no-any-return]
+
+
+CONNECTION_LOST = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+    OSError,
+)
+"""What the raw driver raises when its connection is gone or left mid-operation."""
+
+
+@asynccontextmanager
+async def raw_connection(
+    connect: Callable[[], AbstractAsyncContextManager[AsyncConnection]],
+) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection used through the raw driver. SQLAlchemy does not see what happens on
+    it, so when the driver finds the connection lost it is invalidated here: the pool then opens
+    a fresh one instead of handing the broken one to the next request."""
+    async with connect() as conn:
+        try:
+            yield await driver(conn)
+        except CONNECTION_LOST:
+            await conn.invalidate()
+            raise
 
 
 class RecordView:

@@ -319,7 +319,8 @@ def install(app: FastAPI) -> None:
         return _database_answer(request, exc, err)
 
     @app.exception_handler(asyncpg.InterfaceError)
-    async def _asyncpg_closed(request: Request, exc: asyncpg.InterfaceError) -> FastJSON:
+    @app.exception_handler(asyncpg.exceptions.InternalClientError)
+    async def _asyncpg_closed(request: Request, exc: Exception) -> FastJSON:
         """The raw driver's connection is closed or broken under it: unavailable, retry."""
         return _database_answer(request, exc, database_problem("", str(exc), lost=True))
 

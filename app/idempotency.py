@@ -31,7 +31,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.config import get_settings
-from app.db import RawSql, driver
+from app.db import RawSql, raw_connection
 from app.errors import CATALOG, ApiError
 
 CATALOG.update(
@@ -206,8 +206,7 @@ async def run_once(
     """Run `work` (on `session`, which it must not commit) at most once for the claim's key;
     replay its response afterwards. `connect` gives a short autocommit connection for the claim
     and its release (returned before the work starts: a request never holds two)."""
-    async with connect() as c:
-        conn = await driver(c)
+    async with raw_connection(connect) as conn:
         claimed = await conn.fetchval(_CLAIM_ALONE.sql, *_CLAIM_ALONE.args(claim.params()))
         settled = None if claimed else await settle(conn, claim)
     if not claimed:
@@ -227,8 +226,7 @@ async def run_once(
         await session.commit()
     except BaseException:
         await session.rollback()
-        async with connect() as c:
-            conn = await driver(c)
+        async with raw_connection(connect) as conn:
             await conn.execute(_RELEASE.sql, *_RELEASE.args(claim.ids))
         raise
     return Replay(status, payload)

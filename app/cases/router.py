@@ -28,7 +28,7 @@ from app.cases.schemas import (
     PlaceIn,
 )
 from app.config import get_settings
-from app.db import DbReader, DbSession, ReaderFactory, driver
+from app.db import DbReader, DbSession, ReaderFactory, raw_connection
 from app.errors import ApiError
 from app.geometry import CRS, CrsQuery
 from app.http import ApiRoute
@@ -90,10 +90,8 @@ async def report_case(
 
     # One pooled connection, used raw (the hot path): the intake statement (key, case, first
     # step, event, duplicates) commits on its own, then the response is stored for replays.
-    async with connect() as c:
-        status_code, payload = await intake.report(
-            await driver(c), body, who.user_id, render, claim
-        )
+    async with raw_connection(connect) as conn:
+        status_code, payload = await intake.report(conn, body, who.user_id, render, claim)
     case_id = orjson.loads(payload)["id"]
     return FastJSON(
         payload, status_code=status_code, headers={"Location": f"/api/v1/cases/{case_id}"}
