@@ -162,12 +162,18 @@ async def raw_connection(
     """A pooled connection used through the raw driver. SQLAlchemy does not see what happens on
     it, so when the driver finds the connection lost it is invalidated here: the pool then opens
     a fresh one instead of handing the broken one to the next request."""
-    async with connect() as conn:
-        try:
-            yield await driver(conn)
-        except CONNECTION_LOST:
-            await conn.invalidate()
-            raise
+    async with connect() as conn, raw_of(conn) as raw:
+        yield raw
+
+
+@asynccontextmanager
+async def raw_of(conn: AsyncConnection) -> AsyncIterator[asyncpg.Connection]:
+    """The raw driver under `conn`; `conn` is invalidated when the driver finds it lost."""
+    try:
+        yield await driver(conn)
+    except CONNECTION_LOST:
+        await conn.invalidate()
+        raise
 
 
 class RecordView:

@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.auth.policy import RULES, Principal
 from app.cases.models import OPEN_STATUSES
 from app.cases.service import _OVERDUE
+from app.db import raw_of
 
 EXTENT = 4096
 BUFFER = 64
@@ -254,10 +255,8 @@ async def render_tile(
 ) -> bytes:
     """The tile's bytes (b"" when empty): the layer's prepared statement on the raw asyncpg
     connection (asyncpg keeps the statement prepared per connection)."""
-    raw = await conn.get_raw_connection()
-    driver = raw.driver_connection
-    assert driver is not None
-    tile = await driver.fetchval(layer.sql, z, x, y, *extra)
+    async with raw_of(conn) as driver:
+        tile = await driver.fetchval(layer.sql, z, x, y, *extra)
     return bytes(tile) if tile else b""
 
 
@@ -272,10 +271,8 @@ FROM (SELECT ST_Extent(boundary) AS e FROM areas WHERE level IN ('street', 'comm
 
 
 async def data_bounds(conn: AsyncConnection) -> list[float]:
-    raw = await conn.get_raw_connection()
-    driver = raw.driver_connection
-    assert driver is not None
-    row = await driver.fetchrow(BOUNDS_SQL)
+    async with raw_of(conn) as driver:
+        row = await driver.fetchrow(BOUNDS_SQL)
     if row is None or row[0] is None:
         return [-180.0, -85.051129, 180.0, 85.051129]
     return [round(float(v), 6) for v in row]
