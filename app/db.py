@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import asyncpg
 from fastapi import Depends
-from sqlalchemy import MetaData, text
+from sqlalchemy import ForeignKeyConstraint, MetaData, text
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -32,6 +32,26 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+def district_key(
+    column: str,
+    target: str,
+    ondelete: str | None = None,
+    onupdate: str | None = None,
+    deferrable: bool | None = None,
+    initially: str | None = None,
+) -> ForeignKeyConstraint:
+    """A foreign key between case-side tables, which carries the district (migration 0014):
+    `(column, district_id) → target (id, district_id)`, as Citus needs for co-located tables."""
+    return ForeignKeyConstraint(
+        [column, "district_id"],
+        [f"{target}.id", f"{target}.district_id"],
+        ondelete=ondelete,
+        onupdate=onupdate,
+        deferrable=deferrable,
+        initially=initially,
+    )
 
 
 def make_engine(settings: Settings | None = None, **kw: Any) -> AsyncEngine:

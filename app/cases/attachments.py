@@ -53,7 +53,7 @@ _INSERT = text(
     INSERT INTO attachments (case_id, event_id, sha256, media_type, bytes, width, height,
                              filename, taken_at, taken_lon, taken_lat, flags, uploaded_by)
     VALUES (:case, :event, :sha, :mt, :bytes, :w, :h, :name, :at, :lon, :lat, :flags, :by)
-    ON CONFLICT (event_id, sha256) DO NOTHING
+    ON CONFLICT (event_id, sha256, district_id) DO NOTHING
     """
 )
 

@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base
+from app.db import Base, district_key
 
 STATUSES = (
     "reported",
@@ -58,6 +58,8 @@ class Case(Base):
             "channel IN (" + ", ".join(f"'{c}'" for c in CHANNELS) + ")", name="channel"
         ),
         CheckConstraint("duplicate_of IS NULL OR duplicate_of <> id", name="not_own_duplicate"),
+        UniqueConstraint("number", "district_id"),
+        district_key("duplicate_of", "cases", onupdate="CASCADE"),
         Index("ix_cases_location", "location", postgresql_using="gist"),
         Index("ix_cases_change", "change_xid", "id"),
         Index("ix_cases_grid_status", "grid_id", "status"),
@@ -67,7 +69,7 @@ class Case(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    number: Mapped[str] = mapped_column(String(24), unique=True)
+    number: Mapped[str] = mapped_column(String(24))
     category_code: Mapped[str] = mapped_column(ForeignKey("categories.code"))
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, server_default="")
@@ -92,7 +94,7 @@ class Case(Base):
     community_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"), index=True)
     street_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"), index=True)
     district_id: Mapped[int] = mapped_column(
-        ForeignKey("areas.id"), index=True, server_default=FetchedValue()
+        ForeignKey("areas.id"), primary_key=True, index=True, server_default=FetchedValue()
     )
     """Never null (a trigger fills it from the place): the future distribution key."""
     boundary_id: Mapped[int | None] = mapped_column(ForeignKey("grid_boundaries.id"))
@@ -105,7 +107,7 @@ class Case(Base):
         ARRAY(String(40)), server_default=text("'{}'")
     )
     status: Mapped[str] = mapped_column(String(16), server_default="reported")
-    duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    duplicate_of: Mapped[int | None] = mapped_column(BigInteger, index=True)
     lead_department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), index=True)
     first_unit: Mapped[str | None] = mapped_column(String(100))
     """首接负责: the unit that first received the case and stays responsible for coordinating it."""
@@ -127,14 +129,17 @@ class CaseEvent(Base):
     """One step on a case's timeline."""
 
     __tablename__ = "case_events"
+    __table_args__ = (district_key("case_id", "cases", ondelete="CASCADE", onupdate="CASCADE"),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    case_id: Mapped[int] = mapped_column(BigInteger, index=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     post_id: Mapped[int | None] = mapped_column(BigInteger)
     action: Mapped[str] = mapped_column(String(32))
-    district_id: Mapped[int] = mapped_column(ForeignKey("areas.id"), server_default=FetchedValue())
+    district_id: Mapped[int] = mapped_column(
+        ForeignKey("areas.id"), primary_key=True, server_default=FetchedValue()
+    )
     """The case's district (a trigger copies it from the case): the future distribution key."""
     from_status: Mapped[str | None] = mapped_column(String(16))
     to_status: Mapped[str | None] = mapped_column(String(16))
@@ -146,12 +151,18 @@ class Attachment(Base):
     """A photo on a case step, stored once by content hash, served with EXIF stripped."""
 
     __tablename__ = "attachments"
-    __table_args__ = (UniqueConstraint("event_id", "sha256", name="uq_attachments_event_sha"),)
+    __table_args__ = (
+        UniqueConstraint("event_id", "sha256", "district_id", name="uq_attachments_event_sha"),
+        district_key("case_id", "cases", ondelete="CASCADE", onupdate="CASCADE"),
+        district_key("event_id", "case_events", ondelete="CASCADE", onupdate="CASCADE"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
-    event_id: Mapped[int] = mapped_column(ForeignKey("case_events.id", ondelete="CASCADE"))
-    district_id: Mapped[int] = mapped_column(ForeignKey("areas.id"), server_default=FetchedValue())
+    case_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    event_id: Mapped[int] = mapped_column(BigInteger)
+    district_id: Mapped[int] = mapped_column(
+        ForeignKey("areas.id"), primary_key=True, server_default=FetchedValue()
+    )
     """The case's district (a trigger copies it from the case): the future distribution key."""
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     media_type: Mapped[str] = mapped_column(String(40))

@@ -397,8 +397,8 @@ async def mark_duplicate(
         r.id: r
         for r in await session.execute(
             text(
-                "SELECT id, status, category_code, duplicate_of FROM cases WHERE id = ANY(:ids) "
-                "FOR UPDATE"
+                "SELECT id, status, category_code, duplicate_of, district_id FROM cases "
+                "WHERE id = ANY(:ids) FOR UPDATE"
             ),
             {"ids": [case_id, of]},
         )
@@ -418,6 +418,14 @@ async def mark_duplicate(
             "conflict",
             detail="该事件已结案，不能再标记为重复件",
             detail_en="The case is already closed",
+        )
+    if original.district_id != copy.district_id:
+        # A district's cases stay in the district (the distribution key, migration 0014).
+        raise ApiError(
+            "validation_error",
+            field="of",
+            detail="原事件属于其他区，不能合并",
+            detail_en="That case belongs to another district; cases merge within a district",
         )
     if original.duplicate_of is not None:
         raise ApiError(

@@ -23,23 +23,22 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base
+from app.db import Base, district_key
 
 
 class Event(Base):
     __tablename__ = "events"
+    __table_args__ = (district_key("case_id", "cases", ondelete="CASCADE", onupdate="CASCADE"),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     type: Mapped[str] = mapped_column(String(40), index=True)
-    case_id: Mapped[int | None] = mapped_column(
-        ForeignKey("cases.id", ondelete="CASCADE"), index=True
-    )
+    case_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     grid_id: Mapped[int | None] = mapped_column(BigInteger)
-    district_id: Mapped[int | None] = mapped_column(
-        ForeignKey("areas.id"), server_default=FetchedValue()
+    district_id: Mapped[int] = mapped_column(
+        ForeignKey("areas.id"), primary_key=True, server_default=FetchedValue()
     )
-    """The case's district (a trigger copies it); none for a system event."""
+    """The case's district (a trigger copies it), or the district a system notice is about."""
     area_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger), server_default=text("'{}'"))
     """The case's community, street and district: who may see the event."""
     department_ids: Mapped[list[int]] = mapped_column(
@@ -58,7 +57,7 @@ class EventIntent(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     type: Mapped[str] = mapped_column(String(40))
     case_id: Mapped[int | None] = mapped_column(BigInteger)
-    district_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"))
+    district_id: Mapped[int] = mapped_column(ForeignKey("areas.id"), primary_key=True)
     area_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger), server_default=text("'{}'"))
     """For an event not about a case: the areas whose staff see it."""
     department_ids: Mapped[list[int]] = mapped_column(
@@ -89,13 +88,16 @@ class WebhookDelivery(Base):
             "next_attempt_at",
             postgresql_where=text("delivered_at IS NULL AND NOT gave_up"),
         ),
+        district_key("event_id", "events", ondelete="CASCADE", onupdate="CASCADE"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     subscription_id: Mapped[int] = mapped_column(
         ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"), index=True
     )
-    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    event_id: Mapped[int] = mapped_column(BigInteger)
+    district_id: Mapped[int] = mapped_column(ForeignKey("areas.id"), primary_key=True)
+    """The event's district (the distribution key, with the event's)."""
     attempts: Mapped[int] = mapped_column(Integer, server_default="0")
     next_attempt_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()

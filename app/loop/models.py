@@ -22,7 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base
+from app.db import Base, district_key
 
 ASSIGNMENT_STATES = (
     "dispatched",
@@ -50,15 +50,19 @@ class Assignment(Base):
             "uq_case_assignments_open",
             "case_id",
             "department_id",
+            "district_id",
             unique=True,
             postgresql_where=text("state NOT IN ('returned', 'withdrawn', 'done')"),
         ),
+        district_key("case_id", "cases", ondelete="CASCADE", onupdate="CASCADE"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    case_id: Mapped[int] = mapped_column(BigInteger, index=True)
     department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
-    district_id: Mapped[int] = mapped_column(ForeignKey("areas.id"), server_default=FetchedValue())
+    district_id: Mapped[int] = mapped_column(
+        ForeignKey("areas.id"), primary_key=True, server_default=FetchedValue()
+    )
     """The case's district (a trigger copies it from the case): the future distribution key."""
     role: Mapped[str] = mapped_column(String(8))
     state: Mapped[str] = mapped_column(String(12), server_default="dispatched")

@@ -55,26 +55,28 @@ _REMIND = text(
 _MISSING_YEARS = text(
     """
     WITH years AS (
-        SELECT DISTINCT extract(year FROM coalesce(handle_due, sign_in_due)
+        SELECT DISTINCT district_id, extract(year FROM coalesce(handle_due, sign_in_due)
                                 AT TIME ZONE 'Asia/Shanghai')::int AS year
         FROM case_assignments WHERE provisional AND state NOT IN ('done', 'withdrawn', 'returned')
     ),
     warn AS (
-        INSERT INTO event_intents (type, payload)
-        SELECT 'calendar.year_missing',
+        INSERT INTO event_intents (type, district_id, payload)
+        SELECT 'calendar.year_missing', y.district_id,
                jsonb_build_object('year', y.year, 'message',
                    y.year || ' 年的法定节假日安排尚未导入，相关时限按普通周末计算（临时）')
         FROM years y
         WHERE NOT EXISTS (SELECT 1 FROM work_schedules w WHERE w.year = y.year)
           AND NOT EXISTS (SELECT 1 FROM events e WHERE e.type = 'calendar.year_missing'
+                          AND e.district_id = y.district_id
                           AND (e.payload->>'year')::int = y.year
                           AND e.at > CAST(:now AS timestamptz) - interval '1 day')
         RETURNING (payload->>'year')::int AS year
     )
-    SELECT year FROM warn
+    SELECT DISTINCT year FROM warn ORDER BY year
     """
 )
-"""Warn the administrators (once a day) of provisional deadlines in a year with no schedule."""
+"""Warn the administrators (once a day per district) of provisional deadlines in a year with no
+schedule."""
 _STEP = text(
     """
     INSERT INTO case_events (case_id, action, note, detail)

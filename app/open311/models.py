@@ -16,6 +16,7 @@ from sqlalchemy import (
     Index,
     String,
     Text,
+    UniqueConstraint,
     Uuid,
     func,
     text,
@@ -24,7 +25,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.cases.models import CaseEvent
-from app.db import Base
+from app.db import Base, district_key
 
 KEY_CHANNELS = ("hotline", "qr", "department")
 """Intake channels an integrator's key can be tied to (cases.channel)."""
@@ -66,13 +67,15 @@ class Open311Request(Base):
     media link (never fetched), the attribute answers and the e-mail (personal data)."""
 
     __tablename__ = "open311_requests"
-
-    case_id: Mapped[int] = mapped_column(
-        ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
+    __table_args__ = (
+        UniqueConstraint("token", "district_id"),
+        district_key("case_id", "cases", ondelete="CASCADE", onupdate="CASCADE"),
     )
-    district_id: Mapped[int] = mapped_column(ForeignKey("areas.id"), index=True)
+
+    case_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    district_id: Mapped[int] = mapped_column(ForeignKey("areas.id"), primary_key=True, index=True)
     key_id: Mapped[int] = mapped_column(ForeignKey("open311_keys.id"), index=True)
-    token: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True)
+    token: Mapped[uuid.UUID] = mapped_column(Uuid)
     media_url: Mapped[str | None] = mapped_column(String(1000))
     attributes: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
     email: Mapped[str | None] = mapped_column(String(200))

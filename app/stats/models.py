@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base
+from app.db import Base, district_key
 
 TS = DateTime(timezone=True)
 
@@ -67,12 +67,13 @@ class CaseFact(Base):
         Index("ix_stats_case_facts_community_id_reported_at", "community_id", "reported_at"),
         Index("ix_stats_case_facts_grid_id_reported_at", "grid_id", "reported_at"),
         Index("ix_stats_case_facts_reporter_id_reported_at", "reporter_id", "reported_at"),
+        # Checked at commit, not cascaded: a moved case's facts are rebuilt by the triggers
+        # (delete and insert), so that the monthly rollups see the move (migration 0014).
+        district_key("id", "cases", ondelete="CASCADE", deferrable=True, initially="DEFERRED"),
     )
 
-    id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
-    )
-    district_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("areas.id"))
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    district_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("areas.id"), primary_key=True)
     street_id: Mapped[int | None] = mapped_column(BigInteger)
     community_id: Mapped[int | None] = mapped_column(BigInteger)
     grid_id: Mapped[int | None] = mapped_column(BigInteger)
@@ -108,13 +109,12 @@ class DeptFact(Base):
     __table_args__ = (
         Index("ix_stats_dept_facts_department_id_reported_at", "department_id", "reported_at"),
         Index("ix_stats_dept_facts_reported_at", "reported_at"),
+        district_key("id", "cases", ondelete="CASCADE", deferrable=True, initially="DEFERRED"),
     )
 
-    id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
-    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     department_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    district_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("areas.id"))
+    district_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("areas.id"), primary_key=True)
     street_id: Mapped[int | None] = mapped_column(BigInteger)
     community_id: Mapped[int | None] = mapped_column(BigInteger)
     grid_id: Mapped[int | None] = mapped_column(BigInteger)

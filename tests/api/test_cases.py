@@ -387,6 +387,38 @@ async def test_duplicates_suggested_and_merged(anon, as_user, conn) -> None:
     assert [d["id"] for d in third["duplicates"]] == [second["id"]]
 
 
+async def test_cases_merge_within_their_district_only(client, conn) -> None:
+    """The district is in the cases' keys (migration 0014): a copy names an original of its own
+    district; another district's case is refused with the field at fault, not a 500."""
+    cat = await _category(conn, 1)
+    lon, lat = await _point_in(conn, "360602001001001")
+    mine = (await client.post("/api/v1/cases", json=case_body(cat, lon, lat))).json()
+    other = (
+        await conn.execute(
+            text(
+                "INSERT INTO areas (level, code, name, boundary) VALUES ('district', "
+                "'369997000000', '邻区', ST_Multi(ST_MakeEnvelope(118, 28, 118.1, 28.1, 4326))) "
+                "RETURNING id"
+            )
+        )
+    ).scalar_one()
+    theirs = (
+        await conn.execute(
+            text(
+                "INSERT INTO cases (number, category_code, title, location, district_id) "
+                "VALUES ('OTHER-1', :k, '邻区事件', ST_SetSRID(ST_MakePoint(118.05, 28.05), 4326), "
+                ":d) RETURNING id"
+            ),
+            {"k": cat, "d": other},
+        )
+    ).scalar_one()
+    r = await client.post(f"/api/v1/cases/{mine['id']}/duplicate", json={"of": theirs})
+    body = problem(r, 422, "validation_error")
+    assert body["field"] == "of" and "其他区" in body["detail"]
+    state = (await client.get(f"/api/v1/cases/{mine['id']}")).json()
+    assert state["status"] == mine["status"] and state["duplicate_of"] is None
+
+
 async def test_list_filters_paging_and_scope(anon, as_user, conn) -> None:
     cat = await _category(conn)
     lon, lat = await _point_in(conn, "360602001001001")
