@@ -355,7 +355,7 @@ _CHECK_LOOPS = """
 WITH t AS (
     SELECT c.id, c.status, array_agg(e.action::text ORDER BY e.id) FILTER (WHERE e.id IS NOT NULL) AS steps
     FROM cases c LEFT JOIN case_events e ON e.case_id = c.id
-    GROUP BY c.id
+    GROUP BY c.id, c.status
 ),
 a AS (
     SELECT case_id, count(*) AS n,
@@ -530,9 +530,9 @@ JOIN bench_cats cat ON cat.cgj = (r.r2 < $3::float8)
 """
 # Lead and catalogue co-departments of every dispatched synthetic case ('S' numbers).
 _GEN_ASSIGNMENTS = """
-INSERT INTO case_assignments (case_id, department_id, role, state, dispatched_at, limits,
-    sign_in_due, signed_in_at, handle_due, feedback_at)
-SELECT c.id, d.dept, CASE WHEN d.n = 1 THEN 'lead' ELSE 'co' END, st.state,
+INSERT INTO case_assignments (case_id, district_id, department_id, role, state, dispatched_at,
+    limits, sign_in_due, signed_in_at, handle_due, feedback_at)
+SELECT c.id, c.district_id, d.dept, CASE WHEN d.n = 1 THEN 'lead' ELSE 'co' END, st.state,
        c.reported_at + interval '20 minutes', cat.limits,
        CASE WHEN st.state = 'dispatched' THEN now() + interval '1 day' * (random() - 0.3)
             ELSE c.reported_at + interval '2 hours' END,
