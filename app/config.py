@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -64,8 +64,31 @@ class Settings(BaseSettings):
 
     console_dir: str = Field("", max_length=4096)
     """The built console (`make console`); empty = console/dist beside the app package."""
+    media_backend: Literal["dir", "s3"] = "dir"
+    """Where photos are stored (by content hash; `app/cases/storage.py`): `dir` = `media_dir`
+    (shared by the replicas: NFS, CephFS...), `s3` = an S3-compatible bucket."""
     media_dir: str = Field(".data/media", min_length=1)
     """Where photos are stored (by content hash); never a client-chosen path."""
+    s3_endpoint_url: str | None = Field(
+        None, max_length=200, pattern=r"^(https?://[^\s/?#]+(/[^\s?#]*)?)?$"
+    )
+    """The S3-compatible endpoint (MinIO, Ceph RGW, OSS, COS); empty = AWS S3 of `s3_region`.
+    Credentials: the standard AWS chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, shared files,
+    instance roles), never these settings."""
+    s3_bucket: str = Field("", max_length=63, pattern=r"^([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])?$")
+    s3_prefix: str = Field(
+        "",
+        max_length=200,
+        pattern=r"^([A-Za-z0-9_-][A-Za-z0-9_.-]*(/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*)?$",
+    )
+    """Keys are `<prefix>/<sha[:2]>/<sha>.img` and `.thumb.jpg` (no prefix: from the bucket root)."""
+    s3_region: str | None = Field(None, max_length=40, pattern=r"^[a-z0-9-]*$")
+    s3_addressing_style: Literal["auto", "path", "virtual"] = "auto"
+    """`path` for MinIO and most self-hosted stores, `virtual` for OSS."""
+    s3_connect_timeout_seconds: float = Field(3, ge=0.2, le=30)
+    s3_read_timeout_seconds: float = Field(10, ge=0.5, le=120)
+    s3_max_attempts: int = Field(3, ge=1, le=5)
+    """Tries per call (the first included, backing off); then the request answers 503."""
     max_upload_bytes: int = Field(10 * 1_048_576, ge=1024, le=100 * 1_048_576)
     max_photos_per_step: int = Field(9, ge=1, le=50)
     max_image_pixels: int = Field(60_000_000, ge=1_000_000, le=200_000_000)
@@ -117,7 +140,7 @@ class Settings(BaseSettings):
     qr_form_hours: float = Field(2, ge=0.1, le=48)
     """A QR form page can be sent this long after it was opened."""
     public_url: str | None = Field(
-        None, max_length=200, pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$"
+        None, max_length=200, pattern=r"^(https?://[^\s/?#]+(/[^\s?#]*)?)?$"
     )
     """The address residents reach the service at (e.g. https://wangge.example.gov.cn), printed
     into the service cards' QR codes; default: the address the request came to."""
@@ -150,6 +173,12 @@ class Settings(BaseSettings):
     def _check_url(cls, v: str) -> str:
         async_url(v)
         return v
+
+    @model_validator(mode="after")
+    def _check_media(self) -> Settings:
+        if self.media_backend == "s3" and not self.s3_bucket:
+            raise ValueError("WANGGE_S3_BUCKET is required when WANGGE_MEDIA_BACKEND=s3")
+        return self
 
     @property
     def signing_key(self) -> str:

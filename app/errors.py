@@ -50,6 +50,11 @@ CATALOG: dict[str, tuple[int, str, str]] = {
         "数据库暂不可用，请稍后重试",
         "Database unavailable, retry later",
     ),
+    "storage_unavailable": (
+        503,
+        "照片存储暂不可用，请稍后重试",
+        "Photo storage unavailable, retry later",
+    ),
     "query_timeout": (
         503,
         "查询超时，请缩小范围后重试",

@@ -333,6 +333,7 @@ async def amain(url: str, args: argparse.Namespace) -> dict[str, Any]:
     setup = await _setup(url)
     media = OUT / "soak-media"
     env = {
+        "WANGGE_MEDIA_BACKEND": "dir",
         "WANGGE_MEDIA_DIR": str(media),  # one shared directory for both replicas
         "WANGGE_SCHEDULER_SECONDS": "10",
         "ENV": "development",

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import anyio
-from fastapi.responses import FileResponse
+from fastapi import Response
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.policy import Principal
 from app.cases import photos, service
+from app.cases.storage import keys, media_store
 from app.config import get_settings
 from app.errors import ApiError, not_found
 from geo.measure import distance_m
@@ -94,8 +95,10 @@ async def add_photos(
     new = {p.sha256: (n, p) for n, p in processed if p.sha256 not in have}
     if len(have) + len(new) > s.max_photos_per_step:
         raise too_many(s.max_photos_per_step)
+    media = media_store()
     for name, p in new.values():
-        await anyio.to_thread.run_sync(photos.store, s.media_dir, p)
+        # Stored (durably) before the row that names it: a failure here leaves no row.
+        await anyio.to_thread.run_sync(photos.store, media, p)
         await session.execute(
             _INSERT,
             {
@@ -135,7 +138,7 @@ async def add_photos(
     return rows, bool(new)
 
 
-async def file_response(session: AsyncSession, attachment_id: int, thumb: bool) -> FileResponse:
+async def file_response(session: AsyncSession, attachment_id: int, thumb: bool) -> Response:
     row = (
         await session.execute(
             text("SELECT sha256, media_type FROM attachments WHERE id = :id"), {"id": attachment_id}
@@ -143,21 +146,22 @@ async def file_response(session: AsyncSession, attachment_id: int, thumb: bool) 
     ).first()
     if row is None:
         raise not_found("附件", "Attachment", attachment_id)
-    img, th = photos.paths(get_settings().media_dir, row.sha256)
-    path = th if thumb else img
-    if not path.exists():
+    img, th = keys(row.sha256)
+    response = await anyio.to_thread.run_sync(
+        media_store().response,
+        th if thumb else img,
+        "image/jpeg" if thumb else row.media_type,
+        {
+            "Cache-Control": "private, max-age=86400",
+            "ETag": f'"{row.sha256}{"t" if thumb else ""}"',
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+    if response is None:
         raise ApiError(
             "attachment_file_missing",
             status=404,
             detail=f"附件 {attachment_id} 的文件缺失",
             detail_en=f"The file of attachment {attachment_id} is missing",
         )
-    return FileResponse(
-        path,
-        media_type="image/jpeg" if thumb else row.media_type,
-        headers={
-            "Cache-Control": "private, max-age=86400",
-            "ETag": f'"{row.sha256}{"t" if thumb else ""}"',
-            "X-Content-Type-Options": "nosniff",
-        },
-    )
+    return response

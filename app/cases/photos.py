@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,6 +14,7 @@ from zoneinfo import ZoneInfo
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 from pillow_heif import register_heif_opener
 
+from app.cases.storage import MediaStore, keys
 from app.errors import CATALOG, ApiError
 
 register_heif_opener()
@@ -163,28 +162,14 @@ def process(data: bytes, max_pixels: int) -> Photo:
     return photo
 
 
-def _write_once(path: Path, data: bytes) -> None:
-    if path.exists():
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())  # on disk before the row that names it commits
-    os.replace(tmp, path)
-
-
 def paths(media_dir: str, sha: str) -> tuple[Path, Path]:
-    """Where a photo and its thumbnail live: derived from the hash only, never from the client."""
-    if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
-        raise ValueError("not a sha256")
-    base = Path(media_dir) / sha[:2]
-    return base / f"{sha}.img", base / f"{sha}.thumb.jpg"
+    """Where the directory backend keeps a photo and its thumbnail (from the hash only)."""
+    img, thumb = keys(sha)
+    return Path(media_dir) / img, Path(media_dir) / thumb
 
 
-def store(media_dir: str, photo: Photo) -> None:
-    """Content-addressed: the same photo uploaded twice is stored once."""
-    img, thumb = paths(media_dir, photo.sha256)
-    _write_once(img, photo.served)
-    _write_once(thumb, photo.thumbnail)
+def store(media: MediaStore, photo: Photo) -> None:
+    """Content-addressed: the same photo uploaded twice is stored once. Blocking (a thread)."""
+    img, thumb = keys(photo.sha256)
+    media.put_once(img, photo.served, photo.media_type)
+    media.put_once(thumb, photo.thumbnail, "image/jpeg")

@@ -279,7 +279,7 @@ async def upload(
     response_class=FileResponse,
     responses={200: {"content": {"image/jpeg": {}}}},
 )
-async def get_attachment(attachment_id: int, session: DbSession, who: CaseReader) -> FileResponse:
+async def get_attachment(attachment_id: int, session: DbSession, who: CaseReader) -> Response:
     return await attachments.file_response(session, attachment_id, thumb=False)
 
 
@@ -289,5 +289,5 @@ async def get_attachment(attachment_id: int, session: DbSession, who: CaseReader
     response_class=FileResponse,
     responses={200: {"content": {"image/jpeg": {}}}},
 )
-async def get_thumbnail(attachment_id: int, session: DbSession, who: CaseReader) -> FileResponse:
+async def get_thumbnail(attachment_id: int, session: DbSession, who: CaseReader) -> Response:
     return await attachments.file_response(session, attachment_id, thumb=True)

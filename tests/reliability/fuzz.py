@@ -116,6 +116,7 @@ def _run_lane(
     server = Server(
         url,
         {
+            "WANGGE_MEDIA_BACKEND": "dir",
             "WANGGE_MEDIA_DIR": str(workdir / f"media-{lane}"),
             "WANGGE_SCHEDULER_ENABLED": "false",
             "WANGGE_STREAM_MAX_SECONDS": "1",  # a stream ends: the fuzzer reads it whole

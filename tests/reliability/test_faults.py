@@ -76,7 +76,8 @@ async def rig(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Rig]:
         await asyncio.to_thread(cluster.start)
         url = await create_database(cluster.url("postgres"), "wangge")
         tokens = await make_tokens(url)
-        env = {**ENV, "WANGGE_MEDIA_DIR": str(workdir / "media")}  # shared by both processes
+        # one directory shared by both processes (whatever backend the caller's shell names)
+        env = {**ENV, "WANGGE_MEDIA_BACKEND": "dir", "WANGGE_MEDIA_DIR": str(workdir / "media")}
         servers = [Server(url, env, log=workdir / f"app{i}.log") for i in range(2)]
         for s in servers:
             await asyncio.to_thread(s.start)
