@@ -1,4 +1,5 @@
-"""Rate limits on login and intake: fixed one-minute windows counted in PostgreSQL.
+"""Rate limits on login, intake, Open311 posts and the residents' QR form: fixed windows (a minute;
+an hour for the QR form) counted in PostgreSQL.
 
 Correct with several replicas (the counter is in the database, not in a process), and one round
 trip per check: a single upsert bumps every key of the request (the account and the address) and
@@ -26,16 +27,20 @@ from app.errors import CATALOG, ApiError
 CATALOG["rate_limited"] = (429, "请求过于频繁，请稍后再试", "Too many requests; retry later")
 
 WINDOW_SECONDS = 60
+HOUR = 3600
+_PER = {WINDOW_SECONDS: ("每分钟", "a minute"), HOUR: ("每小时", "an hour")}
 
 _HIT = text(
     """
     INSERT INTO rate_counters AS r (key, window_start, hits)
-    SELECT k, date_trunc('minute', now()), 1 FROM unnest(CAST(:keys AS text[])) AS k
+    SELECT k, date_bin(make_interval(secs => :window), now(), TIMESTAMPTZ '2000-01-01'), 1
+    FROM unnest(CAST(:keys AS text[])) AS k
     ON CONFLICT (key) DO UPDATE
        SET hits = CASE WHEN r.window_start = excluded.window_start THEN r.hits + 1 ELSE 1 END,
            window_start = excluded.window_start
     RETURNING key, hits,
-              extract(epoch FROM window_start + interval '1 minute' - clock_timestamp()) AS left_s
+              extract(epoch FROM window_start + make_interval(secs => :window)
+                                 - clock_timestamp()) AS left_s
     """
 )
 _PURGE = text("DELETE FROM rate_counters WHERE window_start < now() - interval '1 hour'")
@@ -45,12 +50,13 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-async def hit(conn: AsyncConnection, limits: dict[str, int]) -> None:
-    """Count one request against each key (key → allowed per minute); 429 when any is over."""
+async def hit(conn: AsyncConnection, limits: dict[str, int], window: int = WINDOW_SECONDS) -> None:
+    """Count one request against each key (key → allowed per window of `window` seconds, a
+    minute or an hour); 429 when any is over. A key is always counted with the same window."""
     if not limits or not get_settings().rate_limits:
         return
     keys = sorted(limits)  # one lock order for every statement: no deadlock between them
-    rows = (await conn.execute(_HIT, {"keys": keys})).all()
+    rows = (await conn.execute(_HIT, {"keys": keys, "window": window})).all()
     over = [r for r in rows if r.hits > limits[r.key]]
     if not over:
         return
@@ -59,13 +65,13 @@ async def hit(conn: AsyncConnection, limits: dict[str, int]) -> None:
     kind = worst.key.split(":", 2)
     raise ApiError(
         "rate_limited",
-        detail=f"请求过于频繁（每分钟最多 {limits[worst.key]} 次），请 {wait} 秒后再试",
-        detail_en=f"Too many requests (at most {limits[worst.key]} a minute); "
+        detail=f"请求过于频繁（{_PER[window][0]}最多 {limits[worst.key]} 次），请 {wait} 秒后再试",
+        detail_en=f"Too many requests (at most {limits[worst.key]} {_PER[window][1]}); "
         f"retry in {wait} seconds",
         headers={"Retry-After": str(wait)},
         extra={
             "limit": limits[worst.key],
-            "window_seconds": WINDOW_SECONDS,
+            "window_seconds": window,
             "retry_after": wait,
             "scope": kind[1] if len(kind) > 1 else kind[0],
         },
@@ -73,14 +79,16 @@ async def hit(conn: AsyncConnection, limits: dict[str, int]) -> None:
 
 
 async def check(
-    connect: Callable[[], AbstractAsyncContextManager[AsyncConnection]], limits: dict[str, int]
+    connect: Callable[[], AbstractAsyncContextManager[AsyncConnection]],
+    limits: dict[str, int],
+    window: int = WINDOW_SECONDS,
 ) -> None:
     """`hit` on a short autocommit connection of its own (the count stays even if the request
     then fails, and no transaction of the request holds it)."""
     if not limits or not get_settings().rate_limits:
         return
     async with connect() as conn:
-        await hit(conn, limits)
+        await hit(conn, limits, window)
 
 
 def login_limits(request: Request, username: str) -> dict[str, int]:

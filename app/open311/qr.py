@@ -1,7 +1,7 @@
 """The residents' QR door: the QR code on a grid's service card (网格连心服务卡) opens a small
 mobile page (Chinese, no account) that reports through the Open311 intake with the server's own
 QR key: the phone's location (navigator.geolocation), a photo (the attachment pipeline: sniffed,
-EXIF stripped), a description. Rate-limited per client address; each page carries a signed,
+EXIF stripped), a description. Rate-limited per client address (per hour, counted in PostgreSQL); each page carries a signed,
 short-lived form token, which also makes a double submit land on the same case."""
 
 from __future__ import annotations
@@ -24,14 +24,15 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import ratelimit
 from app.auth.policy import Open311Public, Principal
 from app.cases import attachments
 from app.config import get_settings
-from app.db import DbSession
+from app.db import DbSession, ReaderFactory
 from app.errors import ApiError, not_found
 from app.http import ApiRoute
 from app.i18n import negotiate
-from app.open311 import keys, ratelimit, service
+from app.open311 import keys, service
 from app.open311.formats import validation_error
 
 HTML_TYPE = "text/html; charset=utf-8"
@@ -286,6 +287,7 @@ async def submit_form(
     grid_code: str,
     request: Request,
     session: DbSession,
+    connect: ReaderFactory,
     who: Open311Public,
     token: Annotated[str, Form(max_length=200)],
     service_code: Annotated[str, Form(max_length=16)],
@@ -297,8 +299,10 @@ async def submit_form(
     photo: Annotated[UploadFile | None, File(description="JPEG, PNG, HEIC or WebP")] = None,
 ) -> Response:
     s = get_settings()
-    ip = request.client.host if request.client else "?"
-    ratelimit.limit(f"qr:{ip}", 3, s.qr_per_hour / 3600)
+    # Counted in PostgreSQL: the same limit whichever replica answers.
+    await ratelimit.check(
+        connect, {f"qr:ip:{ratelimit.client_ip(request)}": s.qr_per_hour}, ratelimit.HOUR
+    )
     nonce = check_form_token(token, grid_code)
     done = (await session.execute(_DONE, {"t": nonce})).first()
     if done is not None:  # the same page sent twice: the same case

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
 from sqlalchemy import text
 
-from app.open311 import ratelimit
 from tests.api.open311_support import (
     cgj_category,
     check_error,
@@ -21,11 +19,6 @@ from tests.api.open311_support import (
 
 GRID = "360602001001001"  # 立新社区 grid 1 (江边街道, 月湖区)
 V2 = "/open311/v2"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_buckets() -> None:
-    ratelimit.buckets.clear()
 
 
 async def test_discovery_and_services_json_and_xml(anon, conn) -> None:
