@@ -10,7 +10,8 @@ then writes into ``WANGGE_BENCH_TRACE_DIR`` (default bench/out):
 * ``trace-<pid>-<n>.tracemalloc``: the tracemalloc snapshot (``tracemalloc.Snapshot.load``),
   when tracing;
 * ``trace-<pid>-<n>.json``: the traced total, the process's RSS (anonymous and file-backed),
-  glibc's malloc totals (``mallinfo2``: arena bytes in use and free, mmapped bytes), the thread
+  glibc's malloc totals (``mallinfo2``: arena bytes in use and free, mmapped bytes), Python's
+  small-object arenas (used and free bytes in them), the thread
   count, the open event streams and the live objects per type (``gc.get_objects``), for a diff
   by bench/trace_diff.py.
 
@@ -24,6 +25,8 @@ import gc
 import json
 import os
 import signal
+import sys
+import tempfile
 import threading
 import time
 import tracemalloc
@@ -64,6 +67,34 @@ def mallinfo() -> dict[str, int]:
     fn.restype = _Mallinfo2
     m = fn()
     return {name: int(getattr(m, name)) for name, _ in _Mallinfo2._fields_}
+
+
+def pymalloc() -> dict[str, int]:
+    """Python's small-object allocator (objects up to 512 bytes, in 1 MiB arenas it maps itself,
+    outside malloc): arenas now, at most, and the bytes in blocks in use and free in them (read
+    from ``sys._debugmallocstats``, which writes to the C stderr)."""
+    with tempfile.TemporaryFile() as f:
+        saved = os.dup(2)
+        os.dup2(f.fileno(), 2)
+        try:
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        f.seek(0)
+        text = f.read().decode(errors="replace")
+    keys = {
+        "# arenas allocated current": "arenas",
+        "# arenas highwater mark": "arenas_peak",
+        "# bytes in allocated blocks": "used_bytes",
+        "# bytes in available blocks": "free_bytes",
+    }
+    out = {}
+    for line in text.splitlines():
+        name, _, value = line.partition("=")
+        if name.strip() in keys:
+            out[keys[name.strip()]] = int(value.strip().replace(",", ""))
+    return out
 
 
 def _status_kb() -> dict[str, int]:
@@ -107,6 +138,7 @@ def snapshot() -> Path:
         **{k.lower() + "_kb": v for k, v in _status_kb().items()},
         "sse_subscribers": hub.subscribers,
         "mallinfo": mallinfo(),
+        "pymalloc": pymalloc(),
         "thread_arenas": _arenas(),
         "threads": threading.active_count(),
         "snapshot_s": round(time.perf_counter() - t0, 2),

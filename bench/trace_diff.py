@@ -60,6 +60,7 @@ def diff(before: Path, after: Path, top: int = 15) -> dict[str, Any]:
         "by_line": [],
         "by_traceback": [],
         "objects": objects,
+        "traced": False,
     }
     if not Path(str(after) + ".tracemalloc").exists():  # served with 0 frames: totals only
         return out
@@ -71,6 +72,7 @@ def diff(before: Path, after: Path, top: int = 15) -> dict[str, Any]:
         tracemalloc.Filter(False, "<frozen importlib._bootstrap_external>"),
     ]
     sa, sb = sa.filter_traces(filters), sb.filter_traces(filters)
+    out["traced"] = True
     out["by_line"] = [s for s in sb.compare_to(sa, "lineno") if s.size_diff > 0][:top]
     out["by_traceback"] = [s for s in sb.compare_to(sa, "traceback") if s.size_diff > 0][:top]
     return out
@@ -100,8 +102,26 @@ def print_diff(d: dict[str, Any], out: Any = sys.stdout) -> None:
             f"{mb(mb_['hblkhd'])} MB",
             file=out,
         )
-    if not d["by_line"] and not d["by_traceback"]:
+    pa, pb = a.get("pymalloc") or {}, b.get("pymalloc") or {}
+    if pa and pb:
+        print(
+            f"  pymalloc: arenas {mb(pa['arenas'] << 20)} → {mb(pb['arenas'] << 20)} MB (peak "
+            f"{mb(pb['arenas_peak'] << 20)}), in use {mb(pa['used_bytes'])} → "
+            f"{mb(pb['used_bytes'])} MB, free in them {mb(pa['free_bytes'])} → "
+            f"{mb(pb['free_bytes'])} MB",
+            file=out,
+        )
+    if not d["traced"]:
         print("  (no allocation trace: served with 0 frames)", file=out)
+    else:
+        _print_growers(d, out)
+    print("  live objects grown most (type: +n → n):", file=out)
+    for name, grew, now in d["objects"]:
+        if grew > 0:
+            print(f"    {name}: {grew:+d} → {now}", file=out)
+
+
+def _print_growers(d: dict[str, Any], out: Any) -> None:
     print("  grew most, by line (kB, blocks):", file=out)
     for s in d["by_line"]:
         print(
@@ -115,10 +135,6 @@ def print_diff(d: dict[str, Any], out: Any = sys.stdout) -> None:
         print(f"    {s.size_diff / 1024:+9.1f} kB {s.count_diff:+7d}  {_frame(inner)}", file=out)
         if ours is not None and ours != inner:
             print(f"{'':32}← {_frame(ours)}", file=out)
-    print("  live objects grown most (type: +n → n):", file=out)
-    for name, grew, now in d["objects"]:
-        if grew > 0:
-            print(f"    {name}: {grew:+d} → {now}", file=out)
 
 
 def main(argv: list[str]) -> None:
