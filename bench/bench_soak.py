@@ -79,6 +79,7 @@ PEAK = {  # per second, the demo district at its busiest hour
     "reconnect": 0.02,
 }
 REPORTERS = ("worker", "worker2", "leader")
+TOKEN_RENEW_SECONDS = float(os.environ.get("SOAK_TOKEN_RENEW_SECONDS", "300"))
 STREAMS = 4
 
 
@@ -388,10 +389,14 @@ async def amain(url: str, args: argparse.Namespace) -> dict[str, Any]:
             await wait_ready(proc, c, log)
         servers.append((proc, port))
     bases = [f"http://127.0.0.1:{port}" for _, port in servers]
-    tokens = {}
-    async with httpx.AsyncClient(base_url=bases[0], timeout=30) as c:
-        for who in (*REPORTERS, "street", "dept", "centre"):
-            tokens[who] = await login(c, who, "Wangge#2026")
+    tokens: dict[str, str] = {}
+
+    async def sign_in_all() -> None:
+        async with httpx.AsyncClient(base_url=bases[0], timeout=30) as c:
+            for who in (*REPORTERS, "street", "dept", "centre"):
+                tokens[who] = await login(c, who, "Wangge#2026")
+
+    await sign_in_all()
     soak = Soak(bases, tokens, args)
     soak.points = setup["points"]
     soak.category = setup["category"]
@@ -446,6 +451,12 @@ async def amain(url: str, args: argparse.Namespace) -> dict[str, Any]:
     until = t0 + args.seconds
     report_rate = PEAK["report"] * f
 
+    async def renew() -> None:
+        """Sign in again every TOKEN_RENEW_SECONDS: a run outlives an access token (15 min)."""
+        while time.monotonic() + TOKEN_RENEW_SECONDS < until:
+            await asyncio.sleep(TOKEN_RENEW_SECONDS)
+            await sign_in_all()
+
     async def sampler() -> None:
         half = args.trace is not None
         while time.monotonic() < until:
@@ -458,6 +469,7 @@ async def amain(url: str, args: argparse.Namespace) -> dict[str, Any]:
     dept = soak.department
     await asyncio.gather(
         sampler(),
+        renew(),
         soak.paced(report_rate, soak.report, until),
         soak.paced(PEAK["sync"] * f, soak.sync, until),
         soak.paced(PEAK["map_cases"] * f, soak.map_cases, until),
