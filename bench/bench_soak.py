@@ -11,12 +11,20 @@ load balancer would. The mix, per second, is the demo district's peak (273 grids
   department signs in and feeds back (each step as its report rate, with If-Match);
 * consoles: 4 live streams (2 per replica, the centre's scope) stay open for the whole run and
   must receive every event of the run; the map reloads its case list in the district's bbox
-  (GET /api/v1/cases?bbox=…, 0.5/s) and its grids (GET /api/v1/grids?bbox=…, 0.5/s).
+  (GET /api/v1/cases?bbox=…, 0.5/s) and its grids (GET /api/v1/grids?bbox=…, 0.5/s); other
+  consoles come and go (a stream opened until its `ready`, then dropped: 0.02/s), so that what
+  a server keeps per stream shows in its memory if it outlived the stream.
 
 Printed: throughput and p50/p99 per operation, errors (any unexpected status: must be 0; the
 exit status is 1 otherwise), events each stream missed (must be 0), and each replica's resident
 memory at the start (after a warm-up), every minute and at the end (it must level off, not grow
 with the number of requests).
+
+``--trace`` serves bench/_traced_app.py instead (the same app under tracemalloc) and snapshots
+each replica after the warm-up, half-way and at the end; bench/trace_diff.py then prints, per
+replica and half, what grew: RSS, bytes traced by Python, glibc's malloc totals, the allocation
+sites and the object types that grew most (the tracer slows the app down: its latencies are not
+comparable). ``--malloc-arena-max N`` runs the replicas with MALLOC_ARENA_MAX=N.
 """
 
 from __future__ import annotations
@@ -25,9 +33,11 @@ import argparse
 import asyncio
 import contextlib
 import io
+import itertools
 import json
 import os
 import platform
+import signal
 import sys
 import time
 import uuid
@@ -57,6 +67,7 @@ from common import (
     stop_all_servers,
     wait_ready,
 )
+from trace_diff import diff, print_diff
 
 from app import migrate
 
@@ -65,8 +76,10 @@ PEAK = {  # per second, the demo district at its busiest hour
     "sync": 1.0,
     "map_cases": 0.5,
     "map_grids": 0.5,
+    "reconnect": 0.02,
 }
 REPORTERS = ("worker", "worker2", "leader")
+TOKEN_RENEW_SECONDS = float(os.environ.get("SOAK_TOKEN_RENEW_SECONDS", "300"))
 STREAMS = 4
 
 
@@ -219,6 +232,27 @@ class Soak:
             headers=self.h("street"),
         )
 
+    async def reconnect(self, i: int) -> None:
+        """A console that opens its stream, gets `ready` and goes away."""
+        t0 = time.perf_counter()
+        try:
+            async with self.client.stream(
+                "GET", self.base() + "/api/v1/events/stream", headers=self.h("centre")
+            ) as r:
+                if r.status_code != 200:
+                    self.stats.bad("reconnect", f"HTTP {r.status_code}")
+                    return
+                async for line in r.aiter_lines():
+                    if line.startswith("event:") and line[6:].strip() == "ready":
+                        break
+                else:
+                    self.stats.bad("reconnect", "the stream ended before `ready`")
+                    return
+        except httpx.HTTPError as e:
+            self.stats.bad("reconnect", f"{type(e).__name__}: {e}")
+            return
+        self.stats.ok("reconnect", time.perf_counter() - t0)
+
     async def stream(self, n: int, ready: asyncio.Event, stop: asyncio.Event) -> None:
         base = self.bases[n % len(self.bases)]
         got = self.stream_events[n]
@@ -338,18 +372,32 @@ async def amain(url: str, args: argparse.Namespace) -> dict[str, Any]:
         "WANGGE_SCHEDULER_SECONDS": "10",
         "ENV": "development",
     }
+    trace_dir = OUT / "soak-trace"
+    if args.malloc_arena_max:
+        env["MALLOC_ARENA_MAX"] = str(args.malloc_arena_max)
+    serve: dict[str, Any] = {}
+    if args.trace is not None:
+        for old in trace_dir.glob("trace-*"):
+            old.unlink()
+        env["WANGGE_BENCH_TRACE_DIR"] = str(trace_dir)
+        env["WANGGE_BENCH_TRACE_FRAMES"] = str(args.trace)
+        serve = {"app": "_traced_app:app", "app_dir": "bench"}
     servers = []
     for i in range(args.replicas):
         log = OUT / f"soak-app{i}.log"
-        proc, port = start_server(url, log, env=env)
+        proc, port = start_server(url, log, env=env, **serve)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as c:
             await wait_ready(proc, c, log)
         servers.append((proc, port))
     bases = [f"http://127.0.0.1:{port}" for _, port in servers]
-    tokens = {}
-    async with httpx.AsyncClient(base_url=bases[0], timeout=30) as c:
-        for who in (*REPORTERS, "street", "dept", "centre"):
-            tokens[who] = await login(c, who, "Wangge#2026")
+    tokens: dict[str, str] = {}
+
+    async def sign_in_all() -> None:
+        async with httpx.AsyncClient(base_url=bases[0], timeout=30) as c:
+            for who in (*REPORTERS, "street", "dept", "centre"):
+                tokens[who] = await login(c, who, "Wangge#2026")
+
+    await sign_in_all()
     soak = Soak(bases, tokens, args)
     soak.points = setup["points"]
     soak.category = setup["category"]
@@ -382,23 +430,52 @@ async def amain(url: str, args: argparse.Namespace) -> dict[str, Any]:
             }
         )
 
-    t0 = time.monotonic()
+    traces: list[list[Path]] = [[] for _ in servers]
+
+    async def snapshot() -> None:
+        """Each traced replica writes a snapshot (SIGUSR1); wait until all are written."""
+        if args.trace is None:
+            return
+        for i, (p, _) in enumerate(servers):
+            n = len(traces[i]) + 1
+            traces[i].append(trace_dir / f"trace-{p.pid}-{n}")
+            p.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + 300
+        while not all(Path(str(t[-1]) + ".done").exists() for t in traces):
+            if time.monotonic() > deadline:
+                raise SystemExit("bench_soak: a replica wrote no trace snapshot in 300 s")
+            await asyncio.sleep(0.5)
+
     sample(0)
+    await snapshot()
+    t0 = time.monotonic()
     until = t0 + args.seconds
     report_rate = PEAK["report"] * f
 
+    async def renew() -> None:
+        """Sign in again every TOKEN_RENEW_SECONDS: a run outlives an access token (15 min)."""
+        while time.monotonic() + TOKEN_RENEW_SECONDS < until:
+            await asyncio.sleep(TOKEN_RENEW_SECONDS)
+            await sign_in_all()
+
     async def sampler() -> None:
+        half = args.trace is not None
         while time.monotonic() < until:
             await asyncio.sleep(min(60.0, max(1.0, args.seconds / 10)))
             sample(time.monotonic() - t0)
+            if half and time.monotonic() - t0 >= args.seconds / 2:
+                half = False
+                await snapshot()
 
     dept = soak.department
     await asyncio.gather(
         sampler(),
+        renew(),
         soak.paced(report_rate, soak.report, until),
         soak.paced(PEAK["sync"] * f, soak.sync, until),
         soak.paced(PEAK["map_cases"] * f, soak.map_cases, until),
         soak.paced(PEAK["map_grids"] * f, soak.map_grids, until),
+        soak.paced(PEAK["reconnect"] * f, soak.reconnect, until),
         soak.stage(
             lambda: soak.action("register", "centre", soak.to_register, soak.to_dispatch, {}),
             until,
@@ -426,6 +503,7 @@ async def amain(url: str, args: argparse.Namespace) -> dict[str, Any]:
     )
     elapsed = time.monotonic() - t0
     sample(elapsed)
+    await snapshot()
     await asyncio.sleep(3)  # the last events reach the streams
     stop.set()
     want = set(
@@ -450,6 +528,7 @@ async def amain(url: str, args: argparse.Namespace) -> dict[str, Any]:
         "sync",
         "map_cases",
         "map_grids",
+        "reconnect",
     ):
         xs = soak.stats.lat.get(op, [])
         ops[op] = {
@@ -473,6 +552,8 @@ async def amain(url: str, args: argparse.Namespace) -> dict[str, Any]:
         "events": len(want),
         "stream_missed": missed,
         "memory": mem,
+        "malloc_arena_max": args.malloc_arena_max,
+        "traces": [[str(x) for x in t] for t in traces],
     }
 
 
@@ -482,6 +563,16 @@ def main(argv: list[str]) -> None:
     p.add_argument("--seconds", type=float, help="how long (default 600, --quick 60)")
     p.add_argument("--factor", type=float, default=10, help="times the district's peak (10)")
     p.add_argument("--replicas", type=int, default=2)
+    p.add_argument(
+        "--trace",
+        type=int,
+        nargs="?",
+        const=25,
+        metavar="FRAMES",
+        help="tracemalloc snapshots (FRAMES per allocation, 25; 0: malloc totals and object\n"
+        "counts only, no tracer), diffed at the end",
+    )
+    p.add_argument("--malloc-arena-max", type=int, help="MALLOC_ARENA_MAX for the replicas")
     args, _ = p.parse_known_args(argv)
     args.seconds = args.seconds or (60.0 if args.quick else 600.0)
     url = os.environ.get("BENCH_DATABASE_URL")
@@ -521,6 +612,10 @@ def main(argv: list[str]) -> None:
     )
     for s in report["error_samples"]:
         print("  error:", s)
+    for i, t in enumerate(report["traces"]):
+        for before, after in itertools.pairwise(t):
+            print(f"\napp{i}, {Path(before).name} → {Path(after).name}:")
+            print_diff(diff(Path(before), Path(after), top=12))
     (OUT / "soak.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     print(f"results in {(OUT / 'soak.json').relative_to(ROOT)}")
     if report["errors"] or any(report["stream_missed"]):

@@ -493,3 +493,25 @@ async def test_a_slow_console_gets_resync_not_memory(monkeypatch) -> None:
 )
 def test_plain_dsn(url: str, want: str) -> None:
     assert sse.plain_dsn(url) == want
+
+
+async def test_dropped_streams_leave_no_subscriber_behind(http, tokens) -> None:
+    """Consoles that come and go (one after the other, then ten at once, dropped mid-stream)
+    leave nothing in the hub: what it keeps per stream lives as long as the stream."""
+    before = sse.hub.subscribers
+
+    async def settled() -> int:
+        deadline = time.monotonic() + 5
+        while sse.hub.subscribers != before and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        return sse.hub.subscribers
+
+    for _ in range(10):
+        async with opened(http, headers=bearer(tokens["dept"])):
+            assert sse.hub.subscribers == before + 1
+        assert await settled() == before
+    async with contextlib.AsyncExitStack() as stack:
+        for _ in range(10):
+            await stack.enter_async_context(opened(http, headers=bearer(tokens["centre"])))
+        assert sse.hub.subscribers == before + 10
+    assert await settled() == before
