@@ -66,7 +66,7 @@ def mallinfo() -> dict[str, int]:
         return {}
     fn.restype = _Mallinfo2
     m = fn()
-    return {name: int(getattr(m, name)) for name, _ in _Mallinfo2._fields_}
+    return {name: int(getattr(m, name)) for name, *_ in _Mallinfo2._fields_}
 
 
 def pymalloc() -> dict[str, int]:

@@ -8,7 +8,6 @@ import io
 import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
@@ -160,12 +159,6 @@ def process(data: bytes, max_pixels: int) -> Photo:
     thumb.save(tout, "JPEG", quality=80)
     photo.thumbnail = tout.getvalue()
     return photo
-
-
-def paths(media_dir: str, sha: str) -> tuple[Path, Path]:
-    """Where the directory backend keeps a photo and its thumbnail (from the hash only)."""
-    img, thumb = keys(sha)
-    return Path(media_dir) / img, Path(media_dir) / thumb
 
 
 def store(media: MediaStore, photo: Photo) -> None:
