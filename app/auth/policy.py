@@ -26,6 +26,7 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.scope import PATH_OBJECTS, area_in_scope, covers, object_chain
 from app.config import get_settings
 from app.db import get_reader_factory, get_session
 from app.errors import ApiError
@@ -194,29 +195,6 @@ class Principal:
     def grid_roots(self, rule: Rule) -> set[int]:
         return {g for p in self.posts_for(rule) for g in p.grid_ids}
 
-    def covers(
-        self,
-        rule: Rule,
-        chain: list[int],
-        grid_id: int | None = None,
-        owner_id: int | None = None,
-        departments: list[int] | None = None,
-    ) -> bool:
-        """Does a post allowed by `rule` cover an object in these areas (or this grid, or a case
-        dispatched to its department)?"""
-        if rule.owner_ok and owner_id is not None and owner_id == self.user_id:
-            return True
-        if departments and any(
-            p.department_id in departments for p in self.posts_for(rule) if p.department_id
-        ):
-            return True
-        roots = self.area_roots(rule)
-        if roots is None:
-            return True
-        if roots.intersection(chain):
-            return True
-        return grid_id is not None and grid_id in self.grid_roots(rule)
-
 
 # --- tokens -------------------------------------------------------------------------------------
 
@@ -342,84 +320,6 @@ async def load_principal(session: AsyncSession, user_id: int, sid: uuid.UUID) ->
     return p
 
 
-# --- objects in the path: their place in the area tree ------------------------------------------
-
-_CHAIN = """
-WITH RECURSIVE start AS ({start}),
-up(id, parent_id) AS (
-    SELECT a.id, a.parent_id FROM areas a JOIN start ON a.id = start.area_id
-    UNION ALL
-    SELECT a.id, a.parent_id FROM areas a JOIN up ON a.id = up.parent_id
-)
-SELECT (SELECT grid_id FROM start) AS grid_id, array(SELECT id FROM up) AS chain,
-       EXISTS (SELECT 1 FROM start) AS found, (SELECT owner_id FROM start) AS owner_id,
-       {departments} AS departments
-"""
-_NO_DEPTS = "'{}'::bigint[]"
-_CASE_DEPTS = (
-    "array(SELECT department_id FROM case_assignments WHERE state <> 'withdrawn' "
-    "AND case_id = (SELECT case_id FROM start))"
-)
-_CHAINS = {
-    "area_id": text(
-        _CHAIN.format(
-            start="SELECT id AS area_id, NULL::bigint AS grid_id, NULL::bigint AS owner_id "
-            "FROM areas WHERE id = :id",
-            departments=_NO_DEPTS,
-        )
-    ),
-    "grid_id": text(
-        _CHAIN.format(
-            start="SELECT community_id AS area_id, id AS grid_id, NULL::bigint AS owner_id "
-            "FROM grids WHERE id = :id AND deleted_at IS NULL",
-            departments=_NO_DEPTS,
-        )
-    ),
-    "building_id": text(
-        _CHAIN.format(
-            start="SELECT g.community_id AS area_id, g.id AS grid_id, NULL::bigint AS owner_id "
-            "FROM buildings b JOIN grids g ON g.id = b.grid_id WHERE b.id = :id",
-            departments=_NO_DEPTS,
-        )
-    ),
-    "case_id": text(
-        _CHAIN.format(
-            start="SELECT coalesce(community_id, street_id, district_id) AS area_id, grid_id, "
-            "reporter_id AS owner_id, id AS case_id FROM cases WHERE id = :id",
-            departments=_CASE_DEPTS,
-        )
-    ),
-    "attachment_id": text(
-        _CHAIN.format(
-            start="SELECT coalesce(c.community_id, c.street_id, c.district_id) AS area_id, "
-            "c.grid_id, c.reporter_id AS owner_id, c.id AS case_id FROM attachments a "
-            "JOIN cases c ON c.id = a.case_id WHERE a.id = :id",
-            departments=_CASE_DEPTS,
-        )
-    ),
-}
-PATH_OBJECTS = tuple(_CHAINS)
-
-
-async def object_chain(
-    session: AsyncSession, kind: str, object_id: int
-) -> tuple[bool, list[int], int | None, int | None, list[int]]:
-    """(exists, the area ids from the object's area up to the root, its grid, its reporter,
-    the departments it was dispatched to)."""
-    row = (await (await session.connection()).execute(_CHAINS[kind], {"id": object_id})).one()
-    return (
-        bool(row.found),
-        list(row.chain or []),
-        row.grid_id,
-        row.owner_id,
-        list(row.departments or []),
-    )
-
-
-async def area_chain(session: AsyncSession, area_id: int) -> list[int]:
-    return (await object_chain(session, "area_id", area_id))[1]
-
-
 # --- the route dependency -----------------------------------------------------------------------
 
 bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
@@ -510,7 +410,7 @@ def require(permission: str) -> Callable[..., Coroutine[Any, Any, Any]]:
                     except ValueError:
                         break  # the framework answers 422 for the malformed id
                     found, chain, grid_id, owner, depts = await object_chain(session, kind, oid)
-                    if found and not who.covers(rule, chain, grid_id, owner, depts):
+                    if found and not covers(who, rule, chain, grid_id, owner, depts):
                         await record_denial(session, request, who, permission, "scope", (kind, oid))
                         raise ApiError(
                             "not_found", detail=f"对象不存在：{oid}", detail_en=f"Not found: {oid}"
@@ -618,6 +518,4 @@ async def ensure_area_in_scope(
     session: AsyncSession, who: Principal | None, permission: str, area_id: int
 ) -> bool:
     """For objects named in a body (a parent, a community): may the caller act there?"""
-    if who is None:
-        return True
-    return who.covers(RULES[permission], await area_chain(session, area_id))
+    return await area_in_scope(session, who, RULES[permission], area_id)

@@ -10,7 +10,8 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.policy import RULES, Principal, object_chain
+from app.auth.policy import RULES, Principal
+from app.auth.scope import covers, object_chain
 from app.buildings.models import Building
 from app.buildings.schemas import BuildingCreate, BuildingUpdate
 from app.errors import ApiError, not_found
@@ -97,7 +98,7 @@ async def _grid_in_scope(session: AsyncSession, who: Principal | None, grid_id: 
     if who is None:
         return True
     _, chain, _, _, _ = await object_chain(session, "grid_id", grid_id)
-    return who.covers(RULES["buildings:write"], chain, grid_id)
+    return covers(who, RULES["buildings:write"], chain, grid_id)
 
 
 def _select() -> Any:
