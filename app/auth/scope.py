@@ -24,6 +24,7 @@ never more. `tests/api/test_visibility_agreement.py` checks every reader against
 - a loaded object: `covers(who, rule, chain, ...)` (the policy's check for objects in the path),
   `CaseScope.covers(CaseRef)` for a case or an event, `fields_for(in_scope, class_code)`;
 - a list query: `CaseScope.sql(alias)` → a `Fragment` (SQL text with named binds `vis_*`),
+  `CaseScope.events_sql(e, c)` for the events table (the stream's replays),
   `public_sql(class_alias)` for "a public reader may see this case's location and category";
 - one prepared statement (tiles): `SCOPE_CTE` + `statement_sql(alias)`, always the same text, the
   caller bound by `statement_binds(scope)` (the area tree is walked inside the statement).
@@ -188,6 +189,19 @@ async def area_in_scope(
 # --- the scope of reading cases -----------------------------------------------------------------
 
 
+class CaseLike(Protocol):
+    """What the predicate needs to know of a case (a `CaseRef`, or an event about a case)."""
+
+    @property
+    def areas(self) -> frozenset[int]: ...
+    @property
+    def grid_id(self) -> int | None: ...
+    @property
+    def reporter_id(self) -> int | None: ...
+    @property
+    def departments(self) -> frozenset[int]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class CaseRef:
     """What the predicate needs to know of a case (or of an event about one)."""
@@ -219,7 +233,7 @@ class CaseScope:
     def anonymous(self) -> bool:
         return not self.everything and self.user_id is None
 
-    def covers(self, case: CaseRef) -> bool:
+    def covers(self, case: CaseLike) -> bool:
         """The predicate: is this case in the scope?"""
         return (
             self.everything
@@ -252,6 +266,24 @@ class CaseScope:
             terms.append(_dispatched(a, "ANY(:vis_depts)"))
             binds["vis_depts"] = sorted(self.departments)
         return Fragment("(" + " OR ".join(terms) + ")", binds)
+
+    def events_sql(self, event: str = "e", case: str = "c") -> Fragment:
+        """The predicate on the events table (`event`: the places and departments the case had
+        when the event happened, as the stream's live fan-out sees them; `case`: its reporter)."""
+        if self.everything:
+            return Fragment("true")
+        e, c = ident(event), ident(case)
+        return Fragment(
+            f"({c}.reporter_id = :vis_user OR {e}.grid_id = ANY(:vis_grids) "
+            f"OR {e}.area_ids && CAST(:vis_areas AS bigint[]) "
+            f"OR {e}.department_ids && CAST(:vis_depts AS bigint[]))",
+            {
+                "vis_user": self.user_id if self.user_id is not None else 0,
+                "vis_grids": sorted(self.grids),
+                "vis_areas": sorted(self.areas | self.roots),
+                "vis_depts": sorted(self.departments),
+            },
+        )
 
 
 _AREA_COLUMNS = ("community_id", "street_id", "district_id")

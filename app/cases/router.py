@@ -82,7 +82,7 @@ async def report_case(
     reveal = service.sees_pii(who)
 
     def render(row: Any, dups: list[dict[str, Any]]) -> bytes:
-        out = service.case_out(row, lang, reveal_pii=reveal)
+        out = service.case_out(row, lang, reveal_pii=reveal, masked_text=not reveal)
         out["duplicates"] = [
             {**d, "reported_at": to_local(datetime.fromisoformat(d["reported_at"]))} for d in dups
         ]
@@ -160,7 +160,9 @@ async def list_cases(
     # Lists always mask personal data; opening one case reveals it (audited) to roles that need it.
     return FastJSON(
         {
-            "items": [service.case_out(r, lang, crs) for r in rows],
+            "items": [
+                service.case_out(r, lang, crs, masked_text=not service.sees_pii(who)) for r in rows
+            ],
             "next_cursor": nxt,
             "limit": limit,
         }
@@ -186,8 +188,9 @@ async def get_case(
 ) -> Response:
     row = await service.fetch_case(session, case_id)
     reveal = service.sees_pii(who) and bool(row.resident_phone)
-    out = service.case_out(row, lang, crs, reveal_pii=reveal)
-    out["timeline"] = await service.timeline(session, case_id, lang)
+    masked = not service.sees_pii(who)
+    out = service.case_out(row, lang, crs, reveal_pii=reveal, masked_text=masked)
+    out["timeline"] = await service.timeline(session, case_id, lang, masked_text=masked)
     out["attachments"] = await service.attachments(session, case_id)
     out["assignments"] = await service.assignments(session, case_id)
     out["allowed_actions"] = allowed_actions(row.status, who)

@@ -32,7 +32,7 @@ from app.db import DbSession, ReaderFactory
 from app.errors import ApiError, not_found
 from app.http import ApiRoute
 from app.i18n import negotiate
-from app.open311 import keys, service
+from app.open311 import keys, submission
 from app.open311.formats import validation_error
 
 HTML_TYPE = "text/html; charset=utf-8"
@@ -324,8 +324,8 @@ async def submit_form(
         "description": description,
         "phone": phone,
     }
-    data, extra = await service.build_case(session, fields, {}, "zh")
-    acc = service.number(accuracy, "accuracy", 0, 100_000) if located else None
+    data, extra = await submission.build_case(session, fields, {}, "zh")
+    acc = submission.number(accuracy, "accuracy", 0, 100_000) if located else None
     data.location.accuracy_m = acc
     if not located:
         data.address = f"{grid.community}{grid.name}（扫码上报，未取得手机定位）"[:300]
@@ -343,7 +343,7 @@ async def submit_form(
         if raw:
             upload.append((photo.filename, raw))
     try:
-        out = await service.submit(
+        out = await submission.submit(
             session, integrator, data, extra, jurisdiction=None, lang="zh", token=nonce
         )
         case_id = int(out["service_request_id"])

@@ -21,7 +21,7 @@ from app.http import ApiRoute
 from app.i18n import RequestLang
 from app.responses import FastJSON
 from app.schemas import SHANGHAI
-from app.stats import export, periods, report, service
+from app.stats import export, maps, periods, report, service
 from app.stats.schemas import (
     Channels,
     Hotspots,
@@ -110,7 +110,7 @@ async def hotspots(
     community_id: int | None = None,
 ) -> Response:
     p = _period(period, at, since, until)
-    return FastJSON(await service.hotspots(reader, who, p, lang, category, street_id, community_id))
+    return FastJSON(await maps.hotspots(reader, who, p, lang, category, street_id, community_id))
 
 
 @router.get("/channels", response_model=Channels, summary="Received cases by intake channel")
@@ -126,7 +126,7 @@ async def channels(
     unit_id: int | None = None,
 ) -> Response:
     p = _period(period, at, since, until)
-    return FastJSON(await service.channels(reader, who, p, lang, unit, unit_id))
+    return FastJSON(await maps.channels(reader, who, p, lang, unit, unit_id))
 
 
 @router.get(
@@ -171,10 +171,10 @@ async def export_table(
         rows = await service.rankings(reader, who, unit, p, periods.previous(p), lang)
         tab = export.ranking_table(rows, lang)
     elif table == "hotspots":
-        tab = export.hotspot_table(await service.hotspots(reader, who, p, lang, category), lang)
+        tab = export.hotspot_table(await maps.hotspots(reader, who, p, lang, category), lang)
     else:
         u = unit if unit_id is not None else None
-        tab = export.channel_table(await service.channels(reader, who, p, lang, u, unit_id), lang)
+        tab = export.channel_table(await maps.channels(reader, who, p, lang, u, unit_id), lang)
     name = f"wangge-{table}-{unit}-{p.label.replace('/', '_').replace(':', '')}.{format}"
     headers = {"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"}
     if format == "csv":

@@ -76,7 +76,7 @@ async def _tile(
     z: int,
     x: int,
     y: int,
-    extra: list[Any],
+    extra: dict[str, Any],
 ) -> Response:
     _check_tile(z, x, y)
     # Below the layer's minzoom (TileJSON says so) features are sub-pixel and a tile would
@@ -124,7 +124,7 @@ def _filters(
     responses=_TILE_RESPONSES,
 )
 async def grids_tile(request: Request, z: Z, x: X, y: Y, reader: DbReader, who: Public) -> Response:
-    return await _tile(request, reader, service.LAYERS["grids"], z, x, y, [])
+    return await _tile(request, reader, service.LAYERS["grids"], z, x, y, {})
 
 
 @router.get(
@@ -134,7 +134,7 @@ async def grids_tile(request: Request, z: Z, x: X, y: Y, reader: DbReader, who: 
     responses=_TILE_RESPONSES,
 )
 async def areas_tile(request: Request, z: Z, x: X, y: Y, reader: DbReader, who: Public) -> Response:
-    return await _tile(request, reader, service.LAYERS["areas"], z, x, y, [])
+    return await _tile(request, reader, service.LAYERS["areas"], z, x, y, {})
 
 
 @router.get(
@@ -157,7 +157,7 @@ async def cases_tile(
     department_id: DepartmentQ = None,
 ) -> Response:
     f = _filters(status_, category, since, until, department_id)
-    extra = service.scope_params(who) + f.params(default_open=True)
+    extra = {**service.scope_params(who), **f.params(default_open=True)}
     return await _tile(request, reader, service.LAYERS["cases"], z, x, y, extra)
 
 
@@ -189,7 +189,7 @@ async def hotspots_tile(
         f = service.CaseFilters(
             f.statuses, f.categories, now - timedelta(days=HOTSPOT_DAYS), f.until, f.department_id
         )
-    extra = service.scope_params(who) + f.params(default_open=False)
+    extra = {**service.scope_params(who), **f.params(default_open=False)}
     return await _tile(request, reader, service.LAYERS["hotspots"], z, x, y, extra)
 
 

@@ -579,7 +579,7 @@ async def _facts_match_recomputation(conn) -> None:
 
 async def test_facts_stay_exact_as_cases_change(anon, as_user, conn) -> None:
     from app.auth.policy import load_principal
-    from app.stats import periods, service
+    from app.stats import maps, periods, service
 
     ids = await scenario(anon, as_user, conn)
     await _facts_match_recomputation(conn)
@@ -679,7 +679,7 @@ async def test_facts_stay_exact_as_cases_change(anon, as_user, conn) -> None:
         assert diff == 0
         await conn.execute(text("SELECT stats_hotspot_monthly_compact()"))
     for p in (year, week, cut):
-        fast = await service.hotspots(conn, who, p, "zh")
+        fast = await maps.hotspots(conn, who, p, "zh")
         assert (
             fast["total"]
             == (
