@@ -63,13 +63,6 @@ class Fragment:
     binds: dict[str, Any] = field(default_factory=dict)
 
 
-class _Post(Protocol):
-    role: str
-    area_id: int | None
-    department_id: int | None
-    grid_ids: frozenset[int]
-
-
 # --- objects in the path: their place in the area tree ------------------------------------------
 
 _CHAIN = """
@@ -301,7 +294,7 @@ def of(who: Principal | None) -> CaseScope:
     """The caller's scope for reading cases, from their posts (no query)."""
     if who is None:
         return CaseScope()
-    posts: list[_Post] = list(who.posts)
+    posts = who.posts
     if any(p.role == "admin" for p in posts):
         return CaseScope(everything=True, user_id=who.user_id, resolved=True)
     roots = frozenset(p.area_id for p in posts if p.area_id is not None)

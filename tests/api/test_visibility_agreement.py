@@ -158,7 +158,12 @@ async def _world(conn: Any) -> dict[int, Any]:
             if place == "same_community" and kind == "private":
                 await conn.execute(
                     _ASSIGN,
-                    {"case": row.id, "district": row.district_id, "dept": "ZJJ", "state": "handling"},
+                    {
+                        "case": row.id,
+                        "district": row.district_id,
+                        "dept": "ZJJ",
+                        "state": "handling",
+                    },
                 )
             if place == "same_street":
                 await conn.execute(
