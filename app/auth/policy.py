@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
 from app.config import get_settings
-from app.db import DbSession, ReaderFactory, read_alone, standalone
+from app.db import DbSession, ReaderFactory, short_transaction, standalone
 from app.errors import ApiError
 
 ALL_ROLES = frozenset(
@@ -313,14 +313,10 @@ async def load_principal(session: AsyncSession, user_id: int, sid: uuid.UUID) ->
     cached = principal_cache.get(sid)
     if cached is not None and cached.user_id == user_id:
         return cached
-    began = not session.in_transaction()
-    row = (
-        await (await session.connection()).execute(_PRINCIPAL, {"uid": user_id, "sid": sid})
-    ).first()
-    if began:
-        # Hand the connection back at once: a route that reads on its own connection must
-        # never hold two at a time (a full pool would deadlock).
-        await read_alone(session)
+    async with short_transaction(session):
+        row = (
+            await (await session.connection()).execute(_PRINCIPAL, {"uid": user_id, "sid": sid})
+        ).first()
     if row is None:
         raise ApiError(
             "invalid_token", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
