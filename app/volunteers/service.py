@@ -165,7 +165,7 @@ async def claim(
         task_id=t.id,
         what=t.title,
         place=t.place,
-        served_on=t.starts_at.date(),
+        served_on=t.starts_at.astimezone(SHANGHAI).date(),
     )
     name = m.name
     session.add(s)
@@ -245,16 +245,15 @@ async def act(
                 detail="需填写服务时长",
                 detail_en="hours is required",
             )
-        s.status, s.hours = "recorded", body.hours
-        if body.served_on is not None:
-            s.served_on = body.served_on
-        if s.served_on is not None and s.served_on > now.astimezone(SHANGHAI).date():
+        served_on = body.served_on or s.served_on
+        if served_on is not None and served_on > now.astimezone(SHANGHAI).date():
             raise ApiError(
                 "validation_error",
                 field="served_on",
-                detail=f"服务日期 {s.served_on} 还没到，不能登记服务时长",
-                detail_en=f"The service day {s.served_on} has not come yet",
+                detail=f"服务日期 {served_on} 还没到，不能登记服务时长",
+                detail_en=f"The service day {served_on} has not come yet",
             )
+        s.status, s.hours, s.served_on = "recorded", body.hours, served_on
         detail = {"hours": body.hours, "served_on": s.served_on}
     elif action == "confirm":
         s.status, s.confirmed_by, s.confirmed_at = "confirmed", who.user_id, now
