@@ -10,7 +10,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 def async_url(url: str) -> str:
-    """Accept libpq-style URLs and make them the asyncpg dialect SQLAlchemy needs."""
+    """Accept libpq-style URLs and make them the asyncpg dialect SQLAlchemy needs. A libpq
+    multi-host URL (`postgresql://u@h1:p1,h2:p2/db?target_session_attrs=read-write`, a Patroni
+    cluster) becomes SQLAlchemy's form (`postgresql+asyncpg://u@/db?host=h1:p1&host=h2:p2&...`):
+    asyncpg tries the hosts in order and keeps the one that accepts writes."""
     for prefix in (
         "postgresql+asyncpg://",
         "postgresql+psycopg://",
@@ -18,8 +21,26 @@ def async_url(url: str) -> str:
         "postgres://",
     ):
         if url.startswith(prefix):
-            return "postgresql+asyncpg://" + url[len(prefix) :]
+            return "postgresql+asyncpg://" + _multi_host(url[len(prefix) :])
     raise ValueError("DATABASE_URL must be a postgresql:// URL")
+
+
+def libpq_url(url: str) -> str:
+    """The URL for the raw driver (asyncpg.connect): libpq's form, multi-host kept as commas."""
+    for prefix in ("postgresql+asyncpg://", "postgresql+psycopg://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql://" + url[len(prefix) :]
+    return url
+
+
+def _multi_host(rest: str) -> str:
+    netloc, _, path = rest.partition("/")
+    user, at, hosts = netloc.rpartition("@")
+    if "," not in hosts:
+        return rest
+    db, _, query = path.partition("?")
+    params = "&".join(f"host={h}" for h in hosts.split(","))
+    return f"{user}{at}/{db}?{params}" + (f"&{query}" if query else "")
 
 
 class Settings(BaseSettings):
