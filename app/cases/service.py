@@ -440,7 +440,6 @@ async def mark_duplicate(
         note=note,
         detail=orjson.dumps({"duplicate": case_id}).decode(),
     )
-    await session.commit()
 
 
 async def _visible(session: AsyncSession, who: Principal, case_id: int) -> bool:
@@ -512,7 +511,6 @@ async def place(
         note=note,
         detail=orjson.dumps({"from_grid": case.grid_id, "to_grid": grid_id}).decode(),
     )
-    await session.commit()
 
 
 _ASSIGNMENTS = text(

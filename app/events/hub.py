@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.auth import scope
 from app.auth.policy import Principal
-from app.config import async_url, get_settings
+from app.config import get_settings, libpq_url
 from app.db import RawSql
 from app.events.outbox import CHANNEL
 from app.pii import mask_json
@@ -234,8 +234,9 @@ class _Recent:
 
 
 def plain_dsn(url: str) -> str:
-    """asyncpg wants libpq's postgresql:// (not SQLAlchemy's postgresql+asyncpg://)."""
-    return "postgresql://" + async_url(url)[len("postgresql+asyncpg://") :]
+    """asyncpg wants libpq's postgresql:// (not SQLAlchemy's postgresql+asyncpg://); a libpq
+    multi-host URL (a Patroni cluster) is kept as it is: asyncpg reads its hosts."""
+    return libpq_url(url)
 
 
 class Hub:

@@ -36,16 +36,15 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Cookie, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Cookie, Header, Query, Request, Response
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from app.auth.policy import Principal, SignedIn, StreamTicket, load_principal
 from app.cases.service import sees_pii
 from app.config import get_settings
-from app.db import db, get_session
+from app.db import DbSession, db
 from app.errors import ApiError
 from app.events.hub import (
     RESYNC,
@@ -213,7 +212,7 @@ async def ticket(request: Request, response: Response, who: SignedIn) -> dict[st
 
 
 # Ends before the response streams: the stream holds no pooled connection while it waits.
-AuthSession = Annotated[AsyncSession, Depends(get_session, scope="function")]
+AuthSession = DbSession
 
 
 @router.get(

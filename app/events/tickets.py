@@ -82,7 +82,6 @@ async def authenticate(
         used = (
             await session.execute(_USE_TICKET, {"uid": uid, "key": f"sse-ticket:{jti}", "jti": jti})
         ).first()
-        await session.commit()
         if used is None:
             raise _bad_ticket()
         return who

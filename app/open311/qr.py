@@ -219,7 +219,6 @@ async def qr_image(
     grid_code: str, request: Request, session: DbSession, who: Open311Public
 ) -> Response:
     grid = await _grid(session, grid_code)
-    await session.commit()
     svg = qr_svg(report_link(request, grid.code), f"{grid.name} 问题反映")
     return Response(
         svg,
@@ -237,7 +236,6 @@ async def qr_image(
 async def form_page(grid_code: str, session: DbSession, who: Open311Public) -> Response:
     grid = await _grid(session, grid_code)
     services = list((await session.execute(_SERVICES)).all())
-    await session.commit()
     nonce = secrets.token_urlsafe(16)
     code = html.escape(grid.code)
     phone = (

@@ -219,12 +219,7 @@ async def post_request(
         return 200, formats.encode(fmt, "service_requests", [out])
 
     if idempotency_key is None:
-        try:
-            status_code, payload = await work()
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
+        status_code, payload = await work()  # the unit of work commits it (or rolls it back)
     else:
         # The form without the key itself, in a stable order: the request's fingerprint.
         canonical = urlencode(

@@ -274,5 +274,4 @@ async def put_thresholds(body: ThresholdsIn, session: DbSession, who: StatsConfi
         object_id="1",
         detail={"before": before, "after": after},
     )
-    await session.commit()
     return FastJSON(after)
