@@ -12,7 +12,8 @@ from typing import Annotated, Any
 import pytest
 
 from app.schemas import SHANGHAI, ResponseModel
-from tests.api.test_community_lists import COMMUNITY, GRID, grid_point, make_unit
+from tests.api.test_community_lists import COMMUNITY, GRID, make_unit
+from tests.factories import point_in_grid as grid_point
 from tests.helpers import problem
 
 
