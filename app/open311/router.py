@@ -219,7 +219,13 @@ async def post_request(
         return 200, formats.encode(fmt, "service_requests", [out])
 
     if idempotency_key is None:
-        status_code, payload = await work()  # the unit of work commits it (or rolls it back)
+        try:
+            status_code, payload = await work()
+        except BaseException:
+            # The Open311 door answers its errors itself (the endpoint then seems to have
+            # returned): what the refused request wrote is undone here.
+            await session.rollback()
+            raise
     else:
         # The form without the key itself, in a stable order: the request's fingerprint.
         canonical = urlencode(
