@@ -341,6 +341,7 @@ async def _sign_in(ctx: Ctx) -> None:
         handle_due=handle_due,
         provisional=a.provisional or provisional,
         escalation_level=0,
+        escalated_at=None,
         reminded_at=None,
     )
     if a.role == "lead":
@@ -425,7 +426,8 @@ async def _decide_extension(ctx: Ctx) -> None:
     )
     values: dict[str, Any] = {"extension": orjson.dumps(ext).decode()}
     if ctx.body.approve:
-        values["handle_due"], prov = await _due(ctx, a.handle_due, ext["amount"], ext["unit"])
+        moved = await deadlines.extended(ctx.session, a.handle_due, ext["amount"], ext["unit"])
+        values["handle_due"], prov = moved.at, moved.provisional
         values["provisional"] = a.provisional or prov
         ctx.detail["handle_due"] = values["handle_due"].isoformat()
     await _set_assignment(ctx, a.id, **values)
@@ -539,6 +541,7 @@ async def _verify(ctx: Ctx) -> None:
             rework_count=a.rework_count + 1,
             provisional=a.provisional or prov,
             escalation_level=0,
+            escalated_at=None,
             reminded_at=None,
         )
         ctx.detail.setdefault("handle_due", due.isoformat())
