@@ -34,7 +34,7 @@ from app.geometry import CRS, CrsQuery
 from app.http import ApiRoute
 from app.i18n import RequestLang
 from app.idempotency import Claim
-from app.loop.service import allowed_actions
+from app.loop.service import allowed_for
 from app.responses import FastJSON
 from app.schemas import SHANGHAI, BboxQuery, LimitQuery, page_limit, parse_bbox, to_local
 from app.stats.definitions import Indicator
@@ -190,7 +190,7 @@ async def get_case(
     out["timeline"] = await service.timeline(session, case_id, lang)
     out["attachments"] = await service.attachments(session, case_id)
     out["assignments"] = await service.assignments(session, case_id)
-    out["allowed_actions"] = allowed_actions(row.status, who)
+    out["allowed_actions"] = (await allowed_for(session, [case_id], who)).get(case_id, [])
     if reveal:
         await record(
             session,
