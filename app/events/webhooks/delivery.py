@@ -24,6 +24,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import get_settings
+from app.events.webhooks import targets
 from app.schemas import to_local
 
 log = logging.getLogger("wangge.webhooks")
@@ -122,27 +123,31 @@ async def deliver_due(
         body = body_of(event)
         ts = int(time.time())
         status, error = None, None
-        try:
-            r = await client.post(
-                d.url,
-                content=body,
-                headers={
-                    "Content-Type": "application/json",
-                    "Wangge-Event-Id": str(event["id"]),
-                    "Wangge-Event-Type": event["type"],
-                    "Wangge-Timestamp": str(ts),
-                    "Wangge-Signature": sign(d.secret, ts, body),
-                    "User-Agent": "wangge-webhooks/1",
-                },
-            )
-            status = r.status_code
-            if 200 <= status < 300:
-                await session.execute(_DONE, {"now": now, "status": status, "id": d.id})
-                sent += 1
-                continue
-            error = f"HTTP {status}: {r.text[:200]}"
-        except httpx.HTTPError as e:
-            error = f"{type(e).__name__}: {e}"[:300]
+        refused = await targets.refusal(d.url)
+        if refused is not None:  # the name now points into a private network: not sent
+            error = f"refused: {refused[1]}"[:300]
+        else:
+            try:
+                r = await client.post(
+                    d.url,
+                    content=body,
+                    headers={
+                        "Content-Type": "application/json",
+                        "Wangge-Event-Id": str(event["id"]),
+                        "Wangge-Event-Type": event["type"],
+                        "Wangge-Timestamp": str(ts),
+                        "Wangge-Signature": sign(d.secret, ts, body),
+                        "User-Agent": "wangge-webhooks/1",
+                    },
+                )
+                status = r.status_code
+                if 200 <= status < 300:
+                    await session.execute(_DONE, {"now": now, "status": status, "id": d.id})
+                    sent += 1
+                    continue
+                error = f"HTTP {status}: {r.text[:200]}"
+            except httpx.HTTPError as e:
+                error = f"{type(e).__name__}: {e}"[:300]
         await session.execute(
             _FAILED,
             {
