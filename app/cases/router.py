@@ -12,12 +12,13 @@ from fastapi.responses import FileResponse
 
 from app.audit.service import record
 from app.auth.policy import (
+    AuditReader,
     CasePlacer,
     CaseReader,
     CaseReporter,
     CaseWorker,
 )
-from app.cases import attachments, intake, service
+from app.cases import attachments, chain, intake, service
 from app.cases.schemas import (
     AttachmentOut,
     CaseCreate,
@@ -26,6 +27,7 @@ from app.cases.schemas import (
     CasePage,
     DuplicateIn,
     PlaceIn,
+    TimelineChain,
 )
 from app.config import get_settings
 from app.db import DbReader, DbSession, ReaderFactory, raw_connection
@@ -203,6 +205,17 @@ async def get_case(
         )
         await session.commit()
     return FastJSON(out, headers={"ETag": _etag(row.version)})
+
+
+@router.get(
+    "/cases/{case_id}/timeline/verify",
+    response_model=TimelineChain,
+    summary="Recompute the case timeline's hash chain (administrators)",
+)
+async def verify_timeline(case_id: int, session: DbSession, who: AuditReader) -> dict[str, Any]:
+    row = await service.fetch_case(session, case_id)
+    checked, broken = await chain.verify_timeline(session, row.id)
+    return {"ok": not broken, "checked": checked, "broken": broken}
 
 
 @router.post(
