@@ -26,6 +26,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -203,7 +204,7 @@ async def run_once(
     claim: Claim,
     work: Callable[[], Awaitable[tuple[int, bytes]]],
 ) -> Replay:
-    """Run `work` (on `session`, which it must not commit) at most once for the claim's key;
+    """Run `work` (on `session`, the request's unit of work) at most once for the claim's key;
     replay its response afterwards. `connect` gives a short autocommit connection for the claim
     and its release (returned before the work starts: a request never holds two)."""
     async with raw_connection(connect) as conn:
@@ -223,11 +224,14 @@ async def run_once(
             ),
             {**claim.ids, "status": status, "body": payload},
         )
-        await session.commit()
+        # The request's unit of work commits the work and the key together.
     except BaseException:
-        await session.rollback()
-        async with raw_connection(connect) as conn:
-            await conn.execute(_RELEASE.sql, *_RELEASE.args(claim.ids))
+        # Undo the work first (its locks go with it), then give the key back for the retry;
+        # shielded, so that a cancelled request still releases its key.
+        with anyio.CancelScope(shield=True):
+            await session.rollback()
+            async with raw_connection(connect) as conn:
+                await conn.execute(_RELEASE.sql, *_RELEASE.args(claim.ids))
         raise
     return Replay(status, payload)
 

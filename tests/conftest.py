@@ -110,11 +110,14 @@ async def tokens(engine: AsyncEngine) -> dict[str, str]:
 @pytest_asyncio.fixture
 async def anon(session: AsyncSession) -> AsyncIterator[httpx.AsyncClient]:
     """A client with no credentials, on the test's transaction."""
-    from app.db import get_reader, get_reader_factory, get_session
+    from app.db import get_reader, get_reader_factory, get_session, transaction
     from app.main import app
 
     async def _session() -> AsyncIterator[AsyncSession]:
-        yield session
+        # The request's unit of work, on the test's session: commit → release the savepoint
+        # (kept in the test's transaction), an error → roll back to it.
+        async with transaction(session):
+            yield session
 
     async def _reader() -> AsyncIterator[AsyncConnection]:
         yield await session.connection()

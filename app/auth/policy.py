@@ -26,8 +26,9 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit.service import record
 from app.config import get_settings
-from app.db import get_reader_factory, get_session
+from app.db import DbSession, ReaderFactory, short_transaction, standalone
 from app.errors import ApiError
 
 ALL_ROLES = frozenset(
@@ -312,12 +313,10 @@ async def load_principal(session: AsyncSession, user_id: int, sid: uuid.UUID) ->
     cached = principal_cache.get(sid)
     if cached is not None and cached.user_id == user_id:
         return cached
-    row = (
-        await (await session.connection()).execute(_PRINCIPAL, {"uid": user_id, "sid": sid})
-    ).first()
-    # Hand the connection back at once: a route that reads on its own connection must never
-    # hold two at a time (a full pool would deadlock).
-    await session.commit()
+    async with short_transaction(session):
+        row = (
+            await (await session.connection()).execute(_PRINCIPAL, {"uid": user_id, "sid": sid})
+        ).first()
     if row is None:
         raise ApiError(
             "invalid_token", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
@@ -433,8 +432,20 @@ async def record_denial(
     reason: str,
     obj: tuple[str, int] | None = None,
 ) -> None:
-    from app.audit.service import record
+    """The refusal is audited in a short transaction of its own, which the request's rollback
+    (it ends in 403/404) does not undo."""
+    async with standalone(session) as own:
+        await _record_denial(own, request, who, permission, reason, obj)
 
+
+async def _record_denial(
+    session: AsyncSession,
+    request: Request,
+    who: Principal | None,
+    permission: str,
+    reason: str,
+    obj: tuple[str, int] | None,
+) -> None:
     await record(
         session,
         "permission_denied",
@@ -449,7 +460,6 @@ async def record_denial(
             "path": request.url.path,
         },
     )
-    await session.commit()
 
 
 def require(permission: str) -> Callable[..., Coroutine[Any, Any, Any]]:
@@ -468,16 +478,16 @@ def require(permission: str) -> Callable[..., Coroutine[Any, Any, Any]]:
 
     async def policy(
         request: Request,
-        session: Annotated[AsyncSession, Depends(get_session)],
+        session: DbSession,
         token: Annotated[str | None, Depends(bearer)],
     ) -> Principal | None:
         return await _authorise(request, session, token)
 
     async def limited_policy(
         request: Request,
-        session: Annotated[AsyncSession, Depends(get_session)],
+        session: DbSession,
         token: Annotated[str | None, Depends(bearer)],
-        connect: Annotated[Callable[..., Any], Depends(get_reader_factory)],
+        connect: ReaderFactory,
     ) -> Principal | None:
         who = await _authorise(request, session, token)
         if who is not None and rule.rate is not None:
@@ -526,9 +536,7 @@ def _api_key_policy(permission: str) -> Callable[..., Coroutine[Any, Any, Any]]:
     """An integrator's Open311 key (query or form field `api_key`), checked by
     `app.open311.keys.verify_key`: 403 `invalid_api_key` when missing, unknown or revoked."""
 
-    async def policy(
-        request: Request, session: Annotated[AsyncSession, Depends(get_session)]
-    ) -> Any:
+    async def policy(request: Request, session: DbSession) -> Any:
         from app.open311.keys import verify_key
 
         key = request.query_params.get("api_key")
@@ -555,7 +563,7 @@ def optional(permission: str) -> Callable[..., Coroutine[Any, Any, Principal | N
 
     async def maybe(
         request: Request,
-        session: Annotated[AsyncSession, Depends(get_session)],
+        session: DbSession,
         token: Annotated[str | None, Depends(bearer)],
     ) -> Principal | None:
         if not token:

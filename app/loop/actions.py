@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from app.auth.policy import RULES, Principal
 from app.errors import ApiError
 from app.i18n import ACTION_LABELS, STATUS_LABELS, label
+from app.loop.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ class Action:
     guard: Guard | None = None
 
 
-ACTIONS: dict[str, Action] = {}
+ACTIONS: Registry[Action] = Registry()
 
 
 def action(
@@ -90,8 +91,8 @@ def action(
     guard: Guard | None = None,
 ) -> Callable[[Handler], Handler]:
     def register(fn: Handler) -> Handler:
-        ACTIONS[name] = Action(
-            name, permission, frozenset(from_states), body, fn, summary, department, guard
+        ACTIONS.add(
+            Action(name, permission, frozenset(from_states), body, fn, summary, department, guard)
         )
         return fn
 

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.community import clock as community_clock
 from app.config import get_settings
+from app.db import unit_of_work
 from app.events.outbox import emit
 from app.i18n import ACTION_LABELS
 
@@ -88,13 +89,13 @@ _STEP = text(
 
 
 async def tick(session: AsyncSession, now: datetime | None = None) -> dict[str, Any]:
-    """One pass of the clock; commits. Returns what it did (or that another runner had it)."""
+    """One pass of the clock, in the caller's unit of work (which commits, and so releases the
+    runners' lock). Returns what it did (or that another runner had it)."""
     s = get_settings()
     got = (
         await session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": LOCK})
     ).scalar()
     if not got:
-        await session.rollback()
         return {"skipped": True}
     now = now or (await session.execute(text("SELECT now()"))).scalar_one()
     escalated = list(
@@ -140,7 +141,6 @@ async def tick(session: AsyncSession, now: datetime | None = None) -> dict[str, 
         )
     missing = list((await session.execute(_MISSING_YEARS, {"now": now})).scalars())
     community = await community_clock.tick(session, now)
-    await session.commit()
     return {
         "skipped": False,
         "escalated": len(escalated),
@@ -152,12 +152,10 @@ async def tick(session: AsyncSession, now: datetime | None = None) -> dict[str, 
 
 async def run_forever(stop: asyncio.Event) -> None:
     """The background loop each server process runs (only one wins each tick)."""
-    from app.db import db
-
     period = get_settings().scheduler_seconds
     while not stop.is_set():
         try:
-            async with db.session() as session:
+            async with unit_of_work() as session:
                 await tick(session)
         except Exception:
             log.exception("scheduler tick failed")

@@ -84,7 +84,6 @@ async def get_user(
             object_id=user_id,
             detail={"fields": ["mobile"]},
         )
-        await session.commit()
     return out
 
 
