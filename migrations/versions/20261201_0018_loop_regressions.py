@@ -16,7 +16,7 @@ timeline in a hash chain, and a 不满意 rating that a reopen cannot hide.
   rated again keeps its last rating. The reopen itself is counted (`reopened`), as before.
 
 Revision ID: 0018
-Revises: 0014
+Revises: 0019
 Create Date: 2026-12-01
 """
 
@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0018"
-down_revision: str | None = "0014"
+down_revision: str | None = "0019"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
