@@ -186,7 +186,6 @@ async def create_area(
             "boundary": data.boundary is not None,
         },
     )
-    await session.commit()
     await session.refresh(area)
     return area
 
@@ -231,7 +230,6 @@ async def update_area(
             **{k: getattr(data, k) for k in changed if k not in ("boundary",)},
         },
     )
-    await session.commit()
     await session.refresh(area)
     return area
 
@@ -259,7 +257,6 @@ async def delete_area(
         detail={"level": area.level, "code": area.code, "name": area.name},
     )
     await session.delete(area)
-    await session.commit()
 
 
 async def coverage(session: AsyncSession, area_id: int) -> tuple[Area, CoverageReport]:

@@ -176,7 +176,6 @@ async def create_building(
         object_id=b.id,
         detail={"name": data.name, "grid_id": grid_id},
     )
-    await session.commit()
     return b.id
 
 
@@ -219,7 +218,6 @@ async def update_building(
             "grid_id": b.grid_id,
         },
     )
-    await session.commit()
 
 
 async def delete_building(
@@ -241,7 +239,6 @@ async def delete_building(
         detail={"name": b.name, "grid_id": b.grid_id},
     )
     await session.delete(b)
-    await session.commit()
 
 
 def building_out(row: Any, geometry: dict[str, Any] | None) -> dict[str, Any]:

@@ -203,7 +203,6 @@ async def get_case(
             object_id=case_id,
             detail={"fields": ["resident_phone"]},
         )
-        await session.commit()
     return FastJSON(out, headers={"ETag": _etag(row.version)})
 
 

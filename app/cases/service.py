@@ -463,7 +463,6 @@ async def mark_duplicate(
         note=note,
         detail=orjson.dumps({"duplicate": case_id}).decode(),
     )
-    await session.commit()
 
 
 async def _visible(session: AsyncSession, who: Principal, case_id: int) -> bool:
@@ -535,7 +534,6 @@ async def place(
         note=note,
         detail=orjson.dumps({"from_grid": case.grid_id, "to_grid": grid_id}).decode(),
     )
-    await session.commit()
 
 
 _ASSIGNMENTS = text(

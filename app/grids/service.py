@@ -277,7 +277,6 @@ async def create_grid(
         object_id=grid.id,
         detail={"code": data.code, "name": data.name, "community_id": data.community_id},
     )
-    await session.commit()
     return grid.id
 
 
@@ -373,7 +372,6 @@ async def update_grid(
             **({"boundary_changed": boundary_changed} if "boundary" in fields else {}),
         },
     )
-    await session.commit()
 
 
 async def delete_grid(
@@ -402,7 +400,6 @@ async def delete_grid(
         object_id=grid_id,
         detail={"code": grid.code, "name": grid.name},
     )
-    await session.commit()
 
 
 # --- lookup: one statement, bind parameters, partial GiST index for the live map --------------

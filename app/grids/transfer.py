@@ -318,7 +318,6 @@ async def import_grids(
             "repaired": [r["code"] for r in report.repaired],
         },
     )
-    await session.commit()
     return report
 
 

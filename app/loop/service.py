@@ -102,7 +102,7 @@ async def perform(
     if_match: str | None,
     request: Request | None = None,
 ) -> int:
-    """Run one action; returns the new timeline step's id. Commits."""
+    """Run one action; returns the new timeline step's id (the unit of work commits)."""
     spec = ACTIONS[name]
     expected = parse_if_match(if_match)
     case = (
@@ -178,5 +178,4 @@ async def perform(
             **{k: v for k, v in ctx.detail.items() if k in keep},
         },
     )
-    await session.commit()
     return int(event_id)

@@ -40,7 +40,6 @@ async def subscribe(
     body: SubscriptionIn, request: Request, session: DbSession, who: WebhookManager
 ) -> dict[str, Any]:
     out = await service.subscribe(session, who, body, request)
-    await session.commit()
     return out
 
 
@@ -49,7 +48,6 @@ async def unsubscribe(
     subscription_id: int, request: Request, session: DbSession, who: WebhookManager
 ) -> Response:
     await service.unsubscribe(session, who, subscription_id, request)
-    await session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

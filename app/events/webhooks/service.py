@@ -1,5 +1,5 @@
 """Departments' webhook subscriptions: who may subscribe what, where to (public addresses only),
-and the queries behind /api/v1/webhooks. Services do not commit: the route does."""
+and the queries behind /api/v1/webhooks (the request's unit of work commits)."""
 
 from __future__ import annotations
 
