@@ -87,7 +87,9 @@ BEGIN
 END $$;
 """
 
-_SATISFACTION_OLD = "c.on_spot, c.rework_count, c.reopen_count, c.satisfaction, c.lead_department_id,"
+_SATISFACTION_OLD = (
+    "c.on_spot, c.rework_count, c.reopen_count, c.satisfaction, c.lead_department_id,"
+)
 _SATISFACTION_NEW = """c.on_spot, c.rework_count, c.reopen_count,
        (CASE WHEN EXISTS (
                 SELECT 1 FROM case_events e
