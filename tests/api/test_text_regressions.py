@@ -10,7 +10,6 @@ import pytest
 from defusedxml import ElementTree as SafeET
 from sqlalchemy import text
 
-from app.schemas import CleanStr, RequestModel
 from tests.api.open311_support import cgj_category, check_error, new_key, point_in, xml_of
 from tests.api.test_loop import GRID, _report
 
@@ -69,6 +68,8 @@ async def test_tab_newline_and_cr_are_text(anon, as_user, conn) -> None:
 
 async def test_every_request_model_checks_nested_texts() -> None:
     from pydantic import ValidationError
+
+    from app.schemas import CleanStr, RequestModel
 
     class Nested(RequestModel):
         tags: list[str]

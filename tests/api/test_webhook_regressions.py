@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from app.events.webhooks.catalogue import event_types
 from tests.helpers import problem
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -127,6 +126,8 @@ async def test_delivery_refuses_a_name_that_now_points_inside(anon, as_user, con
 def test_every_emitted_type_is_in_the_catalogue() -> None:
     """The literal types the code emits (emit(...), emit_community(...), INSERT INTO
     event_intents ... 'x.y') and the loop's case.<action> are all subscribable."""
+    from app.events.webhooks.catalogue import event_types
+
     known = event_types()
     found: set[str] = set()
     prefixes: set[str] = set()
