@@ -13,9 +13,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import get_settings
-from app.i18n import ACTION_LABELS
 
-ACTION_LABELS.update({"meeting_missing": ("本季度未召开联席会议", "no joint meeting this quarter")})
+ACTION_NAMES: dict[str, tuple[str, str]] = {
+    "meeting_missing": ("本季度未召开联席会议", "no joint meeting this quarter")
+}
+"""Labels of this module's actions (registered in `app.extensions`)."""
 
 _ESCALATE = text(
     """
