@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Annotated, Literal
 
 from fastapi import Depends, Header
@@ -52,10 +53,25 @@ def label(table: dict[str, tuple[str, str]], key: str, lang: Lang) -> str:
     return pick(lang, zh, en)
 
 
+_LANG: ContextVar[Lang] = ContextVar("lang", default="zh")
+
+
+def current_lang() -> Lang:
+    """The language of the request being answered (set by `RequestLang`; zh outside requests):
+    what `app.schemas.LabelledModel` fills its labels in."""
+    return _LANG.get()
+
+
 async def _lang_dependency(
     accept_language: str | None = Header(None, include_in_schema=False),
 ) -> Lang:
-    return negotiate(accept_language)
+    lang = negotiate(accept_language)
+    _LANG.set(lang)
+    return lang
+
+
+request_lang = _lang_dependency
+"""The same, as a router-wide dependency (`APIRouter(dependencies=[Depends(request_lang)])`)."""
 
 
 RequestLang = Annotated[Lang, Depends(_lang_dependency)]

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Self, TypeVar
 from zoneinfo import ZoneInfo
 
 from fastapi import Query
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, model_validator
 
 from app.config import get_settings
 from app.errors import ApiError
+from app.i18n import current_lang
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -140,3 +142,46 @@ BboxQuery = Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat
 SearchQuery = Annotated[
     str | None, Query(max_length=100, description="Name contains / code starts with")
 ]
+
+
+class Labels:
+    """Field metadata naming a code's labels: `status: Annotated[Status, Labels(STATUS)]`, where
+    `STATUS` maps each code to its (Chinese, English) label."""
+
+    def __init__(self, table: Mapping[Any, tuple[str, str]]) -> None:
+        self.table = table
+
+
+class LabelledModel(ResponseModel):
+    """A response whose codes carry labels: every field annotated with `Labels(...)` has a
+    `<field>_label` sibling, filled in the request's language (`app.i18n.current_lang`) whenever
+    the model is built — alone, in a list or nested in another answer, so no caller can forget it.
+    A `*_label` field without its labelled code (or the reverse) is a TypeError at import."""
+
+    label_tables: ClassVar[dict[str, Mapping[Any, tuple[str, str]]]] = {}
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        tables = {
+            name: m.table
+            for name, f in cls.model_fields.items()
+            for m in f.metadata
+            if isinstance(m, Labels)
+        }
+        labelled = {n.removesuffix("_label") for n in cls.model_fields if n.endswith("_label")}
+        if labelled != set(tables):
+            raise TypeError(
+                f"{cls.__name__}: label fields {sorted(labelled)} and labelled codes "
+                f"{sorted(tables)} differ"
+            )
+        cls.label_tables = tables
+
+    @model_validator(mode="after")
+    def _fill_labels(self) -> Self:
+        english = current_lang() == "en"
+        for name, table in self.label_tables.items():
+            code = getattr(self, name)
+            zh, en = table.get(code, (str(code), str(code))) if code is not None else ("", "")
+            self.__dict__[f"{name}_label"] = en if english else zh
+        return self

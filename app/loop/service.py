@@ -28,6 +28,7 @@ from app.errors import ApiError, not_found
 from app.events.outbox import emit
 from app.i18n import ACTION_LABELS, STATUS_LABELS, label
 from app.loop import deadlines
+from app.loop.registry import Registry
 from app.loop.schemas import (
     DecisionIn,
     DispatchIn,
@@ -100,7 +101,7 @@ class Action:
     """Done by a department to its own assignment."""
 
 
-ACTIONS: dict[str, Action] = {}
+ACTIONS: Registry[Action] = Registry()
 
 
 def action(
