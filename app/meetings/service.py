@@ -20,6 +20,7 @@ from app.community.areas import communities_under as communities_under
 # the routes resolve their paths through this service
 from app.community.areas import community_of as community_of
 from app.community.models import Unit
+from app.community.records import quarter as quarter
 from app.community.schemas import TaskIn
 from app.errors import ApiError, not_found
 from app.meetings.models import Meeting, UnitRating
