@@ -92,7 +92,7 @@ async def propose(
     await records.emit_community(
         session, "community.matter_proposed", community.id, {"matter_id": m.id, "channel": channel}
     )
-    await session.commit()
+    await session.flush()
     return m.id
 
 
@@ -313,7 +313,7 @@ async def act(
     await records.emit_community(
         session, "community.matter_" + done, community.id, {"matter_id": m.id, "status": m.status}
     )
-    await session.commit()
+    await session.flush()
 
 
 async def add_opinion(
@@ -374,7 +374,7 @@ async def add_opinion(
         m.id,
         {"vote": body.vote},
     )
-    await session.commit()
+    await session.flush()
 
 
 async def add_rating(
@@ -418,7 +418,7 @@ async def add_rating(
         m.id,
         {"rating": body.rating},
     )
-    await session.commit()
+    await session.flush()
 
 
 def out(m: Matter) -> dict[str, Any]:

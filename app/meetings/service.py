@@ -128,7 +128,7 @@ async def create_meeting(
         community.id,
         {"meeting_id": m.id, "period": m.period, "held_at": m.held_at},
     )
-    await session.commit()
+    await session.flush()
     return m.id
 
 
@@ -163,7 +163,7 @@ async def hold(
     await records.emit_community(
         session, "community.meeting_held", community.id, {"meeting_id": m.id, "period": m.period}
     )
-    await session.commit()
+    await session.flush()
 
 
 async def resolve(
@@ -202,7 +202,7 @@ async def resolve(
     await records.audit(
         session, "community_meeting_resolved", who, request, "community_meeting", m.id, detail
     )
-    await session.commit()
+    await session.flush()
 
 
 # --- 述职 ------------------------------------------------------------------------------------
@@ -405,7 +405,7 @@ async def rate(
         unit.id,
         detail,
     )
-    await session.commit()
+    await session.flush()
     return int(row.id)
 
 
