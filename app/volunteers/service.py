@@ -17,13 +17,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.policy import Principal
-from app.community import records
+from app.community import areas, records
 from app.community import service as community_units
 from app.community.areas import Community, check_grid, row_under, rows_under
-from app.community.areas import communities_under as communities_under
-
-# the routes resolve their paths through this service
-from app.community.areas import community_of as community_of
 from app.errors import ApiError, not_found
 from app.schemas import SHANGHAI
 from app.volunteers.models import PartyMember, Service, SupportMeasure, VolunteerTask
@@ -35,6 +31,10 @@ from app.volunteers.schemas import (
     ServiceIn,
     VolunteerTaskIn,
 )
+
+# The routes resolve their paths through their own service.
+communities_under = areas.communities_under
+community_of = areas.community_of
 
 SERVICE_MACHINE: dict[str, set[str]] = {
     "record": {"claimed"},
