@@ -156,8 +156,12 @@ class LabelledModel(ResponseModel):
     """A response whose codes carry labels: every field annotated with `Labels(...)` has a
     `<field>_label` sibling, filled in the request's language (`app.i18n.current_lang`) whenever
     the model is built — alone, in a list or nested in another answer, so no caller can forget it.
-    A `*_label` field without its labelled code (or the reverse) is a TypeError at import."""
+    A `*_label` field without its labelled code (or the reverse) is a TypeError at import; every
+    field of the answer, labels included, is required in its schema (it is always there)."""
 
+    model_config = ConfigDict(
+        from_attributes=True, json_schema_serialization_defaults_required=True
+    )
     label_tables: ClassVar[dict[str, Mapping[Any, tuple[str, str]]]] = {}
 
     @classmethod

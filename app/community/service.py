@@ -118,7 +118,7 @@ async def create_unit(
         ) from None
     await step(session, c, "unit", u.id, "created", who, note=u.name, detail=data)
     await audit(session, "community_unit_created", who, request, "community_unit", u.id, data)
-    await session.commit()
+    await session.flush()
     await session.refresh(u)
     return u
 
@@ -147,7 +147,7 @@ async def update_unit(
         setattr(u, k, v)
     await step(session, c, "unit", u.id, "updated", who, detail=changes)
     await audit(session, "community_unit_updated", who, request, "community_unit", u.id, changes)
-    await session.commit()
+    await session.flush()
     await session.refresh(u)
     return u
 
