@@ -75,6 +75,7 @@ bench: venv console
 lint: venv
 	$(BIN)/ruff check app geo tests bench migrations
 	$(BIN)/ruff format --check app geo tests bench migrations
+	$(BIN)/lint-imports
 
 fmt: venv
 	$(BIN)/ruff format app geo tests bench migrations

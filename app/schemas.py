@@ -20,6 +20,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from app.config import get_settings
+from app.errors import ApiError
 from app.i18n import current_lang
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -73,6 +75,31 @@ def _check_texts(value: Any) -> Any:
     return value
 
 
+def local_instant(value: datetime) -> datetime:
+    """The API's one rule for times: a time without an offset means Asia/Shanghai time."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=SHANGHAI)
+
+
+def parse_instant(value: str) -> datetime:
+    """An ISO 8601 / RFC 3339 time sent as text (parsed by hand, e.g. an OGC interval) under the
+    same rule; ValueError when it is not one. `Z` is UTC; a `+` sent unencoded in a query string
+    (read as a space) is put back."""
+    v = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
+    if len(v) > 19 and v[19] == " ":
+        v = v[:19] + "+" + v[20:]
+    return local_instant(datetime.fromisoformat(v))
+
+
+LocalInstant = Annotated[datetime, AfterValidator(local_instant)]
+"""An incoming time (query parameter or body field): ISO 8601; no offset = Asia/Shanghai.
+Every time query parameter of the API has this type: `since: TimeQuery = None`, or
+`Annotated[LocalInstant | None, Query(description=...)]`."""
+
+TimeQuery = Annotated[
+    LocalInstant | None, Query(description="ISO 8601; a time without an offset is Asia/Shanghai")
+]
+
+
 class RequestModel(BaseModel):
     """Request bodies: unknown fields are an error (no mass assignment, no silent typos), and
     every text in them is a `CleanStr`."""
@@ -111,8 +138,6 @@ def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
         return None
     from math import isfinite
 
-    from app.errors import ApiError
-
     parts = value.split(",")
     try:
         nums = tuple(float(p) for p in parts)
@@ -131,8 +156,6 @@ def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
             field="bbox",
         )
     from math import cos, radians
-
-    from app.config import get_settings
 
     cap = get_settings().max_bbox_km2
     mid = radians((nums[1] + nums[3]) / 2)
@@ -153,8 +176,6 @@ __all__ = ["LocalTime", "Page", "Ref", "RequestModel", "ResponseModel", "parse_b
 
 def reject_nulls(body: BaseModel, *names: str) -> None:
     """PATCH bodies: these fields may be left out but not set to null (422, naming the field)."""
-    from app.errors import ApiError
-
     for name in names:
         if name in body.model_fields_set and getattr(body, name) is None:
             raise ApiError(
@@ -167,8 +188,6 @@ def reject_nulls(body: BaseModel, *names: str) -> None:
 
 def page_limit(limit: int | None) -> int:
     """The page size asked for, or the default, never above the hard limit."""
-    from app.config import get_settings
-
     s = get_settings()
     return min(limit or s.page_default, s.page_max)
 
@@ -193,8 +212,12 @@ class LabelledModel(ResponseModel):
     """A response whose codes carry labels: every field annotated with `Labels(...)` has a
     `<field>_label` sibling, filled in the request's language (`app.i18n.current_lang`) whenever
     the model is built — alone, in a list or nested in another answer, so no caller can forget it.
-    A `*_label` field without its labelled code (or the reverse) is a TypeError at import."""
+    A `*_label` field without its labelled code (or the reverse) is a TypeError at import; every
+    field of the answer, labels included, is required in its schema (it is always there)."""
 
+    model_config = ConfigDict(
+        from_attributes=True, json_schema_serialization_defaults_required=True
+    )
     label_tables: ClassVar[dict[str, Mapping[Any, tuple[str, str]]]] = {}
 
     @classmethod

@@ -20,9 +20,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.policy import RULES, Principal
-from app.errors import CATALOG, ApiError, not_found
+from app.errors import ApiError, not_found
 from app.events.outbox import emit
-from app.i18n import ACTION_LABELS
 from app.loop import handlers  # noqa: F401  (registers the actions)
 from app.loop.actions import (
     ACTIONS,
@@ -50,7 +49,7 @@ ERROR_CODES: dict[str, tuple[int, str, str]] = {
         "The case changed meanwhile; reload and retry",
     ),
 }
-"""This module's error codes."""
+"""This module's error codes (registered in `app.extensions`)."""
 ACTION_NAMES: dict[str, tuple[str, str]] = {
     "register": ("立案", "registered"),
     "reject": ("不予立案", "rejected"),
@@ -68,10 +67,7 @@ ACTION_NAMES: dict[str, tuple[str, str]] = {
     "evaluate": ("满意度评价", "satisfaction recorded"),
     "reopen": ("重新打开", "reopened"),
 }
-"""Labels of this module's case-step actions."""
-# Registered at import until app.extensions registers them from above (the kernel's branch).
-CATALOG.update(ERROR_CODES)
-ACTION_LABELS.update(ACTION_NAMES)
+"""Labels of this module's case-step actions (registered in `app.extensions`)."""
 
 
 # --- running an action ------------------------------------------------------------------------
