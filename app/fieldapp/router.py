@@ -20,12 +20,12 @@ from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, Response
 
 from app.auth.policy import Public
+from app.config import get_settings
 from app.errors import ApiError
 from app.http import ApiRoute
 
 router = APIRouter(prefix="/app", tags=["field app"], route_class=ApiRoute)
 
-DIST = (Path(__file__).resolve().parents[2] / "field" / "dist").resolve()
 TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
@@ -57,6 +57,13 @@ ASSET_HEADERS = {
 }
 
 
+def dist_dir() -> Path:
+    configured = get_settings().field_dir
+    if configured:
+        return Path(configured).resolve()
+    return (Path(__file__).resolve().parents[2] / "field" / "dist").resolve()
+
+
 def _not_built() -> ApiError:
     return ApiError(
         "field_app_not_built",
@@ -67,7 +74,7 @@ def _not_built() -> ApiError:
 
 def _page(name: str, media_type: str, extra: dict[str, str] | None = None) -> Response:
     try:
-        body = (DIST / name).read_bytes()
+        body = (dist_dir() / name).read_bytes()
     except OSError:
         raise _not_built() from None
     return Response(body, media_type=media_type, headers={**PAGE_HEADERS, **(extra or {})})
@@ -97,7 +104,10 @@ async def field_service_worker(_: Public) -> Response:
     "/manifest.webmanifest",
     response_class=Response,
     summary="The field app's web app manifest (installable)",
-    responses={200: {"content": {"application/manifest+json": {}}}, 503: {"description": "Not built"}},
+    responses={
+        200: {"content": {"application/manifest+json": {}}},
+        503: {"description": "Not built"},
+    },
 )
 async def field_manifest(_: Public) -> Response:
     return _page("manifest.webmanifest", TYPES[".webmanifest"])
@@ -125,7 +135,7 @@ async def field_asset(
     suffix = Path(asset).suffix.lower()
     if not ASSET.fullmatch(asset) or suffix not in TYPES:
         raise missing
-    root = (DIST / "assets").resolve()
+    root = (dist_dir() / "assets").resolve()
     path = (root / asset).resolve()
     if not path.is_relative_to(root) or not path.is_file():
         raise missing

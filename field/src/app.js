@@ -504,9 +504,27 @@ async function openCase(id) {
       h('li', { 'data-action': s.action },
         h('b', {}, s.action_label),
         h('span', { class: 'muted small' }, `${fmtTime(s.at)}${s.actor ? ` · ${s.actor.name}` : ''}${s.attachments.length ? ` · 照片 ${s.attachments.length} 张` : ''}`),
-        s.note ? h('p', {}, s.note) : ''),
+        s.note ? h('p', {}, s.note) : '',
+        s.attachments.length ? thumbs(s.attachments) : ''),
     );
   }
+}
+
+/** The step's photos, fetched with the token (thumbnails, 320 px) and shown as blob: URLs. */
+function thumbs(ids) {
+  const box = h('div', { class: 'tl-photos' });
+  for (const id of ids) {
+    const img = h('img', { alt: `照片 ${id}`, 'data-attachment': String(id) });
+    box.append(img);
+    api
+      .request(`/api/v1/attachments/${id}/thumbnail`, { raw: true })
+      .then((res) => res.blob())
+      .then((b) => {
+        img.src = URL.createObjectURL(b);
+      })
+      .catch(() => img.replaceWith(h('span', { class: 'muted small' }, '照片（联网后显示）')));
+  }
+  return box;
 }
 
 async function onVerify(ev) {
@@ -552,7 +570,7 @@ async function renderOutbox() {
     }
     const buttons = h('div', { class: 'buttons' });
     if (e.state === 'failed' && e.kind === 'case' && !e.caseId) buttons.append(button('修改', () => (location.hash = `#edit/${e.id}`), 'edit'));
-    if (e.state !== 'done') buttons.append(button('重试', () => outbox.retry(e.id), 'retry'));
+    if (e.state === 'failed' || (e.state === 'waiting' && navigator.onLine)) buttons.append(button('重试', () => outbox.retry(e.id), 'retry'));
     if (e.state === 'failed') buttons.append(button('删除', () => confirm('删除这条未发送的内容？') && outbox.discard(e.id), 'discard'));
     if (e.caseId) buttons.append(button('查看', () => (location.hash = `#case/${e.caseId}`), 'open'));
     if (buttons.childNodes.length) li.append(buttons);
