@@ -4,7 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test fuzz stop bench lint fmt typecheck openapi clean venv db console field browser
+.PHONY: run test fuzz stop bench lint fmt typecheck openapi clean venv db console field browser \
+	ha-up ha-down test-ha
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 && $(PYTHON) -c 'import ensurepip' 2>/dev/null \
@@ -62,6 +63,21 @@ test: venv console field browser
 fuzz: venv
 	@FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-10} scripts/test.sh -q -s tests/reliability/test_fuzz.py $(ARGS)
 
+## make ha-up / ha-down: the local Patroni cluster (etcd + three PostgreSQL nodes, synchronous
+## replication; scripts/ha.sh, docs/operations.md). Prints the multi-host DATABASE_URL.
+ha-up: venv
+	@scripts/ha.sh up
+
+ha-down:
+	@scripts/ha.sh down
+
+## make test-ha: a fresh HA cluster, the failover test on it, the cluster removed
+test-ha: venv
+	@scripts/ha.sh destroy >/dev/null 2>&1 || true
+	@WANGGE_PG_FSYNC=$${WANGGE_PG_FSYNC:-off} scripts/ha.sh up
+	@set +e; WANGGE_HA_TEST=1 .venv/bin/pytest -q -s -p no:cacheprovider tests/ops/test_failover.py $(ARGS); \
+	  rc=$$?; scripts/ha.sh destroy; exit $$rc
+
 ## make stop: stop the project-local PostgreSQL cluster
 stop:
 	@scripts/localdb.sh stop
@@ -73,6 +89,7 @@ bench: venv console field
 lint: venv
 	$(BIN)/ruff check app geo tests bench migrations
 	$(BIN)/ruff format --check app geo tests bench migrations
+	$(BIN)/lint-imports
 
 fmt: venv
 	$(BIN)/ruff format app geo tests bench migrations

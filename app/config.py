@@ -10,7 +10,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 def async_url(url: str) -> str:
-    """Accept libpq-style URLs and make them the asyncpg dialect SQLAlchemy needs."""
+    """Accept libpq-style URLs and make them the asyncpg dialect SQLAlchemy needs. A libpq
+    multi-host URL (`postgresql://u@h1:p1,h2:p2/db?target_session_attrs=read-write`, a Patroni
+    cluster) becomes SQLAlchemy's form (`postgresql+asyncpg://u@/db?host=h1:p1&host=h2:p2&...`):
+    asyncpg tries the hosts in order and keeps the one that accepts writes."""
     for prefix in (
         "postgresql+asyncpg://",
         "postgresql+psycopg://",
@@ -18,8 +21,26 @@ def async_url(url: str) -> str:
         "postgres://",
     ):
         if url.startswith(prefix):
-            return "postgresql+asyncpg://" + url[len(prefix) :]
+            return "postgresql+asyncpg://" + _multi_host(url[len(prefix) :])
     raise ValueError("DATABASE_URL must be a postgresql:// URL")
+
+
+def libpq_url(url: str) -> str:
+    """The URL for the raw driver (asyncpg.connect): libpq's form, multi-host kept as commas."""
+    for prefix in ("postgresql+asyncpg://", "postgresql+psycopg://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql://" + url[len(prefix) :]
+    return url
+
+
+def _multi_host(rest: str) -> str:
+    netloc, _, path = rest.partition("/")
+    user, at, hosts = netloc.rpartition("@")
+    if "," not in hosts:
+        return rest
+    db, _, query = path.partition("?")
+    params = "&".join(f"host={h}" for h in hosts.split(","))
+    return f"{user}{at}/{db}?{params}" + (f"&{query}" if query else "")
 
 
 class Settings(BaseSettings):
@@ -28,39 +49,54 @@ class Settings(BaseSettings):
     env: Literal["development", "test", "production"] = Field(
         "development", validation_alias=AliasChoices("ENV", "WANGGE_ENV")
     )
+    """`production` refuses the demo accounts and requires `WANGGE_SECRET_KEY`."""
     database_url: str = Field(
         "postgresql://wangge@127.0.0.1:54329/wangge",
         validation_alias=AliasChoices("DATABASE_URL", "WANGGE_DATABASE_URL"),
     )
+    """`postgresql://user:pass@host:port/db`; default: the project-local cluster of `make run`."""
     db_pool_size: int = Field(10, ge=1, le=100)
+    """Pooled connections per worker process."""
     db_max_overflow: int = Field(10, ge=0, le=100)
+    """Connections beyond the pool a worker may open under load."""
     db_pre_ping: bool = False
     """Ping each pooled connection before use (a round trip per request). Off: a connection the
     database dropped fails one request with 503, and a disconnect invalidates the whole pool, so
     the next requests reconnect by themselves (no restart)."""
     statement_timeout_ms: int = Field(15_000, ge=100, le=600_000)
+    """Per statement; a timeout answers 503 `query_timeout`."""
     db_connect_timeout_seconds: float = Field(5, ge=0.5, le=60)
     """A request waiting for a new connection to a database that is down answers 503 after this."""
     db_pool_timeout_seconds: float = Field(10, ge=0.5, le=120)
     """A request waiting this long for a free pooled connection answers 503 (never hangs)."""
 
     max_body_bytes: int = Field(1_048_576, ge=1024, le=64 * 1_048_576)
+    """Request body limit (413 before the body is read)."""
     max_import_bytes: int = Field(8 * 1_048_576, ge=1024, le=256 * 1_048_576)
+    """Body limit of `POST /api/v1/grids/import`."""
     page_max: int = Field(500, ge=10, le=10_000)
+    """Largest page a list may ask for."""
     page_default: int = Field(50, ge=1, le=1_000)
+    """Page size of a list that names none."""
     max_vertices: int = Field(20_000, ge=4, le=1_000_000)
+    """Vertices per geometry (422 `too_many_vertices`)."""
     max_bbox_km2: float = Field(20_000, ge=1, le=1_000_000)
     """A bbox filter (lists, tiles) may cover at most this area: a city, not a continent."""
     max_import_features: int = Field(20_000, ge=1, le=1_000_000)
+    """Features per grid import."""
     sliver_m2: float = Field(1.0, ge=0, le=10_000)
     """Overlaps, gaps and parts outside a parent smaller than this (m²) are ignored."""
     parent_tolerance_m2: float = Field(1.0, ge=0, le=10_000)
     """A grid may stick out of its community by at most this area (m²) on import."""
 
     city_households_min: int = Field(250, ge=1)
+    """Sizing band of city grids (about 300 households): lower end."""
     city_households_max: int = Field(350, ge=1)
+    """Sizing band of city grids: upper end."""
     rural_households_min: int = Field(30, ge=1)
+    """Sizing band of rural grids: lower end."""
     rural_households_max: int = Field(300, ge=1)
+    """Sizing band of rural grids: upper end."""
 
     console_dir: str = Field("", max_length=4096)
     """The built console (`make console`); empty = console/dist beside the app package."""
@@ -78,6 +114,7 @@ class Settings(BaseSettings):
     Credentials: the standard AWS chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, shared files,
     instance roles), never these settings."""
     s3_bucket: str = Field("", max_length=63, pattern=r"^([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])?$")
+    """The bucket (required with `media_backend=s3`)."""
     s3_prefix: str = Field(
         "",
         max_length=200,
@@ -85,24 +122,35 @@ class Settings(BaseSettings):
     )
     """Keys are `<prefix>/<sha[:2]>/<sha>.img` and `.thumb.jpg` (no prefix: from the bucket root)."""
     s3_region: str | None = Field(None, max_length=40, pattern=r"^[a-z0-9-]*$")
+    """The bucket's region."""
     s3_addressing_style: Literal["auto", "path", "virtual"] = "auto"
     """`path` for MinIO and most self-hosted stores, `virtual` for OSS."""
     s3_connect_timeout_seconds: float = Field(3, ge=0.2, le=30)
+    """Per S3 call: connecting."""
     s3_read_timeout_seconds: float = Field(10, ge=0.5, le=120)
+    """Per S3 call: reading the answer."""
     s3_max_attempts: int = Field(3, ge=1, le=5)
     """Tries per call (the first included, backing off); then the request answers 503."""
     max_upload_bytes: int = Field(10 * 1_048_576, ge=1024, le=100 * 1_048_576)
+    """Largest photo."""
     max_photos_per_step: int = Field(9, ge=1, le=50)
+    """Photos per timeline step."""
     max_image_pixels: int = Field(60_000_000, ge=1_000_000, le=200_000_000)
     """Larger images are refused as decompression bombs."""
     evidence_max_m: float = Field(500, ge=10, le=100_000)
+    """A photo taken farther than this from its case is flagged (`photo_far_from_case`)."""
     evidence_max_hours: float = Field(24, ge=1, le=24 * 30)
+    """A photo taken this long before or after its report is flagged (`photo_time_mismatch`)."""
     duplicate_days: int = Field(7, ge=1, le=90)
+    """Duplicate suggestions look this many days back."""
     duplicate_max: int = Field(5, ge=1, le=20)
+    """At most this many duplicate suggestions."""
     off_patch_m: float = Field(1000, ge=0, le=100_000)
     """A grid worker reporting farther than this from their own grids is flagged."""
     idempotency_hours: int = Field(72, ge=72, le=24 * 30)
+    """How long an `Idempotency-Key` replays its first answer."""
     idempotency_lease_seconds: int = Field(30, ge=5, le=600)
+    """A key whose first request died is free for a retry after this."""
     catch_all_department: str = Field("ZFW", min_length=1, max_length=32)
     """属地兜底: the department that gets a case no routing rule or catalogue entry routes."""
     office_hours: str = Field(
@@ -112,19 +160,24 @@ class Settings(BaseSettings):
     scheduler_seconds: float = Field(30, ge=1, le=3600)
     """How often each process tries to run the loop's clock (one wins each tick)."""
     scheduler_enabled: bool = True
+    """Run the loop's clock (reminders, escalation) in this process."""
     escalate_to_centre_hours: float = Field(4, ge=0, le=24 * 30)
     """Still overdue this many hours after the street was told: the centre is told."""
     remind_before_minutes: int = Field(30, ge=1, le=24 * 60)
+    """Reminder this long before a deadline (`case.deadline_soon`)."""
     meeting_remind_days: int = Field(15, ge=1, le=92)
     """A big party committee with no joint meeting in the quarter is reminded this many days
     before the quarter ends."""
     webhook_poll_seconds: float = Field(5, ge=0.1, le=600)
+    """How often each process looks for due webhook deliveries."""
     webhook_lease_seconds: float = Field(60, ge=2, le=3600)
     """A claimed delivery is another process's to retry after this long (its sender died)."""
     stream_max_seconds: float = Field(3600, ge=1, le=24 * 3600)
     """A live stream ends after this long (`end`, max_age); the console reconnects and resumes."""
     reopen_days: int = Field(7, ge=0, le=365)
+    """A closed case can be reopened this many days."""
     sync_page_max: int = Field(500, ge=10, le=5000)
+    """Largest `limit` of `GET /api/v1/sync`."""
 
     open311_window_days: int = Field(90, ge=1, le=366)
     """Open311 request lists: the default window and the longest start_date..end_date span."""
@@ -150,23 +203,31 @@ class Settings(BaseSettings):
     """Per-account and per-IP limits on login and intake (fixed one-minute windows in PostgreSQL,
     shared by every replica)."""
     login_per_account_per_minute: int = Field(10, ge=1, le=1_000)
+    """Logins per user name (known or not) per minute."""
     login_per_ip_per_minute: int = Field(60, ge=1, le=100_000)
+    """Logins per client address per minute."""
     intake_per_account_per_minute: int = Field(120, ge=1, le=100_000)
+    """Reports per account per minute."""
     intake_per_ip_per_minute: int = Field(3_000, ge=1, le=1_000_000)
     """High: many phones share one carrier NAT address."""
 
     demo_password: str = Field("Wangge#2026", min_length=8)
+    """Password of the demo accounts (never created when ENV=production)."""
 
     secret_key: str | None = Field(None, min_length=32)
     """Signs access tokens; required when ENV=production (a fixed dev key is used otherwise)."""
     access_token_minutes: int = Field(15, ge=1, le=60)
+    """Access token lifetime."""
     session_days: int = Field(7, ge=1, le=90)
     """A login lasts at most this long, however often it is refreshed."""
     idle_minutes: int = Field(30, ge=5, le=24 * 60)
     """A session not refreshed for this long expires (idle timeout)."""
     lockout_threshold: int = Field(5, ge=3, le=20)
+    """Failed logins in a row that lock an account."""
     lockout_minutes: int = Field(15, ge=1, le=24 * 60)
+    """How long a locked account stays locked."""
     password_min_length: int = Field(10, ge=8, le=128)
+    """Shortest password (also: 3 of 4 character classes, not the user name)."""
     auth_cache_seconds: int = Field(30, ge=0, le=60)
     """Tokens of a disabled user or a revoked session stop working within this many seconds."""
 

@@ -1,14 +1,29 @@
-"""Database engine and sessions. `DbSession` is the one dependency routes take."""
+"""Database engine and sessions, and the one unit of work.
+
+- `DbSession` is the one dependency routes (and the policy dependencies) take: one session per
+  request, committed when the endpoint returns normally and rolled back on any exception, both
+  *before* the response is sent (FastAPI's `scope="function"`), so a client never sees a success
+  whose transaction then failed.
+- `unit_of_work()` is the same for everything outside a request (scheduler, webhook deliveries,
+  CLI) and for a short transaction of its own inside one (the audit record of a refusal):
+  `async with unit_of_work() as session: ...`. Services take a session and never commit; they
+  `flush()` when they need an id.
+- A connection goes back to the pool clean: rolled back, or discarded when its state is unknown
+  (a cancelled statement, a cancelled BEGIN); `checkout` refuses a dirty one as a last guard.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
+import anyio
 import asyncpg
 from fastapi import Depends
-from sqlalchemy import ForeignKeyConstraint, MetaData, text
+from sqlalchemy import ForeignKeyConstraint, MetaData, event, exc, text
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -54,9 +69,12 @@ def district_key(
     )
 
 
+log = logging.getLogger("wangge.db")
+
+
 def make_engine(settings: Settings | None = None, **kw: Any) -> AsyncEngine:
     s = settings or get_settings()
-    return create_async_engine(
+    engine = create_async_engine(
         s.async_database_url,
         pool_size=s.db_pool_size,
         max_overflow=s.db_max_overflow,
@@ -75,6 +93,30 @@ def make_engine(settings: Settings | None = None, **kw: Any) -> AsyncEngine:
         },
         **kw,
     )
+    event.listen(engine.sync_engine.pool, "checkout", _refuse_dirty)
+    return engine
+
+
+def dirty(raw: Any) -> str | None:
+    """Why an asyncpg connection outside any transaction of ours is not clean, or None. After a
+    cancelled `BEGIN` asyncpg still believes in its transaction (`_top_xact`): its next
+    `transaction()` would send SAVEPOINT ("can only be used in transaction blocks", bug 15)."""
+    if raw is None or raw.is_closed():
+        return "closed"
+    if getattr(raw, "_top_xact", None) is not None:
+        return "driver transaction left open"
+    if raw.is_in_transaction():
+        return "server transaction left open"
+    return None
+
+
+def _refuse_dirty(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    """Pool `checkout`: a connection in an unknown state is never handed out; the pool discards
+    it and opens another (SQLAlchemy's documented DisconnectionError protocol)."""
+    why = dirty(getattr(dbapi_connection, "driver_connection", None))
+    if why is not None:
+        log.warning("discarding a pooled connection: %s", why)
+        raise exc.DisconnectionError(why)
 
 
 class Database:
@@ -84,11 +126,17 @@ class Database:
         self._engine: AsyncEngine | None = None
         self._reader: AsyncEngine | None = None
         self._factory: async_sessionmaker[AsyncSession] | None = None
+        self._settings: Settings | None = None
+
+    def configure(self, settings: Settings | None) -> None:
+        """The settings of the next engine (after `dispose`); None = the process's settings.
+        For tests that need a pool of a given size."""
+        self._settings = settings
 
     @property
     def engine(self) -> AsyncEngine:
         if self._engine is None:
-            self._engine = make_engine()
+            self._engine = make_engine(self._settings)
             self._factory = async_sessionmaker(self._engine, expire_on_commit=False)
         return self._engine
 
@@ -115,12 +163,117 @@ class Database:
 db = Database()
 
 
-async def get_session() -> AsyncIterator[AsyncSession]:
-    async with db.session() as session:
+UNKNOWN_STATE: tuple[type[BaseException], ...] = (asyncio.CancelledError, TimeoutError)
+"""A statement stopped from our side midway: the connection's state is unknown."""
+
+
+async def _discard(session: AsyncSession, error: BaseException) -> None:
+    """Undo the session's work. A plain error (a refusal, a constraint) rolls back; when the
+    statement was cancelled or the connection is gone its state is unknown: the connections are
+    invalidated (closed, never returned to the pool). Shielded: a cancelled request still
+    cleans up."""
+    with anyio.CancelScope(shield=True):
+        if isinstance(error, UNKNOWN_STATE + CONNECTION_LOST):
+            await session.invalidate()
+            return
+        try:
+            await session.rollback()
+        except BaseException:
+            await session.invalidate()
+            raise
+
+
+E = TypeVar("E", bound=BaseException)
+
+
+def keep(error: E) -> E:
+    """Mark a refusal whose unit of work still commits: the request fails, but what it wrote is
+    the record of that failure (a failed sign-in counts toward the lock-out, a reused refresh
+    token revokes its session). `raise keep(ApiError(...))`."""
+    error.__dict__["commit_work"] = True
+    return error
+
+
+def keeps_work(error: BaseException) -> bool:
+    return bool(getattr(error, "commit_work", False))
+
+
+async def _commit(session: AsyncSession) -> None:
+    try:
+        await session.commit()
+    except BaseException as e:
+        await _discard(session, e)
+        raise
+
+
+@asynccontextmanager
+async def transaction(session: AsyncSession) -> AsyncIterator[AsyncSession]:
+    """The unit of work's rule on a session: commit when the block ends normally, roll back (or
+    discard the connection) on any exception, except one marked by `keep`, which commits, then
+    propagates. (The tests run their requests through it on their own rolled-back session.)"""
+    try:
+        yield session
+    except BaseException as e:
+        if keeps_work(e):
+            await _commit(session)
+        else:
+            await _discard(session, e)
+        raise
+    await _commit(session)
+
+
+@asynccontextmanager
+async def unit_of_work() -> AsyncIterator[AsyncSession]:
+    """One transaction on a session of its own (see `transaction`). The one place that commits,
+    for requests and jobs alike: `async with unit_of_work() as session: ...`."""
+    session = db.session()
+    try:
+        async with transaction(session):
+            yield session
+    finally:
+        with anyio.CancelScope(shield=True):
+            await session.close()
+
+
+@asynccontextmanager
+async def standalone(session: AsyncSession) -> AsyncIterator[AsyncSession]:
+    """A short transaction of its own on `session`, for a record that must outlive the request's
+    failure (the audit record of a refusal, a failed sign-in): what the session held is rolled
+    back first (the request is being refused), the block's writes are committed alone, and the
+    request's unit of work then has nothing left to undo. One connection, never two."""
+    await session.rollback()
+    try:
+        yield session
+    except BaseException as e:
+        await _discard(session, e)
+        raise
+    await _commit(session)
+
+
+@asynccontextmanager
+async def short_transaction(session: AsyncSession) -> AsyncIterator[AsyncSession]:
+    """For a dependency that runs before the route's work (the bearer check, the Open311 key
+    check): when the session has no transaction yet, the block is a transaction of its own,
+    committed at once, so the connection goes back to the pool before the route reads on one of
+    its own (a request never holds two: a full pool would deadlock). Inside a transaction
+    already begun, the block simply joins it."""
+    if session.in_transaction():
+        yield session
+        return
+    async with transaction(session):
         yield session
 
 
-DbSession = Annotated[AsyncSession, Depends(get_session)]
+async def get_session() -> AsyncIterator[AsyncSession]:
+    async with unit_of_work() as session:
+        yield session
+
+
+DbSession = Annotated[AsyncSession, Depends(get_session, scope="function")]
+"""The request's session. `scope="function"`: the commit (or rollback) runs when the endpoint
+returns, before the response is sent. Every dependency must take the session through this one
+alias: FastAPI caches a dependency per (callable, scope), so a `Depends(get_session)` with
+another scope would open a second session in the same request."""
 
 
 async def get_reader() -> AsyncIterator[AsyncConnection]:
@@ -188,12 +341,22 @@ async def raw_connection(
 
 @asynccontextmanager
 async def raw_of(conn: AsyncConnection) -> AsyncIterator[asyncpg.Connection]:
-    """The raw driver under `conn`; `conn` is invalidated when the driver finds it lost."""
+    """The raw driver under `conn`. SQLAlchemy does not see what runs on it, so `conn` is
+    invalidated (never returned to the pool) when the driver finds it lost, when a statement
+    was cancelled midway (client gone, timeout), or when the block left a transaction open."""
+    raw = await driver(conn)
     try:
-        yield await driver(conn)
-    except CONNECTION_LOST:
-        await conn.invalidate()
+        yield raw
+    except BaseException as e:
+        if isinstance(e, CONNECTION_LOST + UNKNOWN_STATE) or (
+            not conn.in_transaction() and dirty(raw) is not None
+        ):
+            with anyio.CancelScope(shield=True):
+                await conn.invalidate()
         raise
+    if not conn.in_transaction() and dirty(raw) is not None:
+        with anyio.CancelScope(shield=True):
+            await conn.invalidate()
 
 
 class RecordView:

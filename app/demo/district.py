@@ -20,6 +20,9 @@ to lon/lat at the end with an affine map):
 
 Same seed, same output, byte for byte: only ``random.Random(seed)``, everything sorted, and
 intermediate coordinates rounded so last-bit differences of libm cannot leak into the result.
+
+The parts: ``district_spec`` (the numbers and the returned types), ``shapes`` (geometry helpers),
+``buildings`` (楼栋 placement); this module partitions the cells and assembles the tree.
 """
 
 from __future__ import annotations
@@ -27,335 +30,76 @@ from __future__ import annotations
 import math
 import random
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
 
 import numpy as np
 import shapely
-from shapely.geometry import MultiPoint, MultiPolygon, Point, Polygon, mapping
+from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 from shapely.strtree import STRtree
 
 from app.demo import names
-
-AreaLevel = Literal["city", "district", "street", "community"]
-GridKind = Literal["city", "rural", "special"]
-
-DEFAULT_SEED = 360602
-GRID_SIZE = 1e-7  # degrees, ~1 cm
-
-# Yingtan city (鹰潭市) bounding box, lon/lat: 116°41'-117°30' E, 27°35'-28°41' N.
-YINGTAN_BBOX: tuple[float, float, float, float] = (116.68, 27.58, 117.51, 28.69)
-
-N_CITY_GRIDS = 213
-N_RURAL_GRIDS = 57
-N_SPECIAL_GRIDS = 3
-N_TOWN_SEAT_GRIDS = 9  # city grids of the town seat community of 童家镇
-N_CORE_CELLS = N_CITY_GRIDS + N_SPECIAL_GRIDS - N_TOWN_SEAT_GRIDS
-
-# Local frame: origin at the urban core, x east, y north, kilometres.
-ORIGIN_LON = 117.035
-ORIGIN_LAT = 28.245
-KM_PER_DEG_LON = 98.065355  # 111.320 * cos(28.245°)
-KM_PER_DEG_LAT = 110.574
-
-DISTRICT_CENTRE_KM = (-1.0, 1.4)
-DISTRICT_RADIUS_KM = 7.0
-CORE_RADIUS_KM = 2.3
-TOWN_CENTRE_KM = (-4.6, 3.1)
-TOWN_RADIUS_KM = 0.8
-DONGHU_CENTRE_KM = (0.25, 0.1)
-DONGHU_CELLS = 40
-
-COMMUNITY_TARGET_CELLS = 8  # city grids per community
-VILLAGE_TARGET_CELLS = 7  # rural grids per village
-
-ZONE_CORE = "core"
-ZONE_TOWN = "town"
-ZONE_RURAL = "rural"
-
-# Directions tried when bisecting a set of cells; integer vectors, no libm involved.
-_DIRECTIONS: tuple[tuple[int, int], ...] = (
-    (1, 0),
-    (2, 1),
-    (1, 1),
-    (1, 2),
-    (0, 1),
-    (-1, 2),
-    (-1, 1),
-    (-2, 1),
+from app.demo.buildings import (
+    _city_buildings,
+    _special_buildings,
 )
-
-
-@dataclass(frozen=True)
-class DemoArea:
-    code: str
-    name: str
-    level: AreaLevel
-    parent_code: str | None
-    geometry: MultiPolygon
-
-
-@dataclass(frozen=True)
-class DemoGrid:
-    code: str
-    name: str
-    kind: GridKind
-    community_code: str
-    households: int
-    population: int
-    notes: str | None
-    geometry: MultiPolygon
-
-
-@dataclass(frozen=True)
-class DemoBuilding:
-    grid_code: str
-    name: str
-    households: int
-    units: int
-    geometry: Point
-
-
-@dataclass(frozen=True)
-class DemoDistrict:
-    areas: list[DemoArea]
-    grids: list[DemoGrid]
-    buildings: list[DemoBuilding]
-
-    def area(self, code: str) -> DemoArea:
-        for a in self.areas:
-            if a.code == code:
-                return a
-        raise KeyError(code)
-
-    def grid(self, code: str) -> DemoGrid:
-        for g in self.grids:
-            if g.code == code:
-                return g
-        raise KeyError(code)
-
-    def to_feature_collections(self) -> dict[str, dict[str, Any]]:
-        """GeoJSON FeatureCollections ``{"areas", "grids", "buildings"}`` (EPSG:4326)."""
-
-        def fc(features: list[dict[str, Any]]) -> dict[str, Any]:
-            return {"type": "FeatureCollection", "features": features}
-
-        def feature(geom: BaseGeometry, props: dict[str, Any]) -> dict[str, Any]:
-            return {"type": "Feature", "geometry": mapping(geom), "properties": props}
-
-        return {
-            "areas": fc(
-                [
-                    feature(
-                        a.geometry,
-                        {
-                            "code": a.code,
-                            "name": a.name,
-                            "level": a.level,
-                            "parent_code": a.parent_code,
-                        },
-                    )
-                    for a in self.areas
-                ]
-            ),
-            "grids": fc(
-                [
-                    feature(
-                        g.geometry,
-                        {
-                            "code": g.code,
-                            "name": g.name,
-                            "kind": g.kind,
-                            "community_code": g.community_code,
-                            "households": g.households,
-                            "population": g.population,
-                            "notes": g.notes,
-                        },
-                    )
-                    for g in self.grids
-                ]
-            ),
-            "buildings": fc(
-                [
-                    feature(
-                        b.geometry,
-                        {
-                            "grid_code": b.grid_code,
-                            "name": b.name,
-                            "households": b.households,
-                            "units": b.units,
-                        },
-                    )
-                    for b in self.buildings
-                ]
-            ),
-        }
-
-
-# --------------------------------------------------------------------------------------------
-# small geometry helpers
-
-
-def _r6(v: float) -> float:
-    """Round a km coordinate to the millimetre: cuts off any platform-dependent last bits."""
-    return round(v, 6)
-
-
-def _km_to_deg(coords: np.ndarray) -> np.ndarray:
-    out = np.empty_like(coords)
-    out[:, 0] = ORIGIN_LON + coords[:, 0] / KM_PER_DEG_LON
-    out[:, 1] = ORIGIN_LAT + coords[:, 1] / KM_PER_DEG_LAT
-    return out
-
-
-def _deg_to_km(lon: float, lat: float) -> tuple[float, float]:
-    return ((lon - ORIGIN_LON) * KM_PER_DEG_LON, (lat - ORIGIN_LAT) * KM_PER_DEG_LAT)
-
-
-def _blob(
-    rng: random.Random,
-    centre: tuple[float, float],
-    radius: float,
-    *,
-    vertices: int,
-    amplitude: float,
-    aspect: float = 1.0,
-    jitter: float = 0.0,
-) -> Polygon:
-    """A star-shaped irregular polygon: radius modulated by a few random harmonics."""
-    harmonics = [
-        (k, rng.uniform(0.3, 1.0) * amplitude / k, rng.uniform(0.0, 2.0 * math.pi))
-        for k in range(2, 7)
-    ]
-    rot = rng.uniform(0.0, math.pi)
-    pts: list[tuple[float, float]] = []
-    for i in range(vertices):
-        t = 2.0 * math.pi * i / vertices
-        r = radius * (1.0 + sum(a * math.cos(k * t + ph) for k, a, ph in harmonics))
-        r *= 1.0 + rng.uniform(-jitter, jitter)
-        x, y = r * math.cos(t) * aspect, r * math.sin(t)
-        xr = x * math.cos(rot) - y * math.sin(rot)
-        yr = x * math.sin(rot) + y * math.cos(rot)
-        pts.append((_r6(centre[0] + xr), _r6(centre[1] + yr)))
-    poly = Polygon(pts)
-    if not poly.is_valid:  # pragma: no cover - radii stay positive, the ring is simple
-        poly = shapely.make_valid(poly).buffer(0)
-    return poly
-
-
-def _sample_points(
-    rng: random.Random, region: BaseGeometry, n: int, min_dist: float
-) -> list[tuple[float, float]]:
-    """n points inside region, pairwise at least min_dist apart (relaxed if it gets crowded)."""
-    minx, miny, maxx, maxy = region.bounds
-    shapely.prepare(region)
-    pts: list[tuple[float, float]] = []
-    d2 = min_dist * min_dist
-    misses = 0
-    while len(pts) < n:
-        x = _r6(rng.uniform(minx, maxx))
-        y = _r6(rng.uniform(miny, maxy))
-        if not shapely.contains_xy(region, x, y):
-            continue
-        if any((x - px) ** 2 + (y - py) ** 2 < d2 for px, py in pts):
-            misses += 1
-            if misses > 2000:
-                d2 *= 0.8
-                misses = 0
-            continue
-        pts.append((x, y))
-    return pts
-
-
-def _voronoi_cells(points: Sequence[tuple[float, float]], region: BaseGeometry) -> list[Any]:
-    """Voronoi cells of points (in input order) clipped to region."""
-    minx, miny, maxx, maxy = region.bounds
-    frame = shapely.box(minx - 10.0, miny - 10.0, maxx + 10.0, maxy + 10.0)
-    vor = shapely.voronoi_polygons(MultiPoint(list(points)), extend_to=frame, ordered=True)
-    cells = shapely.get_parts(vor)
-    if len(cells) != len(points):  # pragma: no cover - points are distinct
-        raise RuntimeError("voronoi lost a cell")
-    return list(shapely.intersection(cells, region))
-
-
-def _largest_part(geom: BaseGeometry) -> Polygon:
-    parts = [p for p in shapely.get_parts(geom) if isinstance(p, Polygon) and not p.is_empty]
-    return max(parts, key=lambda p: (p.area, p.centroid.x, p.centroid.y))
-
-
-def _lloyd(
-    points: list[tuple[float, float]], region: BaseGeometry, iterations: int
-) -> list[tuple[float, float]]:
-    for _ in range(iterations):
-        cells = _voronoi_cells(points, region)
-        moved: list[tuple[float, float]] = []
-        for cell in cells:
-            part = _largest_part(cell)
-            c = part.centroid
-            if not shapely.contains_xy(region, c.x, c.y):
-                c = part.point_on_surface()
-            moved.append((_r6(c.x), _r6(c.y)))
-        points = moved
-    return points
-
-
-def _adjacency(geoms: Sequence[BaseGeometry]) -> list[dict[int, float]]:
-    """Shared boundary length between every pair of touching polygons (noded coverage)."""
-    arr = np.array(geoms, dtype=object)
-    tree = STRtree(arr)
-    left, right = tree.query(arr, predicate="intersects")
-    adj: list[dict[int, float]] = [{} for _ in geoms]
-    bounds = shapely.boundary(arr)
-    for i, j in zip(left.tolist(), right.tolist(), strict=True):
-        if i >= j:
-            continue
-        length = float(shapely.length(shapely.intersection(bounds[i], bounds[j])))
-        if length > 0.0:
-            adj[i][j] = length
-            adj[j][i] = length
-    return adj
-
-
-def _components(members: Iterable[int], adj: Sequence[dict[int, float]]) -> list[list[int]]:
-    """Connected components (by shared edges) of members, each sorted, in order of min member."""
-    todo = set(members)
-    comps: list[list[int]] = []
-    for start in sorted(todo):
-        if start not in todo:
-            continue
-        todo.discard(start)
-        stack = [start]
-        comp = [start]
-        while stack:
-            cur = stack.pop()
-            for nb in sorted(adj[cur]):
-                if nb in todo:
-                    todo.discard(nb)
-                    stack.append(nb)
-                    comp.append(nb)
-        comps.append(sorted(comp))
-    return comps
-
-
-def _as_multipolygon(geom: BaseGeometry) -> MultiPolygon:
-    geom = shapely.set_precision(geom, GRID_SIZE)
-    if isinstance(geom, MultiPolygon):
-        return geom
-    if isinstance(geom, Polygon):
-        return MultiPolygon([geom])
-    raise TypeError(f"expected a polygon, got {geom.geom_type}")
-
-
-def _union(geoms: Sequence[BaseGeometry]) -> BaseGeometry:
-    if len(geoms) == 1:
-        return geoms[0]
-    return shapely.coverage_union_all(list(geoms))
-
+from app.demo.district_spec import (
+    _DIRECTIONS,
+    COMMUNITY_TARGET_CELLS,
+    CORE_RADIUS_KM,
+    DEFAULT_SEED,
+    DISTRICT_CENTRE_KM,
+    DISTRICT_RADIUS_KM,
+    DONGHU_CELLS,
+    DONGHU_CENTRE_KM,
+    GRID_SIZE,
+    KM_PER_DEG_LAT,
+    KM_PER_DEG_LON,
+    N_CORE_CELLS,
+    N_RURAL_GRIDS,
+    N_TOWN_SEAT_GRIDS,
+    TOWN_CENTRE_KM,
+    TOWN_RADIUS_KM,
+    VILLAGE_TARGET_CELLS,
+    YINGTAN_BBOX,
+    ZONE_CORE,
+    ZONE_RURAL,
+    ZONE_TOWN,
+    DemoArea,
+    DemoBuilding,
+    DemoDistrict,
+    DemoGrid,
+)
+from app.demo.shapes import (
+    _adjacency,
+    _as_multipolygon,
+    _blob,
+    _city_geometry,
+    _components,
+    _deg_to_km,
+    _km_to_deg,
+    _lloyd,
+    _r6,
+    _sample_points,
+    _union,
+    _voronoi_cells,
+)
 
 # --------------------------------------------------------------------------------------------
 # the generator
+
+__all__ = [
+    "DEFAULT_SEED",
+    "GRID_SIZE",
+    "KM_PER_DEG_LAT",
+    "KM_PER_DEG_LON",
+    "YINGTAN_BBOX",
+    "DemoArea",
+    "DemoBuilding",
+    "DemoDistrict",
+    "DemoGrid",
+    "generate_district",
+]
 
 
 @dataclass
@@ -804,127 +548,3 @@ def generate_district(seed: int = DEFAULT_SEED) -> DemoDistrict:
     areas.sort(key=lambda a: a.code)
     grids.sort(key=lambda g: g.code)
     return DemoDistrict(areas=areas, grids=grids, buildings=buildings)
-
-
-# --------------------------------------------------------------------------------------------
-# buildings
-
-
-def _split_households(rng: random.Random, total: int, n: int, minimum: int) -> list[int]:
-    weights = [rng.uniform(0.6, 1.4) for _ in range(n)]
-    spare = total - minimum * n
-    raw = [spare * w / sum(weights) for w in weights]
-    shares = [math.floor(r) for r in raw]
-    order = sorted(range(n), key=lambda i: (-(raw[i] - shares[i]), i))
-    for i in order[: spare - sum(shares)]:
-        shares[i] += 1
-    return [minimum + s for s in shares]
-
-
-def _building_points(rng: random.Random, grid: MultiPolygon, n: int) -> list[Point]:
-    """n points well inside grid (>= ~15 m from its edge), spread apart."""
-    inner: BaseGeometry = shapely.Polygon()
-    for margin in (1.5e-4, 8e-5, 3e-5, 1e-5):
-        inner = grid.buffer(-margin)
-        if not inner.is_empty and inner.area > 0.05 * grid.area:
-            break
-    shapely.prepare(inner)
-    shapely.prepare(grid)
-    minx, miny, maxx, maxy = inner.bounds
-    spacing = 0.5 * math.sqrt(inner.area / n)
-    pts: list[Point] = []
-    tries = 0
-    while len(pts) < n:
-        tries += 1
-        if tries % 200 == 0:
-            spacing *= 0.7
-        x = round(rng.uniform(minx, maxx), 7)
-        y = round(rng.uniform(miny, maxy), 7)
-        if not shapely.contains_xy(inner, x, y):
-            continue
-        p = shapely.set_precision(Point(x, y), GRID_SIZE)
-        if not grid.contains(p) or grid.boundary.distance(p) <= 0.0:
-            continue
-        if any(p.distance(q) < spacing for q in pts):
-            continue
-        pts.append(p)
-    return pts
-
-
-def _units_for(rng: random.Random, households: int) -> int:
-    per_unit = rng.choice((12, 14, 18, 22, 24, 33, 36))
-    return max(1, min(8, round(households / per_unit)))
-
-
-def _city_buildings(
-    rng: random.Random, grid_code: str, grid: MultiPolygon, estates: list[str], households: int
-) -> list[DemoBuilding]:
-    lo = max(4, math.ceil(households / 80))
-    hi = min(12, households // 24)
-    n = rng.randint(lo, hi)
-    counts = _split_households(rng, households, n, 12)
-    points = _building_points(rng, grid, n)
-    out: list[DemoBuilding] = []
-    cut = n if len(estates) == 1 else rng.randint(2, n - 2)
-    for k in range(n):
-        estate, number = (estates[0], k + 1) if k < cut else (estates[1], k - cut + 1)
-        out.append(
-            DemoBuilding(
-                grid_code=grid_code,
-                name=f"{estate}{number}栋",
-                households=counts[k],
-                units=_units_for(rng, counts[k]),
-                geometry=points[k],
-            )
-        )
-    return out
-
-
-def _special_buildings(
-    rng: random.Random,
-    grid_code: str,
-    grid: MultiPolygon,
-    institution: str,
-    kind: str,
-    households: int,
-) -> list[DemoBuilding]:
-    spec = names.SPECIAL_BUILDINGS[kind]
-    residential = [i for i, (_, res) in enumerate(spec) if res]
-    counts = dict(
-        zip(
-            residential,
-            _split_households(rng, households, len(residential), 12),
-            strict=True,
-        )
-    )
-    points = _building_points(rng, grid, len(spec))
-    out: list[DemoBuilding] = []
-    for k, (suffix, _) in enumerate(spec):
-        h = counts.get(k, 0)
-        out.append(
-            DemoBuilding(
-                grid_code=grid_code,
-                name=f"{institution}{suffix}",
-                households=h,
-                units=_units_for(rng, h) if h else 1,
-                geometry=points[k],
-            )
-        )
-    return out
-
-
-# --------------------------------------------------------------------------------------------
-# the city
-
-
-def _city_geometry(rng: random.Random, district: BaseGeometry) -> MultiPolygon:
-    """鹰潭市: a large irregular outline around the district (other districts not modelled)."""
-    minx, miny, maxx, maxy = YINGTAN_BBOX
-    cx, cy = _deg_to_km((minx + maxx) / 2.0, (miny + maxy) / 2.0)
-    blob_km = _blob(
-        rng, (_r6(cx), _r6(cy)), 40.0, vertices=96, amplitude=0.1, aspect=0.72, jitter=0.01
-    )
-    blob = shapely.transform(blob_km, _km_to_deg)
-    box = shapely.box(minx + 0.01, miny + 0.01, maxx - 0.01, maxy - 0.01)
-    city = shapely.union(shapely.intersection(blob, box), district, grid_size=GRID_SIZE)
-    return _as_multipolygon(_largest_part(city))

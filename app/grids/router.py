@@ -38,6 +38,7 @@ from app.schemas import (
     SHANGHAI,
     BboxQuery,
     LimitQuery,
+    LocalInstant,
     OffsetQuery,
     SearchQuery,
     page_limit,
@@ -49,7 +50,7 @@ from app.users.service import grid_staff
 router = APIRouter(prefix="/api/v1/grids", tags=["grids"], route_class=ApiRoute)
 
 AtQuery = Annotated[
-    datetime | None,
+    LocalInstant | None,
     Query(description="Point in time (ISO 8601; no offset means Asia/Shanghai). Default: now"),
 ]
 

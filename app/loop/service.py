@@ -24,10 +24,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.policy import RULES, Principal
 from app.config import get_settings
-from app.errors import CATALOG, ApiError, not_found
+from app.errors import ApiError, not_found
 from app.events.outbox import emit
 from app.i18n import ACTION_LABELS, STATUS_LABELS, label
 from app.loop import deadlines
+from app.loop.registry import Registry
 from app.loop.schemas import (
     DecisionIn,
     DispatchIn,
@@ -39,40 +40,38 @@ from app.loop.schemas import (
     WhistleIn,
 )
 
-CATALOG.update(
-    {
-        "action_not_allowed": (409, "当前状态下不能执行该操作", "This action is not allowed now"),
-        "if_match_required": (
-            428,
-            "需要 If-Match（事件的 ETag）",
-            "If-Match (the case's ETag) is required",
-        ),
-        "version_mismatch": (
-            412,
-            "事件已被他人修改，请刷新后重试",
-            "The case changed meanwhile; reload and retry",
-        ),
-    }
-)
-ACTION_LABELS.update(
-    {
-        "register": ("立案", "registered"),
-        "reject": ("不予立案", "rejected"),
-        "whistle": ("吹哨", "whistle blown"),
-        "dispatch": ("派遣", "dispatched"),
-        "sign_in": ("签收（报到）", "signed in"),
-        "return": ("退回", "returned"),
-        "request_extension": ("申请延期", "extension requested"),
-        "decide_extension": ("审批延期", "extension decided"),
-        "suspend": ("挂起", "suspended"),
-        "resume": ("恢复处置", "resumed"),
-        "feedback": ("处置反馈", "feedback"),
-        "on_spot": ("自行处置", "handled on the spot"),
-        "verify": ("核查", "verified on site"),
-        "evaluate": ("满意度评价", "satisfaction recorded"),
-        "reopen": ("重新打开", "reopened"),
-    }
-)
+ERROR_CODES: dict[str, tuple[int, str, str]] = {
+    "action_not_allowed": (409, "当前状态下不能执行该操作", "This action is not allowed now"),
+    "if_match_required": (
+        428,
+        "需要 If-Match（事件的 ETag）",
+        "If-Match (the case's ETag) is required",
+    ),
+    "version_mismatch": (
+        412,
+        "事件已被他人修改，请刷新后重试",
+        "The case changed meanwhile; reload and retry",
+    ),
+}
+"""This module's error codes (registered in `app.extensions`)."""
+ACTION_NAMES: dict[str, tuple[str, str]] = {
+    "register": ("立案", "registered"),
+    "reject": ("不予立案", "rejected"),
+    "whistle": ("吹哨", "whistle blown"),
+    "dispatch": ("派遣", "dispatched"),
+    "sign_in": ("签收（报到）", "signed in"),
+    "return": ("退回", "returned"),
+    "request_extension": ("申请延期", "extension requested"),
+    "decide_extension": ("审批延期", "extension decided"),
+    "suspend": ("挂起", "suspended"),
+    "resume": ("恢复处置", "resumed"),
+    "feedback": ("处置反馈", "feedback"),
+    "on_spot": ("自行处置", "handled on the spot"),
+    "verify": ("核查", "verified on site"),
+    "evaluate": ("满意度评价", "satisfaction recorded"),
+    "reopen": ("重新打开", "reopened"),
+}
+"""Labels of this module's case-step actions (registered in `app.extensions`)."""
 
 
 @dataclass
@@ -102,7 +101,7 @@ class Action:
     """Done by a department to its own assignment."""
 
 
-ACTIONS: dict[str, Action] = {}
+ACTIONS: Registry[Action] = Registry()
 
 
 def action(

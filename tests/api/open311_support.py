@@ -13,6 +13,8 @@ import pytest
 from defusedxml import ElementTree as SafeET
 from sqlalchemy import text
 
+from tests.factories import point_in_grid
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -128,18 +130,7 @@ def check_error(resp: httpx.Response, status: int) -> str:
     return str(body[0]["description"])
 
 
-async def point_in(conn: Any, grid_code: str) -> tuple[float, float]:
-    row = (
-        await conn.execute(
-            text(
-                "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(b.boundary) p "
-                "FROM grid_boundaries b JOIN grids g ON g.id = b.grid_id "
-                "WHERE g.code = :c AND b.valid_to IS NULL) x"
-            ),
-            {"c": grid_code},
-        )
-    ).one()
-    return float(row[0]), float(row[1])
+point_in = point_in_grid  # (lon, lat) inside a grid: the factory, under the name these tests use
 
 
 async def cgj_category(conn: Any) -> str:

@@ -9,28 +9,8 @@ from PIL import Image
 from sqlalchemy import text
 
 from geo.crs import wgs84_to_gcj02
+from tests.factories import category_code, insert_case, point_in_grid
 from tests.helpers import image, jpeg, problem
-
-
-async def _point_in(conn, grid_code: str) -> tuple[float, float]:
-    row = (
-        await conn.execute(
-            text(
-                "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(b.boundary) p FROM grid_boundaries b "
-                "JOIN grids g ON g.id = b.grid_id WHERE g.code = :c AND b.valid_to IS NULL) x"
-            ),
-            {"c": grid_code},
-        )
-    ).one()
-    return float(row[0]), float(row[1])
-
-
-async def _category(conn, n: int = 0) -> str:
-    return (
-        await conn.execute(
-            text("SELECT code FROM categories ORDER BY code OFFSET :n LIMIT 1"), {"n": n}
-        )
-    ).scalar_one()
 
 
 def case_body(category: str, lon: float, lat: float, **kw) -> dict:
@@ -44,8 +24,8 @@ def case_body(category: str, lon: float, lat: float, **kw) -> dict:
 
 
 async def test_report_finds_the_grid_and_masks_the_resident(anon, as_user, conn) -> None:
-    lon, lat = await _point_in(conn, "360602001001001")
-    cat = await _category(conn)
+    lon, lat = await point_in_grid(conn, "360602001001001")
+    cat = await category_code(conn)
     r = await anon.post(
         "/api/v1/cases",
         headers=as_user("worker"),
@@ -88,7 +68,7 @@ async def test_report_finds_the_grid_and_masks_the_resident(anon, as_user, conn)
 
 
 async def test_unlocated_off_patch_and_placing(anon, as_user, conn) -> None:
-    cat = await _category(conn)
+    cat = await category_code(conn)
     r = await anon.post(
         "/api/v1/cases", headers=as_user("worker"), json=case_body(cat, 117.20, 28.25)
     )  # east of the district
@@ -125,7 +105,7 @@ async def test_unlocated_off_patch_and_placing(anon, as_user, conn) -> None:
         await anon.get(f"/api/v1/cases/{c['id']}", headers=as_user("community"))
     ).status_code == 200
     # worker2 reports in worker's grid: accepted and flagged off-patch
-    lon, lat = await _point_in(conn, "360602001001001")
+    lon, lat = await point_in_grid(conn, "360602001001001")
     r2 = (
         await anon.post("/api/v1/cases", headers=as_user("worker2"), json=case_body(cat, lon, lat))
     ).json()
@@ -133,9 +113,9 @@ async def test_unlocated_off_patch_and_placing(anon, as_user, conn) -> None:
 
 
 async def test_report_in_gcj02(anon, as_user, conn) -> None:
-    lon, lat = await _point_in(conn, "360602001001003")
+    lon, lat = await point_in_grid(conn, "360602001001003")
     glon, glat = wgs84_to_gcj02(lon, lat)
-    body = case_body(await _category(conn), glon, glat)
+    body = case_body(await category_code(conn), glon, glat)
     body["location"]["crs"] = "gcj02"
     c = (await anon.post("/api/v1/cases", headers=as_user("worker"), json=body)).json()
     assert c["grid"]["code"] == "360602001001003"
@@ -143,7 +123,7 @@ async def test_report_in_gcj02(anon, as_user, conn) -> None:
 
 
 async def test_bad_reports(anon, as_user, conn) -> None:
-    cat = await _category(conn)
+    cat = await category_code(conn)
     h = as_user("worker")
     problem(
         await anon.post("/api/v1/cases", headers=h, json=case_body("NOPE", 117.03, 28.24)),
@@ -200,8 +180,8 @@ async def test_bad_reports(anon, as_user, conn) -> None:
 
 
 async def test_idempotency_replays_and_refuses(anon, as_user, conn) -> None:
-    lon, lat = await _point_in(conn, "360602001001002")
-    body = case_body(await _category(conn), lon, lat)
+    lon, lat = await point_in_grid(conn, "360602001001002")
+    body = case_body(await category_code(conn), lon, lat)
     key = str(uuid.uuid4())
     h = {**as_user("worker"), "Idempotency-Key": key}
     first = await anon.post("/api/v1/cases", headers=h, json=body)
@@ -254,8 +234,8 @@ async def test_failure_after_insert_leaves_no_half_case(anon, as_user, conn, mon
     gets that case back (never a second one, never a half one)."""
     from app.cases import service
 
-    lon, lat = await _point_in(conn, "360602001001002")
-    body = case_body(await _category(conn), lon, lat, title="崩溃测试")
+    lon, lat = await point_in_grid(conn, "360602001001002")
+    body = case_body(await category_code(conn), lon, lat, title="崩溃测试")
     key = str(uuid.uuid4())
     h = {**as_user("worker"), "Idempotency-Key": key}
 
@@ -299,8 +279,8 @@ async def test_a_process_that_died_after_insert_is_recovered_once_its_lease_laps
 
     import orjson
 
-    lon, lat = await _point_in(conn, "360602001001002")
-    body = case_body(await _category(conn), lon, lat, title="进程中断")
+    lon, lat = await point_in_grid(conn, "360602001001002")
+    body = case_body(await category_code(conn), lon, lat, title="进程中断")
     key = str(uuid.uuid4())
     h = {**as_user("worker"), "Idempotency-Key": key, "content-type": "application/json"}
     raw = orjson.dumps(body)
@@ -330,8 +310,8 @@ async def test_a_process_that_died_after_insert_is_recovered_once_its_lease_laps
 
 
 async def test_duplicates_suggested_and_merged(anon, as_user, conn) -> None:
-    lon, lat = await _point_in(conn, "360602001001001")
-    cat = await _category(conn, 1)
+    lon, lat = await point_in_grid(conn, "360602001001001")
+    cat = await category_code(conn, 1)
     h = as_user("worker")
     first = (await anon.post("/api/v1/cases", headers=h, json=case_body(cat, lon, lat))).json()
     photo = await anon.post(
@@ -351,7 +331,7 @@ async def test_duplicates_suggested_and_merged(anon, as_user, conn) -> None:
     assert far["duplicates"] == []
     other_cat = (
         await anon.post(
-            "/api/v1/cases", headers=h, json=case_body(await _category(conn, 2), lon, lat)
+            "/api/v1/cases", headers=h, json=case_body(await category_code(conn, 2), lon, lat)
         )
     ).json()
     assert other_cat["duplicates"] == []
@@ -390,8 +370,8 @@ async def test_duplicates_suggested_and_merged(anon, as_user, conn) -> None:
 async def test_cases_merge_within_their_district_only(client, conn) -> None:
     """The district is in the cases' keys (migration 0014): a copy names an original of its own
     district; another district's case is refused with the field at fault, not a 500."""
-    cat = await _category(conn, 1)
-    lon, lat = await _point_in(conn, "360602001001001")
+    cat = await category_code(conn, 1)
+    lon, lat = await point_in_grid(conn, "360602001001001")
     mine = (await client.post("/api/v1/cases", json=case_body(cat, lon, lat))).json()
     other = (
         await conn.execute(
@@ -402,16 +382,15 @@ async def test_cases_merge_within_their_district_only(client, conn) -> None:
             )
         )
     ).scalar_one()
-    theirs = (
-        await conn.execute(
-            text(
-                "INSERT INTO cases (number, category_code, title, location, district_id) "
-                "VALUES ('OTHER-1', :k, '邻区事件', ST_SetSRID(ST_MakePoint(118.05, 28.05), 4326), "
-                ":d) RETURNING id"
-            ),
-            {"k": cat, "d": other},
-        )
-    ).scalar_one()
+    theirs = await insert_case(
+        conn,
+        None,
+        number="OTHER-1",
+        category=cat,
+        title="邻区事件",
+        location=(118.05, 28.05),
+        district_id=other,
+    )
     r = await client.post(f"/api/v1/cases/{mine['id']}/duplicate", json={"of": theirs})
     body = problem(r, 422, "validation_error")
     assert body["field"] == "of" and "其他区" in body["detail"]
@@ -420,8 +399,8 @@ async def test_cases_merge_within_their_district_only(client, conn) -> None:
 
 
 async def test_list_filters_paging_and_scope(anon, as_user, conn) -> None:
-    cat = await _category(conn)
-    lon, lat = await _point_in(conn, "360602001001001")
+    cat = await category_code(conn)
+    lon, lat = await point_in_grid(conn, "360602001001001")
     ids = []
     for i in range(5):
         c = (
@@ -477,14 +456,14 @@ async def test_photos(anon, as_user, conn, tmp_path, monkeypatch) -> None:
     from app.config import get_settings
 
     monkeypatch.setattr(get_settings(), "media_dir", str(tmp_path))
-    lon, lat = await _point_in(conn, "360602001001001")
+    lon, lat = await point_in_grid(conn, "360602001001001")
     h = as_user("worker")
     c = (
         await anon.post(
             "/api/v1/cases",
             headers=h,
             json=case_body(
-                await _category(conn), lon, lat, occurred_at="2026-11-23T10:00:00+08:00"
+                await category_code(conn), lon, lat, occurred_at="2026-11-23T10:00:00+08:00"
             ),
         )
     ).json()
@@ -587,12 +566,12 @@ async def test_expired_idempotency_keys_are_purged(conn) -> None:
 
 
 async def test_a_report_is_an_event_for_the_consoles(anon, as_user, conn) -> None:
-    lon, lat = await _point_in(conn, "360602001001001")
+    lon, lat = await point_in_grid(conn, "360602001001001")
     c = (
         await anon.post(
             "/api/v1/cases",
             headers=as_user("worker"),
-            json=case_body(await _category(conn), lon, lat),
+            json=case_body(await category_code(conn), lon, lat),
         )
     ).json()
     row = (

@@ -3,29 +3,18 @@ a project with tasks, completion, recurring cases turned into a need, an immutab
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from tests.factories import insert_case, point_in_grid
 from tests.helpers import problem
 
 COMMUNITY = "360602001001"  # 立新社区
 GRID = "360602001001001"
 OTHER = "360602004001"  # 东湖家园社区 (worker2)
-
-
-async def grid_point(conn, grid: str = GRID) -> tuple[float, float]:
-    row = (
-        await conn.execute(
-            text(
-                "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(b.boundary) p "
-                "FROM grid_boundaries b JOIN grids g ON g.id = b.grid_id "
-                "WHERE g.code = :g AND b.valid_to IS NULL) x"
-            ),
-            {"g": grid},
-        )
-    ).one()
-    return float(row[0]), float(row[1])
 
 
 async def make_unit(anon, as_user, area: int, name: str, member: bool = True, **kw) -> dict:
@@ -40,7 +29,7 @@ async def make_unit(anon, as_user, area: int, name: str, member: bool = True, **
 
 async def test_need_resource_match_project_review(anon, as_user, demo, conn) -> None:
     area, grid = demo[COMMUNITY], demo[GRID]
-    lon, lat = await grid_point(conn)
+    lon, lat = await point_in_grid(conn, GRID)
     hospital = await make_unit(
         anon, as_user, area, "测试医院党支部", kind="public_institution", representative="王医生"
     )
@@ -63,7 +52,7 @@ async def test_need_resource_match_project_review(anon, as_user, demo, conn) -> 
             "measure": "人",
             "categories": ["elderly", "health"],
             "valid_from": "2026-01-01",
-            "valid_until": "2027-12-31",
+            "valid_until": (date.today() + timedelta(days=730)).isoformat(),  # valid whenever run
             "location": {"lon": lon, "lat": lat},
         }
     )
@@ -187,6 +176,13 @@ async def test_need_resource_match_project_review(anon, as_user, demo, conn) -> 
     assert r.json()["progress"] == 60
     r = await anon.post(f"{base}/complete", headers=as_user("community"), json={})
     problem(r, 422, "validation_error")
+    # Its task is done first: a project with open tasks is not complete.
+    r = await anon.post(
+        f"/api/v1/areas/{area}/tasks/{project['tasks'][0]['id']}/actions/done",
+        headers=as_user("community"),
+        json={},
+    )
+    assert r.status_code == 200, r.text
     r = await anon.post(
         f"{base}/complete",
         headers=as_user("community"),
@@ -239,21 +235,16 @@ async def test_need_resource_match_project_review(anon, as_user, demo, conn) -> 
 
 async def test_recurring_cases_become_a_need(anon, as_user, demo, conn) -> None:
     area = demo[COMMUNITY]
-    await conn.execute(
-        text(
-            """
-            INSERT INTO cases (number, category_code, title, location, reporter_id, grid_id,
-                               community_id, street_id, district_id)
-            SELECT 'T-REC-' || i, 'XF-05', '电动车楼道充电', ST_SetSRID(ST_MakePoint(117, 28), 4326),
-                   (SELECT id FROM users WHERE username = 'worker'), g.id, g.community_id,
-                   c.parent_id, s.parent_id
-            FROM generate_series(1, 4) i, grids g JOIN areas c ON c.id = g.community_id
-                 JOIN areas s ON s.id = c.parent_id
-            WHERE g.code = :g
-            """
-        ),
-        {"g": GRID},
-    )
+    for i in range(1, 5):
+        await insert_case(
+            conn,
+            GRID,
+            number=f"T-REC-{i}",
+            category="XF-05",
+            title="电动车楼道充电",
+            location=(117, 28),
+            reporter="worker",
+        )
     r = await anon.get(
         f"/api/v1/areas/{area}/needs/case-candidates",
         headers=as_user("community"),

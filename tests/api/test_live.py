@@ -12,6 +12,8 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import text
 
+from tests.factories import DEMO_GRID, insert_case, report_body
+
 TAG = "LIVE-TEST"
 
 
@@ -31,20 +33,9 @@ def auth(tokens, name: str, **extra: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {tokens[name]}", **extra}
 
 
-async def _body(engine, title: str, grid: str = "360602001001001") -> dict:
+async def _body(engine, title: str, grid: str = DEMO_GRID) -> dict:
     async with engine.connect() as c:
-        lon, lat = (
-            await c.execute(
-                text(
-                    "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(b.boundary) p "
-                    "FROM grid_boundaries b JOIN grids g ON g.id = b.grid_id "
-                    "WHERE g.code = :g AND b.valid_to IS NULL) x"
-                ),
-                {"g": grid},
-            )
-        ).one()
-        cat = (await c.execute(text("SELECT code FROM categories ORDER BY code LIMIT 1"))).scalar()
-    return {"category": cat, "title": title, "location": {"lon": lon, "lat": lat}}
+        return await report_body(c, title, grid)
 
 
 async def test_racing_retries_create_one_case(live, tokens, engine) -> None:
@@ -223,16 +214,7 @@ async def test_event_ids_follow_commit_order(engine, tokens) -> None:
     from app.events.outbox import emit
 
     async with engine.begin() as c:
-        case_id = (
-            await c.execute(
-                text(
-                    "INSERT INTO cases (number, category_code, title, location) SELECT 'ORDER-TEST', "
-                    "(SELECT code FROM categories ORDER BY code LIMIT 1), :t, "
-                    "ST_SetSRID(ST_MakePoint(117, 28), 4326) RETURNING id"
-                ),
-                {"t": f"{TAG} order"},
-            )
-        ).scalar()
+        case_id = await insert_case(c, None, number="ORDER-TEST", title=f"{TAG} order")
     try:
         early = AsyncSession(engine)
         late = AsyncSession(engine)

@@ -5,21 +5,14 @@ from __future__ import annotations
 import httpx
 from sqlalchemy import text
 
+from tests.factories import point_in_grid
 from tests.helpers import problem
 
 GRID = "360602001001001"  # worker's first grid, 立新社区, 江边街道
 
 
 async def _report(anon, as_user, conn, who: str = "worker", category: str | None = None) -> dict:
-    lon, lat = (
-        await conn.execute(
-            text(
-                "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(b.boundary) p FROM grid_boundaries b "
-                "JOIN grids g ON g.id = b.grid_id WHERE g.code = :g AND b.valid_to IS NULL) x"
-            ),
-            {"g": GRID},
-        )
-    ).one()
+    lon, lat = await point_in_grid(conn, GRID)
     cat = (
         category
         or (

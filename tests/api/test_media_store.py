@@ -20,7 +20,8 @@ from sqlalchemy import text
 
 from app.cases import photos, storage
 from app.config import Settings, get_settings
-from tests.api.test_cases import _category, _point_in, case_body
+from tests.api.test_cases import case_body
+from tests.factories import category_code, point_in_grid
 from tests.helpers import jpeg, problem
 
 PREFIX = "wangge/photos"
@@ -77,12 +78,14 @@ def _objects(client: Any, bucket: str) -> dict[str, dict[str, Any]]:
 
 
 async def _case(anon, as_user, conn) -> tuple[dict[str, str], str]:
-    lon, lat = await _point_in(conn, "360602001001001")
+    lon, lat = await point_in_grid(conn, "360602001001001")
     h = as_user("worker")
     r = await anon.post(
         "/api/v1/cases",
         headers=h,
-        json=case_body(await _category(conn), lon, lat, occurred_at="2026-11-23T10:00:00+08:00"),
+        json=case_body(
+            await category_code(conn), lon, lat, occurred_at="2026-11-23T10:00:00+08:00"
+        ),
     )
     assert r.status_code == 201, r.text
     return h, f"/api/v1/cases/{r.json()['id']}/attachments"

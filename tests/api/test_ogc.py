@@ -10,6 +10,7 @@ import pytest
 from openapi_spec_validator import validate
 from sqlalchemy import text
 
+from tests.factories import insert_case
 from tests.helpers import problem
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
@@ -241,31 +242,14 @@ async def test_property_filters(anon, conn, demo) -> None:
 
 
 async def _case(conn: Any, grid: str, reported: str, status: str = "registered") -> int:
-    return int(
-        (
-            await conn.execute(
-                text(
-                    """
-                    WITH g AS (SELECT g.id, g.community_id, c.parent_id AS street,
-                                      s.parent_id AS d
-                               FROM grids g JOIN areas c ON c.id = g.community_id
-                               JOIN areas s ON s.id = c.parent_id WHERE g.code = :grid)
-                    INSERT INTO cases (number, category_code, title, description, address,
-                                       location, reporter_id, grid_id, community_id, street_id,
-                                       district_id, status, reported_at)
-                    SELECT left('O' || md5(random()::text), 20),
-                           (SELECT code FROM categories ORDER BY code LIMIT 1),
-                           '井盖破损', '张三 13800138000 报告', '某路 1 号',
-                           (SELECT ST_PointOnSurface(boundary) FROM grid_boundaries
-                            WHERE grid_id = g.id AND valid_to IS NULL),
-                           (SELECT id FROM users WHERE username = 'admin'), g.id,
-                           g.community_id, g.street, g.d, :status, CAST(:at AS timestamptz)
-                    FROM g RETURNING id
-                    """
-                ),
-                {"grid": grid, "at": datetime.fromisoformat(reported), "status": status},
-            )
-        ).scalar()
+    return await insert_case(
+        conn,
+        grid,
+        title="井盖破损",
+        description="张三 13800138000 报告",
+        address="某路 1 号",
+        status=status,
+        reported_at=datetime.fromisoformat(reported),
     )
 
 

@@ -28,6 +28,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.events import stream as sse
+from tests.factories import report_body
 from tests.helpers import problem
 
 TAG = "SSE-TEST"
@@ -236,20 +237,10 @@ async def report(
     api: httpx.AsyncClient, tokens: dict[str, str], engine: AsyncEngine, who: str, grid: str
 ) -> Case:
     async with engine.connect() as c:
-        lon, lat = (
-            await c.execute(
-                text(
-                    "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(b.boundary) p "
-                    "FROM grid_boundaries b JOIN grids g ON g.id = b.grid_id "
-                    "WHERE g.code = :g AND b.valid_to IS NULL) x"
-                ),
-                {"g": grid},
-            )
-        ).one()
-        cat = (await c.execute(text("SELECT code FROM categories ORDER BY code LIMIT 1"))).scalar()
+        body = await report_body(c, f"{TAG} {grid}", grid)
     r = await api.post(
         "/api/v1/cases",
-        json={"category": cat, "title": f"{TAG} {grid}", "location": {"lon": lon, "lat": lat}},
+        json=body,
         headers=bearer(tokens[who]),
     )
     assert r.status_code == 201, r.text

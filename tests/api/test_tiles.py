@@ -8,6 +8,7 @@ import mapbox_vector_tile
 import mercantile
 from sqlalchemy import text
 
+from tests.factories import insert_case, point_in_grid
 from tests.helpers import problem
 
 GRID = "360602001001001"  # the worker's first grid (立新社区)
@@ -15,26 +16,12 @@ OTHER = "360602004001001"  # worker2's grid, in another street
 MVT = "application/vnd.mapbox-vector-tile"
 
 
-async def _point(conn: Any, grid: str) -> tuple[float, float]:
-    row = (
-        await conn.execute(
-            text(
-                "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(b.boundary) p "
-                "FROM grid_boundaries b JOIN grids g ON g.id = b.grid_id "
-                "WHERE g.code = :g AND b.valid_to IS NULL) x"
-            ),
-            {"g": grid},
-        )
-    ).one()
-    return float(row[0]), float(row[1])
-
-
 def _decode(content: bytes) -> dict[str, Any]:
     return mapbox_vector_tile.decode(content)
 
 
 async def test_grids_tile_is_public_with_the_grid_and_its_counts(anon, conn) -> None:
-    lon, lat = await _point(conn, GRID)
+    lon, lat = await point_in_grid(conn, GRID)
     t = mercantile.tile(lon, lat, 16)
     r = await anon.get(f"/tiles/grids/16/{t.x}/{t.y}.mvt")
     assert r.status_code == 200, r.text
@@ -80,7 +67,7 @@ async def test_grids_tile_is_public_with_the_grid_and_its_counts(anon, conn) -> 
 
 
 async def test_etag_and_not_modified(anon, conn) -> None:
-    lon, lat = await _point(conn, GRID)
+    lon, lat = await point_in_grid(conn, GRID)
     t = mercantile.tile(lon, lat, 14)
     url = f"/tiles/grids/14/{t.x}/{t.y}.mvt"
     r = await anon.get(url)
@@ -101,7 +88,7 @@ async def test_empty_tile_is_204_and_bad_tiles_are_problems(anon, conn) -> None:
     assert r.status_code == 204 and r.content == b""
     assert r.headers["cache-control"].startswith("public")
     # below the layer's minzoom (10 for grids): nothing, whatever the data
-    lon, lat = await _point(conn, GRID)
+    lon, lat = await point_in_grid(conn, GRID)
     t = mercantile.tile(lon, lat, 9)
     assert (await anon.get(f"/tiles/grids/9/{t.x}/{t.y}.mvt")).status_code == 204
     t = mercantile.tile(lon, lat, 10)
@@ -117,7 +104,7 @@ async def test_empty_tile_is_204_and_bad_tiles_are_problems(anon, conn) -> None:
 
 
 async def test_areas_tile_has_streets_and_communities(anon, conn) -> None:
-    lon, lat = await _point(conn, GRID)
+    lon, lat = await point_in_grid(conn, GRID)
     t = mercantile.tile(lon, lat, 14)
     r = await anon.get(f"/tiles/areas/14/{t.x}/{t.y}.mvt")
     feats = _decode(r.content)["areas"]["features"]
@@ -128,36 +115,15 @@ async def test_areas_tile_has_streets_and_communities(anon, conn) -> None:
 
 
 async def _case(conn: Any, grid: str, status: str = "registered", **kw: Any) -> int:
-    lon, lat = await _point(conn, grid)
-    row = (
-        await conn.execute(
-            text(
-                """
-                WITH g AS (SELECT g.id, g.community_id, c.parent_id AS street, s.parent_id AS d
-                           FROM grids g JOIN areas c ON c.id = g.community_id
-                           JOIN areas s ON s.id = c.parent_id WHERE g.code = :grid)
-                INSERT INTO cases (number, category_code, title, location, reporter_id, grid_id,
-                                   community_id, street_id, district_id, status, urgency,
-                                   reported_at)
-                SELECT left('T' || md5(random()::text), 20), :cat, 'tile test',
-                       ST_SetSRID(ST_MakePoint(:lon, :lat), 4326),
-                       (SELECT id FROM users WHERE username = 'admin'), g.id, g.community_id,
-                       g.street, g.d, :status, :urgency, now() - make_interval(days => :age)
-                FROM g RETURNING id
-                """
-            ),
-            {
-                "grid": grid,
-                "status": status,
-                "lon": lon,
-                "lat": lat,
-                "cat": kw["category"],
-                "urgency": kw.get("urgency", "normal"),
-                "age": kw.get("age_days", 0),
-            },
-        )
-    ).one()
-    return int(row.id)
+    return await insert_case(
+        conn,
+        grid,
+        status=status,
+        category=kw["category"],
+        title="tile test",
+        urgency=kw.get("urgency", "normal"),
+        age_days=kw.get("age_days", 0),
+    )
 
 
 async def _categories(conn: Any) -> list[str]:
@@ -178,9 +144,9 @@ async def test_cases_tile_is_scoped_by_the_token(anon, as_user, conn) -> None:
     other = await _case(conn, OTHER, category=cat)
     closed = await _case(conn, GRID, status="closed", category=cat2)
     z = 11  # both grids in one tile
-    lon, lat = await _point(conn, GRID)
+    lon, lat = await point_in_grid(conn, GRID)
     t = mercantile.tile(lon, lat, z)
-    lon2, lat2 = await _point(conn, OTHER)
+    lon2, lat2 = await point_in_grid(conn, OTHER)
     assert mercantile.tile(lon2, lat2, z) == t
     url = f"/tiles/cases/{z}/{t.x}/{t.y}.mvt"
     assert problem(await anon.get(url), 401, "unauthenticated")
@@ -233,7 +199,7 @@ async def test_department_sees_cases_dispatched_to_it_and_overdue(anon, as_user,
         ),
         {"c": case, "d": dept},
     )
-    lon, lat = await _point(conn, OTHER)
+    lon, lat = await point_in_grid(conn, OTHER)
     t = mercantile.tile(lon, lat, 15)
     url = f"/tiles/cases/15/{t.x}/{t.y}.mvt"
     r = await anon.get(url, headers=as_user("dept"))
@@ -252,7 +218,7 @@ async def test_hotspots_count_cases_per_grid_in_scope(anon, as_user, conn) -> No
     await _case(conn, GRID, status="rejected", category=cat, age_days=40)  # before the period
     await _case(conn, OTHER, category=cat)
     z = 11
-    lon, lat = await _point(conn, GRID)
+    lon, lat = await point_in_grid(conn, GRID)
     t = mercantile.tile(lon, lat, z)
     url = f"/tiles/hotspots/{z}/{t.x}/{t.y}.mvt"
     problem(await anon.get(url), 401, "unauthenticated")

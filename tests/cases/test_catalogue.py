@@ -12,7 +12,6 @@ from app.cases.catalogue import (
     URGENCIES,
     URGENCY_LABELS,
     Category,
-    Limit,
     by_code,
     classes_by_code,
 )
@@ -102,7 +101,6 @@ def test_limits(category: Category) -> None:
     limits = category.limits
     assert tuple(limits) == URGENCIES
     for limit in limits.values():
-        assert isinstance(limit, Limit)
         assert limit.handle_unit in ("hours", "days")
         assert 0 < limit.sign_in_hours <= 2
         assert limit.handle > 0

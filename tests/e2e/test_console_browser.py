@@ -27,6 +27,7 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import text
 
+from tests.factories import report_body
 from tests.helpers import jpeg
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,22 +113,7 @@ async def cleanup(engine) -> AsyncIterator[None]:  # type: ignore[no-untyped-def
 
 async def _report_body(engine, title: str) -> dict:  # type: ignore[no-untyped-def]
     async with engine.connect() as c:
-        lon, lat = (
-            await c.execute(
-                text(
-                    "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(b.boundary) p "
-                    "FROM grid_boundaries b JOIN grids g ON g.id = b.grid_id "
-                    "WHERE g.code = '360602001001001' AND b.valid_to IS NULL) x"
-                )
-            )
-        ).one()
-        cat = (await c.execute(text("SELECT code FROM categories ORDER BY code LIMIT 1"))).scalar()
-    return {
-        "category": cat,
-        "title": title,
-        "description": "路面破损，影响通行",
-        "location": {"lon": lon, "lat": lat},
-    }
+        return await report_body(c, title, description="路面破损，影响通行")
 
 
 RENDERED_GRIDS = """() => {

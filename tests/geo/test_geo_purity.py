@@ -45,8 +45,8 @@ def test_geo_sources_text_grep() -> None:
 
 def test_importing_geo_loads_no_framework() -> None:
     code = (
-        "import sys, geo, geo.crs, geo.validate, geo.measure, geo.geojson, geo.coverage, "
-        "geo.sizing\n"
+        "import sys, geo, geo.crs, geo.validate, geo.issues, geo.points, geo.repair, geo.measure, "
+        "geo.geojson, geo.coverage, geo.sizing\n"
         f"bad = [m for m in sys.modules if m.split('.')[0] in {FORBIDDEN!r}]\n"
         "print(','.join(bad))"
     )

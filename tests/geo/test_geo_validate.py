@@ -18,7 +18,6 @@ from geo.validate import (
     CODES,
     GeoValidationError,
     Issue,
-    ParsedPolygon,
     parse_point,
     parse_polygonal,
     repair,
@@ -121,7 +120,7 @@ def test_parse_point_raises_only_geovalidationerror() -> None:
 
 def test_valid_polygon() -> None:
     res = parse_polygonal(poly(SQ))
-    assert isinstance(res, ParsedPolygon)
+    assert res.repair_issues == []
     assert isinstance(res.geometry, MultiPolygon) and res.geometry.is_valid
     assert res.repairs == []
     assert res.area_after_m2 == pytest.approx(area_m2(Polygon(SQ)))

@@ -118,7 +118,7 @@ class Server:
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, wait: float = 30) -> None:
+    def start(self, wait: float = 120) -> None:
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("WANGGE_")},
             "DATABASE_URL": self.url,

@@ -16,6 +16,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
+from tests.factories import insert_case
+
 _COLUMNS = text(
     """
     SELECT c.table_name, c.column_name, c.is_nullable = 'YES' AS nullable
@@ -184,16 +186,7 @@ async def test_the_district_is_in_every_case_side_key(conn) -> None:
 
 
 async def _new_case(conn, number: str) -> int:
-    return (
-        await conn.execute(
-            text(
-                "INSERT INTO cases (number, category_code, title, location) SELECT :n, "
-                "(SELECT code FROM categories ORDER BY code LIMIT 1), 'x', "
-                "ST_SetSRID(ST_MakePoint(117, 28), 4326) RETURNING id"
-            ),
-            {"n": number},
-        )
-    ).scalar_one()
+    return await insert_case(conn, None, number=number, title="x")
 
 
 async def _other_district(conn) -> int:

@@ -30,6 +30,7 @@ import pytest_asyncio
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from tests.factories import report_body
 from tests.helpers import jpeg
 from tests.reliability.cluster import PGBIN, Cluster
 from tests.reliability.live import Server, create_database, make_tokens
@@ -93,17 +94,7 @@ async def rig(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Rig]:
 
 async def _case_body(rig: Rig, title: str) -> dict:
     async with rig.engine.connect() as c:
-        lon, lat = (
-            await c.execute(
-                text(
-                    "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(b.boundary) p "
-                    "FROM grid_boundaries b JOIN grids g ON g.id = b.grid_id "
-                    "WHERE g.code = '360602001001001' AND b.valid_to IS NULL) x"
-                )
-            )
-        ).one()
-        cat = (await c.execute(text("SELECT code FROM categories ORDER BY code LIMIT 1"))).scalar()
-    return {"category": cat, "title": title, "location": {"lon": lon, "lat": lat}}
+        return await report_body(c, title)
 
 
 @dataclass

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.auth.policy import Public
 from app.config import get_settings
 from app.db import DbSession
+from tests.factories import report_body
 from tests.helpers import problem, square
 
 
@@ -30,17 +31,7 @@ async def limits(monkeypatch: pytest.MonkeyPatch, conn: AsyncConnection):  # typ
 
 
 async def _case_body(conn: AsyncConnection, title: str) -> dict:
-    lon, lat = (
-        await conn.execute(
-            text(
-                "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(b.boundary) p "
-                "FROM grid_boundaries b JOIN grids g ON g.id = b.grid_id "
-                "WHERE g.code = '360602001001001' AND b.valid_to IS NULL) x"
-            )
-        )
-    ).one()
-    cat = (await conn.execute(text("SELECT code FROM categories ORDER BY code LIMIT 1"))).scalar()
-    return {"category": cat, "title": title, "location": {"lon": lon, "lat": lat}}
+    return await report_body(conn, title)
 
 
 async def test_login_limited_per_account(anon: httpx.AsyncClient, limits) -> None:

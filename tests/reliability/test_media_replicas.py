@@ -19,6 +19,7 @@ from sqlalchemy import text
 
 from app.cases import photos
 from app.config import get_settings
+from tests.factories import DEMO_GRID, category_code, point_in_grid
 from tests.helpers import jpeg
 from tests.reliability.live import Server, free_port
 
@@ -65,18 +66,8 @@ async def test_two_processes_share_one_bucket(engine, tokens, tmp_path: Path) ->
         a, b = (s.base for s in servers)
         h = {"Authorization": f"Bearer {tokens['worker']}"}
         async with engine.connect() as c:
-            lon, lat = (
-                await c.execute(
-                    text(
-                        "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(b.boundary) p "
-                        "FROM grid_boundaries b JOIN grids g ON g.id = b.grid_id "
-                        "WHERE g.code = '360602001001001' AND b.valid_to IS NULL) x"
-                    )
-                )
-            ).one()
-            cat = (
-                await c.execute(text("SELECT code FROM categories ORDER BY code LIMIT 1"))
-            ).scalar()
+            lon, lat = await point_in_grid(c, DEMO_GRID)
+            cat = await category_code(c)
         async with httpx.AsyncClient(timeout=30) as http:
             r = await http.post(
                 f"{a}/api/v1/cases",
