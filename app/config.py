@@ -100,6 +100,8 @@ class Settings(BaseSettings):
 
     console_dir: str = Field("", max_length=4096)
     """The built console (`make console`); empty = console/dist beside the app package."""
+    field_dir: str = Field("", max_length=4096)
+    """The built field app 网格通 (`make field`); empty = field/dist beside the app package."""
     media_backend: Literal["dir", "s3"] = "dir"
     """Where photos are stored (by content hash; `app/cases/storage.py`): `dir` = `media_dir`
     (shared by the replicas: NFS, CephFS...), `s3` = an S3-compatible bucket."""

@@ -85,6 +85,7 @@ CATALOG: dict[str, tuple[int, str, str]] = {
     "service_unavailable": (503, "服务暂停", "Service unavailable"),
     "asset_not_found": (404, "指挥台文件不存在", "No such console file"),
     "console_not_built": (503, "指挥台尚未构建", "The console is not built"),
+    "field_app_not_built": (503, "网格通尚未构建", "The field app is not built"),
     "invalid_parameter": (400, "查询参数无效", "Invalid query parameter"),
     "unknown_collection": (404, "要素集合不存在", "No such collection"),
     "unknown_feature": (404, "要素不存在", "No such feature"),

@@ -27,6 +27,7 @@ from app.departments.router import router as departments_router
 from app.events import stream as event_stream
 from app.events import webhooks
 from app.events.webhooks.router import router as webhooks_router
+from app.fieldapp.router import router as fieldapp_router
 from app.grids.router import router as grids_router
 from app.health.router import router as health_router
 from app.http import BodyLimitMiddleware
@@ -131,6 +132,7 @@ def create_app() -> FastAPI:
         open311_keys_router,
         open311_staff_router,
         console_router,
+        fieldapp_router,
         ogc_router,
         community_router,
         department_tasks_router,
