@@ -28,6 +28,15 @@ def _need_db() -> str:
     return TEST_DATABASE_URL
 
 
+@pytest.fixture(scope="session", autouse=True)
+def extensions() -> None:
+    """What `create_app` registers (error codes, labels, jobs), for tests that call services
+    without the app."""
+    from app import extensions
+
+    extensions.register()
+
+
 @pytest_asyncio.fixture(scope="session")
 async def engine() -> AsyncIterator[AsyncEngine]:
     from app.config import async_url
@@ -108,7 +117,7 @@ async def tokens(engine: AsyncEngine) -> dict[str, str]:
 
 
 @pytest_asyncio.fixture
-async def anon(session: AsyncSession) -> AsyncIterator[httpx.AsyncClient]:
+async def anon(session: AsyncSession, conn: AsyncConnection) -> AsyncIterator[httpx.AsyncClient]:
     """A client with no credentials, on the test's transaction."""
     from app.db import get_reader, get_reader_factory, get_session, transaction
     from app.main import app
@@ -119,12 +128,15 @@ async def anon(session: AsyncSession) -> AsyncIterator[httpx.AsyncClient]:
         async with transaction(session):
             yield session
 
+    # The reader and the raw driver's connections: the test's connection itself, outside the
+    # request session's savepoint when none is open (as their autocommit statements are outside
+    # the request's transaction in the app).
     async def _reader() -> AsyncIterator[AsyncConnection]:
-        yield await session.connection()
+        yield conn
 
     @asynccontextmanager
     async def _connect() -> AsyncIterator[AsyncConnection]:
-        yield await session.connection()
+        yield conn
 
     app.dependency_overrides[get_session] = _session
     app.dependency_overrides[get_reader] = _reader
