@@ -15,6 +15,8 @@ import pytest_asyncio
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 
+from tests.helpers import DEMO_USERS
+
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 # The app reads its settings at import: point it at the throwaway database before that.
 if TEST_DATABASE_URL:
@@ -69,19 +71,6 @@ async def session(conn: AsyncConnection) -> AsyncIterator[AsyncSession]:
         await s.close()
 
 
-DEMO_USERS = (
-    "admin",
-    "centre",
-    "street",
-    "community",
-    "leader",
-    "worker",
-    "worker2",
-    "dept",
-    "dept2",
-)
-
-
 @pytest_asyncio.fixture(scope="session")
 async def tokens(engine: AsyncEngine) -> dict[str, str]:
     """An access token for each demo account, on a committed session (no argon2 per test)."""
@@ -114,7 +103,24 @@ async def anon(session: AsyncSession) -> AsyncIterator[httpx.AsyncClient]:
     from app.main import app
 
     async def _session() -> AsyncIterator[AsyncSession]:
-        yield session
+        # The unit of work of app.db.get_session on the test's session: a request that ends
+        # normally commits (its savepoint is released into the test's transaction); a refusal
+        # or a database error rolls back to the savepoint. Without the commit, a refusal's
+        # standalone audit record (which rolls the session back first) would undo the earlier
+        # requests of the test. An unexpected error (a 500) keeps what was written: the hot
+        # paths write on a raw connection of their own that commits by itself in production,
+        # here the same connection (test_failure_after_insert_leaves_no_half_case).
+        from sqlalchemy.exc import DBAPIError
+
+        from app.errors import ApiError
+
+        try:
+            yield session
+        except BaseException as e:
+            if isinstance(e, ApiError | DBAPIError) or not session.is_active:
+                await session.rollback()
+            raise
+        await session.commit()
 
     async def _reader() -> AsyncIterator[AsyncConnection]:
         yield await session.connection()
