@@ -107,18 +107,18 @@ async def _prestart(seed: bool, timeout: float) -> None:
 
 
 async def _import(path: Path, repair: bool, mode: str, crs: str) -> int:
-    from app.db import db
+    from app.db import db, unit_of_work
     from app.errors import ApiError
     from app.geometry import CRS
     from app.grids.transfer import import_grids
 
     fc = orjson.loads(path.read_bytes())
-    async with db.session() as session:
-        try:
+    try:
+        async with unit_of_work() as session:
             report = await import_grids(session, fc, crs=CRS(crs), repair=repair, mode=mode)  # type: ignore[arg-type]
-        except ApiError as e:
-            _print(e.body("zh"))
-            return 1
+    except ApiError as e:
+        _print(e.body("zh"))
+        return 1
     await db.dispose()
     _print(report.__dict__)
     return 0
@@ -128,11 +128,11 @@ async def _export(area_code: str | None, crs: str) -> int:
     from sqlalchemy import select
 
     from app.areas.models import Area
-    from app.db import db
+    from app.db import db, unit_of_work
     from app.geometry import CRS
     from app.grids.transfer import export_grids
 
-    async with db.session() as session:
+    async with unit_of_work() as session:
         area_id = None
         if area_code:
             area_id = (
@@ -151,7 +151,7 @@ async def _create_user(args: argparse.Namespace) -> int:
     import getpass
     import os
 
-    from app.db import db
+    from app.db import db, unit_of_work
     from app.errors import ApiError
     from app.users.schemas import PostIn, UserCreate
     from app.users.service import create_user
@@ -172,7 +172,7 @@ async def _create_user(args: argparse.Namespace) -> int:
             mobile=args.mobile,
             posts=[PostIn(**post)],
         )
-        async with db.session() as session:
+        async with unit_of_work() as session:
             user = await create_user(session, data, None, None)
     except ApiError as e:
         _print(e.body("zh"))
@@ -188,9 +188,9 @@ async def _create_user(args: argparse.Namespace) -> int:
 
 async def _verify_audit() -> int:
     from app.audit.service import verify_chain
-    from app.db import db
+    from app.db import db, unit_of_work
 
-    async with db.session() as session:
+    async with unit_of_work() as session:
         checked, broken = await verify_chain(session)
     await db.dispose()
     if broken:
@@ -201,7 +201,7 @@ async def _verify_audit() -> int:
 
 
 async def _load_calendar(path: Path) -> int:
-    from app.db import db
+    from app.db import db, unit_of_work
     from app.loop.deadlines import load_year
     from app.worktime.calendar import YearSchedule
 
@@ -210,9 +210,8 @@ async def _load_calendar(path: Path) -> int:
     except (ValueError, TypeError, orjson.JSONDecodeError) as e:
         print(f"wangge: invalid schedule: {e}", file=sys.stderr)
         return 1
-    async with db.session() as session:
+    async with unit_of_work() as session:
         n = await load_year(session, ys, None)
-        await session.commit()
     await db.dispose()
     print(
         f"wangge: {ys.year} loaded ({len(ys.holidays)} holidays, {len(ys.workdays)} make-up "
@@ -338,6 +337,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     sub.add_parser("verify-audit", help="recompute the audit log's hash chain; exit 1 if broken")
     args = p.parse_args(argv)
+    if args.cmd not in ("prestart", "migrate"):
+        from app import extensions
+
+        extensions.register()  # error codes and jobs, as `create_app` does
 
     if args.cmd == "prestart":
         asyncio.run(_prestart(seed=not args.no_seed, timeout=args.timeout))

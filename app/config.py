@@ -10,7 +10,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 def async_url(url: str) -> str:
-    """Accept libpq-style URLs and make them the asyncpg dialect SQLAlchemy needs."""
+    """Accept libpq-style URLs and make them the asyncpg dialect SQLAlchemy needs. A libpq
+    multi-host URL (`postgresql://u@h1:p1,h2:p2/db?target_session_attrs=read-write`, a Patroni
+    cluster) becomes SQLAlchemy's form (`postgresql+asyncpg://u@/db?host=h1:p1&host=h2:p2&...`):
+    asyncpg tries the hosts in order and keeps the one that accepts writes."""
     for prefix in (
         "postgresql+asyncpg://",
         "postgresql+psycopg://",
@@ -18,8 +21,26 @@ def async_url(url: str) -> str:
         "postgres://",
     ):
         if url.startswith(prefix):
-            return "postgresql+asyncpg://" + url[len(prefix) :]
+            return "postgresql+asyncpg://" + _multi_host(url[len(prefix) :])
     raise ValueError("DATABASE_URL must be a postgresql:// URL")
+
+
+def libpq_url(url: str) -> str:
+    """The URL for the raw driver (asyncpg.connect): libpq's form, multi-host kept as commas."""
+    for prefix in ("postgresql+asyncpg://", "postgresql+psycopg://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql://" + url[len(prefix) :]
+    return url
+
+
+def _multi_host(rest: str) -> str:
+    netloc, _, path = rest.partition("/")
+    user, at, hosts = netloc.rpartition("@")
+    if "," not in hosts:
+        return rest
+    db, _, query = path.partition("?")
+    params = "&".join(f"host={h}" for h in hosts.split(","))
+    return f"{user}{at}/{db}?{params}" + (f"&{query}" if query else "")
 
 
 class Settings(BaseSettings):
@@ -79,6 +100,8 @@ class Settings(BaseSettings):
 
     console_dir: str = Field("", max_length=4096)
     """The built console (`make console`); empty = console/dist beside the app package."""
+    field_dir: str = Field("", max_length=4096)
+    """The built field app 网格通 (`make field`); empty = field/dist beside the app package."""
     media_backend: Literal["dir", "s3"] = "dir"
     """Where photos are stored (by content hash; `app/cases/storage.py`): `dir` = `media_dir`
     (shared by the replicas: NFS, CephFS...), `s3` = an S3-compatible bucket."""
@@ -148,6 +171,10 @@ class Settings(BaseSettings):
     webhook_poll_seconds: float = Field(5, ge=0.1, le=600)
     """How often each process looks for due webhook deliveries."""
     webhook_lease_seconds: float = Field(60, ge=2, le=3600)
+    webhook_allow_private: bool = False
+    """Let webhooks target loopback, private, link-local and other non-public addresses (tests
+    and local development only: otherwise a subscription could make the server call into its own
+    network)."""
     """A claimed delivery is another process's to retry after this long (its sender died)."""
     stream_max_seconds: float = Field(3600, ge=1, le=24 * 3600)
     """A live stream ends after this long (`end`, max_age); the console reconnects and resumes."""

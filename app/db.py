@@ -18,7 +18,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import anyio
 import asyncpg
@@ -126,11 +126,17 @@ class Database:
         self._engine: AsyncEngine | None = None
         self._reader: AsyncEngine | None = None
         self._factory: async_sessionmaker[AsyncSession] | None = None
+        self._settings: Settings | None = None
+
+    def configure(self, settings: Settings | None) -> None:
+        """The settings of the next engine (after `dispose`); None = the process's settings.
+        For tests that need a pool of a given size."""
+        self._settings = settings
 
     @property
     def engine(self) -> AsyncEngine:
         if self._engine is None:
-            self._engine = make_engine()
+            self._engine = make_engine(self._settings)
             self._factory = async_sessionmaker(self._engine, expire_on_commit=False)
         return self._engine
 
@@ -177,22 +183,53 @@ async def _discard(session: AsyncSession, error: BaseException) -> None:
             raise
 
 
+E = TypeVar("E", bound=BaseException)
+
+
+def keep(error: E) -> E:
+    """Mark a refusal whose unit of work still commits: the request fails, but what it wrote is
+    the record of that failure (a failed sign-in counts toward the lock-out, a reused refresh
+    token revokes its session). `raise keep(ApiError(...))`."""
+    error.__dict__["commit_work"] = True
+    return error
+
+
+def keeps_work(error: BaseException) -> bool:
+    return bool(getattr(error, "commit_work", False))
+
+
+async def _commit(session: AsyncSession) -> None:
+    try:
+        await session.commit()
+    except BaseException as e:
+        await _discard(session, e)
+        raise
+
+
+@asynccontextmanager
+async def transaction(session: AsyncSession) -> AsyncIterator[AsyncSession]:
+    """The unit of work's rule on a session: commit when the block ends normally, roll back (or
+    discard the connection) on any exception, except one marked by `keep`, which commits, then
+    propagates. (The tests run their requests through it on their own rolled-back session.)"""
+    try:
+        yield session
+    except BaseException as e:
+        if keeps_work(e):
+            await _commit(session)
+        else:
+            await _discard(session, e)
+        raise
+    await _commit(session)
+
+
 @asynccontextmanager
 async def unit_of_work() -> AsyncIterator[AsyncSession]:
-    """One transaction: commits when the block ends normally, rolls back (or discards the
-    connection) on any exception. The one place that commits, for requests and jobs alike."""
+    """One transaction on a session of its own (see `transaction`). The one place that commits,
+    for requests and jobs alike: `async with unit_of_work() as session: ...`."""
     session = db.session()
     try:
-        try:
+        async with transaction(session):
             yield session
-        except BaseException as e:
-            await _discard(session, e)
-            raise
-        try:
-            await session.commit()
-        except BaseException as e:
-            await _discard(session, e)
-            raise
     finally:
         with anyio.CancelScope(shield=True):
             await session.close()
@@ -210,15 +247,21 @@ async def standalone(session: AsyncSession) -> AsyncIterator[AsyncSession]:
     except BaseException as e:
         await _discard(session, e)
         raise
-    await session.commit()
+    await _commit(session)
 
 
-async def read_alone(session: AsyncSession) -> None:
-    """End a transaction that only read (begun by the caller's read, with nothing written):
-    the connection goes back to the pool at once, so a route that then reads on a connection of
-    its own never holds two (a full pool would deadlock)."""
-    if not (session.new or session.dirty or session.deleted):
-        await session.rollback()
+@asynccontextmanager
+async def short_transaction(session: AsyncSession) -> AsyncIterator[AsyncSession]:
+    """For a dependency that runs before the route's work (the bearer check, the Open311 key
+    check): when the session has no transaction yet, the block is a transaction of its own,
+    committed at once, so the connection goes back to the pool before the route reads on one of
+    its own (a request never holds two: a full pool would deadlock). Inside a transaction
+    already begun, the block simply joins it."""
+    if session.in_transaction():
+        yield session
+        return
+    async with transaction(session):
+        yield session
 
 
 async def get_session() -> AsyncIterator[AsyncSession]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Annotated, Literal
 
 from fastapi import Depends, Header
@@ -52,10 +53,25 @@ def label(table: dict[str, tuple[str, str]], key: str, lang: Lang) -> str:
     return pick(lang, zh, en)
 
 
+_LANG: ContextVar[Lang] = ContextVar("lang", default="zh")
+
+
+def current_lang() -> Lang:
+    """The language of the request being answered (set by `RequestLang`; zh outside requests):
+    what `app.schemas.LabelledModel` fills its labels in."""
+    return _LANG.get()
+
+
 async def _lang_dependency(
     accept_language: str | None = Header(None, include_in_schema=False),
 ) -> Lang:
-    return negotiate(accept_language)
+    lang = negotiate(accept_language)
+    _LANG.set(lang)
+    return lang
+
+
+request_lang = _lang_dependency
+"""The same, as a router-wide dependency (`APIRouter(dependencies=[Depends(request_lang)])`)."""
 
 
 RequestLang = Annotated[Lang, Depends(_lang_dependency)]
@@ -100,3 +116,10 @@ ACTION_LABELS: dict[str, tuple[str, str]] = {
     "duplicate_received": ("收到重复上报", "a duplicate was merged in"),
     "placed": ("定位到网格", "placed in a grid"),
 }
+
+
+def register_action_labels(labels: dict[str, tuple[str, str]]) -> None:
+    """Add a module's action labels (called from above, `app.extensions`); one meaning each."""
+    for action, entry in labels.items():
+        if ACTION_LABELS.setdefault(action, entry) != entry:
+            raise ValueError(f"action {action!r} is already labelled {ACTION_LABELS[action]}")

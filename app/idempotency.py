@@ -26,29 +26,29 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.config import get_settings
 from app.db import RawSql, raw_connection
-from app.errors import CATALOG, ApiError
+from app.errors import ApiError
 
-CATALOG.update(
-    {
-        "idempotency_key_in_use": (
-            409,
-            "相同 Idempotency-Key 的请求仍在处理",
-            "A request with this Idempotency-Key is still in progress",
-        ),
-        "idempotency_key_reused": (
-            422,
-            "Idempotency-Key 已用于另一个请求",
-            "This Idempotency-Key was used for a different request",
-        ),
-        "invalid_idempotency_key": (400, "Idempotency-Key 格式无效", "Malformed Idempotency-Key"),
-    }
-)
+ERROR_CODES: dict[str, tuple[int, str, str]] = {
+    "idempotency_key_in_use": (
+        409,
+        "相同 Idempotency-Key 的请求仍在处理",
+        "A request with this Idempotency-Key is still in progress",
+    ),
+    "idempotency_key_reused": (
+        422,
+        "Idempotency-Key 已用于另一个请求",
+        "This Idempotency-Key was used for a different request",
+    ),
+    "invalid_idempotency_key": (400, "Idempotency-Key 格式无效", "Malformed Idempotency-Key"),
+}
+"""This module's error codes (registered in `app.extensions`)."""
 
 CLAIM = """
     INSERT INTO idempotency_keys
@@ -203,7 +203,7 @@ async def run_once(
     claim: Claim,
     work: Callable[[], Awaitable[tuple[int, bytes]]],
 ) -> Replay:
-    """Run `work` (on `session`, which it must not commit) at most once for the claim's key;
+    """Run `work` (on `session`, the request's unit of work) at most once for the claim's key;
     replay its response afterwards. `connect` gives a short autocommit connection for the claim
     and its release (returned before the work starts: a request never holds two)."""
     async with raw_connection(connect) as conn:
@@ -223,11 +223,14 @@ async def run_once(
             ),
             {**claim.ids, "status": status, "body": payload},
         )
-        await session.commit()
+        # The request's unit of work commits the work and the key together.
     except BaseException:
-        await session.rollback()
-        async with raw_connection(connect) as conn:
-            await conn.execute(_RELEASE.sql, *_RELEASE.args(claim.ids))
+        # Undo the work first (its locks go with it), then give the key back for the retry;
+        # shielded, so that a cancelled request still releases its key.
+        with anyio.CancelScope(shield=True):
+            await session.rollback()
+            async with raw_connection(connect) as conn:
+                await conn.execute(_RELEASE.sql, *_RELEASE.args(claim.ids))
         raise
     return Replay(status, payload)
 

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app import errors
+from app import errors, extensions
 from app import models as _all_models  # noqa: F401 (every model: foreign keys resolve at run time)
 from app.areas.router import router as areas_router
 from app.audit.router import router as audit_router
@@ -26,7 +26,8 @@ from app.deliberation.router import router as deliberation_router
 from app.departments.router import router as departments_router
 from app.events import stream as event_stream
 from app.events import webhooks
-from app.events.webhook_router import router as webhooks_router
+from app.events.webhooks.router import router as webhooks_router
+from app.fieldapp.router import router as fieldapp_router
 from app.grids.router import router as grids_router
 from app.health.router import router as health_router
 from app.http import BodyLimitMiddleware
@@ -45,6 +46,7 @@ from app.responses import FastJSON
 from app.stats.router import router as stats_router
 from app.sync.router import router as sync_router
 from app.tiles.router import router as tiles_router
+from app.users.router import me_router
 from app.users.router import router as users_router
 from app.volunteers.router import router as volunteers_router
 
@@ -79,6 +81,7 @@ def create_app() -> FastAPI:
     settings = get_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    extensions.register()
     app = FastAPI(
         title="wangge",
         version="0.1.0",
@@ -109,6 +112,7 @@ def create_app() -> FastAPI:
         # past the 15 routers before it costs ~0.2 ms a request, measured in process).
         tiles_router,
         auth_router,
+        me_router,
         users_router,
         departments_router,
         areas_router,
@@ -128,6 +132,7 @@ def create_app() -> FastAPI:
         open311_keys_router,
         open311_staff_router,
         console_router,
+        fieldapp_router,
         ogc_router,
         community_router,
         department_tasks_router,

@@ -25,6 +25,8 @@ if ! command -v ogr2ogr >/dev/null || ! command -v ogrinfo >/dev/null; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq gdal-bin >/dev/null
 fi
+# The restore drill (tests/ops/test_restore_drill.py) drives pgBackRest.
+scripts/backup.sh install
 unset DATABASE_URL
 set +e
 .venv/bin/pytest "$@"

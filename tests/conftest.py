@@ -30,6 +30,15 @@ def _need_db() -> str:
     return TEST_DATABASE_URL
 
 
+@pytest.fixture(scope="session", autouse=True)
+def extensions() -> None:
+    """What `create_app` registers (error codes, labels, jobs), for tests that call services
+    without the app."""
+    from app import extensions
+
+    extensions.register()
+
+
 @pytest_asyncio.fixture(scope="session")
 async def engine() -> AsyncIterator[AsyncEngine]:
     from app.config import async_url
@@ -73,10 +82,22 @@ async def session(conn: AsyncConnection) -> AsyncIterator[AsyncSession]:
 
 @pytest_asyncio.fixture(scope="session")
 async def tokens(engine: AsyncEngine) -> dict[str, str]:
-    """An access token for each demo account, on a committed session (no argon2 per test)."""
+    """An access token for each demo account, on a committed session (no argon2 per test).
+
+    The tokens live a day, not the app's 15 minutes: on a loaded machine the suite runs longer
+    than that, and its last tests (fuzz findings, limits, replicas) got 401 `invalid_token`."""
+    import time
     import uuid
 
-    from app.auth.policy import create_access_token
+    import jwt
+
+    from app.auth.tokens import ALGORITHM
+    from app.config import get_settings
+
+    def create_access_token(uid: int, sid: uuid.UUID) -> tuple[str, int]:
+        now = int(time.time())
+        claims = {"sub": str(uid), "sid": str(sid), "iat": now, "exp": now + 86400, "typ": "access"}
+        return jwt.encode(claims, get_settings().signing_key, algorithm=ALGORITHM), 86400
 
     out: dict[str, str] = {}
     async with engine.begin() as c:
@@ -97,37 +118,26 @@ async def tokens(engine: AsyncEngine) -> dict[str, str]:
 
 
 @pytest_asyncio.fixture
-async def anon(session: AsyncSession) -> AsyncIterator[httpx.AsyncClient]:
+async def anon(session: AsyncSession, conn: AsyncConnection) -> AsyncIterator[httpx.AsyncClient]:
     """A client with no credentials, on the test's transaction."""
-    from app.db import get_reader, get_reader_factory, get_session
+    from app.db import get_reader, get_reader_factory, get_session, transaction
     from app.main import app
 
     async def _session() -> AsyncIterator[AsyncSession]:
-        # The unit of work of app.db.get_session on the test's session: a request that ends
-        # normally commits (its savepoint is released into the test's transaction); a refusal
-        # or a database error rolls back to the savepoint. Without the commit, a refusal's
-        # standalone audit record (which rolls the session back first) would undo the earlier
-        # requests of the test. An unexpected error (a 500) keeps what was written: the hot
-        # paths write on a raw connection of their own that commits by itself in production,
-        # here the same connection (test_failure_after_insert_leaves_no_half_case).
-        from sqlalchemy.exc import DBAPIError
-
-        from app.errors import ApiError
-
-        try:
+        # The request's unit of work, on the test's session: commit → release the savepoint
+        # (kept in the test's transaction), an error → roll back to it.
+        async with transaction(session):
             yield session
-        except BaseException as e:
-            if isinstance(e, ApiError | DBAPIError) or not session.is_active:
-                await session.rollback()
-            raise
-        await session.commit()
 
+    # The reader and the raw driver's connections: the test's connection itself, outside the
+    # request session's savepoint when none is open (as their autocommit statements are outside
+    # the request's transaction in the app).
     async def _reader() -> AsyncIterator[AsyncConnection]:
-        yield await session.connection()
+        yield conn
 
     @asynccontextmanager
     async def _connect() -> AsyncIterator[AsyncConnection]:
-        yield await session.connection()
+        yield conn
 
     app.dependency_overrides[get_session] = _session
     app.dependency_overrides[get_reader] = _reader

@@ -13,12 +13,12 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import client_ip, record
-from app.auth.models import AuthSession, RefreshToken
+from app.auth.models import AuthSession, RefreshToken, User
 from app.auth.passwords import hash_password, needs_rehash, verify_password
 from app.auth.policy import Principal, create_access_token, principal_cache
 from app.config import get_settings
+from app.db import keep
 from app.errors import ApiError
-from app.users.models import User
 
 
 def _hash_token(token: str) -> str:
@@ -60,8 +60,7 @@ async def login(
             request=request,
             detail={"reason": "unknown_user"},
         )
-        await session.commit()
-        raise ApiError("invalid_credentials", headers={"WWW-Authenticate": "Bearer"})
+        raise keep(ApiError("invalid_credentials", headers={"WWW-Authenticate": "Bearer"}))
     if user.locked_until is not None and user.locked_until > now:
         left = int((user.locked_until - now).total_seconds()) + 1
         await record(
@@ -72,12 +71,13 @@ async def login(
             request=request,
             detail={"seconds_left": left},
         )
-        await session.commit()
-        raise ApiError(
-            "account_locked",
-            headers={"Retry-After": str(left)},
-            detail=f"连续登录失败次数过多，账号已锁定，请 {left // 60 + 1} 分钟后再试",
-            detail_en=f"Too many failed logins; try again in {left // 60 + 1} minutes",
+        raise keep(
+            ApiError(
+                "account_locked",
+                headers={"Retry-After": str(left)},
+                detail=f"连续登录失败次数过多，账号已锁定，请 {left // 60 + 1} 分钟后再试",
+                detail_en=f"Too many failed logins; try again in {left // 60 + 1} minutes",
+            )
         )
     if not verify_password(user.password_hash, password):
         user.failed_logins += 1
@@ -103,8 +103,7 @@ async def login(
                 object_id=user.id,
                 detail={"minutes": s.lockout_minutes},
             )
-        await session.commit()
-        raise ApiError("invalid_credentials", headers={"WWW-Authenticate": "Bearer"})
+        raise keep(ApiError("invalid_credentials", headers={"WWW-Authenticate": "Bearer"}))
     if not user.is_active:
         await record(
             session,
@@ -113,8 +112,7 @@ async def login(
             actor_name=user.username,
             request=request,
         )
-        await session.commit()
-        raise ApiError("account_disabled")
+        raise keep(ApiError("account_disabled"))
     if user.is_demo and s.env == "production":
         await record(
             session,
@@ -123,8 +121,7 @@ async def login(
             actor_name=user.username,
             request=request,
         )
-        await session.commit()
-        raise ApiError("demo_account_refused")
+        raise keep(ApiError("demo_account_refused"))
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     user.failed_logins = 0
@@ -150,7 +147,6 @@ async def login(
         request=request,
         detail={"session": str(sid)},
     )
-    await session.commit()
     return tokens
 
 
@@ -180,8 +176,7 @@ async def refresh(session: AsyncSession, token: str, request: Request) -> dict[s
                 request=request,
                 detail={"session": str(auth.id)},
             )
-            await session.commit()
-        raise ApiError("token_reused")
+        raise keep(ApiError("token_reused"))
     idle = now - auth.last_seen_at > timedelta(minutes=s.idle_minutes)
     if auth.revoked_at is not None or auth.expires_at <= now or idle:
         if idle and auth.revoked_at is None:
@@ -194,15 +189,13 @@ async def refresh(session: AsyncSession, token: str, request: Request) -> dict[s
                 request=request,
                 detail={"session": str(auth.id)},
             )
-            await session.commit()
-        raise ApiError("session_expired")
+        raise keep(ApiError("session_expired"))
     user = await session.get(User, auth.user_id)
     if user is None or not user.is_active:
         raise ApiError("session_expired")
     rt.used_at = now
     auth.last_seen_at = now
     tokens = await _issue(session, auth.user_id, auth.id)
-    await session.commit()
     return tokens
 
 
@@ -215,7 +208,6 @@ async def logout(session: AsyncSession, who: Principal, request: Request) -> Non
     )
     principal_cache.evict(sid=sid)
     await record(session, "logout", actor=who, request=request, detail={"session": str(sid)})
-    await session.commit()
 
 
 async def revoke_user_sessions(session: AsyncSession, user_id: int, reason: str) -> None:

@@ -16,6 +16,7 @@ from app.geometry import CRS, point_out
 from app.i18n import ACTION_LABELS, ROLE_LABELS, STATUS_LABELS, URGENCY_LABELS, Lang, label
 from app.pii import mask_phone
 from app.schemas import to_local
+from app.stats.definitions import indicator_filter
 
 CASE_COLUMNS = """
     c.id, c.number, c.category_code, cat.name AS category_name, cat.class_code,
@@ -237,8 +238,6 @@ async def list_cases(
         where.append(_OVERDUE if filters["overdue"] else f"NOT {_OVERDUE}")
     if filters.get("indicator") is not None:
         # An evaluation figure's cases (app.stats): the same condition on the same fact row.
-        from app.stats.definitions import indicator_filter
-
         where.append(indicator_filter(filters["indicator"], filters.get("department_id")))
     if filters.get("bbox"):
         where.append("c.location && ST_MakeEnvelope(:x1, :y1, :x2, :y2, 4326)")
@@ -463,7 +462,6 @@ async def mark_duplicate(
         note=note,
         detail=orjson.dumps({"duplicate": case_id}).decode(),
     )
-    await session.commit()
 
 
 async def _visible(session: AsyncSession, who: Principal, case_id: int) -> bool:
@@ -535,53 +533,3 @@ async def place(
         note=note,
         detail=orjson.dumps({"from_grid": case.grid_id, "to_grid": grid_id}).decode(),
     )
-    await session.commit()
-
-
-_ASSIGNMENTS = text(
-    """
-    SELECT a.*, d.code AS d_code, d.name AS d_name FROM case_assignments a
-    JOIN departments d ON d.id = a.department_id
-    WHERE a.case_id = :id AND a.state <> 'withdrawn' ORDER BY a.role DESC, a.id
-    """
-)
-
-
-async def assignments(session: AsyncSession, case_id: int) -> list[dict[str, Any]]:
-    """The departments a case was dispatched to, with their deadlines and working hours left."""
-    from app.loop import deadlines
-
-    rows = list(await session.execute(_ASSIGNMENTS, {"id": case_id}))
-    if not rows:
-        return []
-    cal = await deadlines.calendar(session)
-    now = (await session.execute(text("SELECT now()"))).scalar_one()
-    out = []
-    for a in rows:
-        running = (
-            a.sign_in_due
-            if a.state == "dispatched"
-            else a.handle_due
-            if a.state in ("handling", "rework")
-            else None
-        )
-        left = round(cal.working_hours_between(now, running), 2) if running else None
-        out.append(
-            {
-                "id": a.id,
-                "department": {"id": a.department_id, "code": a.d_code, "name": a.d_name},
-                "role": a.role,
-                "state": a.state,
-                "dispatched_at": to_local(a.dispatched_at),
-                "sign_in_due": to_local(a.sign_in_due),
-                "signed_in_at": to_local(a.signed_in_at) if a.signed_in_at else None,
-                "handle_due": to_local(a.handle_due) if a.handle_due else None,
-                "feedback_at": to_local(a.feedback_at) if a.feedback_at else None,
-                "provisional": a.provisional,
-                "hours_left": left,
-                "overdue": bool(running and now > running),
-                "rework_count": a.rework_count,
-                "extension": a.extension,
-            }
-        )
-    return out

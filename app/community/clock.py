@@ -9,13 +9,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.community.records import emit_community, quarter, quarter_bounds
 from app.config import get_settings
-from app.i18n import ACTION_LABELS
+from app.schemas import SHANGHAI
 
-ACTION_LABELS.update({"meeting_missing": ("本季度未召开联席会议", "no joint meeting this quarter")})
+ACTION_NAMES: dict[str, tuple[str, str]] = {
+    "meeting_missing": ("本季度未召开联席会议", "no joint meeting this quarter")
+}
+"""Labels of this module's actions (registered in `app.extensions`)."""
 
 _ESCALATE = text(
     """
@@ -61,11 +66,6 @@ _NO_MEETING = text(
 
 
 async def tick(session: AsyncSession, now: datetime) -> dict[str, Any]:
-    import orjson
-
-    from app.community.service import emit_community, quarter, quarter_bounds
-    from app.schemas import SHANGHAI
-
     s = get_settings()
     escalated = list(
         await session.execute(_ESCALATE, {"now": now, "centre_after": s.escalate_to_centre_hours})

@@ -1,10 +1,7 @@
-"""Chinese (default) and English labels of the community mechanisms' categories and states."""
+"""Chinese (default) and English labels of the community mechanisms' categories and states
+(used by the response schemas through `app.schemas.Labels`)."""
 
 from __future__ import annotations
-
-from typing import Any
-
-from app.i18n import Lang, label
 
 NEED_CATEGORY = {
     "elderly": ("养老助老", "elderly care"),
@@ -33,6 +30,12 @@ RESOURCE_KIND = {
     "skills": ("技能服务", "skills"),
     "equipment": ("设备物资", "equipment"),
 }
+PROJECT_STATUS = {
+    "planned": ("待启动", "planned"),
+    "in_progress": ("实施中", "in progress"),
+    "done": ("已完成", "done"),
+    "cancelled": ("已取消", "cancelled"),
+}
 TASK_STATE = {
     "open": ("办理中", "open"),
     "done": ("已完成", "done"),
@@ -56,15 +59,3 @@ STEP = {
     4: ("协同决议", "joint resolution"),
     5: ("大众评议", "public evaluation"),
 }
-
-
-def add(row: dict[str, Any], lang: Lang, **tables: dict[str, tuple[str, str]]) -> dict[str, Any]:
-    """`add(row, lang, category=NEED_CATEGORY)` sets row["category_label"]."""
-    for field, table in tables.items():
-        row[f"{field}_label"] = label(table, row[field], lang)
-    return row
-
-
-def step_label(step: int, lang: Lang) -> str:
-    zh, en = STEP[step]
-    return en if lang == "en" else zh

@@ -9,18 +9,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Query, Request, status
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from fastapi import APIRouter, Depends, Query, Request, status
 
 from app.auth.policy import CommunityDepartment, CommunityManager, CommunityReader
-from app.community import labels, service
-from app.community.models import Unit
+from app.community import service
 from app.community.schemas import (
+    PERIOD_PATTERN,
     CommunityFigures,
     IdPath,
     IdQuery,
-    StepOut,
     TaskAction,
     TaskDetail,
     TaskOut,
@@ -30,14 +27,17 @@ from app.community.schemas import (
     UnitUpdate,
 )
 from app.db import DbSession
-from app.departments.models import Department
-from app.errors import ApiError, not_found
 from app.http import ApiRoute
-from app.i18n import Lang, RequestLang
-from app.schemas import reject_nulls
+from app.i18n import request_lang
+from app.responses import json_response
 
-router = APIRouter(prefix="/api/v1/areas", tags=["community"], route_class=ApiRoute)
-dept_router = APIRouter(prefix="/api/v1/department-tasks", tags=["community"], route_class=ApiRoute)
+_lang = [Depends(request_lang)]
+router = APIRouter(
+    prefix="/api/v1/areas", tags=["community"], route_class=ApiRoute, dependencies=_lang
+)
+dept_router = APIRouter(
+    prefix="/api/v1/department-tasks", tags=["community"], route_class=ApiRoute, dependencies=_lang
+)
 
 
 def now_utc() -> datetime:
@@ -51,11 +51,7 @@ async def list_units(
     who: CommunityReader,
     member: bool | None = Query(None, description="Only member units of the big party committee"),
 ) -> Any:
-    communities = await service.communities_under(session, area_id)
-    stmt = select(Unit).where(Unit.community_id.in_(communities))
-    if member is not None:
-        stmt = stmt.where(Unit.is_member == member)
-    return (await session.execute(stmt.order_by(Unit.community_id, Unit.id))).scalars().all()
+    return await service.list_units(session, area_id, member)
 
 
 @router.post(
@@ -67,50 +63,14 @@ async def list_units(
 async def create_unit(
     area_id: int, body: UnitCreate, request: Request, session: DbSession, who: CommunityManager
 ) -> Any:
-    c = await service.community_of(session, area_id)
-    if body.department_id is not None and await session.get(Department, body.department_id) is None:
-        raise ApiError(
-            "validation_error",
-            field="department_id",
-            detail=f"部门不存在：{body.department_id}",
-            detail_en=f"No such department: {body.department_id}",
-        )
-    data = body.model_dump(exclude={"location"})
-    u = Unit(district_id=c.district_id, community_id=c.id, **data)
-    if body.location:
-        u.location = func.ST_SetSRID(func.ST_MakePoint(body.location.lon, body.location.lat), 4326)
-    session.add(u)
-    try:
-        await session.flush()
-    except IntegrityError:  # the unique name per community
-        await session.rollback()
-        raise ApiError(
-            "conflict",
-            field="name",
-            detail=f"本社区已有该单位：{body.name}",
-            detail_en=f"The unit exists already in this community: {body.name}",
-        ) from None
-    await service.step(session, c, "unit", u.id, "created", who, note=u.name, detail=data)
-    await service.audit(
-        session, "community_unit_created", who, request, "community_unit", u.id, data
-    )
-    await session.commit()
-    await session.refresh(u)
-    return u
+    return await service.create_unit(session, area_id, body, who, request)
 
 
 @router.get(
     "/{area_id}/units/{unit_id}", response_model=UnitDetail, summary="A unit and its timeline"
 )
 async def get_unit(area_id: int, unit_id: IdPath, session: DbSession, who: CommunityReader) -> Any:
-    u = await session.get(Unit, unit_id)
-    if u is None or u.community_id not in await service.communities_under(session, area_id):
-        raise not_found("共建单位", "Unit", unit_id)
-    steps = await service.timeline(session, "unit", u.id)
-    return {
-        **UnitOut.model_validate(u).model_dump(),
-        "timeline": [StepOut.model_validate(s) for s in steps],
-    }
+    return await service.unit_detail(session, area_id, unit_id)
 
 
 @router.patch("/{area_id}/units/{unit_id}", response_model=UnitOut, summary="Change a unit")
@@ -122,19 +82,7 @@ async def update_unit(
     session: DbSession,
     who: CommunityManager,
 ) -> Any:
-    reject_nulls(body, "is_member", "active")
-    c = await service.community_of(session, area_id)
-    u = await service.get_unit(session, c, unit_id)
-    changes = body.model_dump(exclude_unset=True)
-    for k, v in changes.items():
-        setattr(u, k, v)
-    await service.step(session, c, "unit", u.id, "updated", who, detail=changes)
-    await service.audit(
-        session, "community_unit_updated", who, request, "community_unit", u.id, changes
-    )
-    await session.commit()
-    await session.refresh(u)
-    return u
+    return await service.update_unit(session, area_id, unit_id, body, who, request)
 
 
 @router.get(
@@ -146,12 +94,9 @@ async def community_figures(
     area_id: int,
     session: DbSession,
     who: CommunityReader,
-    period: str | None = Query(None, pattern=service.PERIOD_PATTERN, description="Default: now"),
+    period: str | None = Query(None, pattern=PERIOD_PATTERN, description="Default: now"),
 ) -> Any:
-    communities = await service.communities_under(session, area_id)
-    return await service.figures(
-        session, communities, period or service.quarter(now_utc()), now_utc()
-    )
+    return await service.figures(session, area_id, period, now_utc())
 
 
 @router.get("/{area_id}/tasks", response_model=list[TaskOut], summary="Tracked tasks")
@@ -159,7 +104,6 @@ async def list_tasks(
     area_id: int,
     session: DbSession,
     who: CommunityReader,
-    lang: RequestLang,
     state: Literal["open", "done", "cancelled"] | None = None,
     unit_id: IdQuery = None,
     overdue: bool | None = None,
@@ -167,10 +111,9 @@ async def list_tasks(
     limit: int = Query(200, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=1_000_000),
 ) -> Any:
-    communities = await service.communities_under(session, area_id)
     rows = await service.list_tasks(
         session,
-        communities,
+        area_id,
         now_utc(),
         state=state,
         unit_id=unit_id,
@@ -179,34 +122,14 @@ async def list_tasks(
         limit=limit,
         offset=offset,
     )
-    return service.json_response(list[TaskOut], [_task(r, lang) for r in rows])
-
-
-def _task(row: Any, lang: Lang) -> dict[str, Any]:
-    return labels.add(dict(row._mapping), lang, state=labels.TASK_STATE)
-
-
-async def task_detail(
-    session: DbSession, task_id: IdPath, community_ids: list[int], lang: Lang = "zh"
-) -> TaskDetail:
-    rows = await service.list_tasks(session, community_ids, now_utc(), task_id=task_id)
-    row = rows[0] if rows else None
-    if row is None:
-        raise not_found("任务", "Task", task_id)
-    steps = await service.timeline(session, "task", task_id)
-    return TaskDetail.model_validate(
-        {**_task(row, lang), "timeline": [StepOut.model_validate(s) for s in steps]}
-    )
+    return json_response(list[TaskOut], [dict(r._mapping) for r in rows])
 
 
 @router.get(
     "/{area_id}/tasks/{task_id}", response_model=TaskDetail, summary="A task and its timeline"
 )
-async def get_task(
-    area_id: int, task_id: IdPath, session: DbSession, who: CommunityReader, lang: RequestLang
-) -> Any:
-    communities = await service.communities_under(session, area_id)
-    return await task_detail(session, task_id, communities, lang)
+async def get_task(area_id: int, task_id: IdPath, session: DbSession, who: CommunityReader) -> Any:
+    return await service.area_task_detail(session, area_id, task_id, now_utc())
 
 
 @router.post(
@@ -223,13 +146,10 @@ async def task_action(
     request: Request,
     session: DbSession,
     who: CommunityManager,
-    lang: RequestLang,
 ) -> Any:
-    c = await service.community_of(session, area_id)
-    await service.act_on_task(
-        session, c, task_id, action, who, request, body.progress, body.note, now_utc()
+    return await service.act_on_task(
+        session, area_id, task_id, action, who, request, body.progress, body.note, now_utc()
     )
-    return await task_detail(session, task_id, [c.id], lang)
 
 
 # --- a department's own tasks (it is the responsible unit) -----------------------------------
@@ -243,15 +163,12 @@ async def task_action(
 async def my_department_tasks(
     session: DbSession,
     who: CommunityDepartment,
-    lang: RequestLang,
     state: Literal["open", "done", "cancelled"] | None = None,
     limit: int = Query(200, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=1_000_000),
 ) -> Any:
-    rows = await service.department_tasks(
-        session, who, now_utc(), state, limit=limit, offset=offset
-    )
-    return service.json_response(list[TaskOut], [_task(r, lang) for r in rows])
+    rows = await service.department_tasks(session, who, now_utc(), state, limit, offset)
+    return json_response(list[TaskOut], [dict(r._mapping) for r in rows])
 
 
 @dept_router.post(
@@ -267,10 +184,8 @@ async def my_department_task_action(
     request: Request,
     session: DbSession,
     who: CommunityDepartment,
-    lang: RequestLang,
 ) -> Any:
-    await service.department_act(
+    row = await service.department_act(
         session, who, task_id, action, request, body.progress, body.note, now_utc()
     )
-    rows = await service.department_tasks(session, who, now_utc(), task_id=task_id)
-    return _task(rows[0], lang)
+    return dict(row._mapping)

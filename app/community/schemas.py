@@ -6,13 +6,17 @@ from typing import Annotated, Any, Literal
 from fastapi import Path, Query
 from pydantic import AfterValidator, Field
 
-from app.schemas import SHANGHAI, LocalTime, RequestModel, ResponseModel
+from app.cases.schemas import MOBILE
+from app.community import labels
+from app.schemas import SHANGHAI, LabelledModel, Labels, LocalTime, RequestModel, ResponseModel
 
 
 def _shanghai(v: datetime) -> datetime:
     return v if v.tzinfo is not None else v.replace(tzinfo=SHANGHAI)
 
 
+PERIOD_PATTERN = r"^20[0-9]{2}Q[1-4]$"
+"""A quarter: 2026Q4."""
 MAX_ID = 2**63 - 1
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 """An id in a body (a bigint)."""
@@ -20,6 +24,25 @@ IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 IdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 TimeIn = Annotated[datetime, AfterValidator(_shanghai)]
 """A time in a body; without an offset it is read as Asia/Shanghai."""
+Phone = Annotated[
+    str,
+    Field(
+        max_length=40,
+        pattern=MOBILE,
+        description="A mobile (13812345678) or landline (0701-62000001) number",
+    ),
+]
+"""A phone number in a body: a mainland mobile or a landline with its area code."""
+
+
+def _not_future(v: date) -> date:
+    if v > datetime.now(SHANGHAI).date():
+        raise ValueError("must not be in the future (Asia/Shanghai)")
+    return v
+
+
+PastDay = Annotated[date, AfterValidator(_not_future)]
+"""A day in a body that has already come (today or before, Asia/Shanghai)."""
 
 UnitKind = Literal[
     "party_org",
@@ -46,9 +69,9 @@ class UnitCreate(RequestModel):
     representative: str | None = Field(None, max_length=100)
     duties: str | None = Field(None, max_length=2000)
     contact: str | None = Field(None, max_length=100)
-    phone: str | None = Field(None, max_length=40)
+    phone: Phone | None = None
     location: PointIn | None = None
-    dual_registered_on: date | None = Field(
+    dual_registered_on: PastDay | None = Field(
         None, description="The day its party organisation reported to the community (双报到)"
     )
 
@@ -58,8 +81,8 @@ class UnitUpdate(RequestModel):
     representative: str | None = Field(None, max_length=100)
     duties: str | None = Field(None, max_length=2000)
     contact: str | None = Field(None, max_length=100)
-    phone: str | None = Field(None, max_length=40)
-    dual_registered_on: date | None = None
+    phone: Phone | None = None
+    dual_registered_on: PastDay | None = None
     active: bool | None = None
 
 
@@ -95,7 +118,7 @@ class UnitDetail(UnitOut):
     timeline: list[StepOut]
 
 
-class TaskOut(ResponseModel):
+class TaskOut(LabelledModel):
     id: int
     community_id: int
     source: Literal["meeting", "project", "matter"]
@@ -109,7 +132,7 @@ class TaskOut(ResponseModel):
     starts_at: LocalTime
     due_at: LocalTime
     provisional: bool
-    state: Literal["open", "done", "cancelled"]
+    state: Annotated[Literal["open", "done", "cancelled"], Labels(labels.TASK_STATE)]
     state_label: str = ""
     progress: int
     progress_note: str

@@ -7,15 +7,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Query, Request, Response, status
-from sqlalchemy import select
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from app.auth.policy import CommunityCollector, CommunityManager, CommunityReader, Public
-from app.community import service as cs
 from app.community.schemas import IdPath
 from app.db import DbSession
 from app.deliberation import service
-from app.deliberation.models import Matter
 from app.deliberation.schemas import (
     ActionIn,
     Board,
@@ -29,9 +26,15 @@ from app.deliberation.schemas import (
     RatingIn,
 )
 from app.http import ApiRoute
-from app.i18n import RequestLang
+from app.i18n import request_lang
+from app.responses import json_response
 
-router = APIRouter(prefix="/api/v1", tags=["community deliberation"], route_class=ApiRoute)
+router = APIRouter(
+    prefix="/api/v1",
+    tags=["community deliberation"],
+    route_class=ApiRoute,
+    dependencies=[Depends(request_lang)],
+)
 
 
 def _now() -> datetime:
@@ -45,15 +48,9 @@ async def list_matters(
     area_id: int,
     session: DbSession,
     who: CommunityReader,
-    lang: RequestLang,
     status_: MatterStatus | None = Query(None, alias="status"),
 ) -> Any:
-    communities = await cs.communities_under(session, area_id)
-    stmt = select(Matter).where(Matter.community_id.in_(communities))
-    if status_:
-        stmt = stmt.where(Matter.status == status_)
-    rows = (await session.execute(stmt.order_by(Matter.id.desc()).limit(2000))).scalars().all()
-    return [service.out(m, lang) for m in rows]
+    return await service.list_matters(session, area_id, status_)
 
 
 @router.post(
@@ -68,13 +65,12 @@ async def propose(
     request: Request,
     session: DbSession,
     who: CommunityManager,
-    lang: RequestLang,
     response: Response,
 ) -> Any:
-    c = await cs.community_of(session, area_id)
+    c = await service.community_of(session, area_id)
     mid = await service.propose(session, c, body, "community", who, request)
     response.headers["Location"] = f"/api/v1/areas/{c.id}/matters/{mid}"
-    return await service.detail(session, [c.id], mid, _now(), lang)
+    return await service.detail(session, [c.id], mid, _now())
 
 
 @router.post(
@@ -89,14 +85,13 @@ async def grid_proposal(
     request: Request,
     session: DbSession,
     who: CommunityCollector,
-    lang: RequestLang,
     response: Response,
 ) -> Any:
-    c = await cs.grid_community(session, grid_id)
+    c = await service.grid_community(session, grid_id)
     body = body.model_copy(update={"grid_id": grid_id})
     mid = await service.propose(session, c, body, "grid_worker", who, request)
     response.headers["Location"] = f"/api/v1/areas/{c.id}/matters/{mid}"
-    return await service.detail(session, [c.id], mid, _now(), lang)
+    return await service.detail(session, [c.id], mid, _now())
 
 
 @router.post(
@@ -113,11 +108,10 @@ async def grid_opinion(
     request: Request,
     session: DbSession,
     who: CommunityCollector,
-    lang: RequestLang,
 ) -> Any:
-    c = await cs.grid_community(session, grid_id)
+    c = await service.grid_community(session, grid_id)
     await service.add_opinion(session, c, matter_id, body, who, request, _now())
-    return await service.detail(session, [c.id], matter_id, _now(), lang)
+    return await service.detail(session, [c.id], matter_id, _now())
 
 
 @router.post(
@@ -134,11 +128,10 @@ async def grid_rating(
     request: Request,
     session: DbSession,
     who: CommunityCollector,
-    lang: RequestLang,
 ) -> Any:
-    c = await cs.grid_community(session, grid_id)
+    c = await service.grid_community(session, grid_id)
     await service.add_rating(session, c, matter_id, body, who, request)
-    return await service.detail(session, [c.id], matter_id, _now(), lang)
+    return await service.detail(session, [c.id], matter_id, _now())
 
 
 @router.get(
@@ -147,10 +140,10 @@ async def grid_rating(
     summary="A matter: tally, opinions, tasks, satisfaction, timeline",
 )
 async def get_matter(
-    area_id: int, matter_id: IdPath, session: DbSession, who: CommunityReader, lang: RequestLang
+    area_id: int, matter_id: IdPath, session: DbSession, who: CommunityReader
 ) -> Any:
     return await service.detail(
-        session, await cs.communities_under(session, area_id), matter_id, _now(), lang
+        session, await service.communities_under(session, area_id), matter_id, _now()
     )
 
 
@@ -168,11 +161,10 @@ async def matter_action(
     request: Request,
     session: DbSession,
     who: CommunityManager,
-    lang: RequestLang,
 ) -> Any:
-    c = await cs.community_of(session, area_id)
+    c = await service.community_of(session, area_id)
     await service.act(session, c, matter_id, action, body, who, request, _now())
-    return await service.detail(session, [c.id], matter_id, _now(), lang)
+    return await service.detail(session, [c.id], matter_id, _now())
 
 
 @router.post(
@@ -189,11 +181,10 @@ async def add_opinion(
     request: Request,
     session: DbSession,
     who: CommunityManager,
-    lang: RequestLang,
 ) -> Any:
-    c = await cs.community_of(session, area_id)
+    c = await service.community_of(session, area_id)
     await service.add_opinion(session, c, matter_id, body, who, request, _now())
-    return await service.detail(session, [c.id], matter_id, _now(), lang)
+    return await service.detail(session, [c.id], matter_id, _now())
 
 
 @router.post(
@@ -210,11 +201,10 @@ async def add_rating(
     request: Request,
     session: DbSession,
     who: CommunityManager,
-    lang: RequestLang,
 ) -> Any:
-    c = await cs.community_of(session, area_id)
+    c = await service.community_of(session, area_id)
     await service.add_rating(session, c, matter_id, body, who, request)
-    return await service.detail(session, [c.id], matter_id, _now(), lang)
+    return await service.detail(session, [c.id], matter_id, _now())
 
 
 @router.get(
@@ -226,13 +216,12 @@ async def public_board(
     area_id: int,
     session: DbSession,
     who: Public,
-    lang: RequestLang,
     step: int | None = Query(None, ge=1, le=5, description="1 提议 … 5 评议"),
     limit: int = Query(100, ge=1, le=500),
     offset: int = Query(0, ge=0, le=100_000),
 ) -> Any:
-    c = await cs.community_of(session, area_id)
-    return cs.json_response(Board, await service.board(session, c, step, limit, offset, lang))
+    c = await service.community_of(session, area_id)
+    return json_response(Board, await service.board(session, c, step, limit, offset))
 
 
 @router.post(
@@ -244,10 +233,6 @@ async def public_board(
 async def public_proposal(
     area_id: int, body: ProposalIn, request: Request, session: DbSession, who: Public
 ) -> Any:
-    c = await cs.community_of(session, area_id)
-    if body.grid_id is not None:
-        from app.lists.service import check_grid
-
-        await check_grid(session, c, body.grid_id)
+    c = await service.community_of(session, area_id)
     mid = await service.propose(session, c, body, "qr_form", None, request)
     return {"id": mid, "status": "proposed", "board": f"/api/v1/public/areas/{c.id}/board"}

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
+from app.community import labels
 from app.community.schemas import Id, StepOut, TaskIn, TaskOut
-from app.schemas import LocalTime, RequestModel, ResponseModel
+from app.schemas import LabelledModel, Labels, LocalTime, RequestModel, ResponseModel
 
 MatterStatus = Literal[
     "proposed",
@@ -79,16 +80,18 @@ class SatisfactionOut(ResponseModel):
     rate: float | None = Field(description="Share satisfied or basically satisfied (0-1)")
 
 
-class MatterOut(ResponseModel):
+class MatterOut(LabelledModel):
     id: int
     community_id: int
     grid_id: int | None
     title: str
     description: str
     channel: str
-    status: MatterStatus
+    status: Annotated[MatterStatus, Labels(labels.MATTER_STATUS)]
     status_label: str = ""
-    step: int = Field(description="1 提议, 2 审议, 3 商议, 4 决议, 5 评议")
+    step: Annotated[int, Labels(labels.STEP)] = Field(
+        description="1 提议, 2 审议, 3 商议, 4 决议, 5 评议"
+    )
     step_label: str = ""
     merged_into_id: int | None
     reason: str | None
@@ -121,13 +124,13 @@ class MatterDetail(MatterOut):
     allowed_actions: list[str]
 
 
-class BoardItem(ResponseModel):
+class BoardItem(LabelledModel):
     id: int
     title: str
-    status: MatterStatus
-    status_label: str
-    step: int
-    step_label: str
+    status: Annotated[MatterStatus, Labels(labels.MATTER_STATUS)]
+    status_label: str = ""
+    step: Annotated[int, Labels(labels.STEP)]
+    step_label: str = ""
     proposed_at: LocalTime
     updated_at: LocalTime
     tally: Tally | None

@@ -12,6 +12,7 @@ fixes the satisfaction.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -21,25 +22,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.policy import Principal
-from app.community import labels
-from app.community import service as cs
-from app.community.service import Community
+from app.community import areas, records
+from app.community import service as community_units
+from app.community import tasks as tracked
+from app.community.areas import Community, check_grid, rows_under
 from app.deliberation.models import Matter, Opinion, Rating
 from app.deliberation.schemas import ActionIn, OpinionIn, ProposalIn, RatingIn
 from app.errors import ApiError, not_found
-from app.i18n import Lang, label
+from app.loop.registry import Registry, Transition, transitions
 
-MACHINE: dict[str, set[str]] = {
-    "accept": {"proposed"},
-    "merge": {"proposed"},
-    "reject": {"proposed"},
-    "consult": {"accepted"},
-    "opinion": {"consulting"},
-    "resolve": {"consulting"},
-    "complete": {"resolved"},
-    "rate": {"done"},
-    "close": {"done"},
-}
+# The routes resolve their paths through their own service.
+communities_under = areas.communities_under
+community_of = areas.community_of
+grid_community = areas.grid_community
+
 STEP = {
     "proposed": 1,
     "accepted": 2,
@@ -53,10 +49,6 @@ STEP = {
 }
 
 
-def allowed(status: str) -> list[str]:
-    return sorted(a for a, states in MACHINE.items() if status in states)
-
-
 async def propose(
     session: AsyncSession,
     community: Community,
@@ -65,8 +57,6 @@ async def propose(
     who: Principal | None,
     request: Request | None,
 ) -> int:
-    from app.lists.service import check_grid
-
     await check_grid(session, community, body.grid_id)
     m = Matter(
         district_id=community.district_id,
@@ -80,7 +70,7 @@ async def propose(
     )
     session.add(m)
     await session.flush()
-    await cs.step(
+    await records.step(
         session,
         community,
         "matter",
@@ -90,7 +80,7 @@ async def propose(
         note=m.title,
         detail={"channel": channel},
     )
-    await cs.audit(
+    await records.audit(
         session,
         "community_matter_proposed",
         who,
@@ -99,10 +89,10 @@ async def propose(
         m.id,
         {"channel": channel},
     )
-    await cs.emit_community(
+    await records.emit_community(
         session, "community.matter_proposed", community.id, {"matter_id": m.id, "channel": channel}
     )
-    await session.commit()
+    await session.flush()
     return m.id
 
 
@@ -145,6 +135,160 @@ def _need(value: Any, field: str, zh: str, en: str) -> None:
         raise ApiError("validation_error", field=field, detail=zh, detail_en=en)
 
 
+@dataclass
+class MatterCtx:
+    """What an action handler works on: it changes `matter` and adds to `detail`; `step_action`
+    names the timeline step (the action, unless the handler says otherwise)."""
+
+    session: AsyncSession
+    community: Community
+    matter: Matter
+    body: ActionIn
+    who: Principal
+    now: datetime
+    detail: dict[str, Any]
+    step_action: str
+
+
+ACTIONS: Registry[Transition[MatterCtx]] = Registry()
+on = transitions(ACTIONS)
+
+
+@on("accept", {"proposed"}, "The two committees accept the proposal (两委审议)")
+async def _accept(ctx: MatterCtx) -> None:
+    ctx.matter.status = "accepted"
+
+
+@on("reject", {"proposed"}, "Not taken up, with the reason")
+async def _reject(ctx: MatterCtx) -> None:
+    reason = ctx.body.reason
+    _need(reason, "reason", "不予受理需说明理由", "A rejection needs its reason")
+    ctx.matter.status, ctx.matter.reason = "rejected", reason
+    ctx.detail["reason"] = reason
+
+
+@on("merge", {"proposed"}, "Merged into another live matter of the community")
+async def _merge(ctx: MatterCtx) -> None:
+    m, body = ctx.matter, ctx.body
+    _need(body.merge_into_id, "merge_into_id", "需指明合并到的事项", "merge_into_id is required")
+    into = await ctx.session.get(Matter, body.merge_into_id)
+    if (
+        into is None
+        or into.id == m.id
+        or into.community_id != ctx.community.id
+        or into.status in ("merged", "rejected", "failed")
+    ):
+        raise ApiError(
+            "validation_error",
+            field="merge_into_id",
+            detail="只能合并到本社区仍在议的其他事项",
+            detail_en="A matter merges into another live matter of the same community",
+        )
+    m.status, m.merged_into_id = "merged", into.id
+    ctx.detail["merge_into_id"] = into.id
+    await records.step(
+        ctx.session,
+        ctx.community,
+        "matter",
+        into.id,
+        "absorbed",
+        ctx.who,
+        note=m.title,
+        detail={"matter_id": m.id},
+    )
+
+
+@on("consult", {"accepted"}, "Open the consultation: mode, quorum, closing day (民主商议)")
+async def _consult(ctx: MatterCtx) -> None:
+    m, body = ctx.matter, ctx.body
+    _need(body.mode, "mode", "需指明协商方式（会议或线上）", "mode is required")
+    _need(body.quorum, "quorum", "需设定参与人数下限", "quorum is required")
+    until = None
+    if body.consult_days is not None:
+        until, _ = await tracked.workday_deadline(ctx.session, ctx.now, body.consult_days)
+    m.status, m.mode, m.quorum, m.consult_until = "consulting", body.mode, body.quorum, until
+    ctx.detail.update({"mode": body.mode, "quorum": body.quorum, "consult_until": until})
+
+
+@on("resolve", {"consulting"}, "Count the votes: a resolution with its executors, or voted down")
+async def _resolve(ctx: MatterCtx) -> None:
+    m, body = ctx.matter, ctx.body
+    t = await tally(ctx.session, m)
+    ctx.detail["tally"] = t
+    if not t["quorum_met"]:
+        raise ApiError(
+            "quorum_not_met",
+            detail=f"参与 {t['participants']} 人，未达到 {m.quorum} 人",
+            detail_en=f"{t['participants']} took part; {m.quorum} are needed",
+            extra={"tally": t},
+        )
+    if not t["passed"]:
+        m.status, m.reason = "failed", body.note or "表决未获通过"
+        ctx.step_action = "voted_down"
+        return
+    _need(body.decision, "decision", "需写明决议内容", "decision is required")
+    _need(body.executors, "executors", "需指明执行单位与期限", "executors are required")
+    await community_units.check_units(
+        ctx.session, ctx.community, [e.unit_id for e in body.executors], "executors"
+    )
+    m.status, m.decision, m.money, m.funding = "resolved", body.decision, body.money, body.funding
+    ids = []
+    for e in body.executors:
+        task = await tracked.create_task(
+            ctx.session,
+            ctx.community,
+            ctx.who,
+            source="matter",
+            ref_id=m.id,
+            title=e.title,
+            unit_id=e.unit_id,
+            due_days=e.due_days,
+            start=ctx.now,
+        )
+        ids.append(task.id)
+    ctx.detail.update({"decision": body.decision, "money": body.money, "task_ids": ids})
+
+
+@on("complete", {"resolved"}, "Every executor's task is done: open the evaluation")
+async def _complete(ctx: MatterCtx) -> None:
+    m = ctx.matter
+    still_open = await tracked.open_task_ids(ctx.session, "matter", m.id)
+    if still_open:
+        raise records.state_conflict(
+            f"还有 {len(still_open)} 项执行任务未完成",
+            f"{len(still_open)} tasks of the resolution are still open",
+            m.status,
+            allowed(m.status),
+            open_tasks=len(still_open),
+        )
+    m.status = "done"
+
+
+@on("close", {"done"}, "Fix the residents' satisfaction (大众评议)")
+async def _close(ctx: MatterCtx) -> None:
+    m = ctx.matter
+    s = await satisfaction(ctx.session, m.id)
+    if not s["ratings"]:
+        raise records.state_conflict(
+            "还没有居民评议", "No resident has rated the result yet", m.status, allowed(m.status)
+        )
+    m.status = "evaluated"
+    ctx.detail["satisfaction"] = s
+
+
+MACHINE: dict[str, set[str]] = {
+    **ACTIONS.machine(),
+    "opinion": {"consulting"},
+    "rate": {"done"},
+}
+"""Every action on a matter and where it may start: the registered ones, and the opinions and
+ratings recorded on their own routes."""
+
+
+def allowed(status: str) -> list[str]:
+    return sorted(a for a, states in MACHINE.items() if status in states)
+
+
 async def act(
     session: AsyncSession,
     community: Community,
@@ -155,138 +299,21 @@ async def act(
     request: Request | None,
     now: datetime,
 ) -> None:
+    """Run one registered action on a matter: its state, its handler, then the step, the audit
+    entry and the event every action leaves."""
     m = await get_matter(session, [community.id], matter_id, lock=True)
-    cs.check_state("议事事项", "matter", m.status, action, MACHINE)
-    detail: dict[str, Any] = {}
-    step_action = action
-    if action == "accept":
-        m.status = "accepted"
-    elif action == "reject":
-        _need(body.reason, "reason", "不予受理需说明理由", "A rejection needs its reason")
-        m.status, m.reason = "rejected", body.reason
-        detail["reason"] = body.reason
-    elif action == "merge":
-        _need(
-            body.merge_into_id, "merge_into_id", "需指明合并到的事项", "merge_into_id is required"
-        )
-        into = await session.get(Matter, body.merge_into_id)
-        if (
-            into is None
-            or into.id == m.id
-            or into.community_id != community.id
-            or into.status in ("merged", "rejected", "failed")
-        ):
-            raise ApiError(
-                "validation_error",
-                field="merge_into_id",
-                detail="只能合并到本社区仍在议的其他事项",
-                detail_en="A matter merges into another live matter of the same community",
-            )
-        m.status, m.merged_into_id = "merged", into.id
-        detail["merge_into_id"] = into.id
-        await cs.step(
-            session,
-            community,
-            "matter",
-            into.id,
-            "absorbed",
-            who,
-            note=m.title,
-            detail={"matter_id": m.id},
-        )
-    elif action == "consult":
-        _need(body.mode, "mode", "需指明协商方式（会议或线上）", "mode is required")
-        _need(body.quorum, "quorum", "需设定参与人数下限", "quorum is required")
-        until = None
-        if body.consult_days is not None:
-            until, _ = await cs.workday_deadline(session, now, body.consult_days)
-        m.status, m.mode, m.quorum, m.consult_until = "consulting", body.mode, body.quorum, until
-        detail.update({"mode": body.mode, "quorum": body.quorum, "consult_until": until})
-    elif action == "resolve":
-        t = await tally(session, m)
-        detail["tally"] = t
-        if not t["quorum_met"]:
-            raise ApiError(
-                "quorum_not_met",
-                detail=f"参与 {t['participants']} 人，未达到 {m.quorum} 人",
-                detail_en=f"{t['participants']} took part; {m.quorum} are needed",
-                extra={"tally": t},
-            )
-        if not t["passed"]:
-            m.status, m.reason = "failed", body.note or "表决未获通过"
-            step_action = "voted_down"
-        else:
-            _need(body.decision, "decision", "需写明决议内容", "decision is required")
-            _need(body.executors, "executors", "需指明执行单位与期限", "executors are required")
-            await cs.check_units(
-                session, community, [e.unit_id for e in body.executors], "executors"
-            )
-            m.status, m.decision, m.money, m.funding = (
-                "resolved",
-                body.decision,
-                body.money,
-                body.funding,
-            )
-            ids = []
-            for e in body.executors:
-                task = await cs.create_task(
-                    session,
-                    community,
-                    who,
-                    source="matter",
-                    ref_id=m.id,
-                    title=e.title,
-                    unit_id=e.unit_id,
-                    due_days=e.due_days,
-                    start=now,
-                )
-                ids.append(task.id)
-            detail.update({"decision": body.decision, "money": body.money, "task_ids": ids})
-    elif action == "complete":
-        open_tasks = (
-            await session.execute(
-                text(
-                    "SELECT count(*) FROM community_tasks WHERE matter_id = :m AND state = 'open'"
-                ),
-                {"m": m.id},
-            )
-        ).scalar_one()
-        if open_tasks:
-            raise ApiError(
-                "state_conflict",
-                detail=f"还有 {open_tasks} 项执行任务未完成",
-                detail_en=f"{open_tasks} tasks of the resolution are still open",
-                extra={
-                    "state": m.status,
-                    "allowed_actions": allowed(m.status),
-                    "open_tasks": open_tasks,
-                },
-            )
-        m.status = "done"
-    elif action == "close":
-        s = await satisfaction(session, m.id)
-        if not s["ratings"]:
-            raise ApiError(
-                "state_conflict",
-                detail="还没有居民评议",
-                detail_en="No resident has rated the result yet",
-                extra={"state": m.status, "allowed_actions": allowed(m.status)},
-            )
-        m.status = "evaluated"
-        detail["satisfaction"] = s
-    await cs.step(
-        session, community, "matter", m.id, step_action, who, note=body.note, detail=detail
+    records.check_state("议事事项", "matter", m.status, action, MACHINE)
+    ctx = MatterCtx(session, community, m, body, who, now, {}, action)
+    await ACTIONS[action].handler(ctx)
+    done, detail = ctx.step_action, ctx.detail
+    await records.step(session, community, "matter", m.id, done, who, note=body.note, detail=detail)
+    await records.audit(
+        session, f"community_matter_{done}", who, request, "community_matter", m.id, detail
     )
-    await cs.audit(
-        session, f"community_matter_{step_action}", who, request, "community_matter", m.id, detail
+    await records.emit_community(
+        session, "community.matter_" + done, community.id, {"matter_id": m.id, "status": m.status}
     )
-    await cs.emit_community(
-        session,
-        "community.matter_" + step_action,
-        community.id,
-        {"matter_id": m.id, "status": m.status},
-    )
-    await session.commit()
+    await session.flush()
 
 
 async def add_opinion(
@@ -299,7 +326,7 @@ async def add_opinion(
     now: datetime,
 ) -> None:
     m = await get_matter(session, [community.id], matter_id, lock=True)
-    cs.check_state("议事事项", "matter", m.status, "opinion", MACHINE)
+    records.check_state("议事事项", "matter", m.status, "opinion", MACHINE)
     if m.consult_until is not None and now > m.consult_until:
         raise ApiError(
             "state_conflict",
@@ -329,7 +356,7 @@ async def add_opinion(
             detail=f"{body.participant} 已经表达过意见（每人一票）",
             detail_en=f"{body.participant} has voted already (one vote each)",
         ) from None
-    await cs.step(
+    await records.step(
         session,
         community,
         "matter",
@@ -338,7 +365,7 @@ async def add_opinion(
         who,
         detail={"vote": body.vote, "channel": body.channel},
     )
-    await cs.audit(
+    await records.audit(
         session,
         "community_matter_opinion",
         who,
@@ -347,7 +374,7 @@ async def add_opinion(
         m.id,
         {"vote": body.vote},
     )
-    await session.commit()
+    await session.flush()
 
 
 async def add_rating(
@@ -359,7 +386,7 @@ async def add_rating(
     request: Request | None,
 ) -> None:
     m = await get_matter(session, [community.id], matter_id, lock=True)
-    cs.check_state("议事事项", "matter", m.status, "rate", MACHINE)
+    records.check_state("议事事项", "matter", m.status, "rate", MACHINE)
     session.add(
         Rating(
             district_id=community.district_id,
@@ -379,8 +406,10 @@ async def add_rating(
             detail=f"{body.participant} 已经评议过",
             detail_en=f"{body.participant} has rated already",
         ) from None
-    await cs.step(session, community, "matter", m.id, "rated", who, detail={"rating": body.rating})
-    await cs.audit(
+    await records.step(
+        session, community, "matter", m.id, "rated", who, detail={"rating": body.rating}
+    )
+    await records.audit(
         session,
         "community_matter_rated",
         who,
@@ -389,20 +418,18 @@ async def add_rating(
         m.id,
         {"rating": body.rating},
     )
-    await session.commit()
+    await session.flush()
 
 
-def out(m: Matter, lang: Lang = "zh") -> dict[str, Any]:
+def out(m: Matter) -> dict[str, Any]:
     return {
         **{c.name: getattr(m, c.name) for c in Matter.__table__.columns},
-        "status_label": label(labels.MATTER_STATUS, m.status, lang),
         "step": STEP[m.status],
-        "step_label": labels.step_label(STEP[m.status], lang),
     }
 
 
 async def detail(
-    session: AsyncSession, communities: list[int], matter_id: int, now: datetime, lang: Lang = "zh"
+    session: AsyncSession, communities: list[int], matter_id: int, now: datetime
 ) -> dict[str, Any]:
     m = await get_matter(session, communities, matter_id)
     await session.refresh(m)
@@ -415,14 +442,14 @@ async def detail(
         .scalars()
         .all()
     )
-    tasks = await cs.list_tasks(session, [m.community_id], now, source="matter", ref_id=m.id)
+    tasks = await tracked.list_tasks(session, [m.community_id], now, source="matter", ref_id=m.id)
     return {
-        **out(m, lang),
+        **out(m),
         "tally": await tally(session, m),
         "satisfaction": await satisfaction(session, m.id),
         "opinions": opinions,
-        "tasks": [labels.add(dict(t._mapping), lang, state=labels.TASK_STATE) for t in tasks],
-        "timeline": await cs.timeline(session, "matter", m.id),
+        "tasks": [dict(t._mapping) for t in tasks],
+        "timeline": await records.timeline(session, "matter", m.id),
         "allowed_actions": allowed(m.status),
     }
 
@@ -485,12 +512,11 @@ async def board(
     step: int | None,
     limit: int,
     offset: int,
-    lang: Lang = "zh",
 ) -> dict[str, Any]:
-    """The public board: the matters and where they stand, latest first, no personal data."""
-    stmt = select(Matter).where(Matter.community_id == community.id, Matter.status != "merged")
-    if step is not None:
-        stmt = stmt.where(Matter.status.in_([k for k, v in STEP.items() if v == step]))
+    """The public board: the matters and where they stand, latest first, no personal data;
+    `total` counts every matter at the `step` asked for (all steps when none), not only a page."""
+    shown = [k for k, v in STEP.items() if k != "merged" and (step is None or v == step)]
+    stmt = select(Matter).where(Matter.community_id == community.id, Matter.status.in_(shown))
     matters = (
         (
             await session.execute(
@@ -519,25 +545,23 @@ async def board(
     items = []
     for m in matters:
         t = tasks.get(m.id)
-        step = STEP[m.status]
+        at = STEP[m.status]
         items.append(
             {
                 "id": m.id,
                 "title": m.title,
                 "status": m.status,
-                "status_label": label(labels.MATTER_STATUS, m.status, lang),
-                "step": step,
-                "step_label": labels.step_label(step, lang),
+                "step": at,
                 "proposed_at": m.created_at,
                 "updated_at": m.updated_at,
-                "tally": _tally_of(m, votes.get(m.id)) if step >= 3 else None,
+                "tally": _tally_of(m, votes.get(m.id)) if at >= 3 else None,
                 "consult_until": m.consult_until,
                 "decision": m.decision,
                 "money": m.money,
                 "due_at": t.due_at if t else None,
                 "tasks": t.tasks if t else 0,
                 "tasks_done": t.done if t else 0,
-                "satisfaction": _satisfaction_of(rates.get(m.id)) if step == 5 else None,
+                "satisfaction": _satisfaction_of(rates.get(m.id)) if at == 5 else None,
             }
         )
     return {
@@ -545,9 +569,17 @@ async def board(
         "community": community.name,
         "matters": items,
         "counts": counts,
-        "total": sum(
-            counts[k] for k, v in STEP.items() if k in counts and (step is None or v == step)
-        ),
+        "total": sum(counts.get(k, 0) for k in shown),
         "limit": limit,
         "offset": offset,
     }
+
+
+# --- lists as the routes see them -------------------------------------------------------------
+
+
+async def list_matters(session: AsyncSession, area_id: int, status: str | None) -> list[Any]:
+    rows = await rows_under(
+        session, Matter, area_id, order_by=(Matter.id.desc(),), limit=2000, status=status
+    )
+    return [out(m) for m in rows]

@@ -58,7 +58,7 @@ from app.auth.policy import (
     decode_access_token,
     load_principal,
 )
-from app.config import async_url, get_settings
+from app.config import get_settings, libpq_url
 from app.db import db, get_session
 from app.errors import ApiError
 from app.events.outbox import CHANNEL
@@ -302,8 +302,9 @@ class _Recent:
 
 
 def plain_dsn(url: str) -> str:
-    """asyncpg wants libpq's postgresql:// (not SQLAlchemy's postgresql+asyncpg://)."""
-    return "postgresql://" + async_url(url)[len("postgresql+asyncpg://") :]
+    """asyncpg wants libpq's postgresql:// (not SQLAlchemy's postgresql+asyncpg://); a libpq
+    multi-host URL (a Patroni cluster) is kept as it is: asyncpg reads its hosts."""
+    return libpq_url(url)
 
 
 class Hub:

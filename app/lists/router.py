@@ -8,19 +8,14 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from fastapi import APIRouter, Query, Request, Response, status
-from sqlalchemy import select
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from app.auth.policy import CommunityCollector, CommunityManager, CommunityReader
-from app.community import labels
-from app.community import service as cs
-from app.community.schemas import IdPath, IdQuery, StepOut
+from app.community.schemas import IdPath, IdQuery, TaskIn
 from app.db import DbSession
-from app.errors import not_found
 from app.http import ApiRoute
-from app.i18n import Lang, RequestLang
+from app.i18n import request_lang
 from app.lists import service
-from app.lists.models import ListReview
 from app.lists.schemas import (
     CaseCandidate,
     CloseIn,
@@ -43,9 +38,15 @@ from app.lists.schemas import (
     ReviewIn,
     ReviewOut,
 )
+from app.responses import json_response
 from app.schemas import SHANGHAI
 
-router = APIRouter(prefix="/api/v1", tags=["community lists"], route_class=ApiRoute)
+router = APIRouter(
+    prefix="/api/v1",
+    tags=["community lists"],
+    route_class=ApiRoute,
+    dependencies=[Depends(request_lang)],
+)
 
 
 def _now() -> datetime:
@@ -56,26 +57,6 @@ def _today() -> date:
     return datetime.now(SHANGHAI).date()
 
 
-def _need(row: Any, lang: Lang) -> dict[str, Any]:
-    return labels.add(
-        dict(row._mapping), lang, category=labels.NEED_CATEGORY, status=labels.NEED_STATUS
-    )
-
-
-def _resource(row: Any, lang: Lang) -> dict[str, Any]:
-    return labels.add(dict(row._mapping), lang, kind=labels.RESOURCE_KIND)
-
-
-async def _need_detail(
-    session: DbSession, communities: list[int], need_id: IdPath, lang: Lang = "zh"
-) -> NeedDetail:
-    row = await service.need_row(session, communities, need_id)
-    steps = await cs.timeline(session, "need", need_id)
-    return NeedDetail.model_validate(
-        {**_need(row, lang), "timeline": [StepOut.model_validate(s) for s in steps]}
-    )
-
-
 # --- needs ------------------------------------------------------------------------------------
 
 
@@ -84,22 +65,20 @@ async def list_needs(
     area_id: int,
     session: DbSession,
     who: CommunityReader,
-    lang: RequestLang,
     status_: NeedStatus | None = Query(None, alias="status"),
     category: NeedCategory | None = None,
     grid_id: IdQuery = None,
     unmatched: bool | None = Query(None, description="Open needs with no project yet"),
 ) -> Any:
-    communities = await cs.communities_under(session, area_id)
     rows = await service.list_needs(
         session,
-        communities,
+        area_id,
         status=status_,
         category=category,
         grid_id=grid_id,
         unmatched=unmatched,
     )
-    return cs.json_response(list[NeedOut], [_need(r, lang) for r in rows])
+    return json_response(list[NeedOut], [dict(r._mapping) for r in rows])
 
 
 @router.post(
@@ -115,12 +94,10 @@ async def create_need(
     session: DbSession,
     who: CommunityManager,
     response: Response,
-    lang: RequestLang,
 ) -> Any:
-    c = await cs.community_of(session, area_id)
-    nid = await service.create_need(session, c, body, who, request)
-    response.headers["Location"] = f"/api/v1/areas/{c.id}/needs/{nid}"
-    return await _need_detail(session, [c.id], nid, lang)
+    need = await service.create_need(session, area_id, body, who, request)
+    response.headers["Location"] = f"/api/v1/areas/{need['community_id']}/needs/{need['id']}"
+    return need
 
 
 @router.get(
@@ -135,10 +112,7 @@ async def case_candidates(
     days: int = Query(90, ge=7, le=730),
     min_cases: int = Query(3, ge=2, le=1000),
 ) -> Any:
-    c = await cs.community_of(session, area_id)
-    return [
-        dict(r._mapping) for r in await service.case_candidates(session, c, days, min_cases, _now())
-    ]
+    return await service.case_candidates(session, area_id, days, min_cases, _now())
 
 
 @router.post(
@@ -154,19 +128,15 @@ async def need_from_cases(
     session: DbSession,
     who: CommunityManager,
     response: Response,
-    lang: RequestLang,
 ) -> Any:
-    c = await cs.community_of(session, area_id)
-    nid = await service.need_from_cases(session, c, body, who, request, _now())
-    response.headers["Location"] = f"/api/v1/areas/{c.id}/needs/{nid}"
-    return await _need_detail(session, [c.id], nid, lang)
+    need = await service.need_from_cases(session, area_id, body, who, request, _now())
+    response.headers["Location"] = f"/api/v1/areas/{need['community_id']}/needs/{need['id']}"
+    return need
 
 
 @router.get("/areas/{area_id}/needs/{need_id}", response_model=NeedDetail, summary="A need")
-async def get_need(
-    area_id: int, need_id: IdPath, session: DbSession, who: CommunityReader, lang: RequestLang
-) -> Any:
-    return await _need_detail(session, await cs.communities_under(session, area_id), need_id, lang)
+async def get_need(area_id: int, need_id: IdPath, session: DbSession, who: CommunityReader) -> Any:
+    return await service.get_need(session, area_id, need_id)
 
 
 @router.post(
@@ -182,11 +152,8 @@ async def close_need(
     request: Request,
     session: DbSession,
     who: CommunityManager,
-    lang: RequestLang,
 ) -> Any:
-    c = await cs.community_of(session, area_id)
-    await service.close_need(session, c, need_id, body.reason, who, request)
-    return await _need_detail(session, [c.id], need_id, lang)
+    return await service.close_need(session, area_id, need_id, body, who, request)
 
 
 @router.get(
@@ -201,19 +168,15 @@ async def need_matches(
     who: CommunityReader,
     limit: int = Query(10, ge=1, le=100),
 ) -> Any:
-    need = await service.need_row(session, await cs.communities_under(session, area_id), need_id)
-    return cs.json_response(list[MatchOut], await service.matches(session, need, _today(), limit))
+    matches = await service.need_matches(session, area_id, need_id, _today(), limit)
+    return json_response(list[MatchOut], matches)
 
 
 @router.get(
     "/grids/{grid_id}/needs", response_model=list[NeedOut], summary="The needs collected in a grid"
 )
-async def grid_needs(
-    grid_id: int, session: DbSession, who: CommunityCollector, lang: RequestLang
-) -> Any:
-    community = await cs.grid_community(session, grid_id)
-    rows = await service.list_needs(session, [community.id], grid_id=grid_id)
-    return [_need(r, lang) for r in rows]
+async def grid_needs(grid_id: int, session: DbSession, who: CommunityCollector) -> Any:
+    return [dict(r._mapping) for r in await service.grid_needs(session, grid_id)]
 
 
 @router.post(
@@ -229,13 +192,10 @@ async def collect_need(
     session: DbSession,
     who: CommunityCollector,
     response: Response,
-    lang: RequestLang,
 ) -> Any:
-    community = await cs.grid_community(session, grid_id)
-    body = body.model_copy(update={"grid_id": grid_id})
-    nid = await service.create_need(session, community, body, who, request)
-    response.headers["Location"] = f"/api/v1/areas/{community.id}/needs/{nid}"
-    return await _need_detail(session, [community.id], nid, lang)
+    need = await service.collect_need(session, grid_id, body, who, request)
+    response.headers["Location"] = f"/api/v1/areas/{need['community_id']}/needs/{need['id']}"
+    return need
 
 
 # --- resources --------------------------------------------------------------------------------
@@ -248,16 +208,14 @@ async def list_resources(
     area_id: int,
     session: DbSession,
     who: CommunityReader,
-    lang: RequestLang,
     kind: ResourceKind | None = None,
     unit_id: IdQuery = None,
     valid: bool | None = Query(None, description="Valid today"),
 ) -> Any:
-    communities = await cs.communities_under(session, area_id)
     rows = await service.list_resources(
-        session, communities, _today(), kind=kind, unit_id=unit_id, valid=valid
+        session, area_id, _today(), kind=kind, unit_id=unit_id, valid=valid
     )
-    return [_resource(r, lang) for r in rows]
+    return [dict(r._mapping) for r in rows]
 
 
 @router.post(
@@ -272,11 +230,8 @@ async def create_resource(
     request: Request,
     session: DbSession,
     who: CommunityManager,
-    lang: RequestLang,
 ) -> Any:
-    c = await cs.community_of(session, area_id)
-    rid = await service.create_resource(session, c, body, who, request)
-    return _resource((await service.list_resources(session, [c.id], _today(), ids=[rid]))[0], lang)
+    return await service.create_resource(session, area_id, body, who, request, _today())
 
 
 # --- projects ---------------------------------------------------------------------------------
@@ -291,13 +246,7 @@ async def list_projects(
     who: CommunityReader,
     status_: ProjectStatus | None = Query(None, alias="status"),
 ) -> Any:
-    from app.lists.models import Project
-
-    communities = await cs.communities_under(session, area_id)
-    stmt = select(Project).where(Project.community_id.in_(communities))
-    if status_:
-        stmt = stmt.where(Project.status == status_)
-    return (await session.execute(stmt.order_by(Project.id.desc()))).scalars().all()
+    return await service.list_projects(session, area_id, status_)
 
 
 @router.post(
@@ -314,10 +263,11 @@ async def create_project(
     who: CommunityManager,
     response: Response,
 ) -> Any:
-    c = await cs.community_of(session, area_id)
-    pid = await service.create_project(session, c, body, who, request, _now(), _today())
-    response.headers["Location"] = f"/api/v1/areas/{c.id}/projects/{pid}"
-    return await service.project_detail(session, [c.id], pid, _now(), _today())
+    project = await service.create_project(session, area_id, body, who, request, _now(), _today())
+    response.headers["Location"] = (
+        f"/api/v1/areas/{project['community_id']}/projects/{project['id']}"
+    )
+    return project
 
 
 @router.get(
@@ -326,8 +276,7 @@ async def create_project(
 async def get_project(
     area_id: int, project_id: IdPath, session: DbSession, who: CommunityReader
 ) -> Any:
-    communities = await cs.communities_under(session, area_id)
-    return await service.project_detail(session, communities, project_id, _now(), _today())
+    return await service.get_project(session, area_id, project_id, _now(), _today())
 
 
 @router.post(
@@ -345,20 +294,9 @@ async def project_action(
     session: DbSession,
     who: CommunityManager,
 ) -> Any:
-    c = await cs.community_of(session, area_id)
-    await service.act_on_project(
-        session,
-        c,
-        project_id,
-        action,
-        who,
-        request,
-        body.progress,
-        body.evaluation,
-        body.note,
-        _now(),
+    return await service.act_on_project(
+        session, area_id, project_id, action, body, who, request, _now(), _today()
     )
-    return await service.project_detail(session, [c.id], project_id, _now(), _today())
 
 
 @router.post(
@@ -370,14 +308,14 @@ async def project_action(
 async def add_project_task(
     area_id: int,
     project_id: IdPath,
-    body: service.TaskIn,
+    body: TaskIn,
     request: Request,
     session: DbSession,
     who: CommunityManager,
 ) -> Any:
-    c = await cs.community_of(session, area_id)
-    await service.add_task(session, c, project_id, body, who, request, _now())
-    return await service.project_detail(session, [c.id], project_id, _now(), _today())
+    return await service.add_project_task(
+        session, area_id, project_id, body, who, request, _now(), _today()
+    )
 
 
 # --- reviews ----------------------------------------------------------------------------------
@@ -389,13 +327,7 @@ async def add_project_task(
     summary="Quarterly reviews of the three lists",
 )
 async def list_reviews(area_id: int, session: DbSession, who: CommunityReader) -> Any:
-    communities = await cs.communities_under(session, area_id)
-    stmt = (
-        select(ListReview)
-        .where(ListReview.community_id.in_(communities))
-        .order_by(ListReview.period.desc(), ListReview.id.desc())
-    )
-    return (await session.execute(stmt)).scalars().all()
+    return await service.list_reviews(session, area_id)
 
 
 @router.post(
@@ -412,10 +344,9 @@ async def create_review(
     session: DbSession,
     who: CommunityManager,
 ) -> Any:
-    c = await cs.community_of(session, area_id)
-    period = body.period or cs.quarter(_now())
-    rid = await service.review(session, c, period, body.note, who, request, _today())
-    return await session.get(ListReview, rid)
+    return await service.create_review(
+        session, area_id, body.period, body.note, who, request, _now(), _today()
+    )
 
 
 @router.get(
@@ -426,7 +357,4 @@ async def create_review(
 async def get_review(
     area_id: int, review_id: IdPath, session: DbSession, who: CommunityReader
 ) -> Any:
-    rv = await session.get(ListReview, review_id)
-    if rv is None or rv.community_id not in await cs.communities_under(session, area_id):
-        raise not_found("清单评审", "Review", review_id)
-    return rv
+    return await service.get_review(session, area_id, review_id)

@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from app.community.schemas import Id, PointIn, StepOut, TaskIn, TaskOut
-from app.schemas import LocalTime, RequestModel, ResponseModel
+from app.community import labels
+from app.community.schemas import Id, Phone, PointIn, StepOut, TaskIn, TaskOut
+from app.schemas import LabelledModel, Labels, LocalTime, RequestModel, ResponseModel
 
 NeedCategory = Literal[
     "elderly",
@@ -51,20 +52,20 @@ class NeedFromCases(RequestModel):
     urgency: Urgency = "normal"
 
 
-class NeedOut(ResponseModel):
+class NeedOut(LabelledModel):
     id: int
     community_id: int
     grid_id: int | None
     title: str
     description: str
-    category: NeedCategory
+    category: Annotated[NeedCategory, Labels(labels.NEED_CATEGORY)]
     category_label: str = ""
     households: int
     urgency: Urgency
     source: NeedSource
     case_category: str | None
     case_count: int | None
-    status: NeedStatus
+    status: Annotated[NeedStatus, Labels(labels.NEED_STATUS)]
     status_label: str = ""
     lon: float | None = None
     lat: float | None = None
@@ -97,7 +98,7 @@ class ResourceIn(RequestModel):
     measure: str | None = Field(None, max_length=20, description="人, 平方米, 小时, 台…")
     categories: list[NeedCategory] = Field(default_factory=list, max_length=12)
     contact: str | None = Field(None, max_length=100)
-    phone: str | None = Field(None, max_length=40)
+    phone: Phone | None = None
     valid_from: date
     valid_until: date | None = None
     location: PointIn | None = None
@@ -111,12 +112,12 @@ class ResourceIn(RequestModel):
         return self
 
 
-class ResourceOut(ResponseModel):
+class ResourceOut(LabelledModel):
     id: int
     community_id: int
     unit_id: int
     unit_name: str | None = None
-    kind: ResourceKind
+    kind: Annotated[ResourceKind, Labels(labels.RESOURCE_KIND)]
     kind_label: str = ""
     title: str
     description: str
@@ -157,13 +158,14 @@ class ProjectAction(RequestModel):
     note: str = Field("", max_length=2000)
 
 
-class ProjectOut(ResponseModel):
+class ProjectOut(LabelledModel):
     id: int
     community_id: int
     need_id: int
     title: str
     lead_unit_id: int
-    status: ProjectStatus
+    status: Annotated[ProjectStatus, Labels(labels.PROJECT_STATUS)]
+    status_label: str = ""
     progress: int
     due_on: date | None
     evaluation: Rating | None

@@ -107,7 +107,6 @@ async def load_year(
             "recomputed": recomputed,
         },
     )
-    await session.commit()
     return {
         "year": year,
         "source": "loaded",

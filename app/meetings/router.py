@@ -7,16 +7,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Query, Request, Response, status
-from sqlalchemy import select
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from app.auth.policy import CommunityManager, CommunityRater, CommunityReader
-from app.community import service as cs
-from app.community.schemas import IdPath, IdQuery, StepOut, TaskOut
+from app.community.schemas import PERIOD_PATTERN, IdPath, IdQuery
 from app.db import DbSession
 from app.http import ApiRoute
+from app.i18n import request_lang
 from app.meetings import service
-from app.meetings.models import Meeting, UnitRating
 from app.meetings.schemas import (
     EvaluationSummary,
     HoldIn,
@@ -29,24 +27,22 @@ from app.meetings.schemas import (
     RatingOut,
     ResolutionsIn,
 )
+from app.responses import json_response
 
-router = APIRouter(prefix="/api/v1/areas", tags=["community meetings"], route_class=ApiRoute)
+router = APIRouter(
+    prefix="/api/v1/areas",
+    tags=["community meetings"],
+    route_class=ApiRoute,
+    dependencies=[Depends(request_lang)],
+)
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-async def _detail(session: DbSession, communities: list[int], meeting_id: IdPath) -> dict[str, Any]:
-    m = await service.get_meeting(session, communities, meeting_id)
-    await session.refresh(m)
-    tasks = await cs.list_tasks(session, [m.community_id], _now(), source="meeting", ref_id=m.id)
-    steps = await cs.timeline(session, "meeting", m.id)
-    return {
-        **{c.name: getattr(m, c.name) for c in Meeting.__table__.columns},
-        "resolutions": [TaskOut.model_validate(dict(t._mapping)) for t in tasks],
-        "timeline": [StepOut.model_validate(s) for s in steps],
-    }
+async def _detail(session: DbSession, communities: list[int], meeting_id: int) -> dict[str, Any]:
+    return await service.meeting_detail(session, communities, meeting_id, _now())
 
 
 @router.get("/{area_id}/meetings", response_model=list[MeetingOut], summary="Joint meetings")
@@ -54,13 +50,9 @@ async def list_meetings(
     area_id: int,
     session: DbSession,
     who: CommunityReader,
-    period: str | None = Query(None, pattern=cs.PERIOD_PATTERN),
+    period: str | None = Query(None, pattern=PERIOD_PATTERN),
 ) -> Any:
-    communities = await cs.communities_under(session, area_id)
-    stmt = select(Meeting).where(Meeting.community_id.in_(communities))
-    if period:
-        stmt = stmt.where(Meeting.period == period)
-    return (await session.execute(stmt.order_by(Meeting.held_at.desc()))).scalars().all()
+    return await service.list_meetings(session, area_id, period)
 
 
 @router.post(
@@ -77,7 +69,7 @@ async def create_meeting(
     who: CommunityManager,
     response: Response,
 ) -> Any:
-    c = await cs.community_of(session, area_id)
+    c = await service.community_of(session, area_id)
     mid = await service.create_meeting(session, c, body, who, request, _now())
     response.headers["Location"] = f"/api/v1/areas/{c.id}/meetings/{mid}"
     return await _detail(session, [c.id], mid)
@@ -94,8 +86,8 @@ async def meeting_coverage(
     who: CommunityReader,
     year: int = Query(description="e.g. 2026", ge=2000, le=2100),
 ) -> Any:
-    communities = await cs.communities_under(session, area_id)
-    return await service.coverage(session, communities, year, cs.quarter(_now()))
+    communities = await service.communities_under(session, area_id)
+    return await service.coverage(session, communities, year, service.quarter(_now()))
 
 
 @router.get(
@@ -106,7 +98,7 @@ async def meeting_coverage(
 async def get_meeting(
     area_id: int, meeting_id: IdPath, session: DbSession, who: CommunityReader
 ) -> Any:
-    return await _detail(session, await cs.communities_under(session, area_id), meeting_id)
+    return await _detail(session, await service.communities_under(session, area_id), meeting_id)
 
 
 @router.post(
@@ -123,7 +115,7 @@ async def hold_meeting(
     session: DbSession,
     who: CommunityManager,
 ) -> Any:
-    c = await cs.community_of(session, area_id)
+    c = await service.community_of(session, area_id)
     await service.hold(
         session, c, meeting_id, body.minutes, body.attendee_unit_ids, who, request, _now()
     )
@@ -145,7 +137,7 @@ async def add_resolutions(
     session: DbSession,
     who: CommunityManager,
 ) -> Any:
-    c = await cs.community_of(session, area_id)
+    c = await service.community_of(session, area_id)
     await service.resolve(session, c, meeting_id, body.resolutions, who, request, _now())
     return await _detail(session, [c.id], meeting_id)
 
@@ -158,8 +150,9 @@ async def add_resolutions(
 async def meeting_report(
     area_id: int, meeting_id: IdPath, session: DbSession, who: CommunityReader
 ) -> Any:
-    m = await service.get_meeting(session, await cs.communities_under(session, area_id), meeting_id)
-    return cs.json_response(MeetingReport, await service.report(session, m.community_id, m))
+    communities = await service.communities_under(session, area_id)
+    m = await service.get_meeting(session, communities, meeting_id)
+    return json_response(MeetingReport, await service.report(session, m.community_id, m))
 
 
 @router.get(
@@ -172,13 +165,7 @@ async def list_ratings(
     period: str | None = Query(None, pattern=r"^20[0-9]{2}(Q[1-4]|H[12]|Y)$"),
     unit_id: IdQuery = None,
 ) -> Any:
-    communities = await cs.communities_under(session, area_id)
-    stmt = select(UnitRating).where(UnitRating.community_id.in_(communities))
-    if period:
-        stmt = stmt.where(UnitRating.period == period)
-    if unit_id is not None:
-        stmt = stmt.where(UnitRating.unit_id == unit_id)
-    return (await session.execute(stmt.order_by(UnitRating.id))).scalars().all()
+    return await service.list_ratings(session, area_id, period, unit_id)
 
 
 @router.post(
@@ -190,9 +177,7 @@ async def list_ratings(
 async def rate_unit(
     area_id: int, body: RatingIn, request: Request, session: DbSession, who: CommunityRater
 ) -> Any:
-    c = await cs.community_of(session, area_id)
-    rid = await service.rate(session, c, body, who, request)
-    return await session.get(UnitRating, rid, populate_existing=True)
+    return await service.rate_unit(session, area_id, body, who, request)
 
 
 @router.get(
@@ -206,4 +191,4 @@ async def evaluation_summary(
     who: CommunityReader,
     period: str = Query(pattern=r"^20[0-9]{2}(Q[1-4]|H[12]|Y)$"),
 ) -> Any:
-    return await service.summary(session, await cs.communities_under(session, area_id), period)
+    return await service.summary(session, await service.communities_under(session, area_id), period)

@@ -11,13 +11,20 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.policy import Principal
-from app.community import service as cs
+from app.community import areas, records
+from app.community import service as community_units
+from app.community import tasks as tracked
+from app.community.areas import Community, row_under, rows_under
 from app.community.models import Unit
 from app.community.schemas import TaskIn
-from app.community.service import Community
 from app.errors import ApiError, not_found
-from app.meetings.models import Meeting
+from app.meetings.models import Meeting, UnitRating
 from app.meetings.schemas import MeetingIn, RatingIn
+
+# The routes resolve their paths (and the current quarter) through their own service.
+communities_under = areas.communities_under
+community_of = areas.community_of
+quarter = records.quarter
 
 MEETING_MACHINE: dict[str, set[str]] = {"hold": {"planned"}, "resolve": {"held"}}
 _TOPIC_TABLES = {
@@ -96,7 +103,7 @@ async def create_meeting(
         community_id=community.id,
         title=body.title,
         held_at=body.held_at,
-        period=cs.quarter(body.held_at),
+        period=records.quarter(body.held_at),
         place=body.place,
         status=body.status,
         attendees=await _attendees(session, community, body.attendee_unit_ids),
@@ -107,19 +114,21 @@ async def create_meeting(
     session.add(m)
     await session.flush()
     detail = body.model_dump(mode="json", exclude={"minutes"})
-    await cs.step(session, community, "meeting", m.id, "created", who, note=m.title, detail=detail)
+    await records.step(
+        session, community, "meeting", m.id, "created", who, note=m.title, detail=detail
+    )
     if body.status == "held":
-        await cs.step(session, community, "meeting", m.id, "held", who)
-    await cs.audit(
+        await records.step(session, community, "meeting", m.id, "held", who)
+    await records.audit(
         session, "community_meeting_created", who, request, "community_meeting", m.id, detail
     )
-    await cs.emit_community(
+    await records.emit_community(
         session,
         "community.meeting_" + body.status,
         community.id,
         {"meeting_id": m.id, "period": m.period, "held_at": m.held_at},
     )
-    await session.commit()
+    await session.flush()
     return m.id
 
 
@@ -143,18 +152,18 @@ async def hold(
     now: datetime,
 ) -> None:
     m = await get_meeting(session, [community.id], meeting_id, lock=True)
-    cs.check_state("联席会议", "meeting", m.status, "hold", MEETING_MACHINE)
+    records.check_state("联席会议", "meeting", m.status, "hold", MEETING_MACHINE)
     m.status, m.minutes = "held", minutes
     if m.held_at > now:  # held earlier than planned
-        m.held_at, m.period = now, cs.quarter(now)
+        m.held_at, m.period = now, records.quarter(now)
     if attendee_unit_ids is not None:
         m.attendees = await _attendees(session, community, attendee_unit_ids)
-    await cs.step(session, community, "meeting", m.id, "held", who)
-    await cs.audit(session, "community_meeting_held", who, request, "community_meeting", m.id)
-    await cs.emit_community(
+    await records.step(session, community, "meeting", m.id, "held", who)
+    await records.audit(session, "community_meeting_held", who, request, "community_meeting", m.id)
+    await records.emit_community(
         session, "community.meeting_held", community.id, {"meeting_id": m.id, "period": m.period}
     )
-    await session.commit()
+    await session.flush()
 
 
 async def resolve(
@@ -169,12 +178,14 @@ async def resolve(
     """Each resolution (task, responsible unit, deadline) becomes a tracked task; its working-day
     deadline counts from the meeting (or from now, when recorded later)."""
     m = await get_meeting(session, [community.id], meeting_id, lock=True)
-    cs.check_state("联席会议", "meeting", m.status, "resolve", MEETING_MACHINE)
-    await cs.check_units(session, community, [r.unit_id for r in resolutions], "resolutions")
+    records.check_state("联席会议", "meeting", m.status, "resolve", MEETING_MACHINE)
+    await community_units.check_units(
+        session, community, [r.unit_id for r in resolutions], "resolutions"
+    )
     start = m.held_at
     ids = []
     for r in resolutions:
-        t = await cs.create_task(
+        t = await tracked.create_task(
             session,
             community,
             who,
@@ -187,11 +198,11 @@ async def resolve(
         )
         ids.append(t.id)
     detail = {"task_ids": ids, "resolutions": [r.model_dump() for r in resolutions]}
-    await cs.step(session, community, "meeting", m.id, "resolved", who, detail=detail)
-    await cs.audit(
+    await records.step(session, community, "meeting", m.id, "resolved", who, detail=detail)
+    await records.audit(
         session, "community_meeting_resolved", who, request, "community_meeting", m.id, detail
     )
-    await session.commit()
+    await session.flush()
 
 
 # --- 述职 ------------------------------------------------------------------------------------
@@ -337,7 +348,7 @@ async def rate(
     """One rater's verdict on a member unit for a period; a rater may change it (the last
     counts). Streets rate as the street; community staff as the community and on behalf of grid
     organisations and resident representatives (paper forms), who must be named."""
-    unit = await cs.get_unit(session, community, body.unit_id)
+    unit = await community_units.get_unit(session, community, body.unit_id)
     if not unit.is_member:
         raise ApiError(
             "validation_error",
@@ -382,10 +393,10 @@ async def rate(
         )
     ).one()
     detail = {**body.model_dump(), "rater_level": level, "rater_name": name}
-    await cs.step(
+    await records.step(
         session, community, "unit", unit.id, "rated", who, note=body.rating, detail=detail
     )
-    await cs.audit(
+    await records.audit(
         session,
         "community_unit_rerated" if row.changed else "community_unit_rated",
         who,
@@ -394,7 +405,7 @@ async def rate(
         unit.id,
         detail,
     )
-    await session.commit()
+    await session.flush()
     return int(row.id)
 
 
@@ -492,3 +503,44 @@ async def coverage(
             }
         )
     return {"year": year, "communities": out}
+
+
+# --- as the routes see them -------------------------------------------------------------------
+
+
+async def list_meetings(session: AsyncSession, area_id: int, period: str | None) -> list[Meeting]:
+    return await rows_under(
+        session, Meeting, area_id, order_by=(Meeting.held_at.desc(),), period=period
+    )
+
+
+async def meeting_detail(
+    session: AsyncSession, communities: list[int], meeting_id: int, now: datetime
+) -> dict[str, Any]:
+    """A meeting with its resolutions (tracked tasks) and timeline."""
+    m = await get_meeting(session, communities, meeting_id)
+    await session.refresh(m)
+    resolutions = await tracked.list_tasks(
+        session, [m.community_id], now, source="meeting", ref_id=m.id
+    )
+    return {
+        **{c.name: getattr(m, c.name) for c in Meeting.__table__.columns},
+        "resolutions": [dict(t._mapping) for t in resolutions],
+        "timeline": await records.timeline(session, "meeting", m.id),
+    }
+
+
+async def list_ratings(
+    session: AsyncSession, area_id: int, period: str | None, unit_id: int | None
+) -> list[UnitRating]:
+    return await rows_under(
+        session, UnitRating, area_id, order_by=(UnitRating.id,), period=period, unit_id=unit_id
+    )
+
+
+async def rate_unit(
+    session: AsyncSession, area_id: int, body: RatingIn, who: Principal, request: Request | None
+) -> UnitRating:
+    c = await community_of(session, area_id)
+    rid = await rate(session, c, body, who, request)
+    return await row_under(session, UnitRating, c.id, rid, ("评议", "Rating"), fresh=True)

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.auth.policy import RULES, Principal
 from app.cases.service import _OVERDUE
 from app.errors import ApiError
-from app.schemas import SHANGHAI, to_local
+from app.schemas import SHANGHAI, parse_instant, to_local
 
 # --- coordinate reference systems (Part 2) ------------------------------------------------------
 
@@ -125,14 +125,14 @@ def _instant(v: str, end: bool) -> datetime | None:
             d = date.fromisoformat(v)
             t = datetime.combine(d, time(0), SHANGHAI)
             return t + timedelta(days=1) - timedelta(microseconds=1) if end else t
-        t = datetime.fromisoformat(v.replace("Z", "+00:00").replace("z", "+00:00"))
+        t = parse_instant(v)
     except ValueError:
         raise bad(
             "datetime",
             f"datetime 不是 RFC 3339 时间或区间：{v}",
             f"datetime is not an RFC 3339 instant or interval: {v}",
         ) from None
-    return t if t.tzinfo else t.replace(tzinfo=SHANGHAI)
+    return t
 
 
 def parse_datetime(value: str | None) -> tuple[datetime | None, datetime | None] | None:

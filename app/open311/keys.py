@@ -13,7 +13,9 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import short_transaction
 from app.errors import ApiError, not_found
+from app.schemas import to_local
 
 KEY_PREFIX = "o311_"
 QR_INTEGRATOR = "网格服务卡二维码"
@@ -69,10 +71,11 @@ async def verify_key(session: AsyncSession, key: str | None) -> Integrator | Non
     """The integrator holding this key, or None (unknown, malformed or revoked)."""
     if not key or len(key) > 200 or not key.isascii():
         return None
-    row = (await session.execute(_VERIFY, {"h": hash_key(key.strip())})).first()
-    # Hand the connection back at once (as the bearer check does): the route's own work may
-    # claim an Idempotency-Key on another connection first.
-    await session.commit()
+    # A transaction of its own (as the bearer check): the key's use is recorded even when the
+    # request then fails, and the route's own work may claim an Idempotency-Key on another
+    # connection first.
+    async with short_transaction(session):
+        row = (await session.execute(_VERIFY, {"h": hash_key(key.strip())})).first()
     return _integrator(row) if row is not None else None
 
 
@@ -183,8 +186,6 @@ async def revoke_key(session: AsyncSession, key_id: int, by: int) -> bool:
 
 
 def key_out(row: Any) -> dict[str, Any]:
-    from app.schemas import to_local
-
     return {
         "id": row.id,
         "prefix": row.prefix,

@@ -42,7 +42,7 @@ async def create_key(
         object_id=key_id,
         detail={"integrator": body.integrator, "channel": body.channel, "area_ids": body.area_ids},
     )
-    await session.commit()
+    await session.flush()
     out = {**keys.key_out(await keys.get_key(session, key_id)), "key": key}
     return FastJSON(out, status_code=201, headers={"Cache-Control": "no-store"})
 
@@ -65,5 +65,5 @@ async def revoke_key(
             object_type="open311_key",
             object_id=key_id,
         )
-    await session.commit()
+    await session.flush()
     return FastJSON(keys.key_out(await keys.get_key(session, key_id)))

@@ -23,7 +23,7 @@ from app.i18n import ACTION_LABELS, STATUS_LABELS, Lang, label
 from app.open311.formats import w3c
 from app.open311.keys import Integrator
 from app.pii import mask_id_number, mask_phone
-from app.schemas import SHANGHAI
+from app.schemas import SHANGHAI, parse_instant
 
 SPEC = "http://wiki.open311.org/GeoReport_v2"
 CLOSED = ("closed", "rejected")
@@ -242,11 +242,8 @@ def parse_time(value: str | None, field: str) -> datetime | None:
     """A W3C / ISO 8601 date-time (or date); without an offset it is Asia/Shanghai."""
     if value is None or value == "":
         return None
-    v = value.strip().replace("Z", "+00:00")
-    if len(v) > 19 and v[19] == " ":  # "+08:00" sent unencoded in a query string
-        v = v[:19] + "+" + v[20:]
     try:
-        t = datetime.fromisoformat(v)
+        t = parse_instant(value)
     except ValueError:
         raise ApiError(
             "validation_error",
@@ -255,7 +252,6 @@ def parse_time(value: str | None, field: str) -> datetime | None:
             detail=f"{field} 不是有效的时间（W3C 格式，如 2026-11-30T09:30:00+08:00）",
             detail_en=f"{field} is not a valid W3C date-time (e.g. 2026-11-30T09:30:00+08:00)",
         ) from None
-    t = t if t.tzinfo else t.replace(tzinfo=SHANGHAI)
     if not 1900 <= t.year <= 2999:
         raise ApiError(
             "validation_error",

@@ -20,7 +20,7 @@ from app.errors import ApiError
 from app.http import ApiRoute
 from app.i18n import RequestLang
 from app.responses import FastJSON
-from app.schemas import SHANGHAI
+from app.schemas import SHANGHAI, LocalInstant
 from app.stats import export, periods, report, service
 from app.stats.schemas import (
     Channels,
@@ -38,8 +38,10 @@ RankUnit = Literal["department", "street", "community", "grid"]
 PeriodKind = Literal["day", "week", "month", "quarter", "year", "custom"]
 PeriodQ = Annotated[PeriodKind, Query(description="day, week (ISO), month, quarter, year, custom")]
 AtQ = Annotated[date | None, Query(description="Any day in the period (default: today)")]
-SinceQ = Annotated[datetime | None, Query(description="custom: start (Asia/Shanghai if no offset)")]
-UntilQ = Annotated[datetime | None, Query(description="custom: end, exclusive")]
+SinceQ = Annotated[
+    LocalInstant | None, Query(description="custom: start (Asia/Shanghai if no offset)")
+]
+UntilQ = Annotated[LocalInstant | None, Query(description="custom: end, exclusive")]
 
 
 def _today() -> date:

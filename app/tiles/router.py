@@ -19,7 +19,7 @@ from app.db import DbReader
 from app.errors import ApiError
 from app.http import ApiRoute
 from app.responses import FastJSON
-from app.schemas import SHANGHAI
+from app.schemas import SHANGHAI, LocalInstant
 from app.tiles import service
 from app.tiles.schemas import TileJSON
 
@@ -38,9 +38,10 @@ StatusQ = Annotated[
 ]
 CategoryQ = Annotated[list[str] | None, Query(description="Category codes (repeat)")]
 SinceQ = Annotated[
-    datetime | None, Query(description="Reported at or after (ISO 8601; no offset = Shanghai)")
+    LocalInstant | None,
+    Query(description="Reported at or after (ISO 8601; no offset = Shanghai)"),
 ]
-UntilQ = Annotated[datetime | None, Query(description="Reported before")]
+UntilQ = Annotated[LocalInstant | None, Query(description="Reported before")]
 DepartmentQ = Annotated[int | None, Query(description="Dispatched to this department")]
 
 _TILE_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -63,10 +64,6 @@ def _check_tile(z: int, x: int, y: int) -> None:
                 detail_en=f"At zoom {z}, {name} must be between 0 and {n - 1}",
                 field=name,
             )
-
-
-def _local(t: datetime | None) -> datetime | None:
-    return t.replace(tzinfo=SHANGHAI) if t is not None and t.tzinfo is None else t
 
 
 async def _tile(
@@ -114,7 +111,7 @@ def _filters(
             detail_en=f"Unknown status: {', '.join(bad)}",
             field="status",
         )
-    return service.CaseFilters(status_, category, _local(since), _local(until), department_id)
+    return service.CaseFilters(status_, category, since, until, department_id)
 
 
 @router.get(

@@ -217,7 +217,7 @@ async def create_user(
         object_id=u.id,
         detail={"username": u.username, "posts": [p.model_dump(mode="json") for p in data.posts]},
     )
-    await session.commit()
+    await session.flush()
     return u
 
 
@@ -291,7 +291,7 @@ async def update_user(
             detail={"before": before, "after": after},
         )
     u.updated_at = func.now()
-    await session.commit()
+    await session.flush()
     await session.refresh(u)
     return u
 
@@ -309,7 +309,7 @@ async def reset_password(
     await record(
         session, "password_reset", actor=who, request=request, object_type="user", object_id=u.id
     )
-    await session.commit()
+    await session.flush()
 
 
 async def add_post(
@@ -328,7 +328,7 @@ async def add_post(
         object_id=user_id,
         detail={"post_id": post.id, **data.model_dump(mode="json")},
     )
-    await session.commit()
+    await session.flush()
 
 
 async def end_post(
@@ -357,7 +357,7 @@ async def end_post(
         object_id=user_id,
         detail={"post_id": post_id, "role": post.role},
     )
-    await session.commit()
+    await session.flush()
 
 
 _STAFF = text(

@@ -6,18 +6,16 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from fastapi import APIRouter, Query, Request, Response, status
-from sqlalchemy import select
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from app.auth.policy import CommunityManager, CommunityReader, SupportPublisher, SupportReader
-from app.community import service as cs
 from app.community.schemas import IdPath, IdQuery
 from app.db import DbSession
 from app.errors import not_found
 from app.http import ApiRoute
+from app.i18n import request_lang
 from app.schemas import SHANGHAI
 from app.volunteers import service
-from app.volunteers.models import PartyMember, Service
 from app.volunteers.schemas import (
     ClaimIn,
     MeasureIn,
@@ -35,7 +33,12 @@ from app.volunteers.schemas import (
     VolunteerTaskOut,
 )
 
-router = APIRouter(prefix="/api/v1", tags=["dual registration"], route_class=ApiRoute)
+router = APIRouter(
+    prefix="/api/v1",
+    tags=["dual registration"],
+    route_class=ApiRoute,
+    dependencies=[Depends(request_lang)],
+)
 
 
 def _now() -> datetime:
@@ -50,11 +53,7 @@ def _now() -> datetime:
 async def list_members(
     area_id: int, session: DbSession, who: CommunityReader, unit_id: IdQuery = None
 ) -> Any:
-    communities = await cs.communities_under(session, area_id)
-    stmt = select(PartyMember).where(PartyMember.community_id.in_(communities))
-    if unit_id is not None:
-        stmt = stmt.where(PartyMember.unit_id == unit_id)
-    return (await session.execute(stmt.order_by(PartyMember.id))).scalars().all()
+    return await service.list_members(session, area_id, unit_id)
 
 
 @router.post(
@@ -66,7 +65,7 @@ async def list_members(
 async def register_member(
     area_id: int, body: MemberIn, request: Request, session: DbSession, who: CommunityManager
 ) -> Any:
-    c = await cs.community_of(session, area_id)
+    c = await service.community_of(session, area_id)
     return await service.register_member(session, c, body, who, request)
 
 
@@ -76,7 +75,7 @@ async def register_member(
     summary="Volunteer tasks and how many claimed them",
 )
 async def list_volunteer_tasks(area_id: int, session: DbSession, who: CommunityReader) -> Any:
-    rows = await service.list_tasks(session, await cs.communities_under(session, area_id))
+    rows = await service.list_tasks(session, await service.communities_under(session, area_id))
     return [dict(r._mapping) for r in rows]
 
 
@@ -89,7 +88,7 @@ async def list_volunteer_tasks(area_id: int, session: DbSession, who: CommunityR
 async def create_volunteer_task(
     area_id: int, body: VolunteerTaskIn, request: Request, session: DbSession, who: CommunityManager
 ) -> Any:
-    c = await cs.community_of(session, area_id)
+    c = await service.community_of(session, area_id)
     tid = await service.create_task(session, c, body, who, request)
     return dict((await service.list_tasks(session, [c.id], tid))[0]._mapping)
 
@@ -109,9 +108,9 @@ async def claim_task(
     session: DbSession,
     who: CommunityManager,
 ) -> Any:
-    c = await cs.community_of(session, area_id)
+    c = await service.community_of(session, area_id)
     sid = await service.claim(session, c, volunteer_task_id, body.member_id, who, request)
-    return await session.get(Service, sid)
+    return await service.get_service(session, c, sid)
 
 
 @router.get("/areas/{area_id}/services", response_model=list[ServiceOut], summary="Service records")
@@ -122,13 +121,7 @@ async def list_services(
     status_: ServiceStatus | None = Query(None, alias="status"),
     member_id: IdQuery = None,
 ) -> Any:
-    communities = await cs.communities_under(session, area_id)
-    stmt = select(Service).where(Service.community_id.in_(communities))
-    if status_:
-        stmt = stmt.where(Service.status == status_)
-    if member_id is not None:
-        stmt = stmt.where(Service.member_id == member_id)
-    return (await session.execute(stmt.order_by(Service.id.desc()).limit(2000))).scalars().all()
+    return await service.list_services(session, area_id, status_, member_id)
 
 
 @router.post(
@@ -140,9 +133,9 @@ async def list_services(
 async def record_service(
     area_id: int, body: ServiceIn, request: Request, session: DbSession, who: CommunityManager
 ) -> Any:
-    c = await cs.community_of(session, area_id)
+    c = await service.community_of(session, area_id)
     sid = await service.record_service(session, c, body, who, request)
-    return await session.get(Service, sid)
+    return await service.get_service(session, c, sid)
 
 
 @router.post(
@@ -160,10 +153,9 @@ async def service_action(
     session: DbSession,
     who: CommunityManager,
 ) -> Any:
-    c = await cs.community_of(session, area_id)
+    c = await service.community_of(session, area_id)
     await service.act(session, c, service_id, action, body, who, request, _now())
-    s = await session.get(Service, service_id, populate_existing=True)
-    return s
+    return await service.get_service(session, c, service_id)
 
 
 @router.get(
@@ -182,7 +174,7 @@ async def volunteer_report(
     end = until or datetime.now(SHANGHAI).date()
     start = since or end - timedelta(days=90)
     return await service.report(
-        session, await cs.communities_under(session, area_id), start, end, unit_id
+        session, await service.communities_under(session, area_id), start, end, unit_id
     )
 
 

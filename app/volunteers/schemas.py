@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_serializer
 
-from app.community.schemas import Id, TimeIn
+from app.community.schemas import Id, PastDay, Phone, TimeIn
 from app.pii import mask_phone
 from app.schemas import LocalTime, RequestModel, ResponseModel
 
@@ -22,8 +22,8 @@ class MemberIn(RequestModel):
     grid_id: Id | None = Field(None, description="The grid where they live")
     skills: list[Skill] = Field(default_factory=list, max_length=20)
     availability: str = Field("", max_length=200)
-    phone: str | None = Field(None, max_length=40)
-    registered_on: date | None = None
+    phone: Phone | None = None
+    registered_on: PastDay | None = None
 
 
 class MemberOut(ResponseModel):
@@ -80,13 +80,13 @@ class ServiceIn(RequestModel):
     member_id: Id
     what: str = Field(min_length=1, max_length=300)
     place: str = Field("", max_length=200)
-    served_on: date
+    served_on: PastDay
     hours: Decimal = Field(gt=0, le=24)
 
 
 class ServiceActionIn(RequestModel):
     hours: Decimal | None = Field(None, gt=0, le=24, description="record: hours served")
-    served_on: date | None = Field(None, description="record: the day served")
+    served_on: PastDay | None = Field(None, description="record: the day served")
     note: str = Field("", max_length=2000)
 
 
@@ -135,7 +135,7 @@ class MeasureIn(RequestModel):
     content: str = Field(min_length=1, max_length=4000)
     category_codes: list[str] = Field(default_factory=list, max_length=50)
     contact: str | None = Field(None, max_length=100)
-    phone: str | None = Field(None, max_length=40)
+    phone: Phone | None = None
     department_id: Id | None = Field(None, description="Administrators name the department")
 
 
@@ -144,7 +144,7 @@ class MeasureUpdate(RequestModel):
     content: str | None = Field(None, min_length=1, max_length=4000)
     category_codes: list[str] | None = Field(None, max_length=50)
     contact: str | None = Field(None, max_length=100)
-    phone: str | None = Field(None, max_length=40)
+    phone: Phone | None = None
     active: bool | None = None
 
 

@@ -17,9 +17,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.policy import Principal
-from app.community import service as cs
-from app.community.service import Community
+from app.community import areas, records
+from app.community import service as community_units
+from app.community.areas import Community, check_grid, row_under, rows_under
 from app.errors import ApiError, not_found
+from app.schemas import SHANGHAI
 from app.volunteers.models import PartyMember, Service, SupportMeasure, VolunteerTask
 from app.volunteers.schemas import (
     MeasureIn,
@@ -29,6 +31,10 @@ from app.volunteers.schemas import (
     ServiceIn,
     VolunteerTaskIn,
 )
+
+# The routes resolve their paths through their own service.
+communities_under = areas.communities_under
+community_of = areas.community_of
 
 SERVICE_MACHINE: dict[str, set[str]] = {
     "record": {"claimed"},
@@ -45,11 +51,9 @@ async def register_member(
     who: Principal,
     request: Request | None,
 ) -> PartyMember:
-    from app.lists.service import check_grid
-
     await check_grid(session, community, body.grid_id)
     if body.unit_id is not None:
-        await cs.check_units(session, community, [body.unit_id], "unit_id")
+        await community_units.check_units(session, community, [body.unit_id], "unit_id")
     data = body.model_dump(exclude_none=True)
     m = PartyMember(
         district_id=community.district_id, community_id=community.id, created_by=who.user_id, **data
@@ -57,9 +61,13 @@ async def register_member(
     session.add(m)
     await session.flush()
     detail = {k: v for k, v in data.items() if k != "phone"}
-    await cs.step(session, community, "member", m.id, "registered", who, note=m.name, detail=detail)
-    await cs.audit(session, "party_member_registered", who, request, "party_member", m.id, detail)
-    await session.commit()
+    await records.step(
+        session, community, "member", m.id, "registered", who, note=m.name, detail=detail
+    )
+    await records.audit(
+        session, "party_member_registered", who, request, "party_member", m.id, detail
+    )
+    await session.flush()
     await session.refresh(m)
     return m
 
@@ -85,8 +93,6 @@ async def create_task(
     who: Principal,
     request: Request | None,
 ) -> int:
-    from app.lists.service import check_grid
-
     await check_grid(session, community, body.grid_id)
     t = VolunteerTask(
         district_id=community.district_id,
@@ -97,14 +103,16 @@ async def create_task(
     session.add(t)
     await session.flush()
     detail = body.model_dump(mode="json")
-    await cs.step(
+    await records.step(
         session, community, "volunteer_task", t.id, "created", who, note=t.title, detail=detail
     )
-    await cs.audit(session, "volunteer_task_created", who, request, "volunteer_task", t.id, detail)
-    await cs.emit_community(
+    await records.audit(
+        session, "volunteer_task_created", who, request, "volunteer_task", t.id, detail
+    )
+    await records.emit_community(
         session, "community.volunteer_task", community.id, {"volunteer_task_id": t.id}
     )
-    await session.commit()
+    await session.flush()
     return t.id
 
 
@@ -157,7 +165,7 @@ async def claim(
         task_id=t.id,
         what=t.title,
         place=t.place,
-        served_on=t.starts_at.date(),
+        served_on=t.starts_at.astimezone(SHANGHAI).date(),
     )
     name = m.name
     session.add(s)
@@ -171,10 +179,10 @@ async def claim(
             detail=f"{name} 已认领该任务",
             detail_en=f"{name} has claimed this task already",
         ) from None
-    await cs.step(
+    await records.step(
         session, community, "service", s.id, "claimed", who, note=m.name, detail={"task_id": t.id}
     )
-    await cs.audit(
+    await records.audit(
         session,
         "volunteer_claimed",
         who,
@@ -183,7 +191,7 @@ async def claim(
         s.id,
         {"task_id": t.id, "member_id": m.id},
     )
-    await session.commit()
+    await session.flush()
     return s.id
 
 
@@ -204,11 +212,13 @@ async def record_service(
     session.add(s)
     await session.flush()
     detail = body.model_dump(mode="json")
-    await cs.step(session, community, "service", s.id, "recorded", who, note=m.name, detail=detail)
-    await cs.audit(
+    await records.step(
+        session, community, "service", s.id, "recorded", who, note=m.name, detail=detail
+    )
+    await records.audit(
         session, "volunteer_service_recorded", who, request, "volunteer_service", s.id, detail
     )
-    await session.commit()
+    await session.flush()
     return s.id
 
 
@@ -225,7 +235,7 @@ async def act(
     s = await session.get(Service, service_id, with_for_update=True)
     if s is None or s.community_id != community.id:
         raise not_found("服务记录", "Service", service_id)
-    cs.check_state("服务记录", "service", s.status, action, SERVICE_MACHINE)
+    records.check_state("服务记录", "service", s.status, action, SERVICE_MACHINE)
     detail: dict[str, Any] = {}
     if action == "record":
         if body.hours is None:
@@ -235,9 +245,15 @@ async def act(
                 detail="需填写服务时长",
                 detail_en="hours is required",
             )
-        s.status, s.hours = "recorded", body.hours
-        if body.served_on is not None:
-            s.served_on = body.served_on
+        served_on = body.served_on or s.served_on
+        if served_on is not None and served_on > now.astimezone(SHANGHAI).date():
+            raise ApiError(
+                "validation_error",
+                field="served_on",
+                detail=f"服务日期 {served_on} 还没到，不能登记服务时长",
+                detail_en=f"The service day {served_on} has not come yet",
+            )
+        s.status, s.hours, s.served_on = "recorded", body.hours, served_on
         detail = {"hours": body.hours, "served_on": s.served_on}
     elif action == "confirm":
         s.status, s.confirmed_by, s.confirmed_at = "confirmed", who.user_id, now
@@ -247,11 +263,13 @@ async def act(
         s.status = "withdrawn"
     if body.note:
         s.note = body.note
-    await cs.step(session, community, "service", s.id, action, who, note=body.note, detail=detail)
-    await cs.audit(
+    await records.step(
+        session, community, "service", s.id, action, who, note=body.note, detail=detail
+    )
+    await records.audit(
         session, f"volunteer_service_{action}", who, request, "volunteer_service", s.id, detail
     )
-    await session.commit()
+    await session.flush()
 
 
 _REPORT = text(
@@ -432,7 +450,7 @@ async def publish(
     )
     session.add(m)
     await session.flush()
-    await cs.audit(
+    await records.audit(
         session,
         "support_measure_published",
         who,
@@ -441,7 +459,7 @@ async def publish(
         m.id,
         body.model_dump(),
     )
-    await session.commit()
+    await session.flush()
     return m.id
 
 
@@ -466,7 +484,39 @@ async def update_measure(
                 "validation_error", field=k, detail=f"{k} 不能为空", detail_en=f"{k} cannot be null"
             )
         setattr(m, k, v)
-    await cs.audit(
+    await records.audit(
         session, "support_measure_updated", who, request, "support_measure", m.id, changes
     )
-    await session.commit()
+    await session.flush()
+
+
+# --- lists and rows as the routes see them ----------------------------------------------------
+
+_SERVICE = ("服务记录", "Service")
+
+
+async def list_members(
+    session: AsyncSession, area_id: int, unit_id: int | None
+) -> list[PartyMember]:
+    return await rows_under(
+        session, PartyMember, area_id, order_by=(PartyMember.id,), unit_id=unit_id
+    )
+
+
+async def list_services(
+    session: AsyncSession, area_id: int, status: str | None, member_id: int | None
+) -> list[Service]:
+    return await rows_under(
+        session,
+        Service,
+        area_id,
+        order_by=(Service.id.desc(),),
+        limit=2000,
+        status=status,
+        member_id=member_id,
+    )
+
+
+async def get_service(session: AsyncSession, community: Community, service_id: int) -> Service:
+    """A service record as it stands now (reloaded after a change in this session)."""
+    return await row_under(session, Service, community.id, service_id, _SERVICE, fresh=True)

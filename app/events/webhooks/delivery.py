@@ -24,6 +24,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import get_settings
+from app.db import unit_of_work
+from app.events.webhooks import targets
 from app.schemas import to_local
 
 log = logging.getLogger("wangge.webhooks")
@@ -106,22 +108,35 @@ def body_of(event: dict[str, Any]) -> bytes:
     )
 
 
-async def deliver_due(
-    session: AsyncSession, client: httpx.AsyncClient, now: datetime | None = None, batch: int = 20
-) -> dict[str, int]:
-    """Send what is due (claimed under a lease, `webhook_lease_seconds`: a process killed while
-    sending leaves the claim to expire, and another process (or this one, restarted) sends it
-    again: at least once, de-duplicated by the receiver on Wangge-Event-Id)."""
+async def claim_due(
+    session: AsyncSession, now: datetime | None = None, batch: int = 20
+) -> tuple[datetime, list[Any]]:
+    """Claim what is due under a lease (`webhook_lease_seconds`): a process killed while sending
+    leaves the claim to expire, and another process (or this one, restarted) sends it again: at
+    least once, de-duplicated by the receiver on Wangge-Event-Id. The job commits the claim in
+    its own unit of work before sending (no transaction is held across the network)."""
     now = now or (await session.execute(text("SELECT now()"))).scalar_one()
     lease = get_settings().webhook_lease_seconds
     claimed = list(await session.execute(_CLAIM, {"now": now, "batch": batch, "lease": lease}))
-    await session.commit()
-    sent = failed = 0
+    return now, claimed
+
+
+Outcome = tuple[Any, int | None, str | None]
+"""(the claimed delivery, the HTTP status or None, the error or None when delivered)."""
+
+
+async def send(client: httpx.AsyncClient, claimed: list[Any]) -> list[Outcome]:
+    """POST each claimed delivery (no database work)."""
+    out: list[Outcome] = []
     for d in claimed:
         event = d.event if isinstance(d.event, dict) else orjson.loads(d.event)
         body = body_of(event)
         ts = int(time.time())
         status, error = None, None
+        refused = await targets.refusal(d.url)
+        if refused is not None:  # the name now points into a private network: not sent
+            out.append((d, None, f"refused: {refused[1]}"[:300]))
+            continue
         try:
             r = await client.post(
                 d.url,
@@ -136,13 +151,23 @@ async def deliver_due(
                 },
             )
             status = r.status_code
-            if 200 <= status < 300:
-                await session.execute(_DONE, {"now": now, "status": status, "id": d.id})
-                sent += 1
-                continue
-            error = f"HTTP {status}: {r.text[:200]}"
+            if not 200 <= status < 300:
+                error = f"HTTP {status}: {r.text[:200]}"
         except httpx.HTTPError as e:
             error = f"{type(e).__name__}: {e}"[:300]
+        out.append((d, status, error))
+    return out
+
+
+async def record_outcomes(
+    session: AsyncSession, now: datetime, outcomes: list[Outcome]
+) -> dict[str, int]:
+    sent = failed = 0
+    for d, status, error in outcomes:
+        if error is None:
+            await session.execute(_DONE, {"now": now, "status": status, "id": d.id})
+            sent += 1
+            continue
         await session.execute(
             _FAILED,
             {
@@ -155,19 +180,33 @@ async def deliver_due(
             },
         )
         failed += 1
-    await session.commit()
     return {"sent": sent, "failed": failed}
 
 
-async def run_forever(stop: asyncio.Event) -> None:
-    from app.db import db
+async def deliver_due(
+    session: AsyncSession, client: httpx.AsyncClient, now: datetime | None = None, batch: int = 20
+) -> dict[str, int]:
+    """Claim, send and record on one session (the caller's unit of work commits)."""
+    now, claimed = await claim_due(session, now, batch)
+    return await record_outcomes(session, now, await send(client, claimed))
 
+
+async def deliver_batch(client: httpx.AsyncClient, batch: int = 20) -> dict[str, int]:
+    """The job: the claim commits in one unit of work, the sending holds no connection, the
+    outcomes commit in another."""
+    async with unit_of_work() as session:
+        now, claimed = await claim_due(session, batch=batch)
+    outcomes = await send(client, claimed)
+    async with unit_of_work() as session:
+        return await record_outcomes(session, now, outcomes)
+
+
+async def run_forever(stop: asyncio.Event) -> None:
     period = get_settings().webhook_poll_seconds
     async with httpx.AsyncClient(timeout=10.0, follow_redirects=False) as client:
         while not stop.is_set():
             try:
-                async with db.session() as session:
-                    did = await deliver_due(session, client)
+                did = await deliver_batch(client)
                 if did["sent"] or did["failed"]:
                     continue  # more may be waiting
             except Exception:
