@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from app.worktime.calendar import default_calendar
 from tests.api.test_loop import Loop, _dept_id, _report
-from tests.helpers import problem
+from tests.helpers import assert_stats_facts_exact, problem
 
 SH = ZoneInfo("Asia/Shanghai")
 STREET = "360602001000"  # 江边街道
@@ -564,17 +564,7 @@ async def test_hotspots_channels_exports_report(anon, as_user, conn, demo) -> No
     assert r.status_code == 422 and r.json()["field"] == "month"
 
 
-async def _facts_match_recomputation(conn) -> None:
-    for table in ("stats_case_facts", "stats_dept_facts"):
-        diff = (
-            await conn.execute(
-                text(
-                    f"SELECT count(*) FROM ((TABLE {table} EXCEPT ALL TABLE {table}_v) "
-                    f"UNION ALL (TABLE {table}_v EXCEPT ALL TABLE {table})) x"
-                )
-            )
-        ).scalar_one()
-        assert diff == 0, table
+_facts_match_recomputation = assert_stats_facts_exact
 
 
 async def test_facts_stay_exact_as_cases_change(anon, as_user, conn) -> None:
