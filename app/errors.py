@@ -206,6 +206,7 @@ _PYDANTIC_ZH: dict[str, str] = {
     "too_short": "元素过少",
     "too_long": "元素过多",
     "value_error": "取值无效",
+    "control_character": "含有不允许的控制字符或双向控制字符",
 }
 
 

@@ -32,4 +32,4 @@ def register() -> None:
         i18n.register_action_labels(labels)
     policy.register_key_verifier("open311:submit", keys.verify_key)
     scheduler.register_job("community", community_clock.tick)
-    case_detail.register_loop(loop_service.allowed_actions, deadlines.calendar)
+    case_detail.register_loop(loop_service.allowed_for, deadlines.calendar)

@@ -26,7 +26,7 @@ from app.deliberation.router import router as deliberation_router
 from app.departments.router import router as departments_router
 from app.events import stream as event_stream
 from app.events import webhooks
-from app.events.webhook_router import router as webhooks_router
+from app.events.webhooks.router import router as webhooks_router
 from app.fieldapp.router import router as fieldapp_router
 from app.grids.router import router as grids_router
 from app.health.router import router as health_router

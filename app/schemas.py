@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Generic, Self, TypeVar
 from zoneinfo import ZoneInfo
 
 from fastapi import Query
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from app.config import get_settings
 from app.errors import ApiError
@@ -23,6 +33,46 @@ def to_local(value: datetime) -> str:
 
 LocalTime = Annotated[datetime, PlainSerializer(to_local, return_type=str, when_used="json")]
 """A timestamptz shown in Asia/Shanghai (+08:00)."""
+
+
+# Control characters but tab, LF and CR (C0, DEL, C1), lone surrogates, the two noncharacters XML
+# cannot carry, and the bidirectional embeddings, overrides and isolates that make a text read
+# other than it is stored (U+202A-U+202E, U+2066-U+2069).
+_UNSAFE = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff\u202a-\u202e\u2066-\u2069]"
+)
+
+
+def check_text(value: str) -> str:
+    """A text a person could have typed: refuses control characters (tab, newline and carriage
+    return are fine) and bidi overrides; pydantic error type `control_character`."""
+    bad = _UNSAFE.search(value)
+    if bad is not None:
+        raise PydanticCustomError(
+            "control_character",
+            "contains the control or bidi override character U+{char} at position {at}",
+            {"char": f"{ord(bad.group()):04X}", "at": bad.start()},
+        )
+    return value
+
+
+CleanStr = Annotated[str, AfterValidator(check_text)]
+"""The one text type of the API's input. Every field of a `RequestModel` is checked the same way
+(strings inside lists and objects too), so a body cannot store what a reader cannot show."""
+
+
+def _check_texts(value: Any) -> Any:
+    if isinstance(value, str):
+        check_text(value)
+    elif isinstance(value, list | tuple | set | frozenset):
+        for v in value:
+            if not isinstance(v, int | float):
+                _check_texts(v)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _check_texts(k)
+            _check_texts(v)
+    return value
 
 
 def local_instant(value: datetime) -> datetime:
@@ -51,9 +101,15 @@ TimeQuery = Annotated[
 
 
 class RequestModel(BaseModel):
-    """Request bodies: unknown fields are an error (no mass assignment, no silent typos)."""
+    """Request bodies: unknown fields are an error (no mass assignment, no silent typos), and
+    every text in them is a `CleanStr`."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _clean_texts(cls, value: Any) -> Any:
+        return _check_texts(value)
 
 
 class ResponseModel(BaseModel):

@@ -5,7 +5,7 @@ loop is above the cases: it registers what the detail shows of it (`register_loo
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,8 +32,9 @@ _ASSIGNMENTS = text(
 
 # --- extension points, registered from above (`app.extensions`): the loop ---------------------
 
-ActionsOf = Callable[[str, Principal], list[str]]
-"""The loop's actions the caller may take on a case in this status."""
+ActionsOf = Callable[[AsyncSession, Sequence[int], Principal], Awaitable[dict[int, list[str]]]]
+"""The loop's actions the caller may take now on each of these cases (by case id): what the loop's
+one rule lets through (`app.loop.actions.allowed_for`)."""
 CalendarOf = Callable[[AsyncSession], Awaitable[WorkCalendar]]
 """The working calendar the loop's deadlines run on."""
 
@@ -69,7 +70,11 @@ async def detail(
     out["timeline"] = await timeline(session, case_id, lang)
     out["attachments"] = await attachments(session, case_id)
     out["assignments"] = await assignments(session, case_id)
-    out["allowed_actions"] = _loop.actions_of(row.status, who) if _loop.actions_of else []
+    out["allowed_actions"] = (
+        (await _loop.actions_of(session, [case_id], who)).get(case_id, [])
+        if _loop.actions_of
+        else []
+    )
     if reveal:
         await record(
             session,

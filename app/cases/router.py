@@ -11,12 +11,13 @@ from fastapi import APIRouter, File, Form, Header, Query, Request, Response, Upl
 from fastapi.responses import FileResponse
 
 from app.auth.policy import (
+    AuditReader,
     CasePlacer,
     CaseReader,
     CaseReporter,
     CaseWorker,
 )
-from app.cases import attachments, detail, intake, service
+from app.cases import attachments, chain, detail, intake, service
 from app.cases.schemas import (
     AttachmentOut,
     CaseCreate,
@@ -25,6 +26,7 @@ from app.cases.schemas import (
     CasePage,
     DuplicateIn,
     PlaceIn,
+    TimelineChain,
 )
 from app.config import get_settings
 from app.db import DbReader, DbSession, ReaderFactory, raw_connection
@@ -188,6 +190,17 @@ async def get_case(
 ) -> Response:
     out, version = await detail.detail(session, case_id, who, lang, crs, request)
     return FastJSON(out, headers={"ETag": _etag(version)})
+
+
+@router.get(
+    "/cases/{case_id}/timeline/verify",
+    response_model=TimelineChain,
+    summary="Recompute the case timeline's hash chain (administrators)",
+)
+async def verify_timeline(case_id: int, session: DbSession, who: AuditReader) -> dict[str, Any]:
+    row = await service.fetch_case(session, case_id)
+    checked, broken = await chain.verify_timeline(session, row.id)
+    return {"ok": not broken, "checked": checked, "broken": broken}
 
 
 @router.post(

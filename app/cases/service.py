@@ -462,7 +462,6 @@ async def mark_duplicate(
         note=note,
         detail=orjson.dumps({"duplicate": case_id}).decode(),
     )
-    await session.commit()
 
 
 async def _visible(session: AsyncSession, who: Principal, case_id: int) -> bool:
@@ -534,4 +533,3 @@ async def place(
         note=note,
         detail=orjson.dumps({"from_grid": case.grid_id, "to_grid": grid_id}).decode(),
     )
-    await session.commit()

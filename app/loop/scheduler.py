@@ -1,5 +1,6 @@
 """The loop's clock: marks overdue sign-ins and handlings, escalates them (督办) first to the
-street and then to the centre, and reminds departments before a deadline.
+street and then, `escalate_to_centre_hours` after the street was told (`escalated_at`) and
+still overdue, to the centre; and reminds departments before a deadline.
 
 Safe with several workers and replicas: each tick runs only where it wins a transaction-level
 advisory lock, and every change is a conditional UPDATE (an assignment escalates once per level
@@ -37,12 +38,13 @@ CASE WHEN a.state = 'dispatched' THEN a.sign_in_due
 """
 _ESCALATE = text(
     f"""
-    UPDATE case_assignments a SET escalation_level = a.escalation_level + 1
+    UPDATE case_assignments a SET escalation_level = a.escalation_level + 1, escalated_at = :now
     WHERE a.state IN ('dispatched', 'handling', 'rework')
-      AND ({_RUNNING}) IS NOT NULL
+      AND ({_RUNNING}) IS NOT NULL AND ({_RUNNING}) < :now
       AND (
-        (a.escalation_level = 0 AND ({_RUNNING}) < :now)
-        OR (a.escalation_level = 1 AND ({_RUNNING}) < CAST(:now AS timestamptz) - make_interval(hours => :centre_after))
+        a.escalation_level = 0
+        OR (a.escalation_level = 1 AND a.escalated_at
+            < CAST(:now AS timestamptz) - make_interval(hours => :centre_after))
       )
     RETURNING a.id, a.case_id, a.department_id, a.state, a.escalation_level,
               ({_RUNNING}) AS due

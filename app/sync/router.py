@@ -23,7 +23,7 @@ from app.errors import ApiError
 from app.geometry import CRS
 from app.http import ApiRoute
 from app.i18n import RequestLang
-from app.loop.service import allowed_actions
+from app.loop.service import allowed_for
 from app.responses import FastJSON
 from app.schemas import LimitQuery, ResponseModel
 
@@ -100,6 +100,7 @@ async def sync(
         )
         # Everything below the horizon has been handed out; next time start there.
         nxt = cases.encode_cursor(max(horizon, xid), 0 if horizon > xid else last_id)
+    actions = await allowed_for(reader, [r.id for r in rows if r.visible], who)
     out: dict[str, Any] = {
         "cursor": nxt,
         "has_more": has_more,
@@ -108,7 +109,7 @@ async def sync(
         "tasks": [
             {"case_id": r.id, "status": r.status, "actions": acts}
             for r in rows
-            if r.visible and (acts := allowed_actions(r.status, who))
+            if r.visible and (acts := actions.get(r.id))
         ],
     }
     return FastJSON(out)

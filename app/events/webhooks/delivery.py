@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import get_settings
 from app.db import unit_of_work
+from app.events.webhooks import targets
 from app.schemas import to_local
 
 log = logging.getLogger("wangge.webhooks")
@@ -132,6 +133,10 @@ async def send(client: httpx.AsyncClient, claimed: list[Any]) -> list[Outcome]:
         body = body_of(event)
         ts = int(time.time())
         status, error = None, None
+        refused = await targets.refusal(d.url)
+        if refused is not None:  # the name now points into a private network: not sent
+            out.append((d, None, f"refused: {refused[1]}"[:300]))
+            continue
         try:
             r = await client.post(
                 d.url,
