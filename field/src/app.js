@@ -179,6 +179,7 @@ function wire() {
   $('#verify-photos').addEventListener('change', (e) => addPhotos(e.target, S.verifyPhotos, $('#verify-thumbs')));
   $('#report-form').addEventListener('submit', onReport);
   $('#verify-form').addEventListener('submit', onVerify);
+  $('#evaluate-form').addEventListener('submit', onEvaluate);
   $('#send-now').addEventListener('click', async () => {
     for (const e of await outbox.entries()) if (e.state === 'waiting') await outbox.retry(e.id);
   });
@@ -471,6 +472,7 @@ async function openCase(id) {
   const view = clear($('#case-view'));
   const tl = clear($('#timeline'));
   $('#verify-form').hidden = true;
+  $('#evaluate-form').hidden = true;
   let c = await store.get('cases', id);
   try {
     c = await api.request(`/api/v1/cases/${id}`);
@@ -490,9 +492,11 @@ async function openCase(id) {
     h('p', {}, c.description || ''),
   );
   const pending = (await outbox.entries()).filter((e) => e.caseId === id && e.state !== 'done');
-  for (const e of pending) view.append(h('p', { class: 'warn' }, `本机待发送：${e.kind === 'verify' ? '核查结果' : '照片'}（${e.error ? e.error.detail : '等待发送'}）`));
+  const what = { verify: '核查结果', evaluate: '回访结果', case: '照片' };
+  for (const e of pending) view.append(h('p', { class: 'warn' }, `本机待发送：${what[e.kind]}（${e.error ? e.error.detail : '等待发送'}）`));
   const actions = c.allowed_actions || c.actions || [];
   $('#verify-form').hidden = !actions.includes('verify') || pending.some((e) => e.kind === 'verify');
+  $('#evaluate-form').hidden = !actions.includes('evaluate') || pending.some((e) => e.kind === 'evaluate');
   S.verifyPhotos = [];
   renderThumbs(S.verifyPhotos, $('#verify-thumbs'));
   if (!c.timeline) {
@@ -514,7 +518,7 @@ async function openCase(id) {
 function thumbs(ids) {
   const box = h('div', { class: 'tl-photos' });
   for (const id of ids) {
-    const img = h('img', { alt: `照片 ${id}`, 'data-attachment': String(id) });
+    const img = h('img', { alt: '', 'aria-label': `照片 ${id}`, 'data-attachment': String(id) });
     box.append(img);
     api
       .request(`/api/v1/attachments/${id}/thumbnail`, { raw: true })
@@ -542,6 +546,21 @@ async function onVerify(ev) {
   location.hash = '#outbox';
 }
 
+const SATISFACTION = { satisfied: '满意', basically_satisfied: '基本满意', dissatisfied: '不满意', unreachable: '联系不上' };
+
+async function onEvaluate(ev) {
+  ev.preventDefault();
+  const c = S.current;
+  const f = ev.target;
+  await outbox.add(
+    { id: outbox.uuid(), kind: 'evaluate', caseId: c.id, baseVersion: c.version, title: c.title, body: { satisfaction: f.satisfaction.value, note: f.note.value.trim() } },
+    [],
+  );
+  f.reset();
+  toast(navigator.onLine ? '回访结果已保存，正在发送' : '回访结果已保存在本机，联网后自动发送');
+  location.hash = '#outbox';
+}
+
 // ---- the outbox ----------------------------------------------------------------------------
 
 async function renderOutbox() {
@@ -552,7 +571,12 @@ async function renderOutbox() {
   $('#outbox-summary').textContent = `等待发送 ${waiting.length} · 发送失败 ${failed.length} · 已发送 ${sent.length}`;
   const ul = clear($('#outbox-list'));
   for (const e of [...failed, ...waiting, ...sent.reverse().slice(0, 30)]) {
-    const title = e.kind === 'case' ? e.body.title : `核查：${e.title || `事件 ${e.caseId}`}（${e.body.passed ? '通过' : '退回重办'}）`;
+    const title =
+      e.kind === 'case'
+        ? e.body.title
+        : e.kind === 'verify'
+          ? `核查：${e.title || `事件 ${e.caseId}`}（${e.body.passed ? '通过' : '退回重办'}）`
+          : `回访：${e.title || `事件 ${e.caseId}`}（${SATISFACTION[e.body.satisfaction]}）`;
     const photos = e.photos.length ? ` · 照片 ${e.photos.filter((p) => p.done).length}/${e.photos.length}` : '';
     const label = { waiting: '等待发送', failed: '发送失败', done: '已发送' }[e.state];
     const li = h('li', { class: `entry ${e.state}`, 'data-entry': e.id, 'data-state': e.state },

@@ -148,8 +148,8 @@ async function send(e) {
       await store.put('cases', { ...c, actions: [] });
       await save(e);
     }
-    if (e.kind === 'verify' && !e.eventId) {
-      e.eventId = await verify(e);
+    if (e.kind in ACTIONS && !e.eventId) {
+      e.eventId = await act(e);
       await save(e);
     }
     for (const p of e.photos) {
@@ -196,33 +196,38 @@ async function send(e) {
   }
 }
 
-/** Verify on site: If-Match is the version the worker saw, so a replay (response lost after the
- * server committed) answers 412, and the case's timeline tells whether our step is there. */
-async function verify(e) {
+/** An action of the loop (verify on site, evaluate = the resident callback): If-Match is the
+ * version the worker saw, so a replay (response lost after the server committed) answers 412, and
+ * the case's timeline tells whether our step is there. */
+const ACTIONS = {
+  verify: (body) => (body.passed ? 'verified' : 'rework'),
+  evaluate: () => 'closed',
+};
+
+async function act(e) {
   const path = `/api/v1/cases/${e.caseId}`;
   try {
-    const c = await request(`${path}/actions/verify`, {
+    const c = await request(`${path}/actions/${e.kind}`, {
       method: 'POST',
-      json: { passed: e.body.passed, note: e.body.note },
+      json: e.body,
       headers: { 'If-Match': `"${e.baseVersion}"` },
     });
-    log.push({ kind: 'verify', id: e.id, caseId: e.caseId });
+    log.push({ kind: e.kind, id: e.id, caseId: e.caseId });
     await store.put('cases', { ...c, actions: c.allowed_actions || [] });
-    return mine(c).id;
+    return mine(c, e.kind).id;
   } catch (err) {
     if (!(err instanceof ApiError) || ![409, 412].includes(err.status)) throw err;
     const c = await request(path);
-    const step = mine(c);
-    const want = e.body.passed ? 'verified' : 'rework';
-    if (step && step.to_status === want && c.version > e.baseVersion) {
+    const step = mine(c, e.kind);
+    if (step && step.to_status === ACTIONS[e.kind](e.body) && c.version > e.baseVersion) {
       await store.put('cases', { ...c, actions: c.allowed_actions || [] });
       return step.id;
     }
-    throw new ApiError(422, { field: 'passed', detail: `事件已变化（${c.status_label}），无法核查` });
+    throw new ApiError(422, { field: e.kind === 'verify' ? 'passed' : 'satisfaction', detail: `事件已变化（${c.status_label}），无法提交` });
   }
 }
 
-function mine(c) {
-  const steps = (c.timeline || []).filter((s) => s.action === 'verify' && s.actor && s.actor.id === userId());
+function mine(c, action) {
+  const steps = (c.timeline || []).filter((s) => s.action === action && s.actor && s.actor.id === userId());
   return steps[steps.length - 1] || null;
 }

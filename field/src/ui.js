@@ -20,6 +20,7 @@ export const FIELD_LABELS = {
   location: '位置',
   files: '照片',
   passed: '核查结果',
+  satisfaction: '回访结果',
   note: '说明',
 };
 

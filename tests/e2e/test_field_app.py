@@ -580,11 +580,30 @@ async def test_field_app_offline_first(server: str, engine, tokens, cleanup, tmp
                     )
                 ).one()
             assert (status, on_verify) == ("verified", 1)
+            # ... and the resident is called back (回访): the case closes.
+            await (
+                page.locator("#outbox-list li[data-state=done]", has_text="核查")
+                .locator('[data-do="open"]')
+                .click()
+            )
+            await expect(page.locator("#evaluate-form")).to_be_visible()
+            await page.check('#evaluate-form input[value="basically_satisfied"]')
+            await page.fill("#evaluate-form textarea[name=note]", "群众基本满意")
+            await shot(page, "11-callback")
+            await page.click("#evaluate-form button[type=submit]")
+            await page.wait_for_function(OUTBOX_DONE, arg=6, timeout=30_000)
+            async with engine.connect() as c:
+                closed = (
+                    await c.execute(
+                        text("SELECT status, satisfaction FROM cases WHERE id = :id"), {"id": vid}
+                    )
+                ).one()
+            assert tuple(closed) == ("closed", "basically_satisfied")
             await page.click('[data-nav="home"]')
             await expect(page.locator('[data-count="mine"] b')).to_have_text(re.compile(r"^\d+$"))
-            await shot(page, "11-home-after")
+            await shot(page, "12-home-after")
             await page.click('[data-nav="tasks"]')
-            await shot(page, "12-tasks")
+            await shot(page, "13-tasks")
         finally:
             await ctx.close()
     assert not errors, errors
