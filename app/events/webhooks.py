@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import get_settings
 from app.db import unit_of_work
+from app.observability import metrics
 from app.schemas import to_local
 
 log = logging.getLogger("wangge.webhooks")
@@ -202,6 +203,7 @@ async def run_forever(stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
                 did = await deliver_batch(client)
+                metrics.webhook_results(did["sent"], did["failed"])
                 if did["sent"] or did["failed"]:
                     continue  # more may be waiting
             except Exception:
