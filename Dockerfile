@@ -13,6 +13,15 @@ COPY console/build.mjs ./
 COPY console/src ./src
 RUN node build.mjs
 
+# The field app 网格通 (field/): the same, as `make field`.
+FROM node:20-slim AS field
+WORKDIR /field
+COPY field/package.json field/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY field/build.mjs ./
+COPY field/src ./src
+RUN node build.mjs
+
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
@@ -33,8 +42,9 @@ WORKDIR /srv/wangge
 COPY --chown=wangge pyproject.toml ./
 COPY --chown=wangge migrations ./migrations
 COPY --from=console /console/dist ./console
+COPY --from=field /field/dist ./field
 ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 ENV=production PORT=8000 WEB_CONCURRENCY=4 \
-    WANGGE_CONSOLE_DIR=/srv/wangge/console
+    WANGGE_CONSOLE_DIR=/srv/wangge/console WANGGE_FIELD_DIR=/srv/wangge/field
 USER wangge
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s CMD python -c "import urllib.request,os; urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"PORT\"]}/healthz')"

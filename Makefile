@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test fuzz stop bench lint fmt typecheck openapi clean venv db console browser \
+.PHONY: run test fuzz stop bench lint fmt typecheck openapi clean venv db console field browser \
 	ha-up ha-down test-ha venv-runtime lock
 
 ## Installs come from the lock files (requirements/*.txt: every transitive dependency, pinned with
@@ -45,17 +45,31 @@ console/dist/index.html: console/node_modules/.installed $(CONSOLE_SRC)
 
 console: console/dist/index.html
 
+## the field app 网格通 (field/): the same toolchain; the build prints the app shell's gzipped size
+FIELD_SRC := $(wildcard field/src/*) field/build.mjs
+
+field/node_modules/.installed: field/package.json field/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "installing nodejs and npm"; [ "$$(id -u)" = 0 ] && S= || S=sudo; \
+	  $$S apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$S apt-get install -y -qq nodejs npm >/dev/null; }
+	cd field && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+field/dist/index.html: field/node_modules/.installed $(FIELD_SRC)
+	cd field && node build.mjs
+
+field: field/dist/index.html
+
 ## the end-to-end test's browser: Debian's chromium (and a CJK font for the screenshots), only when missing
 browser:
 	@dpkg -s chromium fonts-wqy-microhei >/dev/null 2>&1 || { echo "installing chromium"; [ "$$(id -u)" = 0 ] && S= || S=sudo; \
 	  $$S apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$S apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; }
 
 ## make run: local PostGIS (unless DATABASE_URL is set), migrate, seed the demo, serve on PORT (8000)
-run: venv-runtime console
+run: venv-runtime console field
 	@scripts/run.sh
 
 ## make test: the same set-up on a throwaway database, then the whole suite
-test: venv console browser
+test: venv console field browser
 	@scripts/test.sh $(ARGS)
 
 ## make fuzz: schemathesis, every phase for every role, longer than in `make test`
@@ -86,12 +100,13 @@ stop:
 	@scripts/localdb.sh stop
 
 ## make bench: benchmarks, printed as side-by-side ratios
-bench: venv console
+bench: venv console field
 	@scripts/bench.sh $(ARGS)
 
 lint: venv
 	$(BIN)/ruff check app geo tests bench migrations
 	$(BIN)/ruff format --check app geo tests bench migrations
+	$(BIN)/lint-imports
 
 fmt: venv
 	$(BIN)/ruff format app geo tests bench migrations
@@ -105,4 +120,4 @@ openapi: venv
 	$(BIN)/python -m app.openapi_dump > openapi.yaml
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis console/node_modules console/dist
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis console/node_modules console/dist field/node_modules field/dist

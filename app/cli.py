@@ -337,6 +337,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     sub.add_parser("verify-audit", help="recompute the audit log's hash chain; exit 1 if broken")
     args = p.parse_args(argv)
+    if args.cmd not in ("prestart", "migrate"):
+        from app import extensions
+
+        extensions.register()  # error codes and jobs, as `create_app` does
 
     if args.cmd == "prestart":
         asyncio.run(_prestart(seed=not args.no_seed, timeout=args.timeout))

@@ -100,6 +100,8 @@ class Settings(BaseSettings):
 
     console_dir: str = Field("", max_length=4096)
     """The built console (`make console`); empty = console/dist beside the app package."""
+    field_dir: str = Field("", max_length=4096)
+    """The built field app 网格通 (`make field`); empty = field/dist beside the app package."""
     media_backend: Literal["dir", "s3"] = "dir"
     """Where photos are stored (by content hash; `app/cases/storage.py`): `dir` = `media_dir`
     (shared by the replicas: NFS, CephFS...), `s3` = an S3-compatible bucket."""
@@ -169,6 +171,10 @@ class Settings(BaseSettings):
     webhook_poll_seconds: float = Field(5, ge=0.1, le=600)
     """How often each process looks for due webhook deliveries."""
     webhook_lease_seconds: float = Field(60, ge=2, le=3600)
+    webhook_allow_private: bool = False
+    """Let webhooks target loopback, private, link-local and other non-public addresses (tests
+    and local development only: otherwise a subscription could make the server call into its own
+    network)."""
     """A claimed delivery is another process's to retry after this long (its sender died)."""
     stream_max_seconds: float = Field(3600, ge=1, le=24 * 3600)
     """A live stream ends after this long (`end`, max_age); the console reconnects and resumes."""

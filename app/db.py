@@ -126,11 +126,17 @@ class Database:
         self._engine: AsyncEngine | None = None
         self._reader: AsyncEngine | None = None
         self._factory: async_sessionmaker[AsyncSession] | None = None
+        self._settings: Settings | None = None
+
+    def configure(self, settings: Settings | None) -> None:
+        """The settings of the next engine (after `dispose`); None = the process's settings.
+        For tests that need a pool of a given size."""
+        self._settings = settings
 
     @property
     def engine(self) -> AsyncEngine:
         if self._engine is None:
-            self._engine = make_engine()
+            self._engine = make_engine(self._settings)
             self._factory = async_sessionmaker(self._engine, expire_on_commit=False)
         return self._engine
 

@@ -25,8 +25,27 @@ log = logging.getLogger("wangge.errors")
 
 PROBLEM_JSON = "application/problem+json"
 
-# code -> (HTTP status, Chinese title, English title)
+# code -> (HTTP status, Chinese title, English title). The kernel's own codes; the other
+# modules' are added by `register_codes`, called from above (`app.extensions`), never at import.
 CATALOG: dict[str, tuple[int, str, str]] = {
+    "unauthenticated": (401, "需要登录", "Authentication required"),
+    "invalid_token": (401, "令牌无效或已过期", "Invalid or expired token"),
+    "invalid_credentials": (401, "用户名或密码错误", "Wrong user name or password"),
+    "account_locked": (403, "账号已被临时锁定", "The account is locked for a while"),
+    "account_disabled": (403, "账号已停用", "The account is disabled"),
+    "demo_account_refused": (
+        403,
+        "生产环境不允许使用演示账号",
+        "Demo accounts are refused in production",
+    ),
+    "session_expired": (401, "会话已过期，请重新登录", "Session expired; log in again"),
+    "token_reused": (
+        401,
+        "刷新令牌被重复使用，会话已注销",
+        "Refresh token reused; the session was revoked",
+    ),
+    "forbidden": (403, "无权执行此操作", "You may not do this"),
+    "weak_password": (422, "密码不符合要求", "The password does not meet the rules"),
     "validation_error": (422, "请求内容不合规", "The request is not valid"),
     "malformed_json": (400, "JSON 格式错误", "Malformed JSON"),
     "unsupported_media_type": (415, "不支持的内容类型", "Unsupported media type"),
@@ -62,10 +81,11 @@ CATALOG: dict[str, tuple[int, str, str]] = {
     ),
     "http_error": (400, "请求错误", "Bad request"),
     "invalid_api_key": (403, "api_key 无效或已吊销", "Invalid or revoked api_key"),
-    "rate_limited": (429, "请求过于频繁", "Too many requests"),
+    "rate_limited": (429, "请求过于频繁，请稍后再试", "Too many requests; retry later"),
     "service_unavailable": (503, "服务暂停", "Service unavailable"),
     "asset_not_found": (404, "指挥台文件不存在", "No such console file"),
     "console_not_built": (503, "指挥台尚未构建", "The console is not built"),
+    "field_app_not_built": (503, "网格通尚未构建", "The field app is not built"),
     "invalid_parameter": (400, "查询参数无效", "Invalid query parameter"),
     "unknown_collection": (404, "要素集合不存在", "No such collection"),
     "unknown_feature": (404, "要素不存在", "No such feature"),
@@ -89,6 +109,14 @@ class FieldError:
         if self.extra:
             out.update(self.extra)
         return out
+
+
+def register_codes(codes: dict[str, tuple[int, str, str]]) -> None:
+    """Add a module's error codes to the catalogue. A code is defined once: registering it
+    again with another meaning is a programming error (no silent override)."""
+    for code, entry in codes.items():
+        if CATALOG.setdefault(code, entry) != entry:
+            raise ValueError(f"error code {code!r} is already defined as {CATALOG[code]}")
 
 
 @dataclass
@@ -183,6 +211,7 @@ _PYDANTIC_ZH: dict[str, str] = {
     "too_short": "元素过少",
     "too_long": "元素过多",
     "value_error": "取值无效",
+    "control_character": "含有不允许的控制字符或双向控制字符",
 }
 
 
@@ -277,6 +306,23 @@ def _database_answer(request: Request, exc: Exception, err: ApiError | None) -> 
     return problem_response(request, err)
 
 
+def too_large(limit: int) -> ApiError:
+    return ApiError(
+        "payload_too_large",
+        detail=f"请求体超过 {limit} 字节的上限",
+        detail_en=f"The body exceeds the limit of {limit} bytes",
+        extra={"limit_bytes": limit},
+    )
+
+
+class BodyTooLarge(StarletteHTTPException):
+    """A request body over its limit (raised by `app.http.BodyLimitMiddleware`)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413)
+        self.limit = limit
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> FastJSON:
@@ -288,7 +334,6 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> FastJSON:
-        from app.http import BodyTooLarge, too_large
 
         if isinstance(exc, BodyTooLarge):
             return problem_response(request, too_large(exc.limit))
@@ -338,27 +383,3 @@ def install(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> FastJSON:
         log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return problem_response(request, ApiError("internal_error"))
-
-
-CATALOG.update(
-    {
-        "unauthenticated": (401, "需要登录", "Authentication required"),
-        "invalid_token": (401, "令牌无效或已过期", "Invalid or expired token"),
-        "invalid_credentials": (401, "用户名或密码错误", "Wrong user name or password"),
-        "account_locked": (403, "账号已被临时锁定", "The account is locked for a while"),
-        "account_disabled": (403, "账号已停用", "The account is disabled"),
-        "demo_account_refused": (
-            403,
-            "生产环境不允许使用演示账号",
-            "Demo accounts are refused in production",
-        ),
-        "session_expired": (401, "会话已过期，请重新登录", "Session expired; log in again"),
-        "token_reused": (
-            401,
-            "刷新令牌被重复使用，会话已注销",
-            "Refresh token reused; the session was revoked",
-        ),
-        "forbidden": (403, "无权执行此操作", "You may not do this"),
-        "weak_password": (422, "密码不符合要求", "The password does not meet the rules"),
-    }
-)

@@ -9,10 +9,11 @@ import orjson
 from fastapi import Request, Response
 from fastapi.params import File, Form
 from fastapi.routing import APIRoute
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import ApiError, problem_response
+from app.errors import ApiError, BodyTooLarge, problem_response, too_large
+
+__all__ = ["ApiRoute", "BodyLimitMiddleware", "BodyTooLarge", "policy_of", "too_large"]
 
 JSON_TYPES = ("application/json", "application/geo+json")
 
@@ -33,18 +34,29 @@ def unsupported_media_type(got: str | None) -> ApiError:
     )
 
 
+def policy_of(dependant: Any) -> list[str]:
+    """Permissions declared anywhere in a route's dependency tree (the policy layer marks its
+    dependencies with `__policy__`; the kernel only reads the mark)."""
+    found = []
+    call = getattr(dependant, "call", None)
+    if call is not None and hasattr(call, "__policy__"):
+        found.append(call.__policy__)
+    for sub in getattr(dependant, "dependencies", []):
+        found.extend(policy_of(sub))
+    return found
+
+
 class ApiRoute(APIRoute):
     """Every route of the API uses this class.
 
-    - It must declare exactly one permission of the policy layer (`app.auth.policy`), or the app
-      refuses to start: a new route cannot forget its authorisation.
+    - It must declare exactly one permission of the policy layer (`app.auth.policy`, whose
+      dependencies carry a `__policy__` mark), or the app refuses to start: a new route cannot
+      forget its authorisation.
     - JSON bodies must say they are JSON (415 otherwise).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        from app.auth.policy import policy_of
-
         found = policy_of(self.dependant)
         if len(found) != 1:
             raise RuntimeError(
@@ -126,21 +138,6 @@ class BodyLimitMiddleware:
     async def _reject(self, scope: Scope, send: Send, limit: int) -> None:
         response = problem_response(Request(scope), too_large(limit))
         await response(scope, _empty_receive, send)
-
-
-def too_large(limit: int) -> ApiError:
-    return ApiError(
-        "payload_too_large",
-        detail=f"请求体超过 {limit} 字节的上限",
-        detail_en=f"The body exceeds the limit of {limit} bytes",
-        extra={"limit_bytes": limit},
-    )
-
-
-class BodyTooLarge(StarletteHTTPException):
-    def __init__(self, limit: int) -> None:
-        super().__init__(413)
-        self.limit = limit
 
 
 async def _empty_receive() -> Message:

@@ -116,3 +116,10 @@ ACTION_LABELS: dict[str, tuple[str, str]] = {
     "duplicate_received": ("收到重复上报", "a duplicate was merged in"),
     "placed": ("定位到网格", "placed in a grid"),
 }
+
+
+def register_action_labels(labels: dict[str, tuple[str, str]]) -> None:
+    """Add a module's action labels (called from above, `app.extensions`); one meaning each."""
+    for action, entry in labels.items():
+        if ACTION_LABELS.setdefault(action, entry) != entry:
+            raise ValueError(f"action {action!r} is already labelled {ACTION_LABELS[action]}")

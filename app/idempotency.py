@@ -33,23 +33,22 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.config import get_settings
 from app.db import RawSql, raw_connection
-from app.errors import CATALOG, ApiError
+from app.errors import ApiError
 
-CATALOG.update(
-    {
-        "idempotency_key_in_use": (
-            409,
-            "相同 Idempotency-Key 的请求仍在处理",
-            "A request with this Idempotency-Key is still in progress",
-        ),
-        "idempotency_key_reused": (
-            422,
-            "Idempotency-Key 已用于另一个请求",
-            "This Idempotency-Key was used for a different request",
-        ),
-        "invalid_idempotency_key": (400, "Idempotency-Key 格式无效", "Malformed Idempotency-Key"),
-    }
-)
+ERROR_CODES: dict[str, tuple[int, str, str]] = {
+    "idempotency_key_in_use": (
+        409,
+        "相同 Idempotency-Key 的请求仍在处理",
+        "A request with this Idempotency-Key is still in progress",
+    ),
+    "idempotency_key_reused": (
+        422,
+        "Idempotency-Key 已用于另一个请求",
+        "This Idempotency-Key was used for a different request",
+    ),
+    "invalid_idempotency_key": (400, "Idempotency-Key 格式无效", "Malformed Idempotency-Key"),
+}
+"""This module's error codes (registered in `app.extensions`)."""
 
 CLAIM = """
     INSERT INTO idempotency_keys

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app import errors, observability
+from app import errors, extensions, observability
 from app import models as _all_models  # noqa: F401 (every model: foreign keys resolve at run time)
 from app.areas.router import router as areas_router
 from app.audit.router import router as audit_router
@@ -25,7 +25,8 @@ from app.deliberation.router import router as deliberation_router
 from app.departments.router import router as departments_router
 from app.events import stream as event_stream
 from app.events import webhooks
-from app.events.webhook_router import router as webhooks_router
+from app.events.webhooks.router import router as webhooks_router
+from app.fieldapp.router import router as fieldapp_router
 from app.grids.router import router as grids_router
 from app.health.router import router as health_router
 from app.http import BodyLimitMiddleware
@@ -44,6 +45,7 @@ from app.responses import FastJSON
 from app.stats.router import router as stats_router
 from app.sync.router import router as sync_router
 from app.tiles.router import router as tiles_router
+from app.users.router import me_router
 from app.users.router import router as users_router
 from app.volunteers.router import router as volunteers_router
 
@@ -76,6 +78,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app() -> FastAPI:
     settings = get_settings()
+    extensions.register()
     app = FastAPI(
         title="wangge",
         version="0.1.0",
@@ -108,6 +111,7 @@ def create_app() -> FastAPI:
         # past the 15 routers before it costs ~0.2 ms a request, measured in process).
         tiles_router,
         auth_router,
+        me_router,
         users_router,
         departments_router,
         areas_router,
@@ -127,6 +131,7 @@ def create_app() -> FastAPI:
         open311_keys_router,
         open311_staff_router,
         console_router,
+        fieldapp_router,
         ogc_router,
         community_router,
         department_tasks_router,

@@ -7,7 +7,9 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from app.auth.policy import RULES
 from app.http import api_routes
+from app.open311.formats import document_openapi
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "title": "Problem",
@@ -72,8 +74,6 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     doc.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
     for name in ("HTTPValidationError", "ValidationError"):
         doc["components"]["schemas"].pop(name, None)
-    from app.auth.policy import RULES
-
     perms = {
         (m, r.path): getattr(r, "permission", None)
         for r in api_routes(app.routes)
@@ -106,8 +106,6 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
             for code, resp in responses.items():
                 if code[0] in "45" and "content" not in resp:
                     responses[code] = _problem(resp.get("description", _DESCRIPTIONS.get(code, "")))
-    from app.open311.formats import document_openapi
-
     document_openapi(doc)  # the Open311 paths answer in the spec's shapes
     app.openapi_schema = doc
     return doc

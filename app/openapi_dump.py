@@ -6,10 +6,10 @@ import sys
 
 import yaml
 
+from app.main import app
+
 
 def render() -> str:
-    from app.main import app
-
     return yaml.safe_dump(app.openapi(), sort_keys=False, allow_unicode=True, width=100)
 
 

@@ -22,9 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.config import get_settings
 from app.db import Base
-from app.errors import CATALOG, ApiError
-
-CATALOG["rate_limited"] = (429, "请求过于频繁，请稍后再试", "Too many requests; retry later")
+from app.errors import ApiError
 
 WINDOW_SECONDS = 60
 HOUR = 3600

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Generic, Self, TypeVar
 from zoneinfo import ZoneInfo
 
 from fastapi import Query
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
+from app.config import get_settings
+from app.errors import ApiError
 from app.i18n import current_lang
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -23,10 +35,81 @@ LocalTime = Annotated[datetime, PlainSerializer(to_local, return_type=str, when_
 """A timestamptz shown in Asia/Shanghai (+08:00)."""
 
 
+# Control characters but tab, LF and CR (C0, DEL, C1), lone surrogates, the two noncharacters XML
+# cannot carry, and the bidirectional embeddings, overrides and isolates that make a text read
+# other than it is stored (U+202A-U+202E, U+2066-U+2069).
+_UNSAFE = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff\u202a-\u202e\u2066-\u2069]"
+)
+
+
+def check_text(value: str) -> str:
+    """A text a person could have typed: refuses control characters (tab, newline and carriage
+    return are fine) and bidi overrides; pydantic error type `control_character`."""
+    bad = _UNSAFE.search(value)
+    if bad is not None:
+        raise PydanticCustomError(
+            "control_character",
+            "contains the control or bidi override character U+{char} at position {at}",
+            {"char": f"{ord(bad.group()):04X}", "at": bad.start()},
+        )
+    return value
+
+
+CleanStr = Annotated[str, AfterValidator(check_text)]
+"""The one text type of the API's input. Every field of a `RequestModel` is checked the same way
+(strings inside lists and objects too), so a body cannot store what a reader cannot show."""
+
+
+def _check_texts(value: Any) -> Any:
+    if isinstance(value, str):
+        check_text(value)
+    elif isinstance(value, list | tuple | set | frozenset):
+        for v in value:
+            if not isinstance(v, int | float):
+                _check_texts(v)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _check_texts(k)
+            _check_texts(v)
+    return value
+
+
+def local_instant(value: datetime) -> datetime:
+    """The API's one rule for times: a time without an offset means Asia/Shanghai time."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=SHANGHAI)
+
+
+def parse_instant(value: str) -> datetime:
+    """An ISO 8601 / RFC 3339 time sent as text (parsed by hand, e.g. an OGC interval) under the
+    same rule; ValueError when it is not one. `Z` is UTC; a `+` sent unencoded in a query string
+    (read as a space) is put back."""
+    v = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
+    if len(v) > 19 and v[19] == " ":
+        v = v[:19] + "+" + v[20:]
+    return local_instant(datetime.fromisoformat(v))
+
+
+LocalInstant = Annotated[datetime, AfterValidator(local_instant)]
+"""An incoming time (query parameter or body field): ISO 8601; no offset = Asia/Shanghai.
+Every time query parameter of the API has this type: `since: TimeQuery = None`, or
+`Annotated[LocalInstant | None, Query(description=...)]`."""
+
+TimeQuery = Annotated[
+    LocalInstant | None, Query(description="ISO 8601; a time without an offset is Asia/Shanghai")
+]
+
+
 class RequestModel(BaseModel):
-    """Request bodies: unknown fields are an error (no mass assignment, no silent typos)."""
+    """Request bodies: unknown fields are an error (no mass assignment, no silent typos), and
+    every text in them is a `CleanStr`."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _clean_texts(cls, value: Any) -> Any:
+        return _check_texts(value)
 
 
 class ResponseModel(BaseModel):
@@ -55,8 +138,6 @@ def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
         return None
     from math import isfinite
 
-    from app.errors import ApiError
-
     parts = value.split(",")
     try:
         nums = tuple(float(p) for p in parts)
@@ -75,8 +156,6 @@ def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
             field="bbox",
         )
     from math import cos, radians
-
-    from app.config import get_settings
 
     cap = get_settings().max_bbox_km2
     mid = radians((nums[1] + nums[3]) / 2)
@@ -97,8 +176,6 @@ __all__ = ["LocalTime", "Page", "Ref", "RequestModel", "ResponseModel", "parse_b
 
 def reject_nulls(body: BaseModel, *names: str) -> None:
     """PATCH bodies: these fields may be left out but not set to null (422, naming the field)."""
-    from app.errors import ApiError
-
     for name in names:
         if name in body.model_fields_set and getattr(body, name) is None:
             raise ApiError(
@@ -111,8 +188,6 @@ def reject_nulls(body: BaseModel, *names: str) -> None:
 
 def page_limit(limit: int | None) -> int:
     """The page size asked for, or the default, never above the hard limit."""
-    from app.config import get_settings
-
     s = get_settings()
     return min(limit or s.page_default, s.page_max)
 
@@ -137,8 +212,12 @@ class LabelledModel(ResponseModel):
     """A response whose codes carry labels: every field annotated with `Labels(...)` has a
     `<field>_label` sibling, filled in the request's language (`app.i18n.current_lang`) whenever
     the model is built — alone, in a list or nested in another answer, so no caller can forget it.
-    A `*_label` field without its labelled code (or the reverse) is a TypeError at import."""
+    A `*_label` field without its labelled code (or the reverse) is a TypeError at import; every
+    field of the answer, labels included, is required in its schema (it is always there)."""
 
+    model_config = ConfigDict(
+        from_attributes=True, json_schema_serialization_defaults_required=True
+    )
     label_tables: ClassVar[dict[str, Mapping[Any, tuple[str, str]]]] = {}
 
     @classmethod

@@ -68,7 +68,8 @@ from common import (
     wait_ready,
 )
 
-from app.tiles.service import GRIDS_SQL
+from app.tiles.service import GRIDS_SQL as NAMED_SQL
+from app.tiles.service import LAYERS
 
 ZOOMS = (10, 12, 14, 16)
 MAX_ROUNDS = 1_000_000
@@ -99,7 +100,9 @@ JOIN areas cm ON cm.id = g.community_id
 LEFT JOIN areas st ON st.id = cm.parent_id
 WHERE b.valid_to IS NULL
 """
-NAMED_SQL = GRIDS_SQL.replace("$1", ":z").replace("$2", ":x").replace("$3", ":y")
+GRIDS_SQL = LAYERS["grids"].sql.sql
+"""The endpoint's statement as the driver gets it (named binds compiled to $1 $2 $3 = z x y)."""
+assert LAYERS["grids"].sql.names == ("z", "x", "y")
 
 
 def pasted(z: int, x: int, y: int) -> str:

@@ -36,6 +36,17 @@ else
   PGPORT=$(free_port)
   echo "$PGPORT" > "$port_file"
 fi
+port_busy() {
+  python3 - "$1" <<'PY'
+import socket, sys
+with socket.socket() as s:
+    try:
+        s.bind(("127.0.0.1", int(sys.argv[1])))
+    except OSError:
+        sys.exit(0)
+sys.exit(1)
+PY
+}
 PGBIN=/usr/lib/postgresql/$PGVER/bin
 data="$here/.data/pg"
 sock="$here/.data/run"
@@ -91,6 +102,11 @@ start() {
     as_owner "$PGBIN/initdb" -D "$data" -U wangge -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
   fi
   if is_up; then return 0; fi
+  if port_busy "$PGPORT" && [ -z "${WANGGE_PG_PORT:-}" ]; then
+    # Another checkout's cluster took this port while ours was down: move to a free one.
+    PGPORT=$(free_port)
+    echo "$PGPORT" > "$port_file"
+  fi
   as_owner "$PGBIN/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 \
     -o "-p $PGPORT -k $sock -c listen_addresses=127.0.0.1 -c fsync=${WANGGE_PG_FSYNC:-on} -c max_connections=200" \
     start >/dev/null

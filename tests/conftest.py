@@ -15,6 +15,8 @@ import pytest_asyncio
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 
+from tests.helpers import DEMO_USERS
+
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 # The app reads its settings at import: point it at the throwaway database before that.
 if TEST_DATABASE_URL:
@@ -26,6 +28,15 @@ def _need_db() -> str:
     if not TEST_DATABASE_URL:
         pytest.fail("TEST_DATABASE_URL is not set: run the suite with `make test`")
     return TEST_DATABASE_URL
+
+
+@pytest.fixture(scope="session", autouse=True)
+def extensions() -> None:
+    """What `create_app` registers (error codes, labels, jobs), for tests that call services
+    without the app."""
+    from app import extensions
+
+    extensions.register()
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -69,25 +80,24 @@ async def session(conn: AsyncConnection) -> AsyncIterator[AsyncSession]:
         await s.close()
 
 
-DEMO_USERS = (
-    "admin",
-    "centre",
-    "street",
-    "community",
-    "leader",
-    "worker",
-    "worker2",
-    "dept",
-    "dept2",
-)
-
-
 @pytest_asyncio.fixture(scope="session")
 async def tokens(engine: AsyncEngine) -> dict[str, str]:
-    """An access token for each demo account, on a committed session (no argon2 per test)."""
+    """An access token for each demo account, on a committed session (no argon2 per test).
+
+    The tokens live a day, not the app's 15 minutes: on a loaded machine the suite runs longer
+    than that, and its last tests (fuzz findings, limits, replicas) got 401 `invalid_token`."""
+    import time
     import uuid
 
-    from app.auth.policy import create_access_token
+    import jwt
+
+    from app.auth.tokens import ALGORITHM
+    from app.config import get_settings
+
+    def create_access_token(uid: int, sid: uuid.UUID) -> tuple[str, int]:
+        now = int(time.time())
+        claims = {"sub": str(uid), "sid": str(sid), "iat": now, "exp": now + 86400, "typ": "access"}
+        return jwt.encode(claims, get_settings().signing_key, algorithm=ALGORITHM), 86400
 
     out: dict[str, str] = {}
     async with engine.begin() as c:
@@ -108,7 +118,7 @@ async def tokens(engine: AsyncEngine) -> dict[str, str]:
 
 
 @pytest_asyncio.fixture
-async def anon(session: AsyncSession) -> AsyncIterator[httpx.AsyncClient]:
+async def anon(session: AsyncSession, conn: AsyncConnection) -> AsyncIterator[httpx.AsyncClient]:
     """A client with no credentials, on the test's transaction."""
     from app.db import get_reader, get_reader_factory, get_session, transaction
     from app.main import app
@@ -119,12 +129,15 @@ async def anon(session: AsyncSession) -> AsyncIterator[httpx.AsyncClient]:
         async with transaction(session):
             yield session
 
+    # The reader and the raw driver's connections: the test's connection itself, outside the
+    # request session's savepoint when none is open (as their autocommit statements are outside
+    # the request's transaction in the app).
     async def _reader() -> AsyncIterator[AsyncConnection]:
-        yield await session.connection()
+        yield conn
 
     @asynccontextmanager
     async def _connect() -> AsyncIterator[AsyncConnection]:
-        yield await session.connection()
+        yield conn
 
     app.dependency_overrides[get_session] = _session
     app.dependency_overrides[get_reader] = _reader

@@ -28,6 +28,47 @@ def square(lon: float, lat: float, size: float = 0.01) -> dict[str, Any]:
     }
 
 
+def bowtie(lon: float, lat: float, size: float = 0.01) -> dict[str, Any]:
+    """A GeoJSON Polygon whose ring crosses itself (a bow tie): GEOS calls it a self-intersection."""
+    return {
+        "type": "Polygon",
+        "coordinates": [
+            [[lon, lat], [lon + size, lat + size], [lon + size, lat], [lon, lat + size], [lon, lat]]
+        ],
+    }
+
+
+DEMO_USERS = (
+    "admin",
+    "centre",
+    "street",
+    "community",
+    "leader",
+    "worker",
+    "worker2",
+    "dept",
+    "dept2",
+)
+"""The demo accounts (app/demo/accounts.py), in the README's order."""
+
+
+async def assert_stats_facts_exact(conn: Any) -> None:
+    """The evaluation fact tables equal their recomputation from the raw tables (the views)."""
+    from sqlalchemy import text
+
+    for table in ("stats_case_facts", "stats_dept_facts"):
+        # Only the two table names above go into the text.
+        diff = (
+            await conn.execute(
+                text(
+                    f"SELECT count(*) FROM ((TABLE {table} EXCEPT ALL TABLE {table}_v) "
+                    f"UNION ALL (TABLE {table}_v EXCEPT ALL TABLE {table})) x"
+                )
+            )
+        ).scalar_one()
+        assert diff == 0, table
+
+
 SANDBOX = (117.50, 28.50)
 """South-west corner of an empty 0.02° square east of the demo district, for tests' own places."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 
 from app.areas import service
 from app.areas.schemas import AreaCreate, AreaLevel, AreaOut, AreaPage, AreaUpdate, SizingReport
@@ -54,9 +54,14 @@ async def list_areas(
     "", response_model=AreaOut, status_code=status.HTTP_201_CREATED, summary="Create an area"
 )
 async def create_area(
-    body: AreaCreate, session: DbSession, who: RegistryWriter, lang: RequestLang, response: Response
+    body: AreaCreate,
+    request: Request,
+    session: DbSession,
+    who: RegistryWriter,
+    lang: RequestLang,
+    response: Response,
 ) -> dict[str, Any]:
-    area = await service.create_area(session, body, who)
+    area = await service.create_area(session, body, who, request)
     response.headers["Location"] = f"/api/v1/areas/{area.id}"
     return service.to_out(area, 0, lang, await service.boundary_geojson(session, area, CRS.WGS84))
 
@@ -76,16 +81,23 @@ async def get_area(
 
 @router.patch("/{area_id}", response_model=AreaOut, summary="Change an area")
 async def update_area(
-    area_id: int, body: AreaUpdate, session: DbSession, who: RegistryWriter, lang: RequestLang
+    area_id: int,
+    body: AreaUpdate,
+    request: Request,
+    session: DbSession,
+    who: RegistryWriter,
+    lang: RequestLang,
 ) -> dict[str, Any]:
-    area = await service.update_area(session, area_id, body, who)
+    area = await service.update_area(session, area_id, body, who, request)
     n = await service.children_count(session, area_id)
     return service.to_out(area, n, lang, await service.boundary_geojson(session, area, CRS.WGS84))
 
 
 @router.delete("/{area_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete an empty area")
-async def delete_area(area_id: int, session: DbSession, who: RegistryWriter) -> Response:
-    await service.delete_area(session, area_id)
+async def delete_area(
+    area_id: int, request: Request, session: DbSession, who: RegistryWriter
+) -> Response:
+    await service.delete_area(session, area_id, who, request)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

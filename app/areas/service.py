@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi import Request
 from geoalchemy2.shape import from_shape, to_shape
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.areas.models import PARENT_LEVEL, Area
 from app.areas.schemas import AreaCreate, AreaUpdate
+from app.audit.service import record
 from app.auth.policy import Principal, ensure_area_in_scope
 from app.config import get_settings
 from app.errors import ApiError, not_found
@@ -146,7 +148,10 @@ def _code_exists(code: str) -> ApiError:
 
 
 async def create_area(
-    session: AsyncSession, data: AreaCreate, who: Principal | None = None
+    session: AsyncSession,
+    data: AreaCreate,
+    who: Principal | None = None,
+    request: Request | None = None,
 ) -> Area:
     await _check_parent(session, data.level, data.parent_id, who)
     area = Area(
@@ -162,16 +167,35 @@ async def create_area(
         area.boundary = from_shape(parse_boundary(data.boundary, data.crs).geometry, srid=4326)
     session.add(area)
     try:
-        await session.commit()
+        await session.flush()
     except IntegrityError:
         await session.rollback()
         raise _code_exists(data.code) from None
+    await record(
+        session,
+        "area_created",
+        actor=who,
+        request=request,
+        object_type="area",
+        object_id=area.id,
+        detail={
+            "level": data.level,
+            "code": data.code,
+            "name": data.name,
+            "parent_id": data.parent_id,
+            "boundary": data.boundary is not None,
+        },
+    )
     await session.refresh(area)
     return area
 
 
 async def update_area(
-    session: AsyncSession, area_id: int, data: AreaUpdate, who: Principal | None = None
+    session: AsyncSession,
+    area_id: int,
+    data: AreaUpdate,
+    who: Principal | None = None,
+    request: Request | None = None,
 ) -> Area:
     area = await get_area(session, area_id)
     fields = data.model_fields_set
@@ -189,15 +213,33 @@ async def update_area(
             else from_shape(parse_boundary(data.boundary, data.crs).geometry, srid=4326)
         )
     try:
-        await session.commit()
+        await session.flush()
     except IntegrityError:
         await session.rollback()
         raise _code_exists(data.code or "") from None
+    changed = sorted(fields - {"crs"})
+    await record(
+        session,
+        "area_updated",
+        actor=who,
+        request=request,
+        object_type="area",
+        object_id=area_id,
+        detail={
+            "fields": changed,
+            **{k: getattr(data, k) for k in changed if k not in ("boundary",)},
+        },
+    )
     await session.refresh(area)
     return area
 
 
-async def delete_area(session: AsyncSession, area_id: int) -> None:
+async def delete_area(
+    session: AsyncSession,
+    area_id: int,
+    who: Principal | None = None,
+    request: Request | None = None,
+) -> None:
     area = await get_area(session, area_id)
     if await children_count(session, area_id):
         raise ApiError(
@@ -205,8 +247,16 @@ async def delete_area(session: AsyncSession, area_id: int) -> None:
             detail=f"{area.name}还有下级区域或网格，请先删除或移走它们",
             detail_en=f"{area.name} still has child areas or grids; remove or move them first",
         )
+    await record(
+        session,
+        "area_deleted",
+        actor=who,
+        request=request,
+        object_type="area",
+        object_id=area_id,
+        detail={"level": area.level, "code": area.code, "name": area.name},
+    )
     await session.delete(area)
-    await session.commit()
 
 
 async def coverage(session: AsyncSession, area_id: int) -> tuple[Area, CoverageReport]:

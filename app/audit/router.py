@@ -2,46 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
 from app.audit import service
+from app.audit.schemas import AuditPage, ChainReport
 from app.auth.policy import AuditReader
 from app.db import DbSession
 from app.http import ApiRoute
-from app.schemas import LimitQuery, LocalTime, OffsetQuery, ResponseModel, page_limit
+from app.schemas import LimitQuery, OffsetQuery, TimeQuery, page_limit
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"], route_class=ApiRoute)
-
-
-class AuditOut(ResponseModel):
-    id: int
-    at: LocalTime
-    actor_id: int | None
-    actor: str | None
-    action: str
-    object_type: str | None
-    object_id: str | None
-    ip: str | None
-    user_agent: str | None
-    detail: dict[str, Any]
-    prev_hash: str
-    hash: str
-
-
-class AuditPage(ResponseModel):
-    items: list[AuditOut]
-    total: int
-    limit: int
-    offset: int
-
-
-class ChainReport(ResponseModel):
-    ok: bool
-    checked: int
-    broken: list[dict[str, Any]]
 
 
 @router.get("", response_model=AuditPage, summary="Audit entries, newest first")
@@ -52,8 +24,8 @@ async def list_audit(
     action: Annotated[str | None, Query(max_length=64)] = None,
     object_type: Annotated[str | None, Query(max_length=40)] = None,
     object_id: Annotated[str | None, Query(max_length=64)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: TimeQuery = None,
+    until: TimeQuery = None,
     limit: LimitQuery = None,
     offset: OffsetQuery = 0,
 ) -> dict[str, Any]:

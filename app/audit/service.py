@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from fastapi import Request
 from sqlalchemy import func, select, text
@@ -11,8 +11,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.models import AuditEntry
 
-if TYPE_CHECKING:
-    from app.auth.policy import Principal
+
+class Actor(Protocol):
+    """Who acted (an `app.auth.policy.Principal`; the audit log sits below auth and knows only
+    these two fields)."""
+
+    @property
+    def user_id(self) -> int: ...
+
+    @property
+    def username(self) -> str: ...
 
 
 def client_ip(request: Request | None) -> str | None:
@@ -25,7 +33,7 @@ async def record(
     session: AsyncSession,
     action: str,
     *,
-    actor: Principal | None = None,
+    actor: Actor | None = None,
     actor_id: int | None = None,
     actor_name: str | None = None,
     request: Request | None = None,

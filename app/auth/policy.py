@@ -20,141 +20,33 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-import jwt
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
+
+# The policy table (who holds each permission) lives in `app.auth.rules`, the bearer tokens in
+# `app.auth.tokens`; both are re-exported here, the one module routes import.
+from app.auth.rules import (  # noqa: F401 (re-exported)
+    ALL_ROLES,
+    AREA_STAFF,
+    CASE_STAFF,
+    RULES,
+    Rule,
+)
+from app.auth.scope import PATH_OBJECTS, area_in_scope, covers, object_chain
+from app.auth.tokens import (  # noqa: F401 (re-exported)
+    ALGORITHM,
+    create_access_token,
+    decode_access_token,
+)
 from app.config import get_settings
 from app.db import DbSession, ReaderFactory, short_transaction, standalone
 from app.errors import ApiError
-
-ALL_ROLES = frozenset(
-    {"grid_worker", "grid_leader", "community", "street", "department", "centre", "admin"}
-)
-AREA_STAFF = frozenset({"admin", "centre", "street", "community"})
-CASE_STAFF = AREA_STAFF | {"grid_worker", "grid_leader"}
-
-
-@dataclass(frozen=True)
-class Rule:
-    roles: frozenset[str] | None
-    """Roles that may call; None = anyone, signed in or not."""
-    scoped: bool = False
-    """Objects named in the path must lie in the caller's scope."""
-    description: str = ""
-    owner_ok: bool = False
-    """The one who reported a case may do this to it even outside their scope."""
-    api_key: bool = False
-    """Authenticated by an integrator's Open311 `api_key` (query or form), not a bearer token."""
-    rate: str | None = None
-    """Rate-limited (`app.ratelimit.limits_for`): per account and per address; 429 when over."""
-
-
-RULES: dict[str, Rule] = {
-    "public": Rule(None, description="anyone, no login"),
-    "signed_in": Rule(ALL_ROLES, description="any signed-in user"),
-    "events:stream": Rule(
-        None,
-        description="the live stream: browsers cannot send headers, so the stream itself checks "
-        "a one-use ticket (or its cookie, or a bearer token) and answers 401 without one",
-    ),
-    "map:read": Rule(
-        None,
-        description="maps and the OGC API: anyone; a bearer token, when sent (and valid), "
-        "adds the non-public fields of the cases in the caller's scope",
-    ),
-    "registry:read": Rule(ALL_ROLES, description="read areas, grids, buildings, departments"),
-    "registry:report": Rule(AREA_STAFF, scoped=True, description="coverage, sizing, export"),
-    "registry:write": Rule(
-        frozenset({"admin", "centre"}), scoped=True, description="edit areas and grids, import"
-    ),
-    "buildings:write": Rule(AREA_STAFF, scoped=True, description="edit buildings"),
-    "staff:read": Rule(AREA_STAFF | {"grid_leader"}, scoped=True, description="grid rosters"),
-    "cases:report": Rule(CASE_STAFF, description="report a case", rate="intake"),
-    "cases:read": Rule(ALL_ROLES, scoped=True, owner_ok=True, description="see a case"),
-    "cases:work": Rule(
-        CASE_STAFF, scoped=True, owner_ok=True, description="add photos, mark duplicates"
-    ),
-    "cases:place": Rule(
-        frozenset({"admin", "centre"}), scoped=True, description="place an unlocated case in a grid"
-    ),
-    "loop:triage": Rule(AREA_STAFF, scoped=True, description="register, reject, reopen"),
-    "loop:whistle": Rule(
-        frozenset({"admin", "community"}),
-        scoped=True,
-        description="blow the whistle: call departments in (吹哨)",
-    ),
-    "loop:dispatch": Rule(
-        frozenset({"admin", "centre", "street"}),
-        scoped=True,
-        description="dispatch, decide extensions, suspend and resume",
-    ),
-    "loop:department": Rule(
-        frozenset({"admin", "department"}),
-        scoped=True,
-        description="sign in (报到), return, ask for more time, feed back",
-    ),
-    "loop:grid": Rule(
-        frozenset({"admin", "grid_worker", "grid_leader", "community"}),
-        scoped=True,
-        description="handle on the spot, verify on site, record satisfaction",
-    ),
-    "webhooks:manage": Rule(
-        frozenset({"admin", "department"}), description="a department's webhook subscriptions"
-    ),
-    "webhooks:monitor": Rule(frozenset({"admin"}), description="failing webhook deliveries"),
-    "catalogue:write": Rule(frozenset({"admin"}), description="edit categories and routing"),
-    "users:admin": Rule(frozenset({"admin"}), description="accounts and posts"),
-    "departments:write": Rule(frozenset({"admin"}), description="edit departments"),
-    "audit:read": Rule(frozenset({"admin"}), description="read the audit log"),
-    "open311:public": Rule(None, description="Open311 GeoReport reads and the residents' QR form"),
-    "open311:submit": Rule(
-        None, api_key=True, description="post an Open311 service request with an integrator's key"
-    ),
-    "open311:keys": Rule(frozenset({"admin"}), description="issue and revoke Open311 API keys"),
-    "community:read": Rule(
-        AREA_STAFF,
-        scoped=True,
-        description="read a community's lists, meetings, tasks, matters, volunteers, ratings",
-    ),
-    "community:manage": Rule(
-        frozenset({"admin", "community"}),
-        scoped=True,
-        description="keep the community's lists, big party committee, meetings, deliberation, "
-        "dual registration",
-    ),
-    "community:rate": Rule(
-        frozenset({"admin", "street", "community"}),
-        scoped=True,
-        description="two-way evaluation of member units (双向评议)",
-    ),
-    "community:collect": Rule(
-        CASE_STAFF,
-        scoped=True,
-        description="collect residents' needs and proposals in a grid",
-    ),
-    "community:department": Rule(
-        frozenset({"admin", "department"}),
-        description="a department's own community tasks (it is a meeting's responsible unit)",
-    ),
-    "support:read": Rule(ALL_ROLES, description="browse the grid support list (网格支持清单)"),
-    "support:publish": Rule(
-        frozenset({"admin", "department"}),
-        description="publish a department's support measures for grids",
-    ),
-    "stats:read": Rule(
-        ALL_ROLES,
-        scoped=True,
-        description="evaluation figures over the cases the caller may list: centre and admin all, "
-        "area staff and grid staff their places, a department its own figures",
-    ),
-    "stats:configure": Rule(
-        frozenset({"admin", "centre"}), description="rating thresholds and weights (考评标准)"
-    ),
-}
+from app.http import policy_of  # noqa: F401 (where the route table reads the marks)
+from app.ratelimit import check, limits_for
 
 
 @dataclass(frozen=True)
@@ -194,65 +86,6 @@ class Principal:
 
     def grid_roots(self, rule: Rule) -> set[int]:
         return {g for p in self.posts_for(rule) for g in p.grid_ids}
-
-    def covers(
-        self,
-        rule: Rule,
-        chain: list[int],
-        grid_id: int | None = None,
-        owner_id: int | None = None,
-        departments: list[int] | None = None,
-    ) -> bool:
-        """Does a post allowed by `rule` cover an object in these areas (or this grid, or a case
-        dispatched to its department)?"""
-        if rule.owner_ok and owner_id is not None and owner_id == self.user_id:
-            return True
-        if departments and any(
-            p.department_id in departments for p in self.posts_for(rule) if p.department_id
-        ):
-            return True
-        roots = self.area_roots(rule)
-        if roots is None:
-            return True
-        if roots.intersection(chain):
-            return True
-        return grid_id is not None and grid_id in self.grid_roots(rule)
-
-
-# --- tokens -------------------------------------------------------------------------------------
-
-ALGORITHM = "HS256"
-
-
-def create_access_token(user_id: int, session_id: uuid.UUID) -> tuple[str, int]:
-    s = get_settings()
-    now = int(time.time())
-    ttl = s.access_token_minutes * 60
-    claims = {
-        "sub": str(user_id),
-        "sid": str(session_id),
-        "iat": now,
-        "exp": now + ttl,
-        "typ": "access",
-    }
-    return jwt.encode(claims, s.signing_key, algorithm=ALGORITHM), ttl
-
-
-def decode_access_token(token: str) -> tuple[int, uuid.UUID]:
-    try:
-        claims = jwt.decode(
-            token,
-            get_settings().signing_key,
-            algorithms=[ALGORITHM],
-            options={"require": ["exp", "sub", "sid"]},
-        )
-        if claims.get("typ") != "access":
-            raise ValueError("not an access token")
-        return int(claims["sub"]), uuid.UUID(claims["sid"])
-    except (jwt.PyJWTError, ValueError, KeyError):
-        raise ApiError(
-            "invalid_token", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
-        ) from None
 
 
 # --- loading the caller: one indexed query, cached for at most auth_cache_seconds --------------
@@ -341,84 +174,6 @@ async def load_principal(session: AsyncSession, user_id: int, sid: uuid.UUID) ->
     return p
 
 
-# --- objects in the path: their place in the area tree ------------------------------------------
-
-_CHAIN = """
-WITH RECURSIVE start AS ({start}),
-up(id, parent_id) AS (
-    SELECT a.id, a.parent_id FROM areas a JOIN start ON a.id = start.area_id
-    UNION ALL
-    SELECT a.id, a.parent_id FROM areas a JOIN up ON a.id = up.parent_id
-)
-SELECT (SELECT grid_id FROM start) AS grid_id, array(SELECT id FROM up) AS chain,
-       EXISTS (SELECT 1 FROM start) AS found, (SELECT owner_id FROM start) AS owner_id,
-       {departments} AS departments
-"""
-_NO_DEPTS = "'{}'::bigint[]"
-_CASE_DEPTS = (
-    "array(SELECT department_id FROM case_assignments WHERE state <> 'withdrawn' "
-    "AND case_id = (SELECT case_id FROM start))"
-)
-_CHAINS = {
-    "area_id": text(
-        _CHAIN.format(
-            start="SELECT id AS area_id, NULL::bigint AS grid_id, NULL::bigint AS owner_id "
-            "FROM areas WHERE id = :id",
-            departments=_NO_DEPTS,
-        )
-    ),
-    "grid_id": text(
-        _CHAIN.format(
-            start="SELECT community_id AS area_id, id AS grid_id, NULL::bigint AS owner_id "
-            "FROM grids WHERE id = :id AND deleted_at IS NULL",
-            departments=_NO_DEPTS,
-        )
-    ),
-    "building_id": text(
-        _CHAIN.format(
-            start="SELECT g.community_id AS area_id, g.id AS grid_id, NULL::bigint AS owner_id "
-            "FROM buildings b JOIN grids g ON g.id = b.grid_id WHERE b.id = :id",
-            departments=_NO_DEPTS,
-        )
-    ),
-    "case_id": text(
-        _CHAIN.format(
-            start="SELECT coalesce(community_id, street_id, district_id) AS area_id, grid_id, "
-            "reporter_id AS owner_id, id AS case_id FROM cases WHERE id = :id",
-            departments=_CASE_DEPTS,
-        )
-    ),
-    "attachment_id": text(
-        _CHAIN.format(
-            start="SELECT coalesce(c.community_id, c.street_id, c.district_id) AS area_id, "
-            "c.grid_id, c.reporter_id AS owner_id, c.id AS case_id FROM attachments a "
-            "JOIN cases c ON c.id = a.case_id WHERE a.id = :id",
-            departments=_CASE_DEPTS,
-        )
-    ),
-}
-PATH_OBJECTS = tuple(_CHAINS)
-
-
-async def object_chain(
-    session: AsyncSession, kind: str, object_id: int
-) -> tuple[bool, list[int], int | None, int | None, list[int]]:
-    """(exists, the area ids from the object's area up to the root, its grid, its reporter,
-    the departments it was dispatched to)."""
-    row = (await (await session.connection()).execute(_CHAINS[kind], {"id": object_id})).one()
-    return (
-        bool(row.found),
-        list(row.chain or []),
-        row.grid_id,
-        row.owner_id,
-        list(row.departments or []),
-    )
-
-
-async def area_chain(session: AsyncSession, area_id: int) -> list[int]:
-    return (await object_chain(session, "area_id", area_id))[1]
-
-
 # --- the route dependency -----------------------------------------------------------------------
 
 bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
@@ -491,8 +246,6 @@ def require(permission: str) -> Callable[..., Coroutine[Any, Any, Any]]:
     ) -> Principal | None:
         who = await _authorise(request, session, token)
         if who is not None and rule.rate is not None:
-            from app.ratelimit import check, limits_for
-
             # After the role check (a refused caller costs nothing) and before the work.
             await check(connect, limits_for(rule.rate, request, who.user_id))
         return who
@@ -520,7 +273,7 @@ def require(permission: str) -> Callable[..., Coroutine[Any, Any, Any]]:
                     except ValueError:
                         break  # the framework answers 422 for the malformed id
                     found, chain, grid_id, owner, depts = await object_chain(session, kind, oid)
-                    if found and not who.covers(rule, chain, grid_id, owner, depts):
+                    if found and not covers(who, rule, chain, grid_id, owner, depts):
                         await record_denial(session, request, who, permission, "scope", (kind, oid))
                         raise ApiError(
                             "not_found", detail=f"对象不存在：{oid}", detail_en=f"Not found: {oid}"
@@ -532,13 +285,28 @@ def require(permission: str) -> Callable[..., Coroutine[Any, Any, Any]]:
     return chosen
 
 
+KeyVerifier = Callable[[AsyncSession, str | None], Coroutine[Any, Any, Any]]
+"""Who holds this API key (None when missing, unknown or revoked)."""
+
+_key_verifiers: dict[str, KeyVerifier] = {}
+
+
+def register_key_verifier(permission: str, verify: KeyVerifier) -> None:
+    """An extension point, registered from above (`app.extensions`): the read model that issues
+    API keys (Open311) tells the policy how to check them. The policy imports no domain."""
+    assert RULES[permission].api_key, permission
+    _key_verifiers[permission] = verify
+
+
 def _api_key_policy(permission: str) -> Callable[..., Coroutine[Any, Any, Any]]:
-    """An integrator's Open311 key (query or form field `api_key`), checked by
-    `app.open311.keys.verify_key`: 403 `invalid_api_key` when missing, unknown or revoked."""
+    """An integrator's key (query or form field `api_key`), checked by the verifier registered
+    for the permission (`app.open311.keys.verify_key`): 403 `invalid_api_key` when missing,
+    unknown or revoked."""
 
     async def policy(request: Request, session: DbSession) -> Any:
-        from app.open311.keys import verify_key
-
+        verify_key = _key_verifiers.get(permission)
+        if verify_key is None:
+            raise RuntimeError(f"no API-key verifier registered for {permission}")
         key = request.query_params.get("api_key")
         ctype = (request.headers.get("content-type") or "").lower()
         if key is None and ctype.startswith(
@@ -575,17 +343,6 @@ def optional(permission: str) -> Callable[..., Coroutine[Any, Any, Principal | N
 
     maybe.__policy__ = permission  # type: ignore[attr-defined]
     return maybe
-
-
-def policy_of(dependant: Any) -> list[str]:
-    """Permissions declared anywhere in a route's dependency tree."""
-    found = []
-    call = getattr(dependant, "call", None)
-    if call is not None and hasattr(call, "__policy__"):
-        found.append(call.__policy__)
-    for sub in getattr(dependant, "dependencies", []):
-        found.extend(policy_of(sub))
-    return found
 
 
 Public = Annotated[None, Depends(require("public"))]
@@ -626,6 +383,4 @@ async def ensure_area_in_scope(
     session: AsyncSession, who: Principal | None, permission: str, area_id: int
 ) -> bool:
     """For objects named in a body (a parent, a community): may the caller act there?"""
-    if who is None:
-        return True
-    return who.covers(RULES[permission], await area_chain(session, area_id))
+    return await area_in_scope(session, who, RULES[permission], area_id)

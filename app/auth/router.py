@@ -1,36 +1,20 @@
-"""/api/v1/auth — OAuth2 password login, refresh rotation, logout; /api/v1/me."""
+"""/api/v1/auth — OAuth2 password login, refresh rotation, logout (the caller: `/api/v1/me`,
+in `app.users.router`)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request, Response, status
-from pydantic import Field
 
 from app.auth import service
 from app.auth.policy import Public, SignedIn
+from app.auth.schemas import RefreshIn, TokenOut
 from app.db import DbSession, ReaderFactory
 from app.http import ApiRoute
-from app.i18n import RequestLang
-from app.schemas import RequestModel, ResponseModel
-from app.users.schemas import UserOut
-from app.users.service import posts_of, user_out
+from app.ratelimit import check, login_limits
 
 router = APIRouter(prefix="/api/v1", tags=["auth"], route_class=ApiRoute)
-
-
-class TokenOut(ResponseModel):
-    access_token: str
-    token_type: str = "bearer"
-    expires_in: int = Field(description="Seconds the access token is valid")
-    refresh_token: str = Field(description="Use once at /auth/refresh; reuse revokes the session")
-    refresh_idle_timeout: int = Field(
-        description="Seconds without a refresh before the session ends"
-    )
-
-
-class RefreshIn(RequestModel):
-    refresh_token: str = Field(min_length=10, max_length=200)
 
 
 @router.post(
@@ -51,8 +35,6 @@ async def token(
     username: Annotated[str, Form(min_length=1, max_length=64)],
     password: Annotated[str, Form(min_length=1, max_length=256)],
 ) -> dict[str, Any]:
-    from app.ratelimit import check, login_limits
-
     await check(connect, login_limits(request, username))
     return await service.login(session, username, password, request)
 
@@ -73,12 +55,3 @@ async def refresh(
 async def logout(request: Request, session: DbSession, who: SignedIn) -> Response:
     await service.logout(session, who, request)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
-
-
-@router.get("/me", response_model=UserOut, summary="The caller: user, posts, roles and scope")
-async def me(session: DbSession, who: SignedIn, lang: RequestLang) -> dict[str, Any]:
-    from app.users.service import get_user
-
-    u = await get_user(session, who.user_id)
-    posts = await posts_of(session, [u.id], lang)
-    return user_out(u, posts.get(u.id, []), reveal=True)

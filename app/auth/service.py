@@ -13,13 +13,12 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import client_ip, record
-from app.auth.models import AuthSession, RefreshToken
+from app.auth.models import AuthSession, RefreshToken, User
 from app.auth.passwords import hash_password, needs_rehash, verify_password
 from app.auth.policy import Principal, create_access_token, principal_cache
 from app.config import get_settings
 from app.db import keep
 from app.errors import ApiError
-from app.users.models import User
 
 
 def _hash_token(token: str) -> str:

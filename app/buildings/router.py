@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from app.auth.policy import BuildingWriter, RegistryReader
 from app.buildings import service
@@ -50,9 +50,13 @@ async def list_buildings(
     summary="Add a building (placed in its grid by location when grid_id is omitted)",
 )
 async def create_building(
-    body: BuildingCreate, session: DbSession, who: BuildingWriter, response: Response
+    body: BuildingCreate,
+    request: Request,
+    session: DbSession,
+    who: BuildingWriter,
+    response: Response,
 ) -> dict[str, Any]:
-    building_id = await service.create_building(session, body, who)
+    building_id = await service.create_building(session, body, who, request)
     response.headers["Location"] = f"/api/v1/buildings/{building_id}"
     row = await service.get_building_row(session, building_id)
     return service.building_out(row, render(row.geojson))
@@ -68,9 +72,13 @@ async def get_building(
 
 @router.patch("/{building_id}", response_model=BuildingOut, summary="Change a building")
 async def update_building(
-    building_id: int, body: BuildingUpdate, session: DbSession, who: BuildingWriter
+    building_id: int,
+    body: BuildingUpdate,
+    request: Request,
+    session: DbSession,
+    who: BuildingWriter,
 ) -> dict[str, Any]:
-    await service.update_building(session, building_id, body, who)
+    await service.update_building(session, building_id, body, who, request)
     row = await service.get_building_row(session, building_id)
     return service.building_out(row, render(row.geojson))
 
@@ -78,6 +86,8 @@ async def update_building(
 @router.delete(
     "/{building_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a building"
 )
-async def delete_building(building_id: int, session: DbSession, who: BuildingWriter) -> Response:
-    await service.delete_building(session, building_id)
+async def delete_building(
+    building_id: int, request: Request, session: DbSession, who: BuildingWriter
+) -> Response:
+    await service.delete_building(session, building_id, who, request)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi import Request
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.policy import RULES, Principal, object_chain
+from app.audit.service import record
+from app.auth.policy import RULES, Principal
+from app.auth.scope import covers, object_chain
 from app.buildings.models import Building
 from app.buildings.schemas import BuildingCreate, BuildingUpdate
 from app.errors import ApiError, not_found
@@ -97,7 +100,7 @@ async def _grid_in_scope(session: AsyncSession, who: Principal | None, grid_id: 
     if who is None:
         return True
     _, chain, _, _, _ = await object_chain(session, "grid_id", grid_id)
-    return who.covers(RULES["buildings:write"], chain, grid_id)
+    return covers(who, RULES["buildings:write"], chain, grid_id)
 
 
 def _select() -> Any:
@@ -148,7 +151,10 @@ async def get_building_row(session: AsyncSession, building_id: int) -> Any:
 
 
 async def create_building(
-    session: AsyncSession, data: BuildingCreate, who: Principal | None = None
+    session: AsyncSession,
+    data: BuildingCreate,
+    who: Principal | None = None,
+    request: Request | None = None,
 ) -> int:
     geom = parse_building_geometry(data.geometry, data.crs)
     grid_id = await _place(session, geom, data.grid_id, who)
@@ -161,12 +167,25 @@ async def create_building(
         geom=from_shape(geom, srid=4326),
     )
     session.add(b)
-    await session.commit()
+    await session.flush()
+    await record(
+        session,
+        "building_created",
+        actor=who,
+        request=request,
+        object_type="building",
+        object_id=b.id,
+        detail={"name": data.name, "grid_id": grid_id},
+    )
     return b.id
 
 
 async def update_building(
-    session: AsyncSession, building_id: int, data: BuildingUpdate, who: Principal | None = None
+    session: AsyncSession,
+    building_id: int,
+    data: BuildingUpdate,
+    who: Principal | None = None,
+    request: Request | None = None,
 ) -> None:
     b = await session.get(Building, building_id)
     if b is None:
@@ -186,15 +205,41 @@ async def update_building(
         )
         b.geom = from_shape(geom, srid=4326)
     b.updated_at = func.now()
-    await session.commit()
+    changed = sorted(fields - {"crs"})
+    await record(
+        session,
+        "building_updated",
+        actor=who,
+        request=request,
+        object_type="building",
+        object_id=building_id,
+        detail={
+            "fields": changed,
+            **{k: getattr(data, k) for k in changed if k != "geometry"},
+            "grid_id": b.grid_id,
+        },
+    )
 
 
-async def delete_building(session: AsyncSession, building_id: int) -> None:
+async def delete_building(
+    session: AsyncSession,
+    building_id: int,
+    who: Principal | None = None,
+    request: Request | None = None,
+) -> None:
     b = await session.get(Building, building_id)
     if b is None:
         raise not_found("楼栋", "Building", building_id)
+    await record(
+        session,
+        "building_deleted",
+        actor=who,
+        request=request,
+        object_type="building",
+        object_id=building_id,
+        detail={"name": b.name, "grid_id": b.grid_id},
+    )
     await session.delete(b)
-    await session.commit()
 
 
 def building_out(row: Any, geometry: dict[str, Any] | None) -> dict[str, Any]:

@@ -133,7 +133,6 @@ async def add_photos(
             text("UPDATE cases SET evidence_flags = :f, updated_at = now() WHERE id = :id"),
             {"f": flags, "id": case_id},
         )
-    await session.commit()
     rows = [a for a in await service.attachments(session, case_id) if a["event_id"] == step]
     return rows, bool(new)
 

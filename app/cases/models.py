@@ -145,6 +145,10 @@ class CaseEvent(Base):
     to_status: Mapped[str | None] = mapped_column(String(16))
     note: Mapped[str] = mapped_column(Text, server_default="")
     detail: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    prev_hash: Mapped[str] = mapped_column(Text, server_default=FetchedValue())
+    hash: Mapped[str] = mapped_column(Text, server_default=FetchedValue())
+    """The case's own hash chain (migration 0018): `case_event_hash` of the row, linking the
+    previous step's hash; written by the database, verified by `cases.service.verify_timeline`."""
 
 
 class Attachment(Base):

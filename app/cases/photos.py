@@ -14,26 +14,25 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 from pillow_heif import register_heif_opener
 
 from app.cases.storage import MediaStore, keys
-from app.errors import CATALOG, ApiError
+from app.errors import ApiError
 
 register_heif_opener()
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
-CATALOG.update(
-    {
-        "unsupported_image": (
-            415,
-            "只接受 JPEG、PNG、HEIC 或 WebP 照片",
-            "Only JPEG, PNG, HEIC or WebP photos are accepted",
-        ),
-        "too_many_photos": (
-            409,
-            "该步骤的照片已达上限",
-            "This step already has the most photos allowed",
-        ),
-    }
-)
+ERROR_CODES: dict[str, tuple[int, str, str]] = {
+    "unsupported_image": (
+        415,
+        "只接受 JPEG、PNG、HEIC 或 WebP 照片",
+        "Only JPEG, PNG, HEIC or WebP photos are accepted",
+    ),
+    "too_many_photos": (
+        409,
+        "该步骤的照片已达上限",
+        "This step already has the most photos allowed",
+    ),
+}
+"""This module's error codes (registered in `app.extensions`)."""
 
 # Pillow format → the media type we serve (HEIC is served as JPEG: browsers cannot show it).
 FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "HEIF": "image/jpeg"}

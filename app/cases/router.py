@@ -10,14 +10,14 @@ import orjson
 from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile, status
 from fastapi.responses import FileResponse
 
-from app.audit.service import record
 from app.auth.policy import (
+    AuditReader,
     CasePlacer,
     CaseReader,
     CaseReporter,
     CaseWorker,
 )
-from app.cases import attachments, intake, service
+from app.cases import attachments, chain, detail, intake, service
 from app.cases.schemas import (
     AttachmentOut,
     CaseCreate,
@@ -26,6 +26,7 @@ from app.cases.schemas import (
     CasePage,
     DuplicateIn,
     PlaceIn,
+    TimelineChain,
 )
 from app.config import get_settings
 from app.db import DbReader, DbSession, ReaderFactory, raw_connection
@@ -34,9 +35,16 @@ from app.geometry import CRS, CrsQuery
 from app.http import ApiRoute
 from app.i18n import RequestLang
 from app.idempotency import Claim
-from app.loop.service import allowed_actions
 from app.responses import FastJSON
-from app.schemas import SHANGHAI, BboxQuery, LimitQuery, page_limit, parse_bbox, to_local
+from app.schemas import (
+    SHANGHAI,
+    BboxQuery,
+    LimitQuery,
+    TimeQuery,
+    page_limit,
+    parse_bbox,
+    to_local,
+)
 from app.stats.definitions import Indicator
 
 router = APIRouter(prefix="/api/v1", tags=["cases"], route_class=ApiRoute)
@@ -82,7 +90,7 @@ async def report_case(
     reveal = service.sees_pii(who)
 
     def render(row: Any, dups: list[dict[str, Any]]) -> bytes:
-        out = service.case_out(row, lang, reveal_pii=reveal)
+        out = service.case_out(row, lang, reveal_pii=reveal, masked_text=not reveal)
         out["duplicates"] = [
             {**d, "reported_at": to_local(datetime.fromisoformat(d["reported_at"]))} for d in dups
         ]
@@ -110,8 +118,8 @@ async def list_cases(
     street_id: int | None = None,
     district_id: int | None = None,
     reporter_id: int | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: TimeQuery = None,
+    until: TimeQuery = None,
     unlocated: bool | None = None,
     department_id: Annotated[int | None, Query(description="Dispatched to this department")] = None,
     overdue: Annotated[bool | None, Query(description="Late to sign in or to hand in")] = None,
@@ -146,8 +154,8 @@ async def list_cases(
         "street_id": street_id,
         "district_id": district_id,
         "reporter_id": reporter_id,
-        "since": _local(since),
-        "until": _local(until),
+        "since": since,
+        "until": until,
         "unlocated": unlocated,
         "department_id": department_id,
         "overdue": overdue,
@@ -160,15 +168,13 @@ async def list_cases(
     # Lists always mask personal data; opening one case reveals it (audited) to roles that need it.
     return FastJSON(
         {
-            "items": [service.case_out(r, lang, crs) for r in rows],
+            "items": [
+                service.case_out(r, lang, crs, masked_text=not service.sees_pii(who)) for r in rows
+            ],
             "next_cursor": nxt,
             "limit": limit,
         }
     )
-
-
-def _local(t: datetime | None) -> datetime | None:
-    return t.replace(tzinfo=SHANGHAI) if t is not None and t.tzinfo is None else t
 
 
 @router.get(
@@ -184,25 +190,19 @@ async def get_case(
     lang: RequestLang,
     crs: CrsQuery = CRS.WGS84,
 ) -> Response:
+    out, version = await detail.detail(session, case_id, who, lang, crs, request)
+    return FastJSON(out, headers={"ETag": _etag(version)})
+
+
+@router.get(
+    "/cases/{case_id}/timeline/verify",
+    response_model=TimelineChain,
+    summary="Recompute the case timeline's hash chain (administrators)",
+)
+async def verify_timeline(case_id: int, session: DbSession, who: AuditReader) -> dict[str, Any]:
     row = await service.fetch_case(session, case_id)
-    reveal = service.sees_pii(who) and bool(row.resident_phone)
-    out = service.case_out(row, lang, crs, reveal_pii=reveal)
-    out["timeline"] = await service.timeline(session, case_id, lang)
-    out["attachments"] = await service.attachments(session, case_id)
-    out["assignments"] = await service.assignments(session, case_id)
-    out["allowed_actions"] = allowed_actions(row.status, who)
-    if reveal:
-        await record(
-            session,
-            "pii_viewed",
-            actor=who,
-            request=request,
-            object_type="case",
-            object_id=case_id,
-            detail={"fields": ["resident_phone"]},
-        )
-        await session.commit()
-    return FastJSON(out, headers={"ETag": _etag(row.version)})
+    checked, broken = await chain.verify_timeline(session, row.id)
+    return {"ok": not broken, "checked": checked, "broken": broken}
 
 
 @router.post(

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -199,3 +199,9 @@ class DuplicateIn(RequestModel):
 class PlaceIn(RequestModel):
     grid_id: int
     note: str = Field("", max_length=1000)
+
+
+class TimelineChain(ResponseModel):
+    ok: bool
+    checked: int = Field(description="Steps whose hash and link were recomputed")
+    broken: list[dict[str, Any]] = Field(description="Steps whose hash or link does not match")

@@ -10,12 +10,14 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.auth.policy import RULES, Principal, object_chain
+from app.auth import scope
+from app.auth.policy import RULES, Principal
 from app.errors import ApiError, not_found
 from app.geometry import CRS, point_out
 from app.i18n import ACTION_LABELS, ROLE_LABELS, STATUS_LABELS, URGENCY_LABELS, Lang, label
-from app.pii import mask_phone
+from app.pii import mask_json, mask_phone, mask_text
 from app.schemas import to_local
+from app.stats.definitions import indicator_filter
 
 CASE_COLUMNS = """
     c.id, c.number, c.category_code, cat.name AS category_name, cat.class_code,
@@ -60,9 +62,17 @@ def _ref(id_: int | None, code: str | None, name: str | None) -> dict[str, Any] 
     return None if id_ is None else {"id": id_, "code": code, "name": name}
 
 
-def case_out(r: Any, lang: Lang, crs: CRS = CRS.WGS84, reveal_pii: bool = False) -> dict[str, Any]:
-    """A case row as the API's JSON (times in Asia/Shanghai)."""
+def case_out(
+    r: Any,
+    lang: Lang,
+    crs: CRS = CRS.WGS84,
+    reveal_pii: bool = False,
+    masked_text: bool = False,
+) -> dict[str, Any]:
+    """A case row as the API's JSON (times in Asia/Shanghai). `masked_text`: for readers who see
+    masked personal data (`sees_pii` false), the free text goes through the PII detector."""
     lon, lat = point_out(r.lon, r.lat, crs)
+    free: Any = mask_text if masked_text else _same
     resident = None
     if r.resident_name or r.resident_phone:
         resident = {
@@ -78,15 +88,15 @@ def case_out(r: Any, lang: Lang, crs: CRS = CRS.WGS84, reveal_pii: bool = False)
             "class_code": r.class_code,
             "class_name": r.class_name,
         },
-        "title": r.title,
-        "description": r.description,
+        "title": free(r.title),
+        "description": free(r.description),
         "status": r.status,
         "status_label": label(STATUS_LABELS, r.status, lang),
         "urgency": r.urgency,
         "urgency_label": label(URGENCY_LABELS, r.urgency, lang),
         "channel": r.channel,
         "location": {"lon": lon, "lat": lat, "crs": crs.value, "accuracy_m": r.accuracy_m},
-        "address": r.address,
+        "address": free(r.address),
         "building_id": r.building_id,
         "occurred_at": to_local(r.occurred_at) if r.occurred_at else None,
         "reported_at": to_local(r.reported_at),
@@ -118,47 +128,12 @@ def case_out(r: Any, lang: Lang, crs: CRS = CRS.WGS84, reveal_pii: bool = False)
     }
 
 
+def _same(value: Any) -> Any:
+    return value
+
+
 def sees_pii(who: Principal | None) -> bool:
     return who is not None and bool(who.roles & PII_ROLES)
-
-
-# --- visibility: the policy's scope, as SQL for lists --------------------------------------------
-
-_BELOW = text(
-    """
-    WITH RECURSIVE below(id) AS (
-        SELECT id FROM areas WHERE id = ANY(:roots)
-        UNION ALL SELECT a.id FROM areas a JOIN below ON a.parent_id = below.id
-    ) SELECT array_agg(id) FROM below
-    """
-)
-
-
-async def visibility(conn: AsyncConnection, who: Principal) -> tuple[str, dict[str, Any]]:
-    """SQL condition on `c` for the cases the caller may see (rule cases:read), and its params."""
-    rule = RULES["cases:read"]
-    roots = who.area_roots(rule)
-    if roots is None:
-        return "true", {}
-    areas: list[int] = []
-    if roots:
-        areas = (await conn.execute(_BELOW, {"roots": sorted(roots)})).scalar() or []
-    departments = sorted(
-        {p.department_id for p in who.posts_for(rule) if p.department_id is not None}
-    )
-    return (
-        "(c.reporter_id = :vis_user OR c.grid_id = ANY(:vis_grids) "
-        "OR c.community_id = ANY(:vis_areas) OR c.street_id = ANY(:vis_areas) "
-        "OR c.district_id = ANY(:vis_areas) OR EXISTS (SELECT 1 FROM case_assignments va "
-        "WHERE va.case_id = c.id AND va.state <> 'withdrawn' "
-        "AND va.department_id = ANY(:vis_depts)))",
-        {
-            "vis_user": who.user_id,
-            "vis_grids": sorted(who.grid_roots(rule)),
-            "vis_areas": areas,
-            "vis_depts": departments,
-        },
-    )
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -209,8 +184,8 @@ async def list_cases(
         where: list[str] = ["true"]
         params: dict[str, Any] = {}
     else:
-        vis, params = await visibility(conn, who)
-        where = [vis]
+        vis = (await scope.resolve(conn, who)).sql("c")
+        where, params = [vis.sql], dict(vis.binds)
     for name, sql in (
         ("status", "c.status = ANY(:status)"),
         ("category", "c.category_code = ANY(:category)"),
@@ -237,8 +212,6 @@ async def list_cases(
         where.append(_OVERDUE if filters["overdue"] else f"NOT {_OVERDUE}")
     if filters.get("indicator") is not None:
         # An evaluation figure's cases (app.stats): the same condition on the same fact row.
-        from app.stats.definitions import indicator_filter
-
         where.append(indicator_filter(filters["indicator"], filters.get("department_id")))
     if filters.get("bbox"):
         where.append("c.location && ST_MakeEnvelope(:x1, :y1, :x2, :y2, 4326)")
@@ -293,8 +266,11 @@ _ATTACHMENTS = text(
 
 
 async def timeline(
-    conn: AsyncConnection | AsyncSession, case_id: int, lang: Lang
+    conn: AsyncConnection | AsyncSession, case_id: int, lang: Lang, masked_text: bool = False
 ) -> list[dict[str, Any]]:
+    """The case's steps; `masked_text`: notes and details through the PII detector."""
+    free: Any = mask_text if masked_text else _same
+    structured: Any = mask_json if masked_text else _same
     return [
         {
             "id": e.id,
@@ -312,8 +288,8 @@ async def timeline(
             else None,
             "from_status": e.from_status,
             "to_status": e.to_status,
-            "note": e.note,
-            "detail": e.detail or {},
+            "note": free(e.note),
+            "detail": structured(e.detail or {}),
             "attachments": list(e.attachments),
         }
         for e in await conn.execute(_TIMELINE, {"id": case_id})
@@ -463,12 +439,11 @@ async def mark_duplicate(
         note=note,
         detail=orjson.dumps({"duplicate": case_id}).decode(),
     )
-    await session.commit()
 
 
 async def _visible(session: AsyncSession, who: Principal, case_id: int) -> bool:
-    found, chain, grid_id, owner, depts = await object_chain(session, "case_id", case_id)
-    return found and who.covers(RULES["cases:read"], chain, grid_id, owner, depts)
+    found, chain, grid_id, owner, depts = await scope.object_chain(session, "case_id", case_id)
+    return found and scope.covers(who, RULES["cases:read"], chain, grid_id, owner, depts)
 
 
 async def place(
@@ -502,8 +477,8 @@ async def place(
             detail=f"网格不存在：{grid_id}",
             detail_en=f"No such grid: {grid_id}",
         )
-    _, chain, _, _, _ = await object_chain(session, "grid_id", grid_id)
-    if not who.covers(RULES["cases:place"], chain, grid_id):
+    _, chain, _, _, _ = await scope.object_chain(session, "grid_id", grid_id)
+    if not scope.covers(who, RULES["cases:place"], chain, grid_id):
         raise ApiError(
             "validation_error",
             field="grid_id",
@@ -535,53 +510,3 @@ async def place(
         note=note,
         detail=orjson.dumps({"from_grid": case.grid_id, "to_grid": grid_id}).decode(),
     )
-    await session.commit()
-
-
-_ASSIGNMENTS = text(
-    """
-    SELECT a.*, d.code AS d_code, d.name AS d_name FROM case_assignments a
-    JOIN departments d ON d.id = a.department_id
-    WHERE a.case_id = :id AND a.state <> 'withdrawn' ORDER BY a.role DESC, a.id
-    """
-)
-
-
-async def assignments(session: AsyncSession, case_id: int) -> list[dict[str, Any]]:
-    """The departments a case was dispatched to, with their deadlines and working hours left."""
-    from app.loop import deadlines
-
-    rows = list(await session.execute(_ASSIGNMENTS, {"id": case_id}))
-    if not rows:
-        return []
-    cal = await deadlines.calendar(session)
-    now = (await session.execute(text("SELECT now()"))).scalar_one()
-    out = []
-    for a in rows:
-        running = (
-            a.sign_in_due
-            if a.state == "dispatched"
-            else a.handle_due
-            if a.state in ("handling", "rework")
-            else None
-        )
-        left = round(cal.working_hours_between(now, running), 2) if running else None
-        out.append(
-            {
-                "id": a.id,
-                "department": {"id": a.department_id, "code": a.d_code, "name": a.d_name},
-                "role": a.role,
-                "state": a.state,
-                "dispatched_at": to_local(a.dispatched_at),
-                "sign_in_due": to_local(a.sign_in_due),
-                "signed_in_at": to_local(a.signed_in_at) if a.signed_in_at else None,
-                "handle_due": to_local(a.handle_due) if a.handle_due else None,
-                "feedback_at": to_local(a.feedback_at) if a.feedback_at else None,
-                "provisional": a.provisional,
-                "hours_left": left,
-                "overdue": bool(running and now > running),
-                "rework_count": a.rework_count,
-                "extension": a.extension,
-            }
-        )
-    return out

@@ -122,7 +122,7 @@ async def create_category(
         object_id=body.code,
         detail=body.model_dump(),
     )
-    await session.commit()
+    await session.flush()
     return await _category(session, body.code, lang)
 
 
@@ -176,7 +176,7 @@ async def update_category(
             object_id=code,
             detail={"before": _out(before, "zh"), "after": body.model_dump(exclude_unset=True)},
         )
-    await session.commit()
+    await session.flush()
     return await _category(session, code, lang)
 
 
@@ -231,7 +231,7 @@ async def create_rule(
         object_id=rid,
         detail=body.model_dump(),
     )
-    await session.commit()
+    await session.flush()
     return {"id": rid, **body.model_dump()}
 
 
@@ -253,4 +253,4 @@ async def delete_rule(
         object_type="routing_rule",
         object_id=rule_id,
     )
-    await session.commit()
+    await session.flush()

@@ -15,10 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.community.records import emit_community, quarter, quarter_bounds
 from app.config import get_settings
-from app.i18n import ACTION_LABELS
 from app.schemas import SHANGHAI
 
-ACTION_LABELS.update({"meeting_missing": ("本季度未召开联席会议", "no joint meeting this quarter")})
+ACTION_NAMES: dict[str, tuple[str, str]] = {
+    "meeting_missing": ("本季度未召开联席会议", "no joint meeting this quarter")
+}
+"""Labels of this module's actions (registered in `app.extensions`)."""
 
 _ESCALATE = text(
     """

@@ -138,8 +138,6 @@ def state_conflict(zh: str, en: str, state: str, allowed: list[str], **extra: An
 
 # --- quarters ---------------------------------------------------------------------------------
 
-PERIOD_PATTERN = r"^20[0-9]{2}Q[1-4]$"
-
 
 def quarter(at: datetime | date) -> str:
     """'2026Q4': the quarter (Asia/Shanghai) a moment or day falls in."""

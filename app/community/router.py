@@ -13,8 +13,8 @@ from fastapi import APIRouter, Depends, Query, Request, status
 
 from app.auth.policy import CommunityDepartment, CommunityManager, CommunityReader
 from app.community import service
-from app.community.records import PERIOD_PATTERN
 from app.community.schemas import (
+    PERIOD_PATTERN,
     CommunityFigures,
     IdPath,
     IdQuery,

@@ -15,6 +15,8 @@ def _shanghai(v: datetime) -> datetime:
     return v if v.tzinfo is not None else v.replace(tzinfo=SHANGHAI)
 
 
+PERIOD_PATTERN = r"^20[0-9]{2}Q[1-4]$"
+"""A quarter: 2026Q4."""
 MAX_ID = 2**63 - 1
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 """An id in a body (a bigint)."""

@@ -21,32 +21,29 @@ from app.community.models import Unit
 from app.community.records import audit, quarter, step, timeline
 from app.community.schemas import UnitCreate, UnitUpdate
 from app.departments import service as departments
-from app.errors import CATALOG, ApiError, not_found
-from app.i18n import ACTION_LABELS
+from app.errors import ApiError, not_found
 from app.schemas import reject_nulls
 
-CATALOG.update(
-    {
-        "not_a_community": (422, "该区域不是社区/村", "The area is not a community"),
-        "state_conflict": (409, "当前状态下不能执行该操作", "This action is not allowed now"),
-        "quorum_not_met": (409, "参与人数未达到法定人数", "The quorum is not met"),
-        "period_reviewed": (
-            409,
-            "该季度的清单已评审",
-            "This quarter's lists were already reviewed",
-        ),
-        "immutable": (409, "评审快照不可修改", "A review snapshot cannot be changed"),
-    }
-)
-ACTION_LABELS.update(
-    {
-        "created": ("创建", "created"),
-        "updated": ("更新", "updated"),
-        "progress": ("进度更新", "progress reported"),
-        "done": ("完成", "done"),
-        "cancelled": ("取消", "cancelled"),
-    }
-)
+ERROR_CODES: dict[str, tuple[int, str, str]] = {
+    "not_a_community": (422, "该区域不是社区/村", "The area is not a community"),
+    "state_conflict": (409, "当前状态下不能执行该操作", "This action is not allowed now"),
+    "quorum_not_met": (409, "参与人数未达到法定人数", "The quorum is not met"),
+    "period_reviewed": (
+        409,
+        "该季度的清单已评审",
+        "This quarter's lists were already reviewed",
+    ),
+    "immutable": (409, "评审快照不可修改", "A review snapshot cannot be changed"),
+}
+"""This module's error codes (registered in `app.extensions`)."""
+ACTION_NAMES: dict[str, tuple[str, str]] = {
+    "created": ("创建", "created"),
+    "updated": ("更新", "updated"),
+    "progress": ("进度更新", "progress reported"),
+    "done": ("完成", "done"),
+    "cancelled": ("取消", "cancelled"),
+}
+"""Labels of this module's case-step actions (registered in `app.extensions`)."""
 
 # --- units ------------------------------------------------------------------------------------
 
@@ -121,7 +118,7 @@ async def create_unit(
         ) from None
     await step(session, c, "unit", u.id, "created", who, note=u.name, detail=data)
     await audit(session, "community_unit_created", who, request, "community_unit", u.id, data)
-    await session.commit()
+    await session.flush()
     await session.refresh(u)
     return u
 
@@ -150,7 +147,7 @@ async def update_unit(
         setattr(u, k, v)
     await step(session, c, "unit", u.id, "updated", who, detail=changes)
     await audit(session, "community_unit_updated", who, request, "community_unit", u.id, changes)
-    await session.commit()
+    await session.flush()
     await session.refresh(u)
     return u
 

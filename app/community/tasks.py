@@ -126,7 +126,7 @@ async def act_on_task(
         community.id,
         {"task_id": t.id, "unit_id": t.unit_id, "state": t.state, "progress": t.progress},
     )
-    await session.commit()
+    await session.flush()
     return t
 
 

@@ -22,19 +22,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.policy import Principal
-from app.community import records
+from app.community import areas, records
 from app.community import service as community_units
 from app.community import tasks as tracked
 from app.community.areas import Community, check_grid, rows_under
-from app.community.areas import communities_under as communities_under
-
-# the routes resolve their paths through this service
-from app.community.areas import community_of as community_of
-from app.community.areas import grid_community as grid_community
 from app.deliberation.models import Matter, Opinion, Rating
 from app.deliberation.schemas import ActionIn, OpinionIn, ProposalIn, RatingIn
 from app.errors import ApiError, not_found
 from app.loop.registry import Registry, Transition, transitions
+
+# The routes resolve their paths through their own service.
+communities_under = areas.communities_under
+community_of = areas.community_of
+grid_community = areas.grid_community
 
 STEP = {
     "proposed": 1,
@@ -92,7 +92,7 @@ async def propose(
     await records.emit_community(
         session, "community.matter_proposed", community.id, {"matter_id": m.id, "channel": channel}
     )
-    await session.commit()
+    await session.flush()
     return m.id
 
 
@@ -313,7 +313,7 @@ async def act(
     await records.emit_community(
         session, "community.matter_" + done, community.id, {"matter_id": m.id, "status": m.status}
     )
-    await session.commit()
+    await session.flush()
 
 
 async def add_opinion(
@@ -374,7 +374,7 @@ async def add_opinion(
         m.id,
         {"vote": body.vote},
     )
-    await session.commit()
+    await session.flush()
 
 
 async def add_rating(
@@ -418,7 +418,7 @@ async def add_rating(
         m.id,
         {"rating": body.rating},
     )
-    await session.commit()
+    await session.flush()
 
 
 def out(m: Matter) -> dict[str, Any]:

@@ -66,7 +66,7 @@ async def create(
         object_id=d.id,
         detail=body.model_dump(),
     )
-    await session.commit()
+    await session.flush()
     return await get(session, d.id)
 
 
@@ -93,6 +93,6 @@ async def update(
         object_id=d.id,
         detail={"before": before, "after": changes},
     )
-    await session.commit()
+    await session.flush()
     await session.refresh(d)
     return d

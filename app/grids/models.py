@@ -81,3 +81,5 @@ class GridBoundary(Base):
     )
     valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    """Who drew this version (NULL for versions older than migration 0018)."""

@@ -38,6 +38,7 @@ from app.schemas import (
     SHANGHAI,
     BboxQuery,
     LimitQuery,
+    LocalInstant,
     OffsetQuery,
     SearchQuery,
     page_limit,
@@ -49,7 +50,7 @@ from app.users.service import grid_staff
 router = APIRouter(prefix="/api/v1/grids", tags=["grids"], route_class=ApiRoute)
 
 AtQuery = Annotated[
-    datetime | None,
+    LocalInstant | None,
     Query(description="Point in time (ISO 8601; no offset means Asia/Shanghai). Default: now"),
 ]
 
@@ -183,6 +184,8 @@ async def import_grids(
         repair=repair,
         mode=mode,
         scope=who.area_roots(RULES["registry:write"]),
+        who=who,
+        request=request,
     )
     return report.__dict__
 
@@ -215,9 +218,14 @@ async def export_grids(
     "", response_model=GridOut, status_code=status.HTTP_201_CREATED, summary="Create a grid"
 )
 async def create_grid(
-    body: GridCreate, session: DbSession, who: RegistryWriter, lang: RequestLang, response: Response
+    body: GridCreate,
+    request: Request,
+    session: DbSession,
+    who: RegistryWriter,
+    lang: RequestLang,
+    response: Response,
 ) -> dict[str, Any]:
-    grid_id = await service.create_grid(session, body, who)
+    grid_id = await service.create_grid(session, body, who, request)
     response.headers["Location"] = f"/api/v1/grids/{grid_id}"
     row = await service.get_grid_row(session, grid_id)
     return service.grid_out(row, lang, render(row.geojson))
@@ -238,16 +246,23 @@ async def get_grid(
 
 @router.patch("/{grid_id}", response_model=GridOut, summary="Change a grid (boundary history kept)")
 async def update_grid(
-    grid_id: int, body: GridUpdate, session: DbSession, who: RegistryWriter, lang: RequestLang
+    grid_id: int,
+    body: GridUpdate,
+    request: Request,
+    session: DbSession,
+    who: RegistryWriter,
+    lang: RequestLang,
 ) -> dict[str, Any]:
-    await service.update_grid(session, grid_id, body, who)
+    await service.update_grid(session, grid_id, body, who, request)
     row = await service.get_grid_row(session, grid_id)
     return service.grid_out(row, lang, render(row.geojson))
 
 
 @router.delete("/{grid_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Retire a grid")
-async def delete_grid(grid_id: int, session: DbSession, who: RegistryWriter) -> Response:
-    await service.delete_grid(session, grid_id)
+async def delete_grid(
+    grid_id: int, request: Request, session: DbSession, who: RegistryWriter
+) -> Response:
+    await service.delete_grid(session, grid_id, who, request)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -266,6 +281,9 @@ async def boundaries(
             "valid_from": r.valid_from,
             "valid_to": r.valid_to,
             "area_m2": round(float(r.area_m2), 1),
+            "author": (
+                {"id": r.created_by, "name": r.author_name} if r.created_by is not None else None
+            ),
             "boundary": render(r.geojson, crs),
         }
         for r in rows

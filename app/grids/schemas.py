@@ -67,11 +67,19 @@ class GridPage(ResponseModel):
     offset: int
 
 
+class Author(ResponseModel):
+    id: int
+    name: str
+
+
 class BoundaryVersion(ResponseModel):
     id: int
     valid_from: LocalTime
     valid_to: LocalTime | None
     area_m2: float
+    author: Author | None = Field(
+        description="Who drew this version (null: drawn before authors were recorded)"
+    )
     boundary: GeometryOut
 
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
+from fastapi import Request
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import delete, func, or_, select, text, update
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
 
 from app.areas.models import Area
+from app.audit.service import record
 from app.auth.policy import Principal, ensure_area_in_scope
 from app.config import get_settings
 from app.errors import ApiError, not_found
@@ -23,6 +25,7 @@ from app.grids.models import Grid, GridBoundary
 from app.grids.schemas import GridCreate, GridUpdate
 from app.i18n import GRID_KIND_LABELS, ROLE_LABELS, Lang, label
 from app.schemas import reject_nulls, to_local
+from app.users.models import User
 from geo.measure import area_m2
 
 Community = aliased(Area, name="community")
@@ -163,6 +166,11 @@ async def boundary_history(session: AsyncSession, grid_id: int) -> list[Any]:
             GridBoundary.valid_to,
             func.ST_AsGeoJSON(GridBoundary.boundary, 7).label("geojson"),
             func.ST_Area(func.geography(GridBoundary.boundary)).label("area_m2"),
+            GridBoundary.created_by,
+            select(User.display_name)
+            .where(User.id == GridBoundary.created_by)
+            .scalar_subquery()
+            .label("author_name"),
         )
         .where(GridBoundary.grid_id == grid_id)
         .order_by(GridBoundary.valid_from)
@@ -224,7 +232,16 @@ def _code_exists(code: str) -> ApiError:
     )
 
 
-async def create_grid(session: AsyncSession, data: GridCreate, who: Principal | None = None) -> int:
+def _author(who: Principal | None) -> int | None:
+    return who.user_id if who is not None else None
+
+
+async def create_grid(
+    session: AsyncSession,
+    data: GridCreate,
+    who: Principal | None = None,
+    request: Request | None = None,
+) -> int:
     community = await _community(session, data.community_id, who=who)
     geom = parse_boundary(data.boundary, data.crs).geometry
     check_inside(geom, community)
@@ -244,14 +261,30 @@ async def create_grid(session: AsyncSession, data: GridCreate, who: Principal | 
         await session.rollback()
         raise _code_exists(data.code) from None
     session.add(
-        GridBoundary(grid_id=grid.id, boundary=from_shape(geom, srid=4326), valid_from=func.now())
+        GridBoundary(
+            grid_id=grid.id,
+            boundary=from_shape(geom, srid=4326),
+            valid_from=func.now(),
+            created_by=_author(who),
+        )
     )
-    await session.commit()
+    await record(
+        session,
+        "grid_created",
+        actor=who,
+        request=request,
+        object_type="grid",
+        object_id=grid.id,
+        detail={"code": data.code, "name": data.name, "community_id": data.community_id},
+    )
     return grid.id
 
 
-async def set_boundary(session: AsyncSession, grid_id: int, geom: BaseGeometry) -> bool:
-    """Make `geom` the grid's current boundary, keeping the old one as history.
+async def set_boundary(
+    session: AsyncSession, grid_id: int, geom: BaseGeometry, author: int | None = None
+) -> bool:
+    """Make `geom` the grid's current boundary, keeping the old one as history; `author` (a
+    user id) drew it.
 
     Returns False when the boundary did not change. Within one transaction a second change
     replaces the version that transaction opened (a version valid for no time is no history).
@@ -269,15 +302,24 @@ async def set_boundary(session: AsyncSession, grid_id: int, geom: BaseGeometry) 
             return False
         if current.valid_from == now:
             current.boundary = from_shape(geom, srid=4326)
+            current.created_by = author
             return True
         current.valid_to = now
         await session.flush()
-    session.add(GridBoundary(grid_id=grid_id, boundary=from_shape(geom, srid=4326), valid_from=now))
+    session.add(
+        GridBoundary(
+            grid_id=grid_id, boundary=from_shape(geom, srid=4326), valid_from=now, created_by=author
+        )
+    )
     return True
 
 
 async def update_grid(
-    session: AsyncSession, grid_id: int, data: GridUpdate, who: Principal | None = None
+    session: AsyncSession,
+    grid_id: int,
+    data: GridUpdate,
+    who: Principal | None = None,
+    request: Request | None = None,
 ) -> None:
     grid = await session.get(Grid, grid_id)
     if grid is None or grid.deleted_at is not None:
@@ -300,7 +342,7 @@ async def update_grid(
             )
         geom = parse_boundary(data.boundary, data.crs).geometry
         check_inside(geom, community)
-        await set_boundary(session, grid_id, geom)
+        boundary_changed = await set_boundary(session, grid_id, geom, _author(who))
     elif "community_id" in fields:
         current = (
             await session.execute(
@@ -312,13 +354,32 @@ async def update_grid(
         check_inside(to_shape(current), community, field="community_id")
     grid.updated_at = func.now()
     try:
-        await session.commit()
+        await session.flush()
     except IntegrityError:
         await session.rollback()
         raise _code_exists(data.code or "") from None
+    changed = sorted(fields - {"crs"})
+    await record(
+        session,
+        "grid_updated",
+        actor=who,
+        request=request,
+        object_type="grid",
+        object_id=grid_id,
+        detail={
+            "fields": changed,
+            **{k: getattr(data, k) for k in changed if k != "boundary"},
+            **({"boundary_changed": boundary_changed} if "boundary" in fields else {}),
+        },
+    )
 
 
-async def delete_grid(session: AsyncSession, grid_id: int) -> None:
+async def delete_grid(
+    session: AsyncSession,
+    grid_id: int,
+    who: Principal | None = None,
+    request: Request | None = None,
+) -> None:
     """Retire a grid: it leaves the live map, its history stays for past lookups."""
     grid = await session.get(Grid, grid_id)
     if grid is None or grid.deleted_at is not None:
@@ -330,7 +391,15 @@ async def delete_grid(session: AsyncSession, grid_id: int) -> None:
         delete(GridBoundary).where(current, GridBoundary.valid_from >= func.now())
     )
     await session.execute(update(GridBoundary).where(current).values(valid_to=func.now()))
-    await session.commit()
+    await record(
+        session,
+        "grid_deleted",
+        actor=who,
+        request=request,
+        object_type="grid",
+        object_id=grid_id,
+        detail={"code": grid.code, "name": grid.name},
+    )
 
 
 # --- lookup: one statement, bind parameters, partial GiST index for the live map --------------

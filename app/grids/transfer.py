@@ -6,6 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from fastapi import Request
 from geoalchemy2.shape import from_shape, to_shape
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from shapely.geometry.base import BaseGeometry
@@ -13,6 +14,8 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.areas.models import Area
+from app.audit.service import record
+from app.auth.policy import Principal
 from app.config import get_settings
 from app.errors import ApiError, FieldError
 from app.geometry import CRS, issue_errors
@@ -149,6 +152,8 @@ async def import_grids(
     repair: bool = False,
     mode: ImportMode = "create",
     scope: set[int] | None = None,
+    who: Principal | None = None,
+    request: Request | None = None,
 ) -> ImportReport:
     """Validate every feature, then write all of them in one transaction — or nothing."""
     parsed, errors = _parse_features(fc, crs=crs, repair=repair)
@@ -229,6 +234,7 @@ async def import_grids(
         )
 
     report = ImportReport()
+    updated_codes: list[str] = []
     new = [p for p in parsed if p.props.code not in existing]
     if new:
         ids = (
@@ -256,7 +262,12 @@ async def import_grids(
         await session.execute(
             insert(GridBoundary),
             [
-                {"grid_id": gid, "boundary": from_shape(p.geometry, srid=4326), "valid_from": now}
+                {
+                    "grid_id": gid,
+                    "boundary": from_shape(p.geometry, srid=4326),
+                    "valid_from": now,
+                    "created_by": who.user_id if who else None,
+                }
                 for gid, p in zip(ids, new, strict=True)
             ],
         )
@@ -272,10 +283,13 @@ async def import_grids(
             if getattr(old, k) != v:
                 setattr(old, k, v)
                 changed = True
-        changed = await set_boundary(session, old.id, p.geometry) or changed
+        changed = (
+            await set_boundary(session, old.id, p.geometry, who.user_id if who else None) or changed
+        )
         if changed:
             old.updated_at = func.now()
             report.updated += 1
+            updated_codes.append(p.props.code)
         else:
             report.unchanged += 1
     report.repaired = [
@@ -289,7 +303,21 @@ async def import_grids(
         for p in parsed
         if p.changes
     ]
-    await session.commit()
+    await record(
+        session,
+        "grids_imported",
+        actor=who,
+        request=request,
+        object_type="grid_import",
+        detail={
+            "mode": mode,
+            "crs": crs.value if hasattr(crs, "value") else str(crs),
+            "created": [p.props.code for p in new],
+            "updated": updated_codes,
+            "unchanged": report.unchanged,
+            "repaired": [r["code"] for r in report.repaired],
+        },
+    )
     return report
 
 

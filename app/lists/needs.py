@@ -117,7 +117,7 @@ async def create_need(
     await records.audit(
         session, "community_need_created", who, request, "community_need", n.id, detail
     )
-    await session.commit()
+    await session.flush()
     return n.id
 
 
@@ -219,4 +219,4 @@ async def close_need(
     await records.audit(
         session, "community_need_closed", who, request, "community_need", n.id, {"reason": reason}
     )
-    await session.commit()
+    await session.flush()

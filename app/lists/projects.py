@@ -116,7 +116,7 @@ async def create_project(
     await records.audit(
         session, "community_project_created", who, request, "community_project", p.id, detail
     )
-    await session.commit()
+    await session.flush()
     return p.id
 
 
@@ -188,7 +188,7 @@ async def act_on_project(
     await records.audit(
         session, f"community_project_{action}", who, request, "community_project", p.id, detail
     )
-    await session.commit()
+    await session.flush()
 
 
 async def add_task(
@@ -225,7 +225,7 @@ async def add_task(
     await records.audit(
         session, "community_task_created", who, request, "community_task", t.id, body.model_dump()
     )
-    await session.commit()
+    await session.flush()
 
 
 async def project_detail(

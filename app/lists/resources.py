@@ -105,7 +105,7 @@ async def create_resource(
     await records.audit(
         session, "community_resource_created", who, request, "community_resource", r.id, detail
     )
-    await session.commit()
+    await session.flush()
     return r.id
 
 

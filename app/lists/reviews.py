@@ -94,5 +94,5 @@ async def review(
     await records.audit(
         session, "community_lists_reviewed", who, request, "community_list_review", rv.id, rv.counts
     )
-    await session.commit()
+    await session.flush()
     return rv.id

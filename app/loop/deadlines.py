@@ -66,6 +66,15 @@ async def due(
     return cal.deadline(start, value, unit)  # type: ignore[arg-type]
 
 
+async def extended(
+    db: AsyncSession | AsyncConnection, deadline: datetime, value: float, unit: str
+) -> Deadline:
+    """An approved extension: `value` working hours or days after the old deadline's working
+    day (see `WorkCalendar.extend`)."""
+    cal = await calendar(db)
+    return cal.extend(deadline, value, unit)  # type: ignore[arg-type]
+
+
 def limit_for(limits: dict[str, Any], urgency: str) -> dict[str, Any]:
     return (
         limits.get(urgency)

@@ -83,6 +83,8 @@ class Assignment(Base):
     rework_count: Mapped[int] = mapped_column(Integer, server_default="0")
     escalation_level: Mapped[int] = mapped_column(Integer, server_default="0")
     """0 none, 1 the street was told (督办), 2 the centre was told."""
+    escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """When the street was told: the centre is told `escalate_to_centre_hours` later."""
     note: Mapped[str] = mapped_column(Text, server_default="")
     reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     """When the scheduler last reminded the department of the running deadline."""

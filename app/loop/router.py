@@ -6,13 +6,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Request, Response
 
 from app.auth.policy import Principal, require
-from app.cases.router import get_case
+from app.cases import detail as cases
 from app.cases.schemas import CaseDetail
 from app.db import DbSession
 from app.geometry import CRS
 from app.http import ApiRoute
 from app.i18n import RequestLang
 from app.loop.service import ACTIONS, Action, perform
+from app.responses import FastJSON
 
 router = APIRouter(prefix="/api/v1/cases", tags=["loop"], route_class=ApiRoute)
 
@@ -34,7 +35,8 @@ def _route(spec: Action) -> None:
         if_match: IfMatch = None,
     ) -> Response:
         await perform(session, case_id, spec.name, body, who, if_match, request)
-        return await get_case(case_id, request, session, who, lang, CRS.WGS84)
+        out, version = await cases.detail(session, case_id, who, lang, CRS.WGS84, request)
+        return FastJSON(out, headers={"ETag": f'"{version}"'})
 
     run.__name__ = f"case_{spec.name}"
     router.add_api_route(

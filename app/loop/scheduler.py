@@ -1,5 +1,6 @@
 """The loop's clock: marks overdue sign-ins and handlings, escalates them (督办) first to the
-street and then to the centre, and reminds departments before a deadline.
+street and then, `escalate_to_centre_hours` after the street was told (`escalated_at`) and
+still overdue, to the centre; and reminds departments before a deadline.
 
 Safe with several workers and replicas: each tick runs only where it wins a transaction-level
 advisory lock, and every change is a conditional UPDATE (an assignment escalates once per level
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -18,16 +20,18 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.community import clock as community_clock
 from app.config import get_settings
 from app.db import unit_of_work
 from app.events.outbox import emit
-from app.i18n import ACTION_LABELS
 from app.observability import metrics
 
 log = logging.getLogger("wangge.scheduler")
 LOCK = 7_246_001
-ACTION_LABELS.update({"escalated": ("督办", "escalated"), "reminded": ("临期提醒", "reminded")})
+ACTION_NAMES: dict[str, tuple[str, str]] = {
+    "escalated": ("督办", "escalated"),
+    "reminded": ("临期提醒", "reminded"),
+}
+"""Labels of this module's actions (registered in `app.extensions`)."""
 
 _RUNNING = """
 CASE WHEN a.state = 'dispatched' THEN a.sign_in_due
@@ -35,12 +39,13 @@ CASE WHEN a.state = 'dispatched' THEN a.sign_in_due
 """
 _ESCALATE = text(
     f"""
-    UPDATE case_assignments a SET escalation_level = a.escalation_level + 1
+    UPDATE case_assignments a SET escalation_level = a.escalation_level + 1, escalated_at = :now
     WHERE a.state IN ('dispatched', 'handling', 'rework')
-      AND ({_RUNNING}) IS NOT NULL
+      AND ({_RUNNING}) IS NOT NULL AND ({_RUNNING}) < :now
       AND (
-        (a.escalation_level = 0 AND ({_RUNNING}) < :now)
-        OR (a.escalation_level = 1 AND ({_RUNNING}) < CAST(:now AS timestamptz) - make_interval(hours => :centre_after))
+        a.escalation_level = 0
+        OR (a.escalation_level = 1 AND a.escalated_at
+            < CAST(:now AS timestamptz) - make_interval(hours => :centre_after))
       )
     RETURNING a.id, a.case_id, a.department_id, a.state, a.escalation_level,
               ({_RUNNING}) AS due
@@ -85,6 +90,19 @@ _STEP = text(
     VALUES (:c, :action, :note, CAST(:detail AS jsonb))
     """
 )
+
+
+Job = Callable[[AsyncSession, datetime], Awaitable[Any]]
+"""A scheduled job: one pass on the tick's session at `now`; what it returns is reported under
+its name."""
+
+_jobs: dict[str, Job] = {}
+
+
+def register_job(name: str, job: Job) -> None:
+    """An extension point, registered from above (`app.extensions`): the loop's clock runs the
+    jobs of the packages above it (the community's reminders) without importing them."""
+    _jobs[name] = job
 
 
 async def tick(session: AsyncSession, now: datetime | None = None) -> dict[str, Any]:
@@ -139,13 +157,13 @@ async def tick(session: AsyncSession, now: datetime | None = None) -> dict[str, 
             },
         )
     missing = list((await session.execute(_MISSING_YEARS, {"now": now})).scalars())
-    community = await community_clock.tick(session, now)
+    jobs = {name: await job(session, now) for name, job in _jobs.items()}
     return {
         "skipped": False,
         "escalated": len(escalated),
         "reminded": len(reminded),
         "missing_years": missing,
-        "community": community,
+        **jobs,
     }
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from app.schemas import RequestModel
 
@@ -35,9 +35,15 @@ class DispatchIn(RequestModel):
 
 
 class ExtensionIn(RequestModel):
-    amount: float = Field(gt=0, le=60)
+    amount: float = Field(gt=0, le=60, description="Working hours, or whole working days")
     unit: Literal["hours", "days"]
     reason: str = Field(min_length=1, max_length=2000)
+
+    @model_validator(mode="after")
+    def _whole_days(self) -> Self:
+        if self.unit == "days" and not float(self.amount).is_integer():
+            raise ValueError("an extension in working days must be a whole number of days")
+        return self
 
 
 class DecisionIn(RequestModel):

@@ -10,8 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from app.auth.policy import CommunityManager, CommunityRater, CommunityReader
-from app.community.records import PERIOD_PATTERN, quarter
-from app.community.schemas import IdPath, IdQuery
+from app.community.schemas import PERIOD_PATTERN, IdPath, IdQuery
 from app.db import DbSession
 from app.http import ApiRoute
 from app.i18n import request_lang
@@ -88,7 +87,7 @@ async def meeting_coverage(
     year: int = Query(description="e.g. 2026", ge=2000, le=2100),
 ) -> Any:
     communities = await service.communities_under(session, area_id)
-    return await service.coverage(session, communities, year, quarter(_now()))
+    return await service.coverage(session, communities, year, service.quarter(_now()))
 
 
 @router.get(

@@ -11,19 +11,20 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.policy import Principal
-from app.community import records
+from app.community import areas, records
 from app.community import service as community_units
 from app.community import tasks as tracked
 from app.community.areas import Community, row_under, rows_under
-from app.community.areas import communities_under as communities_under
-
-# the routes resolve their paths through this service
-from app.community.areas import community_of as community_of
 from app.community.models import Unit
 from app.community.schemas import TaskIn
 from app.errors import ApiError, not_found
 from app.meetings.models import Meeting, UnitRating
 from app.meetings.schemas import MeetingIn, RatingIn
+
+# The routes resolve their paths (and the current quarter) through their own service.
+communities_under = areas.communities_under
+community_of = areas.community_of
+quarter = records.quarter
 
 MEETING_MACHINE: dict[str, set[str]] = {"hold": {"planned"}, "resolve": {"held"}}
 _TOPIC_TABLES = {
@@ -127,7 +128,7 @@ async def create_meeting(
         community.id,
         {"meeting_id": m.id, "period": m.period, "held_at": m.held_at},
     )
-    await session.commit()
+    await session.flush()
     return m.id
 
 
@@ -162,7 +163,7 @@ async def hold(
     await records.emit_community(
         session, "community.meeting_held", community.id, {"meeting_id": m.id, "period": m.period}
     )
-    await session.commit()
+    await session.flush()
 
 
 async def resolve(
@@ -201,7 +202,7 @@ async def resolve(
     await records.audit(
         session, "community_meeting_resolved", who, request, "community_meeting", m.id, detail
     )
-    await session.commit()
+    await session.flush()
 
 
 # --- 述职 ------------------------------------------------------------------------------------
@@ -404,7 +405,7 @@ async def rate(
         unit.id,
         detail,
     )
-    await session.commit()
+    await session.flush()
     return int(row.id)
 
 

@@ -18,10 +18,12 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.auth.policy import RULES, Principal
-from app.cases.service import _OVERDUE
+from app.auth import scope
+from app.auth.policy import Principal
+from app.cases.service import _OVERDUE, sees_pii
 from app.errors import ApiError
-from app.schemas import SHANGHAI, to_local
+from app.pii import mask_text
+from app.schemas import SHANGHAI, parse_instant, to_local
 
 # --- coordinate reference systems (Part 2) ------------------------------------------------------
 
@@ -125,14 +127,14 @@ def _instant(v: str, end: bool) -> datetime | None:
             d = date.fromisoformat(v)
             t = datetime.combine(d, time(0), SHANGHAI)
             return t + timedelta(days=1) - timedelta(microseconds=1) if end else t
-        t = datetime.fromisoformat(v.replace("Z", "+00:00").replace("z", "+00:00"))
+        t = parse_instant(v)
     except ValueError:
         raise bad(
             "datetime",
             f"datetime 不是 RFC 3339 时间或区间：{v}",
             f"datetime is not an RFC 3339 instant or interval: {v}",
         ) from None
-    return t if t.tzinfo else t.replace(tzinfo=SHANGHAI)
+    return t
 
 
 def parse_datetime(value: str | None) -> tuple[datetime | None, datetime | None] | None:
@@ -175,6 +177,9 @@ class Prop:
     public: bool = True
     """False: only for callers whose scope covers the feature (cases)."""
     description: str = ""
+    privacy: str | None = None
+    """Which of the scope module's fields it is (`location`, `category`, `text`): shown outside
+    the caller's scope only when the case's privacy class allows it (`scope.public_fields`)."""
 
 
 @dataclass(frozen=True)
@@ -294,7 +299,8 @@ COLLECTIONS: dict[str, Collection] = {
             "事件 Cases",
             "Cases (not rejected, not duplicates): public fields for everyone; title, "
             "description, address and overdue only for cases in the caller's scope "
-            "(bearer token, the rule of cases:read)",
+            "(bearer token, the rule of cases:read). Outside the scope, a case of a private "
+            "class (disputes, public order) shows no point, grid or category",
             "FROM cases c JOIN categories cat ON cat.code = c.category_code "
             "LEFT JOIN areas cm ON cm.id = c.community_id LEFT JOIN areas st ON st.id = c.street_id",
             "c.status <> 'rejected' AND c.duplicate_of IS NULL",
@@ -305,19 +311,19 @@ COLLECTIONS: dict[str, Collection] = {
             [
                 Prop("number", "c.number", "string", True),
                 Prop("status", "c.status", "string", True),
-                Prop("category", "c.category_code", "string", True),
-                Prop("category_name", "cat.name", "string"),
+                Prop("category", "c.category_code", "string", True, privacy="category"),
+                Prop("category_name", "cat.name", "string", privacy="category"),
                 Prop("urgency", "c.urgency", "string", True),
                 Prop("reported_at", "c.reported_at", "date-time"),
                 Prop("closed_at", "c.closed_at", "date-time"),
-                Prop("grid_id", "c.grid_id", "integer", True),
+                Prop("grid_id", "c.grid_id", "integer", True, privacy="location"),
                 Prop("community_id", "c.community_id", "integer", True),
                 Prop("community", "cm.name", "string"),
                 Prop("street_id", "c.street_id", "integer", True),
                 Prop("street", "st.name", "string"),
-                Prop("title", "c.title", "string", public=False),
-                Prop("description", "c.description", "string", public=False),
-                Prop("address", "c.address", "string", public=False),
+                Prop("title", "c.title", "string", public=False, privacy="text"),
+                Prop("description", "c.description", "string", public=False, privacy="text"),
+                Prop("address", "c.address", "string", public=False, privacy="location"),
                 Prop("overdue", _OVERDUE, "boolean", public=False),
             ],
             scoped=True,
@@ -332,37 +338,6 @@ COLLECTIONS: dict[str, Collection] = {
         ),
     )
 }
-
-# The caller's scope as SQL on `c` (the rule of cases:read, as app.cases.service.visibility).
-_SCOPE = """
-(:vis_all OR c.reporter_id = :vis_user OR c.grid_id = ANY(:vis_grids)
- OR c.community_id IN (SELECT id FROM below) OR c.street_id IN (SELECT id FROM below)
- OR c.district_id IN (SELECT id FROM below)
- OR EXISTS (SELECT 1 FROM case_assignments va WHERE va.case_id = c.id
-            AND va.state <> 'withdrawn' AND va.department_id = ANY(:vis_depts)))
-"""
-_BELOW = """
-WITH RECURSIVE below(id) AS (
-    SELECT id FROM areas WHERE id = ANY(:vis_roots)
-    UNION ALL SELECT a.id FROM areas a JOIN below ON a.parent_id = below.id
-)
-"""
-
-
-def scope_params(who: Principal | None) -> dict[str, Any]:
-    if who is None:
-        return {"vis_all": False, "vis_user": -1, "vis_grids": [], "vis_roots": [], "vis_depts": []}
-    rule = RULES["cases:read"]
-    roots = who.area_roots(rule)
-    return {
-        "vis_all": roots is None,
-        "vis_user": who.user_id,
-        "vis_grids": sorted(who.grid_roots(rule)),
-        "vis_roots": sorted(roots or ()),
-        "vis_depts": sorted(
-            {p.department_id for p in who.posts_for(rule) if p.department_id is not None}
-        ),
-    }
 
 
 def get_collection(collection_id: str) -> Collection:
@@ -397,8 +372,16 @@ def filter_values(p: Prop, raw: str) -> list[Any]:
     return parts
 
 
-def _where(c: Collection, q: Query, params: dict[str, Any]) -> str:
+def _where(c: Collection, q: Query, params: dict[str, Any], vis: scope.Fragment | None) -> str:
     where = [c.where]
+    private = {"location", "category"}
+    if vis is not None and (
+        q.bbox is not None or any(c.filters[n].privacy in private for n in q.filters)
+    ):
+        # Filtering by place or category would tell them about a case the caller may not see.
+        public = scope.public_sql("cat")
+        where.append(f"({vis.sql} OR {public.sql})")
+        params.update(vis.binds, **public.binds)
     if q.bbox is not None:
         assert q.bbox_crs is not None
         params.update(zip(("bx1", "by1", "bx2", "by2"), q.bbox, strict=True))
@@ -425,69 +408,81 @@ def _local(v: Any) -> Any:
     return to_local(v) if isinstance(v, datetime) else v
 
 
-def _feature(c: Collection, row: Any, scoped: bool) -> dict[str, Any]:
+def _feature(c: Collection, row: Any, scoped: bool, masked: bool = True) -> dict[str, Any]:
+    """A row as a feature; for a scoped collection, by the scope module: in the caller's scope,
+    every property (free text masked for readers of masked data); outside it, the public ones
+    that the case's privacy class allows."""
     m = row._mapping
+    visible = scoped and bool(m["_visible"])
+    fields = scope.fields_for(visible, m["_class"]) if scoped else scope.FIELDS
     props: dict[str, Any] = {}
     for p in c.props:
-        if p.public or (scoped and m["_visible"]):
-            props[p.name] = _local(m[p.name])
+        if (p.public or visible) and (p.privacy is None or p.privacy in fields):
+            v = _local(m[p.name])
+            props[p.name] = mask_text(v) if p.privacy == "text" and masked else v
+    geometry = m["_geom"] if "location" in fields else None
     return {
         "type": "Feature",
         "id": m["_fid"],
-        "geometry": orjson.loads(m["_geom"]) if m["_geom"] is not None else None,
+        "geometry": orjson.loads(geometry) if geometry is not None else None,
         "properties": props,
     }
 
 
-def _select(c: Collection, crs: OutCrs) -> str:
+def _select(c: Collection, crs: OutCrs, vis: scope.Fragment | None) -> str:
     cols = [f"{c.id_sql} AS _fid", f"{geom_out(c.geom_sql, crs)} AS _geom"]
-    cols += [f"{p.sql} AS {p.name}" for p in c.props]
-    if c.scoped:
-        cols.append(f"{_SCOPE} AS _visible")
+    cols += [f"{p.sql} AS {ident(p.name)}" for p in c.props]
+    if vis is not None:
+        cols += [f"{vis.sql} AS _visible", "cat.class_code AS _class"]
     return ", ".join(cols)
+
+
+def ident(name: str) -> str:
+    return scope.ident(name.replace("-", "_"))
+
+
+async def _scope(conn: AsyncConnection, c: Collection, who: Principal | None) -> Any:
+    return (await scope.resolve(conn, who)).sql("c") if c.scoped else None
 
 
 async def items(
     conn: AsyncConnection, c: Collection, q: Query, who: Principal | None
 ) -> tuple[list[dict[str, Any]], int]:
+    vis = await _scope(conn, c, who)
     params: dict[str, Any] = {}
-    where = _where(c, q, params)
+    where = _where(c, q, params, vis)
     count = (
         await conn.execute(text(f"SELECT count(*) {c.from_sql} WHERE {where}"), params)
     ).scalar()
-    prefix = ""
-    if c.scoped:
-        params.update(scope_params(who))
-        prefix = _BELOW
+    if vis is not None:
+        params.update(vis.binds)
     params.update(limit=q.limit, offset=q.offset)
     rows = await conn.execute(
         text(
-            f"{prefix} SELECT {_select(c, q.crs)} {c.from_sql} WHERE {where} "
+            f"SELECT {_select(c, q.crs, vis)} {c.from_sql} WHERE {where} "
             f"ORDER BY {c.id_sql} LIMIT :limit OFFSET :offset"
         ),
         params,
     )
-    return [_feature(c, r, c.scoped) for r in rows], int(count or 0)
+    masked = not sees_pii(who)
+    return [_feature(c, r, c.scoped, masked) for r in rows], int(count or 0)
 
 
 async def item(
     conn: AsyncConnection, c: Collection, fid: str, crs: OutCrs, who: Principal | None
 ) -> dict[str, Any]:
     try:
-        ident = int(fid)
+        ident_ = int(fid)
     except ValueError:
-        ident = None
+        ident_ = None
     row = None
-    if ident is not None and -(2**63) <= ident < 2**63:
-        params: dict[str, Any] = {"fid": ident}
-        prefix = ""
-        if c.scoped:
-            params.update(scope_params(who))
-            prefix = _BELOW
+    if ident_ is not None and -(2**63) <= ident_ < 2**63:
+        vis = await _scope(conn, c, who)
+        params: dict[str, Any] = {"fid": ident_, **(vis.binds if vis is not None else {})}
         row = (
             await conn.execute(
                 text(
-                    f"{prefix} SELECT {_select(c, crs)} {c.from_sql} "
+                    f"SELECT {_select(c, crs, vis)} {c.from_sql} "
                     f"WHERE {c.where} AND {c.id_sql} = :fid"
                 ),
                 params,
@@ -499,7 +494,7 @@ async def item(
             detail=f"要素不存在：{c.id}/{fid}",
             detail_en=f"No such feature: {c.id}/{fid}",
         )
-    return _feature(c, row, c.scoped)
+    return _feature(c, row, c.scoped, not sees_pii(who))
 
 
 async def extent(conn: AsyncConnection, c: Collection) -> dict[str, Any]:

@@ -4,6 +4,7 @@ every Open311 route that error shape instead of problem+json."""
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Coroutine
 from datetime import datetime
@@ -42,12 +43,18 @@ def w3c(t: datetime | None) -> str | None:
     return None if t is None else t.astimezone(SHANGHAI).isoformat()
 
 
+# What XML 1.0 cannot carry at all (its Char production): C0 controls but tab, LF and CR,
+# surrogates, U+FFFE and U+FFFF. Dropped on the way out, so a stored value (from before the input
+# refused them) can never make a document that is not well-formed.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def _text(value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)
+    return _NOT_XML.sub("", str(value))
 
 
 def element(tag: str, value: Any) -> ET.Element:

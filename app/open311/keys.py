@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import short_transaction
 from app.errors import ApiError, not_found
+from app.schemas import to_local
 
 KEY_PREFIX = "o311_"
 QR_INTEGRATOR = "网格服务卡二维码"
@@ -185,8 +186,6 @@ async def revoke_key(session: AsyncSession, key_id: int, by: int) -> bool:
 
 
 def key_out(row: Any) -> dict[str, Any]:
-    from app.schemas import to_local
-
     return {
         "id": row.id,
         "prefix": row.prefix,

@@ -32,7 +32,7 @@ from app.db import DbSession, ReaderFactory
 from app.errors import ApiError, not_found
 from app.http import ApiRoute
 from app.i18n import negotiate
-from app.open311 import keys, service
+from app.open311 import keys, submission
 from app.open311.formats import validation_error
 
 HTML_TYPE = "text/html; charset=utf-8"
@@ -219,7 +219,6 @@ async def qr_image(
     grid_code: str, request: Request, session: DbSession, who: Open311Public
 ) -> Response:
     grid = await _grid(session, grid_code)
-    await session.commit()
     svg = qr_svg(report_link(request, grid.code), f"{grid.name} 问题反映")
     return Response(
         svg,
@@ -237,7 +236,6 @@ async def qr_image(
 async def form_page(grid_code: str, session: DbSession, who: Open311Public) -> Response:
     grid = await _grid(session, grid_code)
     services = list((await session.execute(_SERVICES)).all())
-    await session.commit()
     nonce = secrets.token_urlsafe(16)
     code = html.escape(grid.code)
     phone = (
@@ -324,8 +322,8 @@ async def submit_form(
         "description": description,
         "phone": phone,
     }
-    data, extra = await service.build_case(session, fields, {}, "zh")
-    acc = service.number(accuracy, "accuracy", 0, 100_000) if located else None
+    data, extra = await submission.build_case(session, fields, {}, "zh")
+    acc = submission.number(accuracy, "accuracy", 0, 100_000) if located else None
     data.location.accuracy_m = acc
     if not located:
         data.address = f"{grid.community}{grid.name}（扫码上报，未取得手机定位）"[:300]
@@ -343,7 +341,7 @@ async def submit_form(
         if raw:
             upload.append((photo.filename, raw))
     try:
-        out = await service.submit(
+        out = await submission.submit(
             session, integrator, data, extra, jurisdiction=None, lang="zh", token=nonce
         )
         case_id = int(out["service_request_id"])

@@ -17,7 +17,7 @@ from app.db import DbReader, DbSession, ReaderFactory
 from app.errors import ApiError
 from app.i18n import RequestLang
 from app.idempotency import Claim, run_once
-from app.open311 import formats, service
+from app.open311 import formats, service, submission
 from app.open311.formats import Open311Route
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=Open311Route)
@@ -212,8 +212,8 @@ async def post_request(
     }
 
     async def work() -> tuple[int, bytes]:
-        data, extra = await service.build_case(session, fields, attrs, lang)
-        out = await service.submit(
+        data, extra = await submission.build_case(session, fields, attrs, lang)
+        out = await submission.submit(
             session, who, data, extra, jurisdiction=jurisdiction_id, lang=lang
         )
         return 200, formats.encode(fmt, "service_requests", [out])
@@ -221,8 +221,9 @@ async def post_request(
     if idempotency_key is None:
         try:
             status_code, payload = await work()
-            await session.commit()
         except BaseException:
+            # The Open311 door answers its errors itself (the endpoint then seems to have
+            # returned): what the refused request wrote is undone here.
             await session.rollback()
             raise
     else:

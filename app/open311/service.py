@@ -4,26 +4,20 @@ from the timeline, and new requests through the one case intake."""
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-import orjson
-from pydantic import ValidationError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.cases import intake
-from app.cases.schemas import MOBILE, CaseCreate, LocationIn, ResidentIn
+from app.auth import scope
 from app.config import get_settings
-from app.db import driver
 from app.errors import ApiError, not_found
 from app.i18n import ACTION_LABELS, STATUS_LABELS, Lang, label
 from app.open311.formats import w3c
-from app.open311.keys import Integrator
-from app.pii import mask_id_number, mask_phone
-from app.schemas import SHANGHAI
+from app.pii import mask_text
+from app.schemas import SHANGHAI, parse_instant
 
 SPEC = "http://wiki.open311.org/GeoReport_v2"
 CLOSED = ("closed", "rejected")
@@ -58,10 +52,6 @@ def status_notes(status: str, agency: str | None, duplicate: str | None, lang: L
     zh, en = STATUS_NOTES.get(status, (status, status))
     who = agency or ("承办部门" if lang == "zh" else "the department")
     return (en if lang == "en" else zh).format(agency=who)
-
-
-def private_classes() -> frozenset[str]:
-    return frozenset(c for c in get_settings().open311_private_classes.split(",") if c)
 
 
 # --- services ------------------------------------------------------------------------------------
@@ -169,7 +159,8 @@ async def service_definition(conn: AsyncConnection, code: str, lang: Lang) -> di
 
 _REQUEST_COLUMNS = """
     c.id, c.number, c.status, c.channel, c.category_code, cat.name AS service_name,
-    cat.name_en AS service_name_en, cat.class_code, c.title, c.description, c.address,
+    cat.name_en AS service_name_en, cat.class_code, cc.name AS class_name,
+    cc.name_en AS class_name_en, c.title, c.description, c.address,
     ST_X(c.location) AS lon, ST_Y(c.location) AS lat, c.reported_at, c.updated_at, c.closed_at,
     dup.number AS duplicate_number, ld.name AS agency, ld.name_en AS agency_en,
     (SELECT a.handle_due FROM case_assignments a
@@ -180,6 +171,7 @@ _REQUEST_COLUMNS = """
 _REQUEST_FROM = """
     FROM cases c
     JOIN categories cat ON cat.code = c.category_code
+    JOIN category_classes cc ON cc.code = cat.class_code
     LEFT JOIN departments ld ON ld.id = c.lead_department_id
     LEFT JOIN cases dup ON dup.id = c.duplicate_of
     LEFT JOIN open311_requests o ON o.case_id = c.id
@@ -187,32 +179,30 @@ _REQUEST_FROM = """
 """
 
 
-_MOBILE_IN_TEXT = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
-_ID_IN_TEXT = re.compile(r"(?<![0-9Xx])\d{17}[0-9Xx](?![0-9Xx])")
-
-
-def redact(value: str | None) -> str | None:
-    """Free text shown in public: mobile and ID numbers typed into it are masked."""
-    if not value:
-        return value
-    value = _ID_IN_TEXT.sub(lambda m: mask_id_number(m.group()) or "", value)
-    return _MOBILE_IN_TEXT.sub(lambda m: mask_phone(m.group()) or "", value)
-
-
 def request_out(r: Any, lang: Lang, extensions: bool = False) -> dict[str, Any]:
-    """A case as a GeoReport service request. Never personal data (residents' names, phones,
-    e-mails, the reporter); categories of private classes (disputes, public order) show no
-    description, address or place."""
-    hidden = r.class_code in private_classes()
+    """A case as a GeoReport service request, for the public: never personal data (residents'
+    names, phones, e-mails, the reporter), the free text through the PII detector, and only the
+    fields the scope module lets a reader outside the case's scope see (`scope.public_fields`):
+    a case of a private class (disputes, public order) shows no description, address or place,
+    and its class in place of its category."""
+    fields = scope.public_fields(r.class_code)
     agency = (r.agency_en or r.agency) if lang == "en" else r.agency
-    description = None if hidden else (r.description or r.title)
+    description = (r.description or r.title) if "text" in fields else None
+    if "category" in fields:
+        code, name = r.category_code, (r.service_name_en if lang == "en" else r.service_name)
+    else:
+        code, name = (
+            r.class_code,
+            ((r.class_name_en or r.class_name) if lang == "en" else r.class_name),
+        )
+    hidden = "location" not in fields
     out: dict[str, Any] = {
         "service_request_id": str(r.id),
         "status": open_closed(r.status),
         "status_notes": status_notes(r.status, agency, r.duplicate_number, lang),
-        "service_name": r.service_name_en if lang == "en" else r.service_name,
-        "service_code": r.category_code,
-        "description": redact(description[:4000]) if description else None,
+        "service_name": name,
+        "service_code": code,
+        "description": mask_text(description[:4000]) if description else None,
         "agency_responsible": agency,
         "service_notice": (f"Case number {r.number}" if lang == "en" else f"事件编号 {r.number}"),
         "requested_datetime": w3c(r.reported_at),
@@ -220,7 +210,7 @@ def request_out(r: Any, lang: Lang, extensions: bool = False) -> dict[str, Any]:
             r.closed_at if r.status in CLOSED and r.closed_at else r.updated_at
         ),
         "expected_datetime": w3c(r.expected),
-        "address": None if hidden else redact(r.address),
+        "address": None if hidden else mask_text(r.address),
         "address_id": None,
         "zipcode": None,
         "lat": None if hidden else round(r.lat, 7),
@@ -242,11 +232,8 @@ def parse_time(value: str | None, field: str) -> datetime | None:
     """A W3C / ISO 8601 date-time (or date); without an offset it is Asia/Shanghai."""
     if value is None or value == "":
         return None
-    v = value.strip().replace("Z", "+00:00")
-    if len(v) > 19 and v[19] == " ":  # "+08:00" sent unencoded in a query string
-        v = v[:19] + "+" + v[20:]
     try:
-        t = datetime.fromisoformat(v)
+        t = parse_instant(value)
     except ValueError:
         raise ApiError(
             "validation_error",
@@ -255,7 +242,6 @@ def parse_time(value: str | None, field: str) -> datetime | None:
             detail=f"{field} 不是有效的时间（W3C 格式，如 2026-11-30T09:30:00+08:00）",
             detail_en=f"{field} is not a valid W3C date-time (e.g. 2026-11-30T09:30:00+08:00)",
         ) from None
-    t = t if t.tzinfo else t.replace(tzinfo=SHANGHAI)
     if not 1900 <= t.year <= 2999:
         raise ApiError(
             "validation_error",
@@ -337,8 +323,11 @@ async def find_requests(
         params["ids"] = _ids(service_request_id)
     else:
         if service_code:
-            where.append("c.category_code = ANY(:codes)")
+            # The public may not learn a private case's category by filtering on it.
+            public = scope.public_sql("cat")
+            where.append(f"c.category_code = ANY(:codes) AND {public.sql}")
             params["codes"] = [c.strip() for c in service_code.split(",") if c.strip()]
+            params.update(public.binds)
         if status:
             wanted = {x.strip().lower() for x in status.split(",") if x.strip()}
             if not wanted <= {"open", "closed"}:
@@ -488,212 +477,3 @@ async def updates(
             }
         )
     return out
-
-
-# --- a new request: through the one case intake -------------------------------------------------
-
-EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
-URL = re.compile(r"^https?://[^\s]{1,990}$")
-_BUILDING = text(
-    """
-    SELECT b.id, ST_X(ST_PointOnSurface(b.geom)) AS lon, ST_Y(ST_PointOnSurface(b.geom)) AS lat
-    FROM buildings b
-    WHERE (CAST(:bid AS bigint) IS NOT NULL AND b.id = :bid)
-       OR (CAST(:addr AS text) IS NOT NULL AND (b.address = :addr OR b.name = :addr))
-    ORDER BY b.id LIMIT 2
-    """
-)
-
-
-def number(value: str | None, field: str, lo: float, hi: float) -> float | None:
-    if value is None or value.strip() == "":
-        return None
-    try:
-        f = float(value)
-    except ValueError:
-        raise _bad(field, f"{field} 应为数字", f"{field} must be a number") from None
-    if not lo <= f <= hi:
-        raise _bad(field, f"{field} 超出范围", f"{field} is out of range")
-    return f
-
-
-async def build_case(
-    session: AsyncSession, form: dict[str, Any], attrs: dict[str, str], lang: Lang
-) -> tuple[CaseCreate, dict[str, Any]]:
-    """Check a POSTed request (form fields and `attribute[...]`) and turn it into the intake's
-    CaseCreate. Returns it and what only the Open311 record keeps (media_url, attributes, email)."""
-    code = (form.get("service_code") or "").strip()
-    if not code:
-        raise _bad("service_code", "缺少 service_code", "service_code is required")
-    cat = (await session.execute(_SERVICES, {"code": code})).first()
-    if cat is None:
-        raise _bad(
-            "service_code", f"服务类型不存在或已停用：{code}", f"Unknown or retired service: {code}"
-        )
-    lat = number(form.get("lat"), "lat", -90, 90)
-    lon = number(form.get("long"), "long", -180, 180)
-    address = (form.get("address_string") or "").strip() or None
-    address_id = (form.get("address_id") or "").strip() or None
-    building_id = None
-    if (lat is None) != (lon is None):
-        raise _bad("lat,long", "lat 与 long 须同时提供", "Send both lat and long")
-    if lat is None:
-        if address_id is not None and not (address_id.isdigit() and len(address_id) <= 18):
-            raise _bad("address_id", "address_id 应为楼栋编号", "address_id is a building id")
-        if not (address or address_id):
-            raise _bad(
-                "lat,long",
-                "须提供位置：lat/long（WGS84）、address_string 或 address_id",
-                "A location is required: lat/long (WGS84), address_string or address_id",
-            )
-        hits = (
-            await session.execute(
-                _BUILDING,
-                {
-                    "bid": int(address_id) if address_id else None,
-                    "addr": address if not address_id else None,
-                },
-            )
-        ).all()
-        if len(hits) != 1:
-            raise _bad(
-                "address_string",
-                "无法唯一确定该地址的位置，请提供 lat/long",
-                "The address does not name exactly one known building; send lat/long",
-            )
-        building_id, lon, lat = hits[0].id, hits[0].lon, hits[0].lat
-    known = {a["code"]: a for a in attributes(cat.kind, lang)}
-    for k in attrs:
-        if k not in known:
-            raise _bad(f"attribute[{k}]", f"未知属性：{k}", f"Unknown attribute: {k}")
-    urgency = attrs.get("urgency") or "normal"
-    if urgency not in ("normal", "urgent", "critical"):
-        raise _bad("attribute[urgency]", "urgency 取值无效", "urgency is not one of the values")
-    occurred = parse_time(attrs.get("occurred_at"), "attribute[occurred_at]")
-    if occurred is not None and occurred > datetime.now(SHANGHAI) + timedelta(minutes=10):
-        raise _bad("attribute[occurred_at]", "发生时间不能在未来", "occurred_at is in the future")
-    facility = (attrs.get("facility_code") or "").strip()
-    if len(facility) > 40:
-        raise _bad("attribute[facility_code]", "部件编号过长", "facility_code is too long")
-    description = (form.get("description") or "").strip()
-    if len(description) > 4000:
-        raise _bad("description", "描述不能超过 4000 字", "description is at most 4000 characters")
-    if facility:
-        description = f"{description}\n【部件编号：{facility}】".strip()
-    title = (attrs.get("title") or "").strip() or (
-        description.splitlines()[0][:30] if description else cat.name
-    )
-    if len(title) > 200:
-        raise _bad("attribute[title]", "标题不能超过 200 字", "title is at most 200 characters")
-    media_url = (form.get("media_url") or "").strip() or None
-    if media_url and not URL.match(media_url):
-        raise _bad("media_url", "media_url 应为 http(s) 链接", "media_url must be an http(s) URL")
-    email = (form.get("email") or "").strip() or None
-    if email and (len(email) > 200 or not EMAIL.match(email)):
-        raise _bad("email", "email 格式无效", "email is not valid")
-    phone = (form.get("phone") or "").strip().replace(" ", "") or None
-    if phone and not re.match(MOBILE, phone):
-        raise _bad(
-            "phone", "phone 应为手机号或带区号的固话", "phone must be a Chinese phone number"
-        )
-    name = ((form.get("last_name") or "").strip() + (form.get("first_name") or "").strip())[:100]
-    try:
-        data = CaseCreate(
-            category=code,
-            title=title,
-            description=description,
-            location=LocationIn(lon=lon, lat=lat),
-            address=address[:300] if address else None,
-            building_id=building_id,
-            occurred_at=occurred,
-            urgency=urgency,  # type: ignore[arg-type]
-            resident=ResidentIn(name=name or None, phone=phone) if (name or phone) else None,
-        )
-    except ValidationError as e:  # anything the checks above did not already name
-        first = e.errors()[0]
-        where = ".".join(str(x) for x in first.get("loc", ())) or "?"
-        raise _bad(where, f"{where}：{first.get('msg')}", f"{where}: {first.get('msg')}") from None
-    extra = {
-        "media_url": media_url,
-        "attributes": {k: v for k, v in attrs.items() if v != ""},
-        "email": email,
-    }
-    return data, extra
-
-
-_RECORD = text(
-    """
-    INSERT INTO open311_requests (case_id, district_id, key_id, token, media_url, attributes, email)
-    VALUES (:case, :district, :key, :token, :media, CAST(:attrs AS jsonb), :email)
-    """
-)
-
-
-async def submit(
-    session: AsyncSession,
-    who: Integrator,
-    data: CaseCreate,
-    extra: dict[str, Any],
-    *,
-    jurisdiction: str | None,
-    lang: Lang,
-    token: uuid.UUID | None = None,
-) -> dict[str, Any]:
-    """Insert the case through the intake (not committed; its `case.reported` event is published
-    at commit), record what Open311 adds. The answer is the spec's RequestResponse."""
-    district = await district_id(session, jurisdiction)
-    row, dups = await intake.insert_case(
-        await driver(await session.connection()), data, who.user_id, channel=who.channel
-    )
-    if district is not None and row.district_id != district:
-        raise _bad(
-            "jurisdiction_id",
-            "该位置不在 jurisdiction_id 所指的区县内",
-            "The location is not in the jurisdiction_id given",
-        )
-    if not who.covers(row.community_id, row.street_id, row.district_id):
-        raise ApiError(
-            "forbidden",
-            field="api_key",
-            detail="该 api_key 不能在此位置上报",
-            detail_en="This api_key may not report at this location",
-        )
-    tok = token or uuid.uuid4()
-    await session.execute(
-        _RECORD,
-        {
-            "case": row.id,
-            "district": row.district_id,
-            "key": who.key_id,
-            "token": tok,
-            "media": extra.get("media_url"),
-            "attrs": orjson.dumps(extra.get("attributes") or {}).decode(),
-            "email": extra.get("email"),
-        },
-    )
-    if lang == "en":
-        notice = f"Received: case number {row.number}."
-        if dups:
-            notice += f" {len(dups)} similar open case(s) nearby."
-    else:
-        notice = f"已受理，事件编号 {row.number}。"
-        if dups:
-            notice += f"附近已有 {len(dups)} 件同类事件在办。"
-    return {
-        "service_request_id": str(row.id),
-        "token": str(tok),
-        "service_notice": notice,
-        "extended_attributes": {
-            "case_number": row.number,
-            "channel": row.channel,
-            "unlocated": row.unlocated,
-            "duplicates": [
-                {
-                    "service_request_id": str(d["id"]),
-                    "status": open_closed(d["status"]),
-                    "distance_m": d["distance_m"],
-                }
-                for d in dups
-            ],
-        },
-    }

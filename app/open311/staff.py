@@ -92,5 +92,4 @@ async def open311_detail(
             object_id=case_id,
             detail={"fields": ["open311_email"]},
         )
-        await session.commit()
     return FastJSON(out)

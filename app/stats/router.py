@@ -20,8 +20,8 @@ from app.errors import ApiError
 from app.http import ApiRoute
 from app.i18n import RequestLang
 from app.responses import FastJSON
-from app.schemas import SHANGHAI
-from app.stats import export, periods, report, service
+from app.schemas import SHANGHAI, LocalInstant
+from app.stats import export, maps, periods, report, service
 from app.stats.schemas import (
     Channels,
     Hotspots,
@@ -38,8 +38,10 @@ RankUnit = Literal["department", "street", "community", "grid"]
 PeriodKind = Literal["day", "week", "month", "quarter", "year", "custom"]
 PeriodQ = Annotated[PeriodKind, Query(description="day, week (ISO), month, quarter, year, custom")]
 AtQ = Annotated[date | None, Query(description="Any day in the period (default: today)")]
-SinceQ = Annotated[datetime | None, Query(description="custom: start (Asia/Shanghai if no offset)")]
-UntilQ = Annotated[datetime | None, Query(description="custom: end, exclusive")]
+SinceQ = Annotated[
+    LocalInstant | None, Query(description="custom: start (Asia/Shanghai if no offset)")
+]
+UntilQ = Annotated[LocalInstant | None, Query(description="custom: end, exclusive")]
 
 
 def _today() -> date:
@@ -110,7 +112,7 @@ async def hotspots(
     community_id: int | None = None,
 ) -> Response:
     p = _period(period, at, since, until)
-    return FastJSON(await service.hotspots(reader, who, p, lang, category, street_id, community_id))
+    return FastJSON(await maps.hotspots(reader, who, p, lang, category, street_id, community_id))
 
 
 @router.get("/channels", response_model=Channels, summary="Received cases by intake channel")
@@ -126,7 +128,7 @@ async def channels(
     unit_id: int | None = None,
 ) -> Response:
     p = _period(period, at, since, until)
-    return FastJSON(await service.channels(reader, who, p, lang, unit, unit_id))
+    return FastJSON(await maps.channels(reader, who, p, lang, unit, unit_id))
 
 
 @router.get(
@@ -171,10 +173,10 @@ async def export_table(
         rows = await service.rankings(reader, who, unit, p, periods.previous(p), lang)
         tab = export.ranking_table(rows, lang)
     elif table == "hotspots":
-        tab = export.hotspot_table(await service.hotspots(reader, who, p, lang, category), lang)
+        tab = export.hotspot_table(await maps.hotspots(reader, who, p, lang, category), lang)
     else:
         u = unit if unit_id is not None else None
-        tab = export.channel_table(await service.channels(reader, who, p, lang, u, unit_id), lang)
+        tab = export.channel_table(await maps.channels(reader, who, p, lang, u, unit_id), lang)
     name = f"wangge-{table}-{unit}-{p.label.replace('/', '_').replace(':', '')}.{format}"
     headers = {"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"}
     if format == "csv":
@@ -274,5 +276,4 @@ async def put_thresholds(body: ThresholdsIn, session: DbSession, who: StatsConfi
         object_id="1",
         detail={"before": before, "after": after},
     )
-    await session.commit()
     return FastJSON(after)

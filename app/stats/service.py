@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -17,8 +16,7 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.auth.policy import RULES, Principal
-from app.errors import ApiError
+from app.auth.policy import Principal
 from app.i18n import Lang, label
 from app.schemas import SHANGHAI
 from app.stats.definitions import (
@@ -39,6 +37,7 @@ from app.stats.definitions import (
     static_part,
 )
 from app.stats.periods import Period
+from app.stats.scoping import Scope, scope_of
 
 CASES_URL = "/api/v1/cases"
 UNIT_PARAM = {
@@ -48,14 +47,6 @@ UNIT_PARAM = {
     "grid": "grid_id",
     "worker": "reporter_id",
     "department": "department_id",
-}
-AREA_LEVEL = {"district": "district", "street": "street", "community": "community"}
-CHANNEL_LABELS: dict[str, tuple[str, str]] = {
-    "app": ("网格员手机上报", "grid worker's app"),
-    "hotline": ("热线电话", "hotline"),
-    "qr": ("扫码上报", "QR code"),
-    "department": ("部门移交", "from a department"),
-    "console": ("中心坐席录入", "entered at the centre"),
 }
 
 # --- thresholds ---------------------------------------------------------------------------------
@@ -111,116 +102,6 @@ def rating_of(score: float | None, received: int, cfg: dict[str, Any]) -> str:
     if score >= float(cfg["qualified"]):
         return "qualified"
     return "unqualified"
-
-
-# --- scope ----------------------------------------------------------------------------------------
-
-_BELOW = text(
-    """
-    WITH RECURSIVE below(id) AS (
-        SELECT id FROM areas WHERE id = ANY(:roots)
-        UNION ALL SELECT a.id FROM areas a JOIN below ON a.parent_id = below.id
-    )
-    SELECT a.id, a.level FROM areas a WHERE a.id IN (SELECT id FROM below)
-    """
-)
-
-
-@dataclass
-class Scope:
-    """The cases a caller may evaluate: exactly those the case list shows them (same rule,
-    `cases:read` visibility split by area level), and the units whose rows they may see."""
-
-    everything: bool
-    user_id: int
-    areas: dict[str, list[int]] = field(default_factory=dict)
-    grids: list[int] = field(default_factory=list)
-    """Grids of the caller's grid posts."""
-    area_grids: list[int] = field(default_factory=list)
-    """Grids inside the caller's areas."""
-    departments: list[int] = field(default_factory=list)
-    non_department: bool = False
-
-    def visibility(self) -> tuple[str, dict[str, Any]]:
-        if self.everything:
-            return "true", {}
-        terms = ["c.reporter_id = :vis_user"]
-        params: dict[str, Any] = {"vis_user": self.user_id}
-        if self.grids:
-            terms.append("c.grid_id = ANY(:vis_grids)")
-            params["vis_grids"] = self.grids
-        for level, col in (
-            ("community", "community_id"),
-            ("street", "street_id"),
-            ("district", "district_id"),
-        ):
-            if self.areas.get(level):
-                terms.append(f"c.{col} = ANY(:vis_{level})")
-                params[f"vis_{level}"] = self.areas[level]
-        if self.departments:
-            terms.append(
-                "EXISTS (SELECT 1 FROM case_assignments va WHERE va.case_id = c.id "
-                "AND va.state <> 'withdrawn' AND va.department_id = ANY(:vis_depts))"
-            )
-            params["vis_depts"] = self.departments
-        return "(" + " OR ".join(terms) + ")", params
-
-    async def units(self, conn: AsyncConnection, unit: str) -> list[int] | None:
-        """Ids of the units of this kind whose rows the caller sees; None = all."""
-        if self.everything:
-            return None
-        if unit in AREA_LEVEL:
-            return self.areas.get(unit, [])
-        if unit == "grid":
-            return sorted(set(self.grids) | set(self.area_grids))
-        if unit == "department":
-            return None if self.non_department else self.departments
-        # grid workers: those posted on grids in scope, and the caller
-        grids = sorted(set(self.grids) | set(self.area_grids))
-        users = set(
-            (
-                await conn.execute(
-                    text(
-                        "SELECT DISTINCT p.user_id FROM posts p JOIN post_grids pg "
-                        "ON pg.post_id = p.id WHERE p.role IN ('grid_worker', 'grid_leader') "
-                        "AND pg.grid_id = ANY(:g)"
-                    ),
-                    {"g": grids},
-                )
-            ).scalars()
-        )
-        return sorted(users | {self.user_id})
-
-
-async def scope_of(conn: AsyncConnection, who: Principal) -> Scope:
-    rule = RULES["stats:read"]
-    roots = who.area_roots(rule)
-    if roots is None:
-        return Scope(everything=True, user_id=who.user_id)
-    areas: dict[str, list[int]] = defaultdict(list)
-    if roots:
-        for r in await conn.execute(_BELOW, {"roots": sorted(roots)}):
-            areas[r.level].append(r.id)
-    area_grids: list[int] = []
-    if areas.get("community"):
-        area_grids = list(
-            (
-                await conn.execute(
-                    text("SELECT id FROM grids WHERE community_id = ANY(:c) ORDER BY id"),
-                    {"c": sorted(areas["community"])},
-                )
-            ).scalars()
-        )
-    posts = who.posts_for(rule)
-    return Scope(
-        everything=False,
-        user_id=who.user_id,
-        areas={k: sorted(v) for k, v in areas.items()},
-        grids=sorted(who.grid_roots(rule)),
-        area_grids=area_grids,
-        departments=sorted({p.department_id for p in posts if p.department_id is not None}),
-        non_department=any(p.role != "department" for p in posts),
-    )
 
 
 # --- links ----------------------------------------------------------------------------------------
@@ -614,157 +495,3 @@ async def rankings(
         )
     out.sort(key=lambda x: (x["rank"], x["unit"]["id"]))
     return out
-
-
-# --- hot spots and channels -----------------------------------------------------------------------
-
-
-async def hotspots(
-    conn: AsyncConnection,
-    who: Principal,
-    period: Period,
-    lang: Lang,
-    categories: list[str] | None = None,
-    street_id: int | None = None,
-    community_id: int | None = None,
-) -> dict[str, Any]:
-    """Received cases by grid and category over the period (the map's choropleth)."""
-    scope = await scope_of(conn, who)
-    vis, params = scope.visibility()
-    where = [vis, "c.reported_at >= :since AND c.reported_at < :until", "c.grid_id IS NOT NULL"]
-    params.update(since=period.start, until=period.end)
-    if categories:
-        where.append("c.category_code = ANY(:cats)")
-        params["cats"] = categories
-    if street_id is not None:
-        where.append("c.street_id = :street_id")
-        params["street_id"] = street_id
-    if community_id is not None:
-        where.append("c.community_id = :community_id")
-        params["community_id"] = community_id
-    cond = " AND ".join(where)
-    if scope.everything or not scope.departments:
-        # The monthly hot-spot rollup for whole months, the facts for the partial ones.
-        m_from, m_to, e1, e2 = _months(period)
-        params.update(m_from=m_from, m_to=m_to, e1=e1, e2=e2)
-        edge = cond.replace(
-            "c.reported_at >= :since AND c.reported_at < :until",
-            "((c.reported_at >= :since AND c.reported_at < :e1) "
-            "OR (c.reported_at >= :e2 AND c.reported_at < :until))",
-        )
-        sql = (
-            "SELECT grid_id, category_code, sum(n) AS n FROM ("
-            "SELECT c.grid_id, c.category_code, sum(c.received) AS n "
-            "FROM stats_hotspot_monthly c WHERE c.month >= :m_from AND c.month < :m_to AND "
-            + cond.replace("c.reported_at >= :since AND c.reported_at < :until", "true")
-            + " GROUP BY 1, 2 UNION ALL SELECT c.grid_id, c.category_code, count(*) "
-            f"FROM stats_case_facts c WHERE {edge} GROUP BY 1, 2) u "
-            "GROUP BY 1, 2 HAVING sum(n) <> 0 ORDER BY 1, 2"
-        )
-    else:
-        sql = (
-            "SELECT c.grid_id, c.category_code, count(*) AS n FROM stats_case_facts c "
-            f"WHERE {cond} GROUP BY 1, 2 ORDER BY 1, 2"
-        )
-    counts: dict[int, dict[str, int]] = defaultdict(dict)
-    for r in await conn.execute(text(sql), params):
-        counts[r.grid_id][r.category_code] = int(r.n)
-    grids = {
-        r.id: r
-        for r in await conn.execute(
-            text(
-                "SELECT id, code, name, community_id, coalesce(households, 0) AS households "
-                "FROM grids WHERE id = ANY(:ids)"
-            ),
-            {"ids": list(counts)},
-        )
-    }
-    cat_names = {
-        r.code: (r.name, r.name_en)
-        for r in await conn.execute(text("SELECT code, name, name_en FROM categories"))
-    }
-    items = []
-    by_category: dict[str, int] = defaultdict(int)
-    for gid, by_cat in counts.items():
-        g = grids[gid]
-        total = sum(by_cat.values())
-        for code, n in by_cat.items():
-            by_category[code] += n
-        items.append(
-            {
-                "grid": {"id": gid, "code": g.code, "name": g.name},
-                "community_id": g.community_id,
-                "total": total,
-                "households": g.households,
-                "per_1000_households": round(total * 1000 / g.households, 2)
-                if g.households
-                else None,
-                "counts": dict(sorted(by_cat.items(), key=lambda kv: (-kv[1], kv[0]))),
-                "cases_url": cases_url(period, "received", grid_id=gid, category=categories),
-            }
-        )
-    items.sort(key=lambda x: (-x["total"], x["grid"]["code"]))
-    return {
-        "period": period.out(),
-        "total": sum(i["total"] for i in items),
-        "max_total": max((i["total"] for i in items), default=0),
-        "categories": [
-            {
-                "code": code,
-                "name": cat_names.get(code, (code, code))[1 if lang == "en" else 0],
-                "count": n,
-                "cases_url": cases_url(
-                    period,
-                    "received",
-                    street_id=street_id,
-                    community_id=community_id,
-                    category=code,
-                ),
-            }
-            for code, n in sorted(by_category.items(), key=lambda kv: (-kv[1], kv[0]))
-        ],
-        "items": items,
-    }
-
-
-async def channels(
-    conn: AsyncConnection,
-    who: Principal,
-    period: Period,
-    lang: Lang,
-    unit: str | None = None,
-    unit_id: int | None = None,
-) -> dict[str, Any]:
-    """Received cases by intake channel (`cases.channel`)."""
-    scope = await scope_of(conn, who)
-    vis, params = scope.visibility()
-    where = [vis, "c.reported_at >= :since", "c.reported_at < :until"]
-    params.update(since=period.start, until=period.end)
-    link: dict[str, Any] = {}
-    if unit is not None and unit_id is not None:
-        if unit == "department":
-            raise ApiError(
-                "validation_error",
-                field="unit",
-                detail="按渠道统计只支持区域和网格员",
-                detail_en="Channels are counted for areas and grid workers",
-            )
-        where.append(f"c.{UNIT_COLUMN[unit]} = :unit_id")
-        params["unit_id"] = unit_id
-        link[UNIT_PARAM[unit]] = unit_id
-    sql = (
-        "SELECT c.channel, count(*) AS n FROM stats_case_facts c "
-        f"WHERE {' AND '.join(where)} GROUP BY 1 ORDER BY 2 DESC, 1"
-    )
-    items = [
-        {
-            "channel": r.channel,
-            "label": label(CHANNEL_LABELS, r.channel, lang)
-            if r.channel in CHANNEL_LABELS
-            else r.channel,
-            "count": int(r.n),
-            "cases_url": cases_url(period, "received", channel=r.channel, **link),
-        }
-        for r in await conn.execute(text(sql), params)
-    ]
-    return {"period": period.out(), "total": sum(i["count"] for i in items), "items": items}

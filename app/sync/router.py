@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import Field
 from sqlalchemy import text
 
+from app.auth import scope
 from app.auth.policy import SignedIn
 from app.cases import service as cases
 from app.cases.schemas import CaseOut
@@ -23,7 +24,7 @@ from app.errors import ApiError
 from app.geometry import CRS
 from app.http import ApiRoute
 from app.i18n import RequestLang
-from app.loop.service import allowed_actions
+from app.loop.service import allowed_for
 from app.responses import FastJSON
 from app.schemas import LimitQuery, ResponseModel
 
@@ -71,8 +72,10 @@ async def sync(
             raise ApiError(
                 "validation_error", field="cursor", detail="cursor 无效", detail_en="Invalid cursor"
             )
-    vis, params = await cases.visibility(reader, who)
-    grids = sorted(who.grid_roots(cases.RULES["cases:read"]))
+    mine = await scope.resolve(reader, who)
+    frag = mine.sql("c")
+    vis, params = frag.sql, frag.binds
+    grids = sorted(mine.grids)
     sql = (
         f"SELECT {cases.CASE_COLUMNS}, ({vis}) AS visible, {_HORIZON} AS horizon "
         f"{cases.CASE_FROM} "
@@ -100,15 +103,17 @@ async def sync(
         )
         # Everything below the horizon has been handed out; next time start there.
         nxt = cases.encode_cursor(max(horizon, xid), 0 if horizon > xid else last_id)
+    masked = not cases.sees_pii(who)
+    actions = await allowed_for(reader, [r.id for r in rows if r.visible], who)
     out: dict[str, Any] = {
         "cursor": nxt,
         "has_more": has_more,
-        "cases": [cases.case_out(r, lang, crs) for r in rows if r.visible],
+        "cases": [cases.case_out(r, lang, crs, masked_text=masked) for r in rows if r.visible],
         "removed": [r.id for r in rows if not r.visible],
         "tasks": [
             {"case_id": r.id, "status": r.status, "actions": acts}
             for r in rows
-            if r.visible and (acts := allowed_actions(r.status, who))
+            if r.visible and (acts := actions.get(r.id))
         ],
     }
     return FastJSON(out)

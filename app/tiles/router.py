@@ -19,7 +19,7 @@ from app.db import DbReader
 from app.errors import ApiError
 from app.http import ApiRoute
 from app.responses import FastJSON
-from app.schemas import SHANGHAI
+from app.schemas import SHANGHAI, LocalInstant
 from app.tiles import service
 from app.tiles.schemas import TileJSON
 
@@ -38,9 +38,10 @@ StatusQ = Annotated[
 ]
 CategoryQ = Annotated[list[str] | None, Query(description="Category codes (repeat)")]
 SinceQ = Annotated[
-    datetime | None, Query(description="Reported at or after (ISO 8601; no offset = Shanghai)")
+    LocalInstant | None,
+    Query(description="Reported at or after (ISO 8601; no offset = Shanghai)"),
 ]
-UntilQ = Annotated[datetime | None, Query(description="Reported before")]
+UntilQ = Annotated[LocalInstant | None, Query(description="Reported before")]
 DepartmentQ = Annotated[int | None, Query(description="Dispatched to this department")]
 
 _TILE_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -65,10 +66,6 @@ def _check_tile(z: int, x: int, y: int) -> None:
             )
 
 
-def _local(t: datetime | None) -> datetime | None:
-    return t.replace(tzinfo=SHANGHAI) if t is not None and t.tzinfo is None else t
-
-
 async def _tile(
     request: Request,
     reader: Any,
@@ -76,7 +73,7 @@ async def _tile(
     z: int,
     x: int,
     y: int,
-    extra: list[Any],
+    extra: dict[str, Any],
 ) -> Response:
     _check_tile(z, x, y)
     # Below the layer's minzoom (TileJSON says so) features are sub-pixel and a tile would
@@ -114,7 +111,7 @@ def _filters(
             detail_en=f"Unknown status: {', '.join(bad)}",
             field="status",
         )
-    return service.CaseFilters(status_, category, _local(since), _local(until), department_id)
+    return service.CaseFilters(status_, category, since, until, department_id)
 
 
 @router.get(
@@ -124,7 +121,7 @@ def _filters(
     responses=_TILE_RESPONSES,
 )
 async def grids_tile(request: Request, z: Z, x: X, y: Y, reader: DbReader, who: Public) -> Response:
-    return await _tile(request, reader, service.LAYERS["grids"], z, x, y, [])
+    return await _tile(request, reader, service.LAYERS["grids"], z, x, y, {})
 
 
 @router.get(
@@ -134,7 +131,7 @@ async def grids_tile(request: Request, z: Z, x: X, y: Y, reader: DbReader, who: 
     responses=_TILE_RESPONSES,
 )
 async def areas_tile(request: Request, z: Z, x: X, y: Y, reader: DbReader, who: Public) -> Response:
-    return await _tile(request, reader, service.LAYERS["areas"], z, x, y, [])
+    return await _tile(request, reader, service.LAYERS["areas"], z, x, y, {})
 
 
 @router.get(
@@ -157,7 +154,7 @@ async def cases_tile(
     department_id: DepartmentQ = None,
 ) -> Response:
     f = _filters(status_, category, since, until, department_id)
-    extra = service.scope_params(who) + f.params(default_open=True)
+    extra = {**service.scope_params(who), **f.params(default_open=True)}
     return await _tile(request, reader, service.LAYERS["cases"], z, x, y, extra)
 
 
@@ -189,7 +186,7 @@ async def hotspots_tile(
         f = service.CaseFilters(
             f.statuses, f.categories, now - timedelta(days=HOTSPOT_DAYS), f.until, f.department_id
         )
-    extra = service.scope_params(who) + f.params(default_open=False)
+    extra = {**service.scope_params(who), **f.params(default_open=False)}
     return await _tile(request, reader, service.LAYERS["hotspots"], z, x, y, extra)
 
 

@@ -13,9 +13,10 @@ Each statement:
   `OFFSET 0` so that PostgreSQL does not pull it up: pulled up, the `geom IS NOT NULL` filter
   computed ST_AsMVTGeom a second time per row (10–40 % of a tile, measured).
 
-`cases` and `hotspots` are scoped by the caller's posts with the semantics of `cases:read`
-(see `app.cases.service.visibility`): the area tree below the caller's posts is walked by a
-recursive CTE inside the same statement, so the scope costs no extra round trip.
+`cases` and `hotspots` are scoped by the caller's posts by the one scope module
+(`app.auth.scope.statement_sql`, the rule of `cases:read`): the area tree below the caller's posts
+is walked by a recursive CTE inside the same statement, so the scope costs no extra round trip.
+Every value is a named bind (`:z`, `:vis_user`, …) compiled once by `db.RawSql` for asyncpg.
 """
 
 from __future__ import annotations
@@ -27,19 +28,23 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.auth.policy import RULES, Principal
-from app.cases.models import OPEN_STATUSES
+from app.auth import scope
+from app.auth.policy import Principal
+from app.cases.models import OPEN_STATUSES, STATUSES
 from app.cases.service import _OVERDUE
-from app.db import raw_of
+from app.db import RawSql, raw_of
 
 EXTENT = 4096
 BUFFER = 64
 MAX_ZOOM = 24
 MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
 
-_ENV = "ST_TileEnvelope($1, $2, $3)"
+_ENV = "ST_TileEnvelope(CAST(:z AS int), CAST(:x AS int), CAST(:y AS int))"
 # The selection box: the tile plus its buffer, in the storage CRS (for the GiST indexes).
-_BOX = f"ST_Transform(ST_TileEnvelope($1, $2, $3, margin => {BUFFER / EXTENT}), 4326)"
+_BOX = (
+    "ST_Transform(ST_TileEnvelope(CAST(:z AS int), CAST(:x AS int), CAST(:y AS int), "
+    f"margin => {BUFFER / EXTENT}), 4326)"
+)
 
 
 def _geom(column: str) -> str:
@@ -74,31 +79,18 @@ SELECT ST_AsMVT(t, 'areas', {EXTENT}, 'geom', 'id') FROM (
 ) t WHERE t.geom IS NOT NULL
 """
 
-# The caller's scope ($4 all, $5 user, $6 grids, $7 area roots, $8 departments), as a CTE and a
-# condition on `c`: the same rule as app.cases.service.visibility (cases:read).
-_SCOPE_CTE = """
-WITH RECURSIVE below(id) AS (
-    SELECT id FROM areas WHERE id = ANY($7::bigint[])
-    UNION ALL SELECT a.id FROM areas a JOIN below ON a.parent_id = below.id
-)
-"""
-_SCOPE = """
-($4::boolean OR c.reporter_id = $5::bigint OR c.grid_id = ANY($6::bigint[])
- OR c.community_id IN (SELECT id FROM below) OR c.street_id IN (SELECT id FROM below)
- OR c.district_id IN (SELECT id FROM below)
- OR EXISTS (SELECT 1 FROM case_assignments va WHERE va.case_id = c.id
-            AND va.state <> 'withdrawn' AND va.department_id = ANY($8::bigint[])))
-"""
-# Filters: $9 statuses, $10 categories (NULL = all), $11 since, $12 until (NULL = open-ended),
-# $13 department (NULL = any).
+# Filters (NULL = no filter): statuses, categories, since, until, a department.
 _FILTERS = """
-c.status = ANY($9::text[])
-AND ($10::text[] IS NULL OR c.category_code = ANY($10::text[]))
-AND ($11::timestamptz IS NULL OR c.reported_at >= $11::timestamptz)
-AND ($12::timestamptz IS NULL OR c.reported_at < $12::timestamptz)
-AND ($13::bigint IS NULL OR EXISTS (SELECT 1 FROM case_assignments fa WHERE fa.case_id = c.id
-     AND fa.department_id = $13::bigint AND fa.state <> 'withdrawn'))
+c.status = ANY(CAST(:statuses AS text[]))
+AND (CAST(:categories AS text[]) IS NULL OR c.category_code = ANY(CAST(:categories AS text[])))
+AND (CAST(:since AS timestamptz) IS NULL OR c.reported_at >= CAST(:since AS timestamptz))
+AND (CAST(:until AS timestamptz) IS NULL OR c.reported_at < CAST(:until AS timestamptz))
+AND (CAST(:department AS bigint) IS NULL OR EXISTS (SELECT 1 FROM case_assignments fa
+     WHERE fa.case_id = c.id AND fa.district_id = c.district_id
+     AND fa.department_id = CAST(:department AS bigint) AND fa.state <> 'withdrawn'))
 """
+_SCOPE_CTE = scope.SCOPE_CTE
+_SCOPE = scope.statement_sql("c")
 
 CASES_SQL = f"""
 {_SCOPE_CTE}
@@ -135,7 +127,7 @@ SELECT ST_AsMVT(t, 'hotspots', {EXTENT}, 'geom', 'id') FROM (
 @dataclass(frozen=True)
 class Layer:
     name: str
-    sql: str
+    sql: RawSql
     public: bool
     geometry: str
     description: str
@@ -147,7 +139,7 @@ class Layer:
 LAYERS: dict[str, Layer] = {
     "grids": Layer(
         "grids",
-        GRIDS_SQL,
+        RawSql(GRIDS_SQL),
         True,
         "polygon",
         "Grids (网格) with their current boundary",
@@ -168,7 +160,7 @@ LAYERS: dict[str, Layer] = {
     ),
     "areas": Layer(
         "areas",
-        AREAS_SQL,
+        RawSql(AREAS_SQL),
         True,
         "polygon",
         "Streets (街道) and communities (社区)",
@@ -184,7 +176,7 @@ LAYERS: dict[str, Layer] = {
     ),
     "cases": Layer(
         "cases",
-        CASES_SQL,
+        RawSql(CASES_SQL),
         False,
         "point",
         "Cases in the caller's scope (open ones unless `status` says otherwise)",
@@ -203,7 +195,7 @@ LAYERS: dict[str, Layer] = {
     ),
     "hotspots": Layer(
         "hotspots",
-        HOTSPOTS_SQL,
+        RawSql(HOTSPOTS_SQL),
         False,
         "polygon",
         "Cases per grid over a period (the caller's scope), grids with at least one case",
@@ -219,17 +211,9 @@ LAYERS: dict[str, Layer] = {
 }
 
 
-def scope_params(who: Principal) -> list[Any]:
-    """$4..$8 of the scoped statements for this caller (cases:read)."""
-    rule = RULES["cases:read"]
-    roots = who.area_roots(rule)
-    return [
-        roots is None,
-        who.user_id,
-        sorted(who.grid_roots(rule)),
-        sorted(roots or ()),
-        sorted({p.department_id for p in who.posts_for(rule) if p.department_id is not None}),
-    ]
+def scope_params(who: Principal) -> dict[str, Any]:
+    """The scoped statements' caller binds (`vis_*`), by the scope module."""
+    return scope.statement_binds(scope.of(who))
 
 
 @dataclass(frozen=True)
@@ -240,23 +224,25 @@ class CaseFilters:
     until: datetime | None = None
     department_id: int | None = None
 
-    def params(self, default_open: bool = True) -> list[Any]:
-        """$9..$13."""
-        statuses = self.statuses or (list(OPEN_STATUSES) if default_open else None)
-        if statuses is None:
-            from app.cases.models import STATUSES
-
-            statuses = list(STATUSES)
-        return [statuses, self.categories or None, self.since, self.until, self.department_id]
+    def params(self, default_open: bool = True) -> dict[str, Any]:
+        statuses = self.statuses or list(OPEN_STATUSES if default_open else STATUSES)
+        return {
+            "statuses": statuses,
+            "categories": self.categories or None,
+            "since": self.since,
+            "until": self.until,
+            "department": self.department_id,
+        }
 
 
 async def render_tile(
-    conn: AsyncConnection, layer: Layer, z: int, x: int, y: int, extra: list[Any]
+    conn: AsyncConnection, layer: Layer, z: int, x: int, y: int, extra: dict[str, Any]
 ) -> bytes:
     """The tile's bytes (b"" when empty): the layer's prepared statement on the raw asyncpg
     connection (asyncpg keeps the statement prepared per connection)."""
+    args = layer.sql.args({"z": z, "x": x, "y": y, **extra})
     async with raw_of(conn) as driver:
-        tile = await driver.fetchval(layer.sql, z, x, y, *extra)
+        tile = await driver.fetchval(layer.sql.sql, *args)
     return bytes(tile) if tile else b""
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response, status
 
 from app.audit.service import record
-from app.auth.policy import UserAdmin
+from app.auth.policy import SignedIn, UserAdmin
 from app.db import DbSession
 from app.http import ApiRoute
 from app.i18n import RequestLang
@@ -16,6 +16,13 @@ from app.users import service
 from app.users.schemas import PasswordReset, PostIn, Role, UserCreate, UserOut, UserPage, UserUpdate
 
 router = APIRouter(prefix="/api/v1/users", tags=["users"], route_class=ApiRoute)
+me_router = APIRouter(prefix="/api/v1", tags=["auth"], route_class=ApiRoute)
+"""`/api/v1/me`: the caller as a person of the registry (auth knows accounts, not posts)."""
+
+
+@me_router.get("/me", response_model=UserOut, summary="The caller: user, posts, roles and scope")
+async def me(session: DbSession, who: SignedIn, lang: RequestLang) -> dict[str, Any]:
+    return await _out(session, who.user_id, lang, reveal=True)
 
 
 async def _out(session: DbSession, user_id: int, lang: Any, reveal: bool = False) -> dict[str, Any]:

@@ -17,13 +17,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.policy import Principal
-from app.community import records
+from app.community import areas, records
 from app.community import service as community_units
 from app.community.areas import Community, check_grid, row_under, rows_under
-from app.community.areas import communities_under as communities_under
-
-# the routes resolve their paths through this service
-from app.community.areas import community_of as community_of
 from app.errors import ApiError, not_found
 from app.schemas import SHANGHAI
 from app.volunteers.models import PartyMember, Service, SupportMeasure, VolunteerTask
@@ -35,6 +31,10 @@ from app.volunteers.schemas import (
     ServiceIn,
     VolunteerTaskIn,
 )
+
+# The routes resolve their paths through their own service.
+communities_under = areas.communities_under
+community_of = areas.community_of
 
 SERVICE_MACHINE: dict[str, set[str]] = {
     "record": {"claimed"},
@@ -67,7 +67,7 @@ async def register_member(
     await records.audit(
         session, "party_member_registered", who, request, "party_member", m.id, detail
     )
-    await session.commit()
+    await session.flush()
     await session.refresh(m)
     return m
 
@@ -112,7 +112,7 @@ async def create_task(
     await records.emit_community(
         session, "community.volunteer_task", community.id, {"volunteer_task_id": t.id}
     )
-    await session.commit()
+    await session.flush()
     return t.id
 
 
@@ -191,7 +191,7 @@ async def claim(
         s.id,
         {"task_id": t.id, "member_id": m.id},
     )
-    await session.commit()
+    await session.flush()
     return s.id
 
 
@@ -218,7 +218,7 @@ async def record_service(
     await records.audit(
         session, "volunteer_service_recorded", who, request, "volunteer_service", s.id, detail
     )
-    await session.commit()
+    await session.flush()
     return s.id
 
 
@@ -269,7 +269,7 @@ async def act(
     await records.audit(
         session, f"volunteer_service_{action}", who, request, "volunteer_service", s.id, detail
     )
-    await session.commit()
+    await session.flush()
 
 
 _REPORT = text(
@@ -459,7 +459,7 @@ async def publish(
         m.id,
         body.model_dump(),
     )
-    await session.commit()
+    await session.flush()
     return m.id
 
 
@@ -487,7 +487,7 @@ async def update_measure(
     await records.audit(
         session, "support_measure_updated", who, request, "support_measure", m.id, changes
     )
-    await session.commit()
+    await session.flush()
 
 
 # --- lists and rows as the routes see them ----------------------------------------------------

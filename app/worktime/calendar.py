@@ -509,6 +509,36 @@ class WorkCalendar:
         at = datetime.combine(day, time()) + timedelta(microseconds=self._close_us)
         return Deadline(self._aware(at), self._provisional_span(local.date(), day))
 
+    def extend(self, deadline: datetime, value: float, unit: Unit) -> Deadline:
+        """A deadline moved by an approved extension (延期) of `value` working hours or days.
+
+        Hours are office time after the old deadline. Days are whole working days after the
+        working day the old deadline ends: the day of the last office instant before it (a
+        deadline at 17:30 ends that day, one at 08:30 ends the working day before), so 2 working
+        days from Wednesday 17:30 give Friday 17:30, not Monday (counting does not start anew
+        the next morning, as it does for a limit that starts then)."""
+        if unit == "hours":
+            return self.add_working_hours(deadline, value)
+        if unit != "days":
+            raise ValueError(f"unit must be 'hours' or 'days': {unit!r}")
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TypeError(f"extension must be a number, not {type(value).__name__}")
+        if not float(value).is_integer() or value < 0:
+            raise ValueError(f"an extension in working days must be a whole number: {value!r}")
+        local = self._local(deadline, "deadline")
+        day = local.date()
+        if not (self.is_workday(day) and _us_of(local.time()) > self._periods[0][0]):
+            day -= _ONE_DAY
+            while not self.is_workday(day):
+                day -= _ONE_DAY
+        counted = 0
+        while counted < int(value):
+            day += _ONE_DAY
+            if self.is_workday(day):
+                counted += 1
+        at = datetime.combine(day, time()) + timedelta(microseconds=self._close_us)
+        return Deadline(self._aware(at), self._provisional_span(local.date(), day))
+
     def deadline(self, start: datetime, limit_value: float, unit: Unit) -> Deadline:
         """The deadline of a limit such as `Limit.handle` / `Limit.handle_unit` (or
         `Limit.sign_in_hours`, "hours"). A limit in days must be a whole number."""

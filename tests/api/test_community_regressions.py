@@ -12,7 +12,8 @@ from typing import Annotated, Any
 import pytest
 
 from app.schemas import SHANGHAI, ResponseModel
-from tests.api.test_community_lists import COMMUNITY, GRID, grid_point, make_unit
+from tests.api.test_community_lists import COMMUNITY, GRID, make_unit
+from tests.factories import point_in_grid
 from tests.helpers import problem
 
 
@@ -164,7 +165,7 @@ async def test_a_project_with_an_open_task_is_not_complete(anon, as_user, demo, 
 
 async def test_every_label_of_the_community_answers_is_filled(anon, as_user, demo, conn) -> None:
     area, grid = demo[COMMUNITY], demo[GRID]
-    lon, lat = await grid_point(conn)
+    lon, lat = await point_in_grid(conn, GRID)
     unit = await make_unit(anon, as_user, area, "回归测试社区医院", kind="public_institution")
     h = as_user("community")
 

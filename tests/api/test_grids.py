@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from geo.crs import wgs84_to_bd09, wgs84_to_gcj02
-from tests.helpers import SANDBOX, make_sandbox, problem, square
+from tests.helpers import SANDBOX, bowtie, make_sandbox, problem, square
 
 LON, LAT = SANDBOX
 
@@ -66,18 +66,7 @@ async def test_create_validates_geometry(client: httpx.AsyncClient, demo) -> Non
     ids = await make_sandbox(client, demo)
     base = {"code": "G1", "name": "网格", "community_id": ids["community"], "kind": "city"}
     cases = {
-        "self_intersection": {
-            "type": "Polygon",
-            "coordinates": [
-                [
-                    [LON, LAT],
-                    [LON + 0.01, LAT + 0.01],
-                    [LON + 0.01, LAT],
-                    [LON, LAT + 0.01],
-                    [LON, LAT],
-                ]
-            ],
-        },
+        "self_intersection": bowtie(LON, LAT),
         "unclosed_ring": {
             "type": "Polygon",
             "coordinates": [

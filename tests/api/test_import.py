@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import text
 
-from tests.helpers import SANDBOX, make_sandbox, problem, square
+from tests.helpers import SANDBOX, bowtie, make_sandbox, problem, square
 
 LON, LAT = SANDBOX
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,18 +69,7 @@ async def test_failing_feature_at_the_end_leaves_nothing(
     good = [feature(f"A{i}", square(LON + 0.002 * i, LAT, 0.002)) for i in range(5)]
     bad = feature(
         "A9",
-        {
-            "type": "Polygon",
-            "coordinates": [
-                [
-                    [LON, LAT],
-                    [LON + 0.01, LAT + 0.01],
-                    [LON + 0.01, LAT],
-                    [LON, LAT + 0.01],
-                    [LON, LAT],
-                ]
-            ],
-        },
+        bowtie(LON, LAT),
     )
     body = problem(
         await client.post("/api/v1/grids/import", json=fc(*good, bad)), 422, "import_failed"

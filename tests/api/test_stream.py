@@ -27,6 +27,7 @@ import uvicorn
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.events import hub as sse_hub
 from app.events import stream as sse
 from tests.factories import report_body
 from tests.helpers import problem
@@ -458,7 +459,7 @@ def test_scope_covers() -> None:
 
 
 async def test_a_slow_console_gets_resync_not_memory(monkeypatch) -> None:
-    monkeypatch.setattr(sse, "QUEUE_SIZE", 3)
+    monkeypatch.setattr(sse_hub, "QUEUE_SIZE", 3)
     hub = sse.Hub()
     fast = hub.subscribe(sse.Scope(everything=True))
     slow = hub.subscribe(sse.Scope(everything=True))

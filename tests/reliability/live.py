@@ -21,18 +21,9 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from tests.helpers import DEMO_USERS
+
 ROOT = Path(__file__).resolve().parents[2]
-DEMO_USERS = (
-    "admin",
-    "centre",
-    "street",
-    "community",
-    "leader",
-    "worker",
-    "worker2",
-    "dept",
-    "dept2",
-)
 
 
 def free_port() -> int:

@@ -15,7 +15,7 @@ import pytest
 
 from app.auth import policy
 from app.auth.policy import PostScope, Principal
-from app.events import stream as sse
+from app.events import hub as sse
 
 
 def _principal(i: int) -> Principal:

@@ -1,0 +1,131 @@
+"""The policy table: which roles hold each permission, and whether it is scoped to places.
+Routes never import this module: they take a dependency of `app.auth.policy`, which decides."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ALL_ROLES = frozenset(
+    {"grid_worker", "grid_leader", "community", "street", "department", "centre", "admin"}
+)
+AREA_STAFF = frozenset({"admin", "centre", "street", "community"})
+CASE_STAFF = AREA_STAFF | {"grid_worker", "grid_leader"}
+
+
+@dataclass(frozen=True)
+class Rule:
+    roles: frozenset[str] | None
+    """Roles that may call; None = anyone, signed in or not."""
+    scoped: bool = False
+    """Objects named in the path must lie in the caller's scope."""
+    description: str = ""
+    owner_ok: bool = False
+    """The one who reported a case may do this to it even outside their scope."""
+    api_key: bool = False
+    """Authenticated by an integrator's Open311 `api_key` (query or form), not a bearer token."""
+    rate: str | None = None
+    """Rate-limited (`app.ratelimit.limits_for`): per account and per address; 429 when over."""
+
+
+RULES: dict[str, Rule] = {
+    "public": Rule(None, description="anyone, no login"),
+    "signed_in": Rule(ALL_ROLES, description="any signed-in user"),
+    "events:stream": Rule(
+        None,
+        description="the live stream: browsers cannot send headers, so the stream itself checks "
+        "a one-use ticket (or its cookie, or a bearer token) and answers 401 without one",
+    ),
+    "map:read": Rule(
+        None,
+        description="maps and the OGC API: anyone; a bearer token, when sent (and valid), "
+        "adds the non-public fields of the cases in the caller's scope",
+    ),
+    "registry:read": Rule(ALL_ROLES, description="read areas, grids, buildings, departments"),
+    "registry:report": Rule(AREA_STAFF, scoped=True, description="coverage, sizing, export"),
+    "registry:write": Rule(
+        frozenset({"admin", "centre"}), scoped=True, description="edit areas and grids, import"
+    ),
+    "buildings:write": Rule(AREA_STAFF, scoped=True, description="edit buildings"),
+    "staff:read": Rule(AREA_STAFF | {"grid_leader"}, scoped=True, description="grid rosters"),
+    "cases:report": Rule(CASE_STAFF, description="report a case", rate="intake"),
+    "cases:read": Rule(ALL_ROLES, scoped=True, owner_ok=True, description="see a case"),
+    "cases:work": Rule(
+        CASE_STAFF, scoped=True, owner_ok=True, description="add photos, mark duplicates"
+    ),
+    "cases:place": Rule(
+        frozenset({"admin", "centre"}), scoped=True, description="place an unlocated case in a grid"
+    ),
+    "loop:triage": Rule(AREA_STAFF, scoped=True, description="register, reject, reopen"),
+    "loop:whistle": Rule(
+        frozenset({"admin", "community"}),
+        scoped=True,
+        description="blow the whistle: call departments in (吹哨)",
+    ),
+    "loop:dispatch": Rule(
+        frozenset({"admin", "centre", "street"}),
+        scoped=True,
+        description="dispatch, decide extensions, suspend and resume",
+    ),
+    "loop:department": Rule(
+        frozenset({"admin", "department"}),
+        scoped=True,
+        description="sign in (报到), return, ask for more time, feed back",
+    ),
+    "loop:grid": Rule(
+        frozenset({"admin", "grid_worker", "grid_leader", "community"}),
+        scoped=True,
+        description="handle on the spot, verify on site, record satisfaction",
+    ),
+    "webhooks:manage": Rule(
+        frozenset({"admin", "department"}), description="a department's webhook subscriptions"
+    ),
+    "webhooks:monitor": Rule(frozenset({"admin"}), description="failing webhook deliveries"),
+    "catalogue:write": Rule(frozenset({"admin"}), description="edit categories and routing"),
+    "users:admin": Rule(frozenset({"admin"}), description="accounts and posts"),
+    "departments:write": Rule(frozenset({"admin"}), description="edit departments"),
+    "audit:read": Rule(frozenset({"admin"}), description="read the audit log"),
+    "open311:public": Rule(None, description="Open311 GeoReport reads and the residents' QR form"),
+    "open311:submit": Rule(
+        None, api_key=True, description="post an Open311 service request with an integrator's key"
+    ),
+    "open311:keys": Rule(frozenset({"admin"}), description="issue and revoke Open311 API keys"),
+    "community:read": Rule(
+        AREA_STAFF,
+        scoped=True,
+        description="read a community's lists, meetings, tasks, matters, volunteers, ratings",
+    ),
+    "community:manage": Rule(
+        frozenset({"admin", "community"}),
+        scoped=True,
+        description="keep the community's lists, big party committee, meetings, deliberation, "
+        "dual registration",
+    ),
+    "community:rate": Rule(
+        frozenset({"admin", "street", "community"}),
+        scoped=True,
+        description="two-way evaluation of member units (双向评议)",
+    ),
+    "community:collect": Rule(
+        CASE_STAFF,
+        scoped=True,
+        description="collect residents' needs and proposals in a grid",
+    ),
+    "community:department": Rule(
+        frozenset({"admin", "department"}),
+        description="a department's own community tasks (it is a meeting's responsible unit)",
+    ),
+    "support:read": Rule(ALL_ROLES, description="browse the grid support list (网格支持清单)"),
+    "support:publish": Rule(
+        frozenset({"admin", "department"}),
+        description="publish a department's support measures for grids",
+    ),
+    "stats:read": Rule(
+        ALL_ROLES,
+        scoped=True,
+        description="evaluation figures over the cases the caller may list: centre and admin all, "
+        "area staff and grid staff their places, a department its own figures",
+    ),
+    "stats:configure": Rule(
+        frozenset({"admin", "centre"}), description="rating thresholds and weights (考评标准)"
+    ),
+}

@@ -1,0 +1,405 @@
+"""Who sees what: the one definition of the visibility of cases (and of places), for every reader.
+
+**The rule** (the policy's `cases:read`, every role may hold it): a case is in a caller's scope
+when the caller
+- holds an admin post (everything), or
+- reported it, or
+- holds a post on one of its grids (grid workers and leaders), or
+- holds a post on an area at or above its community, street or district (area staff: a post on an
+  area covers that area and everything below it), or
+- holds a department post and the case was dispatched to that department (not withdrawn).
+Anonymous callers have no scope.
+
+**Privacy classes**: what a reader *outside* a case's scope (anonymous, the public feeds, staff of
+another place) may see of it is decided by its category's class (`PRIVATE_CLASSES`, setting
+`open311_private_classes`, e.g. MD 矛盾纠纷 with 婚姻家庭纠纷, ZA 社会治安):
+- a case of a public class: its `location` (point, address, grid), its `category` and its `text`
+  (title, description), the text always through the PII detector (`app.pii.mask_text`);
+- a case of a private class: none of these: no point, no address, no grid, no category (only its
+  class), no text. Its number, status and dates stay (they reveal nothing about the person).
+This is the ceiling: a reader may publish less (the OGC API publishes no text to the public),
+never more. `tests/api/test_visibility_agreement.py` checks every reader against this module.
+
+**For readers**:
+- a loaded object: `covers(who, rule, chain, ...)` (the policy's check for objects in the path),
+  `CaseScope.covers(CaseRef)` for a case or an event, `fields_for(in_scope, class_code)`;
+- a list query: `CaseScope.sql(alias)` → a `Fragment` (SQL text with named binds `vis_*`),
+  `CaseScope.events_sql(e, c)` for the events table (the stream's replays),
+  `public_sql(class_alias)` for "a public reader may see this case's location and category";
+- one prepared statement (tiles): `SCOPE_CTE` + `statement_sql(alias)`, always the same text, the
+  caller bound by `statement_binds(scope)` (the area tree is walked inside the statement).
+Identifiers (aliases) are checked against `IDENT`; values are only ever bind parameters.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from app.config import get_settings
+
+if TYPE_CHECKING:
+    from app.auth.policy import Principal, Rule
+
+IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,30}$")
+
+
+def ident(name: str) -> str:
+    """An SQL identifier (a table alias) written into a statement: never a value."""
+    if not IDENT.match(name):
+        raise ValueError(f"not an SQL identifier: {name!r}")
+    return name
+
+
+@dataclass(frozen=True)
+class Fragment:
+    """A piece of SQL with named binds (`:name`) and their values."""
+
+    sql: str
+    binds: dict[str, Any] = field(default_factory=dict)
+
+
+# --- objects in the path: their place in the area tree ------------------------------------------
+
+_CHAIN = """
+WITH RECURSIVE start AS ({start}),
+up(id, parent_id) AS (
+    SELECT a.id, a.parent_id FROM areas a JOIN start ON a.id = start.area_id
+    UNION ALL
+    SELECT a.id, a.parent_id FROM areas a JOIN up ON a.id = up.parent_id
+)
+SELECT (SELECT grid_id FROM start) AS grid_id, array(SELECT id FROM up) AS chain,
+       EXISTS (SELECT 1 FROM start) AS found, (SELECT owner_id FROM start) AS owner_id,
+       {departments} AS departments
+"""
+_NO_DEPTS = "'{}'::bigint[]"
+_CASE_DEPTS = (
+    "array(SELECT department_id FROM case_assignments WHERE state <> 'withdrawn' "
+    "AND case_id = (SELECT case_id FROM start) AND district_id = (SELECT district_id FROM start))"
+)
+_CHAINS = {
+    "area_id": text(
+        _CHAIN.format(
+            start="SELECT id AS area_id, NULL::bigint AS grid_id, NULL::bigint AS owner_id "
+            "FROM areas WHERE id = :id",
+            departments=_NO_DEPTS,
+        )
+    ),
+    "grid_id": text(
+        _CHAIN.format(
+            start="SELECT community_id AS area_id, id AS grid_id, NULL::bigint AS owner_id "
+            "FROM grids WHERE id = :id AND deleted_at IS NULL",
+            departments=_NO_DEPTS,
+        )
+    ),
+    "building_id": text(
+        _CHAIN.format(
+            start="SELECT g.community_id AS area_id, g.id AS grid_id, NULL::bigint AS owner_id "
+            "FROM buildings b JOIN grids g ON g.id = b.grid_id WHERE b.id = :id",
+            departments=_NO_DEPTS,
+        )
+    ),
+    "case_id": text(
+        _CHAIN.format(
+            start="SELECT coalesce(community_id, street_id, district_id) AS area_id, grid_id, "
+            "reporter_id AS owner_id, id AS case_id, district_id FROM cases WHERE id = :id",
+            departments=_CASE_DEPTS,
+        )
+    ),
+    "attachment_id": text(
+        _CHAIN.format(
+            start="SELECT coalesce(c.community_id, c.street_id, c.district_id) AS area_id, "
+            "c.grid_id, c.reporter_id AS owner_id, c.id AS case_id, c.district_id "
+            "FROM attachments a JOIN cases c ON c.id = a.case_id AND c.district_id = a.district_id "
+            "WHERE a.id = :id",
+            departments=_CASE_DEPTS,
+        )
+    ),
+}
+PATH_OBJECTS = tuple(_CHAINS)
+"""Path parameters that name an object whose place the policy checks."""
+
+
+async def object_chain(
+    session: AsyncSession | AsyncConnection, kind: str, object_id: int
+) -> tuple[bool, list[int], int | None, int | None, list[int]]:
+    """(exists, the area ids from the object's area up to the root, its grid, its reporter,
+    the departments it was dispatched to)."""
+    conn = await session.connection() if isinstance(session, AsyncSession) else session
+    row = (await conn.execute(_CHAINS[kind], {"id": object_id})).one()
+    return (
+        bool(row.found),
+        list(row.chain or []),
+        row.grid_id,
+        row.owner_id,
+        list(row.departments or []),
+    )
+
+
+async def area_chain(session: AsyncSession | AsyncConnection, area_id: int) -> list[int]:
+    return (await object_chain(session, "area_id", area_id))[1]
+
+
+# --- the predicate for a loaded object ----------------------------------------------------------
+
+
+def covers(
+    who: Principal,
+    rule: Rule,
+    chain: list[int],
+    grid_id: int | None = None,
+    owner_id: int | None = None,
+    departments: list[int] | None = None,
+) -> bool:
+    """Does a post allowed by `rule` cover an object in these areas (`chain`: its area and every
+    area above it), or this grid, or a case dispatched to its department, or (when the rule lets
+    the reporter act) a case the caller reported?"""
+    if rule.owner_ok and owner_id is not None and owner_id == who.user_id:
+        return True
+    posts = who.posts_for(rule)
+    if departments and any(p.department_id in departments for p in posts if p.department_id):
+        return True
+    if any(p.role == "admin" for p in posts):
+        return True
+    if {p.area_id for p in posts if p.area_id is not None}.intersection(chain):
+        return True
+    return grid_id is not None and any(grid_id in p.grid_ids for p in posts)
+
+
+async def area_in_scope(
+    session: AsyncSession | AsyncConnection, who: Principal | None, rule: Rule, area_id: int
+) -> bool:
+    """For areas named in a body (a parent, a community): may the caller act there?"""
+    if who is None:
+        return True
+    return covers(who, rule, await area_chain(session, area_id))
+
+
+# --- the scope of reading cases -----------------------------------------------------------------
+
+
+class CaseLike(Protocol):
+    """What the predicate needs to know of a case (a `CaseRef`, or an event about a case)."""
+
+    @property
+    def areas(self) -> frozenset[int]: ...
+    @property
+    def grid_id(self) -> int | None: ...
+    @property
+    def reporter_id(self) -> int | None: ...
+    @property
+    def departments(self) -> frozenset[int]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CaseRef:
+    """What the predicate needs to know of a case (or of an event about one)."""
+
+    areas: frozenset[int]
+    """Its community, street and district (or its whole chain up to the root)."""
+    grid_id: int | None = None
+    reporter_id: int | None = None
+    departments: frozenset[int] = frozenset()
+    """Departments it is dispatched to (assignments not withdrawn)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CaseScope:
+    """The cases a caller may read. Built by `of` (areas = the caller's area posts) and
+    completed by `resolve` (areas = those posts and every area below them)."""
+
+    everything: bool = False
+    user_id: int | None = None
+    roots: frozenset[int] = frozenset()
+    """Areas of the caller's area posts."""
+    areas: frozenset[int] = frozenset()
+    """The roots and, once resolved, every area below them."""
+    grids: frozenset[int] = frozenset()
+    departments: frozenset[int] = frozenset()
+    resolved: bool = False
+
+    @property
+    def anonymous(self) -> bool:
+        return not self.everything and self.user_id is None
+
+    def covers(self, case: CaseLike) -> bool:
+        """The predicate: is this case in the scope?"""
+        return (
+            self.everything
+            or (case.reporter_id is not None and case.reporter_id == self.user_id)
+            or (case.grid_id is not None and case.grid_id in self.grids)
+            or not self.areas.isdisjoint(case.areas)
+            or not self.roots.isdisjoint(case.areas)
+            or not self.departments.isdisjoint(case.departments)
+        )
+
+    def sql(self, alias: str = "c") -> Fragment:
+        """The predicate as an SQL condition on the case row `alias` (cases, or the evaluation
+        facts, which carry the same columns). Terms the caller cannot match are left out, so a
+        table without assignments (the monthly rollups) takes it when no department is named.
+        Needs a resolved scope (the areas below the caller's posts as a bound array)."""
+        if not self.resolved and self.roots:
+            raise ValueError("resolve() the scope first: its areas are not expanded")
+        if self.everything:
+            return Fragment("true")
+        a = ident(alias)
+        terms = [f"{a}.reporter_id = :vis_user"]
+        binds: dict[str, Any] = {"vis_user": self.user_id if self.user_id is not None else 0}
+        if self.grids:
+            terms.append(f"{a}.grid_id = ANY(:vis_grids)")
+            binds["vis_grids"] = sorted(self.grids)
+        if self.areas:
+            terms += [f"{a}.{col} = ANY(:vis_areas)" for col in _AREA_COLUMNS]
+            binds["vis_areas"] = sorted(self.areas)
+        if self.departments:
+            terms.append(_dispatched(a, "ANY(:vis_depts)"))
+            binds["vis_depts"] = sorted(self.departments)
+        return Fragment("(" + " OR ".join(terms) + ")", binds)
+
+    def events_sql(self, event: str = "e", case: str = "c") -> Fragment:
+        """The predicate on the events table (`event`: the places and departments the case had
+        when the event happened, as the stream's live fan-out sees them; `case`: its reporter)."""
+        if self.everything:
+            return Fragment("true")
+        e, c = ident(event), ident(case)
+        return Fragment(
+            f"({c}.reporter_id = :vis_user OR {e}.grid_id = ANY(:vis_grids) "
+            f"OR {e}.area_ids && CAST(:vis_areas AS bigint[]) "
+            f"OR {e}.department_ids && CAST(:vis_depts AS bigint[]))",
+            {
+                "vis_user": self.user_id if self.user_id is not None else 0,
+                "vis_grids": sorted(self.grids),
+                "vis_areas": sorted(self.areas | self.roots),
+                "vis_depts": sorted(self.departments),
+            },
+        )
+
+
+_AREA_COLUMNS = ("community_id", "street_id", "district_id")
+
+
+def _dispatched(a: str, depts: str) -> str:
+    return (
+        f"EXISTS (SELECT 1 FROM case_assignments va WHERE va.case_id = {a}.id "
+        f"AND va.district_id = {a}.district_id AND va.state <> 'withdrawn' "
+        f"AND va.department_id = {depts})"
+    )
+
+
+def of(who: Principal | None) -> CaseScope:
+    """The caller's scope for reading cases, from their posts (no query)."""
+    if who is None:
+        return CaseScope()
+    posts = who.posts
+    if any(p.role == "admin" for p in posts):
+        return CaseScope(everything=True, user_id=who.user_id, resolved=True)
+    roots = frozenset(p.area_id for p in posts if p.area_id is not None)
+    return CaseScope(
+        user_id=who.user_id,
+        roots=roots,
+        areas=roots,
+        grids=frozenset(g for p in posts for g in p.grid_ids),
+        departments=frozenset(p.department_id for p in posts if p.department_id is not None),
+        resolved=not roots,
+    )
+
+
+_BELOW = text(
+    """
+    WITH RECURSIVE below(id) AS (
+        SELECT id FROM areas WHERE id = ANY(:roots)
+        UNION ALL SELECT a.id FROM areas a JOIN below ON a.parent_id = below.id
+    ) SELECT array_agg(id) FROM below
+    """
+)
+
+
+async def resolve(conn: AsyncConnection | AsyncSession, who: Principal | None) -> CaseScope:
+    """The caller's scope with the areas below their posts expanded (one query, none when the
+    caller holds no area post)."""
+    scope = of(who)
+    if scope.resolved:
+        return scope
+    below = (await conn.execute(_BELOW, {"roots": sorted(scope.roots)})).scalar() or []
+    return CaseScope(
+        user_id=scope.user_id,
+        roots=scope.roots,
+        areas=frozenset(below) | scope.roots,
+        grids=scope.grids,
+        departments=scope.departments,
+        resolved=True,
+    )
+
+
+# --- the same predicate inside one prepared statement (tiles) -----------------------------------
+
+SCOPE_CTE = """
+WITH RECURSIVE vis_below(id) AS (
+    SELECT id FROM areas WHERE id = ANY(CAST(:vis_roots AS bigint[]))
+    UNION ALL SELECT a.id FROM areas a JOIN vis_below ON a.parent_id = vis_below.id
+)
+"""
+"""Put first in a statement that uses `statement_sql`."""
+
+
+def statement_sql(alias: str = "c") -> str:
+    """The predicate as one constant condition (the same text for every caller, so a prepared
+    statement is reused), binds as `statement_binds`; the statement starts with `SCOPE_CTE`."""
+    a = ident(alias)
+    below = "IN (SELECT id FROM vis_below)"
+    return (
+        f"(CAST(:vis_all AS boolean) OR {a}.reporter_id = CAST(:vis_user AS bigint) "
+        f"OR {a}.grid_id = ANY(CAST(:vis_grids AS bigint[])) "
+        + " ".join(f"OR {a}.{col} {below}" for col in _AREA_COLUMNS)
+        + " OR "
+        + _dispatched(a, "ANY(CAST(:vis_depts AS bigint[]))")
+        + ")"
+    )
+
+
+def statement_binds(scope: CaseScope) -> dict[str, Any]:
+    return {
+        "vis_all": scope.everything,
+        "vis_user": scope.user_id if scope.user_id is not None else 0,
+        "vis_grids": sorted(scope.grids),
+        "vis_roots": sorted(scope.roots),
+        "vis_depts": sorted(scope.departments),
+    }
+
+
+# --- privacy classes: what readers outside the scope may see ------------------------------------
+
+FIELDS = frozenset({"location", "category", "text"})
+"""`location`: the point, the address, the grid; `category`: the exact category (its class is
+always shown); `text`: title and description (always PII-masked for them)."""
+
+
+def private_classes() -> frozenset[str]:
+    return frozenset(c for c in get_settings().open311_private_classes.split(",") if c)
+
+
+def is_private(class_code: str | None) -> bool:
+    return class_code in private_classes()
+
+
+def public_fields(class_code: str | None) -> frozenset[str]:
+    """What a reader outside a case's scope may see of it."""
+    return frozenset() if is_private(class_code) else FIELDS
+
+
+def fields_for(in_scope: bool, class_code: str | None) -> frozenset[str]:
+    return FIELDS if in_scope else public_fields(class_code)
+
+
+def public_sql(class_alias: str = "cat") -> Fragment:
+    """SQL: a reader outside the scope may see this case's location and category (its category's
+    class, `class_alias.class_code`, is not private)."""
+    a = ident(class_alias)
+    return Fragment(
+        f"NOT ({a}.class_code = ANY(CAST(:vis_private AS text[])))",
+        {"vis_private": sorted(private_classes())},
+    )

@@ -1,0 +1,35 @@
+"""Extension points, registered from above: the one place where lower layers learn of what the
+layers above them add (error codes, action labels, API-key verifiers, scheduled jobs). Called by
+`create_app` and by the CLI; idempotent. No module changes a shared table at import time."""
+
+from __future__ import annotations
+
+from app import errors, i18n, idempotency
+from app.auth import policy
+from app.cases import detail as case_detail
+from app.cases import photos
+from app.community import clock as community_clock
+from app.community import service as community_service
+from app.loop import deadlines, scheduler
+from app.loop import service as loop_service
+from app.open311 import keys
+
+
+def register() -> None:
+    for codes in (
+        idempotency.ERROR_CODES,
+        photos.ERROR_CODES,
+        loop_service.ERROR_CODES,
+        community_service.ERROR_CODES,
+    ):
+        errors.register_codes(codes)
+    for labels in (
+        loop_service.ACTION_NAMES,
+        scheduler.ACTION_NAMES,
+        community_service.ACTION_NAMES,
+        community_clock.ACTION_NAMES,
+    ):
+        i18n.register_action_labels(labels)
+    policy.register_key_verifier("open311:submit", keys.verify_key)
+    scheduler.register_job("community", community_clock.tick)
+    case_detail.register_loop(loop_service.allowed_for, deadlines.calendar)
