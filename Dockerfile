@@ -1,5 +1,6 @@
-# Production image. The same install path as `make run`: pip installs the project from
-# pyproject.toml (pinned versions). Migrations are a separate command:
+# Production image. The same install path as `make run`: pip installs the runtime lock file
+# (requirements/runtime.txt: every transitive dependency pinned, hashes required), then the
+# project itself without dependencies. Migrations are a separate command:
 #   docker run --rm -e DATABASE_URL=... wangge wangge prestart --no-seed
 #   docker run -e DATABASE_URL=... -p 8000:8000 wangge
 # The console (console/): npm packages from the committed lock file, then the same build as
@@ -25,10 +26,13 @@ FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY requirements/runtime.txt ./requirements/runtime.txt
+RUN python -m venv /opt/venv && /opt/venv/bin/pip install --upgrade pip \
+    && /opt/venv/bin/pip install --require-hashes -r requirements/runtime.txt
 COPY app ./app
 COPY geo ./geo
 COPY migrations ./migrations
-RUN python -m venv /opt/venv && /opt/venv/bin/pip install --upgrade pip && /opt/venv/bin/pip install .
+RUN /opt/venv/bin/pip install --no-deps .
 
 FROM python:3.11-slim
 RUN useradd --system --uid 10001 --home /srv/wangge wangge

@@ -5,18 +5,31 @@ VENV := .venv
 BIN := $(VENV)/bin
 
 .PHONY: run test fuzz stop bench lint fmt typecheck openapi clean venv db console field browser \
-	ha-up ha-down test-ha
+	ha-up ha-down test-ha venv-runtime lock
 
-$(BIN)/.installed: pyproject.toml
+## Installs come from the lock files (requirements/*.txt: every transitive dependency, pinned with
+## its hashes; scripts/lock.sh regenerates them from pyproject.toml): `make run` installs the
+## runtime set only, `make test` and the helpers the development set (a superset).
+$(BIN)/python:
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 && $(PYTHON) -c 'import ensurepip' 2>/dev/null \
 	  || { echo "installing python3-venv"; [ "$$(id -u)" = 0 ] && S= || S=sudo; \
 	       $$S apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$S apt-get install -y -qq python3-venv >/dev/null; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check --upgrade pip
-	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+
+$(BIN)/.runtime: pyproject.toml requirements/runtime.txt | $(BIN)/python
+	$(BIN)/pip install -q --disable-pip-version-check --require-hashes -r requirements/runtime.txt
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
 	@touch $@
 
+$(BIN)/.installed: pyproject.toml requirements/dev.txt | $(BIN)/python
+	$(BIN)/pip install -q --disable-pip-version-check --require-hashes -r requirements/dev.txt
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
+	@touch $@ $(BIN)/.runtime
+
 venv: $(BIN)/.installed
+
+venv-runtime: $(BIN)/.runtime
 
 ## the console (console/): npm packages from the committed lock file, then the build into console/dist
 CONSOLE_SRC := $(wildcard console/src/*) console/build.mjs
@@ -52,7 +65,7 @@ browser:
 	  $$S apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$S apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; }
 
 ## make run: local PostGIS (unless DATABASE_URL is set), migrate, seed the demo, serve on PORT (8000)
-run: venv console field
+run: venv-runtime console field
 	@scripts/run.sh
 
 ## make test: the same set-up on a throwaway database, then the whole suite
@@ -77,6 +90,10 @@ test-ha: venv
 	@WANGGE_PG_FSYNC=$${WANGGE_PG_FSYNC:-off} scripts/ha.sh up
 	@set +e; WANGGE_HA_TEST=1 .venv/bin/pytest -q -s -p no:cacheprovider tests/ops/test_failover.py $(ARGS); \
 	  rc=$$?; scripts/ha.sh destroy; exit $$rc
+
+## make lock: regenerate requirements/*.txt from pyproject.toml (uv, in its own venv)
+lock:
+	@scripts/lock.sh
 
 ## make stop: stop the project-local PostgreSQL cluster
 stop:

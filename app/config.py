@@ -215,6 +215,10 @@ class Settings(BaseSettings):
     intake_per_ip_per_minute: int = Field(3_000, ge=1, le=1_000_000)
     """High: many phones share one carrier NAT address."""
 
+    metrics_token: str | None = Field(None, min_length=16, max_length=200)
+    """GET /metrics answers loopback clients only; with this set, any client that sends
+    `Authorization: Bearer <token>` (and no other)."""
+
     demo_password: str = Field("Wangge#2026", min_length=8)
     """Password of the demo accounts (never created when ENV=production)."""
 

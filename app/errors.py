@@ -170,8 +170,13 @@ def not_found(what_zh: str, what_en: str, ident: object) -> ApiError:
 
 def problem_response(request: Request, err: ApiError) -> FastJSON:
     lang = negotiate(request.headers.get("accept-language"))
+    body = err.body(lang, instance=request.url.path)
+    # the id the request context gave this request (app.observability): an operator quotes it
+    request_id = request.scope.get("state", {}).get("request_id")
+    if request_id:
+        body["request_id"] = request_id
     return FastJSON(
-        err.body(lang, instance=request.url.path),
+        body,
         status_code=err.http_status,
         media_type=PROBLEM_JSON,
         headers=err.headers or None,

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app import errors, extensions
+from app import errors, extensions, observability
 from app import models as _all_models  # noqa: F401 (every model: foreign keys resolve at run time)
 from app.areas.router import router as areas_router
 from app.audit.router import router as audit_router
@@ -79,8 +78,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app() -> FastAPI:
     settings = get_settings()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     extensions.register()
     app = FastAPI(
         title="wangge",
@@ -106,6 +103,8 @@ def create_app() -> FastAPI:
             else body_limit
         ),
     )
+    # JSON logs, request ids, /metrics (added last: its middleware is the outermost of ours)
+    observability.install(app, sse_subscribers=lambda: event_stream.hub.subscribers)
     for router in (
         health_router,
         # First: the route table is matched in order, and a tile is the hottest path (matching

@@ -24,6 +24,11 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "code": {"type": "string"},
         "detail": {"type": "string"},
         "instance": {"type": "string"},
+        "request_id": {
+            "type": "string",
+            "description": "This request's id (also the X-Request-ID answer header and the "
+            "request_id of every log line about it): quote it to the operators",
+        },
         "field": {"type": "string", "description": "The field at fault"},
         "errors": {
             "type": "array",

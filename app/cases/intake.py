@@ -18,6 +18,7 @@ from app.db import RawSql, RecordView
 from app.errors import ApiError, not_found
 from app.geometry import parse_lonlat
 from app.idempotency import CLAIM, Claim, Lapsed, lapse, no_claim, settle, store
+from app.observability import metrics
 
 Render = Callable[[Any, list[dict[str, Any]]], bytes]
 """Makes the response body from the case row and the duplicate suggestions."""
@@ -188,6 +189,7 @@ async def report(
             raise
         if claim is not None:
             await store(conn, claim, 201, payload)
+        metrics.case_reported(row["district_id"], channel)
         return 201, payload
     settled = await settle(conn, claim) if claim is not None else None
     if settled is None:
@@ -212,5 +214,6 @@ async def insert_case(
     row = await conn.fetchrow(_INTAKE.sql, *_INTAKE.args(_params(data, reporter_id, channel, None)))
     if row is None:
         raise _unknown_category(data)
+    metrics.case_reported(row["district_id"], channel)
     dups = row["duplicates"]
     return RecordView(row), dups if isinstance(dups, list) else orjson.loads(dups)

@@ -23,21 +23,25 @@ async def healthz(_: Public) -> dict[str, str]:
 
 @router.get(
     "/readyz",
-    summary="Readiness: database reachable, migrations at head, PostGIS present",
+    summary="Readiness: the primary database answers a PL/pgSQL call, migrations at head, "
+    "PostGIS present",
     responses={503: {"description": "Not ready; the problem says why"}},
 )
 async def readyz(_: Public) -> dict[str, Any]:
+    head = head_revision()
     try:
         async with db.engine.connect() as conn:
-            row = (
+            rev = (
                 await conn.execute(
                     text(
-                        "SELECT (SELECT string_agg(version_num, ',' ORDER BY version_num)"
-                        "        FROM alembic_version) AS rev,"
-                        " (SELECT extversion FROM pg_extension WHERE extname = 'postgis') AS postgis"
+                        "SELECT string_agg(version_num, ',' ORDER BY version_num) FROM alembic_version"
                     )
                 )
-            ).one()
+            ).scalar()
+            # ops_ready() is PL/pgSQL (migration 0019): the language every trigger needs runs
+            ready: dict[str, Any] = {}
+            if rev == head:
+                ready = (await conn.execute(text("SELECT ops_ready()"))).scalar() or {}
     except Exception as e:
         raise ApiError(
             "database_unavailable",
@@ -45,13 +49,16 @@ async def readyz(_: Public) -> dict[str, Any]:
             detail_en=f"Database unavailable: {type(e).__name__}",
             headers={"Retry-After": "5"},
         ) from None
-    head = head_revision()
-    if row.rev != head or not row.postgis:
+    postgis = ready.get("postgis")
+    if rev != head or not postgis or ready.get("standby"):
         raise ApiError(
             "database_unavailable",
             status=503,
-            detail=f"数据库未就绪：迁移版本 {row.rev}（应为 {head}），PostGIS {row.postgis or '缺失'}",
-            detail_en=f"Database not ready: revision {row.rev} (want {head}), "
-            f"PostGIS {row.postgis or 'missing'}",
+            detail=f"数据库未就绪：迁移版本 {rev}（应为 {head}），PostGIS {postgis or '缺失'}"
+            + ("，连接的是只读备库" if ready.get("standby") else ""),
+            detail_en=f"Database not ready: revision {rev} (want {head}), "
+            f"PostGIS {postgis or 'missing'}"
+            + (", connected to a standby" if ready.get("standby") else ""),
+            headers={"Retry-After": "5"},
         )
-    return {"status": "ready", "revision": row.rev, "postgis": row.postgis}
+    return {"status": "ready", "revision": rev, "postgis": postgis}

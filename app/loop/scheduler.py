@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.config import get_settings
 from app.db import unit_of_work
 from app.events.outbox import emit
+from app.observability import metrics
 
 log = logging.getLogger("wangge.scheduler")
 LOCK = 7_246_001
@@ -173,7 +174,9 @@ async def run_forever(stop: asyncio.Event) -> None:
         try:
             async with unit_of_work() as session:
                 await tick(session)
+            metrics.clock_run(ok=True)
         except Exception:
+            metrics.clock_run(ok=False)
             log.exception("scheduler tick failed")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=period)

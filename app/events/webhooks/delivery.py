@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.config import get_settings
 from app.db import unit_of_work
 from app.events.webhooks import targets
+from app.observability import metrics
 from app.pii import mask_json
 from app.schemas import to_local
 
@@ -210,6 +211,7 @@ async def run_forever(stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
                 did = await deliver_batch(client)
+                metrics.webhook_results(did["sent"], did["failed"])
                 if did["sent"] or did["failed"]:
                     continue  # more may be waiting
             except Exception:
