@@ -194,6 +194,5 @@ class Loop:
 
 async def department_id(conn: Any, code: str) -> int:
     """The id of a department by its code."""
-    return int(
-        await conn.execute(text("SELECT id FROM departments WHERE code = :c"), {"c": code})
-    ).scalar_one()
+    row = await conn.execute(text("SELECT id FROM departments WHERE code = :c"), {"c": code})
+    return int(row.scalar_one())
