@@ -341,27 +341,25 @@ async def submit_form(
         if raw:
             upload.append((photo.filename, raw))
     try:
-        out = await submission.submit(
-            session, integrator, data, extra, jurisdiction=None, lang="zh", token=nonce
-        )
-        case_id = int(out["service_request_id"])
-        if upload:
-            reporter = Principal(
-                user_id=integrator.user_id,
-                username="open311-qr",
-                display_name=integrator.integrator,
-                session_id=nonce,
+        # A savepoint: a second submission of the same form (its nonce is unique) undoes only
+        # itself, and the page of the first one is answered; the request's unit of work commits.
+        async with session.begin_nested():
+            out = await submission.submit(
+                session, integrator, data, extra, jurisdiction=None, lang="zh", token=nonce
             )
-            await attachments.add_photos(session, case_id, None, upload, reporter)  # commits
-        else:
-            await session.commit()
+            case_id = int(out["service_request_id"])
+            if upload:
+                reporter = Principal(
+                    user_id=integrator.user_id,
+                    username="open311-qr",
+                    display_name=integrator.integrator,
+                    session_id=nonce,
+                )
+                await attachments.add_photos(session, case_id, None, upload, reporter)
+            await session.flush()
     except IntegrityError:
-        await session.rollback()
         done = (await session.execute(_DONE, {"t": nonce})).first()
         if done is None:
             raise
         return _done_page(done.id, done.number)
-    except BaseException:
-        await session.rollback()
-        raise
     return _done_page(case_id, out["extended_attributes"]["case_number"])

@@ -117,6 +117,15 @@ _DEPT_NEW = """(CASE WHEN EXISTS (
         END)::varchar(20) AS satisfaction, a.id AS assignment_id,"""
 
 
+_CASE_STAR = "SELECT a.* FROM case_assignments a"
+_DEPT_STAR = "SELECT DISTINCT ON (case_id, department_id) *"
+_COLUMNS = (
+    "id, case_id, department_id, role, state, dispatched_at, sign_in_due, signed_in_at, "
+    "handle_due, feedback_at"
+)
+_LEAD_COLUMNS = ", ".join(f"a.{c.strip()}" for c in _COLUMNS.split(","))
+
+
 def _views(new: bool) -> None:
     """The fact views of 0007, with (new) or without the kept rating; then the facts rebuilt."""
     import importlib.util
@@ -131,12 +140,25 @@ def _views(new: bool) -> None:
     case_v: str = m.CASE_FACTS_V
     dept_v: str = m.DEPT_FACTS_V
     assert _SATISFACTION_OLD in case_v and _DEPT_OLD in dept_v
+    # Name the assignment columns the views read instead of `*`: a view keeps the columns `*`
+    # had when it was created, and depends on all of them (0011's district_id, this migration's
+    # escalated_at), which would stop their downgrades.
+    assert _CASE_STAR in case_v and _DEPT_STAR in dept_v
+    case_v = case_v.replace(_CASE_STAR, f"SELECT {_LEAD_COLUMNS} FROM case_assignments a")
+    dept_v = dept_v.replace(_DEPT_STAR, f"SELECT DISTINCT ON (case_id, department_id) {_COLUMNS}")
     if new:
         case_v = case_v.replace(_SATISFACTION_OLD, _SATISFACTION_NEW)
         dept_v = dept_v.replace(_DEPT_OLD, _DEPT_NEW)
     op.execute(case_v.replace("CREATE VIEW", "CREATE OR REPLACE VIEW"))
     op.execute(dept_v.replace("CREATE VIEW", "CREATE OR REPLACE VIEW"))
     op.execute("SELECT stats_rebuild()")
+
+
+def _drop_views() -> None:
+    """The fact views read `case_assignments.*`: they depend on every column of it, and must go
+    before a column does (they are created again after)."""
+    op.execute("DROP VIEW stats_dept_facts_v")
+    op.execute("DROP VIEW stats_case_facts_v")
 
 
 def upgrade() -> None:
@@ -170,12 +192,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    _views(new=False)
     op.execute("DROP TRIGGER IF EXISTS case_events_append_only ON case_events")
     op.execute("DROP TRIGGER IF EXISTS case_events_hash_chain ON case_events")
     op.execute("DROP FUNCTION IF EXISTS case_events_refuse_edit()")
     op.execute("DROP FUNCTION IF EXISTS case_events_chain()")
     op.execute("DROP FUNCTION IF EXISTS case_event_hash(case_events)")
+    _drop_views()
     op.execute("ALTER TABLE case_events DROP COLUMN hash, DROP COLUMN prev_hash")
     op.execute("ALTER TABLE grid_boundaries DROP COLUMN created_by")
     op.execute("ALTER TABLE case_assignments DROP COLUMN escalated_at")
+    _views(new=False)

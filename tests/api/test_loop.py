@@ -2,69 +2,14 @@
 
 from __future__ import annotations
 
-import httpx
 from sqlalchemy import text
 
-from tests.factories import point_in_grid
+from tests.factories import Loop
+from tests.factories import department_id as _dept_id
+from tests.factories import report_case as _report
 from tests.helpers import problem
 
 GRID = "360602001001001"  # worker's first grid, 立新社区, 江边街道
-
-
-async def _report(anon, as_user, conn, who: str = "worker", category: str | None = None) -> dict:
-    lon, lat = await point_in_grid(conn, GRID)
-    cat = (
-        category
-        or (
-            await conn.execute(
-                text(
-                    "SELECT code FROM categories WHERE lead_department = 'CGJ' AND co_departments = '{}' "
-                    "ORDER BY code LIMIT 1"
-                )
-            )
-        ).scalar_one()
-    )
-    r = await anon.post(
-        "/api/v1/cases",
-        headers=as_user(who),
-        json={
-            "category": cat,
-            "title": "电动车棚雨天积水",
-            "description": "新建车棚一下雨就积水",
-            "location": {"lon": lon, "lat": lat},
-        },
-    )
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
-class Loop:
-    """Drives a case through actions, keeping its ETag."""
-
-    def __init__(self, anon: httpx.AsyncClient, as_user, case: dict) -> None:
-        self.anon, self.as_user, self.id, self.etag = anon, as_user, case["id"], '"1"'
-
-    async def do(self, who: str, action: str, body: dict | None = None, status: int = 200) -> dict:
-        r = await self.anon.post(
-            f"/api/v1/cases/{self.id}/actions/{action}",
-            json=body or {},
-            headers={**self.as_user(who), "If-Match": self.etag},
-        )
-        assert r.status_code == status, r.text
-        if status == 200:
-            self.etag = r.headers["etag"]
-        return r.json()
-
-    async def get(self, who: str = "admin") -> dict:
-        r = await self.anon.get(f"/api/v1/cases/{self.id}", headers=self.as_user(who))
-        assert r.status_code == 200, r.text
-        return r.json()
-
-
-async def _dept_id(conn, code: str) -> int:
-    return (
-        await conn.execute(text("SELECT id FROM departments WHERE code = :c"), {"c": code})
-    ).scalar_one()
 
 
 async def test_whistle_dispatch_sign_in_feedback_verify_close(anon, as_user, conn) -> None:

@@ -219,7 +219,7 @@ async def test_post_errors(anon, as_user, conn, demo) -> None:
 async def test_hotline_integrator_whole_path(anon, as_user, conn, demo) -> None:
     """POST a request, read it back (JSON, XML, token), watch status and notes change as the
     case goes round the loop, and read the update feed."""
-    from tests.api.test_loop import Loop
+    from tests.factories import Loop
 
     lon, lat = await point_in(conn, GRID)
     cat = await cgj_category(conn)
@@ -422,7 +422,7 @@ async def test_list_filters_window_paging_and_privacy(anon, as_user, conn) -> No
         )
         ids.append(r.json()[0]["service_request_id"])
     # one rejected (closed), one 100 days old (outside the default window)
-    from tests.api.test_loop import Loop
+    from tests.factories import Loop
 
     await Loop(anon, as_user, {"id": int(ids[1])}).do("community", "reject", {"reason": "重复来电"})
     await conn.execute(
@@ -613,7 +613,7 @@ def test_the_contract_harness_checks_formats() -> None:
 
 
 async def test_staff_detail_of_a_case_from_a_phone(anon, as_user, conn) -> None:
-    from tests.api.test_loop import _report
+    from tests.factories import report_case as _report
 
     case = await _report(anon, as_user, conn)
     r = await anon.get(f"/api/v1/open311/requests/{case['id']}", headers=as_user("worker"))

@@ -17,18 +17,25 @@ from tests.helpers import SANDBOX, make_sandbox, square
 LON, LAT = SANDBOX
 
 
+_since: dict[str, int] = {"since": 0}
+
+
 async def _audit(conn, object_type: str, object_id: object | None = None) -> list[tuple]:
+    """This test's audit rows (other tests' servers and CLI runs commit theirs)."""
     rows = await conn.execute(
         text(
-            "SELECT action, actor, detail FROM audit_log WHERE object_type = :t "
+            "SELECT action, actor, detail FROM audit_log WHERE object_type = :t AND id > :since "
             "AND (CAST(:id AS text) IS NULL OR object_id = CAST(:id AS text)) ORDER BY id"
         ),
-        {"t": object_type, "id": None if object_id is None else str(object_id)},
+        {"t": object_type, "id": None if object_id is None else str(object_id), **_since},
     )
     return [tuple(r) for r in rows]
 
 
 async def test_registry_writes_are_audited(client: httpx.AsyncClient, demo, conn) -> None:
+    _since["since"] = (
+        await conn.execute(text("SELECT coalesce(max(id), 0) FROM audit_log"))
+    ).scalar_one()
     places = await make_sandbox(client, demo)
     street, community = places["street"], places["community"]
     [(action, actor, detail)] = await _audit(conn, "area", community)

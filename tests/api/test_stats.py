@@ -13,7 +13,9 @@ import pytest
 from sqlalchemy import text
 
 from app.worktime.calendar import default_calendar
-from tests.api.test_loop import Loop, _dept_id, _report
+from tests.factories import Loop
+from tests.factories import department_id as _dept_id
+from tests.factories import report_case as _report
 from tests.helpers import assert_stats_facts_exact, problem
 
 SH = ZoneInfo("Asia/Shanghai")

@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import text
 
 from app.events.webhooks import backoff_seconds, deliver_due, verify
-from tests.api.test_loop import Loop, _report
+from tests.factories import Loop
+from tests.factories import report_case as _report
 from tests.helpers import problem
 
 
