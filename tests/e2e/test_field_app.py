@@ -196,7 +196,7 @@ OUTBOX_DONE = """(n) => {
 }"""
 
 
-async def test_field_app_offline_first(server: str, engine, tokens, cleanup, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_field_app_offline_first(server: str, engine, cleanup, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from playwright.async_api import async_playwright, expect
 
     lon, lat, grid_id, wrong_grid = await _edge_point(engine)
@@ -530,7 +530,12 @@ async def test_field_app_offline_first(server: str, engine, tokens, cleanup, tmp
 
             # 10. Verify on site: a case the worker handled on the spot waits for verification.
             async with httpx.AsyncClient(base_url=server) as api:
-                auth = {"Authorization": f"Bearer {tokens['worker']}"}
+                # Signed in here (not the suite's session-wide tokens, which a long run idles out).
+                r = await api.post(
+                    "/api/v1/auth/token", data={"username": "worker", "password": PASSWORD}
+                )
+                assert r.status_code == 200, r.text
+                auth = {"Authorization": f"Bearer {r.json()['access_token']}"}
                 r = await api.post(
                     "/api/v1/cases",
                     json={
