@@ -1,6 +1,7 @@
 """The community part of the loop's clock (called by `app.loop.scheduler.tick`, under its lock and
 in its transaction): tracked tasks are reminded and escalated exactly like cases' assignments
-(overdue → the street is told, still overdue `escalate_to_centre_hours` later → the centre), and a
+(overdue → the street is told, still open `escalate_to_centre_hours` after the street was told
+→ the centre), and a
 community whose big party committee has no joint meeting in the quarter is reminded (once per
 quarter) when the quarter has `meeting_remind_days` days left."""
 
@@ -24,11 +25,14 @@ ACTION_NAMES: dict[str, tuple[str, str]] = {
 
 _ESCALATE = text(
     """
-    UPDATE community_tasks t SET escalation_level = t.escalation_level + 1
+    UPDATE community_tasks t SET escalation_level = t.escalation_level + 1,
+           escalated_at = CASE WHEN t.escalation_level = 0 THEN CAST(:now AS timestamptz)
+                               ELSE t.escalated_at END
     WHERE t.state = 'open'
       AND ((t.escalation_level = 0 AND t.due_at < :now)
         OR (t.escalation_level = 1
-            AND t.due_at < CAST(:now AS timestamptz) - make_interval(hours => :centre_after)))
+            AND coalesce(t.escalated_at, t.due_at)
+                < CAST(:now AS timestamptz) - make_interval(hours => :centre_after)))
     RETURNING t.id, t.community_id, t.district_id, t.unit_id, t.escalation_level, t.due_at
     """
 )

@@ -169,6 +169,8 @@ class Task(CommunityScoped, Base):
     progress_note: Mapped[str] = mapped_column(Text, server_default="")
     escalation_level: Mapped[int] = mapped_column(Integer, server_default="0")
     """0 none, 1 the street was told (督办), 2 the centre was told."""
+    escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """When the street was told; the centre is told `escalate_to_centre_hours` after it."""
     reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
