@@ -1,6 +1,6 @@
 """/api/v1/sync — a phone catches up on everything in its scope that changed since its cursor.
 
-The contract (README, "Sync contract"): changes are ordered by the transaction that made them, and only
+The contract (docs/intake.md, "Sync contract"): changes are ordered by the transaction that made them, and only
 changes from transactions that have finished are handed out, so a change committed late by a
 slow transaction is never skipped. A case that changed several times comes once, as it is now.
 A case that left the caller's scope (placed into another grid) comes back in `removed`.
