@@ -14,6 +14,7 @@ from app.areas.router import router as areas_router
 from app.audit.router import router as audit_router
 from app.auth.router import router as auth_router
 from app.buildings.router import router as buildings_router
+from app.calendar.router import router as calendar_router
 from app.cases.router import router as cases_router
 from app.categories.router import router as categories_router
 from app.community.router import dept_router as department_tasks_router
@@ -32,14 +33,13 @@ from app.health.router import router as health_router
 from app.http import BodyLimitMiddleware
 from app.lists.router import router as lists_router
 from app.loop import scheduler
-from app.loop.calendar_router import router as calendar_router
 from app.loop.router import router as loop_router
 from app.meetings.router import router as meetings_router
 from app.ogc.router import router as ogc_router
 from app.open311.keys_router import router as open311_keys_router
-from app.open311.qr import router as open311_qr_router
+from app.open311.qr_router import router as open311_qr_router
 from app.open311.router import router as open311_router
-from app.open311.staff import router as open311_staff_router
+from app.open311.staff_router import router as open311_staff_router
 from app.openapi import build_openapi
 from app.responses import FastJSON
 from app.stats.router import router as stats_router

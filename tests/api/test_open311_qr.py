@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from app.config import get_settings
 from app.errors import ApiError
-from app.open311.qr import check_form_token, form_token
+from app.open311.qr_router import check_form_token, form_token
 from tests.api.open311_support import cgj_category, check_json, point_in
 from tests.helpers import jpeg
 
@@ -167,7 +167,7 @@ async def test_the_card_qr_code_image(anon, monkeypatch) -> None:
     from defusedxml import ElementTree as SafeET
 
     from app.config import get_settings
-    from app.open311.qr import qr_svg
+    from app.open311.qr_router import qr_svg
 
     r = await anon.get(f"/open311/qr/{GRID}/qr.svg")
     assert r.status_code == 200 and r.headers["content-type"] == "image/svg+xml"

@@ -1,0 +1,1 @@
+"""The official working-day calendar (调休) as the API shows and loads it."""
