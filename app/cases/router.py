@@ -73,11 +73,7 @@ async def report_case(
     ] = None,
 ) -> Response:
     if body.occurred_at is not None:
-        occurred = (
-            body.occurred_at
-            if body.occurred_at.tzinfo
-            else body.occurred_at.replace(tzinfo=SHANGHAI)
-        )
+        occurred = body.occurred_at
         if (occurred - datetime.now(SHANGHAI)).total_seconds() > 600:
             raise ApiError(
                 "validation_error",

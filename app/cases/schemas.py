@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import Field
 
 from app.geometry import CRS
-from app.schemas import LocalTime, Ref, RequestModel, ResponseModel
+from app.schemas import LocalInstant, LocalTime, Ref, RequestModel, ResponseModel
 
 Urgency = Literal["normal", "urgent", "critical"]
 MOBILE = r"^1[3-9][0-9]{9}$|^0[0-9]{2,3}-?[0-9]{7,8}$"
@@ -35,7 +34,9 @@ class CaseCreate(RequestModel):
     location: LocationIn
     address: str | None = Field(None, max_length=300)
     building_id: int | None = None
-    occurred_at: datetime | None = Field(None, description="When it happened (default: now)")
+    occurred_at: LocalInstant | None = Field(
+        None, description="When it happened (default: now; no offset means Asia/Shanghai)"
+    )
     urgency: Urgency = "normal"
     resident: ResidentIn | None = None
 

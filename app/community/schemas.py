@@ -8,12 +8,15 @@ from pydantic import AfterValidator, Field
 
 from app.cases.schemas import MOBILE
 from app.community import labels
-from app.schemas import SHANGHAI, LabelledModel, Labels, LocalTime, RequestModel, ResponseModel
-
-
-def _shanghai(v: datetime) -> datetime:
-    return v if v.tzinfo is not None else v.replace(tzinfo=SHANGHAI)
-
+from app.schemas import (
+    SHANGHAI,
+    LabelledModel,
+    Labels,
+    LocalInstant,
+    LocalTime,
+    RequestModel,
+    ResponseModel,
+)
 
 PERIOD_PATTERN = r"^20[0-9]{2}Q[1-4]$"
 """A quarter: 2026Q4."""
@@ -22,7 +25,7 @@ Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 """An id in a body (a bigint)."""
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 IdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
-TimeIn = Annotated[datetime, AfterValidator(_shanghai)]
+TimeIn = LocalInstant
 """A time in a body; without an offset it is read as Asia/Shanghai."""
 Phone = Annotated[
     str,

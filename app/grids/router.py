@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
@@ -35,7 +34,6 @@ from app.http import ApiRoute, read_json_body
 from app.i18n import RequestLang
 from app.responses import FastJSON, GeoJSONResponse
 from app.schemas import (
-    SHANGHAI,
     BboxQuery,
     LimitQuery,
     LocalInstant,
@@ -53,12 +51,6 @@ AtQuery = Annotated[
     LocalInstant | None,
     Query(description="Point in time (ISO 8601; no offset means Asia/Shanghai). Default: now"),
 ]
-
-
-def _at(at: datetime | None) -> datetime | None:
-    if at is not None and at.tzinfo is None:
-        return at.replace(tzinfo=SHANGHAI)
-    return at
 
 
 @router.get("", response_model=GridPage, summary="List grids")
@@ -111,7 +103,6 @@ async def lookup(
     at: AtQuery = None,
 ) -> dict[str, Any]:
     x, y = parse_lonlat(lon, lat, crs)
-    at = _at(at)
     row = await service.lookup(reader, x, y, at)
     if row is None:
         raise ApiError(
@@ -240,7 +231,7 @@ async def get_grid(
     crs: CrsQuery = CRS.WGS84,
     at: AtQuery = None,
 ) -> dict[str, Any]:
-    row = await service.get_grid_row(session, grid_id, _at(at))
+    row = await service.get_grid_row(session, grid_id, at)
     return service.grid_out(row, lang, render(row.geojson, crs) if row.geojson else None)
 
 
