@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+import re
+from collections.abc import Callable, Coroutine, Mapping
+from pathlib import Path, PurePath
 from typing import Any
 
 import orjson
 from fastapi import Request, Response
 from fastapi.params import File, Form
+from fastapi.responses import FileResponse
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -153,3 +156,68 @@ def api_routes(routes: list[Any]) -> list[APIRoute]:
         elif hasattr(r, "original_router"):
             out.extend(api_routes(r.original_router.routes))
     return out
+
+
+# --- the built web apps (console, field app): one way to serve a build's files ------------------
+
+
+def page_headers(csp: str) -> dict[str, str]:
+    """Headers of a web app's page (never cached: it names the current build's assets)."""
+    return {
+        "Cache-Control": "no-cache",
+        "Content-Security-Policy": csp,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "X-Frame-Options": "DENY",
+    }
+
+
+def asset_headers(csp: str) -> dict[str, str]:
+    """Headers of a build's content-hashed file: cached for a year. The CSP is ignored for the
+    page's own scripts but binds a worker (a worker's policy comes from its script's response)."""
+    return {
+        "Cache-Control": "public, max-age=31536000, immutable",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": csp,
+        "Vary": "Accept-Encoding",
+    }
+
+
+def accepts_gzip(value: str) -> bool:
+    """Does an `Accept-Encoding` value accept gzip (with a q above 0)?"""
+    for part in value.lower().split(","):
+        coding, _, params = part.strip().partition(";")
+        if coding.strip() in ("gzip", "*"):
+            q = params.strip().removeprefix("q=").strip() if "q=" in params else "1"
+            try:
+                return float(q) > 0
+            except ValueError:
+                return False
+    return False
+
+
+def built_asset(
+    request: Request,
+    root: Path,
+    asset: str,
+    types: Mapping[str, str],
+    pattern: re.Pattern[str],
+    headers: Mapping[str, str],
+    missing: ApiError,
+) -> FileResponse:
+    """A file of a web app's build under `root` (its `assets/` folder): the name must match the
+    strict `pattern`, have a known type and resolve inside `root`, so no path leaves it; the
+    gzip copy the build wrote goes to browsers that accept it. `missing` (a 404) otherwise."""
+    suffix = PurePath(asset).suffix.lower()
+    if not pattern.fullmatch(asset) or suffix not in types:
+        raise missing
+    root = root.resolve()
+    path = (root / asset).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise missing
+    gz = path.with_name(path.name + ".gz")
+    if accepts_gzip(request.headers.get("accept-encoding", "")) and gz.is_file():
+        return FileResponse(
+            gz, media_type=types[suffix], headers={**headers, "Content-Encoding": "gzip"}
+        )
+    return FileResponse(path, media_type=types[suffix], headers=dict(headers))

@@ -22,7 +22,7 @@ from fastapi.responses import FileResponse, Response
 from app.auth.policy import Public
 from app.config import get_settings
 from app.errors import ApiError
-from app.http import ApiRoute
+from app.http import ApiRoute, asset_headers, built_asset, page_headers
 
 router = APIRouter(prefix="/app", tags=["field app"], route_class=ApiRoute)
 
@@ -42,19 +42,8 @@ CSP = (
     "font-src 'self'; manifest-src 'self'; object-src 'none'; base-uri 'none'; "
     "frame-ancestors 'none'; form-action 'self'"
 )
-PAGE_HEADERS = {
-    "Cache-Control": "no-cache",
-    "Content-Security-Policy": CSP,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-}
-ASSET_HEADERS = {
-    "Cache-Control": "public, max-age=31536000, immutable",
-    "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": CSP,
-    "Vary": "Accept-Encoding",
-}
+PAGE_HEADERS = page_headers(CSP)
+ASSET_HEADERS = asset_headers(CSP)
 
 
 def dist_dir() -> Path:
@@ -132,28 +121,4 @@ async def field_asset(
         detail=f"网格通文件不存在：{asset[:100]}",
         detail_en=f"No such field app file: {asset[:100]}",
     )
-    suffix = Path(asset).suffix.lower()
-    if not ASSET.fullmatch(asset) or suffix not in TYPES:
-        raise missing
-    root = (dist_dir() / "assets").resolve()
-    path = (root / asset).resolve()
-    if not path.is_relative_to(root) or not path.is_file():
-        raise missing
-    gz = path.with_name(path.name + ".gz")
-    if _accepts_gzip(request.headers.get("accept-encoding", "")) and gz.is_file():
-        return FileResponse(
-            gz, media_type=TYPES[suffix], headers={**ASSET_HEADERS, "Content-Encoding": "gzip"}
-        )
-    return FileResponse(path, media_type=TYPES[suffix], headers=ASSET_HEADERS)
-
-
-def _accepts_gzip(value: str) -> bool:
-    for part in value.lower().split(","):
-        coding, _, params = part.strip().partition(";")
-        if coding.strip() in ("gzip", "*"):
-            q = params.strip().removeprefix("q=").strip() if "q=" in params else "1"
-            try:
-                return float(q) > 0
-            except ValueError:
-                return False
-    return False
+    return built_asset(request, dist_dir() / "assets", asset, TYPES, ASSET, ASSET_HEADERS, missing)
