@@ -219,6 +219,11 @@ class Settings(BaseSettings):
     """GET /metrics answers loopback clients only; with this set, any client that sends
     `Authorization: Bearer <token>` (and no other)."""
 
+    access_log: bool = False
+    """One JSON log line per request (method, route template, status, milliseconds; never the
+    query string or the body), with its request id. Off by default, as uvicorn's access log is
+    in `make run` and the Dockerfile: every other line carries the request id either way."""
+
     demo_password: str = Field("Wangge#2026", min_length=8)
     """Password of the demo accounts (never created when ENV=production)."""
 

@@ -1,7 +1,8 @@
 """Structured logs: one JSON object a line (structlog over the standard library's logging, so the
 lines of uvicorn and of every `logging.getLogger` are JSON too), with the request id of the
-request being served. Personal data is scrubbed from every line: mainland mobile and landline
-numbers and resident ID numbers are replaced wherever they appear (messages, exceptions, fields).
+request being served. Personal data is scrubbed from every line by the one detector of
+`app.pii` (phones, resident ID numbers, bank cards, plates, e-mail addresses), wherever it
+appears (messages, exceptions, fields).
 
 `WANGGE_LOG_FORMAT=text` gives the same fields as readable lines (for a developer's terminal)."""
 
@@ -9,27 +10,29 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import sys
 from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
 
-# A resident ID (18 characters, the last may be X), a mobile number (1[3-9] + 9 digits, maybe
-# +86 and separators), a landline (0 + area code + 7-8 digits). Not inside longer digit runs
-# (ids, hashes, timestamps).
-_ID_NUMBER = re.compile(
-    r"(?<![0-9A-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}\d{2}\d{2}\d{3}[\dXx](?![0-9A-Za-z])"
-)
-_MOBILE = re.compile(r"(?<![0-9A-Za-z])(?:\+?86[ -]?)?1[3-9]\d[ -]?\d{4}[ -]?\d{4}(?![0-9A-Za-z])")
-_LANDLINE = re.compile(r"(?<![0-9A-Za-z-])0\d{2,3}-?\d{7,8}(?![0-9A-Za-z])")
+from app import pii
+
+_TAGS = {"mobile": "[phone]", "landline": "[phone]", "id_number": "[id-number]"}
 
 
 def scrub(text: str) -> str:
-    text = _ID_NUMBER.sub("[id-number]", text)
-    text = _MOBILE.sub("[phone]", text)
-    return _LANDLINE.sub("[phone]", text)
+    """`text` with the personal data that the one detector (`app.pii.find`) finds in it replaced
+    by a tag: `[phone]`, `[id-number]`, `[bank-card]`, `[plate]`, `[email]`."""
+    found = pii.find(text)
+    if not found:
+        return text
+    out, at = [], 0
+    for kind, start, end in found:
+        out += [text[at:start], _TAGS.get(kind, "[" + kind.replace("_", "-") + "]")]
+        at = end
+    out.append(text[at:])
+    return "".join(out)
 
 
 def _scrub_value(value: Any) -> Any:

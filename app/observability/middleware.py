@@ -1,8 +1,8 @@
 """The request context: a request id for every request (the client's `X-Request-ID` when it is
 a sane token, else a new one), bound to every log line written while the request is served,
 returned as `X-Request-ID` and put in every problem+json answer (`request_id`, app.errors reads
-`request.state.request_id`); the request's metrics and one log line per request (method, route
-template, status, milliseconds: never the query string or the body)."""
+`request.state.request_id`); the request's metrics; and, with `WANGGE_ACCESS_LOG`, one log line
+per request (method, route template, status, milliseconds: never the query string or body)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.config import get_settings
 from app.observability import metrics
 
 _SANE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -72,10 +73,11 @@ class RequestContextMiddleware:
                     metrics.LATENCY.labels(method, route).observe(elapsed)
                     if status == 429:
                         metrics.RATE_LIMITED.labels(route).inc()
-                log.info(
-                    "request",
-                    method=method,
-                    route=route,
-                    status=status,
-                    ms=round(elapsed * 1000, 1),
-                )
+                if get_settings().access_log:
+                    log.info(
+                        "request",
+                        method=method,
+                        route=route,
+                        status=status,
+                        ms=round(elapsed * 1000, 1),
+                    )
