@@ -149,7 +149,8 @@ def allowed_actions(view: CaseView, who: Principal, now: datetime) -> list[str]:
 
 _VIEWS = text(
     """
-    SELECT c.id, c.status, c.closed_at, c.duplicate_of, c.grid_id, c.reporter_id AS owner_id,
+    SELECT now() AS now, c.id, c.status, c.closed_at, c.duplicate_of, c.grid_id,
+           c.reporter_id AS owner_id,
            array(
                WITH RECURSIVE up(id, parent_id) AS (
                    SELECT a.id, a.parent_id FROM areas a
@@ -174,13 +175,21 @@ _ASSIGNMENTS = text(
 
 async def case_views(db: AsyncSession | AsyncConnection, ids: Sequence[int]) -> dict[int, CaseView]:
     """The rule's view of each case, by id (two statements whatever the number of cases)."""
+    return (await _views_at(db, ids))[0]
+
+
+async def _views_at(
+    db: AsyncSession | AsyncConnection, ids: Sequence[int]
+) -> tuple[dict[int, CaseView], datetime | None]:
+    """The views and the database's clock, read in the same two statements."""
     if not ids:
-        return {}
+        return {}, None
     params = {"ids": list(ids)}
     by_case: dict[int, list[Any]] = {}
     for a in await db.execute(_ASSIGNMENTS, params):
         by_case.setdefault(a.case_id, []).append(a)
-    return {
+    rows = list(await db.execute(_VIEWS, params))
+    views = {
         r.id: CaseView(
             id=r.id,
             status=r.status,
@@ -191,16 +200,16 @@ async def case_views(db: AsyncSession | AsyncConnection, ids: Sequence[int]) -> 
             chain=tuple(r.chain or ()),
             assignments=tuple(by_case.get(r.id, ())),
         )
-        for r in await db.execute(_VIEWS, params)
+        for r in rows
     }
+    return views, (rows[0].now if rows else None)
 
 
 async def allowed_for(
     db: AsyncSession | AsyncConnection, ids: Sequence[int], who: Principal
 ) -> dict[int, list[str]]:
     """`allowed_actions` of many cases at once (the database's clock)."""
-    views = await case_views(db, ids)
-    if not views:
+    views, now = await _views_at(db, ids)
+    if not views or now is None:
         return {}
-    now = (await db.execute(text("SELECT now()"))).scalar_one()
     return {i: allowed_actions(v, who, now) for i, v in views.items()}
