@@ -161,8 +161,8 @@ RULES: dict[str, Rule] = {
     "coverage:read": Rule(
         AREA_STAFF | {"grid_leader"},
         scoped=True,
-        description="coverage of grids by patrols, patrol hours against the standard, missed "
-        "check-ins, the coverage map",
+        description="coverage of grids by patrols, patrol hours against the standard, the "
+        "coverage map",
     ),
     "stats:configure": Rule(
         frozenset({"admin", "centre"}), description="rating thresholds and weights (考评标准)"

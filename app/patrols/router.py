@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from app.auth.policy import (
     CheckpointManager,
+    CommunityReader,
     CoverageReader,
     FieldReader,
     FieldRecorder,
@@ -44,7 +45,9 @@ from app.schemas import SHANGHAI, Page, TimeQuery
 
 router = APIRouter(prefix="/api/v1", tags=["field work"], route_class=ApiRoute)
 
-_CREATED = {200: {"description": "Already stored (the same `client_id`): nothing added"}}
+_CREATED: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Already stored (the same `client_id`): nothing added"}
+}
 
 
 @router.post(
@@ -246,7 +249,7 @@ async def check_in(
 async def missed_checkins(
     area_id: int,
     session: DbSession,
-    who: CoverageReader,
+    who: CommunityReader,
     since: date | None = None,
     until: date | None = None,
 ) -> Any:
