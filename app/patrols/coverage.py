@@ -6,8 +6,9 @@ kept track passed near, the cells not visited for days, patrol hours against the
   the grid's centre); a cell belongs to the grid when its centre is inside the boundary. Made the
   first time a track or a coverage question reaches the grid (`ensure_cells`).
 - A hit: a patrol's kept track (`patrols.track`, flagged points left out) passes within
-  `coverage_radius_m` of a cell's centre: `ST_Buffer(track::geography, radius)` against the
-  centres (GiST). Hits are stored per (cell, patrol) when the line is derived, so a month's
+  `coverage_radius_m` of a cell's centre: a box around the track on the cells' GiST index, then
+  `ST_DWithin` on geography (the spheroid distance from the centre to the line; a geography
+  buffer of a walk that crosses itself took seconds). Hits are stored per (cell, patrol) when the line is derived, so a month's
   coverage is one indexed count.
 - Hours: time on patrol (pauses excluded) of the patrols started in the grid in the period,
   per worker, against `patrol_hours_per_workday` × the working days of the period (the official
@@ -57,29 +58,31 @@ _NEAR_GRIDS = text(
 _HITS = text(
     """
     WITH t AS (
-        SELECT id, district_id, worker_id, started_at,
-               ST_Buffer(track::geography, :radius)::geometry AS buf
+        SELECT id, district_id, worker_id, started_at, track::geography AS g,
+               ST_Expand(track, :radius / 100000.0 / cos(radians(ST_Y(ST_Centroid(track)))))
+                   AS box
         FROM patrols WHERE id = :p AND district_id = :d AND track IS NOT NULL
     )
     INSERT INTO patrol_cell_hits (district_id, cell_id, patrol_id, grid_id, worker_id, at)
     SELECT c.district_id, c.id, t.id, c.grid_id, t.worker_id, t.started_at
-    FROM t JOIN patrol_cells c ON c.district_id = t.district_id AND c.geom && t.buf
-    WHERE ST_Intersects(t.buf, c.center)
+    FROM t JOIN patrol_cells c ON c.district_id = t.district_id AND c.geom && t.box
+    WHERE ST_DWithin(c.center::geography, t.g, :radius)
     """
 )
 _BACKFILL = text(
     """
     WITH t AS (
-        SELECT p.id, p.district_id, p.worker_id, p.started_at,
-               ST_Buffer(p.track::geography, :radius)::geometry AS buf
+        SELECT p.id, p.district_id, p.worker_id, p.started_at, p.track::geography AS g,
+               ST_Expand(p.track, :radius / 100000.0 / cos(radians(ST_Y(ST_Centroid(p.track)))))
+                   AS box
         FROM patrols p JOIN grid_boundaries b ON b.grid_id = :grid AND b.valid_to IS NULL
         WHERE p.district_id = :d AND p.track IS NOT NULL AND p.track && b.boundary
     )
     INSERT INTO patrol_cell_hits (district_id, cell_id, patrol_id, grid_id, worker_id, at)
     SELECT c.district_id, c.id, t.id, c.grid_id, t.worker_id, t.started_at
     FROM t JOIN patrol_cells c ON c.grid_id = :grid AND c.district_id = t.district_id
-                              AND c.geom && t.buf
-    WHERE ST_Intersects(t.buf, c.center)
+                              AND c.geom && t.box
+    WHERE ST_DWithin(c.center::geography, t.g, :radius)
     ON CONFLICT DO NOTHING
     """
 )
@@ -97,7 +100,9 @@ async def ensure_cells(
     return sorted({r.grid_id for r in made})
 
 
-async def record_hits(session: AsyncSession, patrol_id: int, district_id: int) -> None:
+async def record_hits(
+    session: AsyncSession | AsyncConnection, patrol_id: int, district_id: int
+) -> None:
     """The cells the patrol's line passed (replacing what an earlier line recorded)."""
     params = {"p": patrol_id, "d": district_id}
     await session.execute(

@@ -25,7 +25,7 @@ import numpy as np
 import orjson
 from shapely import to_wkb
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.auth.policy import RULES, Principal
 from app.auth.scope import resolve_rule
@@ -89,7 +89,7 @@ def _when(at: datetime | None, field: str = "at") -> datetime:
     return t
 
 
-async def place_of_grid(session: AsyncSession, grid_id: int) -> Any:
+async def place_of_grid(session: AsyncSession | AsyncConnection, grid_id: int) -> Any:
     row = (await session.execute(_PLACE, {"grid": grid_id})).first()
     if row is None:
         raise not_found("网格", "Grid", grid_id)
@@ -421,7 +421,9 @@ def _epoch(t: datetime) -> float:
     return t.timestamp()
 
 
-async def derive(session: AsyncSession, patrol_id: int, district_id: int) -> None:
+async def derive(
+    session: AsyncSession | AsyncConnection, patrol_id: int, district_id: int
+) -> None:
     """Clean the points, store their flags, the line, its display version and length, and the
     coverage cells the line passed (`app.patrols.coverage.record_hits`)."""
     from app.patrols.coverage import record_hits

@@ -301,3 +301,38 @@ async def test_cases_reported_during_a_patrol_are_on_its_timeline(anon, as_user,
     tl = (await anon.get(f"/api/v1/patrols/{p['id']}/timeline", headers=h)).json()
     cases = [i for i in tl if i["kind"] == "case"]
     assert [c["id"] for c in cases] == [r.json()["id"]]
+
+
+async def test_retention_reduces_an_old_patrol_to_its_line(anon, as_user, conn, session) -> None:
+    from app.patrols import retention
+
+    h = as_user("worker")
+    grid = await _grid_id(conn)
+    lon0, lat0 = await point_in_grid(conn)
+    t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(days=120)
+    p = await start(anon, h, grid, t0)
+    url = f"/api/v1/patrols/{p['id']}"
+    track = walk(lon0, lat0, t0 + timedelta(seconds=1), 30)
+    await anon.post(url + "/points", json={"points": gcj_points(track)}, headers=h)
+    end_at = (track[-1][0] + timedelta(seconds=1)).isoformat()
+    ended = (await anon.post(url + "/end", json={"at": end_at}, headers=h)).json()
+    done = await retention.tick(session, datetime.now(UTC))
+    assert done["purged_patrols"] >= 1 and done["purged_points"] >= 30
+    left = (
+        await conn.execute(
+            text("SELECT count(*) FROM patrol_points WHERE patrol_id = :p"), {"p": p["id"]}
+        )
+    ).scalar_one()
+    assert left == 0
+    after = (await anon.get(url, headers=h)).json()
+    assert after["purged"] is True and after["distance_m"] == ended["distance_m"]
+    assert after["line"]["type"] == "MultiLineString"
+    # a recent patrol keeps its points
+    assert (await retention.tick(session, datetime.now(UTC)))["purged_patrols"] == 0
+
+
+async def test_the_retention_job_is_on_the_clock() -> None:
+    from app.loop import scheduler
+    from app.patrols import retention
+
+    assert scheduler._jobs["patrols"] is retention.tick

@@ -110,7 +110,7 @@ async def test_bad_visits(anon, as_user, conn) -> None:
         await conn.execute(
             text(
                 "SELECT count(*) FROM visits WHERE building_id = :b "
-                "AND created_at > now() - interval '10 minutes'"
+                "AND at > now() - interval '10 minutes'"
             ),
             {"b": b},
         )
