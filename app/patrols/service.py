@@ -421,9 +421,7 @@ def _epoch(t: datetime) -> float:
     return t.timestamp()
 
 
-async def derive(
-    session: AsyncSession | AsyncConnection, patrol_id: int, district_id: int
-) -> None:
+async def derive(session: AsyncSession | AsyncConnection, patrol_id: int, district_id: int) -> None:
     """Clean the points, store their flags, the line, its display version and length, and the
     coverage cells the line passed (`app.patrols.coverage.record_hits`)."""
     from app.patrols.coverage import record_hits
