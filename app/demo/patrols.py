@@ -76,6 +76,15 @@ async def _workdays(conn: AsyncConnection, today: date) -> list[date]:
 
 async def load_patrols(conn: AsyncConnection, today: date | None = None) -> int:
     """Patrols added (0 when the demo already has them)."""
+    from app.patrols.visits import CATALOGUE
+
+    await conn.execute(
+        text(
+            "INSERT INTO visit_purposes (code, name, name_en, sort) VALUES (:c, :n, :e, :s) "
+            "ON CONFLICT (code) DO NOTHING"
+        ),
+        [{"c": c, "n": n, "e": e, "s": o} for c, n, e, o in CATALOGUE],
+    )
     rows = list(await conn.execute(_GRIDS, {"names": list(WORKERS)}))
     if not rows:
         return 0

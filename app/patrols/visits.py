@@ -18,6 +18,18 @@ from app.patrols.schemas import VisitIn
 from app.patrols.service import _when
 from geo.crs import CRS
 
+CATALOGUE: tuple[tuple[str, str, str, int], ...] = (
+    ("condolence", "走访慰问", "Caring visit", 10),
+    ("safety", "安全检查", "Safety inspection", 20),
+    ("policy", "政策宣传", "Policy outreach", 30),
+    ("dispute", "矛盾排查", "Dispute screening", 40),
+    ("care", "重点人群关爱", "Care for people who need attention", 50),
+    ("info", "信息采集", "Base data collection", 60),
+    ("fire", "消防检查", "Fire safety check", 70),
+    ("shop", "商户走访", "Visit to a shop", 80),
+)
+"""The default visit purposes (migration 0022 seeds the same; `app.demo` puts back any missing)."""
+
 _COLUMNS = """
     v.id, v.building_id, v.grid_id, v.worker_id, v.patrol_id, v.purpose_code AS purpose,
     CASE WHEN :lang = 'en' THEN vp.name_en ELSE vp.name END AS purpose_name, v.outcome, v.note,
