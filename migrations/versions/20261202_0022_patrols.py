@@ -6,7 +6,7 @@ refer to it by `(patrol_id, district_id)`. A retried batch of points adds nothin
 `(district_id, patrol_id, at)` and the unique `(district_id, patrol_id, client_id)`.
 
 Revision ID: 0022
-Revises: 0020
+Revises: 0025
 Create Date: 2026-12-02
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0022"
-down_revision: str | None = "0020"
+down_revision: str | None = "0025"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
