@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response, status
 
@@ -22,7 +22,7 @@ from app.errors import ApiError
 from app.geometry import CRS, CrsQuery
 from app.http import ApiRoute
 from app.i18n import RequestLang
-from app.patrols import checkins, coverage, service, timeline, visits
+from app.patrols import checkins, coverage, service, timeline, visits, worklog
 from app.patrols.schemas import (
     BatchResult,
     CheckinIn,
@@ -41,6 +41,7 @@ from app.patrols.schemas import (
     VisitIn,
     VisitOut,
 )
+from app.responses import FastJSON
 from app.schemas import SHANGHAI, Page, TimeQuery
 
 router = APIRouter(prefix="/api/v1", tags=["field work"], route_class=ApiRoute)
@@ -144,10 +145,24 @@ async def patrol_timeline(patrol_id: int, session: DbSession, who: PatrolReader)
     return await timeline.timeline(session, patrol_id)
 
 
+def _out_of_range(field: str) -> ApiError:
+    return ApiError(
+        "validation_error",
+        detail="日期超出可处理的范围",
+        detail_en="The date is out of range",
+        field=field,
+    )
+
+
 def _period(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
     today = datetime.now(SHANGHAI).replace(hour=0, minute=0, second=0, microsecond=0)
-    hi = until or today + timedelta(days=1)
-    lo = since or hi - timedelta(days=30)
+    try:
+        hi = until or today + timedelta(days=1)
+        lo = since or hi - timedelta(days=30)
+    except OverflowError:
+        raise _out_of_range("until") from None
+    if lo.year < 1900 or hi.year > 2200:
+        raise _out_of_range("since" if lo.year < 1900 else "until")
     if lo >= hi:
         raise ApiError(
             "validation_error",
@@ -255,7 +270,12 @@ async def missed_checkins(
 ) -> Any:
     today = datetime.now(SHANGHAI).date()
     hi = until or today
-    lo = since or hi - timedelta(days=6)
+    try:
+        lo = since or hi - timedelta(days=6)
+    except OverflowError:
+        raise _out_of_range("until") from None
+    if lo.year < 1900 or hi.year > 2200:
+        raise _out_of_range("since" if lo.year < 1900 else "until")
     if lo > hi or (hi - lo).days > 366:
         raise ApiError(
             "validation_error",
@@ -302,3 +322,40 @@ async def building_visits(
     building_id: int, session: DbSession, who: FieldReader, lang: RequestLang
 ) -> Any:
     return [dict(r._mapping) for r in await visits.of_building(session, building_id, lang)]
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@router.get(
+    "/me/worklog",
+    summary="Your work log (工作日志) for a day or a month: patrols, check-ins, visits, cases",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"application/json": {}, "text/html": {}, XLSX: {}},
+            "description": "The same figures as JSON, printable HTML or XLSX",
+        }
+    },
+)
+async def my_worklog(
+    session: DbSession,
+    who: PatrolWorker,
+    day: Annotated[date | None, Query(alias="date", description="Default: today")] = None,
+    span: Literal["day", "month"] = "day",
+    format: Literal["json", "html", "xlsx"] = "json",
+) -> Response:
+    when = day or datetime.now(SHANGHAI).date()
+    if not date(1900, 1, 1) <= when <= date(2200, 12, 1):
+        raise _out_of_range("date")
+    log = await worklog.worklog(session, who.user_id, who.display_name, when, span)
+    if format == "html":
+        return Response(worklog.to_html(log), media_type="text/html; charset=utf-8")
+    if format == "xlsx":
+        name = f"worklog-{log['first'][: 10 if span == 'day' else 7]}.xlsx"
+        return Response(
+            worklog.to_xlsx(log),
+            media_type=XLSX,
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+    return FastJSON(log)

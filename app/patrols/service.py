@@ -43,6 +43,7 @@ ERROR_CODES: dict[str, tuple[int, str, str]] = {
     "batch_too_large": (413, "轨迹点过多", "Too many points in one batch"),
     "point_outside_china": (422, "轨迹点不在中国境内", "The point is outside China"),
     "time_in_future": (422, "时间晚于当前时间", "The time is in the future"),
+    "time_too_old": (422, "时间早于一年前", "The time is more than a year ago"),
     "before_patrol_start": (422, "时间早于巡查开始", "The time is before the patrol began"),
     "after_patrol_end": (422, "时间晚于巡查结束", "The time is after the patrol ended"),
     "duplicate_points": (422, "同一批次中有重复的轨迹点", "The batch repeats a point"),
@@ -77,8 +78,19 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+MAX_AGE = timedelta(days=366)
+"""A phone offline for days is fine; a time more than a year back is a wrong clock."""
+
+
 def _when(at: datetime | None, field: str = "at") -> datetime:
     t = at or now()
+    if t < now() - MAX_AGE:
+        raise ApiError(
+            "time_too_old",
+            detail=f"时间早于一年前：{t.isoformat()}",
+            detail_en=f"More than a year ago: {t.isoformat()}",
+            field=field,
+        )
     if t > now() + timedelta(seconds=get_settings().patrol_future_seconds):
         raise ApiError(
             "time_in_future",

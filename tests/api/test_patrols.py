@@ -336,3 +336,21 @@ async def test_the_retention_job_is_on_the_clock() -> None:
     from app.patrols import retention
 
     assert scheduler._jobs["patrols"] is retention.tick
+
+
+async def test_times_out_of_any_range_are_refused(anon, as_user, conn) -> None:
+    grid = await _grid_id(conn)
+    old = (datetime.now(UTC) - timedelta(days=800)).isoformat()
+    r = await anon.post(
+        "/api/v1/patrols", json={"grid_id": grid, "started_at": old}, headers=as_user("worker")
+    )
+    assert problem(r, 422, "time_too_old")["field"] == "started_at"
+    for url, params, who in (
+        (f"/api/v1/grids/{grid}/coverage", {"until": "0001-01-01T00:00:00"}, "community"),
+        (f"/api/v1/grids/{grid}/coverage", {"since": "9999-12-31T00:00:00"}, "community"),
+        ("/api/v1/areas/1/missed-checkins", {"until": "0001-01-01"}, "admin"),
+        ("/api/v1/areas/1/missed-checkins", {"until": "9999-12-31"}, "admin"),
+        ("/api/v1/me/worklog", {"date": "9999-12-31", "span": "month"}, "worker"),
+    ):
+        r = await anon.get(url, params=params, headers=as_user(who))
+        assert r.status_code == 422, (url, params, r.text)
