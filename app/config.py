@@ -153,6 +153,30 @@ class Settings(BaseSettings):
     """At most this many duplicate suggestions."""
     off_patch_m: float = Field(1000, ge=0, le=100_000)
     """A grid worker reporting farther than this from their own grids is flagged."""
+    patrol_batch_max: int = Field(500, ge=1, le=5000)
+    """At most this many track points in one batch (`batch_too_large`)."""
+    patrol_max_accuracy_m: float = Field(50, ge=1, le=10_000)
+    """A track point (or a check-in) reported less accurate than this is flagged: kept, out of
+    the line."""
+    patrol_max_speed_mps: float = Field(50, ge=1, le=1000)
+    """A track point this fast from the last kept one (m/s) is flagged: kept, out of the line."""
+    patrol_simplify_m: float = Field(5, ge=0, le=1000)
+    """Tolerance of the patrol line simplified for display (m)."""
+    patrol_future_seconds: int = Field(120, ge=0, le=3600)
+    """Clock skew tolerated on a phone's times; later than now by more is `time_in_future`."""
+    patrol_cell_m: int = Field(50, ge=10, le=1000)
+    """Side of the coverage lattice's square cells (m)."""
+    coverage_radius_m: float = Field(30, ge=1, le=1000)
+    """A cell is visited when a kept track passes this close to its centre (m)."""
+    coverage_stale_days: int = Field(7, ge=1, le=365)
+    """Coverage lists the cells not visited for this many days."""
+    patrol_hours_per_workday: float = Field(4, ge=0, le=24)
+    """The patrol standard: hours on patrol per working day (official calendar)."""
+    patrol_retention_days: int = Field(90, ge=1, le=3650)
+    """Track points of patrols ended longer ago are deleted; the line stays (PIPL)."""
+    checkin_far_m: float = Field(1000, ge=10, le=100_000)
+    """A check-in farther than this from its point is refused (`checkin_too_far`), nearer but
+    outside its radius it is kept and flagged."""
     idempotency_hours: int = Field(72, ge=72, le=24 * 30)
     """How long an `Idempotency-Key` replays its first answer."""
     idempotency_lease_seconds: int = Field(30, ge=5, le=600)

@@ -13,6 +13,8 @@ from app.community import service as community_service
 from app.loop import deadlines, scheduler
 from app.loop import service as loop_service
 from app.open311 import keys
+from app.patrols import retention
+from app.patrols import service as patrol_service
 
 
 def register() -> None:
@@ -21,6 +23,7 @@ def register() -> None:
         photos.ERROR_CODES,
         loop_service.ERROR_CODES,
         community_service.ERROR_CODES,
+        patrol_service.ERROR_CODES,
     ):
         errors.register_codes(codes)
     for labels in (
@@ -32,4 +35,5 @@ def register() -> None:
         i18n.register_action_labels(labels)
     policy.register_key_verifier("open311:submit", keys.verify_key)
     scheduler.register_job("community", community_clock.tick)
+    scheduler.register_job("patrols", retention.tick)
     case_detail.register_loop(loop_service.allowed_for, deadlines.calendar)

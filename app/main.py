@@ -41,6 +41,7 @@ from app.open311.qr_router import router as open311_qr_router
 from app.open311.router import router as open311_router
 from app.open311.staff_router import router as open311_staff_router
 from app.openapi import build_openapi
+from app.patrols.router import router as patrols_router
 from app.responses import FastJSON
 from app.stats import derive
 from app.stats.router import router as stats_router
@@ -145,6 +146,7 @@ def create_app() -> FastAPI:
         meetings_router,
         deliberation_router,
         volunteers_router,
+        patrols_router,
     ):
         app.include_router(router)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]

@@ -16,6 +16,16 @@ from app.lists.models import ListReview, Need, Project, ProjectResource, Project
 from app.loop.models import Assignment, RoutingRule, WorkSchedule
 from app.meetings.models import Meeting, UnitRating
 from app.open311.models import ApiKey, Open311Request
+from app.patrols.models import (
+    Checkin,
+    Checkpoint,
+    Patrol,
+    PatrolCell,
+    PatrolCellHit,
+    PatrolPoint,
+    Visit,
+    VisitPurpose,
+)
 from app.ratelimit import RateCounter
 from app.stats.models import CaseFact, DeptFact, Thresholds, WorkCalendarDay, WorkHours
 from app.users.models import Post, PostGrid, User
@@ -35,6 +45,8 @@ __all__ = [
     "CaseFact",
     "Category",
     "CategoryClass",
+    "Checkin",
+    "Checkpoint",
     "Department",
     "DeptFact",
     "Event",
@@ -48,6 +60,10 @@ __all__ = [
     "Open311Request",
     "Opinion",
     "PartyMember",
+    "Patrol",
+    "PatrolCell",
+    "PatrolCellHit",
+    "PatrolPoint",
     "Post",
     "PostGrid",
     "Project",
@@ -66,6 +82,8 @@ __all__ = [
     "Unit",
     "UnitRating",
     "User",
+    "Visit",
+    "VisitPurpose",
     "VolunteerTask",
     "WebhookDelivery",
     "WebhookSubscription",

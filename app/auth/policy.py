@@ -384,3 +384,11 @@ async def ensure_area_in_scope(
 ) -> bool:
     """For objects named in a body (a parent, a community): may the caller act there?"""
     return await area_in_scope(session, who, RULES[permission], area_id)
+
+
+PatrolWorker = Annotated[Principal, Depends(require("patrols:field"))]
+PatrolReader = Annotated[Principal, Depends(require("patrols:read"))]
+FieldRecorder = Annotated[Principal, Depends(require("fieldwork:record"))]
+FieldReader = Annotated[Principal, Depends(require("fieldwork:read"))]
+CheckpointManager = Annotated[Principal, Depends(require("checkpoints:manage"))]
+CoverageReader = Annotated[Principal, Depends(require("coverage:read"))]

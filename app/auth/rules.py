@@ -25,6 +25,9 @@ class Rule:
     """Authenticated by an integrator's Open311 `api_key` (query or form), not a bearer token."""
     rate: str | None = None
     """Rate-limited (`app.ratelimit.limits_for`): per account and per address; 429 when over."""
+    own_only: frozenset[str] = frozenset()
+    """Roles whose posts give no place scope under this rule: they reach only their own objects
+    (with `owner_ok`), e.g. a grid worker and the patrols of colleagues in the same grid."""
 
 
 RULES: dict[str, Rule] = {
@@ -124,6 +127,42 @@ RULES: dict[str, Rule] = {
         scoped=True,
         description="evaluation figures over the cases the caller may list: centre and admin all, "
         "area staff and grid staff their places, a department its own figures",
+    ),
+    "patrols:field": Rule(
+        frozenset({"grid_worker", "grid_leader"}),
+        scoped=True,
+        owner_ok=True,
+        own_only=frozenset({"grid_worker", "grid_leader"}),
+        description="start, feed, pause, resume and end one's own patrols (巡查)",
+    ),
+    "patrols:read": Rule(
+        CASE_STAFF,
+        scoped=True,
+        owner_ok=True,
+        own_only=frozenset({"grid_worker"}),
+        description="read patrols and their tracks: a worker their own, leaders and area staff "
+        "those of their grids",
+    ),
+    "fieldwork:record": Rule(
+        frozenset({"grid_worker", "grid_leader"}),
+        scoped=True,
+        description="check in at a check-in point (打卡) and record a visit (走访) in one's grids",
+    ),
+    "fieldwork:read": Rule(
+        CASE_STAFF,
+        scoped=True,
+        description="check-in points of a grid, visits to a building, check-ins and visits",
+    ),
+    "checkpoints:manage": Rule(
+        frozenset({"admin", "street", "community"}),
+        scoped=True,
+        description="set up and retire a grid's check-in points",
+    ),
+    "coverage:read": Rule(
+        AREA_STAFF | {"grid_leader"},
+        scoped=True,
+        description="coverage of grids by patrols, patrol hours against the standard, the "
+        "coverage map",
     ),
     "stats:configure": Rule(
         frozenset({"admin", "centre"}), description="rating thresholds and weights (考评标准)"

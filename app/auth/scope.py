@@ -110,6 +110,27 @@ _CHAINS = {
             departments=_CASE_DEPTS,
         )
     ),
+    "patrol_id": text(
+        _CHAIN.format(
+            start="SELECT community_id AS area_id, grid_id, worker_id AS owner_id "
+            "FROM patrols WHERE id = :id",
+            departments=_NO_DEPTS,
+        )
+    ),
+    "checkpoint_id": text(
+        _CHAIN.format(
+            start="SELECT community_id AS area_id, grid_id, NULL::bigint AS owner_id "
+            "FROM checkpoints WHERE id = :id",
+            departments=_NO_DEPTS,
+        )
+    ),
+    "visit_id": text(
+        _CHAIN.format(
+            start="SELECT community_id AS area_id, grid_id, worker_id AS owner_id "
+            "FROM visits WHERE id = :id",
+            departments=_NO_DEPTS,
+        )
+    ),
     "attachment_id": text(
         _CHAIN.format(
             start="SELECT coalesce(c.community_id, c.street_id, c.district_id) AS area_id, "
@@ -160,7 +181,7 @@ def covers(
     the reporter act) a case the caller reported?"""
     if rule.owner_ok and owner_id is not None and owner_id == who.user_id:
         return True
-    posts = who.posts_for(rule)
+    posts = [p for p in who.posts_for(rule) if p.role not in rule.own_only]
     if departments and any(p.department_id in departments for p in posts if p.department_id):
         return True
     if any(p.role == "admin" for p in posts):
@@ -237,7 +258,7 @@ class CaseScope:
             or not self.departments.isdisjoint(case.departments)
         )
 
-    def sql(self, alias: str = "c") -> Fragment:
+    def sql(self, alias: str = "c", owner: str = "reporter_id") -> Fragment:
         """The predicate as an SQL condition on the case row `alias` (cases, or the evaluation
         facts, which carry the same columns). Terms the caller cannot match are left out, so a
         table without assignments (the monthly rollups) takes it when no department is named.
@@ -247,7 +268,7 @@ class CaseScope:
         if self.everything:
             return Fragment("true")
         a = ident(alias)
-        terms = [f"{a}.reporter_id = :vis_user"]
+        terms = [f"{a}.{ident(owner)} = :vis_user"]
         binds: dict[str, Any] = {"vis_user": self.user_id if self.user_id is not None else 0}
         if self.grids:
             terms.append(f"{a}.grid_id = ANY(:vis_grids)")
@@ -335,6 +356,29 @@ async def resolve(conn: AsyncConnection | AsyncSession, who: Principal | None) -
     )
 
 
+async def resolve_rule(
+    conn: AsyncConnection | AsyncSession, who: Principal, rule: Rule
+) -> CaseScope:
+    """The places a caller reaches under one rule (field work: patrols, check-ins, visits): the
+    posts the rule allows, less those of its `own_only` roles, areas expanded; no departments.
+    `.sql(alias, owner=...)` is then the condition on a row with the case's place columns
+    (`grid_id`, `community_id`, `street_id`, `district_id`) and an owner column."""
+    posts = [p for p in who.posts_for(rule) if p.role not in rule.own_only]
+    if any(p.role == "admin" for p in posts):
+        return CaseScope(everything=True, user_id=who.user_id, resolved=True)
+    roots = frozenset(p.area_id for p in posts if p.area_id is not None)
+    below: list[int] = []
+    if roots:
+        below = (await conn.execute(_BELOW, {"roots": sorted(roots)})).scalar() or []
+    return CaseScope(
+        user_id=who.user_id if rule.owner_ok else -1,
+        roots=roots,
+        areas=frozenset(below) | roots,
+        grids=frozenset(g for p in posts for g in p.grid_ids),
+        resolved=True,
+    )
+
+
 # --- the same predicate inside one prepared statement (tiles) -----------------------------------
 
 SCOPE_CTE = """
@@ -359,6 +403,31 @@ def statement_sql(alias: str = "c") -> str:
         + _dispatched(a, "ANY(CAST(:vis_depts AS bigint[]))")
         + ")"
     )
+
+
+def grid_statement_sql(grid: str = "g", community: str = "cm") -> str:
+    """The places predicate inside one prepared statement for rows of a grid (`grid`: the grids
+    row, `community`: its community's areas row), binds as `statement_binds` (the caller's scope
+    under the rule, `resolve_rule`): everything, or one of the caller's grids, or at or below
+    one of their area posts."""
+    g, c = ident(grid), ident(community)
+    below = "IN (SELECT id FROM vis_below)"
+    return (
+        f"(CAST(:vis_all AS boolean) OR {g}.id = ANY(CAST(:vis_grids AS bigint[])) "
+        f"OR {c}.id {below} OR {c}.parent_id {below} "
+        f"OR EXISTS (SELECT 1 FROM areas vs WHERE vs.id = {c}.parent_id AND vs.parent_id {below}))"
+    )
+
+
+def rule_statement_binds(who: Principal, rule: Rule) -> dict[str, Any]:
+    """`grid_statement_sql`'s binds for the caller under one rule (no query: the statement walks
+    the area tree itself)."""
+    posts = [p for p in who.posts_for(rule) if p.role not in rule.own_only]
+    return {
+        "vis_all": any(p.role == "admin" for p in posts),
+        "vis_grids": sorted({g for p in posts for g in p.grid_ids}),
+        "vis_roots": sorted({p.area_id for p in posts if p.area_id is not None}),
+    }
 
 
 def statement_binds(scope: CaseScope) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.demo.accounts import load_accounts, load_categories, load_departments, load_roster
 from app.demo.community import load_community
 from app.demo.district import DemoDistrict, generate_district
+from app.demo.patrols import load_patrols
 
 DEMO_VALID_FROM = datetime(2020, 1, 1, tzinfo=ZoneInfo("Asia/Shanghai"))
 """Demo boundaries are valid since 2020, so lookups `at` past dates find them."""
@@ -63,6 +64,8 @@ class LoadReport:
     roster: int
     communities: int = 0
     """Communities given a demo quarter of the community mechanisms (app/demo/community.py)."""
+    patrols: int = 0
+    """Patrols of the demo community's month of field work (app/demo/patrols.py)."""
 
 
 def _phone(code: str) -> str:
@@ -143,6 +146,7 @@ async def load_demo(conn: AsyncConnection, district: DemoDistrict | None = None)
     accounts = await load_accounts(conn)
     roster = await load_roster(conn, [g.code for g in d.grids if g.kind != "special"])
     communities = await load_community(conn)
+    patrols = await load_patrols(conn)
     return LoadReport(
         after[0] - before[0],
         after[1] - before[1],
@@ -152,4 +156,5 @@ async def load_demo(conn: AsyncConnection, district: DemoDistrict | None = None)
         accounts,
         roster,
         communities,
+        patrols,
     )

@@ -14,7 +14,8 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from app.auth.policy import CaseReader, Public
+from app.auth.policy import RULES, CaseReader, CoverageReader, Public
+from app.auth.scope import rule_statement_binds
 from app.db import DbReader
 from app.errors import ApiError
 from app.http import ApiRoute
@@ -190,6 +191,34 @@ async def hotspots_tile(
     return await _tile(request, reader, service.LAYERS["hotspots"], z, x, y, extra)
 
 
+COVERAGE_DAYS = 30
+
+
+@router.get(
+    "/coverage/{z}/{x}/{y}.mvt",
+    summary="Patrol coverage cells (visited / not visited since `since`, default 30 days)",
+    response_class=Response,
+    responses=_TILE_RESPONSES,
+)
+async def coverage_tile(
+    request: Request,
+    z: Z,
+    x: X,
+    y: Y,
+    who: CoverageReader,
+    reader: DbReader,
+    since: Annotated[
+        LocalInstant | None, Query(description="Visited at or after (default: 30 days ago)")
+    ] = None,
+) -> Response:
+    if since is None:
+        # Whole days, so that the tiles of one map view agree and stay cacheable.
+        today = datetime.now(SHANGHAI).replace(hour=0, minute=0, second=0, microsecond=0)
+        since = today - timedelta(days=COVERAGE_DAYS)
+    extra = {**rule_statement_binds(who, RULES["coverage:read"]), "since": since}
+    return await _tile(request, reader, service.LAYERS["coverage"], z, x, y, extra)
+
+
 async def _tilejson(request: Request, reader: Any, name: str) -> Response:
     layer = service.LAYERS[name]
     bounds = await service.data_bounds(reader)
@@ -271,3 +300,17 @@ async def hotspots_tilejson(
 ) -> Response:
     _filters(status_, category, since, until, department_id)
     return await _tilejson(request, reader, "hotspots")
+
+
+@router.get(
+    "/coverage.json",
+    response_model=TileJSON,
+    summary="TileJSON 3.0 of the patrol coverage layer (its query string is passed on)",
+)
+async def coverage_tilejson(
+    request: Request,
+    who: CoverageReader,
+    reader: DbReader,
+    since: Annotated[LocalInstant | None, Query(description="Visited at or after")] = None,
+) -> Response:
+    return await _tilejson(request, reader, "coverage")

@@ -124,6 +124,26 @@ SELECT ST_AsMVT(t, 'hotspots', {EXTENT}, 'geom', 'id') FROM (
 """
 
 
+COVERAGE_SQL = f"""
+{_SCOPE_CTE}
+SELECT ST_AsMVT(t, 'coverage', {EXTENT}, 'geom', 'id') FROM (
+    SELECT c.id, c.grid_id, coalesce(h.n, 0) > 0 AS visited, coalesce(h.n, 0)::int AS visits,
+           to_char(h.last AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD') AS last_visit,
+           {_geom("c.geom")} AS geom
+    FROM patrol_cells c
+    JOIN grids g ON g.id = c.grid_id AND g.deleted_at IS NULL
+    JOIN areas cm ON cm.id = g.community_id
+    LEFT JOIN LATERAL (
+        SELECT max(ph.at) AS last,
+               count(*) FILTER (WHERE ph.at >= CAST(:since AS timestamptz)) AS n
+        FROM patrol_cell_hits ph WHERE ph.district_id = c.district_id AND ph.cell_id = c.id
+    ) h ON true
+    WHERE c.geom && {_BOX} AND {scope.grid_statement_sql("g", "cm")}
+    OFFSET 0  -- a fence: ST_AsMVTGeom once per row (not again in the filter below)
+) t WHERE t.geom IS NOT NULL
+"""
+
+
 @dataclass(frozen=True)
 class Layer:
     name: str
@@ -207,6 +227,22 @@ LAYERS: dict[str, Layer] = {
             "open": "Number: of which not closed or rejected",
         },
         minzoom=10,
+    ),
+    "coverage": Layer(
+        "coverage",
+        RawSql(COVERAGE_SQL),
+        False,
+        "polygon",
+        "Coverage lattice of the grids in the caller's scope: cells visited by a patrol since "
+        "`since` (default: the last 30 days) or not (docs/patrols.md)",
+        {
+            "id": "Number: the cell",
+            "grid_id": "Number",
+            "visited": "Boolean: a kept track passed near its centre in the period",
+            "visits": "Number: patrols that passed in the period",
+            "last_visit": "String: the day of the last patrol that passed (Asia/Shanghai), ever",
+        },
+        minzoom=13,
     ),
 }
 

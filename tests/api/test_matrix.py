@@ -57,6 +57,12 @@ EXPECTED_ROLES: dict[str, set[str] | str | None] = {
     "support:publish": {"admin", "dept"},
     "stats:read": ALL,
     "stats:configure": {"admin", "centre"},
+    "patrols:field": {"leader", "worker", "worker2"},
+    "patrols:read": CASE_STAFF,
+    "fieldwork:record": {"leader", "worker", "worker2"},
+    "fieldwork:read": CASE_STAFF,
+    "checkpoints:manage": {"admin", "street", "community"},
+    "coverage:read": AREA_STAFF | {"leader"},
 }
 SCOPED = {
     "registry:report",
@@ -76,6 +82,12 @@ SCOPED = {
     "community:rate",
     "community:collect",
     "stats:read",
+    "patrols:field",
+    "patrols:read",
+    "fieldwork:record",
+    "fieldwork:read",
+    "checkpoints:manage",
+    "coverage:read",
 }
 
 # Which of the test's objects lie in each account's scope ("in" = 立新社区 of 江边街道, 月湖区,

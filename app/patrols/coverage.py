@@ -1,0 +1,226 @@
+"""Coverage of a grid by patrols (不留死角): a lattice of square cells inside the grid, the cells a
+kept track passed near, the cells not visited for days, patrol hours against the standard.
+
+- The lattice: `ST_SquareGrid` in Web Mercator with a side of `patrol_cell_m` / cos(latitude)
+  (Mercator stretches by 1 / cos φ, so the cells are `patrol_cell_m` metres on the ground at
+  the grid's centre); a cell belongs to the grid when its centre is inside the boundary. Made the
+  first time a track or a coverage question reaches the grid (`ensure_cells`).
+- A hit: a patrol's kept track (`patrols.track`, flagged points left out) passes within
+  `coverage_radius_m` of a cell's centre: a box around the track on the cells' GiST index, then
+  `ST_DWithin` on geography (the spheroid distance from the centre to the line; a geography
+  buffer of a walk that crosses itself took seconds). Hits are stored per (cell, patrol) when the line is derived, so a month's
+  coverage is one indexed count.
+- Hours: time on patrol (pauses excluded) of the patrols started in the grid in the period,
+  per worker, against `patrol_hours_per_workday` × the working days of the period (the official
+  calendar, `app.loop.deadlines.calendar`, 调休 included).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from app.config import get_settings
+from app.loop.deadlines import calendar
+from app.schemas import SHANGHAI
+
+_CELLS = text(
+    """
+    WITH b AS (
+        SELECT g.id AS grid_id, ST_Transform(b.boundary, 3857) AS m,
+               :size / cos(radians(ST_Y(ST_Centroid(b.boundary)))) AS side
+        FROM grids g JOIN grid_boundaries b ON b.grid_id = g.id AND b.valid_to IS NULL
+        WHERE g.id = ANY(CAST(:grids AS bigint[]))
+          AND NOT EXISTS (SELECT 1 FROM patrol_cells pc WHERE pc.grid_id = g.id)
+    )
+    INSERT INTO patrol_cells (district_id, grid_id, size_m, geom, center)
+    SELECT :district, b.grid_id, :size, ST_Transform(sq.geom, 4326),
+           ST_Transform(ST_Centroid(sq.geom), 4326)
+    FROM b CROSS JOIN LATERAL ST_SquareGrid(b.side, b.m) sq
+    WHERE ST_Intersects(b.m, ST_Centroid(sq.geom))
+    RETURNING grid_id
+    """
+)
+_NEAR_GRIDS = text(
+    """
+    SELECT DISTINCT b.grid_id FROM patrols p
+    JOIN grid_boundaries b ON b.valid_to IS NULL AND b.boundary && p.track
+    JOIN grids g ON g.id = b.grid_id AND g.deleted_at IS NULL
+    JOIN areas c ON c.id = g.community_id
+    LEFT JOIN areas s ON s.id = c.parent_id
+    WHERE p.id = :p AND p.district_id = :d AND coalesce(s.parent_id, s.id, c.id) = :d
+    """
+)
+_HITS = text(
+    """
+    WITH t AS (
+        SELECT id, district_id, worker_id, started_at, track::geography AS g,
+               ST_Expand(track, :radius / 100000.0 / cos(radians(ST_Y(ST_Centroid(track)))))
+                   AS box
+        FROM patrols WHERE id = :p AND district_id = :d AND track IS NOT NULL
+    )
+    INSERT INTO patrol_cell_hits (district_id, cell_id, patrol_id, grid_id, worker_id, at)
+    SELECT c.district_id, c.id, t.id, c.grid_id, t.worker_id, t.started_at
+    FROM t JOIN patrol_cells c ON c.district_id = t.district_id AND c.geom && t.box
+    WHERE ST_DWithin(c.center::geography, t.g, :radius)
+    """
+)
+_BACKFILL = text(
+    """
+    WITH t AS (
+        SELECT p.id, p.district_id, p.worker_id, p.started_at, p.track::geography AS g,
+               ST_Expand(p.track, :radius / 100000.0 / cos(radians(ST_Y(ST_Centroid(p.track)))))
+                   AS box
+        FROM patrols p JOIN grid_boundaries b ON b.grid_id = :grid AND b.valid_to IS NULL
+        WHERE p.district_id = :d AND p.track IS NOT NULL AND p.track && b.boundary
+    )
+    INSERT INTO patrol_cell_hits (district_id, cell_id, patrol_id, grid_id, worker_id, at)
+    SELECT c.district_id, c.id, t.id, c.grid_id, t.worker_id, t.started_at
+    FROM t JOIN patrol_cells c ON c.grid_id = :grid AND c.district_id = t.district_id
+                              AND c.geom && t.box
+    WHERE ST_DWithin(c.center::geography, t.g, :radius)
+    ON CONFLICT DO NOTHING
+    """
+)
+
+
+async def ensure_cells(
+    session: AsyncSession | AsyncConnection, district_id: int, grid_ids: list[int]
+) -> list[int]:
+    """Make the lattice of the grids that have none; returns the grids just made."""
+    if not grid_ids:
+        return []
+    made = await session.execute(
+        _CELLS, {"grids": grid_ids, "district": district_id, "size": get_settings().patrol_cell_m}
+    )
+    return sorted({r.grid_id for r in made})
+
+
+async def record_hits(
+    session: AsyncSession | AsyncConnection, patrol_id: int, district_id: int
+) -> None:
+    """The cells the patrol's line passed (replacing what an earlier line recorded)."""
+    params = {"p": patrol_id, "d": district_id}
+    await session.execute(
+        text("DELETE FROM patrol_cell_hits WHERE patrol_id = :p AND district_id = :d"), params
+    )
+    grids = [r.grid_id for r in await session.execute(_NEAR_GRIDS, params)]
+    made = await ensure_cells(session, district_id, grids)
+    await session.execute(_HITS, {**params, "radius": get_settings().coverage_radius_m})
+    for g in made:  # a new lattice: the earlier patrols through this grid count too
+        await _backfill(session, district_id, g)
+
+
+async def _backfill(session: AsyncSession | AsyncConnection, district_id: int, grid: int) -> None:
+    await session.execute(
+        _BACKFILL, {"grid": grid, "d": district_id, "radius": get_settings().coverage_radius_m}
+    )
+
+
+_COVERAGE = text(
+    """
+    SELECT (SELECT count(*) FROM patrol_cells WHERE grid_id = :grid AND district_id = :d) AS cells,
+           (SELECT count(DISTINCT cell_id) FROM patrol_cell_hits
+            WHERE district_id = :d AND grid_id = :grid AND at >= :since AND at < :until)
+               AS visited,
+           (SELECT count(DISTINCT cell_id) FROM patrol_cell_hits
+            WHERE district_id = :d AND grid_id = :grid AND at >= :fresh AND at < :until)
+               AS fresh
+    """
+)
+_PATROLS = text(
+    """
+    SELECT p.worker_id, u.display_name AS worker,
+           (p.started_at AT TIME ZONE 'Asia/Shanghai')::date AS day, p.distance_m,
+           greatest(extract(epoch FROM coalesce(p.ended_at, least(now(), :until)) - p.started_at)
+                    - p.paused_s - coalesce(extract(epoch FROM now() - p.paused_at), 0), 0)
+               AS seconds
+    FROM patrols p JOIN users u ON u.id = p.worker_id
+    WHERE p.district_id = :d AND p.grid_id = :grid AND p.started_at >= :since
+      AND p.started_at < :until
+    """
+)
+_GRID_STAFF = text(
+    """
+    SELECT DISTINCT u.id AS worker_id, u.display_name AS worker
+    FROM post_grids pg JOIN posts po ON po.id = pg.post_id JOIN users u ON u.id = po.user_id
+    WHERE pg.grid_id = :grid AND po.role IN ('grid_worker', 'grid_leader')
+      AND po.starts_on <= current_date AND (po.ends_on IS NULL OR po.ends_on >= current_date)
+    """
+)
+
+
+def days(since: datetime, until: datetime) -> list[date]:
+    """The Shanghai dates of [since, until)."""
+    first = since.astimezone(SHANGHAI).date()
+    last = (until - timedelta(microseconds=1)).astimezone(SHANGHAI).date()
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+async def coverage(
+    session: AsyncSession, grid: Any, since: datetime, until: datetime, stale_days: int
+) -> dict[str, Any]:
+    """`grid`: its place row (`service.place_of_grid`)."""
+    s = get_settings()
+    d = grid.district_id
+    made = await ensure_cells(session, d, [grid.grid_id])
+    if made:
+        await _backfill(session, d, grid.grid_id)
+    params = {"grid": grid.grid_id, "d": d, "since": since, "until": until}
+    row = (
+        await session.execute(_COVERAGE, {**params, "fresh": until - timedelta(days=stale_days)})
+    ).one()
+    cal = await calendar(session)
+    today = datetime.now(SHANGHAI).date()
+    working = [x for x in days(since, until) if x <= today and cal.is_workday(x)]
+    per: dict[int, dict[str, Any]] = {}
+    by_day: dict[tuple[int, date], float] = defaultdict(float)
+    patrols = 0
+    distance = 0.0
+    for r in await session.execute(_PATROLS, params):
+        patrols += 1
+        distance += float(r.distance_m)
+        w = per.setdefault(r.worker_id, {"worker_id": r.worker_id, "worker": r.worker, "s": 0.0})
+        w["s"] += float(r.seconds)
+        by_day[(r.worker_id, r.day)] += float(r.seconds)
+    for r in await session.execute(_GRID_STAFF, {"grid": grid.grid_id}):
+        per.setdefault(r.worker_id, {"worker_id": r.worker_id, "worker": r.worker, "s": 0.0})
+    standard = s.patrol_hours_per_workday * len(working)
+    workers = []
+    for w in sorted(per.values(), key=lambda x: (-x["s"], x["worker_id"])):
+        hours = w["s"] / 3600
+        workers.append(
+            {
+                "worker_id": w["worker_id"],
+                "worker": w["worker"],
+                "hours": round(hours, 2),
+                "working_days": len(working),
+                "standard_hours": standard,
+                "days_met": sum(
+                    1
+                    for x in working
+                    if by_day.get((w["worker_id"], x), 0.0) / 3600 >= s.patrol_hours_per_workday
+                ),
+                "met": hours >= standard,
+            }
+        )
+    cells = int(row.cells)
+    return {
+        "grid_id": grid.grid_id,
+        "since": since,
+        "until": until,
+        "cell_m": s.patrol_cell_m,
+        "radius_m": s.coverage_radius_m,
+        "cells": cells,
+        "visited": int(row.visited),
+        "share": round(int(row.visited) / cells, 4) if cells else 0.0,
+        "stale_days": stale_days,
+        "stale": cells - int(row.fresh),
+        "patrols": patrols,
+        "distance_m": round(distance, 1),
+        "workers": workers,
+    }

@@ -1,0 +1,361 @@
+"""Field work: patrols (巡查) from the phone, coverage of grids, check-ins (打卡), visits (走访)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Response, status
+
+from app.auth.policy import (
+    CheckpointManager,
+    CommunityReader,
+    CoverageReader,
+    FieldReader,
+    FieldRecorder,
+    PatrolReader,
+    PatrolWorker,
+    SignedIn,
+)
+from app.db import DbSession
+from app.errors import ApiError
+from app.geometry import CRS, CrsQuery
+from app.http import ApiRoute
+from app.i18n import RequestLang
+from app.patrols import checkins, coverage, service, timeline, visits, worklog
+from app.patrols.schemas import (
+    BatchResult,
+    CheckinIn,
+    CheckinOut,
+    CheckpointIn,
+    CheckpointOut,
+    CheckpointUpdate,
+    CoverageOut,
+    MissedOut,
+    PatrolOut,
+    PatrolStart,
+    PatrolStep,
+    PurposeOut,
+    TimelineItem,
+    TrackBatch,
+    VisitIn,
+    VisitOut,
+)
+from app.responses import FastJSON
+from app.schemas import SHANGHAI, Page, TimeQuery
+
+router = APIRouter(prefix="/api/v1", tags=["field work"], route_class=ApiRoute)
+
+_CREATED: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Already stored (the same `client_id`): nothing added"}
+}
+
+
+@router.post(
+    "/patrols",
+    response_model=PatrolOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=_CREATED,
+    summary="Start a patrol (巡查) in one of your grids",
+)
+async def start_patrol(
+    body: PatrolStart, response: Response, session: DbSession, who: PatrolWorker
+) -> Any:
+    p, created = await service.start(session, who, body)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return service.out(p)
+
+
+@router.get(
+    "/patrols",
+    response_model=Page[PatrolOut],
+    summary="Patrols you may see (a worker: their own; leaders and area staff: their grids')",
+)
+async def list_patrols(
+    session: DbSession,
+    who: PatrolReader,
+    worker_id: int | None = None,
+    grid_id: int | None = None,
+    since: TimeQuery = None,
+    until: TimeQuery = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> Any:
+    items, total = await service.list_patrols(
+        session,
+        who,
+        worker_id=worker_id,
+        grid_id=grid_id,
+        since=since,
+        until=until,
+        limit=limit,
+        offset=offset,
+    )
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+@router.get("/patrols/{patrol_id}", response_model=PatrolOut, summary="A patrol and its line")
+async def get_patrol(
+    patrol_id: int, session: DbSession, who: PatrolReader, crs: CrsQuery = CRS.GCJ02
+) -> Any:
+    return await service.detail(session, patrol_id, crs)
+
+
+@router.post(
+    "/patrols/{patrol_id}/points",
+    response_model=BatchResult,
+    summary="A batch of track points (GCJ-02 by default; idempotent; late and out of order "
+    "are fine)",
+)
+async def add_points(
+    patrol_id: int, body: TrackBatch, session: DbSession, who: PatrolWorker
+) -> Any:
+    return await service.add_points(session, patrol_id, body)
+
+
+@router.post("/patrols/{patrol_id}/pause", response_model=PatrolOut, summary="Pause a patrol")
+async def pause_patrol(
+    patrol_id: int, session: DbSession, who: PatrolWorker, body: PatrolStep | None = None
+) -> Any:
+    return service.out(await service.pause(session, patrol_id, body.at if body else None))
+
+
+@router.post("/patrols/{patrol_id}/resume", response_model=PatrolOut, summary="Resume a patrol")
+async def resume_patrol(
+    patrol_id: int, session: DbSession, who: PatrolWorker, body: PatrolStep | None = None
+) -> Any:
+    return service.out(await service.resume(session, patrol_id, body.at if body else None))
+
+
+@router.post("/patrols/{patrol_id}/end", response_model=PatrolOut, summary="End a patrol")
+async def end_patrol(
+    patrol_id: int, session: DbSession, who: PatrolWorker, body: PatrolStep | None = None
+) -> Any:
+    await service.end(session, patrol_id, body.at if body else None)
+    return await service.detail(session, patrol_id, CRS.GCJ02)
+
+
+@router.get(
+    "/patrols/{patrol_id}/timeline",
+    response_model=list[TimelineItem],
+    summary="A patrol's timeline: its steps, and the cases, check-ins and visits made during it",
+)
+async def patrol_timeline(patrol_id: int, session: DbSession, who: PatrolReader) -> Any:
+    return await timeline.timeline(session, patrol_id)
+
+
+def _out_of_range(field: str) -> ApiError:
+    return ApiError(
+        "validation_error",
+        detail="日期超出可处理的范围",
+        detail_en="The date is out of range",
+        field=field,
+    )
+
+
+def _period(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
+    today = datetime.now(SHANGHAI).replace(hour=0, minute=0, second=0, microsecond=0)
+    try:
+        hi = until or today + timedelta(days=1)
+        lo = since or hi - timedelta(days=30)
+    except OverflowError:
+        raise _out_of_range("until") from None
+    if lo.year < 1900 or hi.year > 2200:
+        raise _out_of_range("since" if lo.year < 1900 else "until")
+    if lo >= hi:
+        raise ApiError(
+            "validation_error",
+            detail="开始时间应早于结束时间",
+            detail_en="since must be before until",
+            field="since",
+        )
+    if hi - lo > timedelta(days=366):
+        raise ApiError(
+            "validation_error",
+            detail="时间范围不能超过一年",
+            detail_en="The period is at most a year",
+            field="since",
+        )
+    return lo, hi
+
+
+@router.get(
+    "/grids/{grid_id}/coverage",
+    response_model=CoverageOut,
+    summary="Coverage of a grid by patrols over a period (default: the last 30 days)",
+)
+async def grid_coverage(
+    grid_id: int,
+    session: DbSession,
+    who: CoverageReader,
+    since: TimeQuery = None,
+    until: TimeQuery = None,
+    stale_days: Annotated[int | None, Query(ge=1, le=365)] = None,
+) -> Any:
+    from app.config import get_settings
+
+    lo, hi = _period(since, until)
+    grid = await service.place_of_grid(session, grid_id)
+    return await coverage.coverage(
+        session, grid, lo, hi, stale_days or get_settings().coverage_stale_days
+    )
+
+
+@router.get(
+    "/grids/{grid_id}/checkpoints",
+    response_model=list[CheckpointOut],
+    summary="The grid's check-in points (打卡点)",
+)
+async def list_checkpoints(
+    grid_id: int, session: DbSession, who: FieldReader, crs: CrsQuery = CRS.GCJ02
+) -> Any:
+    return [
+        checkins.checkpoint_out(r, crs) for r in await checkins.list_checkpoints(session, grid_id)
+    ]
+
+
+@router.post(
+    "/grids/{grid_id}/checkpoints",
+    response_model=CheckpointOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Set up a check-in point inside the grid",
+)
+async def create_checkpoint(
+    grid_id: int, body: CheckpointIn, session: DbSession, who: CheckpointManager
+) -> Any:
+    return checkins.checkpoint_out(
+        await checkins.create_checkpoint(session, grid_id, body, who), body.crs
+    )
+
+
+@router.patch(
+    "/checkpoints/{checkpoint_id}",
+    response_model=CheckpointOut,
+    summary="Rename, resize or retire a check-in point",
+)
+async def update_checkpoint(
+    checkpoint_id: int, body: CheckpointUpdate, session: DbSession, who: CheckpointManager
+) -> Any:
+    return checkins.checkpoint_out(await checkins.update_checkpoint(session, checkpoint_id, body))
+
+
+@router.post(
+    "/checkpoints/{checkpoint_id}/checkins",
+    response_model=CheckinOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=_CREATED,
+    summary="Check in (打卡): accepted inside the radius (accuracy counted), flagged otherwise",
+)
+async def check_in(
+    checkpoint_id: int, body: CheckinIn, response: Response, session: DbSession, who: FieldRecorder
+) -> Any:
+    row, created = await checkins.check_in(session, checkpoint_id, body, who)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return dict(row._mapping)
+
+
+@router.get(
+    "/areas/{area_id}/missed-checkins",
+    response_model=MissedOut,
+    summary="Missed check-ins of a community's points over a period (default: the last 7 days)",
+)
+async def missed_checkins(
+    area_id: int,
+    session: DbSession,
+    who: CommunityReader,
+    since: date | None = None,
+    until: date | None = None,
+) -> Any:
+    today = datetime.now(SHANGHAI).date()
+    hi = until or today
+    try:
+        lo = since or hi - timedelta(days=6)
+    except OverflowError:
+        raise _out_of_range("until") from None
+    if lo.year < 1900 or hi.year > 2200:
+        raise _out_of_range("since" if lo.year < 1900 else "until")
+    if lo > hi or (hi - lo).days > 366:
+        raise ApiError(
+            "validation_error",
+            detail="时间范围无效（不超过一年）",
+            detail_en="Invalid period (at most a year)",
+            field="since",
+        )
+    out = await checkins.missed(session, area_id, lo, hi)
+    return {"area_id": area_id, **out}
+
+
+@router.get("/visit-purposes", response_model=list[PurposeOut], summary="Visit purposes (走访目的)")
+async def visit_purposes(session: DbSession, who: SignedIn, lang: RequestLang) -> Any:
+    return await visits.purposes(session, lang)
+
+
+@router.post(
+    "/buildings/{building_id}/visits",
+    response_model=VisitOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=_CREATED,
+    summary="Record a visit (走访) to a building; it may raise a case",
+)
+async def record_visit(
+    building_id: int,
+    body: VisitIn,
+    response: Response,
+    session: DbSession,
+    who: FieldRecorder,
+    lang: RequestLang,
+) -> Any:
+    row, created = await visits.record(session, building_id, body, who, lang)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return dict(row._mapping)
+
+
+@router.get(
+    "/buildings/{building_id}/visits",
+    response_model=list[VisitOut],
+    summary="Visits to a building (latest first, at most 200)",
+)
+async def building_visits(
+    building_id: int, session: DbSession, who: FieldReader, lang: RequestLang
+) -> Any:
+    return [dict(r._mapping) for r in await visits.of_building(session, building_id, lang)]
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@router.get(
+    "/me/worklog",
+    summary="Your work log (工作日志) for a day or a month: patrols, check-ins, visits, cases",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"application/json": {}, "text/html": {}, XLSX: {}},
+            "description": "The same figures as JSON, printable HTML or XLSX",
+        }
+    },
+)
+async def my_worklog(
+    session: DbSession,
+    who: PatrolWorker,
+    day: Annotated[date | None, Query(alias="date", description="Default: today")] = None,
+    span: Literal["day", "month"] = "day",
+    format: Literal["json", "html", "xlsx"] = "json",
+) -> Response:
+    when = day or datetime.now(SHANGHAI).date()
+    if not date(1900, 1, 1) <= when <= date(2200, 12, 1):
+        raise _out_of_range("date")
+    log = await worklog.worklog(session, who.user_id, who.display_name, when, span)
+    if format == "html":
+        return Response(worklog.to_html(log), media_type="text/html; charset=utf-8")
+    if format == "xlsx":
+        name = f"worklog-{log['first'][: 10 if span == 'day' else 7]}.xlsx"
+        return Response(
+            worklog.to_xlsx(log),
+            media_type=XLSX,
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+    return FastJSON(log)

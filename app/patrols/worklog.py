@@ -1,0 +1,150 @@
+"""The worker's work log (工作日志), made from what they did: patrols, check-ins, visits and the
+cases they reported, per day, for one day or one month. The same figures as JSON, printable HTML
+and XLSX (Chinese headers), so nobody types them again (基层减负)."""
+
+from __future__ import annotations
+
+import html
+import io
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.styles import Font
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.schemas import SHANGHAI
+
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("day", "日期"),
+    ("patrols", "巡查次数"),
+    ("patrol_hours", "巡查时长（小时）"),
+    ("distance_km", "巡查里程（公里）"),
+    ("checkins", "打卡次数"),
+    ("checkins_accepted", "有效打卡"),
+    ("visits", "走访户次"),
+    ("cases", "上报事件"),
+)
+
+_DAYS = text(
+    """
+    WITH p AS (
+        SELECT (started_at AT TIME ZONE 'Asia/Shanghai')::date AS day, count(*) AS patrols,
+               sum(greatest(extract(epoch FROM coalesce(ended_at, now()) - started_at) - paused_s
+                            - coalesce(extract(epoch FROM now() - paused_at), 0), 0)) AS seconds,
+               sum(distance_m) AS metres
+        FROM patrols WHERE worker_id = :w AND started_at >= :lo AND started_at < :hi GROUP BY 1
+    ), k AS (
+        SELECT (at AT TIME ZONE 'Asia/Shanghai')::date AS day, count(*) AS n,
+               count(*) FILTER (WHERE accepted) AS ok
+        FROM checkins WHERE worker_id = :w AND at >= :lo AND at < :hi GROUP BY 1
+    ), v AS (
+        SELECT (at AT TIME ZONE 'Asia/Shanghai')::date AS day, count(*) AS n
+        FROM visits WHERE worker_id = :w AND at >= :lo AND at < :hi GROUP BY 1
+    ), c AS (
+        SELECT (reported_at AT TIME ZONE 'Asia/Shanghai')::date AS day, count(*) AS n
+        FROM cases WHERE reporter_id = :w AND reported_at >= :lo AND reported_at < :hi GROUP BY 1
+    )
+    SELECT d.day, coalesce(p.patrols, 0) AS patrols, coalesce(p.seconds, 0) AS seconds,
+           coalesce(p.metres, 0) AS metres, coalesce(k.n, 0) AS checkins,
+           coalesce(k.ok, 0) AS checkins_accepted, coalesce(v.n, 0) AS visits,
+           coalesce(c.n, 0) AS cases
+    FROM (SELECT CAST(g AS date) AS day
+          FROM generate_series(CAST(:first AS date), CAST(:last AS date), interval '1 day') g) d
+    LEFT JOIN p ON p.day = d.day LEFT JOIN k ON k.day = d.day
+    LEFT JOIN v ON v.day = d.day LEFT JOIN c ON c.day = d.day
+    ORDER BY d.day
+    """
+)
+
+
+def period(day: date, span: str) -> tuple[date, date]:
+    if span == "day":
+        return day, day
+    first = day.replace(day=1)
+    nxt = (first + timedelta(days=32)).replace(day=1)
+    return first, nxt - timedelta(days=1)
+
+
+async def worklog(
+    session: AsyncSession, worker_id: int, name: str, day: date, span: str
+) -> dict[str, Any]:
+    first, last = period(day, span)
+    lo = datetime.combine(first, datetime.min.time(), SHANGHAI)
+    hi = datetime.combine(last + timedelta(days=1), datetime.min.time(), SHANGHAI)
+    rows = await session.execute(
+        _DAYS, {"w": worker_id, "lo": lo, "hi": hi, "first": first, "last": last}
+    )
+    days = [
+        {
+            "day": r.day.isoformat(),
+            "patrols": int(r.patrols),
+            "patrol_hours": round(float(r.seconds) / 3600, 2),
+            "distance_km": round(float(r.metres) / 1000, 2),
+            "checkins": int(r.checkins),
+            "checkins_accepted": int(r.checkins_accepted),
+            "visits": int(r.visits),
+            "cases": int(r.cases),
+        }
+        for r in rows
+    ]
+    total = {
+        k: round(sum(d[k] for d in days), 2)
+        if k in ("patrol_hours", "distance_km")
+        else sum(d[k] for d in days)
+        for k, _ in COLUMNS[1:]
+    }
+    return {
+        "worker_id": worker_id,
+        "worker": name,
+        "span": span,
+        "first": first.isoformat(),
+        "last": last.isoformat(),
+        "days": days,
+        "total": total,
+    }
+
+
+def _title(log: dict[str, Any]) -> str:
+    when = log["first"] if log["span"] == "day" else log["first"][:7]
+    return f"{log['worker']} 工作日志 {when}"
+
+
+def to_html(log: dict[str, Any]) -> str:
+    e = html.escape
+    head = "".join(f"<th>{e(h)}</th>" for _, h in COLUMNS)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{e(str(d[k]))}</td>" for k, _ in COLUMNS) + "</tr>"
+        for d in log["days"]
+    )
+    foot = "<tr><th>合计</th>" + "".join(
+        f"<th>{e(str(log['total'][k]))}</th>" for k, _ in COLUMNS[1:]
+    )
+    return (
+        '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
+        f"<title>{e(_title(log))}</title><style>body{{font-family:sans-serif}}"
+        "table{border-collapse:collapse}td,th{border:1px solid #999;padding:2px 8px;"
+        "text-align:right}@media print{button{display:none}}</style></head><body>"
+        f"<h1>{e(_title(log))}</h1><p>{e(log['first'])} 至 {e(log['last'])}</p>"
+        f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody><tfoot>{foot}</tr></tfoot>"
+        "</table></body></html>"
+    )
+
+
+def to_xlsx(log: dict[str, Any]) -> bytes:
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "工作日志"
+    ws.append([_title(log)])
+    ws.append([h for _, h in COLUMNS])
+    for cell in ws[2]:
+        cell.font = Font(bold=True)
+    for d in log["days"]:
+        ws.append([d[k] for k, _ in COLUMNS])
+    ws.append(["合计", *[log["total"][k] for k, _ in COLUMNS[1:]]])
+    ws.freeze_panes = "A3"
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
