@@ -57,6 +57,14 @@ EXPECTED_ROLES: dict[str, set[str] | str | None] = {
     "support:publish": {"admin", "dept"},
     "stats:read": ALL,
     "stats:configure": {"admin", "centre"},
+    "duty:read": AREA_STAFF | {"leader"},
+    "duty:manage": {"admin", "street", "community"},
+    "tasks:mine": ALL,
+    "tasks:assign": {"admin", "centre", "street", "community", "dept"},
+    "tasks:read": AREA_STAFF | {"leader", "dept"},
+    "tasks:approve": {"admin", "street"},
+    "admission:read": ALL,
+    "admission:manage": {"admin", "centre"},
 }
 SCOPED = {
     "registry:report",
@@ -76,6 +84,9 @@ SCOPED = {
     "community:rate",
     "community:collect",
     "stats:read",
+    "duty:read",
+    "duty:manage",
+    "admission:manage",
 }
 
 # Which of the test's objects lie in each account's scope ("in" = 立新社区 of 江边街道, 月湖区,
