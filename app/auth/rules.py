@@ -126,7 +126,7 @@ RULES: dict[str, Rule] = {
         "area staff and grid staff their places, a department its own figures",
     ),
     "duty:read": Rule(
-        AREA_STAFF | {"grid_leader"},
+        AREA_STAFF,
         scoped=True,
         description="read a community's duty roster (排班) and who is on duty in a grid",
     ),

@@ -74,10 +74,9 @@ _NEW = text(
 _ENDED = text(
     """
     UPDATE worker_tasks t
-    SET state = CASE WHEN EXISTS (SELECT 1 FROM case_events e
-                                  WHERE e.district_id = t.district_id AND e.case_id = t.case_id
-                                    AND e.action = 'verify' AND e.actor_id = t.worker_id
-                                    AND e.at >= t.created_at)
+    SET state = CASE WHEN (SELECT e.actor_id FROM case_events e
+                           WHERE e.district_id = t.district_id AND e.case_id = t.case_id
+                             AND e.action = 'verify' ORDER BY e.id DESC LIMIT 1) = t.worker_id
                      THEN 'done' ELSE 'cancelled' END,
         finished_at = :now
     FROM cases c

@@ -57,7 +57,7 @@ EXPECTED_ROLES: dict[str, set[str] | str | None] = {
     "support:publish": {"admin", "dept"},
     "stats:read": ALL,
     "stats:configure": {"admin", "centre"},
-    "duty:read": AREA_STAFF | {"leader"},
+    "duty:read": AREA_STAFF,
     "duty:manage": {"admin", "street", "community"},
     "tasks:mine": ALL,
     "tasks:assign": {"admin", "centre", "street", "community", "dept"},
