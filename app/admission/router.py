@@ -9,7 +9,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, status
 
 from app.admission import service
-from app.admission.schemas import FiguresOut, ListIn, ListOut, VersionOut
+from app.admission.schemas import (
+    AdmissionFiguresOut,
+    AdmissionListIn,
+    AdmissionListOut,
+    AdmissionVersionOut,
+)
 from app.auth.policy import AdmissionManager, AdmissionReader
 from app.community.schemas import IdPath
 from app.db import DbSession
@@ -28,7 +33,7 @@ router = APIRouter(
 
 @router.get(
     "",
-    response_model=ListOut | None,
+    response_model=AdmissionListOut | None,
     summary="The list in force (or `version=`): the kinds of work departments may push down",
 )
 async def current(
@@ -44,25 +49,29 @@ async def current(
     return None if lst is None else await service.as_out(session, lst)
 
 
-@router.get("/versions", response_model=list[VersionOut], summary="Every version, newest first")
+@router.get(
+    "/versions", response_model=list[AdmissionVersionOut], summary="Every version, newest first"
+)
 async def versions(area_id: IdPath, session: DbSession, who: AdmissionReader) -> Any:
     return await service.versions(session, await service.district_of(session, area_id))
 
 
 @router.post(
     "",
-    response_model=ListOut,
+    response_model=AdmissionListOut,
     status_code=status.HTTP_201_CREATED,
     summary="Publish a new version (in force from `effective_from`); old versions stay",
 )
-async def publish(area_id: IdPath, body: ListIn, session: DbSession, who: AdmissionManager) -> Any:
+async def publish(
+    area_id: IdPath, body: AdmissionListIn, session: DbSession, who: AdmissionManager
+) -> Any:
     district = await service.district_of(session, area_id)
     return await service.as_out(session, await service.publish(session, district, who, body))
 
 
 @router.get(
     "/figures",
-    response_model=FiguresOut,
+    response_model=AdmissionFiguresOut,
     summary="Per department: tasks pushed down to workers, how many outside the list (清单外), "
     "approved, refused, pending (default: the last 365 days); a department sees its own",
 )

@@ -10,7 +10,7 @@ from app.schemas import RequestModel, ResponseModel
 TaskKind = Literal["verification", "callback", "inspection", "meeting_resolution"]
 
 
-class ItemIn(RequestModel):
+class AdmissionItemIn(RequestModel):
     code: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")
     name: str = Field(min_length=1, max_length=200)
     legal_basis: str = Field(min_length=1, max_length=2000, description="法律法规或文件依据")
@@ -22,14 +22,14 @@ class ItemIn(RequestModel):
     )
 
 
-class ListIn(RequestModel):
+class AdmissionListIn(RequestModel):
     title: str = Field(min_length=1, max_length=200)
     effective_from: date
     note: str = Field("", max_length=2000)
-    items: list[ItemIn] = Field(min_length=1, max_length=500)
+    items: list[AdmissionItemIn] = Field(min_length=1, max_length=500)
 
 
-class ItemOut(ResponseModel):
+class AdmissionItemOut(ResponseModel):
     id: int
     code: str
     name: str
@@ -38,7 +38,7 @@ class ItemOut(ResponseModel):
     task_kinds: list[str]
 
 
-class ListOut(ResponseModel):
+class AdmissionListOut(ResponseModel):
     id: int
     district_id: int
     version: int
@@ -46,10 +46,10 @@ class ListOut(ResponseModel):
     effective_from: date
     note: str
     created_at: datetime
-    items: list[ItemOut]
+    items: list[AdmissionItemOut]
 
 
-class VersionOut(ResponseModel):
+class AdmissionVersionOut(ResponseModel):
     id: int
     version: int
     title: str
@@ -58,7 +58,7 @@ class VersionOut(ResponseModel):
     created_at: datetime
 
 
-class DepartmentFigures(ResponseModel):
+class AdmissionDepartmentFigures(ResponseModel):
     department_id: int
     department: str
     pushed: int = Field(description="Tasks the department gave workers")
@@ -70,8 +70,8 @@ class DepartmentFigures(ResponseModel):
     outside_share: float | None = Field(description="outside_list / pushed")
 
 
-class FiguresOut(ResponseModel):
+class AdmissionFiguresOut(ResponseModel):
     district_id: int
     since: datetime
     until: datetime
-    departments: list[DepartmentFigures]
+    departments: list[AdmissionDepartmentFigures]

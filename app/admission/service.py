@@ -10,7 +10,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.admission.models import AdmissionItem, AdmissionList
-from app.admission.schemas import ListIn
+from app.admission.schemas import AdmissionListIn
 from app.auth.policy import Principal
 from app.errors import ApiError, FieldError, not_found
 
@@ -55,7 +55,7 @@ def _bad(field: str, zh: str, en: str) -> ApiError:
 
 
 async def publish(
-    session: AsyncSession, district_id: int, who: Principal, body: ListIn
+    session: AsyncSession, district_id: int, who: Principal, body: AdmissionListIn
 ) -> AdmissionList:
     """A new version of the district's list (versions are never changed)."""
     seen: set[str] = set()

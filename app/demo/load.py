@@ -11,9 +11,11 @@ from shapely import to_wkb
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.config import get_settings
 from app.demo.accounts import load_accounts, load_categories, load_departments, load_roster
 from app.demo.community import load_community
 from app.demo.district import DemoDistrict, generate_district
+from app.demo.duty_tasks import load_duty
 
 DEMO_VALID_FROM = datetime(2020, 1, 1, tzinfo=ZoneInfo("Asia/Shanghai"))
 """Demo boundaries are valid since 2020, so lookups `at` past dates find them."""
@@ -143,6 +145,8 @@ async def load_demo(conn: AsyncConnection, district: DemoDistrict | None = None)
     accounts = await load_accounts(conn)
     roster = await load_roster(conn, [g.code for g in d.grids if g.kind != "special"])
     communities = await load_community(conn)
+    if get_settings().env != "test":  # the duty tests set the roster they need
+        await load_duty(conn)
     return LoadReport(
         after[0] - before[0],
         after[1] - before[1],

@@ -13,7 +13,7 @@ from app.community.areas import community_of
 from app.community.schemas import IdPath, IdQuery
 from app.db import DbSession
 from app.duty import service
-from app.duty.schemas import RosterIn, SlotOut
+from app.duty.schemas import DutyRosterIn, DutySlotOut
 from app.errors import ApiError, not_found
 from app.http import ApiRoute
 from app.i18n import request_lang
@@ -43,7 +43,7 @@ def _window(since: datetime | None, until: datetime | None) -> tuple[datetime, d
 
 @router.get(
     "/areas/{area_id}/duty",
-    response_model=list[SlotOut],
+    response_model=list[DutySlotOut],
     summary="The community's duty roster (排班) over a period (default: from yesterday, 14 days)",
 )
 async def roster(
@@ -68,14 +68,14 @@ async def roster(
 
 @router.post(
     "/areas/{area_id}/duty",
-    response_model=list[SlotOut],
+    response_model=list[DutySlotOut],
     status_code=status.HTTP_201_CREATED,
     summary="Add slots to the roster: workers (full-time, part-time) and party members (双报到)",
     description="All or none: a slot that overlaps another of the same person answers 409 "
     "`duty_overlap`; a person who is not this community's worker or party member answers 422 "
     "`invalid_duty` with the slot's field.",
 )
-async def add(area_id: IdPath, body: RosterIn, session: DbSession, who: DutyManager) -> Any:
+async def add(area_id: IdPath, body: DutyRosterIn, session: DbSession, who: DutyManager) -> Any:
     community = await community_of(session, area_id)
     ids = await service.add_slots(session, community, who, body.slots)
     return await service.list_slots(session, community.district_id, ids=ids)
@@ -96,7 +96,7 @@ async def remove(
 
 @router.get(
     "/grids/{grid_id}/on-duty",
-    response_model=list[SlotOut],
+    response_model=list[DutySlotOut],
     summary="Who is on duty in the grid at a moment (default: now); full-time workers first",
 )
 async def on_duty(
@@ -115,7 +115,7 @@ async def on_duty(
 
 @router.get(
     "/me/duty",
-    response_model=list[SlotOut],
+    response_model=list[DutySlotOut],
     summary="My duty slots over a period (default: from yesterday, 14 days)",
 )
 async def my_duty(

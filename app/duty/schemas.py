@@ -11,7 +11,7 @@ from app.schemas import LocalInstant, RequestModel, ResponseModel
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
-class SlotIn(RequestModel):
+class DutySlotIn(RequestModel):
     grid_id: Id | None = Field(None, description="None: on duty for the whole community")
     user_id: Id | None = Field(None, description="A worker's account (专职/兼职网格员)")
     party_member_id: Id | None = Field(
@@ -22,11 +22,11 @@ class SlotIn(RequestModel):
     note: str = Field("", max_length=500)
 
 
-class RosterIn(RequestModel):
-    slots: list[SlotIn] = Field(min_length=1, max_length=500)
+class DutyRosterIn(RequestModel):
+    slots: list[DutySlotIn] = Field(min_length=1, max_length=500)
 
 
-class SlotOut(ResponseModel):
+class DutySlotOut(ResponseModel):
     id: int
     district_id: int
     community_id: int

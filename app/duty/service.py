@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.policy import Principal
 from app.community.areas import Community
 from app.duty.models import DutySlot
-from app.duty.schemas import SlotIn
+from app.duty.schemas import DutySlotIn
 from app.errors import ApiError, FieldError, not_found
 
 ERROR_CODES: dict[str, tuple[int, str, str]] = {
@@ -144,7 +144,7 @@ def _bad(i: int, field: str, zh: str, en: str) -> ApiError:
 
 
 async def add_slots(
-    session: AsyncSession, community: Community, who: Principal, slots: list[SlotIn]
+    session: AsyncSession, community: Community, who: Principal, slots: list[DutySlotIn]
 ) -> list[int]:
     """Add slots to the community's roster (all or none); their ids."""
     ids: list[int] = []

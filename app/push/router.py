@@ -12,7 +12,7 @@ from app.db import DbSession
 from app.http import ApiRoute
 from app.i18n import request_lang
 from app.push import service, vapid
-from app.push.schemas import KeyOut, SubscriptionIn, SubscriptionOut
+from app.push.schemas import PushKeyOut, PushSubscriptionIn, PushSubscriptionOut
 
 router = APIRouter(
     prefix="/api/v1/me/push",
@@ -24,7 +24,7 @@ router = APIRouter(
 
 @router.get(
     "/key",
-    response_model=KeyOut,
+    response_model=PushKeyOut,
     summary="The VAPID applicationServerKey to subscribe with (pushManager.subscribe)",
 )
 async def key(who: OwnWork) -> Any:
@@ -33,19 +33,19 @@ async def key(who: OwnWork) -> Any:
 
 @router.post(
     "/subscriptions",
-    response_model=SubscriptionOut,
+    response_model=PushSubscriptionOut,
     status_code=status.HTTP_201_CREATED,
     summary="Register this device: the browser's PushSubscription JSON",
     description="The same endpoint registered again (by anyone) is the same device, now the "
     "caller's. Messages (a new task, an overdue reminder, a case sent back, a meeting "
     "resolution) are held outside the caller's duty time until the next duty starts.",
 )
-async def subscribe(body: SubscriptionIn, session: DbSession, who: OwnWork) -> Any:
+async def subscribe(body: PushSubscriptionIn, session: DbSession, who: OwnWork) -> Any:
     sub_id = await service.subscribe(session, who, body)
     return (await service.mine(session, who, sub_id))[0]
 
 
-@router.get("/subscriptions", response_model=list[SubscriptionOut], summary="My devices")
+@router.get("/subscriptions", response_model=list[PushSubscriptionOut], summary="My devices")
 async def list_mine(session: DbSession, who: OwnWork) -> Any:
     return await service.mine(session, who)
 

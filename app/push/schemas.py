@@ -7,23 +7,23 @@ from pydantic import Field
 from app.schemas import RequestModel, ResponseModel
 
 
-class KeysIn(RequestModel):
+class PushKeysIn(RequestModel):
     p256dh: str = Field(min_length=80, max_length=200, pattern=r"^[A-Za-z0-9_-]+={0,2}$")
     auth: str = Field(min_length=16, max_length=100, pattern=r"^[A-Za-z0-9_-]+={0,2}$")
 
 
-class SubscriptionIn(RequestModel):
+class PushSubscriptionIn(RequestModel):
     """The browser's `PushSubscription.toJSON()`, as the field app sends it."""
 
     endpoint: str = Field(min_length=10, max_length=2000)
     expirationTime: int | None = Field(
         None, ge=0, le=2**53, description="Milliseconds since the epoch, or null"
     )
-    keys: KeysIn
+    keys: PushKeysIn
     user_agent: str = Field("", max_length=300)
 
 
-class SubscriptionOut(ResponseModel):
+class PushSubscriptionOut(ResponseModel):
     id: int
     channel: str
     endpoint: str
@@ -34,6 +34,6 @@ class SubscriptionOut(ResponseModel):
     last_success_at: datetime | None
 
 
-class KeyOut(ResponseModel):
+class PushKeyOut(ResponseModel):
     public_key: str = Field(description="The VAPID applicationServerKey (base64url)")
     channel: str

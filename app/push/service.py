@@ -34,7 +34,7 @@ from app.events.webhooks import targets
 from app.events.webhooks.delivery import MAX_ATTEMPTS, backoff_seconds
 from app.push import channel as channels
 from app.push.channel import Device, Sent
-from app.push.schemas import SubscriptionIn
+from app.push.schemas import PushSubscriptionIn
 from app.push.webpush import WebPush
 
 log = logging.getLogger("wangge.push")
@@ -85,7 +85,7 @@ def _bad(field: str, zh: str, en: str) -> ApiError:
     return ApiError("invalid_subscription", detail=zh, detail_en=en, field=field)
 
 
-async def subscribe(session: AsyncSession, who: Principal, body: SubscriptionIn) -> int:
+async def subscribe(session: AsyncSession, who: Principal, body: PushSubscriptionIn) -> int:
     """Register (or move to the caller) one device; the same endpoint is one row."""
     parts = urlsplit(body.endpoint)
     production = get_settings().env == "production"

@@ -14,7 +14,15 @@ from app.db import DbSession
 from app.http import ApiRoute
 from app.i18n import request_lang
 from app.worker_tasks import service
-from app.worker_tasks.schemas import Kind, MyTasks, NoteIn, ReasonIn, State, TaskIn, TaskOut
+from app.worker_tasks.schemas import (
+    Kind,
+    MyTasksOut,
+    State,
+    TaskNoteIn,
+    TaskReasonIn,
+    WorkerTaskIn,
+    WorkerTaskOut,
+)
 
 router = APIRouter(
     prefix="/api/v1",
@@ -34,20 +42,22 @@ Offset = Annotated[int, Query(ge=0, le=100_000)]
 
 @router.post(
     "/worker-tasks",
-    response_model=TaskOut,
+    response_model=WorkerTaskOut,
     status_code=status.HTTP_201_CREATED,
     summary="Give a worker a task (the named one, or the grid's worker on duty)",
     description="The deadline counts working hours or days (the official calendar). A "
     "department's task of a kind outside the district's admission list (事务准入, `matter_code`) "
     "is not delivered: it waits (`pending_approval`) for the street to approve or refuse it.",
 )
-async def give(body: TaskIn, session: DbSession, who: TaskAssigner) -> Any:
+async def give(body: WorkerTaskIn, session: DbSession, who: TaskAssigner) -> Any:
     now = _now()
     t = await service.create(session, who, body, now)
     return await service.one(session, who, t.id, now, mine=False)
 
 
-@router.get("/worker-tasks", response_model=list[TaskOut], summary="Workers' tasks in your scope")
+@router.get(
+    "/worker-tasks", response_model=list[WorkerTaskOut], summary="Workers' tasks in your scope"
+)
 async def list_all(
     session: DbSession,
     who: TaskReader,
@@ -75,7 +85,7 @@ async def list_all(
     )
 
 
-@router.get("/worker-tasks/{task_id}", response_model=TaskOut, summary="One task")
+@router.get("/worker-tasks/{task_id}", response_model=WorkerTaskOut, summary="One task")
 async def get_one(task_id: IdPath, session: DbSession, who: TaskReader) -> Any:
     return await service.one(session, who, task_id, _now(), mine=False)
 
@@ -86,32 +96,34 @@ async def _act(session: Any, who: Any, task_id: int, action: str, note: str, min
     return await service.one(session, who, task_id, now, mine=mine)
 
 
-@router.post("/worker-tasks/{task_id}/cancel", response_model=TaskOut, summary="Withdraw a task")
-async def cancel(task_id: IdPath, body: NoteIn, session: DbSession, who: TaskAssigner) -> Any:
+@router.post(
+    "/worker-tasks/{task_id}/cancel", response_model=WorkerTaskOut, summary="Withdraw a task"
+)
+async def cancel(task_id: IdPath, body: TaskNoteIn, session: DbSession, who: TaskAssigner) -> Any:
     return await _act(session, who, task_id, "cancel", body.note, mine=False)
 
 
 @router.post(
     "/worker-tasks/{task_id}/approve",
-    response_model=TaskOut,
+    response_model=WorkerTaskOut,
     summary="The street lets a department's task outside the admission list through",
 )
-async def approve(task_id: IdPath, body: NoteIn, session: DbSession, who: TaskApprover) -> Any:
+async def approve(task_id: IdPath, body: TaskNoteIn, session: DbSession, who: TaskApprover) -> Any:
     return await _act(session, who, task_id, "approve", body.note, mine=False)
 
 
 @router.post(
     "/worker-tasks/{task_id}/refuse",
-    response_model=TaskOut,
+    response_model=WorkerTaskOut,
     summary="The street refuses a department's task outside the admission list (with a reason)",
 )
-async def refuse(task_id: IdPath, body: ReasonIn, session: DbSession, who: TaskApprover) -> Any:
+async def refuse(task_id: IdPath, body: TaskReasonIn, session: DbSession, who: TaskApprover) -> Any:
     return await _act(session, who, task_id, "refuse", body.reason, mine=False)
 
 
 @router.get(
     "/me/tasks",
-    response_model=MyTasks,
+    response_model=MyTasksOut,
     summary="My tasks (default: open and accepted, soonest deadline first) and their counts",
 )
 async def my_tasks(
@@ -130,20 +142,22 @@ async def my_tasks(
     }
 
 
-@router.post("/me/tasks/{task_id}/accept", response_model=TaskOut, summary="Accept my task")
-async def accept(task_id: IdPath, body: NoteIn, session: DbSession, who: OwnWork) -> Any:
+@router.post("/me/tasks/{task_id}/accept", response_model=WorkerTaskOut, summary="Accept my task")
+async def accept(task_id: IdPath, body: TaskNoteIn, session: DbSession, who: OwnWork) -> Any:
     return await _act(session, who, task_id, "accept", body.note, mine=True)
 
 
 @router.post(
-    "/me/tasks/{task_id}/done", response_model=TaskOut, summary="Report my task done (result)"
+    "/me/tasks/{task_id}/done", response_model=WorkerTaskOut, summary="Report my task done (result)"
 )
-async def done(task_id: IdPath, body: NoteIn, session: DbSession, who: OwnWork) -> Any:
+async def done(task_id: IdPath, body: TaskNoteIn, session: DbSession, who: OwnWork) -> Any:
     return await _act(session, who, task_id, "done", body.note, mine=True)
 
 
 @router.post(
-    "/me/tasks/{task_id}/decline", response_model=TaskOut, summary="Decline my task (a reason)"
+    "/me/tasks/{task_id}/decline",
+    response_model=WorkerTaskOut,
+    summary="Decline my task (a reason)",
 )
-async def decline(task_id: IdPath, body: ReasonIn, session: DbSession, who: OwnWork) -> Any:
+async def decline(task_id: IdPath, body: TaskReasonIn, session: DbSession, who: OwnWork) -> Any:
     return await _act(session, who, task_id, "decline", body.reason, mine=True)

@@ -14,7 +14,7 @@ Kind = Literal["verification", "callback", "inspection", "meeting_resolution"]
 State = Literal["pending_approval", "refused", "open", "accepted", "done", "declined", "cancelled"]
 
 
-class TaskIn(RequestModel):
+class WorkerTaskIn(RequestModel):
     kind: Kind = Field(
         description="verification 现场核查, callback 回访, inspection 检查, meeting_resolution 会议决议"
     )
@@ -33,15 +33,15 @@ class TaskIn(RequestModel):
     )
 
 
-class NoteIn(RequestModel):
+class TaskNoteIn(RequestModel):
     note: str = Field("", max_length=2000)
 
 
-class ReasonIn(RequestModel):
+class TaskReasonIn(RequestModel):
     reason: str = Field(min_length=2, max_length=2000)
 
 
-class TaskOut(ResponseModel):
+class WorkerTaskOut(ResponseModel):
     id: int
     district_id: int
     community_id: int
@@ -77,12 +77,12 @@ class TaskOut(ResponseModel):
     created_at: datetime
 
 
-class Counts(ResponseModel):
+class TaskCounts(ResponseModel):
     open: int = Field(description="Open or accepted")
     due_today: int = Field(description="Open or accepted, due today (Asia/Shanghai)")
     overdue: int = Field(description="Open or accepted, past the deadline")
 
 
-class MyTasks(ResponseModel):
-    counts: Counts
-    items: list[TaskOut]
+class MyTasksOut(ResponseModel):
+    counts: TaskCounts
+    items: list[WorkerTaskOut]

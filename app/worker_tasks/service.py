@@ -20,7 +20,7 @@ from app.errors import ApiError, FieldError, not_found
 from app.loop import deadlines
 from app.schemas import SHANGHAI
 from app.worker_tasks.models import WorkerTask
-from app.worker_tasks.schemas import TaskIn
+from app.worker_tasks.schemas import WorkerTaskIn
 
 ERROR_CODES: dict[str, tuple[int, str, str]] = {
     "invalid_task": (422, "任务内容不合规", "The task is not valid"),
@@ -163,7 +163,9 @@ async def grid_place(session: AsyncSession, grid_id: int) -> Any:
     return row
 
 
-async def create(session: AsyncSession, who: Principal, body: TaskIn, now: datetime) -> WorkerTask:
+async def create(
+    session: AsyncSession, who: Principal, body: WorkerTaskIn, now: datetime
+) -> WorkerTask:
     role, dept = issuer_of(who)
     case = None
     if body.case_id is not None:

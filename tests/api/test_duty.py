@@ -146,3 +146,23 @@ async def test_bad_slots(anon, as_user, conn, demo) -> None:
         422,
         "validation_error",
     )
+
+
+async def test_demo_roster_and_tasks(conn) -> None:
+    from sqlalchemy import text
+
+    from app.demo.duty_tasks import TASKS, load_duty
+
+    now = datetime(2031, 3, 3, 1, 0, tzinfo=UTC)  # a Monday
+    slots = await load_duty(conn, now)
+    assert slots >= 10  # the 10 working days of two weeks (+ Saturdays when a member is there)
+    assert await load_duty(conn, now) == 0  # idempotent
+    titles = (
+        await conn.execute(
+            text(
+                "SELECT t.title FROM worker_tasks t JOIN users u ON u.id = t.worker_id "
+                "WHERE u.username = 'worker' ORDER BY t.id"
+            )
+        )
+    ).scalars()
+    assert list(titles) == [t[1] for t in TASKS]
