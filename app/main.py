@@ -44,6 +44,7 @@ from app.open311.router import router as open311_router
 from app.open311.staff_router import router as open311_staff_router
 from app.openapi import build_openapi
 from app.push import service as push
+from app.push import vapid as push_keys
 from app.push.router import router as push_router
 from app.responses import FastJSON
 from app.stats.router import router as stats_router
@@ -67,6 +68,7 @@ cgcs2000. Times are shown in Asia/Shanghai.
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
+    push_keys.private_key()  # production refuses to start without WANGGE_VAPID_PRIVATE_KEY
     stop = asyncio.Event()
     tasks = []
     if settings.scheduler_enabled and settings.env != "test":

@@ -450,9 +450,9 @@ async def districts_of(conn: AsyncConnection | AsyncSession, who: Principal) -> 
 
 def personal_work_sql(scope: CaseScope, alias: str = "t") -> Fragment:
     """Who sees a person's task (`worker_tasks`): the person; the staff of an area at or above
-    its community (a resolved scope); grid leaders of its grid; the department that pushed it
-    down; an administrator everything. A grid worker sees only their own (`leader_grids` are
-    the grids of the caller's leader posts: pass them as `scope.grids`)."""
+    its community (a resolved scope); the leaders of its grid; the department that pushed it
+    down; an administrator everything. Pass `leader_scope(...)`: its grids are only those of
+    the caller's grid-leader posts, so a grid worker sees only their own tasks."""
     if not scope.resolved and scope.roots:
         raise ValueError("resolve() the scope first: its areas are not expanded")
     if scope.everything:

@@ -238,15 +238,17 @@ async def recipients(session: AsyncSession, e: Any) -> tuple[list[int], dict[str
     return [], None
 
 
-async def fan_out(session: AsyncSession, now: datetime) -> int:
-    """Turn the events after the cursor into deliveries; how many were queued. One runner at a
-    time (the cursor's row lock; the others skip)."""
+async def fan_out(session: AsyncSession, now: datetime) -> tuple[int, bool]:
+    """Turn the events after the cursor into deliveries: (how many were queued, whether more
+    events wait beyond this pass's window). One runner at a time (the cursor's row lock; the
+    others skip)."""
     after = (await session.execute(_CURSOR)).scalar()
     if after is None:
-        return 0
-    top = min(int((await session.execute(_TOP, {"after": after})).scalar_one()), after + WINDOW)
+        return 0, False
+    newest = int((await session.execute(_TOP, {"after": after})).scalar_one())
+    top = min(newest, after + WINDOW)
     if top <= after:
-        return 0
+        return 0, False
     queued = 0
     for e in list(await session.execute(_EVENTS, {"after": after, "top": top, "types": TYPES})):
         users, message = await recipients(session, e)
@@ -277,7 +279,7 @@ async def fan_out(session: AsyncSession, now: datetime) -> int:
     await session.execute(
         text("UPDATE push_cursor SET last_event_id = :top WHERE id = 1"), {"top": top}
     )
-    return queued
+    return queued, newest > top
 
 
 # --- sending -----------------------------------------------------------------------------------
@@ -404,9 +406,13 @@ async def record(session: AsyncSession, now: datetime, outcomes: list[Outcome]) 
 async def deliver_due(session: AsyncSession, now: datetime | None = None) -> dict[str, int]:
     """Fan out, claim, send and record on one session (tests; the caller commits)."""
     now = now or (await session.execute(text("SELECT now()"))).scalar_one()
-    queued = await fan_out(session, now)
+    queued, more = await fan_out(session, now)
     now, claimed = await claim_due(session, now)
-    return {"queued": queued, **await record(session, now, await send(claimed, now))}
+    return {
+        "queued": queued,
+        "more": int(more),
+        **await record(session, now, await send(claimed, now)),
+    }
 
 
 async def deliver_batch() -> dict[str, int]:
@@ -414,11 +420,11 @@ async def deliver_batch() -> dict[str, int]:
     outcomes commit in another."""
     async with unit_of_work() as session:
         now = (await session.execute(text("SELECT now()"))).scalar_one()
-        queued = await fan_out(session, now)
+        queued, more = await fan_out(session, now)
         now, claimed = await claim_due(session, now)
     outcomes = await send(claimed, now)
     async with unit_of_work() as session:
-        return {"queued": queued, **await record(session, now, outcomes)}
+        return {"queued": queued, "more": int(more), **await record(session, now, outcomes)}
 
 
 async def run_forever(stop: asyncio.Event) -> None:
@@ -428,7 +434,7 @@ async def run_forever(stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
                 did = await deliver_batch()
-                if did["sent"] or did["failed"] or did["gone"]:
+                if did["more"] or did["sent"] or did["failed"] or did["gone"]:
                     continue
             except Exception:
                 log.exception("push delivery failed")

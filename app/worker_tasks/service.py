@@ -32,7 +32,6 @@ ERROR_CODES: dict[str, tuple[int, str, str]] = {
     "task_state": (409, "任务当前状态不允许该操作", "The task's state does not allow this"),
 }
 """This module's error codes (registered in `app.extensions`)."""
-ACTION_NAMES: dict[str, tuple[str, str]] = {}
 
 ISSUER_ORDER = ("admin", "centre", "street", "community", "department")
 MACHINE: dict[str, set[str]] = {
