@@ -4,6 +4,8 @@ grid's worker on duty checks the case), scope (a worker sees only their own)."""
 
 from __future__ import annotations
 
+import json
+import uuid
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
@@ -244,3 +246,57 @@ async def test_verification_goes_to_the_worker_on_duty(anon, as_user, conn, sess
     await tick(session, now=now + timedelta(minutes=1))
     r = await anon.get(f"/api/v1/worker-tasks/{v[0]['id']}", headers=as_user("community"))
     assert r.json()["state"] == "done", r.text
+
+
+async def test_task_events_reach_the_workers_stream(anon, as_user, conn, demo) -> None:
+    """The stream's replay (the same predicate as its live fan-out) gives the worker the events
+    of their task, not a task still waiting for the street; a worker of another grid none."""
+    from app.auth.policy import PostScope, Principal
+    from app.auth.scope import resolve
+    from app.events.hub import replay
+
+    worker = await user_id(conn, "worker")
+    grids = list(
+        (
+            await conn.execute(
+                text(
+                    "SELECT pg.grid_id FROM post_grids pg JOIN posts p ON p.id = pg.post_id "
+                    "WHERE p.user_id = :u"
+                ),
+                {"u": worker},
+            )
+        ).scalars()
+    )
+    after = (await conn.execute(text("SELECT coalesce(max(id), 0) FROM events"))).scalar_one()
+    t = (
+        await anon.post(
+            "/api/v1/worker-tasks",
+            headers=as_user("street"),
+            json=task(worker_id=worker, grid_id=demo[GRID]),
+        )
+    ).json()
+    waiting = (
+        await anon.post(
+            "/api/v1/worker-tasks", headers=as_user("dept"), json=task(worker_id=worker)
+        )
+    ).json()
+    assert waiting["state"] == "pending_approval"
+    await anon.post(f"/api/v1/me/tasks/{t['id']}/accept", headers=as_user("worker"), json={})
+
+    def principal(uid: int, grid_ids: list[int]) -> Principal:
+        post = PostScope(1, "grid_worker", None, None, frozenset(grid_ids))
+        return Principal(uid, "w", "w", uuid.uuid4(), [post])
+
+    scope = await resolve(conn, principal(worker, grids))
+    events, _ = await replay(conn, scope, after)
+    seen = [(e.type, json.loads(e.data)["payload"]["task_id"]) for e in events]
+    assert ("task.created", t["id"]) in seen and ("task.accepted", t["id"]) in seen
+    assert all(task_id != waiting["id"] for _, task_id in seen)
+    # A worker of another grid.
+    other = (
+        await conn.execute(
+            text("SELECT id FROM grids WHERE id <> ALL(:g) ORDER BY id LIMIT 1"), {"g": grids}
+        )
+    ).scalar_one()
+    events, _ = await replay(conn, await resolve(conn, principal(worker + 10_000, [other])), after)
+    assert [e for e in events if e.type.startswith("task.")] == []
