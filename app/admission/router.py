@@ -84,10 +84,13 @@ async def figures(
 ) -> Any:
     district = await service.district_of(session, area_id)
     until = until or datetime.now(UTC)
-    since = since or until - timedelta(days=365)
+    try:
+        since = since or until - timedelta(days=365)
+    except OverflowError:
+        since = until
     if since >= until:
         raise ApiError(
-            "invalid_parameter",
+            "validation_error",
             detail="since 须早于 until",
             detail_en="since must be before until",
             field="since",

@@ -36,7 +36,7 @@ async def district_of(session: AsyncSession, area_id: int) -> int:
         raise not_found("区域", "Area", area_id)
     if row.district is None:
         raise ApiError(
-            "invalid_parameter",
+            "validation_error",
             detail="该区域不属于任何区县",
             detail_en="The area is in no district",
             field="area_id",

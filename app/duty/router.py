@@ -29,11 +29,14 @@ def _now() -> datetime:
 
 
 def _window(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
-    since = since or _now() - timedelta(days=1)
-    until = until or since + timedelta(days=14)
+    try:
+        since = since or _now() - timedelta(days=1)
+        until = until or since + timedelta(days=14)
+    except OverflowError:
+        until = since
     if until <= since or until - since > timedelta(days=93):
         raise ApiError(
-            "invalid_parameter",
+            "validation_error",
             detail="时间范围须为正且不超过 93 天",
             detail_en="The period must be positive and at most 93 days",
             field="until",

@@ -17,7 +17,7 @@ class PushSubscriptionIn(RequestModel):
 
     endpoint: str = Field(min_length=10, max_length=2000)
     expirationTime: int | None = Field(
-        None, ge=0, le=2**53, description="Milliseconds since the epoch, or null"
+        None, ge=0, le=253_402_214_400_000, description="Milliseconds since the epoch, or null"
     )
     keys: PushKeysIn
     user_agent: str = Field("", max_length=300)

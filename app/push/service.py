@@ -87,9 +87,14 @@ def _bad(field: str, zh: str, en: str) -> ApiError:
 
 async def subscribe(session: AsyncSession, who: Principal, body: PushSubscriptionIn) -> int:
     """Register (or move to the caller) one device; the same endpoint is one row."""
-    parts = urlsplit(body.endpoint)
+    try:
+        parts = urlsplit(body.endpoint)
+        host = parts.hostname
+    except ValueError:
+        raise _bad("endpoint", "推送地址无效", "The endpoint is not a URL") from None
     production = get_settings().env == "production"
-    if parts.scheme not in (("https",) if production else ("https", "http")) or not parts.netloc:
+    schemes = ("https",) if production else ("https", "http")
+    if parts.scheme not in schemes or not host:
         raise _bad("endpoint", "推送地址须为 https 地址", "The endpoint must be an https URL")
     refused = await targets.refusal(body.endpoint)
     if refused is not None:

@@ -62,8 +62,9 @@ class WorkerTask(Base):
         ),
     )
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    district_id: Mapped[int] = mapped_column(ForeignKey("areas.id"))
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    district_id: Mapped[int] = mapped_column(ForeignKey("areas.id"), primary_key=True)
+    """With the id, the key (a case-side table: the district is in every key, migration 0014)."""
     community_id: Mapped[int] = mapped_column(ForeignKey("areas.id"))
     grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id", ondelete="SET NULL"))
     worker_id: Mapped[int] = mapped_column(ForeignKey("users.id"))

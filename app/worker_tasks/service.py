@@ -141,6 +141,12 @@ _ON_SLOT = text(
       AND community_id = :community LIMIT 1
     """
 )
+_RUNNING_CHECK = text(
+    """
+    SELECT 1 FROM worker_tasks WHERE district_id = :district AND case_id = :case
+      AND kind = 'verification' AND state IN ('open', 'accepted')
+    """
+)
 _MEETING = text("SELECT 1 FROM community_meetings WHERE id = :id AND community_id = :community")
 _DEPT_DISTRICT = text("SELECT district_id FROM departments WHERE id = :id")
 
@@ -173,6 +179,20 @@ async def create(
             raise _bad("case_id", f"事件不存在：{body.case_id}", f"No such case: {body.case_id}")
     if body.kind == "verification" and case is None:
         raise _bad("case_id", "现场核查任务须指定事件", "A verification names its case")
+    if (
+        body.kind == "verification"
+        and case is not None
+        and (
+            await session.execute(_RUNNING_CHECK, {"case": case.id, "district": case.district_id})
+        ).first()
+        is not None
+    ):
+        raise ApiError(
+            "conflict",
+            detail=f"事件 {case.id} 已有进行中的现场核查任务",
+            detail_en=f"Case {case.id} already has a running verification task",
+            field="case_id",
+        )
     grid_id = body.grid_id or (case.grid_id if case is not None else None)
     if grid_id is None and body.worker_id is not None:
         grid_id = (

@@ -154,7 +154,7 @@ def upgrade() -> None:
     op.execute(
         """
         CREATE TABLE worker_tasks (
-            id bigserial CONSTRAINT pk_worker_tasks PRIMARY KEY,
+            id bigserial,
             district_id bigint NOT NULL
                 CONSTRAINT fk_worker_tasks_district_id_areas REFERENCES areas (id),
             community_id bigint NOT NULL
@@ -197,6 +197,7 @@ def upgrade() -> None:
             created_by bigint CONSTRAINT fk_worker_tasks_created_by_users REFERENCES users (id)
                 ON DELETE SET NULL,
             created_at timestamptz NOT NULL DEFAULT now(),
+            CONSTRAINT pk_worker_tasks PRIMARY KEY (id, district_id),
             CONSTRAINT fk_worker_tasks_case_id_cases FOREIGN KEY (case_id, district_id)
                 REFERENCES cases (id, district_id) ON DELETE CASCADE ON UPDATE CASCADE,
             CONSTRAINT ck_worker_tasks_kind

@@ -300,3 +300,45 @@ async def test_task_events_reach_the_workers_stream(anon, as_user, conn, demo) -
     ).scalar_one()
     events, _ = await replay(conn, await resolve(conn, principal(worker + 10_000, [other])), after)
     assert [e for e in events if e.type.startswith("task.")] == []
+
+
+async def test_bad_tasks(anon, as_user, conn, demo) -> None:
+    worker = await user_id(conn, "worker")
+    url = "/api/v1/worker-tasks"
+    for bad, field in (
+        (task(worker_id=worker, due_value=0), "due_value"),
+        (task(worker_id=worker, kind="paperwork"), "kind"),
+        (task(worker_id=worker, due_unit="weeks"), "due_unit"),
+        (task(worker_id=worker, title=""), "title"),
+    ):
+        b = problem(
+            await anon.post(url, headers=as_user("street"), json=bad), 422, "validation_error"
+        )
+        assert b["errors"][0]["field"] == field, b
+    b = problem(
+        await anon.post(
+            url, headers=as_user("street"), json=task(worker_id=worker, case_id=99_999_999)
+        ),
+        422,
+        "invalid_task",
+    )
+    assert b["field"] == "case_id" and "99999999" in b["detail"]
+    b = problem(
+        await anon.post(
+            url, headers=as_user("street"), json=task(grid_id=99_999_999, worker_id=worker)
+        ),
+        422,
+        "invalid_task",
+    )
+    assert b["field"] == "grid_id"
+    # A second running verification of the same case.
+    case = (
+        await conn.execute(
+            text("SELECT id FROM cases WHERE grid_id = :g ORDER BY id LIMIT 1"), {"g": demo[GRID]}
+        )
+    ).scalar()
+    if case is not None:
+        body = task(worker_id=worker, kind="verification", case_id=case)
+        assert (await anon.post(url, headers=as_user("street"), json=body)).status_code == 201
+        b = problem(await anon.post(url, headers=as_user("street"), json=body), 409, "conflict")
+        assert b["field"] == "case_id"
