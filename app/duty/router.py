@@ -29,8 +29,8 @@ def _now() -> datetime:
 
 
 def _window(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
+    since = since or _now() - timedelta(days=1)
     try:
-        since = since or _now() - timedelta(days=1)
         until = until or since + timedelta(days=14)
     except OverflowError:
         until = since
