@@ -47,6 +47,7 @@ from app.push import service as push
 from app.push import vapid as push_keys
 from app.push.router import router as push_router
 from app.responses import FastJSON
+from app.stats import derive
 from app.stats.router import router as stats_router
 from app.sync.router import router as sync_router
 from app.tiles.router import router as tiles_router
@@ -75,6 +76,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tasks.append(asyncio.create_task(scheduler.run_forever(stop)))
         tasks.append(asyncio.create_task(webhooks.run_forever(stop)))
         tasks.append(asyncio.create_task(push.run_forever(stop)))
+    if settings.env != "test":
+        tasks.append(asyncio.create_task(derive.run_forever(stop)))
     await event_stream.hub.start()
     yield
     stop.set()

@@ -14,7 +14,7 @@
   grid's workers see it on their stream; the publishing trigger copies it.
 
 Revision ID: 0023
-Revises: 0020
+Revises: 0025
 Create Date: 2026-12-02
 """
 
@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0023"
-down_revision: str | None = "0020"
+down_revision: str | None = "0025"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
