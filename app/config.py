@@ -262,6 +262,17 @@ class Settings(BaseSettings):
 
     secret_key: str | None = Field(None, min_length=32)
     """Signs access tokens; required when ENV=production (a fixed dev key is used otherwise)."""
+    vapid_private_key: str | None = Field(None, min_length=40, max_length=400)
+    """Web Push (VAPID, RFC 8292): the P-256 private key, base64url of its 32 bytes or PEM;
+    required when ENV=production (a key derived from the development secret is used otherwise)."""
+    vapid_subject: str = Field(
+        "mailto:wangge@localhost", pattern=r"^(mailto:|https://)", max_length=200
+    )
+    """VAPID `sub`: how a push service reaches the operator."""
+    push_poll_seconds: float = Field(5, ge=0.1, le=600)
+    """How often each process fans events out to devices and sends what is due."""
+    push_ttl_seconds: int = Field(24 * 3600, ge=0, le=28 * 24 * 3600)
+    """How long a push service keeps a message for a device that is offline (TTL)."""
     access_token_minutes: int = Field(15, ge=1, le=60)
     """Access token lifetime."""
     session_days: int = Field(7, ge=1, le=90)

@@ -5,16 +5,21 @@ layers above them add (error codes, action labels, API-key verifiers, scheduled 
 from __future__ import annotations
 
 from app import errors, i18n, idempotency
+from app.admission import service as admission_service
 from app.auth import policy
 from app.cases import detail as case_detail
 from app.cases import photos
 from app.community import clock as community_clock
 from app.community import service as community_service
+from app.duty import service as duty_service
 from app.loop import deadlines, scheduler
 from app.loop import service as loop_service
 from app.open311 import keys
 from app.patrols import retention
 from app.patrols import service as patrol_service
+from app.push import service as push_service
+from app.worker_tasks import clock as worker_tasks_clock
+from app.worker_tasks import service as worker_tasks_service
 
 
 def register() -> None:
@@ -24,6 +29,10 @@ def register() -> None:
         loop_service.ERROR_CODES,
         community_service.ERROR_CODES,
         patrol_service.ERROR_CODES,
+        duty_service.ERROR_CODES,
+        admission_service.ERROR_CODES,
+        worker_tasks_service.ERROR_CODES,
+        push_service.ERROR_CODES,
     ):
         errors.register_codes(codes)
     for labels in (
@@ -36,4 +45,5 @@ def register() -> None:
     policy.register_key_verifier("open311:submit", keys.verify_key)
     scheduler.register_job("community", community_clock.tick)
     scheduler.register_job("patrols", retention.tick)
+    scheduler.register_job("worker_tasks", worker_tasks_clock.tick)
     case_detail.register_loop(loop_service.allowed_for, deadlines.calendar)

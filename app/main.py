@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from app import errors, extensions, observability
 from app import models as _all_models  # noqa: F401 (every model: foreign keys resolve at run time)
+from app.admission.router import router as admission_router
 from app.areas.router import router as areas_router
 from app.audit.router import router as audit_router
 from app.auth.router import router as auth_router
@@ -24,6 +25,7 @@ from app.console.router import router as console_router
 from app.db import db
 from app.deliberation.router import router as deliberation_router
 from app.departments.router import router as departments_router
+from app.duty.router import router as duty_router
 from app.events import stream as event_stream
 from app.events import webhooks
 from app.events.webhooks.router import router as webhooks_router
@@ -42,6 +44,9 @@ from app.open311.router import router as open311_router
 from app.open311.staff_router import router as open311_staff_router
 from app.openapi import build_openapi
 from app.patrols.router import router as patrols_router
+from app.push import service as push
+from app.push import vapid as push_keys
+from app.push.router import router as push_router
 from app.responses import FastJSON
 from app.stats import derive
 from app.stats.router import router as stats_router
@@ -50,6 +55,7 @@ from app.tiles.router import router as tiles_router
 from app.users.router import me_router
 from app.users.router import router as users_router
 from app.volunteers.router import router as volunteers_router
+from app.worker_tasks.router import router as worker_tasks_router
 
 DESCRIPTION = """
 wangge — 网格化管理开放后端. The district → street → community → grid tree on PostGIS,
@@ -64,11 +70,13 @@ cgcs2000. Times are shown in Asia/Shanghai.
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
+    push_keys.private_key()  # production refuses to start without WANGGE_VAPID_PRIVATE_KEY
     stop = asyncio.Event()
     tasks = []
     if settings.scheduler_enabled and settings.env != "test":
         tasks.append(asyncio.create_task(scheduler.run_forever(stop)))
         tasks.append(asyncio.create_task(webhooks.run_forever(stop)))
+        tasks.append(asyncio.create_task(push.run_forever(stop)))
     if settings.env != "test":
         tasks.append(asyncio.create_task(derive.run_forever(stop)))
     await event_stream.hub.start()
@@ -147,6 +155,10 @@ def create_app() -> FastAPI:
         deliberation_router,
         volunteers_router,
         patrols_router,
+        duty_router,
+        worker_tasks_router,
+        admission_router,
+        push_router,
     ):
         app.include_router(router)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]

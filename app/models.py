@@ -1,5 +1,6 @@
 """Every table's model, imported in one place (for Alembic and for tests)."""
 
+from app.admission.models import AdmissionItem, AdmissionList
 from app.areas.models import Area
 from app.audit.models import AuditEntry
 from app.auth.models import AuthSession, RefreshToken
@@ -10,6 +11,7 @@ from app.community.models import Step, Task, Unit
 from app.db import Base
 from app.deliberation.models import Matter, Opinion, Rating
 from app.departments.models import Department
+from app.duty.models import DutySlot
 from app.events.models import Event, WebhookDelivery, WebhookSubscription
 from app.grids.models import Grid, GridBoundary
 from app.lists.models import ListReview, Need, Project, ProjectResource, ProjectUnit, Resource
@@ -26,12 +28,16 @@ from app.patrols.models import (
     Visit,
     VisitPurpose,
 )
+from app.push.models import PushCursor, PushDelivery, PushSubscription
 from app.ratelimit import RateCounter
 from app.stats.models import CaseFact, DeptFact, Thresholds, WorkCalendarDay, WorkHours
 from app.users.models import Post, PostGrid, User
 from app.volunteers.models import PartyMember, Service, SupportMeasure, VolunteerTask
+from app.worker_tasks.models import WorkerTask
 
 __all__ = [
+    "AdmissionItem",
+    "AdmissionList",
     "ApiKey",
     "Area",
     "Assignment",
@@ -49,6 +55,7 @@ __all__ = [
     "Checkpoint",
     "Department",
     "DeptFact",
+    "DutySlot",
     "Event",
     "Grid",
     "GridBoundary",
@@ -69,6 +76,9 @@ __all__ = [
     "Project",
     "ProjectResource",
     "ProjectUnit",
+    "PushCursor",
+    "PushDelivery",
+    "PushSubscription",
     "RateCounter",
     "Rating",
     "RefreshToken",
@@ -90,4 +100,5 @@ __all__ = [
     "WorkCalendarDay",
     "WorkHours",
     "WorkSchedule",
+    "WorkerTask",
 ]

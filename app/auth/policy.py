@@ -377,6 +377,14 @@ SupportReader = Annotated[Principal, Depends(require("support:read"))]
 SupportPublisher = Annotated[Principal, Depends(require("support:publish"))]
 StatsReader = Annotated[Principal, Depends(require("stats:read"))]
 StatsConfigurer = Annotated[Principal, Depends(require("stats:configure"))]
+DutyReader = Annotated[Principal, Depends(require("duty:read"))]
+DutyManager = Annotated[Principal, Depends(require("duty:manage"))]
+OwnWork = Annotated[Principal, Depends(require("tasks:mine"))]
+TaskAssigner = Annotated[Principal, Depends(require("tasks:assign"))]
+TaskReader = Annotated[Principal, Depends(require("tasks:read"))]
+TaskApprover = Annotated[Principal, Depends(require("tasks:approve"))]
+AdmissionReader = Annotated[Principal, Depends(require("admission:read"))]
+AdmissionManager = Annotated[Principal, Depends(require("admission:manage"))]
 
 
 async def ensure_area_in_scope(

@@ -164,6 +164,41 @@ RULES: dict[str, Rule] = {
         description="coverage of grids by patrols, patrol hours against the standard, the "
         "coverage map",
     ),
+    "duty:read": Rule(
+        AREA_STAFF,
+        scoped=True,
+        description="read a community's duty roster (排班) and who is on duty in a grid",
+    ),
+    "duty:manage": Rule(
+        frozenset({"admin", "street", "community"}),
+        scoped=True,
+        description="keep a community's duty roster",
+    ),
+    "tasks:mine": Rule(
+        ALL_ROLES,
+        description="one's own tasks, duty and push devices (/me/tasks, /me/duty, /me/push)",
+    ),
+    "tasks:assign": Rule(
+        frozenset({"admin", "centre", "street", "community", "department"}),
+        description="give a named worker (or the grid's worker on duty) a task",
+    ),
+    "tasks:read": Rule(
+        AREA_STAFF | {"grid_leader", "department"},
+        description="read workers' tasks: area staff below their areas, leaders their grids, "
+        "a department the tasks it pushed down",
+    ),
+    "tasks:approve": Rule(
+        frozenset({"admin", "street"}),
+        description="approve or refuse a department's task outside the admission list (事务准入)",
+    ),
+    "admission:read": Rule(
+        ALL_ROLES, description="read a district's admission list (事务准入清单) and its figures"
+    ),
+    "admission:manage": Rule(
+        frozenset({"admin", "centre"}),
+        scoped=True,
+        description="publish a new version of a district's admission list",
+    ),
     "stats:configure": Rule(
         frozenset({"admin", "centre"}), description="rating thresholds and weights (考评标准)"
     ),

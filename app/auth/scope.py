@@ -472,3 +472,83 @@ def public_sql(class_alias: str = "cat") -> Fragment:
         f"NOT ({a}.class_code = ANY(CAST(:vis_private AS text[])))",
         {"vis_private": sorted(private_classes())},
     )
+
+
+# --- a person's own work (tasks, rosters, devices) ----------------------------------------------
+
+_DISTRICTS = text(
+    """
+    WITH RECURSIVE start(id) AS (
+        SELECT unnest(CAST(:areas AS bigint[]))
+        UNION SELECT g.community_id FROM grids g WHERE g.id = ANY(CAST(:grids AS bigint[]))
+        UNION SELECT d.district_id FROM departments d
+              WHERE d.id = ANY(CAST(:depts AS bigint[])) AND d.district_id IS NOT NULL
+    ), up(id, parent_id, level) AS (
+        SELECT a.id, a.parent_id, a.level FROM areas a JOIN start ON a.id = start.id
+        UNION SELECT a.id, a.parent_id, a.level FROM areas a JOIN up ON a.id = up.parent_id
+    )
+    SELECT coalesce(array_agg(DISTINCT id ORDER BY id), '{}') FROM up WHERE level = 'district'
+    """
+)
+
+
+async def districts_of(conn: AsyncConnection | AsyncSession, who: Principal) -> list[int]:
+    """The districts the caller's posts lie in (an administrator: every district)."""
+    if who.is_admin:
+        return list(
+            (
+                await conn.execute(
+                    text("SELECT id FROM areas WHERE level = 'district' ORDER BY id")
+                )
+            ).scalars()
+        )
+    posts = who.posts
+    return list(
+        (
+            await conn.execute(
+                _DISTRICTS,
+                {
+                    "areas": sorted({p.area_id for p in posts if p.area_id is not None}),
+                    "grids": sorted({g for p in posts for g in p.grid_ids}),
+                    "depts": sorted({p.department_id for p in posts if p.department_id}),
+                },
+            )
+        ).scalar_one()
+    )
+
+
+def personal_work_sql(scope: CaseScope, alias: str = "t") -> Fragment:
+    """Who sees a person's task (`worker_tasks`): the person; the staff of an area at or above
+    its community (a resolved scope); the leaders of its grid; the department that pushed it
+    down; an administrator everything. Pass `leader_scope(...)`: its grids are only those of
+    the caller's grid-leader posts, so a grid worker sees only their own tasks."""
+    if not scope.resolved and scope.roots:
+        raise ValueError("resolve() the scope first: its areas are not expanded")
+    if scope.everything:
+        return Fragment("true")
+    a = ident(alias)
+    return Fragment(
+        f"({a}.worker_id = :vis_user OR {a}.community_id = ANY(CAST(:vis_areas AS bigint[])) "
+        f"OR {a}.grid_id = ANY(CAST(:vis_grids AS bigint[])) "
+        f"OR {a}.department_id = ANY(CAST(:vis_depts AS bigint[])))",
+        {
+            "vis_user": scope.user_id if scope.user_id is not None else 0,
+            "vis_areas": sorted(scope.areas | scope.roots),
+            "vis_grids": sorted(scope.grids),
+            "vis_depts": sorted(scope.departments),
+        },
+    )
+
+
+def leader_scope(scope: CaseScope, who: Principal) -> CaseScope:
+    """The scope with only the grids of the caller's grid-leader posts (a worker's grid posts
+    let them read cases of the grid, not their colleagues' tasks)."""
+    return CaseScope(
+        everything=scope.everything,
+        user_id=scope.user_id,
+        roots=scope.roots,
+        areas=scope.areas,
+        grids=frozenset(g for p in who.posts if p.role == "grid_leader" for g in p.grid_ids),
+        departments=scope.departments,
+        resolved=scope.resolved,
+    )

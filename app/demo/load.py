@@ -11,9 +11,11 @@ from shapely import to_wkb
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.config import get_settings
 from app.demo.accounts import load_accounts, load_categories, load_departments, load_roster
 from app.demo.community import load_community
 from app.demo.district import DemoDistrict, generate_district
+from app.demo.duty_tasks import load_duty
 from app.demo.patrols import load_patrols
 
 DEMO_VALID_FROM = datetime(2020, 1, 1, tzinfo=ZoneInfo("Asia/Shanghai"))
@@ -147,6 +149,8 @@ async def load_demo(conn: AsyncConnection, district: DemoDistrict | None = None)
     roster = await load_roster(conn, [g.code for g in d.grids if g.kind != "special"])
     communities = await load_community(conn)
     patrols = await load_patrols(conn)
+    if get_settings().env != "test":  # the duty tests set the roster they need
+        await load_duty(conn)
     return LoadReport(
         after[0] - before[0],
         after[1] - before[1],

@@ -58,6 +58,8 @@ class EventIntent(Base):
     type: Mapped[str] = mapped_column(String(40))
     case_id: Mapped[int | None] = mapped_column(BigInteger)
     district_id: Mapped[int] = mapped_column(ForeignKey("areas.id"), primary_key=True)
+    grid_id: Mapped[int | None] = mapped_column(BigInteger)
+    """For an event not about a case: the grid whose workers see it (a worker's task)."""
     area_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger), server_default=text("'{}'"))
     """For an event not about a case: the areas whose staff see it."""
     department_ids: Mapped[list[int]] = mapped_column(

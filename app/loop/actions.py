@@ -42,6 +42,9 @@ class CaseView:
     owner_id: int | None
     chain: tuple[int, ...]
     assignments: tuple[Any, ...]
+    verifier_id: int | None = None
+    """The worker a running verification task names (the grid's worker on duty when the case
+    came to `feedback`, `app.worker_tasks.clock`), or None: any worker of the grid may verify."""
 
     @property
     def departments(self) -> list[int]:
@@ -159,7 +162,10 @@ _VIEWS = text(
                    SELECT a.id, a.parent_id FROM areas a JOIN up ON a.id = up.parent_id
                )
                SELECT id FROM up
-           ) AS chain
+           ) AS chain,
+           (SELECT t.worker_id FROM worker_tasks t
+            WHERE t.case_id = c.id AND t.district_id = c.district_id AND t.kind = 'verification'
+              AND t.state IN ('open', 'accepted')) AS verifier_id
     FROM cases c WHERE c.id = ANY(:ids)
     """
 )
@@ -199,6 +205,7 @@ async def _views_at(
             owner_id=r.owner_id,
             chain=tuple(r.chain or ()),
             assignments=tuple(by_case.get(r.id, ())),
+            verifier_id=r.verifier_id,
         )
         for r in rows
     }

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from sqlalchemy import text
 
-from app.auth.policy import Principal
+from app.auth.policy import RULES, Principal
 from app.config import get_settings
 from app.errors import ApiError
 from app.loop import deadlines
@@ -440,12 +440,28 @@ async def _on_spot(ctx: Ctx) -> None:
     ctx.case_sets = {"on_spot": True, "first_unit": ctx.case.first_unit or "网格"}
 
 
+def _verifier(view: CaseView, who: Principal, now: datetime) -> tuple[str, str] | None:
+    """The one verify rule: a case whose verification task names the grid's worker on duty is
+    checked by that worker (or a leader, the community, an administrator); without such a task,
+    by any worker of the grid."""
+    if view.verifier_id is None or view.verifier_id == who.user_id:
+        return None
+    if any(p.role != "grid_worker" for p in who.posts_for(RULES["loop:grid"])):
+        return None
+    return (
+        "核查已派给当班网格员，由其到现场核查",
+        "The on-site check is assigned to the grid's worker on duty",
+    )
+
+
 @action(
     "verify",
     "loop:grid",
     {"feedback"},
     VerifyIn,
-    "Check on site (核查): pass, or send back for rework (返工)",
+    "Check on site (核查): pass, or send back for rework (返工); the grid's worker on duty when "
+    "a verification task names them",
+    guard=_verifier,
 )
 async def _verify(ctx: Ctx) -> None:
     ctx.detail["passed"] = ctx.body.passed

@@ -63,6 +63,14 @@ EXPECTED_ROLES: dict[str, set[str] | str | None] = {
     "fieldwork:read": CASE_STAFF,
     "checkpoints:manage": {"admin", "street", "community"},
     "coverage:read": AREA_STAFF | {"leader"},
+    "duty:read": AREA_STAFF,
+    "duty:manage": {"admin", "street", "community"},
+    "tasks:mine": ALL,
+    "tasks:assign": {"admin", "centre", "street", "community", "dept"},
+    "tasks:read": AREA_STAFF | {"leader", "dept"},
+    "tasks:approve": {"admin", "street"},
+    "admission:read": ALL,
+    "admission:manage": {"admin", "centre"},
 }
 SCOPED = {
     "registry:report",
@@ -88,6 +96,9 @@ SCOPED = {
     "fieldwork:read",
     "checkpoints:manage",
     "coverage:read",
+    "duty:read",
+    "duty:manage",
+    "admission:manage",
 }
 
 # Which of the test's objects lie in each account's scope ("in" = 立新社区 of 江边街道, 月湖区,
