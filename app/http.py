@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path, PurePath
 from typing import Any
 
-import orjson
 from fastapi import Request, Response
 from fastapi.params import File, Form
 from fastapi.responses import FileResponse
 from fastapi.routing import APIRoute
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import ApiError, BodyTooLarge, problem_response, too_large
@@ -35,6 +36,27 @@ def unsupported_media_type(got: str | None) -> ApiError:
         detail_en=f"The body must be application/json, got {got or '(no Content-Type)'}",
         field="Content-Type",
     )
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ApiError(
+                "validation_error",
+                field=key,
+                detail=f"JSON 对象中的键重复：{key}",
+                detail_en=f"Duplicate key in a JSON object: {key}",
+            )
+        out[key] = value
+    return out
+
+
+def decode_json(raw: bytes) -> Any:
+    """A JSON body, with a key given twice in one object refused (422 `validation_error`: which
+    of the two a parser keeps differs, so a proxy and the service could read two bodies).
+    ValueError when it is not JSON."""
+    return json.loads(raw, object_pairs_hook=_no_duplicates)
 
 
 def policy_of(dependant: Any) -> list[str]:
@@ -68,19 +90,87 @@ class ApiRoute(APIRoute):
             )
         self.permission = found[0]
 
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        """A route whose path takes an integer matches only digits there: `PATCH /grids/lookup`
+        is not `PATCH /grids/{grid_id}` with a bad id (422) but a method the path
+        `/grids/lookup` does not have (405 with its `Allow`)."""
+        match, child = super().matches(scope)
+        if match != Match.NONE:
+            params = child.get("path_params", {})
+            for name in self._int_path_names():
+                value = params.get(name)
+                if isinstance(value, str) and not _DIGITS.fullmatch(value):
+                    return Match.NONE, {}
+        return match, child
+
+    def _int_path_names(self) -> list[str]:
+        names: list[str] | None = getattr(self, "_int_names", None)
+        if names is None:
+            names = [f.name for f in self.dependant.path_params if f.field_info.annotation is int]
+            self._int_names = names
+        return names
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        # Integer path parameters: read by the one strict rule (`strict_path_ids`).
+        ints = self._int_path_names()
         bf = self.body_field
-        if bf is None or isinstance(bf.field_info, Form | File):
+        json_body = bf is not None and not isinstance(bf.field_info, Form | File)
+        if not json_body and not ints:
             return handler
 
         async def guarded(request: Request) -> Response:
+            if ints:
+                strict_path_ids(request, ints)
+            if not json_body:
+                return await handler(request)
             ctype = request.headers.get("content-type")
             if not is_json_content_type(ctype):
                 return problem_response(request, unsupported_media_type(ctype))
+            raw = await request.body()
+            if raw:
+                try:
+                    # Decoded once here, with duplicate keys refused; FastAPI reads the result
+                    # (Starlette keeps a request's decoded JSON in `_json`).
+                    request._json = decode_json(raw)
+                except ApiError as err:
+                    return problem_response(request, err)
+                except ValueError:
+                    pass  # not JSON: FastAPI answers it (malformed_json)
             return await handler(request)
 
         return guarded
+
+
+_PATH_INT = re.compile(r"0|[1-9][0-9]{0,17}")
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def strict_path_ids(request: Request, names: list[str]) -> None:
+    """An integer in a path is written one way: ASCII digits, no sign, no leading zero, no
+    space, no `_`, at most 18 digits (`app.schemas.parse_id`'s rule; pydantic alone reads
+    `/cases/01`, `/cases/+1`, `/cases/1_0` as ids). 422 `validation_error` otherwise (raised:
+    a route class with its own error format, Open311's, answers it in that format)."""
+    for name in names:
+        value = request.path_params.get(name)
+        if isinstance(value, str) and not _PATH_INT.fullmatch(value):
+            raise ApiError(
+                "validation_error",
+                field=name,
+                detail=f"{name} 应为十进制整数（仅 ASCII 数字，无前导零）",
+                detail_en=f"{name} must be a decimal integer (ASCII digits, no leading zero)",
+            )
+
+
+_STRONG_VERSION = re.compile(r'"(0|[1-9][0-9]{0,17})"')
+
+
+def if_match_version(value: str) -> int | None:
+    """The version an `If-Match` names, by strong comparison only (RFC 9110 §8.8.3.2): exactly
+    one entity-tag `"<n>"` as the ETag was sent. A weak tag (`W/"1"`), another spelling of the
+    number (`"01"`, `"+1"`, `"¹"`), an unquoted value, `*` or a list: None (no match)."""
+    found = _STRONG_VERSION.fullmatch(value.strip(" \t"))
+    return int(found.group(1)) if found else None
 
 
 async def read_json_body(request: Request) -> Any:
@@ -90,8 +180,8 @@ async def read_json_body(request: Request) -> Any:
         raise unsupported_media_type(ctype)
     raw = await request.body()
     try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as e:
+        return decode_json(raw)
+    except ValueError as e:
         raise ApiError(
             "malformed_json",
             detail=f"请求体不是有效的 JSON：{e}",

@@ -75,6 +75,19 @@ def _check_texts(value: Any) -> Any:
     return value
 
 
+_ID = re.compile(r"[1-9][0-9]{0,17}")
+
+
+def parse_id(value: str | None) -> int | None:
+    """The one strict reading of an identifier sent as text (a path segment, a comma-separated
+    list, a form field): ASCII digits only, no sign, no leading zero, no spaces, at most 18
+    digits (a bigint). None when it is not one: `str.isdigit()` accepts superscripts and other
+    scripts' digits that `int()` refuses ("¹"), and `int()` accepts "+1", " 1", "1_0" and "０"."""
+    if value is None or not _ID.fullmatch(value):
+        return None
+    return int(value)
+
+
 def local_instant(value: datetime) -> datetime:
     """The API's one rule for times: a time without an offset means Asia/Shanghai time."""
     return value if value.tzinfo is not None else value.replace(tzinfo=SHANGHAI)

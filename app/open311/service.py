@@ -17,7 +17,7 @@ from app.errors import ApiError, not_found
 from app.i18n import ACTION_LABELS, STATUS_LABELS, Lang, label
 from app.open311.formats import w3c
 from app.pii import mask_text
-from app.schemas import SHANGHAI, parse_instant
+from app.schemas import SHANGHAI, parse_id, parse_instant
 
 SPEC = "http://wiki.open311.org/GeoReport_v2"
 CLOSED = ("closed", "rejected")
@@ -279,14 +279,14 @@ async def district_id(conn: AsyncConnection | AsyncSession, code: str | None) ->
 def _ids(value: str) -> list[int]:
     ids = []
     for part in value.split(","):
-        part = part.strip()
-        if not part.isdigit() or len(part) > 18:
+        found = parse_id(part.strip())
+        if found is None:
             raise _bad(
                 "service_request_id",
                 f"service_request_id 应为逗号分隔的编号：{part!r}",
                 f"service_request_id must be comma-separated ids: {part!r}",
             )
-        ids.append(int(part))
+        ids.append(found)
     if len(ids) > get_settings().open311_page_max:
         raise _bad("service_request_id", "编号过多", "Too many ids")
     return ids
@@ -383,12 +383,13 @@ async def find_requests(
 async def one_request(
     conn: AsyncConnection, case_id: str, lang: Lang, extensions: bool = False
 ) -> dict[str, Any]:
-    if not case_id.isdigit() or len(case_id) > 18:
+    found = parse_id(case_id)
+    if found is None:
         raise not_found("服务请求", "Service request", case_id)
     row = (
         await conn.execute(
             text(f"SELECT {_REQUEST_COLUMNS} {_REQUEST_FROM} WHERE c.id = :id"),
-            {"id": int(case_id)},
+            {"id": found},
         )
     ).first()
     if row is None:

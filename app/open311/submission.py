@@ -20,7 +20,7 @@ from app.errors import ApiError
 from app.i18n import Lang
 from app.open311.keys import Integrator
 from app.open311.service import _SERVICES, _bad, attributes, district_id, open_closed, parse_time
-from app.schemas import SHANGHAI
+from app.schemas import SHANGHAI, parse_id
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 URL = re.compile(r"^https?://[^\s]{1,990}$")
@@ -68,7 +68,8 @@ async def build_case(
     if (lat is None) != (lon is None):
         raise _bad("lat,long", "lat 与 long 须同时提供", "Send both lat and long")
     if lat is None:
-        if address_id is not None and not (address_id.isdigit() and len(address_id) <= 18):
+        building = parse_id(address_id)
+        if address_id is not None and building is None:
             raise _bad("address_id", "address_id 应为楼栋编号", "address_id is a building id")
         if not (address or address_id):
             raise _bad(
@@ -80,7 +81,7 @@ async def build_case(
             await session.execute(
                 _BUILDING,
                 {
-                    "bid": int(address_id) if address_id else None,
+                    "bid": building,
                     "addr": address if not address_id else None,
                 },
             )
