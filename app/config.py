@@ -135,8 +135,12 @@ class Settings(BaseSettings):
     """Largest photo."""
     max_photos_per_step: int = Field(9, ge=1, le=50)
     """Photos per timeline step."""
-    max_image_pixels: int = Field(60_000_000, ge=1_000_000, le=200_000_000)
-    """Larger images are refused as decompression bombs."""
+    max_image_pixels: int = Field(40_000_000, ge=1_000_000, le=200_000_000)
+    """Decoded pixels per photo (40 MP: a 7700×7700 PNG of 57 KB is refused before decoding, 415
+    `unsupported_image`, as a decompression bomb)."""
+    image_decode_concurrency: int = Field(2, ge=1, le=64)
+    """Photos a process decodes at once (the others wait): the memory a burst of uploads costs is
+    bounded by this many decoded images (`bench/bench_upload_rss.py`)."""
     evidence_max_m: float = Field(500, ge=10, le=100_000)
     """A photo taken farther than this from its case is flagged (`photo_far_from_case`)."""
     evidence_max_hours: float = Field(24, ge=1, le=24 * 30)

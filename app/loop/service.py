@@ -21,8 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.policy import RULES, Principal
 from app.errors import ApiError, not_found
-from app.http import if_match_version
 from app.events.outbox import emit
+from app.http import if_match_version
 from app.loop import handlers  # noqa: F401  (registers the actions)
 from app.loop.actions import (
     ACTIONS,
