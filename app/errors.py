@@ -219,6 +219,7 @@ _PYDANTIC_ZH: dict[str, str] = {
     "too_long": "元素过多",
     "value_error": "取值无效",
     "control_character": "含有不允许的控制字符或双向控制字符",
+    "time_out_of_range": "日期超出允许范围（2000–2100 年）",
 }
 
 
