@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from typing import Literal
 
@@ -41,6 +42,10 @@ def _multi_host(rest: str) -> str:
     db, _, query = path.partition("?")
     params = "&".join(f"host={h}" for h in hosts.split(","))
     return f"{user}{at}/{db}?{params}" + (f"&{query}" if query else "")
+
+
+DEVELOPMENT_KEY = "wangge-development-key-not-for-production-use-0000"
+"""Signs tokens outside production when no key is set; ENV=production refuses it."""
 
 
 class Settings(BaseSettings):
@@ -207,6 +212,12 @@ class Settings(BaseSettings):
     )
     """The address residents reach the service at (e.g. https://wangge.example.gov.cn), printed
     into the service cards' QR codes; default: the address the request came to."""
+    trusted_proxies: str = Field("", max_length=2000, pattern=r"^[0-9A-Fa-f.:/, ]*$")
+    """Addresses (or CIDR networks, comma-separated) of the reverse proxies in front of the
+    service. Only a request that comes from one of them has its `X-Forwarded-For` (the client's
+    address: audit log, per-address limits) and `X-Forwarded-Proto` read; default none, so a
+    forged header is ignored, loopback included. Run uvicorn with `--no-proxy-headers` (as
+    `make run` and the Dockerfile do): the service reads the headers itself."""
     rate_limits: bool = True
     """Per-account and per-IP limits on login and intake (fixed one-minute windows in PostgreSQL,
     shared by every replica)."""
@@ -248,11 +259,39 @@ class Settings(BaseSettings):
     auth_cache_seconds: int = Field(30, ge=0, le=60)
     """Tokens of a disabled user or a revoked session stop working within this many seconds."""
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, v: str) -> str:
+        for part in v.split(","):
+            if part.strip():
+                ipaddress.ip_network(part.strip(), strict=False)
+        return v
+
+    @property
+    def proxy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [
+            ipaddress.ip_network(p.strip(), strict=False)
+            for p in self.trusted_proxies.split(",")
+            if p.strip()
+        ]
+
     @field_validator("database_url")
     @classmethod
     def _check_url(cls, v: str) -> str:
         async_url(v)
         return v
+
+    @model_validator(mode="after")
+    def _check_production_key(self) -> Settings:
+        if self.env != "production":
+            return self
+        if not self.secret_key:
+            raise ValueError("WANGGE_SECRET_KEY must be set when ENV=production")
+        if self.secret_key == DEVELOPMENT_KEY:
+            raise ValueError("WANGGE_SECRET_KEY is the development key: never in production")
+        if len(self.secret_key.encode()) < 32:
+            raise ValueError("WANGGE_SECRET_KEY must be at least 32 bytes when ENV=production")
+        return self
 
     @model_validator(mode="after")
     def _check_media(self) -> Settings:
@@ -266,7 +305,7 @@ class Settings(BaseSettings):
             return self.secret_key
         if self.env == "production":
             raise RuntimeError("WANGGE_SECRET_KEY must be set when ENV=production")
-        return "wangge-development-key-not-for-production-use-0000"
+        return DEVELOPMENT_KEY
 
     @property
     def async_database_url(self) -> str:
