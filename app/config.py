@@ -199,6 +199,18 @@ class Settings(BaseSettings):
     open311_private_classes: str = Field("MD,ZA", max_length=200, pattern=r"^[A-Z,]*$")
     """Category classes (矛盾纠纷, 社会治安) whose requests show no description, address or place
     in public Open311 answers."""
+    open311_public_channels: str = Field("hotline,qr", max_length=200, pattern=r"^[a-z,]*$")
+    """Intake channels whose cases the public Open311 feed publishes (residents' reports: the
+    hotline 12345 and the QR form). Grid workers' reports (`app`), the console's and the
+    departments' stay internal unless their category is in `open311_public_categories`."""
+    open311_public_categories: str = Field("", max_length=4000, pattern=r"^[A-Za-z0-9_,-]*$")
+    """Category codes (comma-separated) whose cases the public feed publishes whatever their
+    channel (e.g. street lamps, potholes)."""
+    open311_snap_m: float = Field(50, ge=0, le=5000)
+    """Public coordinates are snapped to a grid of this many metres (0: exact)."""
+    public_id_key: str | None = Field(None, min_length=32)
+    """Derives the public (encrypted) ids of the Open311 door; default: the signing key. Set it
+    to keep the public ids when the signing key is rotated."""
     open311_key_per_minute: int = Field(120, ge=1, le=100_000)
     """Open311 POSTs per API key per minute (counted in PostgreSQL; 429 with Retry-After beyond)."""
     open311_ip_per_minute: int = Field(120, ge=1, le=100_000)

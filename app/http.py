@@ -205,7 +205,7 @@ class BodyLimitMiddleware:
         self,
         app: ASGIApp,
         limit_for: Callable[[str], int],
-        token_first: Callable[[str], bool] = lambda path: False,
+        token_first: Callable[[str, str], bool] = lambda method, path: False,
         token_ok: Callable[[str], bool] = lambda token: False,
     ) -> None:
         self.app = app
@@ -230,7 +230,7 @@ class BodyLimitMiddleware:
                     return
             elif name == b"authorization":
                 authorization = value
-        if self.token_first(scope["path"]):
+        if self.token_first(scope["method"], scope["path"]):
             scheme, _, token = authorization.decode("latin-1").partition(" ")
             if scheme.lower() != "bearer" or not self.token_ok(token.strip()):
                 await self._reject(

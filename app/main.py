@@ -104,7 +104,9 @@ def create_app() -> FastAPI:
         BodyLimitMiddleware,
         # the large bodies (photos, imports) come only with a valid token: checked on the
         # headers, before any of the body is read
-        token_first=lambda path: path.endswith(("/attachments", "/import")),
+        token_first=lambda method, path: (
+            method == "POST" and path.endswith(("/attachments", "/import"))
+        ),
         token_ok=token_ok,
         limit_for=lambda path: (
             import_limit

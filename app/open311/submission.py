@@ -18,6 +18,7 @@ from app.cases.schemas import MOBILE, CaseCreate, LocationIn, ResidentIn
 from app.db import driver
 from app.errors import ApiError
 from app.i18n import Lang
+from app.open311 import public_ids
 from app.open311.keys import Integrator
 from app.open311.service import _SERVICES, _bad, attributes, district_id, open_closed, parse_time
 from app.schemas import SHANGHAI, parse_id
@@ -211,7 +212,7 @@ async def submit(
         if dups:
             notice += f"附近已有 {len(dups)} 件同类事件在办。"
     return {
-        "service_request_id": str(row.id),
+        "service_request_id": public_ids.encode(row.id),
         "token": str(tok),
         "service_notice": notice,
         "extended_attributes": {
@@ -220,7 +221,7 @@ async def submit(
             "unlocated": row.unlocated,
             "duplicates": [
                 {
-                    "service_request_id": str(d["id"]),
+                    "service_request_id": public_ids.encode(d["id"]),
                     "status": open_closed(d["status"]),
                     "distance_m": d["distance_m"],
                 }

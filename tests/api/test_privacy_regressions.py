@@ -203,3 +203,56 @@ def test_production_refuses_the_development_key_and_short_keys(
     monkeypatch.setenv("ENV", "development")
     monkeypatch.delenv("WANGGE_SECRET_KEY")
     assert Settings().signing_key == DEVELOPMENT_KEY
+
+
+# --- the public Open311 feed ------------------------------------------------------------------
+
+
+async def test_internal_reports_stay_internal(
+    anon: httpx.AsyncClient, as_user: Any, conn: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A grid worker's report (channel `app`) was listed to anyone with its text, address and
+    exact place; it is now neither listed, nor in the update feed, nor readable by id. Marking its
+    category public (or its channel) publishes it, generalised to the 50 m grid."""
+    from app.open311 import public_ids
+    from tests.factories import report_case
+
+    case = await report_case(anon, as_user, conn)  # by the grid worker: channel app
+    public = public_ids.encode(case["id"])
+    listed = await anon.get("/open311/v2/requests.json")
+    assert listed.status_code == 200
+    assert public not in {r["service_request_id"] for r in listed.json()}
+    assert (await anon.get(f"/open311/v2/requests/{public}.json")).status_code == 404
+    one = await anon.get("/open311/v2/requests.json", params={"service_request_id": public})
+    assert one.json() == []
+    feed = await anon.get(
+        "/open311/v2/servicerequestupdates.json", params={"service_request_id": public}
+    )
+    assert feed.status_code == 200 and feed.json() == []
+    # the sequential id never works at the public door
+    assert (await anon.get(f"/open311/v2/requests/{case['id']}.json")).status_code == 404
+
+    monkeypatch.setattr(get_settings(), "open311_public_categories", case["category"]["code"])
+    r = await anon.get(f"/open311/v2/requests/{public}.json")
+    assert r.status_code == 200, r.text
+    [item] = r.json()
+    assert item["service_request_id"] == public
+    exact = case["location"]
+    # snapped: within the 50 m cell (its centre), not the exact point
+    assert abs(item["lat"] - exact["lat"]) <= 50 / 111_320 and item["lat"] != round(exact["lat"], 7)
+    assert abs(item["long"] - exact["lon"]) <= 60 / 111_320 * 1.2
+    monkeypatch.setattr(get_settings(), "open311_snap_m", 0)
+    [exact_item] = (await anon.get(f"/open311/v2/requests/{public}.json")).json()
+    assert exact_item["lat"] == round(exact["lat"], 7)
+
+
+def test_public_ids_are_opaque_and_not_sequential() -> None:
+    from app.open311 import public_ids
+
+    a, b = public_ids.encode(41), public_ids.encode(42)
+    assert len(a) == len(b) == 32 and a != b
+    assert sum(x != y for x, y in zip(a, b, strict=True)) > 16  # no shared prefix to count on
+    assert public_ids.decode(a) == 41 and public_ids.decode(b) == 42
+    assert public_ids.decode(public_ids.encode(42, "update")) is None  # kinds do not mix
+    for junk in ("42", "0" * 32, a.upper(), a[:-1] + ("0" if a[-1] != "0" else "1"), ""):
+        assert public_ids.decode(junk) is None, junk
