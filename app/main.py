@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app import errors, extensions, observability
+from app import docs_ui, errors, extensions, observability
 from app import models as _all_models  # noqa: F401 (every model: foreign keys resolve at run time)
 from app.areas.router import router as areas_router
 from app.audit.router import router as audit_router
@@ -31,7 +31,7 @@ from app.events.webhooks.router import router as webhooks_router
 from app.fieldapp.router import router as fieldapp_router
 from app.grids.router import router as grids_router
 from app.health.router import router as health_router
-from app.http import BodyLimitMiddleware, ForwardedMiddleware
+from app.http import BodyLimitMiddleware, ForwardedMiddleware, HtmlSecurityHeadersMiddleware
 from app.lists.router import router as lists_router
 from app.loop import scheduler
 from app.loop.router import router as loop_router
@@ -86,7 +86,10 @@ def create_app() -> FastAPI:
         description=DESCRIPTION,
         default_response_class=FastJSON,
         lifespan=lifespan,
+        docs_url=None,  # served by app.docs_ui from the package, not a CDN
+        redoc_url=None,
     )
+    docs_ui.install(app, "wangge")
     errors.install(app)
     import_limit = settings.max_import_bytes
     body_limit = settings.max_body_bytes
@@ -120,6 +123,7 @@ def create_app() -> FastAPI:
     )
     # JSON logs, request ids, /metrics (added last: its middleware is the outermost of ours)
     observability.install(app, sse_subscribers=lambda: event_stream.hub.subscribers)
+    app.add_middleware(HtmlSecurityHeadersMiddleware)
     # Outermost: the client's address as every layer sees it (only behind configured proxies)
     app.add_middleware(ForwardedMiddleware, trusted=settings.proxy_networks)
     for router in (
