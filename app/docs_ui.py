@@ -48,7 +48,7 @@ def install(app: FastAPI, title: str) -> None:
             swagger_favicon_url=PREFIX + "favicon-32x32.png",
             oauth2_redirect_url="/docs/oauth2-redirect",
         )
-        body = page.body.replace(b"<script>", f'<script nonce="{nonce}">'.encode())
+        body = bytes(page.body).replace(b"<script>", f'<script nonce="{nonce}">'.encode())
         return Response(
             body,
             media_type="text/html; charset=utf-8",
