@@ -5,7 +5,7 @@
   everywhere (`users.locked_until` stays, for the administrators' view and the unlock).
 
 Revision ID: 0021
-Revises: 0020
+Revises: 0025
 Create Date: 2026-12-02
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0021"
-down_revision: str | None = "0020"
+down_revision: str | None = "0025"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
