@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import Request
 from sqlalchemy import func, select, text, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.audit.service import client_ip, record
 from app.auth.models import AuthSession, RefreshToken, User
@@ -64,6 +64,18 @@ _FORGET = text("DELETE FROM login_failures WHERE username = :u AND source = :s")
 def _minutes(seconds: float) -> int:
     """Whole minutes to wait, rounded up: 900 s is 15 minutes, 61 s is 2."""
     return max(1, math.ceil(seconds / 60))
+
+
+async def purge_login_failures(conn: AsyncConnection) -> int:
+    """`wangge purge`: forget failure counts idle for a day and locks that have ended (a spray
+    of names from many addresses leaves no lasting rows)."""
+    result = await conn.execute(
+        text(
+            "DELETE FROM login_failures WHERE last_at < now() - interval '1 day' "
+            "AND (locked_until IS NULL OR locked_until < now())"
+        )
+    )
+    return result.rowcount or 0
 
 
 async def clear_lockouts(session: AsyncSession, username: str) -> None:
