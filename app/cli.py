@@ -221,9 +221,9 @@ async def _load_calendar(path: Path) -> int:
 
 
 async def _purge() -> int:
+    from app.auth.service import purge_login_failures
     from app.db import db
     from app.idempotency import purge
-    from app.auth.service import purge_login_failures
     from app.ratelimit import purge as purge_counters
 
     async with db.engine.begin() as conn:
