@@ -209,6 +209,7 @@ _PYDANTIC_ZH: dict[str, str] = {
     "datetime_parsing": "时间格式不正确（应为 ISO 8601）",
     "datetime_from_date_parsing": "时间格式不正确（应为 ISO 8601）",
     "bool_parsing": "应为布尔值",
+    "bool_type": "应为布尔值（true 或 false）",
     "model_attributes_type": "应为对象",
     "dict_type": "应为 JSON 对象",
     "list_type": "应为数组",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import date, datetime
-from typing import Annotated, Any, ClassVar, Generic, Self, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Optional, Self, TypeVar
 from zoneinfo import ZoneInfo
 
 from fastapi import Query
@@ -15,6 +15,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -153,6 +154,9 @@ TimeQuery = Annotated[
 ]
 
 
+_BOOL_TYPES: tuple[Any, ...] = (bool, bool | None, Optional[bool])  # noqa: UP045
+
+
 class RequestModel(BaseModel):
     """Request bodies: unknown fields are an error (no mass assignment, no silent typos), and
     every text in them is a `CleanStr`."""
@@ -163,6 +167,21 @@ class RequestModel(BaseModel):
     @classmethod
     def _clean_texts(cls, value: Any) -> Any:
         return _check_texts(value)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _strict_bools(cls, value: Any, info: ValidationInfo) -> Any:
+        """A boolean field takes `true` or `false` (or null where allowed), not `0`, `1` or
+        `"yes"`: what the schema says is what is accepted."""
+        field = cls.model_fields.get(info.field_name or "")
+        if (
+            field is not None
+            and field.annotation in _BOOL_TYPES
+            and value is not None
+            and not isinstance(value, bool)
+        ):
+            raise PydanticCustomError("bool_type", "Input should be a valid boolean")
+        return value
 
 
 class ResponseModel(BaseModel):

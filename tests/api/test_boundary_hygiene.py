@@ -121,3 +121,24 @@ async def test_an_undeclared_method_is_405_with_allow(anon: httpx.AsyncClient) -
             assert declared <= allow, (path, allow, declared)
             checked += 1
     assert checked > 100
+
+
+async def test_booleans_in_bodies_are_booleans(client: httpx.AsyncClient, conn) -> None:
+    """Found by schemathesis --checks all (negative data rejection): `{"unlock": 0}` and
+    `{"active": 0}` were accepted as false."""
+    from sqlalchemy import text
+
+    uid = (await conn.execute(text("SELECT id FROM users WHERE username = 'worker2'"))).scalar()
+    for bad in (0, 1, "true", "yes"):
+        r = await client.patch(f"/api/v1/users/{uid}", json={"unlock": bad})
+        body = problem(r, 422, "validation_error")
+        assert body["errors"][0]["code"] == "bool_type" and body["field"] == "unlock"
+    assert (await client.patch(f"/api/v1/users/{uid}", json={"unlock": True})).status_code == 200
+
+
+def test_the_qr_image_is_documented_as_svg() -> None:
+    doc = app.openapi()
+    ok = doc["paths"]["/open311/qr/{grid_code}/qr.svg"]["get"]["responses"]["200"]
+    assert list(ok["content"]) == ["image/svg+xml"]
+    page = doc["paths"]["/open311/qr/{grid_code}"]["get"]["responses"]["200"]
+    assert list(page["content"]) == ["text/html"]
