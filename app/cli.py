@@ -221,6 +221,7 @@ async def _load_calendar(path: Path) -> int:
 
 
 async def _purge() -> int:
+    from app.auth.service import purge_login_failures
     from app.db import db
     from app.idempotency import purge
     from app.ratelimit import purge as purge_counters
@@ -228,8 +229,12 @@ async def _purge() -> int:
     async with db.engine.begin() as conn:
         n = await purge(conn)
         k = await purge_counters(conn)
+        f = await purge_login_failures(conn)
     await db.dispose()
-    print(f"wangge: forgot {n} expired idempotency keys and {k} idle rate-limit counters")
+    print(
+        f"wangge: forgot {n} expired idempotency keys, {k} idle rate-limit counters and "
+        f"{f} stale login failures"
+    )
     return 0
 
 

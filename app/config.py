@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from typing import Literal
 
@@ -41,6 +42,10 @@ def _multi_host(rest: str) -> str:
     db, _, query = path.partition("?")
     params = "&".join(f"host={h}" for h in hosts.split(","))
     return f"{user}{at}/{db}?{params}" + (f"&{query}" if query else "")
+
+
+DEVELOPMENT_KEY = "wangge-development-key-not-for-production-use-0000"
+"""Signs tokens outside production when no key is set; ENV=production refuses it."""
 
 
 class Settings(BaseSettings):
@@ -141,8 +146,12 @@ class Settings(BaseSettings):
     """Largest photo."""
     max_photos_per_step: int = Field(9, ge=1, le=50)
     """Photos per timeline step."""
-    max_image_pixels: int = Field(60_000_000, ge=1_000_000, le=200_000_000)
-    """Larger images are refused as decompression bombs."""
+    max_image_pixels: int = Field(40_000_000, ge=1_000_000, le=200_000_000)
+    """Decoded pixels per photo (40 MP: a 7700×7700 PNG of 57 KB is refused before decoding, 415
+    `unsupported_image`, as a decompression bomb)."""
+    image_decode_concurrency: int = Field(2, ge=1, le=64)
+    """Photos a process decodes at once (the others wait): the memory a burst of uploads costs is
+    bounded by this many decoded images (`bench/bench_upload_rss.py`)."""
     evidence_max_m: float = Field(500, ge=10, le=100_000)
     """A photo taken farther than this from its case is flagged (`photo_far_from_case`)."""
     evidence_max_hours: float = Field(24, ge=1, le=24 * 30)
@@ -223,6 +232,18 @@ class Settings(BaseSettings):
     open311_private_classes: str = Field("MD,ZA", max_length=200, pattern=r"^[A-Z,]*$")
     """Category classes (矛盾纠纷, 社会治安) whose requests show no description, address or place
     in public Open311 answers."""
+    open311_public_channels: str = Field("hotline,qr", max_length=200, pattern=r"^[a-z,]*$")
+    """Intake channels whose cases the public Open311 feed publishes (residents' reports: the
+    hotline 12345 and the QR form). Grid workers' reports (`app`), the console's and the
+    departments' stay internal unless their category is in `open311_public_categories`."""
+    open311_public_categories: str = Field("", max_length=4000, pattern=r"^[A-Za-z0-9_,-]*$")
+    """Category codes (comma-separated) whose cases the public feed publishes whatever their
+    channel (e.g. street lamps, potholes)."""
+    open311_snap_m: float = Field(50, ge=0, le=5000)
+    """Public coordinates are snapped to a grid of this many metres (0: exact)."""
+    public_id_key: str | None = Field(None, min_length=32)
+    """Derives the public (encrypted) ids of the Open311 door; default: the signing key. Set it
+    to keep the public ids when the signing key is rotated."""
     open311_key_per_minute: int = Field(120, ge=1, le=100_000)
     """Open311 POSTs per API key per minute (counted in PostgreSQL; 429 with Retry-After beyond)."""
     open311_ip_per_minute: int = Field(120, ge=1, le=100_000)
@@ -236,6 +257,12 @@ class Settings(BaseSettings):
     )
     """The address residents reach the service at (e.g. https://wangge.example.gov.cn), printed
     into the service cards' QR codes; default: the address the request came to."""
+    trusted_proxies: str = Field("", max_length=2000, pattern=r"^[0-9A-Fa-f.:/, ]*$")
+    """Addresses (or CIDR networks, comma-separated) of the reverse proxies in front of the
+    service. Only a request that comes from one of them has its `X-Forwarded-For` (the client's
+    address: audit log, per-address limits) and `X-Forwarded-Proto` read; default none, so a
+    forged header is ignored, loopback included. Run uvicorn with `--no-proxy-headers` (as
+    `make run` and the Dockerfile do): the service reads the headers itself."""
     rate_limits: bool = True
     """Per-account and per-IP limits on login and intake (fixed one-minute windows in PostgreSQL,
     shared by every replica)."""
@@ -288,11 +315,39 @@ class Settings(BaseSettings):
     auth_cache_seconds: int = Field(30, ge=0, le=60)
     """Tokens of a disabled user or a revoked session stop working within this many seconds."""
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, v: str) -> str:
+        for part in v.split(","):
+            if part.strip():
+                ipaddress.ip_network(part.strip(), strict=False)
+        return v
+
+    @property
+    def proxy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [
+            ipaddress.ip_network(p.strip(), strict=False)
+            for p in self.trusted_proxies.split(",")
+            if p.strip()
+        ]
+
     @field_validator("database_url")
     @classmethod
     def _check_url(cls, v: str) -> str:
         async_url(v)
         return v
+
+    @model_validator(mode="after")
+    def _check_production_key(self) -> Settings:
+        if self.env != "production":
+            return self
+        if not self.secret_key:
+            raise ValueError("WANGGE_SECRET_KEY must be set when ENV=production")
+        if self.secret_key == DEVELOPMENT_KEY:
+            raise ValueError("WANGGE_SECRET_KEY is the development key: never in production")
+        if len(self.secret_key.encode()) < 32:
+            raise ValueError("WANGGE_SECRET_KEY must be at least 32 bytes when ENV=production")
+        return self
 
     @model_validator(mode="after")
     def _check_media(self) -> Settings:
@@ -306,7 +361,7 @@ class Settings(BaseSettings):
             return self.secret_key
         if self.env == "production":
             raise RuntimeError("WANGGE_SECRET_KEY must be set when ENV=production")
-        return "wangge-development-key-not-for-production-use-0000"
+        return DEVELOPMENT_KEY
 
     @property
     def async_database_url(self) -> str:

@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from app.i18n import Lang, negotiate
 from app.responses import FastJSON
@@ -139,6 +140,10 @@ class ApiError(Exception):
         detail = (self.detail_en if lang == "en" and self.detail_en else self.detail) or (
             title_en if lang == "en" else title_zh
         )
+        if self.code == "not_found" and self.field is None:
+            # No existence oracle: an object out of the reader's scope and one that does not
+            # exist answer the same bytes (no kind, no id: the path already names them).
+            detail = title_en if lang == "en" else title_zh
         body: dict[str, Any] = {
             "type": f"urn:wangge:problem:{self.code}",
             "title": title_en if lang == "en" else title_zh,
@@ -161,6 +166,8 @@ class ApiError(Exception):
 
 
 def not_found(what_zh: str, what_en: str, ident: object) -> ApiError:
+    """404 `not_found`. The answer's detail is the same for every object (`ApiError.body`):
+    what and which are kept here for the server's own use only."""
     return ApiError(
         "not_found",
         detail=f"{what_zh}不存在：{ident}",
@@ -202,6 +209,7 @@ _PYDANTIC_ZH: dict[str, str] = {
     "datetime_parsing": "时间格式不正确（应为 ISO 8601）",
     "datetime_from_date_parsing": "时间格式不正确（应为 ISO 8601）",
     "bool_parsing": "应为布尔值",
+    "bool_type": "应为布尔值（true 或 false）",
     "model_attributes_type": "应为对象",
     "dict_type": "应为 JSON 对象",
     "list_type": "应为数组",
@@ -212,6 +220,7 @@ _PYDANTIC_ZH: dict[str, str] = {
     "too_long": "元素过多",
     "value_error": "取值无效",
     "control_character": "含有不允许的控制字符或双向控制字符",
+    "time_out_of_range": "日期超出允许范围（2000–2100 年）",
 }
 
 
@@ -323,6 +332,26 @@ class BodyTooLarge(StarletteHTTPException):
         self.limit = limit
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method some route of the app answers at this path (Starlette's 405 names only the
+    first route's: a path with its GET and its POST in two routes said `Allow: GET`)."""
+    found: set[str] = set()
+    scope = dict(request.scope)
+
+    def walk(routes: list[Any]) -> None:
+        for route in routes:
+            if hasattr(route, "original_router"):  # an included router
+                walk(route.original_router.routes)
+                continue
+            for method in getattr(route, "methods", None) or ():
+                scope["method"] = method
+                if route.matches(scope)[0] == Match.FULL:
+                    found.add(method)
+
+    walk(request.app.router.routes)
+    return ", ".join(sorted(found))
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> FastJSON:
@@ -340,7 +369,10 @@ def install(app: FastAPI) -> None:
         code = {404: "route_not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
             exc.status_code, "http_error"
         )
-        err = ApiError(code, status=exc.status_code, headers=dict(exc.headers or {}))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(request)
+        err = ApiError(code, status=exc.status_code, headers=headers)
         if code == "http_error" and isinstance(exc.detail, str):
             err.detail = err.detail_en = exc.detail
         return problem_response(request, err)

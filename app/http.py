@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import re
 from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path, PurePath
 from typing import Any
 
-import orjson
 from fastapi import Request, Response
 from fastapi.params import File, Form
 from fastapi.responses import FileResponse
 from fastapi.routing import APIRoute
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import ApiError, BodyTooLarge, problem_response, too_large
@@ -35,6 +37,27 @@ def unsupported_media_type(got: str | None) -> ApiError:
         detail_en=f"The body must be application/json, got {got or '(no Content-Type)'}",
         field="Content-Type",
     )
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ApiError(
+                "validation_error",
+                field=key,
+                detail=f"JSON 对象中的键重复：{key}",
+                detail_en=f"Duplicate key in a JSON object: {key}",
+            )
+        out[key] = value
+    return out
+
+
+def decode_json(raw: bytes) -> Any:
+    """A JSON body, with a key given twice in one object refused (422 `validation_error`: which
+    of the two a parser keeps differs, so a proxy and the service could read two bodies).
+    ValueError when it is not JSON."""
+    return json.loads(raw, object_pairs_hook=_no_duplicates)
 
 
 def policy_of(dependant: Any) -> list[str]:
@@ -68,19 +91,87 @@ class ApiRoute(APIRoute):
             )
         self.permission = found[0]
 
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        """A route whose path takes an integer matches only digits there: `PATCH /grids/lookup`
+        is not `PATCH /grids/{grid_id}` with a bad id (422) but a method the path
+        `/grids/lookup` does not have (405 with its `Allow`)."""
+        match, child = super().matches(scope)
+        if match != Match.NONE:
+            params = child.get("path_params", {})
+            for name in self._int_path_names():
+                value = params.get(name)
+                if isinstance(value, str) and not _DIGITS.fullmatch(value):
+                    return Match.NONE, {}
+        return match, child
+
+    def _int_path_names(self) -> list[str]:
+        names: list[str] | None = getattr(self, "_int_names", None)
+        if names is None:
+            names = [f.name for f in self.dependant.path_params if f.field_info.annotation is int]
+            self._int_names = names
+        return names
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        # Integer path parameters: read by the one strict rule (`strict_path_ids`).
+        ints = self._int_path_names()
         bf = self.body_field
-        if bf is None or isinstance(bf.field_info, Form | File):
+        json_body = bf is not None and not isinstance(bf.field_info, Form | File)
+        if not json_body and not ints:
             return handler
 
         async def guarded(request: Request) -> Response:
+            if ints:
+                strict_path_ids(request, ints)
+            if not json_body:
+                return await handler(request)
             ctype = request.headers.get("content-type")
             if not is_json_content_type(ctype):
                 return problem_response(request, unsupported_media_type(ctype))
+            raw = await request.body()
+            if raw:
+                try:
+                    # Decoded once here, with duplicate keys refused; FastAPI reads the result
+                    # (Starlette keeps a request's decoded JSON in `_json`).
+                    request._json = decode_json(raw)
+                except ApiError as err:
+                    return problem_response(request, err)
+                except ValueError:
+                    pass  # not JSON: FastAPI answers it (malformed_json)
             return await handler(request)
 
         return guarded
+
+
+_PATH_INT = re.compile(r"0|[1-9][0-9]{0,17}")
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def strict_path_ids(request: Request, names: list[str]) -> None:
+    """An integer in a path is written one way: ASCII digits, no sign, no leading zero, no
+    space, no `_`, at most 18 digits (`app.schemas.parse_id`'s rule; pydantic alone reads
+    `/cases/01`, `/cases/+1`, `/cases/1_0` as ids). 422 `validation_error` otherwise (raised:
+    a route class with its own error format, Open311's, answers it in that format)."""
+    for name in names:
+        value = request.path_params.get(name)
+        if isinstance(value, str) and not _PATH_INT.fullmatch(value):
+            raise ApiError(
+                "validation_error",
+                field=name,
+                detail=f"{name} 应为十进制整数（仅 ASCII 数字，无前导零）",
+                detail_en=f"{name} must be a decimal integer (ASCII digits, no leading zero)",
+            )
+
+
+_STRONG_VERSION = re.compile(r'"(0|[1-9][0-9]{0,17})"')
+
+
+def if_match_version(value: str) -> int | None:
+    """The version an `If-Match` names, by strong comparison only (RFC 9110 §8.8.3.2): exactly
+    one entity-tag `"<n>"` as the ETag was sent. A weak tag (`W/"1"`), another spelling of the
+    number (`"01"`, `"+1"`, `"¹"`), an unquoted value, `*` or a list: None (no match)."""
+    found = _STRONG_VERSION.fullmatch(value.strip(" \t"))
+    return int(found.group(1)) if found else None
 
 
 async def read_json_body(request: Request) -> Any:
@@ -90,8 +181,8 @@ async def read_json_body(request: Request) -> Any:
         raise unsupported_media_type(ctype)
     raw = await request.body()
     try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as e:
+        return decode_json(raw)
+    except ValueError as e:
         raise ApiError(
             "malformed_json",
             detail=f"请求体不是有效的 JSON：{e}",
@@ -122,18 +213,31 @@ class BodyLimitMiddleware:
     """Refuse request bodies over a size limit (413) before the app reads them into memory.
 
     Pure ASGI: no database, no buffering; counts bytes as they arrive so a missing or lying
-    Content-Length does not help.
+    Content-Length does not help. On the paths that take large bodies (`token_first`: photo
+    uploads, imports) a request without a valid bearer token is refused (401) as soon as its
+    headers arrive: nothing of its body is read (an 80 MB declaration with 1 MB sent held the
+    connection until the body came). `token_ok` checks the token's signature and expiry only
+    (no database); the route's policy does the full check.
     """
 
-    def __init__(self, app: ASGIApp, limit_for: Callable[[str], int]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        limit_for: Callable[[str], int],
+        token_first: Callable[[str, str], bool] = lambda method, path: False,
+        token_ok: Callable[[str], bool] = lambda token: False,
+    ) -> None:
         self.app = app
         self.limit_for = limit_for
+        self.token_first = token_first
+        self.token_ok = token_ok
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
             await self.app(scope, receive, send)
             return
         limit = self.limit_for(scope["path"])
+        authorization = b""
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 try:
@@ -141,8 +245,22 @@ class BodyLimitMiddleware:
                 except ValueError:
                     declared = 0
                 if declared > limit:
-                    await self._reject(scope, send, limit)
+                    await self._reject(scope, send, too_large(limit))
                     return
+            elif name == b"authorization":
+                authorization = value
+        if self.token_first(scope["method"], scope["path"]):
+            scheme, _, token = authorization.decode("latin-1").partition(" ")
+            if scheme.lower() != "bearer" or not self.token_ok(token.strip()):
+                await self._reject(
+                    scope,
+                    send,
+                    ApiError(
+                        "unauthenticated" if not authorization else "invalid_token",
+                        headers={"WWW-Authenticate": "Bearer", "Connection": "close"},
+                    ),
+                )
+                return
         seen = 0
 
         async def counting_receive() -> Message:
@@ -157,9 +275,115 @@ class BodyLimitMiddleware:
 
         await self.app(scope, counting_receive, send)
 
-    async def _reject(self, scope: Scope, send: Send, limit: int) -> None:
-        response = problem_response(Request(scope), too_large(limit))
+    async def _reject(self, scope: Scope, send: Send, err: ApiError) -> None:
+        err.headers.setdefault("Connection", "close")  # the unread body ends the connection
+        response = problem_response(Request(scope), err)
         await response(scope, _empty_receive, send)
+
+
+HTML_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+"""The policy of an HTML page that names none itself (e.g. the monthly report): no script, no
+frame, nothing fetched but its own images."""
+
+
+class HtmlSecurityHeadersMiddleware:
+    """Every HTML answer carries the security headers: a Content-Security-Policy (the page's own,
+    else `HTML_CSP`) that forbids framing (`frame-ancestors 'none'` is added when missing),
+    `X-Content-Type-Options: nosniff`, `X-Frame-Options: DENY` and `Referrer-Policy:
+    no-referrer`. One place for all pages, whichever router made them."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def guarded_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                names = {k.lower(): v for k, v in headers}
+                ctype = names.get(b"content-type", b"")
+                if ctype.startswith(b"text/html"):
+                    csp = names.get(b"content-security-policy")
+                    if csp is None:
+                        headers.append((b"content-security-policy", HTML_CSP.encode()))
+                    elif b"frame-ancestors" not in csp:
+                        headers = [
+                            (k, v) for k, v in headers if k.lower() != b"content-security-policy"
+                        ]
+                        headers.append(
+                            (b"content-security-policy", csp + b"; frame-ancestors 'none'")
+                        )
+                    for name, value in (
+                        (b"x-content-type-options", b"nosniff"),
+                        (b"x-frame-options", b"DENY"),
+                        (b"referrer-policy", b"no-referrer"),
+                    ):
+                        if name not in names:
+                            headers.append((name, value))
+                    message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, guarded_send)
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _in(address: str, networks: list[Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.strip().strip("[]"))
+    except ValueError:
+        return False
+    return any(ip in n for n in networks)
+
+
+class ForwardedMiddleware:
+    """The client's address and scheme behind reverse proxies, from configured proxies only.
+
+    A request whose peer is one of `trusted` (the `trusted_proxies` setting; default none) has
+    its client taken from `X-Forwarded-For`: the rightmost address that is not itself a trusted
+    proxy (what a client writes to the left of it is a claim no proxy checked), and its scheme
+    from `X-Forwarded-Proto`. From any other peer, loopback included, both headers are ignored:
+    a forged address never reaches the audit log or keys a per-address limit.
+    """
+
+    def __init__(self, app: ASGIApp, trusted: list[Network]) -> None:
+        self.app = app
+        self.trusted = trusted
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket") and self.trusted:
+            client = scope.get("client")
+            if client and _in(client[0], self.trusted):
+                forwarded, proto = b"", b""
+                for name, value in scope.get("headers", ()):
+                    if name == b"x-forwarded-for":
+                        forwarded = forwarded + b"," + value if forwarded else value
+                    elif name == b"x-forwarded-proto":
+                        proto = value
+                hops = [h.strip() for h in forwarded.decode("latin-1").split(",") if h.strip()]
+                for hop in reversed(hops):
+                    if not _in(hop, self.trusted):
+                        try:
+                            ipaddress.ip_address(hop.strip("[]"))
+                        except ValueError:
+                            break  # not an address: keep the proxy's own
+                        scope = {**scope, "client": (hop.strip("[]"), 0)}
+                        break
+                scheme = proto.decode("latin-1").split(",")[-1].strip().lower()
+                if scheme in ("http", "https"):
+                    ws = scope["type"] == "websocket"
+                    scope = {
+                        **scope,
+                        "scheme": ("wss" if scheme == "https" else "ws") if ws else scheme,
+                    }
+        await self.app(scope, receive, send)
 
 
 async def _empty_receive() -> Message:

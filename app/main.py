@@ -8,11 +8,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app import errors, extensions, observability
+from app import docs_ui, errors, extensions, observability
 from app import models as _all_models  # noqa: F401 (every model: foreign keys resolve at run time)
 from app.admission.router import router as admission_router
 from app.areas.router import router as areas_router
 from app.audit.router import router as audit_router
+from app.auth import tokens
 from app.auth.router import router as auth_router
 from app.buildings.router import router as buildings_router
 from app.calendar.router import router as calendar_router
@@ -32,7 +33,12 @@ from app.events.webhooks.router import router as webhooks_router
 from app.fieldapp.router import router as fieldapp_router
 from app.grids.router import router as grids_router
 from app.health.router import router as health_router
-from app.http import BodyLimitMiddleware, compression
+from app.http import (
+    BodyLimitMiddleware,
+    ForwardedMiddleware,
+    HtmlSecurityHeadersMiddleware,
+    compression,
+)
 from app.lists.router import router as lists_router
 from app.loop import scheduler
 from app.loop.router import router as loop_router
@@ -97,14 +103,31 @@ def create_app() -> FastAPI:
         description=DESCRIPTION,
         default_response_class=FastJSON,
         lifespan=lifespan,
+        docs_url=None,  # served by app.docs_ui from the package, not a CDN
+        redoc_url=None,
     )
+    docs_ui.install(app, "wangge")
     errors.install(app)
     import_limit = settings.max_import_bytes
     body_limit = settings.max_body_bytes
     upload_limit = settings.max_upload_bytes * settings.max_photos_per_step + 65536
     qr_limit = settings.max_upload_bytes + 65536  # the residents' form: one photo
+
+    def token_ok(token: str) -> bool:
+        try:
+            tokens.decode_access_token(token)
+        except errors.ApiError:
+            return False
+        return True
+
     app.add_middleware(
         BodyLimitMiddleware,
+        # the large bodies (photos, imports) come only with a valid token: checked on the
+        # headers, before any of the body is read
+        token_first=lambda method, path: (
+            method == "POST" and path.endswith(("/attachments", "/import"))
+        ),
+        token_ok=token_ok,
         limit_for=lambda path: (
             import_limit
             if path.endswith("/import")
@@ -120,6 +143,9 @@ def create_app() -> FastAPI:
     )
     # JSON logs, request ids, /metrics (added last: its middleware is the outermost of ours)
     observability.install(app, sse_subscribers=lambda: event_stream.hub.subscribers)
+    app.add_middleware(HtmlSecurityHeadersMiddleware)
+    # Outermost: the client's address as every layer sees it (only behind configured proxies)
+    app.add_middleware(ForwardedMiddleware, trusted=settings.proxy_networks)
     for router in (
         health_router,
         # First: the route table is matched in order, and a tile is the hottest path (matching

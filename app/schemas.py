@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import datetime
-from typing import Annotated, Any, ClassVar, Generic, Self, TypeVar
+from datetime import date, datetime
+from typing import Annotated, Any, ClassVar, Generic, Optional, Self, TypeVar
 from zoneinfo import ZoneInfo
 
 from fastapi import Query
@@ -15,6 +15,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -75,8 +76,50 @@ def _check_texts(value: Any) -> Any:
     return value
 
 
+_ID = re.compile(r"[1-9][0-9]{0,17}")
+
+
+def parse_id(value: str | None) -> int | None:
+    """The one strict reading of an identifier sent as text (a path segment, a comma-separated
+    list, a form field): ASCII digits only, no sign, no leading zero, no spaces, at most 18
+    digits (a bigint). None when it is not one: `str.isdigit()` accepts superscripts and other
+    scripts' digits that `int()` refuses ("¹"), and `int()` accepts "+1", " 1", "1_0" and "０"."""
+    if value is None or not _ID.fullmatch(value):
+        return None
+    return int(value)
+
+
+EARLIEST_YEAR, LATEST_YEAR = 2000, 2100
+"""The calendar the API accepts, for every date and time it is sent (as written, in its own
+offset): years 2000 to 2100. Outside it a 422 (`time_out_of_range`), never a 500 from period
+arithmetic at year 1 or 10000 (`9999-12-31T23:59:59+00:00` is year 10000 in Shanghai)."""
+YEAR_PATTERN = r"^(20[0-9]{2}|2100)-"
+"""The same range in openapi.yaml (the schema's `pattern` of every date and date-time)."""
+
+
+def _out_of_range(value: date) -> PydanticCustomError:
+    return PydanticCustomError(
+        "time_out_of_range",
+        "must be between {earliest}-01-01 and {latest}-12-31 (got {got})",
+        {"earliest": EARLIEST_YEAR, "latest": LATEST_YEAR, "got": value.isoformat()},
+    )
+
+
+def in_calendar(value: date) -> bool:
+    return EARLIEST_YEAR <= value.year <= LATEST_YEAR
+
+
+def _checked_date(value: date) -> date:
+    if not in_calendar(value):
+        raise _out_of_range(value)
+    return value
+
+
 def local_instant(value: datetime) -> datetime:
-    """The API's one rule for times: a time without an offset means Asia/Shanghai time."""
+    """The API's one rule for times: a time without an offset means Asia/Shanghai time; and
+    it is in the API's calendar (years 2000 to 2100 as written; `time_out_of_range` otherwise)."""
+    if not in_calendar(value):
+        raise _out_of_range(value)
     return value if value.tzinfo is not None else value.replace(tzinfo=SHANGHAI)
 
 
@@ -90,14 +133,28 @@ def parse_instant(value: str) -> datetime:
     return local_instant(datetime.fromisoformat(v))
 
 
-LocalInstant = Annotated[datetime, AfterValidator(local_instant)]
+_RANGE_SCHEMA = Field(
+    json_schema_extra={
+        "pattern": YEAR_PATTERN,
+        "x-earliest": f"{EARLIEST_YEAR}-01-01",
+        "x-latest": f"{LATEST_YEAR}-12-31",
+    }
+)
+
+LocalInstant = Annotated[datetime, AfterValidator(local_instant), _RANGE_SCHEMA]
 """An incoming time (query parameter or body field): ISO 8601; no offset = Asia/Shanghai.
 Every time query parameter of the API has this type: `since: TimeQuery = None`, or
 `Annotated[LocalInstant | None, Query(description=...)]`."""
 
+LocalDate = Annotated[date, AfterValidator(_checked_date), _RANGE_SCHEMA]
+"""An incoming day (query parameter or body field): ISO 8601, years 2000 to 2100."""
+
 TimeQuery = Annotated[
     LocalInstant | None, Query(description="ISO 8601; a time without an offset is Asia/Shanghai")
 ]
+
+
+_BOOL_TYPES: tuple[Any, ...] = (bool, bool | None, Optional[bool])  # noqa: UP045
 
 
 class RequestModel(BaseModel):
@@ -110,6 +167,21 @@ class RequestModel(BaseModel):
     @classmethod
     def _clean_texts(cls, value: Any) -> Any:
         return _check_texts(value)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _strict_bools(cls, value: Any, info: ValidationInfo) -> Any:
+        """A boolean field takes `true` or `false` (or null where allowed), not `0`, `1` or
+        `"yes"`: what the schema says is what is accepted."""
+        field = cls.model_fields.get(info.field_name or "")
+        if (
+            field is not None
+            and field.annotation in _BOOL_TYPES
+            and value is not None
+            and not isinstance(value, bool)
+        ):
+            raise PydanticCustomError("bool_type", "Input should be a valid boolean")
+        return value
 
 
 class ResponseModel(BaseModel):

@@ -11,4 +11,4 @@ fi
 .venv/bin/wangge prestart
 echo "wangge: serving on http://${HOST:-0.0.0.0}:${PORT:-8000}  (docs at /docs; Ctrl-C stops the server, 'make stop' the database)"
 exec .venv/bin/uvicorn app.main:app --host "${HOST:-0.0.0.0}" --port "${PORT:-8000}" \
-  --workers "${WEB_CONCURRENCY:-1}" --no-access-log --proxy-headers
+  --workers "${WEB_CONCURRENCY:-1}" --no-access-log --no-proxy-headers

@@ -82,7 +82,7 @@ async def add_photos(
         )
     processed = []
     for name, data in uploads:
-        photo = await anyio.to_thread.run_sync(photos.process, data, s.max_image_pixels)
+        photo = await photos.decode(data)
         photo.flags = evidence_flags(photo, case, s.evidence_max_m, s.evidence_max_hours)
         processed.append((name, photo))
     have = set(

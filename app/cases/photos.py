@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import anyio
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 from pillow_heif import register_heif_opener
 
 from app.cases.storage import MediaStore, keys
+from app.config import get_settings
 from app.errors import ApiError
 
 register_heif_opener()
@@ -37,6 +39,7 @@ ERROR_CODES: dict[str, tuple[int, str, str]] = {
 # Pillow format → the media type we serve (HEIC is served as JPEG: browsers cannot show it).
 FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "HEIF": "image/jpeg"}
 THUMB = 320
+_PIXEL_INFO = ("transparency",)
 
 
 @dataclass
@@ -141,23 +144,54 @@ def process(data: bytes, max_pixels: int) -> Photo:
     where = _gps(exif)
     if where:
         photo.lon, photo.lat = where
-    # The served copy: orientation applied, no EXIF (no GPS, no device), re-encoded.
-    clean = ImageOps.exif_transpose(img)
+    # The served copy: orientation applied, re-encoded from the pixels alone. Pillow copies a
+    # JPEG comment (COM), XMP and the ICC profile from `info` into what it saves, so `info` is
+    # emptied but for what the pixels need (a palette's transparency): no EXIF (no GPS, no
+    # device), no COM or APPn segment, no PNG text chunk, no WebP EXIF/XMP chunk survives.
+    # In place, and no copy where none is needed: one decoded image in memory at a time.
+    ImageOps.exif_transpose(img, in_place=True)
+    clean = img
+    clean.info = {k: v for k, v in clean.info.items() if k in _PIXEL_INFO}
     out = io.BytesIO()
     if photo.media_type == "image/png":
         clean.save(out, "PNG", optimize=True)
     elif photo.media_type == "image/webp":
         clean.save(out, "WEBP", quality=88)
     else:
-        clean.convert("RGB").save(out, "JPEG", quality=88, optimize=True)
+        (clean if clean.mode in ("RGB", "L") else clean.convert("RGB")).save(
+            out, "JPEG", quality=88, optimize=True
+        )
     photo.served = out.getvalue()
     photo.width, photo.height = clean.size
-    thumb = clean.convert("RGB")
-    thumb.thumbnail((THUMB, THUMB))
+    scale = min(1.0, THUMB / max(clean.size))
+    size = (max(1, round(clean.width * scale)), max(1, round(clean.height * scale)))
+    small = clean if clean.mode in ("RGB", "RGBA", "L", "LA", "P") else clean.convert("RGB")
+    thumb = small.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    if thumb.mode != "RGB":
+        thumb = thumb.convert("RGB")
+    thumb.info = {}
     tout = io.BytesIO()
     thumb.save(tout, "JPEG", quality=80)
     photo.thumbnail = tout.getvalue()
     return photo
+
+
+_decoders: anyio.CapacityLimiter | None = None
+
+
+def _limiter() -> anyio.CapacityLimiter:
+    """Decodes a process runs at once (`image_decode_concurrency`): what a burst of uploads
+    costs in memory is bounded by this many decoded images, however many requests wait."""
+    global _decoders
+    if _decoders is None:
+        _decoders = anyio.CapacityLimiter(get_settings().image_decode_concurrency)
+    return _decoders
+
+
+async def decode(data: bytes) -> Photo:
+    """`process` in a bounded worker thread, with the configured pixel cap."""
+    pixels = get_settings().max_image_pixels
+    return await anyio.to_thread.run_sync(process, data, pixels, limiter=_limiter())
 
 
 def store(media: MediaStore, photo: Photo) -> None:

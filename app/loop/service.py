@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.policy import RULES, Principal
 from app.errors import ApiError, not_found
+from app.http import if_match_version
 from app.loop import handlers  # noqa: F401  (registers the actions)
 from app.loop.actions import (
     ACTIONS,
@@ -75,18 +76,15 @@ ACTION_NAMES: dict[str, tuple[str, str]] = {
 def parse_if_match(value: str | None) -> int:
     if not value:
         raise ApiError("if_match_required", field="If-Match")
-    v = value.strip()
-    if v.startswith("W/"):
-        v = v[2:]
-    try:
-        return int(v.strip('"'))
-    except ValueError:
+    version = if_match_version(value)  # strong comparison only: W/"1" and "01" never match
+    if version is None:
         raise ApiError(
             "version_mismatch",
             field="If-Match",
-            detail="If-Match 无效",
-            detail_en="Malformed If-Match",
-        ) from None
+            detail='If-Match 无效（应为事件的 ETag，如 "3"，强比较）',
+            detail_en='Malformed If-Match (the case\'s ETag, e.g. "3"; strong comparison)',
+        )
+    return version
 
 
 _STEP = text(

@@ -188,7 +188,9 @@ def document_openapi(doc: dict[str, Any]) -> None:
             if method != "post" or qr:
                 responses.pop("403", None)
             for code, resp in responses.items():
-                if qr:
+                if qr and code[0] == "2" and path.endswith(".svg"):
+                    resp["content"] = {"image/svg+xml": {"schema": {"type": "string"}}}
+                elif qr:
                     resp["content"] = {"text/html": {"schema": {"type": "string"}}}
                 elif code[0] in "45":
                     resp["content"] = {

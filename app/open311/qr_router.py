@@ -32,7 +32,7 @@ from app.db import DbSession, ReaderFactory
 from app.errors import ApiError, not_found
 from app.http import ApiRoute
 from app.i18n import negotiate
-from app.open311 import keys, submission
+from app.open311 import keys, public_ids, submission
 from app.open311.formats import validation_error
 
 HTML_TYPE = "text/html; charset=utf-8"
@@ -271,7 +271,7 @@ def _done_page(case_id: int, number: str) -> Response:
         "已收到",
         f"""<h1>已收到您的反映</h1><p class="box">事件编号：<b>{html.escape(number)}</b></p>
 <p>网格员将尽快核实处理。处理进度可凭编号向社区查询，或查看
-<a href="/open311/v2/requests/{case_id}.json">办理状态</a>。</p>""",
+<a href="/open311/v2/requests/{public_ids.encode(case_id)}.json">办理状态</a>。</p>""",
     )
 
 
@@ -347,7 +347,8 @@ async def submit_form(
             out = await submission.submit(
                 session, integrator, data, extra, jurisdiction=None, lang="zh", token=nonce
             )
-            case_id = int(out["service_request_id"])
+            case_id = public_ids.decode(out["service_request_id"])
+            assert case_id is not None
             if upload:
                 reporter = Principal(
                     user_id=integrator.user_id,

@@ -4,6 +4,7 @@ from the timeline, and new requests through the one case intake."""
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,6 +16,7 @@ from app.auth import scope
 from app.config import get_settings
 from app.errors import ApiError, not_found
 from app.i18n import ACTION_LABELS, STATUS_LABELS, Lang, label
+from app.open311 import public_ids
 from app.open311.formats import w3c
 from app.pii import mask_text
 from app.schemas import SHANGHAI, parse_instant
@@ -43,6 +45,36 @@ DUPLICATE_NOTE = ("与事件 {number} 重复，已合并办理", "A duplicate of
 
 def open_closed(status: str) -> str:
     return "closed" if status in CLOSED else "open"
+
+
+# --- what the public feed publishes -------------------------------------------------------------
+
+PUBLISHED = "(c.channel = ANY(:pub_channels) OR c.category_code = ANY(:pub_categories))"
+"""The publishing rule, a decision and not a default: a case is in the public feed when its
+intake channel (`open311_public_channels`: the residents' hotline and QR form) or its category
+(`open311_public_categories`) is marked public. Grid workers' internal reports stay internal:
+not listed, not in the update feed, a 404 by id."""
+
+
+def published_binds() -> dict[str, list[str]]:
+    s = get_settings()
+    return {
+        "pub_channels": [c.strip() for c in s.open311_public_channels.split(",") if c.strip()],
+        "pub_categories": [c.strip() for c in s.open311_public_categories.split(",") if c.strip()],
+    }
+
+
+def snap(lat: float, lon: float) -> tuple[float, float]:
+    """Coordinates generalised to a grid of `open311_snap_m` metres (a cell's centre): the
+    public learns the block, not the doorstep."""
+    m = get_settings().open311_snap_m
+    if m <= 0:
+        return round(lat, 7), round(lon, 7)
+    dlat = m / 111_320.0
+    slat = (math.floor(lat / dlat) + 0.5) * dlat
+    dlon = m / (111_320.0 * max(math.cos(math.radians(slat)), 0.01))
+    slon = (math.floor(lon / dlon) + 0.5) * dlon
+    return round(slat, 6), round(slon, 6)
 
 
 def status_notes(status: str, agency: str | None, duplicate: str | None, lang: Lang) -> str:
@@ -196,8 +228,9 @@ def request_out(r: Any, lang: Lang, extensions: bool = False) -> dict[str, Any]:
             ((r.class_name_en or r.class_name) if lang == "en" else r.class_name),
         )
     hidden = "location" not in fields
+    lat, lon = (None, None) if hidden else snap(r.lat, r.lon)
     out: dict[str, Any] = {
-        "service_request_id": str(r.id),
+        "service_request_id": public_ids.encode(r.id),
         "status": open_closed(r.status),
         "status_notes": status_notes(r.status, agency, r.duplicate_number, lang),
         "service_name": name,
@@ -213,8 +246,8 @@ def request_out(r: Any, lang: Lang, extensions: bool = False) -> dict[str, Any]:
         "address": None if hidden else mask_text(r.address),
         "address_id": None,
         "zipcode": None,
-        "lat": None if hidden else round(r.lat, 7),
-        "long": None if hidden else round(r.lon, 7),
+        "lat": lat,
+        "long": lon,
         "media_url": r.media_url,
     }
     if extensions:
@@ -279,14 +312,14 @@ async def district_id(conn: AsyncConnection | AsyncSession, code: str | None) ->
 def _ids(value: str) -> list[int]:
     ids = []
     for part in value.split(","):
-        part = part.strip()
-        if not part.isdigit() or len(part) > 18:
+        found = public_ids.decode(part.strip())
+        if found is None:
             raise _bad(
                 "service_request_id",
                 f"service_request_id 应为逗号分隔的编号：{part!r}",
                 f"service_request_id must be comma-separated ids: {part!r}",
             )
-        ids.append(int(part))
+        ids.append(found)
     if len(ids) > get_settings().open311_page_max:
         raise _bad("service_request_id", "编号过多", "Too many ids")
     return ids
@@ -312,8 +345,8 @@ async def find_requests(
     window (the last `open311_window_days` days, at most `open311_page_max` requests), and the
     common extensions (page, page_size, updated_after, updated_before)."""
     s = get_settings()
-    where: list[str] = []
-    params: dict[str, Any] = {}
+    where: list[str] = [PUBLISHED]
+    params: dict[str, Any] = published_binds()
     district = await district_id(conn, jurisdiction)
     if district is not None:
         where.append("c.district_id = :district")
@@ -383,12 +416,13 @@ async def find_requests(
 async def one_request(
     conn: AsyncConnection, case_id: str, lang: Lang, extensions: bool = False
 ) -> dict[str, Any]:
-    if not case_id.isdigit() or len(case_id) > 18:
+    found = public_ids.decode(case_id)
+    if found is None:
         raise not_found("服务请求", "Service request", case_id)
     row = (
         await conn.execute(
-            text(f"SELECT {_REQUEST_COLUMNS} {_REQUEST_FROM} WHERE c.id = :id"),
-            {"id": int(case_id)},
+            text(f"SELECT {_REQUEST_COLUMNS} {_REQUEST_FROM} WHERE c.id = :id AND {PUBLISHED}"),
+            {"id": found, **published_binds()},
         )
     ).first()
     if row is None:
@@ -406,7 +440,7 @@ async def token(conn: AsyncConnection, value: str) -> dict[str, Any]:
     ).scalar()
     if case_id is None:
         raise not_found("token", "Token", value)
-    return {"service_request_id": str(case_id), "token": str(t)}
+    return {"service_request_id": public_ids.encode(case_id), "token": str(t)}
 
 
 # --- the update feed (servicerequestupdates) ----------------------------------------------------
@@ -431,8 +465,8 @@ async def updates(
     """Every step of the loop that set a status, oldest first: poll with `updated_after` set to
     the last `updated_datetime` seen (ties are kept apart by update_id)."""
     s = get_settings()
-    where = ["e.to_status IS NOT NULL"]
-    params: dict[str, Any] = {}
+    where = ["e.to_status IS NOT NULL", PUBLISHED]
+    params: dict[str, Any] = published_binds()
     district = await district_id(conn, jurisdiction)
     if district is not None:
         where.append("c.district_id = :district")
@@ -463,8 +497,8 @@ async def updates(
         state = label(STATUS_LABELS, r.to_status, lang)
         out.append(
             {
-                "update_id": str(r.id),
-                "service_request_id": str(r.case_id),
+                "update_id": public_ids.encode(r.id, "update"),
+                "service_request_id": public_ids.encode(r.case_id),
                 "status": open_closed(r.to_status),
                 "updated_datetime": w3c(r.at),
                 "description": f"{action}：{state}" if lang == "zh" else f"{action}: {state}",

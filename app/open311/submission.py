@@ -18,9 +18,10 @@ from app.cases.schemas import MOBILE, CaseCreate, LocationIn, ResidentIn
 from app.db import driver
 from app.errors import ApiError
 from app.i18n import Lang
+from app.open311 import public_ids
 from app.open311.keys import Integrator
 from app.open311.service import _SERVICES, _bad, attributes, district_id, open_closed, parse_time
-from app.schemas import SHANGHAI
+from app.schemas import SHANGHAI, parse_id
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 URL = re.compile(r"^https?://[^\s]{1,990}$")
@@ -68,7 +69,8 @@ async def build_case(
     if (lat is None) != (lon is None):
         raise _bad("lat,long", "lat 与 long 须同时提供", "Send both lat and long")
     if lat is None:
-        if address_id is not None and not (address_id.isdigit() and len(address_id) <= 18):
+        building = parse_id(address_id)
+        if address_id is not None and building is None:
             raise _bad("address_id", "address_id 应为楼栋编号", "address_id is a building id")
         if not (address or address_id):
             raise _bad(
@@ -80,7 +82,7 @@ async def build_case(
             await session.execute(
                 _BUILDING,
                 {
-                    "bid": int(address_id) if address_id else None,
+                    "bid": building,
                     "addr": address if not address_id else None,
                 },
             )
@@ -210,7 +212,7 @@ async def submit(
         if dups:
             notice += f"附近已有 {len(dups)} 件同类事件在办。"
     return {
-        "service_request_id": str(row.id),
+        "service_request_id": public_ids.encode(row.id),
         "token": str(tok),
         "service_notice": notice,
         "extended_attributes": {
@@ -219,7 +221,7 @@ async def submit(
             "unlocated": row.unlocated,
             "duplicates": [
                 {
-                    "service_request_id": str(d["id"]),
+                    "service_request_id": public_ids.encode(d["id"]),
                     "status": open_closed(d["status"]),
                     "distance_m": d["distance_m"],
                 }

@@ -20,7 +20,7 @@ from app.errors import ApiError
 from app.http import ApiRoute
 from app.i18n import RequestLang
 from app.responses import FastJSON
-from app.schemas import SHANGHAI, LocalInstant
+from app.schemas import SHANGHAI, LocalDate, LocalInstant
 from app.stats import export, maps, periods, report, service
 from app.stats.derive import FactsReader
 from app.stats.schemas import (
@@ -38,7 +38,7 @@ Unit = Literal["district", "street", "community", "grid", "worker", "department"
 RankUnit = Literal["department", "street", "community", "grid"]
 PeriodKind = Literal["day", "week", "month", "quarter", "year", "custom"]
 PeriodQ = Annotated[PeriodKind, Query(description="day, week (ISO), month, quarter, year, custom")]
-AtQ = Annotated[date | None, Query(description="Any day in the period (default: today)")]
+AtQ = Annotated[LocalDate | None, Query(description="Any day in the period (default: today)")]
 SinceQ = Annotated[
     LocalInstant | None, Query(description="custom: start (Asia/Shanghai if no offset)")
 ]

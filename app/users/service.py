@@ -13,7 +13,7 @@ from app.areas.models import Area
 from app.audit.service import record
 from app.auth.passwords import check_password, hash_password
 from app.auth.policy import Principal, principal_cache
-from app.auth.service import revoke_user_sessions
+from app.auth.service import clear_lockouts, revoke_user_sessions
 from app.departments.models import Department
 from app.errors import ApiError, not_found
 from app.grids.models import Grid
@@ -271,6 +271,7 @@ async def update_user(
     if data.unlock:
         u.locked_until = None
         u.failed_logins = 0
+        await clear_lockouts(session, u.username)  # every address's lock of the name
         await record(
             session, "user_unlocked", actor=who, request=request, object_type="user", object_id=u.id
         )
@@ -305,6 +306,7 @@ async def reset_password(
     u.password_changed_at = func.now()
     u.failed_logins = 0
     u.locked_until = None
+    await clear_lockouts(session, u.username)
     await revoke_user_sessions(session, u.id, "password_reset")
     await record(
         session, "password_reset", actor=who, request=request, object_type="user", object_id=u.id

@@ -3,7 +3,7 @@ and the grid support list (网格支持清单) at /api/v1/support-measures."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
@@ -14,7 +14,7 @@ from app.db import DbSession
 from app.errors import not_found
 from app.http import ApiRoute
 from app.i18n import request_lang
-from app.schemas import SHANGHAI
+from app.schemas import SHANGHAI, LocalDate
 from app.volunteers import service
 from app.volunteers.schemas import (
     ClaimIn,
@@ -167,8 +167,8 @@ async def volunteer_report(
     area_id: int,
     session: DbSession,
     who: CommunityReader,
-    since: date | None = Query(None, description="Default: 90 days before until"),
-    until: date | None = Query(None, description="Default: today"),
+    since: LocalDate | None = Query(None, description="Default: 90 days before until"),
+    until: LocalDate | None = Query(None, description="Default: today"),
     unit_id: IdQuery = None,
 ) -> Any:
     end = until or datetime.now(SHANGHAI).date()

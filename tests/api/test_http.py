@@ -96,7 +96,7 @@ async def test_english_on_request(client: httpx.AsyncClient) -> None:
     r = await client.get("/api/v1/grids/999999999", headers={"accept-language": "en-US,en;q=0.9"})
     body = problem(r, 404, "not_found")
     assert body["title"] == "Not found"
-    assert "Grid not found" in body["detail"]
+    assert body["detail"] == "Not found"  # no kind, no id (issue 17: no existence oracle)
     r = await client.get("/api/v1/grids/999999999")
     assert problem(r, 404, "not_found")["title"] == "资源不存在"
 

@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from app.config import get_settings
 from app.errors import ApiError
+from app.open311.public_ids import decode
 from app.open311.qr_router import check_form_token, form_token
 from tests.api.open311_support import cgj_category, check_json, point_in
 from tests.helpers import jpeg
@@ -59,7 +60,7 @@ async def test_card_links_the_form_and_a_report_with_photo(
     r = await anon.post(f"/open311/qr/{GRID}", data=data, files=files)
     assert r.status_code == 200, r.text
     number = re.search(r"事件编号：<b>(\d+)</b>", r.text).group(1)
-    case_id = int(re.search(r"/open311/v2/requests/(\d+)\.json", r.text).group(1))
+    case_id = decode(re.search(r"/open311/v2/requests/([0-9a-f]{32})\.json", r.text).group(1))
     case = (await anon.get(f"/api/v1/cases/{case_id}", headers=as_user("admin"))).json()
     assert case["number"] == number and case["channel"] == "qr"
     assert case["grid"]["code"] == GRID and case["location"]["accuracy_m"] == 12.5
@@ -68,7 +69,8 @@ async def test_card_links_the_form_and_a_report_with_photo(
     [photo] = case["attachments"]
     assert photo["media_type"] == "image/jpeg" and photo["event_id"] == case["timeline"][0]["id"]
     # public: no phone
-    [one] = check_json(await anon.get(f"/open311/v2/requests/{case_id}.json"), "requests.json")
+    public = re.search(r"/open311/v2/requests/([0-9a-f]{32})\.json", r.text).group(1)
+    [one] = check_json(await anon.get(f"/open311/v2/requests/{public}.json"), "requests.json")
     assert "13611112222" not in str(one) and one["status"] == "open"
     # the same page sent again (a double tap, a reload): the same case, nothing new
     again = await anon.post(f"/open311/qr/{GRID}", data=data, files=files)
@@ -89,7 +91,7 @@ async def test_without_location_and_errors(anon, as_user, conn) -> None:
         data={"token": token, "service_code": cat, "description": "垃圾桶满了"},
     )
     assert r.status_code == 200, r.text
-    case_id = int(re.search(r"/open311/v2/requests/(\d+)\.json", r.text).group(1))
+    case_id = decode(re.search(r"/open311/v2/requests/([0-9a-f]{32})\.json", r.text).group(1))
     case = (await anon.get(f"/api/v1/cases/{case_id}", headers=as_user("admin"))).json()
     assert case["grid"]["code"] == GRID  # the grid's own point
     assert case["address"].endswith("（扫码上报，未取得手机定位）")

@@ -1,8 +1,8 @@
 """Schemathesis over the committed openapi.yaml, on a live app and a real database, as each role.
 
 Each role fuzzes its own copy of a database with the demo committed (cloned from a template, so
-what one role's fuzzing deletes cannot starve another's), on its own uvicorn. Checks: no 5xx, every
-response matches its documented schema, no undocumented status code. `make test` runs it small
+what one role's fuzzing deletes cannot starve another's), on its own uvicorn. Checks: all of
+schemathesis's but positive data acceptance (`CHECKS`, `EXCLUDE_CHECKS`). `make test` runs it small
 (tests/reliability/test_fuzz.py); `make fuzz` runs it longer:
 
     TEST_DATABASE_URL=... python -m tests.reliability.fuzz --examples 10 --phases examples,coverage,fuzzing,stateful
@@ -35,7 +35,14 @@ from tests.reliability.live import (
     make_tokens,
 )
 
-CHECKS = "not_a_server_error,response_schema_conformance,status_code_conformance"
+CHECKS = os.environ.get("FUZZ_CHECKS", "all")
+"""Every schemathesis check (issue 17): server errors, response schemas, statuses, content types,
+headers, `Allow`, undeclared methods, missing headers, ignored auth, negative data rejected..."""
+EXCLUDE_CHECKS = os.environ.get("FUZZ_EXCLUDE_CHECKS", "positive_data_acceptance")
+"""But one: `positive_data_acceptance` expects every schema-valid request to succeed, and random
+schema-valid data meets the business rules the schema cannot state (an id that does not exist:
+404; a state the loop refuses: 409; cross-field rules: 422). It found 109 such refusals for the
+administrator (`FUZZ_EXCLUDE_CHECKS= make fuzz` shows them)."""
 EXCLUDE = ("/api/v1/auth/logout",)
 """Logging out ends the fuzzer's own session: every later request would be a 401."""
 
@@ -86,6 +93,8 @@ def _st(server: Server, token: str, examples: int, phases: str, workdir: Path, s
         "--warnings",
         os.environ.get("FUZZ_WARNINGS", "off"),
     ]
+    if EXCLUDE_CHECKS:
+        cmd += ["--exclude-checks", EXCLUDE_CHECKS]
     for path in EXCLUDE:
         cmd += ["--exclude-path", path]
     if seed is not None:

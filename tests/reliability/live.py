@@ -128,6 +128,7 @@ class Server:
                 "--port",
                 str(self.port),
                 "--no-access-log",
+                "--no-proxy-headers",  # as make run: the app reads X-Forwarded-* itself
                 "--timeout-graceful-shutdown",
                 "3",
             ],
