@@ -220,6 +220,35 @@ async def _load_calendar(path: Path) -> int:
     return 0
 
 
+async def _distribute(spread: bool) -> int:
+    from app.db import db
+    from app.distribute import NotCitus, distribute, spread_districts
+
+    try:
+        async with db.engine.begin() as conn:
+            report = await distribute(conn)
+    except NotCitus as e:
+        print(f"wangge: {e}", file=sys.stderr)
+        await db.dispose()
+        return 2
+    moves: list[tuple[int, str]] = []
+    if spread:
+        async with db.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            moves = await spread_districts(conn)
+    await db.dispose()
+    print(
+        f"wangge: distributed over {report.workers} workers: "
+        f"{len(report.created_reference)} reference tables created, "
+        f"{len(report.created_distributed)} distributed tables created (on district_id, "
+        f"co-located with cases), {len(report.created_local)} coordinator tables added, "
+        f"{report.already} tables already in place; "
+        f"{len(moves)} district shard groups moved"
+        + "".join(f"\n  district {d} → {w}" for d, w in moves)
+    )
+    return 0
+
+
 async def _purge() -> int:
     from app.db import db
     from app.idempotency import purge
@@ -335,6 +364,14 @@ def main(argv: list[str] | None = None) -> None:
         help="re-sync working hours (WANGGE_OFFICE_HOURS, loaded years) and rebuild the "
         "evaluation facts from scratch",
     )
+    dist = sub.add_parser(
+        "distribute",
+        help="on a Citus coordinator: reference tables, then the case-side tables distributed "
+        "on district_id (idempotent)",
+    )
+    dist.add_argument(
+        "--no-spread", action="store_true", help="do not move districts' shard groups"
+    )
     sub.add_parser("verify-audit", help="recompute the audit log's hash chain; exit 1 if broken")
     args = p.parse_args(argv)
     if args.cmd not in ("prestart", "migrate"):
@@ -369,6 +406,8 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(asyncio.run(_stats_rebuild()))
     elif args.cmd == "purge":
         raise SystemExit(asyncio.run(_purge()))
+    elif args.cmd == "distribute":
+        raise SystemExit(asyncio.run(_distribute(spread=not args.no_spread)))
     elif args.cmd == "verify-audit":
         raise SystemExit(asyncio.run(_verify_audit()))
     elif args.cmd == "check-coverage":

@@ -59,7 +59,7 @@ class Case(Base):
         ),
         CheckConstraint("duplicate_of IS NULL OR duplicate_of <> id", name="not_own_duplicate"),
         UniqueConstraint("number", "district_id"),
-        district_key("duplicate_of", "cases", onupdate="CASCADE"),
+        district_key("duplicate_of", "cases", deferrable=True, initially="IMMEDIATE"),
         Index("ix_cases_location", "location", postgresql_using="gist"),
         Index("ix_cases_change", "change_xid", "id"),
         Index("ix_cases_grid_status", "grid_id", "status"),
@@ -129,7 +129,11 @@ class CaseEvent(Base):
     """One step on a case's timeline."""
 
     __tablename__ = "case_events"
-    __table_args__ = (district_key("case_id", "cases", ondelete="CASCADE", onupdate="CASCADE"),)
+    __table_args__ = (
+        district_key(
+            "case_id", "cases", ondelete="CASCADE", deferrable=True, initially="IMMEDIATE"
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     case_id: Mapped[int] = mapped_column(BigInteger, index=True)
@@ -157,8 +161,12 @@ class Attachment(Base):
     __tablename__ = "attachments"
     __table_args__ = (
         UniqueConstraint("event_id", "sha256", "district_id", name="uq_attachments_event_sha"),
-        district_key("case_id", "cases", ondelete="CASCADE", onupdate="CASCADE"),
-        district_key("event_id", "case_events", ondelete="CASCADE", onupdate="CASCADE"),
+        district_key(
+            "case_id", "cases", ondelete="CASCADE", deferrable=True, initially="IMMEDIATE"
+        ),
+        district_key(
+            "event_id", "case_events", ondelete="CASCADE", deferrable=True, initially="IMMEDIATE"
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
