@@ -75,6 +75,7 @@ class Report:
     already: int = 0
     moved_districts: list[tuple[int, str]] = field(default_factory=list)
     workers: int = 0
+    paused_triggers: list[str] = field(default_factory=list)
 
 
 _TABLES = text(
@@ -223,6 +224,16 @@ async def distribute(conn: AsyncConnection, *, spread: bool = True) -> Report:
         await conn.execute(
             text(f'ALTER TABLE "{k.tbl}" ADD CONSTRAINT "{k.conname}" {k.definition}')
         )
+    report.paused_triggers = await _pause_evaluation_triggers(conn)
+    database = (await conn.execute(text("SELECT current_database()"))).scalar_one()
+    # The co-located row triggers (the timeline's hash chain, the event publisher) read and
+    # write their own shard group from a shard; Citus runs such nested statements only when
+    # this is on (set on the database, propagated to the workers).
+    await conn.execute(
+        text(
+            f'ALTER DATABASE "{database}" SET citus.allow_nested_distributed_execution = on'
+        )
+    )
     before = placed
     placed = {r.tbl: r.kind for r in await conn.execute(_PLACED)}
     for t in p.coordinator:
@@ -245,6 +256,28 @@ async def distribute(conn: AsyncConnection, *, spread: bool = True) -> Report:
             await conn.execute(text("SELECT citus_add_local_table_to_metadata(:t)"), {"t": t})
             report.created_local.append(t)
     return report
+
+
+# The evaluation facts and rollups are kept by statement triggers with transition tables that
+# run distributed statements from a shard, which Citus cannot execute ("could not find named
+# tuplestore"). Until they move off the write path (issue 18, the outbox consumer), they are
+# disabled on a distributed database and the figures are rebuilt with `wangge stats-rebuild`.
+_EVALUATION_TRIGGERS = text(
+    """
+    SELECT t.tgrelid::regclass::text AS tbl, t.tgname
+    FROM pg_trigger t JOIN pg_dist_partition p ON p.logicalrelid = t.tgrelid
+    WHERE NOT t.tgisinternal AND t.tgname LIKE 'stats\\_%' AND t.tgenabled <> 'D'
+    ORDER BY 1, 2
+    """
+)
+
+
+async def _pause_evaluation_triggers(conn: AsyncConnection) -> list[str]:
+    paused = []
+    for r in (await conn.execute(_EVALUATION_TRIGGERS)).all():
+        await conn.execute(text(f'ALTER TABLE "{r.tbl}" DISABLE TRIGGER "{r.tgname}"'))
+        paused.append(f"{r.tbl}.{r.tgname}")
+    return paused
 
 
 async def spread_districts(conn: AsyncConnection) -> list[tuple[int, str]]:

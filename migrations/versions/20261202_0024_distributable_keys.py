@@ -9,6 +9,9 @@ rows to another district through such cascades. This migration:
 * moves the rows of a case placed in another district with a BEFORE trigger (plain PostgreSQL
   only: on Citus the update of `cases.district_id` itself is refused), which defers those keys
   for the rest of the transaction and updates every child row, so the keys hold again at commit;
+* the timeline's hash is computed from the step's fields (`case_event_hash_of`), not from a
+  `case_events` row: on a Citus shard the trigger's NEW is a row of the shard's own type, for
+  which `case_event_hash(case_events)` does not exist (the hash itself is unchanged);
 * drops `ON UPDATE CASCADE` from `categories.lead_department → departments(code)` (both become
   reference tables; a department's code is never renamed by the app).
 
@@ -105,6 +108,67 @@ END $$
 """
 
 
+_HASH_OF = r"""
+CREATE FUNCTION case_event_hash_of(
+    prev_hash text, id bigint, case_id bigint, at timestamptz, actor_id bigint, post_id bigint,
+    action text, from_status text, to_status text, note text, detail jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT encode(sha256(convert_to(
+    prev_hash || '|' || id || '|' || case_id || '|' ||
+    (extract(epoch FROM at) * 1000000)::bigint || '|' ||
+    coalesce(actor_id::text, '') || '|' || coalesce(post_id::text, '') || '|' ||
+    action || '|' || coalesce(from_status, '') || '|' || coalesce(to_status, '') || '|' ||
+    note || '|' || detail::text,
+  'UTF8')), 'hex')
+$$;
+CREATE OR REPLACE FUNCTION case_event_hash(r case_events) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT case_event_hash_of(r.prev_hash, r.id, r.case_id, r.at, r.actor_id, r.post_id,
+                            r.action, r.from_status, r.to_status, r.note, r.detail)
+$$;
+CREATE OR REPLACE FUNCTION case_events_chain() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_advisory_xact_lock(7246003, hashint8(NEW.case_id));
+  NEW.id := nextval(pg_get_serial_sequence('case_events', 'id'));
+  NEW.prev_hash := coalesce(
+    (SELECT e.hash FROM case_events e
+     WHERE e.case_id = NEW.case_id AND e.district_id = NEW.district_id
+     ORDER BY e.id DESC LIMIT 1), repeat('0', 64));
+  NEW.hash := case_event_hash_of(NEW.prev_hash, NEW.id, NEW.case_id, NEW.at, NEW.actor_id,
+                                 NEW.post_id, NEW.action, NEW.from_status, NEW.to_status,
+                                 NEW.note, NEW.detail);
+  RETURN NEW;
+END
+$$;
+"""
+_HASH_0018 = r"""
+CREATE OR REPLACE FUNCTION case_events_chain() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_advisory_xact_lock(7246003, hashint8(NEW.case_id));
+  NEW.id := nextval(pg_get_serial_sequence('case_events', 'id'));
+  NEW.prev_hash := coalesce(
+    (SELECT e.hash FROM case_events e
+     WHERE e.case_id = NEW.case_id AND e.district_id = NEW.district_id
+     ORDER BY e.id DESC LIMIT 1), repeat('0', 64));
+  NEW.hash := case_event_hash(NEW);
+  RETURN NEW;
+END
+$$;
+CREATE OR REPLACE FUNCTION case_event_hash(r case_events) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT encode(sha256(convert_to(
+    r.prev_hash || '|' || r.id || '|' || r.case_id || '|' ||
+    (extract(epoch FROM r.at) * 1000000)::bigint || '|' ||
+    coalesce(r.actor_id::text, '') || '|' || coalesce(r.post_id::text, '') || '|' ||
+    r.action || '|' || coalesce(r.from_status, '') || '|' || coalesce(r.to_status, '') || '|' ||
+    r.note || '|' || r.detail::text,
+  'UTF8')), 'hex')
+$$;
+DROP FUNCTION case_event_hash_of(text, bigint, bigint, timestamptz, bigint, bigint, text, text,
+                                 text, text, jsonb);
+"""
+
+
 def _rebuild(deferrable: bool) -> None:
     for table, name, *_ in KEYS:
         op.execute(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
@@ -123,6 +187,8 @@ def _rebuild(deferrable: bool) -> None:
 
 def upgrade() -> None:
     _rebuild(deferrable=True)
+    for statement in _HASH_OF.split("\n$$;\n")[:-1]:
+        op.execute(statement + "\n$$")
     op.execute(_MOVE)
     # The rows move before the case (BEFORE trigger); 0011's AFTER trigger (event intents) is
     # folded into it.
@@ -155,3 +221,7 @@ def downgrade() -> None:
         "EXECUTE FUNCTION cases_district_moved()"
     )
     _rebuild(deferrable=False)
+    *functions, drop = _HASH_0018.split("\n$$;\n")
+    for statement in functions:
+        op.execute(statement + "\n$$")
+    op.execute(drop)
