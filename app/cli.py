@@ -36,12 +36,16 @@ async def _wait_for_db(timeout: float) -> None:
             await asyncio.sleep(1)
 
 
-async def _seed() -> None:
+async def _seed(second_district: bool = False) -> None:
     from app.db import db
     from app.demo.load import load_demo
+    from app.demo.second_district import load_second_district
 
     async with db.engine.begin() as conn:
         report = await load_demo(conn)
+        if second_district:
+            n = await load_second_district(conn)
+            print(f"wangge: second demo district 另一区 loaded (+{n} areas)")
     print(
         f"wangge: demo district loaded (+{report.areas} areas, +{report.grids} grids, "
         f"+{report.buildings} buildings, +{report.departments} departments, "
@@ -310,7 +314,12 @@ def main(argv: list[str] | None = None) -> None:
     ps.add_argument("--no-seed", action="store_true", help="do not load the demo district")
     ps.add_argument("--timeout", type=float, default=60.0)
     sub.add_parser("migrate", help="alembic upgrade head")
-    sub.add_parser("seed-demo", help="load the demo district (idempotent)")
+    sd = sub.add_parser("seed-demo", help="load the demo district (idempotent)")
+    sd.add_argument(
+        "--second-district",
+        action="store_true",
+        help="also the small second district 另一区 (a city on Citus: make test-citus)",
+    )
     imp = sub.add_parser("import-grids", help="import grids from a GeoJSON file (all or nothing)")
     imp.add_argument("file", type=Path)
     imp.add_argument("--repair", action="store_true", help="repair invalid rings, report changes")
@@ -388,7 +397,7 @@ def main(argv: list[str] | None = None) -> None:
 
         upgrade(get_settings().database_url)
     elif args.cmd == "seed-demo":
-        asyncio.run(_seed())
+        asyncio.run(_seed(second_district=args.second_district))
     elif args.cmd == "import-grids":
         raise SystemExit(asyncio.run(_import(args.file, args.repair, args.mode, args.crs)))
     elif args.cmd == "export-grids":

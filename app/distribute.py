@@ -230,9 +230,7 @@ async def distribute(conn: AsyncConnection, *, spread: bool = True) -> Report:
     # write their own shard group from a shard; Citus runs such nested statements only when
     # this is on (set on the database, propagated to the workers).
     await conn.execute(
-        text(
-            f'ALTER DATABASE "{database}" SET citus.allow_nested_distributed_execution = on'
-        )
+        text(f'ALTER DATABASE "{database}" SET citus.allow_nested_distributed_execution = on')
     )
     before = placed
     placed = {r.tbl: r.kind for r in await conn.execute(_PLACED)}

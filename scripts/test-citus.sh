@@ -44,7 +44,7 @@ q "$url" "CREATE EXTENSION IF NOT EXISTS postgis"
 export DATABASE_URL="$url"
 .venv/bin/wangge migrate
 .venv/bin/wangge distribute
-.venv/bin/wangge seed-demo
+.venv/bin/wangge seed-demo --second-district
 .venv/bin/wangge distribute
 export TEST_DATABASE_URL="$url" WANGGE_CITUS_URL
 unset DATABASE_URL
