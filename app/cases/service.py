@@ -254,7 +254,7 @@ _TIMELINE = text(
     SELECT e.id, e.at, e.action, e.actor_id, u.display_name AS actor_name, e.from_status,
            e.to_status, e.note, e.detail, e.post_id, p.role AS post_role, p.title AS post_title,
            coalesce((SELECT array_agg(a.id ORDER BY a.id) FROM attachments a
-                     WHERE a.event_id = e.id AND a.district_id = e.district_id), '{}')
+                     WHERE a.event_id = e.id AND a.district_id = :district), '{}')
            AS attachments
     FROM case_events e LEFT JOIN users u ON u.id = e.actor_id
     LEFT JOIN posts p ON p.id = e.post_id

@@ -8,7 +8,7 @@ plain demo (`make run`, `make test`) is the one district. Idempotent, like the d
 from __future__ import annotations
 
 from shapely import to_wkb
-from shapely.geometry import box
+from shapely.geometry import MultiPolygon, box
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -20,7 +20,7 @@ STREET = "360699001000"
 COMMUNITY = "360699001001"
 GRID = "360699001001001"
 # Inside 鹰潭市's outline, east of 月湖区 (which ends at 117.104° E).
-OUTLINE = box(117.20, 28.20, 117.26, 28.26)
+OUTLINE = MultiPolygon([box(117.20, 28.20, 117.26, 28.26)])
 
 
 async def load_second_district(conn: AsyncConnection) -> int:
