@@ -161,6 +161,9 @@ class Settings(BaseSettings):
     """How often each process tries to run the loop's clock (one wins each tick)."""
     scheduler_enabled: bool = True
     """Run the loop's clock (reminders, escalation) in this process."""
+    derive_seconds: float = Field(2, ge=0.2, le=600)
+    """How often each process recomputes the evaluation facts of changed cases (readers of the
+    figures catch up first anyway: this bounds the backlog, not the figures' exactness)."""
     escalate_to_centre_hours: float = Field(4, ge=0, le=24 * 30)
     """Still overdue this many hours after the street was told: the centre is told."""
     remind_before_minutes: int = Field(30, ge=1, le=24 * 60)

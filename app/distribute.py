@@ -36,6 +36,7 @@ CASE_SIDE = (
     "event_intents",
     "webhook_deliveries",
     "open311_requests",
+    "case_changes",
     "stats_case_facts",
     "stats_dept_facts",
     "stats_case_monthly",

@@ -42,6 +42,7 @@ from app.open311.router import router as open311_router
 from app.open311.staff_router import router as open311_staff_router
 from app.openapi import build_openapi
 from app.responses import FastJSON
+from app.stats import derive
 from app.stats.router import router as stats_router
 from app.sync.router import router as sync_router
 from app.tiles.router import router as tiles_router
@@ -67,6 +68,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if settings.scheduler_enabled and settings.env != "test":
         tasks.append(asyncio.create_task(scheduler.run_forever(stop)))
         tasks.append(asyncio.create_task(webhooks.run_forever(stop)))
+    if settings.env != "test":
+        tasks.append(asyncio.create_task(derive.run_forever(stop)))
     await event_stream.hub.start()
     yield
     stop.set()

@@ -13,6 +13,8 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 
+from app.events.outbox import CHANGED_SQL
+
 DEMO_GRID = "360602001001001"
 """立新社区 grid 1: in the `worker`'s, the `leader`'s and the `community`'s scope."""
 
@@ -133,7 +135,10 @@ async def insert_case(
             "age_days": age_days,
         }
     statement = text(sql.format(extra_columns=extra_columns, extra_values=extra_values))
-    return int((await conn.execute(statement, params)).scalar_one())
+    case_id = int((await conn.execute(statement, params)).scalar_one())
+    # A writer marks the case for its evaluation facts (app.events.outbox.changed).
+    await conn.execute(text(CHANGED_SQL), {"ids": [case_id]})
+    return case_id
 
 
 async def report_case(

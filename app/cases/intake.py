@@ -90,6 +90,9 @@ ev AS (
     FROM ins
     RETURNING id
 ),
+changed AS (
+    INSERT INTO case_changes (district_id, case_id) SELECT ins.district_id, ins.id FROM ins
+),
 queued AS (
     INSERT INTO event_intents (type, case_id, district_id, payload)
     SELECT 'case.reported', ins.id, ins.district_id,

@@ -133,10 +133,12 @@ class CaseEvent(Base):
         district_key(
             "case_id", "cases", ondelete="CASCADE", deferrable=True, initially="IMMEDIATE"
         ),
+        # A case's timeline in order, and its last step (the hash chain's lookup, migration 0025).
+        Index("ix_case_events_case_id_id", "case_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    case_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    case_id: Mapped[int] = mapped_column(BigInteger)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     post_id: Mapped[int | None] = mapped_column(BigInteger)

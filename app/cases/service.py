@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from app.auth import scope
 from app.auth.policy import RULES, Principal
 from app.errors import ApiError, not_found
+from app.events.outbox import catch_up
 from app.geometry import CRS, point_out
 from app.i18n import ACTION_LABELS, ROLE_LABELS, STATUS_LABELS, URGENCY_LABELS, Lang, label
 from app.pii import mask_json, mask_phone, mask_text
@@ -215,7 +216,9 @@ async def list_cases(
         # Plain (NOT) EXISTS: the planner can turn it into a semi-join on the assignments.
         where.append(_OVERDUE if filters["overdue"] else f"NOT {_OVERDUE}")
     if filters.get("indicator") is not None:
-        # An evaluation figure's cases (app.stats): the same condition on the same fact row.
+        # An evaluation figure's cases (app.stats): the same condition on the same fact row,
+        # once the facts have caught up with the changes (as the figure's own reader does).
+        await catch_up(conn)
         where.append(indicator_filter(filters["indicator"], filters.get("department_id")))
     if filters.get("bbox"):
         where.append("c.location && ST_MakeEnvelope(:x1, :y1, :x2, :y2, 4326)")
@@ -333,13 +336,21 @@ async def attachments(conn: AsyncConnection | AsyncSession, case_id: int) -> lis
 
 _EVENT = text(
     """
-    INSERT INTO case_events
-        (case_id, district_id, actor_id, action, from_status, to_status, note, detail)
-    VALUES (:case_id, :district, :actor, :action, :from_status, :to_status, :note,
-            CAST(:detail AS jsonb))
-    RETURNING id
+    WITH ev AS (
+        INSERT INTO case_events (case_id, district_id, actor_id, action, from_status, to_status,
+                                 note, detail)
+        VALUES (:case_id, :district, :actor, :action, :from_status, :to_status, :note,
+                CAST(:detail AS jsonb))
+        RETURNING id
+    ),
+    changed AS (
+        INSERT INTO case_changes (district_id, case_id) VALUES (:district, :case_id)
+    )
+    SELECT id FROM ev
     """
 )
+"""A timeline step, and the case marked for its facts to be recomputed (migration 0025): every
+change to a case writes a step."""
 
 
 async def add_event(

@@ -14,9 +14,10 @@ lie after `end` is left in the state it has then (dispatched, handling, rework, 
 verified), so the present has open and overdue work.
 
 Numbers are 'H' + 10 digits. With `events`, each case gets its timeline steps (report,
-register, dispatch, return, sign in, feedback, verify, evaluate). Triggers keep the evaluation
-facts; with `fast` (the benchmark, a superuser connection) they are skipped
-(session_replication_role = replica) and the facts rebuilt once at the end.
+register, dispatch, return, sign in, feedback, verify, evaluate). The cases are marked for the
+evaluation facts (`case_changes`, caught up by the next reader); with `fast` (the benchmark, a
+superuser connection) triggers are skipped (session_replication_role = replica) and the facts
+rebuilt once at the end.
 """
 
 from __future__ import annotations
@@ -410,6 +411,13 @@ async def generate_history(
         t = time.perf_counter()
         n_events = (await conn.execute(text(_INSERT_EVENTS), {"end": end})).rowcount
         times["events_s"] = time.perf_counter() - t
+    if not fast:
+        # A writer marks its cases for the evaluation facts (migration 0025).
+        await conn.execute(
+            text(
+                "INSERT INTO case_changes (district_id, case_id) SELECT district_id, id FROM hist_cases"
+            )
+        )
     if fast:
         # Rebuild the facts like a restore: without their secondary indexes, rebuilt after.
         t = time.perf_counter()

@@ -71,6 +71,17 @@ class EventIntent(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
 
 
+class CaseChange(Base):
+    """A case whose evaluation facts are out of date (migration 0025): added by the writer in the
+    transaction of the change (`app.events.outbox.changed`), taken out by `stats_catch_up`."""
+
+    __tablename__ = "case_changes"
+
+    district_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    case_id: Mapped[int] = mapped_column(BigInteger)
+
+
 class WebhookSubscription(Base):
     __tablename__ = "webhook_subscriptions"
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 CHANNEL = "wangge_events"
 ORDER_LOCK = 7_246_002
@@ -32,3 +32,34 @@ async def emit(session: AsyncSession, type_: str, case_id: int, payload: dict[st
         _EMIT,
         {"type": type_, "case_id": case_id, "payload": orjson.dumps(payload, default=str).decode()},
     )
+
+
+# --- derived data: the cases whose evaluation facts must be recomputed --------------------------
+
+CHANGED_SQL = (
+    "INSERT INTO case_changes (district_id, case_id) "
+    "SELECT c.district_id, c.id FROM cases c WHERE c.id = ANY(CAST(:ids AS bigint[])) "
+)
+"""Mark cases as changed (migration 0025); `stats_catch_up` recomputes their facts later, off
+the request's path. The writers that run one statement of their own (the intake, the loop's
+timeline step) add the same row in a CTE of that statement instead."""
+
+_CHANGED = text(CHANGED_SQL)
+
+
+async def changed(session: AsyncSession, case_ids: list[int]) -> None:
+    """Record, in the caller's transaction, that these cases' facts are out of date: every write
+    to `cases` or `case_assignments` outside the loop's actions and the intake calls this."""
+    if case_ids:
+        await session.execute(_CHANGED, {"ids": list(case_ids)})
+
+
+_CATCH_UP = text("SELECT stats_catch_up(CAST(:districts AS bigint[]))")
+
+
+async def catch_up(db: AsyncConnection | AsyncSession, districts: list[int] | None = None) -> int:
+    """Recompute the evaluation facts of the changed cases (of these districts; None: all), in
+    one statement: catch-ups are serialised in the database, and one that starts after a change
+    committed includes it, so what the facts say after it is exact. Every reader of the facts
+    calls it first; `app.stats.derive` runs it in the background too. Returns the cases done."""
+    return int((await db.execute(_CATCH_UP, {"districts": districts})).scalar_one())

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.config import get_settings
+from app.events.outbox import changed
 from app.worktime.calendar import (
     Deadline,
     OfficeHours,
@@ -85,7 +86,7 @@ def limit_for(limits: dict[str, Any], urgency: str) -> dict[str, Any]:
 
 _OPEN_PROVISIONAL = text(
     """
-    SELECT id, state, dispatched_at, sign_in_due, signed_in_at, handle_due, limits,
+    SELECT id, case_id, state, dispatched_at, sign_in_due, signed_in_at, handle_due, limits,
            (SELECT urgency FROM cases c WHERE c.id = a.case_id) AS urgency, extension, rework_count
     FROM case_assignments a
     WHERE provisional AND state IN ('dispatched', 'handling', 'rework', 'suspended')
@@ -110,6 +111,7 @@ async def load_year(session: AsyncSession, ys: YearSchedule, loaded_by: int | No
     forget()
     cal = await calendar(session)
     recomputed = 0
+    touched: list[int] = []
     for a in list(await session.execute(_OPEN_PROVISIONAL)):
         lim = limit_for(a.limits, a.urgency or "normal")
         sign_in = cal.deadline(a.dispatched_at, float(lim["sign_in_hours"]), "hours")
@@ -131,4 +133,6 @@ async def load_year(session: AsyncSession, ys: YearSchedule, loaded_by: int | No
             {**values, "handle_due": handle.at if handle else None},
         )
         recomputed += 1
+        touched.append(a.case_id)
+    await changed(session, touched)
     return recomputed

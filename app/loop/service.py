@@ -22,7 +22,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth import scope
 from app.auth.policy import RULES, Principal
 from app.errors import ApiError, not_found
-from app.events.outbox import emit
 from app.loop import handlers  # noqa: F401  (registers the actions)
 from app.loop.actions import (
     ACTIONS,
@@ -91,6 +90,29 @@ def parse_if_match(value: str | None) -> int:
         ) from None
 
 
+_STEP = text(
+    """
+    WITH ev AS (
+        INSERT INTO case_events (case_id, district_id, actor_id, post_id, action, from_status,
+                                 to_status, note, detail)
+        VALUES (:c, :d, :a, :p, :action, :f, :t, :note, CAST(:detail AS jsonb))
+        RETURNING id
+    ),
+    queued AS (
+        INSERT INTO event_intents (type, case_id, district_id, payload)
+        SELECT :type, :c, :d, CAST(:payload AS jsonb) || jsonb_build_object('event_id', ev.id)
+        FROM ev
+    ),
+    changed AS (
+        INSERT INTO case_changes (district_id, case_id) VALUES (:d, :c)
+    )
+    SELECT id FROM ev
+    """
+)
+"""An action's timeline step, its event (published at commit) and the case marked for its facts
+to be recomputed (migration 0025), in one statement."""
+
+
 async def perform(
     session: AsyncSession,
     case_id: int,
@@ -144,15 +166,20 @@ async def perform(
         {**{f"s_{k}": v for k, v in sets.items()}, "id": case_id, "d": case.district_id},
     )
     post = next((p.id for p in who.posts_for(RULES[spec.permission])), None)
+    keep = ("sign_in_due", "handle_due", "passed", "satisfaction", "reason")
+    payload = {
+        "case_id": case_id,
+        "number": case.number,
+        "action": name,
+        "from_status": case.status,
+        "to_status": to_status,
+        "version": case.version + 1,
+        "actor": who.display_name,
+        **{k: v for k, v in ctx.detail.items() if k in keep},
+    }
     event_id = (
         await session.execute(
-            text(
-                """
-        INSERT INTO case_events (case_id, district_id, actor_id, post_id, action, from_status,
-                                 to_status, note, detail)
-        VALUES (:c, :d, :a, :p, :action, :f, :t, :note, CAST(:detail AS jsonb)) RETURNING id
-        """
-            ),
+            _STEP,
             {
                 "c": case_id,
                 "d": case.district_id,
@@ -163,24 +190,9 @@ async def perform(
                 "t": to_status,
                 "note": note,
                 "detail": orjson.dumps(ctx.detail, default=str).decode(),
+                "type": f"case.{name}",
+                "payload": orjson.dumps(payload, default=str).decode(),
             },
         )
     ).scalar_one()
-    keep = ("sign_in_due", "handle_due", "passed", "satisfaction", "reason")
-    await emit(
-        session,
-        f"case.{name}",
-        case_id,
-        {
-            "case_id": case_id,
-            "number": case.number,
-            "action": name,
-            "from_status": case.status,
-            "to_status": to_status,
-            "event_id": event_id,
-            "version": case.version + 1,
-            "actor": who.display_name,
-            **{k: v for k, v in ctx.detail.items() if k in keep},
-        },
-    )
     return int(event_id)

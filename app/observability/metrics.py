@@ -69,6 +69,11 @@ OUTBOX_LAG = Gauge(
     "Age of the oldest event with a delivery due and not yet accepted (0: none waiting)",
     registry=REGISTRY,
 )
+DERIVE_PENDING = Gauge(
+    "wangge_derive_pending_cases",
+    "Changed cases whose evaluation facts the background catch-up has not recomputed yet",
+    registry=REGISTRY,
+)
 DB_UP = Gauge(
     "wangge_db_up",
     "1 when the scrape's database read worked",

@@ -25,6 +25,7 @@ _OUTBOX = text(
     WHERE d.delivered_at IS NULL AND NOT d.gave_up AND d.next_attempt_at <= now()
     """
 )
+_DERIVE = text("SELECT count(DISTINCT case_id) FROM case_changes")
 
 
 def allowed(request: Request) -> bool:
@@ -55,8 +56,10 @@ async def _database_figures() -> None:
     try:
         async with db.reader.connect() as conn:
             row = (await conn.execute(_OUTBOX)).one()
+            derive = (await conn.execute(_DERIVE)).scalar_one()
         metrics.OUTBOX_PENDING.set(row.pending)
         metrics.OUTBOX_LAG.set(float(row.lag))
+        metrics.DERIVE_PENDING.set(derive)
         metrics.DB_UP.set(1)
     except Exception:
         metrics.DB_UP.set(0)

@@ -22,6 +22,7 @@ from app.i18n import RequestLang
 from app.responses import FastJSON
 from app.schemas import SHANGHAI, LocalInstant
 from app.stats import export, maps, periods, report, service
+from app.stats.derive import FactsReader
 from app.stats.schemas import (
     Channels,
     Hotspots,
@@ -58,7 +59,7 @@ def _period(kind: str, at: date | None, since: datetime | None, until: datetime 
     summary="Indicators per unit (department, street, community, grid, grid worker) and period",
 )
 async def indicators(
-    reader: DbReader,
+    reader: FactsReader,
     who: StatsReader,
     lang: RequestLang,
     unit: Unit = "street",
@@ -79,7 +80,7 @@ async def indicators(
     summary="Rankings by score with ratings (优秀/合格/不合格) and the change on the previous period",
 )
 async def rankings(
-    reader: DbReader,
+    reader: FactsReader,
     who: StatsReader,
     lang: RequestLang,
     unit: RankUnit = "department",
@@ -100,7 +101,7 @@ async def rankings(
     summary="Received cases by grid and category over a period (the map's choropleth)",
 )
 async def hotspots(
-    reader: DbReader,
+    reader: FactsReader,
     who: StatsReader,
     lang: RequestLang,
     period: PeriodQ = "month",
@@ -117,7 +118,7 @@ async def hotspots(
 
 @router.get("/channels", response_model=Channels, summary="Received cases by intake channel")
 async def channels(
-    reader: DbReader,
+    reader: FactsReader,
     who: StatsReader,
     lang: RequestLang,
     period: PeriodQ = "month",
@@ -145,7 +146,7 @@ async def channels(
     },
 )
 async def export_table(
-    reader: DbReader,
+    reader: FactsReader,
     who: StatsReader,
     lang: RequestLang,
     table: Literal["indicators", "rankings", "hotspots", "channels"] = "indicators",
@@ -195,7 +196,7 @@ async def export_table(
 )
 async def monthly_report(
     department_id: Annotated[int, Path()],
-    reader: DbReader,
+    reader: FactsReader,
     who: StatsReader,
     lang: RequestLang,
     month: Annotated[

@@ -16,7 +16,7 @@ rows to another district through such cascades. This migration:
   reference tables; a department's code is never renamed by the app).
 
 Revision ID: 0024
-Revises: 0020
+Revises: 0025
 Create Date: 2026-12-02
 """
 
@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0024"
-down_revision: str | None = "0020"
+down_revision: str | None = "0025"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

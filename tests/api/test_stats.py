@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import text
 
+from app.events.outbox import CHANGED_SQL
 from app.worktime.calendar import default_calendar
 from tests.factories import Loop
 from tests.factories import department_id as _dept_id
@@ -28,9 +29,15 @@ def t(s: str) -> datetime:
     return datetime.fromisoformat(s).replace(tzinfo=SH)
 
 
+async def _changed(conn, *case_ids: int) -> None:
+    """A writer marks the cases it changed (app.events.outbox.changed), as the app's do."""
+    await conn.execute(text(CHANGED_SQL), {"ids": list(case_ids)})
+
+
 async def _set_case(conn, case_id: int, **values: Any) -> None:
     sets = ", ".join(f"{k} = :{k}" for k in values)
     await conn.execute(text(f"UPDATE cases SET {sets} WHERE id = :id"), {**values, "id": case_id})
+    await _changed(conn, case_id)
 
 
 async def _set_assignment(conn, case_id: int, dept: int, **values: Any) -> None:
@@ -42,6 +49,7 @@ async def _set_assignment(conn, case_id: int, dept: int, **values: Any) -> None:
         ),
         {**values, "c": case_id, "d": dept},
     )
+    await _changed(conn, case_id)
 
 
 async def scenario(anon, as_user, conn) -> dict[str, int]:
@@ -580,13 +588,18 @@ async def test_facts_stay_exact_as_cases_change(anon, as_user, conn) -> None:
     f.etag = (await anon.get(f"/api/v1/cases/{ids['F']}", headers=as_user("admin"))).headers["etag"]
     await f.do("dept", "sign_in")
     await _set_case(conn, ids["E"], reported_at=t("2025-08-30 11:30"))
-    await conn.execute(
-        text("UPDATE case_assignments SET sign_in_due = sign_in_due + interval '3 days'")
+    moved = await conn.execute(
+        text(
+            "UPDATE case_assignments SET sign_in_due = sign_in_due + interval '3 days' "
+            "RETURNING case_id"
+        )
     )
+    await _changed(conn, *{r.case_id for r in moved})
     r = await anon.post(
         f"/api/v1/cases/{ids['C']}/duplicate", headers=as_user("community"), json={"of": ids["A"]}
     )
     assert r.status_code == 200, r.text
+    await _changed(conn, ids["D"])
     await conn.execute(text("DELETE FROM cases WHERE id = :id"), {"id": ids["D"]})
     await _facts_match_recomputation(conn)
     # And the figures over the facts equal the figures recomputed from the raw tables.

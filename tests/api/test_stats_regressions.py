@@ -29,6 +29,7 @@ async def _figures(anon, as_user, grid_id: int) -> dict:
 
 
 async def _fact(conn, case_id: int) -> str | None:
+    await conn.execute(text("SELECT stats_catch_up(NULL)"))  # as every reader of the facts
     return (
         await conn.execute(
             text("SELECT satisfaction FROM stats_case_facts WHERE id = :id"), {"id": case_id}

@@ -27,7 +27,7 @@ from app.auth import scope
 from app.auth.policy import RULES, decode_access_token, load_principal
 from app.cases.service import sees_pii
 from app.events import hub
-from app.events.outbox import emit
+from app.events.outbox import CHANGED_SQL, emit
 
 PHONE = "13812345678"
 SINCE, UNTIL = "2001-01-01T00:00:00+08:00", "2001-02-01T00:00:00+08:00"
@@ -191,6 +191,7 @@ async def _world(conn: Any) -> dict[int, Any]:
         )
     ).one()
     ids.append(row.id)
+    await conn.execute(text(CHANGED_SQL), {"ids": ids})  # a writer marks its cases (0025)
     return {r.id: r for r in await conn.execute(_FACTS, {"ids": ids})}
 
 

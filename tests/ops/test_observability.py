@@ -102,6 +102,7 @@ async def test_metrics_by_route_template_status_and_district(anon, as_user, conn
     for name in (
         "wangge_outbox_lag_seconds",
         "wangge_outbox_pending_deliveries",
+        "wangge_derive_pending_cases",
         "wangge_sse_subscribers",
         "wangge_db_up",
     ):

@@ -1,0 +1,49 @@
+"""The evaluation facts' consumer (migration 0025): the writers only mark changed cases
+(`case_changes`, in their own transaction); this recomputes their facts off the request path.
+
+- `app.events.outbox.catch_up` runs `stats_catch_up`: one statement that takes the pending cases
+  and refreshes their facts (and so the monthly rollups). Catch-ups are serialised in the
+  database, and one that starts after a change committed includes it, so figures read after it
+  are exact. Every reader of the facts (the stats endpoints via `FactsReader`, the case list's
+  `indicator=` filter) calls it first.
+- `run_forever` is the background loop each server process runs every `derive_seconds`, so the
+  pending set (and a reader's wait) stays short.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Annotated
+
+from fastapi import Depends
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.config import get_settings
+from app.db import DbReader, unit_of_work
+from app.events.outbox import catch_up
+
+log = logging.getLogger("wangge.derive")
+
+
+async def run_forever(stop: asyncio.Event) -> None:
+    period = get_settings().derive_seconds
+    while not stop.is_set():
+        try:
+            async with unit_of_work() as session:
+                await catch_up(session)
+        except Exception:
+            log.exception("evaluation facts catch-up failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=period)
+
+
+async def fresh_reader(reader: DbReader) -> AsyncConnection:
+    """The request's autocommit reader, after the facts have caught up (its own transaction)."""
+    await catch_up(reader)
+    return reader
+
+
+FactsReader = Annotated[AsyncConnection, Depends(fresh_reader)]
+"""For every endpoint that reads the evaluation facts or their rollups."""
