@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 
 .PHONY: run test fuzz stop bench lint fmt typecheck openapi clean venv db console field browser \
-	ha-up ha-down test-ha venv-runtime lock
+	ha-up ha-down test-ha test-citus venv-runtime lock
 
 ## Installs come from the lock files (requirements/*.txt: every transitive dependency, pinned with
 ## its hashes; scripts/lock.sh regenerates them from pyproject.toml): `make run` installs the
@@ -85,6 +85,11 @@ ha-down:
 	@scripts/ha.sh down
 
 ## make test-ha: a fresh HA cluster, the failover test on it, the cluster removed
+## make test-citus: the API suite on a Citus cluster (WANGGE_CITUS_URL: the coordinator, with its
+## workers registered; scripts/citus.sh starts one from an installed Citus). Run by hand.
+test-citus: venv console field
+	@scripts/test-citus.sh $(ARGS)
+
 test-ha: venv
 	@scripts/ha.sh destroy >/dev/null 2>&1 || true
 	@WANGGE_PG_FSYNC=$${WANGGE_PG_FSYNC:-off} scripts/ha.sh up

@@ -36,12 +36,16 @@ async def _wait_for_db(timeout: float) -> None:
             await asyncio.sleep(1)
 
 
-async def _seed() -> None:
+async def _seed(second_district: bool = False) -> None:
     from app.db import db
     from app.demo.load import load_demo
+    from app.demo.second_district import load_second_district
 
     async with db.engine.begin() as conn:
         report = await load_demo(conn)
+        if second_district:
+            n = await load_second_district(conn)
+            print(f"wangge: second demo district 另一区 loaded (+{n} areas)")
     print(
         f"wangge: demo district loaded (+{report.areas} areas, +{report.grids} grids, "
         f"+{report.buildings} buildings, +{report.departments} departments, "
@@ -220,6 +224,36 @@ async def _load_calendar(path: Path) -> int:
     return 0
 
 
+async def _distribute(spread: bool) -> int:
+    from app.db import db
+    from app.distribute import NotCitus, distribute, spread_districts
+
+    try:
+        async with db.engine.begin() as conn:
+            report = await distribute(conn)
+    except NotCitus as e:
+        print(f"wangge: {e}", file=sys.stderr)
+        await db.dispose()
+        return 2
+    moves: list[tuple[int, str]] = []
+    if spread:
+        async with db.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            moves = await spread_districts(conn)
+    await db.dispose()
+    print(
+        f"wangge: distributed over {report.workers} workers: "
+        f"{len(report.created_reference)} reference tables created, "
+        f"{len(report.created_distributed)} distributed tables created (on district_id, "
+        f"co-located with cases), {len(report.created_local)} coordinator tables added, "
+        f"{report.already} tables already in place; "
+        f"{len(report.paused_triggers)} evaluation triggers disabled; "
+        f"{len(moves)} district shard groups moved"
+        + "".join(f"\n  district {d} → {w}" for d, w in moves)
+    )
+    return 0
+
+
 async def _purge() -> int:
     from app.auth.service import purge_login_failures
     from app.db import db
@@ -285,7 +319,12 @@ def main(argv: list[str] | None = None) -> None:
     ps.add_argument("--no-seed", action="store_true", help="do not load the demo district")
     ps.add_argument("--timeout", type=float, default=60.0)
     sub.add_parser("migrate", help="alembic upgrade head")
-    sub.add_parser("seed-demo", help="load the demo district (idempotent)")
+    sd = sub.add_parser("seed-demo", help="load the demo district (idempotent)")
+    sd.add_argument(
+        "--second-district",
+        action="store_true",
+        help="also the small second district 另一区 (a city on Citus: make test-citus)",
+    )
     imp = sub.add_parser("import-grids", help="import grids from a GeoJSON file (all or nothing)")
     imp.add_argument("file", type=Path)
     imp.add_argument("--repair", action="store_true", help="repair invalid rings, report changes")
@@ -340,6 +379,14 @@ def main(argv: list[str] | None = None) -> None:
         help="re-sync working hours (WANGGE_OFFICE_HOURS, loaded years) and rebuild the "
         "evaluation facts from scratch",
     )
+    dist = sub.add_parser(
+        "distribute",
+        help="on a Citus coordinator: reference tables, then the case-side tables distributed "
+        "on district_id (idempotent)",
+    )
+    dist.add_argument(
+        "--no-spread", action="store_true", help="do not move districts' shard groups"
+    )
     sub.add_parser("verify-audit", help="recompute the audit log's hash chain; exit 1 if broken")
     args = p.parse_args(argv)
     if args.cmd not in ("prestart", "migrate"):
@@ -355,7 +402,7 @@ def main(argv: list[str] | None = None) -> None:
 
         upgrade(get_settings().database_url)
     elif args.cmd == "seed-demo":
-        asyncio.run(_seed())
+        asyncio.run(_seed(second_district=args.second_district))
     elif args.cmd == "import-grids":
         raise SystemExit(asyncio.run(_import(args.file, args.repair, args.mode, args.crs)))
     elif args.cmd == "export-grids":
@@ -374,6 +421,8 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(asyncio.run(_stats_rebuild()))
     elif args.cmd == "purge":
         raise SystemExit(asyncio.run(_purge()))
+    elif args.cmd == "distribute":
+        raise SystemExit(asyncio.run(_distribute(spread=not args.no_spread)))
     elif args.cmd == "verify-audit":
         raise SystemExit(asyncio.run(_verify_audit()))
     elif args.cmd == "check-coverage":

@@ -24,6 +24,7 @@ import hashlib
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
@@ -52,23 +53,25 @@ ERROR_CODES: dict[str, tuple[int, str, str]] = {
 
 CLAIM = """
     INSERT INTO idempotency_keys
-        (user_id, key, method_path, request_hash, state, lease_until, result_id)
+        (user_id, key, method_path, request_hash, state, lease_until, result_id, created_at)
     SELECT :user_id, CAST(:key AS text), :method_path, :hash, 'processing',
-           now() + make_interval(secs => :lease), {result_id}
+           CAST(:lease_until AS timestamptz), {result_id},
+           CAST(:claimed_at AS timestamptz)
     FROM {source} WHERE CAST(:key AS text) IS NOT NULL
     ON CONFLICT (user_id, key) DO UPDATE
        SET method_path = EXCLUDED.method_path, request_hash = EXCLUDED.request_hash,
-           state = 'processing', lease_until = EXCLUDED.lease_until, created_at = now(),
+           state = 'processing', lease_until = EXCLUDED.lease_until, created_at = EXCLUDED.created_at,
            status_code = NULL, response = NULL, result_id = EXCLUDED.result_id
-     WHERE (idempotency_keys.state = 'processing' AND idempotency_keys.lease_until < now()
+     WHERE (idempotency_keys.state = 'processing' AND idempotency_keys.lease_until < CAST(:claimed_at AS timestamptz)
             AND idempotency_keys.request_hash = EXCLUDED.request_hash
             AND idempotency_keys.result_id IS NULL)
-        OR idempotency_keys.created_at < now() - make_interval(hours => :keep_hours)
+        OR idempotency_keys.created_at < CAST(:stale_before AS timestamptz)
     RETURNING result_id
 """
 """A CTE body that claims the key (`:key` NULL: no key, claims nothing) for the statement that
 does the work; format in the expression of the created id and the row source it comes from.
-The work must run only when the claim returned a row (or there is no key)."""
+The work must run only when the claim returned a row (or there is no key). The time is a bind
+(`:claimed_at`, the app's clock): Citus refuses `now()` in `ON CONFLICT DO UPDATE SET`."""
 
 _READ = RawSql(
     """
@@ -121,13 +124,15 @@ class Claim:
 
     def params(self) -> dict[str, Any]:
         s = get_settings()
+        now = datetime.now(UTC)
         return {
             "user_id": self.user_id,
             "key": self.key,
             "method_path": self.method_path,
             "hash": self.digest,
-            "lease": s.idempotency_lease_seconds,
-            "keep_hours": s.idempotency_hours,
+            "claimed_at": now,
+            "lease_until": now + timedelta(seconds=s.idempotency_lease_seconds),
+            "stale_before": now - timedelta(hours=s.idempotency_hours),
         }
 
     @property
@@ -142,8 +147,9 @@ def no_claim(user_id: int) -> dict[str, Any]:
         "key": None,
         "method_path": None,
         "hash": None,
-        "lease": 0,
-        "keep_hours": 0,
+        "claimed_at": None,
+        "lease_until": None,
+        "stale_before": None,
     }
 
 

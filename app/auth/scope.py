@@ -66,16 +66,19 @@ class Fragment:
 # --- objects in the path: their place in the area tree ------------------------------------------
 
 _CHAIN = """
-WITH RECURSIVE start AS ({start}),
-up(id, parent_id) AS (
-    SELECT a.id, a.parent_id FROM areas a JOIN start ON a.id = start.area_id
-    UNION ALL
-    SELECT a.id, a.parent_id FROM areas a JOIN up ON a.id = up.parent_id
-)
-SELECT (SELECT grid_id FROM start) AS grid_id, array(SELECT id FROM up) AS chain,
+WITH start AS MATERIALIZED ({start})
+SELECT (SELECT grid_id FROM start) AS grid_id,
+       (SELECT array_remove(ARRAY[a1.id, a2.id, a3.id, a4.id], NULL)
+        FROM start s JOIN areas a1 ON a1.id = s.area_id
+        LEFT JOIN areas a2 ON a2.id = a1.parent_id
+        LEFT JOIN areas a3 ON a3.id = a2.parent_id
+        LEFT JOIN areas a4 ON a4.id = a3.parent_id) AS chain,
        EXISTS (SELECT 1 FROM start) AS found, (SELECT owner_id FROM start) AS owner_id,
        {departments} AS departments
 """
+"""The area tree has four levels (city, district, street, community: the `level` check of
+`areas`), so an object's chain is at most four joins up: no recursive CTE, which Citus runs only
+with a filter on the distribution column."""
 _NO_DEPTS = "'{}'::bigint[]"
 _CASE_DEPTS = (
     "array(SELECT department_id FROM case_assignments WHERE state <> 'withdrawn' "
@@ -141,8 +144,48 @@ _CHAINS = {
         )
     ),
 }
+# The same for a case whose district is known: every statement routed to the case's shard.
+_CASE_CHAIN_IN = text(
+    _CHAIN.format(
+        start="SELECT coalesce(community_id, street_id, district_id) AS area_id, grid_id, "
+        "reporter_id AS owner_id, id AS case_id, district_id FROM cases "
+        "WHERE id = :id AND district_id = :district",
+        departments="array(SELECT department_id FROM case_assignments WHERE state <> 'withdrawn' "
+        "AND case_id = :id AND district_id = :district)",
+    )
+)
 PATH_OBJECTS = tuple(_CHAINS)
 """Path parameters that name an object whose place the policy checks."""
+
+
+# --- the district of a case named by id ---------------------------------------------------------
+
+_DISTRICT_OF = text("SELECT district_id FROM cases WHERE id = :id")
+
+
+def _memo(session: AsyncSession | AsyncConnection) -> dict[int, int | None]:
+    # Per request (the request's session), never per pooled connection.
+    if isinstance(session, AsyncSession):
+        memo: dict[int, int | None] = session.info.setdefault("case_districts", {})
+        return memo
+    return {}
+
+
+def remember_district(
+    session: AsyncSession | AsyncConnection, case_id: int, district_id: int | None
+) -> None:
+    _memo(session)[case_id] = district_id
+
+
+async def district_of(session: AsyncSession | AsyncConnection, case_id: int) -> int | None:
+    """The district of a case named by id alone (a path's `case_id`): the one statement of a
+    request that cannot name the district (on Citus, one index probe on every shard); every
+    statement after it filters on the district this returns (a router query). Remembered for
+    the request's session (the policy's object chain fills it)."""
+    memo = _memo(session)
+    if case_id not in memo:
+        memo[case_id] = (await session.execute(_DISTRICT_OF, {"id": case_id})).scalar()
+    return memo[case_id]
 
 
 async def object_chain(
@@ -151,7 +194,13 @@ async def object_chain(
     """(exists, the area ids from the object's area up to the root, its grid, its reporter,
     the departments it was dispatched to)."""
     conn = await session.connection() if isinstance(session, AsyncSession) else session
-    row = (await conn.execute(_CHAINS[kind], {"id": object_id})).one()
+    if kind == "case_id":
+        district = await district_of(session, object_id)
+        if district is None:
+            return False, [], None, None, []
+        row = (await conn.execute(_CASE_CHAIN_IN, {"id": object_id, "district": district})).one()
+    else:
+        row = (await conn.execute(_CHAINS[kind], {"id": object_id})).one()
     return (
         bool(row.found),
         list(row.chain or []),

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
+from app.auth import scope
 from app.auth.policy import Principal
 from app.cases.service import attachments, case_out, fetch_case, sees_pii, timeline
 from app.geometry import CRS
@@ -25,7 +26,8 @@ _ASSIGNMENTS = text(
     """
     SELECT a.*, d.code AS d_code, d.name AS d_name FROM case_assignments a
     JOIN departments d ON d.id = a.department_id
-    WHERE a.case_id = :id AND a.state <> 'withdrawn' ORDER BY a.role DESC, a.id
+    WHERE a.case_id = :id AND a.district_id = :district AND a.state <> 'withdrawn'
+    ORDER BY a.role DESC, a.id
     """
 )
 
@@ -91,7 +93,8 @@ async def detail(
 
 async def assignments(session: AsyncSession, case_id: int) -> list[dict[str, Any]]:
     """The departments a case was dispatched to, with their deadlines and working hours left."""
-    rows = list(await session.execute(_ASSIGNMENTS, {"id": case_id}))
+    district = await scope.district_of(session, case_id)
+    rows = list(await session.execute(_ASSIGNMENTS, {"id": case_id, "district": district}))
     if not rows:
         return []
     assert _loop.calendar_of is not None, "the loop registers its calendar (app.extensions)"

@@ -59,7 +59,7 @@ class Case(Base):
         ),
         CheckConstraint("duplicate_of IS NULL OR duplicate_of <> id", name="not_own_duplicate"),
         UniqueConstraint("number", "district_id"),
-        district_key("duplicate_of", "cases", onupdate="CASCADE"),
+        district_key("duplicate_of", "cases", deferrable=True, initially="IMMEDIATE"),
         Index("ix_cases_location", "location", postgresql_using="gist"),
         Index("ix_cases_change", "change_xid", "id"),
         Index("ix_cases_grid_status", "grid_id", "status"),
@@ -130,7 +130,9 @@ class CaseEvent(Base):
 
     __tablename__ = "case_events"
     __table_args__ = (
-        district_key("case_id", "cases", ondelete="CASCADE", onupdate="CASCADE"),
+        district_key(
+            "case_id", "cases", ondelete="CASCADE", deferrable=True, initially="IMMEDIATE"
+        ),
         # A case's timeline in order, and its last step (the hash chain's lookup, migration 0025).
         Index("ix_case_events_case_id_id", "case_id", "id"),
     )
@@ -161,8 +163,12 @@ class Attachment(Base):
     __tablename__ = "attachments"
     __table_args__ = (
         UniqueConstraint("event_id", "sha256", "district_id", name="uq_attachments_event_sha"),
-        district_key("case_id", "cases", ondelete="CASCADE", onupdate="CASCADE"),
-        district_key("event_id", "case_events", ondelete="CASCADE", onupdate="CASCADE"),
+        district_key(
+            "case_id", "cases", ondelete="CASCADE", deferrable=True, initially="IMMEDIATE"
+        ),
+        district_key(
+            "event_id", "case_events", ondelete="CASCADE", deferrable=True, initially="IMMEDIATE"
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

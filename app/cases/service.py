@@ -140,12 +140,16 @@ def sees_pii(who: Principal | None) -> bool:
 # --- reading -------------------------------------------------------------------------------------
 
 
+_FETCH = text(f"SELECT {CASE_COLUMNS} {CASE_FROM} WHERE c.id = :id AND c.district_id = :district")
+
+
 async def fetch_case(conn: AsyncConnection | AsyncSession, case_id: int) -> Any:
+    district = await scope.district_of(conn, case_id)
     row = (
-        await conn.execute(
-            text(f"SELECT {CASE_COLUMNS} {CASE_FROM} WHERE c.id = :id"), {"id": case_id}
-        )
-    ).first()
+        (await conn.execute(_FETCH, {"id": case_id, "district": district})).first()
+        if district is not None
+        else None
+    )
     if row is None:
         raise not_found("事件", "Case", case_id)
     return row
@@ -253,17 +257,18 @@ _TIMELINE = text(
     SELECT e.id, e.at, e.action, e.actor_id, u.display_name AS actor_name, e.from_status,
            e.to_status, e.note, e.detail, e.post_id, p.role AS post_role, p.title AS post_title,
            coalesce((SELECT array_agg(a.id ORDER BY a.id) FROM attachments a
-                     WHERE a.event_id = e.id), '{}') AS attachments
+                     WHERE a.event_id = e.id AND a.district_id = :district), '{}')
+           AS attachments
     FROM case_events e LEFT JOIN users u ON u.id = e.actor_id
     LEFT JOIN posts p ON p.id = e.post_id
-    WHERE e.case_id = :id ORDER BY e.at, e.id
+    WHERE e.case_id = :id AND e.district_id = :district ORDER BY e.at, e.id
     """
 )
 _ATTACHMENTS = text(
     """
     SELECT id, event_id, media_type, bytes, width, height, taken_at, taken_lon, taken_lat,
            flags, created_at
-    FROM attachments WHERE case_id = :id ORDER BY id
+    FROM attachments WHERE case_id = :id AND district_id = :district ORDER BY id
     """
 )
 
@@ -295,7 +300,9 @@ async def timeline(
             "detail": structured(e.detail or {}),
             "attachments": list(e.attachments),
         }
-        for e in await conn.execute(_TIMELINE, {"id": case_id})
+        for e in await conn.execute(
+            _TIMELINE, {"id": case_id, "district": await scope.district_of(conn, case_id)}
+        )
     ]
 
 
@@ -318,24 +325,26 @@ def attachment_out(a: Any) -> dict[str, Any]:
 
 
 async def attachments(conn: AsyncConnection | AsyncSession, case_id: int) -> list[dict[str, Any]]:
-    return [attachment_out(a) for a in await conn.execute(_ATTACHMENTS, {"id": case_id})]
+    district = await scope.district_of(conn, case_id)
+    return [
+        attachment_out(a)
+        for a in await conn.execute(_ATTACHMENTS, {"id": case_id, "district": district})
+    ]
 
 
 # --- changes -------------------------------------------------------------------------------------
 
 _EVENT = text(
     """
-    WITH c AS (SELECT id, district_id FROM cases WHERE id = :case_id),
-    ev AS (
+    WITH ev AS (
         INSERT INTO case_events (case_id, district_id, actor_id, action, from_status, to_status,
                                  note, detail)
-        SELECT c.id, c.district_id, :actor, :action, :from_status, :to_status, :note,
-               CAST(:detail AS jsonb)
-        FROM c
+        VALUES (:case_id, :district, :actor, :action, :from_status, :to_status, :note,
+                CAST(:detail AS jsonb))
         RETURNING id
     ),
     changed AS (
-        INSERT INTO case_changes (district_id, case_id) SELECT district_id, id FROM c
+        INSERT INTO case_changes (district_id, case_id) VALUES (:district, :case_id)
     )
     SELECT id FROM ev
     """
@@ -361,6 +370,7 @@ async def add_event(
                 _EVENT,
                 {
                     "case_id": case_id,
+                    "district": await scope.district_of(session, case_id),
                     "actor": actor,
                     "action": action,
                     "from_status": from_status,
@@ -517,6 +527,7 @@ async def place(
             "id": case_id,
         },
     )
+    scope.remember_district(session, case_id, target.district_id)
     await add_event(
         session,
         case_id,

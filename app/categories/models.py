@@ -29,9 +29,7 @@ class Category(Base):
     name: Mapped[str] = mapped_column(String(100))
     name_en: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, server_default="")
-    lead_department: Mapped[str | None] = mapped_column(
-        ForeignKey("departments.code", onupdate="CASCADE")
-    )
+    lead_department: Mapped[str | None] = mapped_column(ForeignKey("departments.code"))
     co_departments: Mapped[list[str]] = mapped_column(
         ARRAY(String(32)), server_default=text("'{}'")
     )

@@ -125,10 +125,10 @@ _POST = text(
     """
     INSERT INTO posts (user_id, role, worker_type, area_id, department_id, title, work_phone,
                        starts_on)
-    VALUES (:user_id, :role, :worker_type,
-            (SELECT id FROM areas WHERE code = :area_code),
-            (SELECT id FROM departments WHERE code = :dept_code),
-            :title, :work_phone, DATE '2024-01-01')
+    SELECT :user_id, :role, :worker_type, a.id, d.id, :title, :work_phone, DATE '2024-01-01'
+    FROM (SELECT 1) one
+    LEFT JOIN areas a ON a.code = :area_code
+    LEFT JOIN departments d ON d.code = :dept_code
     RETURNING id
     """
 )
@@ -170,8 +170,8 @@ async def load_departments(conn: AsyncConnection) -> int:
         text(
             """
             INSERT INTO departments (code, name, name_en, parent_org, district_id, contact, phone)
-            VALUES (:code, :name, :name_en, :parent_org,
-                    (SELECT id FROM areas WHERE code = :district), :contact, :phone)
+            SELECT :code, :name, :name_en, :parent_org, a.id, :contact, :phone
+            FROM (SELECT 1) one LEFT JOIN areas a ON a.code = :district
             ON CONFLICT (code) DO NOTHING
             """
         ),

@@ -26,8 +26,8 @@ LEVEL_ORDER = {"city": 0, "district": 1, "street": 2, "community": 3}
 _AREA = text(
     """
     INSERT INTO areas (level, code, name, parent_id, boundary, phone, address, service_hours)
-    VALUES (:level, :code, :name, (SELECT id FROM areas WHERE code = :parent_code),
-            ST_GeomFromWKB(:wkb, 4326), :phone, :address, :hours)
+    SELECT :level, :code, :name, p.id, ST_GeomFromWKB(:wkb, 4326), :phone, :address, :hours
+    FROM (SELECT 1) one LEFT JOIN areas p ON p.code = :parent_code
     ON CONFLICT (code) DO NOTHING
     """
 )
@@ -49,8 +49,8 @@ _BUILDING = text(
     INSERT INTO buildings (grid_id, name, households, units, geom)
     SELECT g.id, CAST(:name AS varchar), :households, :units, ST_GeomFromWKB(:wkb, 4326)
     FROM grids g
-    WHERE g.code = :grid_code
-      AND NOT EXISTS (SELECT 1 FROM buildings b WHERE b.grid_id = g.id AND b.name = CAST(:name AS varchar))
+    LEFT JOIN buildings b ON b.grid_id = g.id AND b.name = CAST(:name AS varchar)
+    WHERE g.code = :grid_code AND b.id IS NULL
     """
 )
 

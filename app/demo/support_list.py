@@ -121,8 +121,8 @@ async def load_departments_and_measures(conn: AsyncConnection) -> int:
         text(
             """
             INSERT INTO departments (code, name, name_en, parent_org, district_id, contact, phone)
-            VALUES (:code, :name, :name_en, :parent_org, (SELECT id FROM areas WHERE code = :district),
-                    '办公室', :phone)
+            SELECT :code, :name, :name_en, :parent_org, a.id, '办公室', :phone
+            FROM (SELECT 1) one LEFT JOIN areas a ON a.code = :district
             ON CONFLICT (code) DO NOTHING
             """
         ),

@@ -28,7 +28,11 @@ from app.db import Base, district_key
 
 class Event(Base):
     __tablename__ = "events"
-    __table_args__ = (district_key("case_id", "cases", ondelete="CASCADE", onupdate="CASCADE"),)
+    __table_args__ = (
+        district_key(
+            "case_id", "cases", ondelete="CASCADE", deferrable=True, initially="IMMEDIATE"
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
@@ -101,7 +105,9 @@ class WebhookDelivery(Base):
             "next_attempt_at",
             postgresql_where=text("delivered_at IS NULL AND NOT gave_up"),
         ),
-        district_key("event_id", "events", ondelete="CASCADE", onupdate="CASCADE"),
+        district_key(
+            "event_id", "events", ondelete="CASCADE", deferrable=True, initially="IMMEDIATE"
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from app.auth import scope
 from app.auth.policy import RULES, Principal
 from app.auth.scope import covers
 from app.errors import ApiError
@@ -150,33 +151,33 @@ def allowed_actions(view: CaseView, who: Principal, now: datetime) -> list[str]:
     return [a.name for a in ACTIONS.values() if refusal(a, view, who, now) is None]
 
 
-_VIEWS = text(
-    """
+_VIEWS = """
     SELECT now() AS now, c.id, c.status, c.closed_at, c.duplicate_of, c.grid_id,
            c.reporter_id AS owner_id,
-           array(
-               WITH RECURSIVE up(id, parent_id) AS (
-                   SELECT a.id, a.parent_id FROM areas a
-                   WHERE a.id = coalesce(c.community_id, c.street_id, c.district_id)
-                   UNION ALL
-                   SELECT a.id, a.parent_id FROM areas a JOIN up ON a.id = up.parent_id
-               )
-               SELECT id FROM up
-           ) AS chain,
+           array_remove(ARRAY[a1.id, a2.id, a3.id, a4.id], NULL) AS chain,
            (SELECT t.worker_id FROM worker_tasks t
             WHERE t.case_id = c.id AND t.district_id = c.district_id AND t.kind = 'verification'
               AND t.state IN ('open', 'accepted')) AS verifier_id
-    FROM cases c WHERE c.id = ANY(:ids)
-    """
-)
-_ASSIGNMENTS = text(
-    """
+    FROM cases c
+    LEFT JOIN areas a1 ON a1.id = coalesce(c.community_id, c.street_id, c.district_id)
+    LEFT JOIN areas a2 ON a2.id = a1.parent_id
+    LEFT JOIN areas a3 ON a3.id = a2.parent_id
+    LEFT JOIN areas a4 ON a4.id = a3.parent_id
+    WHERE {where}
+"""
+"""The area tree has four levels (the `level` check of `areas`): the chain is four joins up."""
+_ASSIGNMENTS = """
     SELECT a.* FROM case_assignments a
     JOIN cases c ON c.id = a.case_id AND c.district_id = a.district_id
-    WHERE c.id = ANY(:ids) AND a.state <> 'withdrawn'
+    WHERE {where} AND a.state <> 'withdrawn'
     ORDER BY a.case_id, a.role DESC, a.id
-    """
-)
+"""
+# Many cases (a queue's page): by id. One case (its detail, an action): in its district, so that
+# on Citus both statements go to the case's shard alone.
+_MANY = "c.id = ANY(:ids)"
+_ONE = "c.id = :id AND c.district_id = :district"
+_VIEWS_MANY, _VIEWS_ONE = (text(_VIEWS.format(where=w)) for w in (_MANY, _ONE))
+_ASSIGNMENTS_MANY, _ASSIGNMENTS_ONE = (text(_ASSIGNMENTS.format(where=w)) for w in (_MANY, _ONE))
 
 
 async def case_views(db: AsyncSession | AsyncConnection, ids: Sequence[int]) -> dict[int, CaseView]:
@@ -190,11 +191,19 @@ async def _views_at(
     """The views and the database's clock, read in the same two statements."""
     if not ids:
         return {}, None
-    params = {"ids": list(ids)}
+    if len(ids) == 1:
+        district = await scope.district_of(db, ids[0])
+        if district is None:
+            return {}, None
+        params: dict[str, Any] = {"id": ids[0], "district": district}
+        views_sql, assignments_sql = _VIEWS_ONE, _ASSIGNMENTS_ONE
+    else:
+        params = {"ids": list(ids)}
+        views_sql, assignments_sql = _VIEWS_MANY, _ASSIGNMENTS_MANY
     by_case: dict[int, list[Any]] = {}
-    for a in await db.execute(_ASSIGNMENTS, params):
+    for a in await db.execute(assignments_sql, params):
         by_case.setdefault(a.case_id, []).append(a)
-    rows = list(await db.execute(_VIEWS, params))
+    rows = list(await db.execute(views_sql, params))
     views = {
         r.id: CaseView(
             id=r.id,

@@ -54,7 +54,9 @@ class Assignment(Base):
             unique=True,
             postgresql_where=text("state NOT IN ('returned', 'withdrawn', 'done')"),
         ),
-        district_key("case_id", "cases", ondelete="CASCADE", onupdate="CASCADE"),
+        district_key(
+            "case_id", "cases", ondelete="CASCADE", deferrable=True, initially="IMMEDIATE"
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth import scope
 from app.auth.policy import RULES, Principal
 from app.errors import ApiError, not_found
 from app.http import if_match_version
@@ -122,11 +123,17 @@ async def perform(
     """Run one action; returns the new timeline step's id (the unit of work commits)."""
     spec = ACTIONS[name]
     expected = parse_if_match(if_match)
+    district = await scope.district_of(session, case_id)
     case = (
-        await session.execute(
-            text("SELECT * FROM cases WHERE id = :id FOR UPDATE"), {"id": case_id}
-        )
-    ).first()
+        (
+            await session.execute(
+                text("SELECT * FROM cases WHERE id = :id AND district_id = :d FOR UPDATE"),
+                {"id": case_id, "d": district},
+            )
+        ).first()
+        if district is not None
+        else None
+    )
     if case is None:
         raise not_found("事件", "Case", case_id)
     if case.version != expected:
@@ -152,9 +159,9 @@ async def perform(
     await session.execute(
         text(
             f"UPDATE cases SET {assignments}, version = version + 1, updated_at = now() "
-            "WHERE id = :id"
+            "WHERE id = :id AND district_id = :d"
         ),
-        {**{f"s_{k}": v for k, v in sets.items()}, "id": case_id},
+        {**{f"s_{k}": v for k, v in sets.items()}, "id": case_id, "d": case.district_id},
     )
     post = next((p.id for p in who.posts_for(RULES[spec.permission])), None)
     keep = ("sign_in_due", "handle_due", "passed", "satisfaction", "reason")

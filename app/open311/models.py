@@ -69,7 +69,9 @@ class Open311Request(Base):
     __tablename__ = "open311_requests"
     __table_args__ = (
         UniqueConstraint("token", "district_id"),
-        district_key("case_id", "cases", ondelete="CASCADE", onupdate="CASCADE"),
+        district_key(
+            "case_id", "cases", ondelete="CASCADE", deferrable=True, initially="IMMEDIATE"
+        ),
     )
 
     case_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

@@ -15,7 +15,7 @@ import hmac
 import logging
 import secrets
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -66,31 +66,36 @@ def verify(
 _CLAIM = text(
     """
     UPDATE webhook_deliveries d
-    SET next_attempt_at = CAST(:now AS timestamptz) + make_interval(secs => :lease)
-    WHERE d.id IN (
+    SET next_attempt_at = CAST(:lease_until AS timestamptz)
+    WHERE d.district_id = :district AND d.id IN (
         SELECT id FROM webhook_deliveries
-        WHERE delivered_at IS NULL AND NOT gave_up AND next_attempt_at <= :now
+        WHERE district_id = :district
+          AND delivered_at IS NULL AND NOT gave_up AND next_attempt_at <= :now
         ORDER BY next_attempt_at, id
         LIMIT :batch
         FOR UPDATE SKIP LOCKED
     )
-    RETURNING d.id, d.attempts, d.event_id,
+    RETURNING d.id, d.district_id, d.attempts, d.event_id,
         (SELECT url FROM webhook_subscriptions s WHERE s.id = d.subscription_id) AS url,
         (SELECT secret FROM webhook_subscriptions s WHERE s.id = d.subscription_id) AS secret,
         (SELECT row_to_json(e) FROM (SELECT id, type, at, case_id, payload FROM events
-                                     WHERE id = d.event_id) e) AS event
+                                     WHERE id = d.event_id AND district_id = :district) e)
+            AS event
     """
 )
+"""One district's due deliveries: `SKIP LOCKED` works within one shard (Citus refuses it across
+shards), so the job claims district by district."""
+_DISTRICTS = text("SELECT id FROM areas WHERE level = 'district' ORDER BY id")
 _DONE = text(
     "UPDATE webhook_deliveries SET delivered_at = :now, attempts = attempts + 1, "
-    "last_status = :status, last_error = NULL WHERE id = :id"
+    "last_status = :status, last_error = NULL WHERE id = :id AND district_id = :district"
 )
 _FAILED = text(
     """
     UPDATE webhook_deliveries SET attempts = attempts + 1, last_status = :status,
-           last_error = :error, next_attempt_at = CAST(:now AS timestamptz) + make_interval(secs => :wait),
+           last_error = :error, next_attempt_at = CAST(:retry_at AS timestamptz),
            gave_up = attempts + 1 >= :max
-    WHERE id = :id
+    WHERE id = :id AND district_id = :district
     """
 )
 
@@ -121,7 +126,20 @@ async def claim_due(
     its own unit of work before sending (no transaction is held across the network)."""
     now = now or (await session.execute(text("SELECT now()"))).scalar_one()
     lease = get_settings().webhook_lease_seconds
-    claimed = list(await session.execute(_CLAIM, {"now": now, "batch": batch, "lease": lease}))
+    lease_until = now + timedelta(seconds=lease)
+    claimed: list[Any] = []
+    for district in (await session.execute(_DISTRICTS)).scalars().all():
+        if len(claimed) >= batch:
+            break
+        claimed += await session.execute(
+            _CLAIM,
+            {
+                "now": now,
+                "lease_until": lease_until,
+                "batch": batch - len(claimed),
+                "district": district,
+            },
+        )
     return now, claimed
 
 
@@ -169,18 +187,20 @@ async def record_outcomes(
     sent = failed = 0
     for d, status, error in outcomes:
         if error is None:
-            await session.execute(_DONE, {"now": now, "status": status, "id": d.id})
+            await session.execute(
+                _DONE, {"now": now, "status": status, "id": d.id, "district": d.district_id}
+            )
             sent += 1
             continue
         await session.execute(
             _FAILED,
             {
-                "now": now,
                 "status": status,
                 "error": error,
-                "wait": backoff_seconds(d.attempts + 1),
+                "retry_at": now + timedelta(seconds=backoff_seconds(d.attempts + 1)),
                 "max": MAX_ATTEMPTS,
                 "id": d.id,
+                "district": d.district_id,
             },
         )
         failed += 1
