@@ -553,3 +553,15 @@ def test_garbage_point_only_raises_geovalidationerror(lon: Any, lat: Any, crs: A
         assert e.issues
         return
     assert math.isfinite(x) and math.isfinite(y)
+
+
+def test_a_point_converted_past_the_range_is_refused() -> None:
+    """BD-09's offset moves a longitude at the edge past it (-180 → -180.0065): refused, not
+    stored (found by tests/reliability/test_properties.py)."""
+    from geo.issues import GeoValidationError
+    from geo.points import parse_point
+
+    with pytest.raises(GeoValidationError) as e:
+        parse_point(-180.0, 0.0, "bd09")
+    assert e.value.issues[0].code == "out_of_range"
+    assert parse_point(116.4, 39.9, "bd09")[0] < 116.4
