@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from app.auth import chains
 from app.config import get_settings
 
 if TYPE_CHECKING:
@@ -63,98 +64,9 @@ class Fragment:
     binds: dict[str, Any] = field(default_factory=dict)
 
 
-# --- objects in the path: their place in the area tree ------------------------------------------
+# --- objects in the path: their place in the area tree (statements in app.auth.chains) --------
 
-_CHAIN = """
-WITH start AS MATERIALIZED ({start})
-SELECT (SELECT grid_id FROM start) AS grid_id,
-       (SELECT array_remove(ARRAY[a1.id, a2.id, a3.id, a4.id], NULL)
-        FROM start s JOIN areas a1 ON a1.id = s.area_id
-        LEFT JOIN areas a2 ON a2.id = a1.parent_id
-        LEFT JOIN areas a3 ON a3.id = a2.parent_id
-        LEFT JOIN areas a4 ON a4.id = a3.parent_id) AS chain,
-       EXISTS (SELECT 1 FROM start) AS found, (SELECT owner_id FROM start) AS owner_id,
-       {departments} AS departments
-"""
-"""The area tree has four levels (city, district, street, community: the `level` check of
-`areas`), so an object's chain is at most four joins up: no recursive CTE, which Citus runs only
-with a filter on the distribution column."""
-_NO_DEPTS = "'{}'::bigint[]"
-_CASE_DEPTS = (
-    "array(SELECT department_id FROM case_assignments WHERE state <> 'withdrawn' "
-    "AND case_id = (SELECT case_id FROM start) AND district_id = (SELECT district_id FROM start))"
-)
-_CHAINS = {
-    "area_id": text(
-        _CHAIN.format(
-            start="SELECT id AS area_id, NULL::bigint AS grid_id, NULL::bigint AS owner_id "
-            "FROM areas WHERE id = :id",
-            departments=_NO_DEPTS,
-        )
-    ),
-    "grid_id": text(
-        _CHAIN.format(
-            start="SELECT community_id AS area_id, id AS grid_id, NULL::bigint AS owner_id "
-            "FROM grids WHERE id = :id AND deleted_at IS NULL",
-            departments=_NO_DEPTS,
-        )
-    ),
-    "building_id": text(
-        _CHAIN.format(
-            start="SELECT g.community_id AS area_id, g.id AS grid_id, NULL::bigint AS owner_id "
-            "FROM buildings b JOIN grids g ON g.id = b.grid_id WHERE b.id = :id",
-            departments=_NO_DEPTS,
-        )
-    ),
-    "case_id": text(
-        _CHAIN.format(
-            start="SELECT coalesce(community_id, street_id, district_id) AS area_id, grid_id, "
-            "reporter_id AS owner_id, id AS case_id, district_id FROM cases WHERE id = :id",
-            departments=_CASE_DEPTS,
-        )
-    ),
-    "patrol_id": text(
-        _CHAIN.format(
-            start="SELECT community_id AS area_id, grid_id, worker_id AS owner_id "
-            "FROM patrols WHERE id = :id",
-            departments=_NO_DEPTS,
-        )
-    ),
-    "checkpoint_id": text(
-        _CHAIN.format(
-            start="SELECT community_id AS area_id, grid_id, NULL::bigint AS owner_id "
-            "FROM checkpoints WHERE id = :id",
-            departments=_NO_DEPTS,
-        )
-    ),
-    "visit_id": text(
-        _CHAIN.format(
-            start="SELECT community_id AS area_id, grid_id, worker_id AS owner_id "
-            "FROM visits WHERE id = :id",
-            departments=_NO_DEPTS,
-        )
-    ),
-    "attachment_id": text(
-        _CHAIN.format(
-            start="SELECT coalesce(c.community_id, c.street_id, c.district_id) AS area_id, "
-            "c.grid_id, c.reporter_id AS owner_id, c.id AS case_id, c.district_id "
-            "FROM attachments a JOIN cases c ON c.id = a.case_id AND c.district_id = a.district_id "
-            "WHERE a.id = :id",
-            departments=_CASE_DEPTS,
-        )
-    ),
-}
-# The same for a case whose district is known: every statement routed to the case's shard.
-_CASE_CHAIN_IN = text(
-    _CHAIN.format(
-        start="SELECT coalesce(community_id, street_id, district_id) AS area_id, grid_id, "
-        "reporter_id AS owner_id, id AS case_id, district_id FROM cases "
-        "WHERE id = :id AND district_id = :district",
-        departments="array(SELECT department_id FROM case_assignments WHERE state <> 'withdrawn' "
-        "AND case_id = :id AND district_id = :district)",
-    )
-)
-PATH_OBJECTS = tuple(_CHAINS)
+PATH_OBJECTS = chains.PATH_OBJECTS
 """Path parameters that name an object whose place the policy checks."""
 
 
@@ -198,9 +110,11 @@ async def object_chain(
         district = await district_of(session, object_id)
         if district is None:
             return False, [], None, None, []
-        row = (await conn.execute(_CASE_CHAIN_IN, {"id": object_id, "district": district})).one()
+        row = (
+            await conn.execute(chains.CASE_CHAIN_IN, {"id": object_id, "district": district})
+        ).one()
     else:
-        row = (await conn.execute(_CHAINS[kind], {"id": object_id})).one()
+        row = (await conn.execute(chains.CHAINS[kind], {"id": object_id})).one()
     return (
         bool(row.found),
         list(row.chain or []),
