@@ -74,6 +74,12 @@ class Settings(BaseSettings):
     """Request body limit (413 before the body is read)."""
     max_import_bytes: int = Field(8 * 1_048_576, ge=1024, le=256 * 1_048_576)
     """Body limit of `POST /api/v1/grids/import`."""
+    compress_min_bytes: int = Field(1024, ge=0, le=1_048_576)
+    """Answers of a compressible type (JSON, GeoJSON, vector tiles, HTML, CSV) at least this big go
+    zstd-, brotli- or gzip-compressed to clients that accept it (`Accept-Encoding`)."""
+    compress_level: int = Field(4, ge=1, le=9)
+    """The compression level (zstd, brotli and gzip alike): 4 is where the bytes stop paying for
+    the CPU (docs/benchmarks.md, bench/bench_compress.py)."""
     page_max: int = Field(500, ge=10, le=10_000)
     """Largest page a list may ask for."""
     page_default: int = Field(50, ge=1, le=1_000)

@@ -99,6 +99,25 @@ async def read_json_body(request: Request) -> Any:
         ) from None
 
 
+def compression(app: ASGIApp, min_bytes: int, level: int) -> ASGIApp:
+    """Answers compressed for clients that accept it (starlette-compress: zstd, brotli, gzip by
+    the server's preference among those the client accepts), `Vary: Accept-Encoding` added. Not
+    the live stream (each event is small, and a compressor per subscriber costs more than it
+    saves), nor what is already encoded (the console's and the field app's gzipped builds)."""
+    from starlette_compress import CompressMiddleware, add_compress_type, remove_compress_type
+
+    for media_type in ("application/problem+json", "text/csv"):
+        add_compress_type(media_type)
+    remove_compress_type("text/event-stream")
+    return CompressMiddleware(
+        app,
+        minimum_size=min_bytes,
+        zstd_level=level,
+        brotli_quality=level,
+        gzip_level=level,
+    )
+
+
 class BodyLimitMiddleware:
     """Refuse request bodies over a size limit (413) before the app reads them into memory.
 

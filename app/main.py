@@ -30,7 +30,7 @@ from app.events.webhooks.router import router as webhooks_router
 from app.fieldapp.router import router as fieldapp_router
 from app.grids.router import router as grids_router
 from app.health.router import router as health_router
-from app.http import BodyLimitMiddleware
+from app.http import BodyLimitMiddleware, compression
 from app.lists.router import router as lists_router
 from app.loop import scheduler
 from app.loop.router import router as loop_router
@@ -106,6 +106,9 @@ def create_app() -> FastAPI:
             if path.startswith("/open311/qr/")
             else body_limit
         ),
+    )
+    app.add_middleware(
+        compression, min_bytes=settings.compress_min_bytes, level=settings.compress_level
     )
     # JSON logs, request ids, /metrics (added last: its middleware is the outermost of ours)
     observability.install(app, sse_subscribers=lambda: event_stream.hub.subscribers)
