@@ -130,4 +130,8 @@ def parse_point(lon: object, lat: object, crs: CRS | str = CRS.WGS84) -> tuple[f
     if issues:
         raise GeoValidationError(issues)
     x, y = to_wgs84(_number(lon), _number(lat), src)
+    if not _in_range(float(x), float(y)):  # BD-09 at a pole: its offset pushes lat past ±90
+        raise GeoValidationError(
+            [_issue(OUT_OF_RANGE, path=None, lon=_fmt(float(x)), lat=_fmt(float(y)))]
+        )
     return float(x), float(y)
