@@ -131,6 +131,7 @@ def parse_point(lon: object, lat: object, crs: CRS | str = CRS.WGS84) -> tuple[f
         raise GeoValidationError(issues)
     x, y = to_wgs84(_number(lon), _number(lat), src)
     if not _in_range(float(x), float(y)):
-        # BD-09's offset moves a point at the edge of the range past it (-180 → -180.0065).
+        # BD-09's offset moves a point at the edge of the range past it (-180 → -180.0065, a pole
+        # past ±90).
         raise GeoValidationError([_issue(OUT_OF_RANGE, lon=_fmt(float(x)), lat=_fmt(float(y)))])
     return float(x), float(y)
