@@ -72,9 +72,11 @@ run: venv-runtime console field
 test: venv console field browser
 	@scripts/test.sh $(ARGS)
 
-## make fuzz: schemathesis, every phase for every role, longer than in `make test`
+## make fuzz: schemathesis, every phase for every role, every check (but positive data
+## acceptance), longer than in `make test`
 fuzz: venv
-	@FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-10} scripts/test.sh -q -s tests/reliability/test_fuzz.py $(ARGS)
+	@FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-10} FUZZ_CHECKS=$${FUZZ_CHECKS:-all} \
+	  scripts/test.sh -q -s tests/reliability/test_fuzz.py $(ARGS)
 
 ## make ha-up / ha-down: the local Patroni cluster (etcd + three PostgreSQL nodes, synchronous
 ## replication; scripts/ha.sh, docs/operations.md). Prints the multi-host DATABASE_URL.

@@ -13,7 +13,6 @@ from fastapi import Request, Response
 from fastapi.params import File, Form
 from fastapi.responses import FileResponse
 from fastapi.routing import APIRoute
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import ApiError, BodyTooLarge, problem_response, too_large
@@ -91,40 +90,13 @@ class ApiRoute(APIRoute):
             )
         self.permission = found[0]
 
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        """A route whose path takes an integer matches only digits there: `PATCH /grids/lookup`
-        is not `PATCH /grids/{grid_id}` with a bad id (422) but a method the path
-        `/grids/lookup` does not have (405 with its `Allow`)."""
-        match, child = super().matches(scope)
-        if match != Match.NONE:
-            params = child.get("path_params", {})
-            for name in self._int_path_names():
-                value = params.get(name)
-                if isinstance(value, str) and not _DIGITS.fullmatch(value):
-                    return Match.NONE, {}
-        return match, child
-
-    def _int_path_names(self) -> list[str]:
-        names: list[str] | None = getattr(self, "_int_names", None)
-        if names is None:
-            names = [f.name for f in self.dependant.path_params if f.field_info.annotation is int]
-            self._int_names = names
-        return names
-
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
-        # Integer path parameters: read by the one strict rule (`strict_path_ids`).
-        ints = self._int_path_names()
         bf = self.body_field
-        json_body = bf is not None and not isinstance(bf.field_info, Form | File)
-        if not json_body and not ints:
+        if bf is None or isinstance(bf.field_info, Form | File):
             return handler
 
         async def guarded(request: Request) -> Response:
-            if ints:
-                strict_path_ids(request, ints)
-            if not json_body:
-                return await handler(request)
             ctype = request.headers.get("content-type")
             if not is_json_content_type(ctype):
                 return problem_response(request, unsupported_media_type(ctype))
@@ -141,26 +113,6 @@ class ApiRoute(APIRoute):
             return await handler(request)
 
         return guarded
-
-
-_PATH_INT = re.compile(r"0|[1-9][0-9]{0,17}")
-_DIGITS = re.compile(r"[0-9]+")
-
-
-def strict_path_ids(request: Request, names: list[str]) -> None:
-    """An integer in a path is written one way: ASCII digits, no sign, no leading zero, no
-    space, no `_`, at most 18 digits (`app.schemas.parse_id`'s rule; pydantic alone reads
-    `/cases/01`, `/cases/+1`, `/cases/1_0` as ids). 422 `validation_error` otherwise (raised:
-    a route class with its own error format, Open311's, answers it in that format)."""
-    for name in names:
-        value = request.path_params.get(name)
-        if isinstance(value, str) and not _PATH_INT.fullmatch(value):
-            raise ApiError(
-                "validation_error",
-                field=name,
-                detail=f"{name} 应为十进制整数（仅 ASCII 数字，无前导零）",
-                detail_en=f"{name} must be a decimal integer (ASCII digits, no leading zero)",
-            )
 
 
 _STRONG_VERSION = re.compile(r'"(0|[1-9][0-9]{0,17})"')

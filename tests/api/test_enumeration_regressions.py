@@ -97,8 +97,14 @@ async def test_out_of_scope_and_nonexistent_404s_are_the_same_bytes(
             continue
         routes.append(route)
     assert len(routes) > 50, len(routes)
+    readable = {(route.path, m) for route in routes for m in (route.methods or ()) if m == "GET"}
+    hidden: set[tuple[str, str]] = set()  # (role, url) whose GET answered 404
     compared = 0
     differing = []
+    # GET first: a write is sent with a real id only where the same role's GET of that URL
+    # answered 404 (the object is out of its scope), so the walk never changes an object the
+    # role may change (some writes commit on connections of their own).
+    routes.sort(key=lambda r: "GET" not in (r.methods or ()))
     for route in routes:
         ints = [f.name for f in route.dependant.path_params if f.field_info.annotation is int]
         action = next((f for f in route.dependant.path_params if f.name == "action"), None)
@@ -124,9 +130,15 @@ async def test_out_of_scope_and_nonexistent_404s_are_the_same_bytes(
                             if other != name and samples[other]:
                                 values[other] = samples[other][0]
                         url = _url(route.path, values)
+                        if method != "GET" and (
+                            (route.path, "GET") not in readable or (role, url) not in hidden
+                        ):
+                            continue
                         r = await anon.request(method, url, **kwargs)
                         if r.status_code != 404:
                             continue
+                        if method == "GET":
+                            hidden.add((role, url))
                         compared += 1
                         if _normalised(r.content, url) != reference:
                             differing.append((method, route.path, role, url, r.text))

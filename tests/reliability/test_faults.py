@@ -46,6 +46,8 @@ ENV = {
     "WANGGE_SCHEDULER_SECONDS": "1",
     "WANGGE_WEBHOOK_POLL_SECONDS": "0.3",
     "WANGGE_WEBHOOK_LEASE_SECONDS": "3",
+    # the per-account login limit (10) must come before the lockout of a name from an address
+    "WANGGE_LOCKOUT_THRESHOLD": "20",
     "WANGGE_WEBHOOK_ALLOW_PRIVATE": "true",  # the department's system listens on loopback
     "WANGGE_INTAKE_PER_ACCOUNT_PER_MINUTE": "100000",
     "WANGGE_INTAKE_PER_IP_PER_MINUTE": "1000000",
