@@ -42,7 +42,7 @@ from app.patrols.schemas import (
     VisitOut,
 )
 from app.responses import FastJSON
-from app.schemas import SHANGHAI, Page, TimeQuery
+from app.schemas import SHANGHAI, LocalDate, Page, TimeQuery
 
 router = APIRouter(prefix="/api/v1", tags=["field work"], route_class=ApiRoute)
 
@@ -265,8 +265,8 @@ async def missed_checkins(
     area_id: int,
     session: DbSession,
     who: CommunityReader,
-    since: date | None = None,
-    until: date | None = None,
+    since: LocalDate | None = None,
+    until: LocalDate | None = None,
 ) -> Any:
     today = datetime.now(SHANGHAI).date()
     hi = until or today
@@ -341,7 +341,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 async def my_worklog(
     session: DbSession,
     who: PatrolWorker,
-    day: Annotated[date | None, Query(alias="date", description="Default: today")] = None,
+    day: Annotated[LocalDate | None, Query(alias="date", description="Default: today")] = None,
     span: Literal["day", "month"] = "day",
     format: Literal["json", "html", "xlsx"] = "json",
 ) -> Response:

@@ -43,8 +43,25 @@ TABLES = {
     "unit_id": "community_units",
     "user_id": "users",
     "volunteer_task_id": "volunteer_tasks",
+    "patrol_id": "patrols",
+    "checkpoint_id": "checkpoints",
+    "visit_id": "visits",
+    "slot_id": "duty_slots",
 }
 """Each integer path parameter → the table of its objects (a new id kind must be added here)."""
+ROUTE_TABLES = {
+    ("/api/v1/worker-tasks/", "task_id"): "worker_tasks",
+    ("/api/v1/me/tasks/", "task_id"): "worker_tasks",
+    ("/api/v1/me/push/", "subscription_id"): "push_subscriptions",
+}
+"""The same parameter name for another kind of object under these paths."""
+
+
+def _table(path: str, name: str) -> str:
+    for (prefix, param), table in ROUTE_TABLES.items():
+        if param == name and path.startswith(prefix):
+            return table
+    return TABLES[name]
 SKIP = {"x", "y", "z", "year"}  # tile coordinates and calendar years: not objects
 MISSING = 987_654_321
 
@@ -85,7 +102,8 @@ def _url(path: str, values: dict[str, Any]) -> str:
 async def test_out_of_scope_and_nonexistent_404s_are_the_same_bytes(
     anon: httpx.AsyncClient, tokens: dict[str, str], conn: Any
 ) -> None:
-    samples = {name: await _samples(conn, table) for name, table in TABLES.items()}
+    tables = set(TABLES.values()) | set(ROUTE_TABLES.values())
+    samples = {table: await _samples(conn, table) for table in sorted(tables)}
     routes = []
     for route in api_routes(app.routes):
         names = [f.name for f in route.dependant.path_params]
@@ -124,11 +142,12 @@ async def test_out_of_scope_and_nonexistent_404s_are_the_same_bytes(
                     continue  # refused before the object is looked up (403, 422): no oracle
                 reference = _normalised(missing.content, missing_url)
                 for name in ints:
-                    for real in samples[name]:
+                    for real in samples[_table(route.path, name)]:
                         values = {**fixed, **dict.fromkeys(ints, MISSING), name: real}
                         for other in ints:  # the other ids: real ones too, when they exist
-                            if other != name and samples[other]:
-                                values[other] = samples[other][0]
+                            known = samples[_table(route.path, other)]
+                            if other != name and known:
+                                values[other] = known[0]
                         url = _url(route.path, values)
                         if method != "GET" and (
                             (route.path, "GET") not in readable or (role, url) not in hidden
