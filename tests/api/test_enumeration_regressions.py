@@ -62,6 +62,8 @@ def _table(path: str, name: str) -> str:
         if param == name and path.startswith(prefix):
             return table
     return TABLES[name]
+
+
 SKIP = {"x", "y", "z", "year"}  # tile coordinates and calendar years: not objects
 MISSING = 987_654_321
 
