@@ -104,6 +104,19 @@ def strict_integer(value: Any) -> Any:
     return value
 
 
+def not_a_bool(value: Any) -> Any:
+    """JSON's `true`/`false` are not numbers (pydantic's lax mode reads them as 1 and 0)."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("float_type", "Input should be a valid number, not a boolean")
+    return value
+
+
+Lon = Annotated[float, Field(ge=-180, le=180), BeforeValidator(not_a_bool)]
+"""A longitude in a body (a JSON number, never `false`)."""
+Lat = Annotated[float, Field(ge=-90, le=90), BeforeValidator(not_a_bool)]
+"""A latitude in a body."""
+
+
 MAX_ID = 2**63 - 1
 """The largest id (a bigint)."""
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]

@@ -12,8 +12,10 @@ from app.schemas import (
     Id,
     LabelledModel,
     Labels,
+    Lat,
     LocalInstant,
     LocalTime,
+    Lon,
     RequestModel,
     ResponseModel,
 )
@@ -55,8 +57,8 @@ UnitKind = Literal[
 
 
 class PointIn(RequestModel):
-    lon: float = Field(ge=-180, le=180)
-    lat: float = Field(ge=-90, le=90)
+    lon: Lon
+    lat: Lat
 
 
 class UnitCreate(RequestModel):

@@ -37,3 +37,20 @@ async def test_a_post_ending_before_it_starts_is_422(anon, as_user, conn) -> Non
         headers=as_user("admin"),
     )
     problem(r, 422, "validation_error")
+
+
+async def test_a_boolean_is_not_a_coordinate(anon, as_user, demo) -> None:
+    """`"lat": false` was read as 0 and a grid's need was stored at latitude 0 (ST201)."""
+    from tests.factories import DEMO_GRID
+
+    body = {
+        "category": "legal",
+        "title": "求助",
+        "households": 1,
+        "source": "grid_visit",
+        "location": {"lat": False, "lon": 117.0},
+    }
+    r = await anon.post(
+        f"/api/v1/grids/{demo[DEMO_GRID]}/needs", json=body, headers=as_user("worker")
+    )
+    assert problem(r, 422, "validation_error")["field"] == "location.lat"
