@@ -104,16 +104,9 @@ def strict_integer(value: Any) -> Any:
     return value
 
 
-def not_a_bool(value: Any) -> Any:
-    """JSON's `true`/`false` are not numbers (pydantic's lax mode reads them as 1 and 0)."""
-    if isinstance(value, bool):
-        raise PydanticCustomError("float_type", "Input should be a valid number, not a boolean")
-    return value
-
-
-Lon = Annotated[float, Field(ge=-180, le=180), BeforeValidator(not_a_bool)]
-"""A longitude in a body (a JSON number, never `false`)."""
-Lat = Annotated[float, Field(ge=-90, le=90), BeforeValidator(not_a_bool)]
+Lon = Annotated[float, Field(ge=-180, le=180)]
+"""A longitude in a body."""
+Lat = Annotated[float, Field(ge=-90, le=90)]
 """A latitude in a body."""
 
 
@@ -193,6 +186,14 @@ TimeQuery = Annotated[
 
 
 _BOOL_TYPES: tuple[Any, ...] = (bool, bool | None, Optional[bool])  # noqa: UP045
+_NUMBER_TYPES: tuple[Any, ...] = (
+    int,
+    float,
+    int | None,
+    float | None,
+    Optional[int],  # noqa: UP045
+    Optional[float],  # noqa: UP045
+)
 
 
 class RequestModel(BaseModel):
@@ -210,7 +211,7 @@ class RequestModel(BaseModel):
     @classmethod
     def _strict_bools(cls, value: Any, info: ValidationInfo) -> Any:
         """A boolean field takes `true` or `false` (or null where allowed), not `0`, `1` or
-        `"yes"`: what the schema says is what is accepted."""
+        `"yes"`, and a number field no boolean: what the schema says is what is accepted."""
         field = cls.model_fields.get(info.field_name or "")
         if (
             field is not None
@@ -219,6 +220,10 @@ class RequestModel(BaseModel):
             and not isinstance(value, bool)
         ):
             raise PydanticCustomError("bool_type", "Input should be a valid boolean")
+        if field is not None and isinstance(value, bool) and field.annotation in _NUMBER_TYPES:
+            # and the other way round: JSON's true/false are not 1 and 0 (`"lat": false` was
+            # stored as latitude 0, `"households": false` as 0 households)
+            raise PydanticCustomError("float_type", "Input should be a valid number, not a boolean")
         return value
 
 

@@ -54,3 +54,9 @@ async def test_a_boolean_is_not_a_coordinate(anon, as_user, demo) -> None:
         f"/api/v1/grids/{demo[DEMO_GRID]}/needs", json=body, headers=as_user("worker")
     )
     assert problem(r, 422, "validation_error")["field"] == "location.lat"
+    body["location"] = None
+    body["households"] = False  # and a count is no boolean either
+    r = await anon.post(
+        f"/api/v1/grids/{demo[DEMO_GRID]}/needs", json=body, headers=as_user("worker")
+    )
+    assert problem(r, 422, "validation_error")["field"] == "households"
