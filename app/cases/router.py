@@ -29,7 +29,7 @@ from app.cases.schemas import (
     TimelineChain,
 )
 from app.config import get_settings
-from app.db import DbReader, DbSession, ReaderFactory, raw_connection
+from app.db import DbReader, DbSession, HotFactory, raw_connection
 from app.errors import ApiError
 from app.geometry import CRS, CrsQuery
 from app.http import ApiRoute
@@ -64,7 +64,7 @@ def _etag(version: int) -> str:
 async def report_case(
     body: CaseCreate,
     request: Request,
-    connect: ReaderFactory,
+    connect: HotFactory,
     who: CaseReporter,
     lang: RequestLang,
     idempotency_key: Annotated[
