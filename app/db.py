@@ -323,6 +323,17 @@ async def get_reader_factory() -> Callable[[], AbstractAsyncContextManager[Async
     return db.reader.connect
 
 
+async def get_hot_reader() -> AsyncIterator[AsyncConnection]:
+    async with db.hot.connect() as conn:
+        yield conn
+
+
+HotReader = Annotated[AsyncConnection, Depends(get_hot_reader)]
+"""`DbReader` on `Database.hot`: for the hot read paths whose statements were checked to plan
+well generically (the case list, the sync, the service card); re-planned on every call on the
+shared pool, the case list's statement cost 28 ms of database CPU for 0.3 ms of execution."""
+
+
 async def get_hot_factory() -> Callable[[], AbstractAsyncContextManager[AsyncConnection]]:
     """`Database.hot`'s connections, one at a time, for the hot paths' raw statements."""
     return db.hot.connect

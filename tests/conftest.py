@@ -124,7 +124,14 @@ async def tokens(engine: AsyncEngine) -> dict[str, str]:
 @pytest_asyncio.fixture
 async def anon(session: AsyncSession, conn: AsyncConnection) -> AsyncIterator[httpx.AsyncClient]:
     """A client with no credentials, on the test's transaction."""
-    from app.db import get_hot_factory, get_reader, get_reader_factory, get_session, transaction
+    from app.db import (
+        get_hot_factory,
+        get_hot_reader,
+        get_reader,
+        get_reader_factory,
+        get_session,
+        transaction,
+    )
     from app.main import app
 
     async def _session() -> AsyncIterator[AsyncSession]:
@@ -145,6 +152,7 @@ async def anon(session: AsyncSession, conn: AsyncConnection) -> AsyncIterator[ht
 
     app.dependency_overrides[get_session] = _session
     app.dependency_overrides[get_reader] = _reader
+    app.dependency_overrides[get_hot_reader] = _reader
     app.dependency_overrides[get_reader_factory] = lambda: _connect
     app.dependency_overrides[get_hot_factory] = lambda: _connect
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
@@ -152,6 +160,7 @@ async def anon(session: AsyncSession, conn: AsyncConnection) -> AsyncIterator[ht
         yield c
     app.dependency_overrides.pop(get_session, None)
     app.dependency_overrides.pop(get_reader, None)
+    app.dependency_overrides.pop(get_hot_reader, None)
     app.dependency_overrides.pop(get_reader_factory, None)
     app.dependency_overrides.pop(get_hot_factory, None)
 

@@ -16,7 +16,7 @@ from app.auth.policy import (
     StaffReader,
     ensure_area_in_scope,
 )
-from app.db import DbReader, DbSession, HotFactory
+from app.db import DbSession, HotFactory, HotReader
 from app.errors import ApiError
 from app.geometry import CRS, CrsQuery, parse_lonlat, render
 from app.grids import service, transfer
@@ -303,7 +303,7 @@ async def boundaries(
     },
 )
 async def service_card(
-    request: Request, grid_id: int, reader: DbReader, _: Public, lang: RequestLang
+    request: Request, grid_id: int, reader: HotReader, _: Public, lang: RequestLang
 ) -> Response:
     # ETag and `Cache-Control: public, max-age=60`: a phone or a proxy reuses the card.
     card = await service.service_card(reader, grid_id, lang)
