@@ -398,7 +398,7 @@ async def amain(url: str, args: argparse.Namespace) -> dict[str, Any]:
             "workers": args.workers,
             "cpus": os.cpu_count(),
             "db_pool_size": get_settings().db_pool_size,
-            "db_hot_pool_size": get_settings().db_hot_pool_size,
+            "db_hot_pool_size": getattr(get_settings(), "db_hot_pool_size", None),
         },
         "peak_rates_per_s": {r: round(v, 4) for r, v in PEAK_RATES.items()},
         "seconds_per_level": args.seconds,
