@@ -229,6 +229,7 @@ async def run_level(
         "errors": errors,
         "error_rate": round(errors / total, 5) if total else None,
         "client_late_sends": late,
+        "load_average_1m": round(os.getloadavg()[0], 2),
         "connections_opened": conns.opened,
         "routes": res,
     }
@@ -412,7 +413,7 @@ def print_report(res: dict[str, Any]) -> None:
             f"\n{name} peak: offered {lv['offered_rps']} req/s, achieved {lv['achieved_rps']}, "
             f"{lv['requests']:,} requests, errors {lv['errors']} (rate {lv['error_rate']}), "
             f"client late sends {lv['client_late_sends']}, connections opened so far "
-            f"{lv['connections_opened']}"
+            f"{lv['connections_opened']}, machine load average {lv.get('load_average_1m')}"
         )
         print(f"  {'route':<16}{'requests':>9}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'errors':>8}")
         for route, r in lv["routes"].items():
