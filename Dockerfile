@@ -43,9 +43,11 @@ COPY --chown=wangge pyproject.toml ./
 COPY --chown=wangge migrations ./migrations
 COPY --from=console /console/dist ./console
 COPY --from=field /field/dist ./field
-ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 ENV=production PORT=8000 WEB_CONCURRENCY=4 \
+# Workers: WEB_CONCURRENCY when set, else one per core the container may use (nproc honours the
+# CPU affinity docker's --cpuset-cpus gives it).
+ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 ENV=production PORT=8000 \
     WANGGE_CONSOLE_DIR=/srv/wangge/console WANGGE_FIELD_DIR=/srv/wangge/field
 USER wangge
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s CMD python -c "import urllib.request,os; urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"PORT\"]}/healthz')"
-CMD ["sh", "-c", "exec uvicorn app.main:app --host 0.0.0.0 --port ${PORT} --workers ${WEB_CONCURRENCY} --no-proxy-headers --no-access-log"]
+CMD ["sh", "-c", "exec uvicorn app.main:app --host 0.0.0.0 --port ${PORT} --workers ${WEB_CONCURRENCY:-$(nproc)} --no-proxy-headers --no-access-log"]

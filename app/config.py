@@ -60,10 +60,19 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("DATABASE_URL", "WANGGE_DATABASE_URL"),
     )
     """`postgresql://user:pass@host:port/db`; default: the project-local cluster of `make run`."""
-    db_pool_size: int = Field(10, ge=1, le=100)
-    """Pooled connections per worker process."""
+    db_pool_size: int = Field(20, ge=1, le=100)
+    """Pooled connections per worker process. Size it to the requests a worker serves at once: a
+    connection beyond the pool (overflow) is opened for one request and closed after it, and that
+    connect (TLS probe, start-up, the driver's type set-up, statements prepared anew) cost the
+    lookup 4x its own work at 16 clients on a pool of 10 (docs/benchmarks.md)."""
     db_max_overflow: int = Field(10, ge=0, le=100)
     """Connections beyond the pool a worker may open under load."""
+    db_hot_pool_size: int = Field(16, ge=1, le=100)
+    """Pooled connections per worker for the hot paths' statements (the case intake, the point
+    lookup), beside the main pool: their connections keep one generic plan per statement
+    (`plan_cache_mode = force_generic_plan`, `app.db.Database.hot`)."""
+    db_hot_max_overflow: int = Field(16, ge=0, le=100)
+    """Connections beyond the hot pool a worker may open under load."""
     db_pre_ping: bool = False
     """Ping each pooled connection before use (a round trip per request). Off: a connection the
     database dropped fails one request with 503, and a disconnect invalidates the whole pool, so

@@ -72,12 +72,19 @@ def district_key(
 log = logging.getLogger("wangge.db")
 
 
-def make_engine(settings: Settings | None = None, **kw: Any) -> AsyncEngine:
+def make_engine(
+    settings: Settings | None = None,
+    *,
+    pool_size: int | None = None,
+    max_overflow: int | None = None,
+    server_settings: dict[str, str] | None = None,
+    **kw: Any,
+) -> AsyncEngine:
     s = settings or get_settings()
     engine = create_async_engine(
         s.async_database_url,
-        pool_size=s.db_pool_size,
-        max_overflow=s.db_max_overflow,
+        pool_size=s.db_pool_size if pool_size is None else pool_size,
+        max_overflow=s.db_max_overflow if max_overflow is None else max_overflow,
         pool_pre_ping=s.db_pre_ping,
         pool_timeout=s.db_pool_timeout_seconds,
         connect_args={
@@ -89,6 +96,7 @@ def make_engine(settings: Settings | None = None, **kw: Any) -> AsyncEngine:
                 # Our statements are short and prepared; JIT compiling them costs more than it
                 # saves (measured: 0.7 s of a 1.4 s queue query at 1M cases).
                 "jit": "off",
+                **(server_settings or {}),
             },
         },
         **kw,
@@ -125,6 +133,8 @@ class Database:
     def __init__(self) -> None:
         self._engine: AsyncEngine | None = None
         self._reader: AsyncEngine | None = None
+        self._hot: AsyncEngine | None = None
+        self._hot_base: AsyncEngine | None = None
         self._factory: async_sessionmaker[AsyncSession] | None = None
         self._settings: Settings | None = None
 
@@ -147,12 +157,35 @@ class Database:
             self._reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         return self._reader
 
+    @property
+    def hot(self) -> AsyncEngine:
+        """A pool of its own, in autocommit, for the hottest statements run on the raw driver (the
+        case intake with its key's claim and stored answer, the point lookup): its connections
+        plan a prepared statement once (`plan_cache_mode = force_generic_plan`) and reuse the
+        plan for every later call on the connection. On the shared pool PostgreSQL re-plans them
+        on every call (its cost model keeps preferring a custom plan): 5-6 ms of planning for the
+        intake statement, most of its database CPU (docs/benchmarks.md). Only statements whose
+        generic plan was checked against the custom one belong here."""
+        if self._hot is None:
+            s = self._settings or get_settings()
+            self._hot_base = make_engine(
+                self._settings,
+                pool_size=s.db_hot_pool_size,
+                max_overflow=s.db_hot_max_overflow,
+                server_settings={"plan_cache_mode": "force_generic_plan"},
+            )
+            self._hot = self._hot_base.execution_options(isolation_level="AUTOCOMMIT")
+        return self._hot
+
     def session(self) -> AsyncSession:
         self.engine  # noqa: B018 - creates the factory
         assert self._factory is not None
         return self._factory()
 
     async def dispose(self) -> None:
+        if self._hot_base is not None:
+            await self._hot_base.dispose()
+            self._hot_base = self._hot = None
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
@@ -288,6 +321,27 @@ async def get_reader_factory() -> Callable[[], AbstractAsyncContextManager[Async
     """For a short autocommit statement in the middle of a request (then the connection is
     returned): callers never hold it together with the session's."""
     return db.reader.connect
+
+
+async def get_hot_reader() -> AsyncIterator[AsyncConnection]:
+    async with db.hot.connect() as conn:
+        yield conn
+
+
+HotReader = Annotated[AsyncConnection, Depends(get_hot_reader)]
+"""`DbReader` on `Database.hot`: for the hot read paths whose statements were checked to plan
+well generically (the case list, the sync, the service card); re-planned on every call on the
+shared pool, the case list's statement cost 28 ms of database CPU for 0.3 ms of execution."""
+
+
+async def get_hot_factory() -> Callable[[], AbstractAsyncContextManager[AsyncConnection]]:
+    """`Database.hot`'s connections, one at a time, for the hot paths' raw statements."""
+    return db.hot.connect
+
+
+HotFactory = Annotated[
+    Callable[[], AbstractAsyncContextManager[AsyncConnection]], Depends(get_hot_factory)
+]
 
 
 ReaderFactory = Annotated[

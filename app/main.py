@@ -31,6 +31,7 @@ from app.events import stream as event_stream
 from app.events import webhooks
 from app.events.webhooks.router import router as webhooks_router
 from app.fieldapp.router import router as fieldapp_router
+from app.grids.router import lookup_router as grids_lookup_router
 from app.grids.router import router as grids_router
 from app.health.router import router as health_router
 from app.http import (
@@ -148,6 +149,8 @@ def create_app() -> FastAPI:
     app.add_middleware(ForwardedMiddleware, trusted=settings.proxy_networks)
     for router in (
         health_router,
+        # The point lookup alone (every QR scan and phone report), then the tiles.
+        grids_lookup_router,
         # First: the route table is matched in order, and a tile is the hottest path (matching
         # past the 15 routers before it costs ~0.2 ms a request, measured in process).
         tiles_router,

@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
+from typing import Any
 
 from fastapi import Request
 from sqlalchemy import DateTime, Integer, Text, text
@@ -21,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.config import get_settings
-from app.db import Base
+from app.db import Base, RawSql, RecordView, raw_of
 from app.errors import ApiError
 
 WINDOW_SECONDS = 60
@@ -48,13 +49,23 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+_HIT_RAW = RawSql(str(_HIT.text))
+
+
 async def hit(conn: AsyncConnection, limits: dict[str, int], window: int = WINDOW_SECONDS) -> None:
     """Count one request against each key (key → allowed per window of `window` seconds, a
     minute or an hour); 429 when any is over. A key is always counted with the same window."""
     if not limits or not get_settings().rate_limits:
         return
     keys = sorted(limits)  # one lock order for every statement: no deadlock between them
-    rows = (await conn.execute(_HIT, {"keys": keys, "window": window})).all()
+    # On the raw driver (a prepared statement, none of SQLAlchemy's per-call work): every
+    # limited call pays this.
+    async with raw_of(conn) as raw:
+        rows = await raw.fetch(_HIT_RAW.sql, *_HIT_RAW.args({"keys": keys, "window": window}))
+    _refuse_over([RecordView(r) for r in rows], limits, window)
+
+
+def _refuse_over(rows: list[Any], limits: dict[str, int], window: int) -> None:
     over = [r for r in rows if r.hits > limits[r.key]]
     if not over:
         return

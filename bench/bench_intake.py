@@ -393,6 +393,7 @@ async def bench_intake(
     env: dict[str, str | None] = {"WANGGE_AUTH_CACHE_SECONDS": None}
     if args.pool_size:
         env["WANGGE_DB_POOL_SIZE"] = str(args.pool_size)
+        env["WANGGE_DB_HOT_POOL_SIZE"] = str(args.pool_size)
     proc, port = start_server(url, log_path, env=env)
     client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30, trust_env=False)
     conns: list[HttpConn] = []

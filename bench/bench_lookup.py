@@ -344,6 +344,7 @@ async def bench_size(
 
     results = {v: t.result() for v, t in tallies.items()}
     e, s, t = results["endpoint"], results["raw_sql"], results["strtree"]
+    floor = results["healthz"]
     return {
         "grids": len(codes),
         "bbox": [round(v, 7) for v in (x0, y0, x1, y1)],
@@ -354,6 +355,7 @@ async def bench_size(
         "ratios": {
             "endpoint_vs_raw_sql": ratios(e, s),
             "endpoint_vs_strtree": ratios(e, t),
+            "endpoint_vs_healthz": ratios(e, floor),
         },
     }
 
@@ -422,11 +424,35 @@ def print_size(title: str, res: dict[str, Any]) -> None:
     for v in VARIANTS:
         for sample in res["variants"][v]["error_samples"]:
             print(f"  error in {v}: {sample}")
-    for key, label in (("endpoint_vs_raw_sql", "raw SQL"), ("endpoint_vs_strtree", "STRtree")):
+    for key, label in (
+        ("endpoint_vs_raw_sql", "raw SQL"),
+        ("endpoint_vs_strtree", "STRtree"),
+        ("endpoint_vs_healthz", "/healthz"),
+    ):
         q = res["ratios"][key]
         print(
             f"  endpoint / {label:<8} throughput {fmt_ratio(q['throughput']):>8}   "
             f"p50 latency {fmt_ratio(q['p50']):>8}   p99 latency {fmt_ratio(q['p99']):>8}"
+        )
+
+
+def print_targets(sizes: dict[str, Any]) -> None:
+    """Issue 23's targets, as measured in this run (a measurement, never a failure)."""
+    print()
+    for name in ("demo", "city"):
+        r = sizes[name]
+        q = r["ratios"]["endpoint_vs_healthz"]["throughput"] or 0.0
+        p99 = r["variants"]["endpoint"]["p99_ms"] or 0.0
+        verdict = "PASS" if q >= 0.5 and p99 < 20 else "MISS"
+        print(
+            f"  {r['grids']:>6,} grids: endpoint / healthz throughput {q:.2f} (target >= 0.5), "
+            f"p99 {p99:.1f} ms (target < 20 ms): {verdict}"
+        )
+    d, c = sizes["demo"]["variants"]["endpoint"], sizes["city"]["variants"]["endpoint"]
+    if d["p50_ms"] and c["p50_ms"] and c["rps"]:
+        print(
+            f"  growth demo -> city: p50 {c['p50_ms'] / d['p50_ms']:.2f}x, throughput "
+            f"{d['rps'] / c['rps']:.2f}x slower (target <= 1.5x)"
         )
 
 
@@ -492,6 +518,7 @@ async def amain(url: str, args: argparse.Namespace) -> dict[str, Any]:
             sizes["city"] = await bench_size("city", url, conn, args)
             sizes["city"]["build"] = city
             print_size("synthetic city", sizes["city"])
+            print_targets(sizes)
         finally:
             await reset(conn)
     finally:

@@ -223,8 +223,10 @@ def start_server(
     app: str = "app.main:app",
     app_dir: str | None = None,
     env: Mapping[str, str | None] | None = None,
+    workers: int = 1,
 ) -> tuple[subprocess.Popen[bytes], int]:
-    """One uvicorn worker serving `app` on a free loopback port, on the database `url`.
+    """A uvicorn serving `app` on a free loopback port, on the database `url`: one worker unless
+    `workers` says otherwise (`make run` serves with as many as the machine has cores).
 
     `env` adds variables to the server's environment (None removes one); `app_dir` is uvicorn's
     --app-dir (relative to the repository root). The server is stopped by `stop_server` or, at
@@ -246,7 +248,7 @@ def start_server(
         "--port",
         str(port),
         "--workers",
-        "1",
+        str(workers),
         "--no-access-log",
         "--log-level",
         "warning",

@@ -124,7 +124,14 @@ async def tokens(engine: AsyncEngine) -> dict[str, str]:
 @pytest_asyncio.fixture
 async def anon(session: AsyncSession, conn: AsyncConnection) -> AsyncIterator[httpx.AsyncClient]:
     """A client with no credentials, on the test's transaction."""
-    from app.db import get_reader, get_reader_factory, get_session, transaction
+    from app.db import (
+        get_hot_factory,
+        get_hot_reader,
+        get_reader,
+        get_reader_factory,
+        get_session,
+        transaction,
+    )
     from app.main import app
 
     async def _session() -> AsyncIterator[AsyncSession]:
@@ -145,13 +152,17 @@ async def anon(session: AsyncSession, conn: AsyncConnection) -> AsyncIterator[ht
 
     app.dependency_overrides[get_session] = _session
     app.dependency_overrides[get_reader] = _reader
+    app.dependency_overrides[get_hot_reader] = _reader
     app.dependency_overrides[get_reader_factory] = lambda: _connect
+    app.dependency_overrides[get_hot_factory] = lambda: _connect
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
         yield c
     app.dependency_overrides.pop(get_session, None)
     app.dependency_overrides.pop(get_reader, None)
+    app.dependency_overrides.pop(get_hot_reader, None)
     app.dependency_overrides.pop(get_reader_factory, None)
+    app.dependency_overrides.pop(get_hot_factory, None)
 
 
 @pytest.fixture

@@ -43,7 +43,7 @@ from app.auth.tokens import (  # noqa: F401 (re-exported)
     decode_access_token,
 )
 from app.config import get_settings
-from app.db import DbSession, ReaderFactory, short_transaction, standalone
+from app.db import DbSession, HotFactory, short_transaction, standalone
 from app.errors import ApiError
 from app.http import policy_of  # noqa: F401 (where the route table reads the marks)
 from app.ratelimit import check, limits_for
@@ -242,7 +242,7 @@ def require(permission: str) -> Callable[..., Coroutine[Any, Any, Any]]:
         request: Request,
         session: DbSession,
         token: Annotated[str | None, Depends(bearer)],
-        connect: ReaderFactory,
+        connect: HotFactory,
     ) -> Principal | None:
         who = await _authorise(request, session, token)
         if who is not None and rule.rate is not None:

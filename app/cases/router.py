@@ -30,7 +30,7 @@ from app.cases.schemas import (
     TimelineChain,
 )
 from app.config import get_settings
-from app.db import DbReader, DbSession, ReaderFactory, raw_connection
+from app.db import DbSession, HotFactory, HotReader, raw_connection
 from app.errors import ApiError
 from app.geometry import CRS, CrsQuery
 from app.http import ApiRoute
@@ -68,7 +68,7 @@ def _etag(version: int) -> str:
 async def report_case(
     body: CaseCreate,
     request: Request,
-    connect: ReaderFactory,
+    connect: HotFactory,
     who: CaseReporter,
     lang: RequestLang,
     idempotency_key: Annotated[
@@ -108,7 +108,7 @@ async def report_case(
 
 @router.get("/cases", response_model=CasePage, summary="Cases in your scope, newest first")
 async def list_cases(
-    reader: DbReader,
+    reader: HotReader,
     who: CaseReader,
     lang: RequestLang,
     status_: Annotated[list[str] | None, Query(alias="status")] = None,

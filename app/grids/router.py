@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import BeforeValidator
 
@@ -16,7 +17,7 @@ from app.auth.policy import (
     StaffReader,
     ensure_area_in_scope,
 )
-from app.db import DbReader, DbSession
+from app.db import DbSession, HotFactory, HotReader
 from app.errors import ApiError
 from app.geometry import CRS, CrsQuery, parse_lonlat, render
 from app.grids import service, transfer
@@ -33,7 +34,7 @@ from app.grids.schemas import (
 )
 from app.http import ApiRoute, read_json_body
 from app.i18n import RequestLang
-from app.responses import FastJSON, GeoJSONResponse
+from app.responses import GeoJSONResponse, cached_json
 from app.schemas import (
     BboxQuery,
     IdPath,
@@ -49,6 +50,9 @@ from app.users.schemas import StaffMember
 from app.users.service import grid_staff
 
 router = APIRouter(prefix="/api/v1/grids", tags=["grids"], route_class=ApiRoute)
+lookup_router = APIRouter(prefix="/api/v1/grids", tags=["grids"], route_class=ApiRoute)
+"""The point lookup alone, included before every other router (`app.main`): the route table is
+matched in order, and matching past the routers before it costs a hot path ~0.2 ms."""
 
 AtQuery = Annotated[
     LocalInstant | None,
@@ -91,26 +95,35 @@ async def list_grids(
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
-@router.get(
+@lookup_router.get(
     "/lookup",
     response_model=LookupOut,
     summary="Which grid is this point in?",
     responses={
+        200: {
+            "description": "The grid and its service card (ETag: a hash of the answer; "
+            "`Cache-Control: public, max-age=60`; If-None-Match answers 304)"
+        },
+        304: {"description": "Not modified (If-None-Match matched the ETag)"},
         404: {"description": "The point is in no grid; the problem names the nearest grid"},
         422: {"description": "Invalid coordinates (out of range, not finite, lat/lon swapped)"},
     },
 )
 async def lookup(
-    reader: DbReader,
+    request: Request,
+    connect: HotFactory,
     _: Public,
     lang: RequestLang,
     lon: float,
     lat: float,
     crs: Annotated[CRS, Query(description="CRS of lon/lat")] = CRS.WGS84,
     at: AtQuery = None,
-) -> dict[str, Any]:
+) -> Response:
+    # The hot public path (every QR scan, every phone report): its own router matched first, one
+    # prepared statement on the raw driver, no session, the answer encoded once by orjson.
     x, y = parse_lonlat(lon, lat, crs)
-    row = await service.lookup(reader, x, y, at)
+    async with connect() as conn:
+        row = await service.lookup_raw(conn, x, y, at)
     if row is None:
         raise ApiError(
             "no_grids",
@@ -131,8 +144,7 @@ async def lookup(
                 }
             },
         )
-    # Already the documented shape: skip re-validation through the response model (hot path).
-    return FastJSON(service.lookup_out(row, lang, lon, lat, crs, at))  # type: ignore[return-value]
+    return cached_json(request, orjson.dumps(service.lookup_out(row, lang, lon, lat, crs, at)))
 
 
 @router.post(
@@ -291,12 +303,20 @@ async def boundaries(
 
 
 @router.get(
-    "/{grid_id}/card", response_model=ServiceCard, summary="The grid's service card (public)"
+    "/{grid_id}/card",
+    response_model=ServiceCard,
+    summary="The grid's service card (public)",
+    responses={
+        200: {"description": "The card (ETag; `Cache-Control: public, max-age=60`)"},
+        304: {"description": "Not modified (If-None-Match matched the ETag)"},
+    },
 )
 async def service_card(
-    grid_id: IdPath, reader: DbReader, _: Public, lang: RequestLang
-) -> dict[str, Any]:
-    return await service.service_card(reader, grid_id, lang)
+    request: Request, grid_id: IdPath, reader: HotReader, _: Public, lang: RequestLang
+) -> Response:
+    # ETag and `Cache-Control: public, max-age=60`: a phone or a proxy reuses the card.
+    card = await service.service_card(reader, grid_id, lang)
+    return cached_json(request, orjson.dumps(card))
 
 
 @router.get(

@@ -19,6 +19,7 @@ from app.areas.models import Area
 from app.audit.service import record
 from app.auth.policy import Principal, ensure_area_in_scope
 from app.config import get_settings
+from app.db import RawSql, RecordView, raw_of
 from app.errors import ApiError, not_found
 from app.geometry import CRS, parse_boundary, render
 from app.grids.models import Grid, GridBoundary
@@ -464,6 +465,21 @@ LOOKUP_AT = text(
         version="b.valid_from <= :at AND (b.valid_to IS NULL OR b.valid_to > :at)", staff=STAFF_JSON
     )
 )
+
+
+LOOKUP_NOW_RAW = RawSql(LOOKUP_NOW.text)
+LOOKUP_AT_RAW = RawSql(LOOKUP_AT.text)
+
+
+async def lookup_raw(
+    conn: AsyncConnection, lon: float, lat: float, at: datetime | None = None
+) -> Any | None:
+    """`lookup` on the raw driver (the endpoint's hot path: asyncpg keeps the statement prepared
+    per connection, and SQLAlchemy's per-call work is skipped). The row reads as `lookup`'s."""
+    q = LOOKUP_NOW_RAW if at is None else LOOKUP_AT_RAW
+    async with raw_of(conn) as raw:
+        row = await raw.fetchrow(q.sql, *q.args({"lon": lon, "lat": lat, "at": at}))
+    return None if row is None else RecordView(row)
 
 
 async def lookup(

@@ -19,7 +19,7 @@ from app.auth.policy import SignedIn
 from app.cases import service as cases
 from app.cases.schemas import CaseOut
 from app.config import get_settings
-from app.db import DbReader
+from app.db import HotReader
 from app.errors import ApiError
 from app.geometry import CRS
 from app.http import ApiRoute
@@ -52,7 +52,7 @@ _HORIZON = "pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
 
 @router.get("/sync", response_model=SyncOut, summary="Changes in your scope since a cursor")
 async def sync(
-    reader: DbReader,
+    reader: HotReader,
     who: SignedIn,
     lang: RequestLang,
     cursor: Annotated[str | None, Query(max_length=200, description="Omit the first time")] = None,

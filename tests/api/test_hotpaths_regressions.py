@@ -1,0 +1,83 @@
+"""Issue 23, hot paths at the floor: the lookup's and the card's ETag / Cache-Control (304 on
+If-None-Match), the hot pool's generic plans, the pool defaults, the worker count of `make run`
+and the image."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+from sqlalchemy import text
+
+ROOT = Path(__file__).resolve().parents[2]
+POINT = {"lon": 117.03, "lat": 28.24}  # inside a demo grid (test_grids)
+
+
+async def test_lookup_is_cacheable_and_revalidates(anon: httpx.AsyncClient, demo) -> None:
+    r = await anon.get("/api/v1/grids/lookup", params=POINT)
+    assert r.status_code == 200, r.text
+    tag = r.headers["etag"]
+    assert tag.startswith('"') and tag.endswith('"') and len(tag) == 34
+    assert r.headers["cache-control"] == "public, max-age=60"
+    assert "Accept-Language" in r.headers["vary"]
+    assert r.headers["content-type"] == "application/json"
+    assert r.json()["grid"]["code"]
+    # The same answer, the same tag; a matching If-None-Match (strong or weak, in a list) is 304.
+    again = await anon.get("/api/v1/grids/lookup", params=POINT)
+    assert again.headers["etag"] == tag and again.content == r.content
+    for inm in (tag, f"W/{tag}", f'"x", {tag}', "*"):
+        nm = await anon.get("/api/v1/grids/lookup", params=POINT, headers={"If-None-Match": inm})
+        assert nm.status_code == 304 and nm.content == b"" and nm.headers["etag"] == tag
+    other = await anon.get("/api/v1/grids/lookup", params=POINT, headers={"If-None-Match": '"x"'})
+    assert other.status_code == 200 and other.content == r.content
+    # Another language is another answer (labels), another tag.
+    en = await anon.get("/api/v1/grids/lookup", params=POINT, headers={"Accept-Language": "en"})
+    assert en.status_code == 200 and en.headers["etag"] != tag
+
+
+async def test_lookup_errors_are_not_cached(anon: httpx.AsyncClient, demo) -> None:
+    r = await anon.get("/api/v1/grids/lookup", params={"lon": 117.5, "lat": 28.0})
+    assert r.status_code == 404 and r.json()["code"] == "outside_all_grids"
+    assert "etag" not in r.headers and r.headers.get("cache-control") != "public, max-age=60"
+
+
+async def test_card_is_cacheable_and_revalidates(anon: httpx.AsyncClient, demo) -> None:
+    grid = (await anon.get("/api/v1/grids/lookup", params=POINT)).json()["grid"]["id"]
+    r = await anon.get(f"/api/v1/grids/{grid}/card")
+    assert r.status_code == 200 and r.json()["grid"]["id"] == grid
+    assert r.headers["cache-control"] == "public, max-age=60"
+    nm = await anon.get(f"/api/v1/grids/{grid}/card", headers={"If-None-Match": r.headers["etag"]})
+    assert nm.status_code == 304 and nm.content == b""
+    missing = await anon.get("/api/v1/grids/999999999/card")
+    assert missing.status_code == 404 and "etag" not in missing.headers
+
+
+async def test_hot_pool_plans_generically() -> None:
+    from app.db import Database
+
+    hot = Database()
+    try:
+        async with hot.hot.connect() as conn:
+            mode = (await conn.execute(text("SHOW plan_cache_mode"))).scalar_one()
+            assert mode == "force_generic_plan"
+        async with hot.reader.connect() as conn:
+            assert (await conn.execute(text("SHOW plan_cache_mode"))).scalar_one() == "auto"
+    finally:
+        await hot.dispose()
+
+
+def test_pool_defaults() -> None:
+    from app.config import Settings
+
+    fields = Settings.model_fields
+    assert fields["db_pool_size"].default == 20
+    assert fields["db_hot_pool_size"].default == 16
+
+
+def test_make_run_and_the_image_serve_one_worker_per_core() -> None:
+    run = (ROOT / "scripts" / "run.sh").read_text()
+    assert "WEB_CONCURRENCY=${WEB_CONCURRENCY:-$(nproc" in run
+    assert '--workers "$WEB_CONCURRENCY"' in run
+    docker = (ROOT / "Dockerfile").read_text()
+    assert "--workers ${WEB_CONCURRENCY:-$(nproc)}" in docker
+    assert "WEB_CONCURRENCY=4" not in docker
