@@ -372,7 +372,7 @@ const FIELD = {
     } catch (err) {
       if (!(err instanceof ApiError) || err.status !== 409) throw err;
       const p = await request(path);
-      if (p.status === STATUS_AFTER[e.step] || p.status === 'ended') return { status: p.status, replayed: true };
+      if (p.status === STATUS_AFTER[e.step] || p.status === 'ended') return { status: p.status, replayed: true, distance_m: p.distance_m, duration_s: p.duration_s };
       throw new ApiError(422, { ...err.problem, field: 'patrol' });
     }
   },
