@@ -254,6 +254,18 @@ async def until(page: Any, kind: str | None = None, timeout: float = 30) -> None
             raise AssertionError(await page.evaluate("window.wangge.outbox.entries()"))
         await asyncio.sleep(0.2)
 
+
+# pushManager as a browser with a push service would answer: the test's push service's subscription.
+PUSH_STUB = """(() => {
+  const sub = __SUBSCRIPTION__;
+  let made = null;
+  PushManager.prototype.subscribe = async function () {
+    made = { endpoint: sub.endpoint, toJSON: () => sub };
+    return made;
+  };
+  PushManager.prototype.getSubscription = async function () { return made; };
+})()"""
+
 FIELD_POSTS = re.compile(
     r".*/api/v1/(patrols(/\d+/(points|pause|resume|end))?|checkpoints/\d+/checkins|"
     r"buildings/\d+/visits|me/tasks/\d+/(accept|done|decline))$"
@@ -307,13 +319,7 @@ async def test_patrol_checkins_visit_task_and_push(server: str, engine, field, t
             )
             # Headless Chromium has no push service (pushManager.subscribe never answers): the
             # test's push service stands in for it, with a device key pair the test holds.
-            await ctx.add_init_script(
-                "(() => { const sub = %s; let made = null;"
-                " const wrap = (s) => ({ endpoint: s.endpoint, toJSON: () => s });"
-                " PushManager.prototype.subscribe = async function () { made = wrap(sub); return made; };"
-                " PushManager.prototype.getSubscription = async function () { return made; }; })()"
-                % json.dumps(device)
-            )
+            await ctx.add_init_script(PUSH_STUB.replace("__SUBSCRIPTION__", json.dumps(device)))
             try:
 
                 def watch(page: Any) -> None:
@@ -486,7 +492,15 @@ async def test_patrol_checkins_visit_task_and_push(server: str, engine, field, t
                 assert await sw.evaluate("self.drained") >= 1
                 sent = await sw.evaluate("self.sent.map((x) => x.kind)")
                 assert sorted(sent) == sorted(
-                    ["points", "points", "checkin", "patrol-step", "patrol-step", "checkin", "visit"]
+                    [
+                        "points",
+                        "points",
+                        "checkin",
+                        "patrol-step",
+                        "patrol-step",
+                        "checkin",
+                        "visit",
+                    ]
                 ), sent
                 got = await _counts(engine, patrol_id, cps, field["worker"], field["since"])
                 assert got.points == got.ids == recorded  # each fix once
@@ -567,9 +581,9 @@ async def test_patrol_checkins_visit_task_and_push(server: str, engine, field, t
                 )
                 assert (last["received"], last["stored"], last["duplicates"]) == (3, 0, 3), last
                 await page.click('[data-nav="outbox"]')
-                await expect(page.locator('#outbox-list [data-result="points"]').first).to_contain_text(
-                    "重复 3 个"
-                )
+                await expect(
+                    page.locator('#outbox-list [data-result="points"]').first
+                ).to_contain_text("重复 3 个")
                 await shot(page, "6-outbox-sent")
                 await page.click('[data-nav="patrol"]')
                 await shot(page, "7-ended")
@@ -610,21 +624,30 @@ async def test_patrol_checkins_visit_task_and_push(server: str, engine, field, t
                     async with AsyncSession(engine, expire_on_commit=False) as s:
                         await deliver_due(s)
                         await s.commit()
-                    if any(m.message and m.message.get("task_id") == task_id for m in push.received):
+                    if any(
+                        m.message and m.message.get("task_id") == task_id for m in push.received
+                    ):
                         break
-                [msg] = [m for m in push.received if m.message and m.message.get("task_id") == task_id]
+                [msg] = [
+                    m for m in push.received if m.message and m.message.get("task_id") == task_id
+                ]
                 assert msg.status == 201 and msg.message["title"] == "新任务（检查）"
                 assert msg.message["url"] == f"/app#task/{task_id}"
 
                 cdp = await ctx.new_cdp_session(page)
                 regs: list[dict[str, Any]] = []
-                cdp.on("ServiceWorker.workerRegistrationUpdated", lambda e: regs.extend(e["registrations"]))
+                cdp.on(
+                    "ServiceWorker.workerRegistrationUpdated",
+                    lambda e: regs.extend(e["registrations"]),
+                )
                 await cdp.send("ServiceWorker.enable")
                 for _ in range(50):
                     if regs:
                         break
                     await asyncio.sleep(0.1)
-                [reg] = [x for x in regs if x["scopeURL"].endswith("/app") and not x["isDeleted"]][:1]
+                [reg] = [x for x in regs if x["scopeURL"].endswith("/app") and not x["isDeleted"]][
+                    :1
+                ]
                 await page.click('[data-nav="home"]')
                 await cdp.send(
                     "ServiceWorker.deliverPushMessage",
@@ -658,7 +681,9 @@ async def test_patrol_checkins_visit_task_and_push(server: str, engine, field, t
 
                 # 9. Accept (the response dropped once: the replay finds it accepted), then done.
                 await page.click('#task-form [data-task="accept"]')
-                await expect(view.locator("[data-task-state]")).to_have_text("办理中", timeout=20_000)
+                await expect(view.locator("[data-task-state]")).to_have_text(
+                    "办理中", timeout=20_000
+                )
                 await until(page, "task")
                 assert f"{server}/api/v1/me/tasks/{task_id}/accept" in dropped
                 await page.fill("#task-form textarea[name=note]", "已清理堆物")
