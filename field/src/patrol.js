@@ -105,11 +105,12 @@ export async function fix(p) {
     accuracy_m: Math.round(Math.min(p.coords.accuracy, 100_000) * 10) / 10,
     speed_mps: p.coords.speed != null && Number.isFinite(p.coords.speed) && p.coords.speed >= 0 ? p.coords.speed : null,
   };
-  await store.put('track', point);
+  // The patrol moves on before anything is awaited (a fix arriving meanwhile sees this one).
   current.recorded += 1;
   current.last = { t, lon: at[0], lat: at[1] };
   current.track.push(at);
   if (current.track.length > TRACK_SHOWN) current.track.splice(0, current.track.length - TRACK_SHOWN);
+  await store.put('track', point);
   await save();
   unsealed += 1;
   if (unsealed >= SEAL_EVERY) {
