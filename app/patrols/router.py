@@ -299,7 +299,7 @@ async def missed_checkins(
     "standard, coverage per grid, missed check-ins, open tasks (default: this week)",
 )
 async def weekly_board(
-    area_id: int,
+    area_id: IdPath,
     session: DbSession,
     who: CommunityReader,
     week: Annotated[
