@@ -110,7 +110,7 @@ def main() -> None:
         i = sys.argv.index("--child")
         child(int(sys.argv[i + 1]), int(sys.argv[i + 2]), sys.argv[i + 3])
         return
-    from app.cases.photos import cost
+    from app.cases.photos import BYTES_PER_PIXEL, ENCODER_BYTES_PER_PIXEL
     from app.config import Settings
 
     quick = "--quick" in sys.argv
@@ -119,7 +119,9 @@ def main() -> None:
     budget_mb = int(fields["image_decode_memory_mb"].default)
     max_pixels = int(fields["max_image_pixels"].default)
     # the largest PNG the budget lets through alone, and the largest JPEG the cap lets through
-    png_pixels = int(budget_mb * 1_048_576 / cost(1, 1, "image/png"))
+    png_pixels = int(
+        budget_mb * 1_048_576 / (BYTES_PER_PIXEL + ENCODER_BYTES_PER_PIXEL["image/png"])
+    )
     cases = [("PNG", worst_case_png(png_pixels), png_pixels)]
     if not quick:
         cases.append(("JPEG", worst_case_jpeg(max_pixels), max_pixels))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.ogc.query import SCHEMA_JSON, sortable
 from app.ogc.service import COLLECTIONS, CRS84, CRS_URIS, DEFAULT_LIMIT, MAX_LIMIT
 
 OPENAPI_TYPE = "application/vnd.oai.openapi+json;version=3.0"
@@ -97,6 +98,19 @@ def build(base: str) -> dict[str, Any]:
                 "responses": {"200": _ok("The collection", "Collection"), **_ERRORS},
             }
         }
+        paths[f"/ogc/collections/{c.id}/queryables"] = {
+            "get": {
+                "operationId": f"get_{c.id}_queryables",
+                "summary": f"The queryables of {c.id} (the filters of its items)",
+                "responses": {
+                    "200": {
+                        "description": "A JSON Schema",
+                        "content": {SCHEMA_JSON: {"schema": {"type": "object"}}},
+                    },
+                    **_ERRORS,
+                },
+            }
+        }
         paths[f"/ogc/collections/{c.id}/items"] = {
             "get": {
                 "operationId": f"get_{c.id}_features",
@@ -108,6 +122,28 @@ def build(base: str) -> dict[str, Any]:
                     {"$ref": "#/components/parameters/limit"},
                     {"$ref": "#/components/parameters/offset"},
                     {"$ref": "#/components/parameters/crs"},
+                    {
+                        "name": "sortby",
+                        "in": "query",
+                        "required": False,
+                        "description": "Comma-separated properties, `-` for descending: "
+                        + ", ".join(sortable(c)),
+                        "schema": {"type": "string"},
+                        "style": "form",
+                        "explode": False,
+                    },
+                    {
+                        "name": "properties",
+                        "in": "query",
+                        "required": False,
+                        "description": "Only these properties (comma-separated)",
+                        "schema": {
+                            "type": "array",
+                            "items": {"type": "string", "enum": [p.name for p in c.props]},
+                        },
+                        "style": "form",
+                        "explode": False,
+                    },
                     *filters,
                 ],
                 "responses": {

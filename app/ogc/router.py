@@ -17,7 +17,7 @@ from app.auth.policy import MapReader
 from app.db import DbReader
 from app.errors import ApiError
 from app.http import ApiRoute
-from app.ogc import apidoc, service
+from app.ogc import apidoc, query, service
 from app.ogc.schemas import (
     CollectionOut,
     Collections,
@@ -36,12 +36,15 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
     "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
+    "http://www.opengis.net/spec/ogcapi-records-1/1.0/conf/sorting",
 ]
 _GEOJSON_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {"content": {GEOJSON: {}}, "description": "GeoJSON (Content-Crs names its CRS)"}
 }
 _COMMON = {"f"}
-_ITEMS = {"bbox", "bbox-crs", "datetime", "limit", "offset", "crs"}
+_ITEMS = {"bbox", "bbox-crs", "datetime", "limit", "offset", "crs", "sortby", "properties"}
 
 
 def _base(request: Request) -> str:
@@ -129,6 +132,12 @@ async def _collection(request: Request, reader: Any, c: service.Collection) -> d
         "links": [
             _link(f"{b}/ogc/collections/{c.id}", "self", JSON, c.title),
             _link(f"{b}/ogc/collections/{c.id}/items", "items", GEOJSON, "Features (GeoJSON)"),
+            _link(
+                f"{b}/ogc/collections/{c.id}/queryables",
+                query.QUERYABLES_REL,
+                query.SCHEMA_JSON,
+                "Queryables (the filters of items)",
+            ),
         ],
     }
 
@@ -158,9 +167,22 @@ async def collection(
 
 
 @router.get(
+    "/collections/{collection_id}/queryables",
+    summary="The queryables of a collection (OGC API – Features Part 3, a JSON Schema)",
+    responses={200: {"content": {query.SCHEMA_JSON: {}}, "description": "JSON Schema"}},
+)
+async def queryables(collection_id: str, request: Request, who: MapReader) -> Response:
+    c = service.get_collection(collection_id)
+    _params(request, set())
+    url = f"{_base(request)}/ogc/collections/{c.id}/queryables"
+    return FastJSON(query.queryables(c, url), media_type=query.SCHEMA_JSON)
+
+
+@router.get(
     "/collections/{collection_id}/items",
     response_model=FeatureCollection,
-    summary="Features of a collection (bbox, datetime, limit/offset, crs, property filters)",
+    summary="Features of a collection (bbox, datetime, limit/offset, crs, property filters, "
+    "sortby, properties)",
     responses=_GEOJSON_RESPONSE,
 )
 async def items(collection_id: str, request: Request, reader: DbReader, who: MapReader) -> Response:
@@ -175,14 +197,16 @@ async def items(collection_id: str, request: Request, reader: DbReader, who: Map
             detail_en="bbox-crs needs bbox",
             field="bbox-crs",
         )
-    q = service.Query(
+    q = query.Query(
         crs=crs,
         bbox=service.parse_bbox(p.get("bbox"), bbox_crs),
         bbox_crs=bbox_crs,
         interval=service.parse_datetime(p.get("datetime")),
         filters={
-            name: service.filter_values(c.filters[name], p[name]) for name in c.filters if name in p
+            name: query.filter_values(c.filters[name], p[name]) for name in c.filters if name in p
         },
+        sortby=query.parse_sortby(c, p.get("sortby")),
+        properties=query.parse_properties(c, p.get("properties")),
         limit=min(
             service.parse_int(p.get("limit"), "limit", 1, service.DEFAULT_LIMIT),
             service.MAX_LIMIT,

@@ -22,6 +22,7 @@ from app.auth import scope
 from app.auth.policy import Principal
 from app.cases.service import _OVERDUE, sees_pii
 from app.errors import ApiError
+from app.ogc.query import Query, bad, order_sql
 from app.pii import mask_text
 from app.schemas import SHANGHAI, parse_instant, to_local
 
@@ -85,10 +86,6 @@ def geom_out(column: str, crs: OutCrs) -> str:
 
 
 # --- parameters ---------------------------------------------------------------------------------
-
-
-def bad(name: str, zh: str, en: str) -> ApiError:
-    return ApiError("invalid_parameter", detail=zh, detail_en=en, field=name)
 
 
 def parse_bbox(value: str | None, crs: OutCrs) -> tuple[float, float, float, float] | None:
@@ -351,27 +348,6 @@ def get_collection(collection_id: str) -> Collection:
     return c
 
 
-@dataclass
-class Query:
-    crs: OutCrs
-    bbox: tuple[float, float, float, float] | None = None
-    bbox_crs: OutCrs | None = None
-    interval: tuple[datetime | None, datetime | None] | None = None
-    filters: dict[str, list[Any]] = field(default_factory=dict)
-    limit: int = 100
-    offset: int = 0
-
-
-def filter_values(p: Prop, raw: str) -> list[Any]:
-    parts = raw.split(",")
-    if p.type == "integer":
-        try:
-            return [int(v) for v in parts]
-        except ValueError:
-            raise bad(p.name, f"{p.name} 应为整数", f"{p.name} must be an integer") from None
-    return parts
-
-
 def _where(c: Collection, q: Query, params: dict[str, Any], vis: scope.Fragment | None) -> str:
     where = [c.where]
     private = {"location", "category"}
@@ -408,7 +384,13 @@ def _local(v: Any) -> Any:
     return to_local(v) if isinstance(v, datetime) else v
 
 
-def _feature(c: Collection, row: Any, scoped: bool, masked: bool = True) -> dict[str, Any]:
+def _feature(
+    c: Collection,
+    row: Any,
+    scoped: bool,
+    masked: bool = True,
+    properties: set[str] | None = None,
+) -> dict[str, Any]:
     """A row as a feature; for a scoped collection, by the scope module: in the caller's scope,
     every property (free text masked for readers of masked data); outside it, the public ones
     that the case's privacy class allows."""
@@ -417,6 +399,8 @@ def _feature(c: Collection, row: Any, scoped: bool, masked: bool = True) -> dict
     fields = scope.fields_for(visible, m["_class"]) if scoped else scope.FIELDS
     props: dict[str, Any] = {}
     for p in c.props:
+        if properties is not None and p.name not in properties:
+            continue
         if (p.public or visible) and (p.privacy is None or p.privacy in fields):
             v = _local(m[p.name])
             props[p.name] = mask_text(v) if p.privacy == "text" and masked else v
@@ -460,12 +444,12 @@ async def items(
     rows = await conn.execute(
         text(
             f"SELECT {_select(c, q.crs, vis)} {c.from_sql} WHERE {where} "
-            f"ORDER BY {c.id_sql} LIMIT :limit OFFSET :offset"
+            f"ORDER BY {order_sql(c, q.sortby)} LIMIT :limit OFFSET :offset"
         ),
         params,
     )
     masked = not sees_pii(who)
-    return [_feature(c, r, c.scoped, masked) for r in rows], int(count or 0)
+    return [_feature(c, r, c.scoped, masked, q.properties) for r in rows], int(count or 0)
 
 
 async def item(

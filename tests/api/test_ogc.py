@@ -31,6 +31,9 @@ async def test_landing_conformance_and_api(anon) -> None:
         "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
         "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
         "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+        "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+        "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
+        "http://www.opengis.net/spec/ogcapi-records-1/1.0/conf/sorting",
     }
     api = await anon.get("/ogc/api")
     assert api.headers["content-type"].startswith("application/vnd.oai.openapi+json")

@@ -164,3 +164,13 @@ async def test_owslib_lists_and_reads_every_feature(server, engine) -> None:
     near = api.collection_items("grids", bbox=[x1, y1, x2, y2], limit=1000)
     assert GRID in {f["properties"]["code"] for f in near["features"]}
     assert near["numberMatched"] < n
+
+
+def test_owslib_reads_the_queryables(server) -> None:
+    from owslib.ogcapi.features import Features
+
+    api = Features(server)
+    q = api.collection_queryables("grids")
+    assert {"code", "kind", "households"} <= set(q["properties"])
+    page = api.collection_items("grids", limit=5, sortby="-households", properties="code")
+    assert all(set(f["properties"]) == {"code"} for f in page["features"])
