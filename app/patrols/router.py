@@ -22,7 +22,7 @@ from app.errors import ApiError
 from app.geometry import CRS, CrsQuery
 from app.http import ApiRoute
 from app.i18n import RequestLang
-from app.patrols import checkins, coverage, service, timeline, visits, worklog
+from app.patrols import board, checkins, coverage, service, timeline, visits, worklog
 from app.patrols.schemas import (
     BatchResult,
     CheckinIn,
@@ -40,6 +40,7 @@ from app.patrols.schemas import (
     TrackBatch,
     VisitIn,
     VisitOut,
+    WeeklyBoardOut,
 )
 from app.responses import FastJSON
 from app.schemas import SHANGHAI, IdPath, IdQuery, LocalDate, Page, TimeQuery
@@ -289,6 +290,38 @@ async def missed_checkins(
         )
     out = await checkins.missed(session, area_id, lo, hi)
     return {"area_id": area_id, **out}
+
+
+@router.get(
+    "/areas/{area_id}/weekly-board",
+    response_model=WeeklyBoardOut,
+    summary="The community's weekly board (周工作看板): patrol hours per worker against the "
+    "standard, coverage per grid, missed check-ins, open tasks (default: this week)",
+)
+async def weekly_board(
+    area_id: IdPath,
+    session: DbSession,
+    who: CommunityReader,
+    week: Annotated[
+        str | None, Query(pattern=r"^\d{4}-W\d{2}$", description="ISO week, e.g. 2026-W49")
+    ] = None,
+) -> Any:
+    bad = ApiError(
+        "validation_error",
+        detail="周次无效（如 2026-W49，2000 至 2100 年）",
+        detail_en="Invalid ISO week (e.g. 2026-W49, years 2000 to 2100)",
+        field="week",
+    )
+    if week is None:
+        monday = board.week_of(datetime.now(SHANGHAI).date())[0]
+    else:
+        try:
+            monday = date.fromisocalendar(int(week[:4]), int(week[6:]), 1)
+        except ValueError:
+            raise bad from None
+        if not 2000 <= monday.year <= 2100:
+            raise bad
+    return await board.weekly(session, area_id, monday)
 
 
 @router.get("/visit-purposes", response_model=list[PurposeOut], summary="Visit purposes (走访目的)")

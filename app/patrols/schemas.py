@@ -209,3 +209,32 @@ class VisitOut(ResponseModel):
     note: str | None
     at: LocalTime
     case_id: int | None
+
+
+class BoardGrid(CoverageOut):
+    code: str
+    name: str
+
+
+class BoardWorker(ResponseModel):
+    worker_id: int
+    worker: str
+    hours: float = Field(description="Hours on patrol in the week, over the area's grids")
+    standard_hours: float = Field(description="The standard × the week's working days so far")
+    met: bool
+    open_tasks: int = Field(description="Personal tasks open or accepted (now)")
+    overdue_tasks: int = Field(description="Of those, past their deadline")
+    done_tasks: int = Field(description="Done in the week")
+    done_on_time: int = Field(description="Done in the week by their deadline")
+
+
+class WeeklyBoardOut(ResponseModel):
+    area_id: int
+    week: str = Field(description="ISO week, e.g. 2026-W49 (Monday to Sunday, Asia/Shanghai)")
+    since: date
+    until: date
+    grids: list[BoardGrid] = Field(description="Coverage by patrol of each grid in the week")
+    workers: list[BoardWorker]
+    checkins: MissedOut = Field(description="Missed check-ins of the area's points in the week")
+    open_tasks: int
+    overdue_tasks: int

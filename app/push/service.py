@@ -207,7 +207,7 @@ async def recipients(session: AsyncSession, e: Any) -> tuple[list[int], dict[str
         return [int(p["worker_id"])], {
             "title": f"{TASK_TITLES[e.type]}（{kind}）",
             "body": p.get("title", ""),
-            "url": f"/field/#/tasks/{p['task_id']}",
+            "url": f"/app#task/{p['task_id']}",
             "tag": f"task-{p['task_id']}",
             "task_id": p["task_id"],
             "urgent": e.type == "task.overdue",
@@ -226,7 +226,7 @@ async def recipients(session: AsyncSession, e: Any) -> tuple[list[int], dict[str
         return [int(row.reporter_id)], {
             "title": f"事件{what}",
             "body": f"{row.number}" + (f"：{p['reason']}" if p.get("reason") else ""),
-            "url": f"/field/#/cases/{e.case_id}",
+            "url": f"/app#case/{e.case_id}",
             "tag": f"case-{e.case_id}",
             "case_id": e.case_id,
         }

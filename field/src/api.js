@@ -76,8 +76,20 @@ export async function logout() {
 }
 
 let refreshing = null;
+/** One refresh at a time across the page and the service worker (a refresh token is single-use):
+ * under the lock, the tokens are read again, and one refreshed meanwhile by the other is used. */
 function refresh() {
-  refreshing ??= (async () => {
+  const used = auth && auth.refresh;
+  const body = async () => {
+    const saved = await store.get('kv', 'auth');
+    if (!saved) {
+      auth = null;
+      throw new SignedOut('未登录');
+    }
+    if (saved.refresh !== used) {
+      auth = saved; // the other context refreshed already
+      return;
+    }
     let res;
     try {
       res = await fetch('/api/v1/auth/refresh', {
@@ -95,7 +107,8 @@ function refresh() {
     if (!res.ok) throw new ApiError(res.status, await problemOf(res));
     await saveTokens(await res.json());
     stats.refreshed += 1;
-  })().finally(() => {
+  };
+  refreshing ??= (navigator.locks ? navigator.locks.request('wangge-auth', body) : body()).finally(() => {
     refreshing = null;
   });
   return refreshing;

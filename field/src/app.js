@@ -1,23 +1,29 @@
-// 网格通: sign-in, home (my grids on the map, my queue's counts), report, tasks, a case with its
-// timeline and the verification on site, and the outbox. Data comes from the caches (IndexedDB)
+// 网格通: sign-in, home (my grids on the map, my queue's counts, push), patrol (track, check-ins,
+// visits), report, tasks (the cases' queue and my personal tasks), a case with its timeline and
+// the verification on site, and the outbox. Data comes from the caches (IndexedDB)
 // first and is refreshed when the network is there; what the worker enters goes to the outbox.
 import * as api from './api.js';
 import { FieldMap } from './map.js';
 import * as outbox from './outbox.js';
+import * as patrol from './patrol.js';
 import { resize } from './photos.js';
 import * as store from './store.js';
 import * as sync from './sync.js';
 import { h, $, FIELD_LABELS, toast, fmtTime, clear } from './ui.js';
 
 const CLOSED = new Set(['closed', 'rejected', 'duplicate', 'verified']);
-const S = { me: null, cats: [], grids: [], cases: [], position: null, pick: null, photos: [], verifyPhotos: [], category: null, editing: null, tab: 'verify' };
+const S = { me: null, cats: [], grids: [], cases: [], checkpoints: [], buildings: [], purposes: [], mytasks: { counts: { open: 0 }, items: [] }, building: null, purpose: null, patrolGrid: null, position: null, pick: null, photos: [], verifyPhotos: [], category: null, editing: null, tab: 'verify' };
 const maps = {};
-window.wangge = { S, outbox, sync, api, maps, ready: false };
+window.wangge = { S, outbox, sync, api, maps, patrol, ready: false };
 
 async function boot() {
   if ('serviceWorker' in navigator) {
-    navigator.serviceWorker.register('/app/sw.js', { scope: '/app' }).catch(() => {});
-    navigator.serviceWorker.addEventListener('message', (e) => e.data && e.data.type === 'outbox' && outbox.kick());
+    // A module worker (it imports the outbox to send it on Background Sync).
+    navigator.serviceWorker.register('/app/sw.js', { scope: '/app', type: 'module' }).catch((e) => console.warn('service worker', e.message));
+    navigator.serviceWorker.addEventListener('message', (e) => {
+      // A tapped notification: its screen.
+      if (e.data && e.data.type === 'open' && /^#[a-z]+(\/\d+)?$/.test(e.data.hash)) location.hash = e.data.hash;
+    });
   }
   api.onAuth((reason) => {
     showLogin(reason === 'expired' ? '登录已过期，请重新登录（未发送的内容已保存在本机）' : '');
@@ -69,13 +75,19 @@ async function start() {
       renderBadges();
       if (screen() === 'outbox') renderOutbox();
       if (screen() === 'home') renderHome();
+      if (screen() === 'patrol') renderPatrol();
+      if (screen() === 'task') openTask(Number(location.hash.split('/')[1]), false);
       afterSend();
     });
+    patrol.onChange(() => screen() === 'patrol' && renderPatrol());
     setInterval(() => navigator.onLine && refresh(), 60_000);
+    setInterval(() => screen() === 'patrol' && patrol.current && patrol.current.status === 'active' && renderStats(), 1000);
     watchPosition();
   }
   net();
+  await patrol.load();
   outbox.resume();
+  pushRenew();
   route();
   await refresh();
   window.wangge.ready = true;
@@ -129,15 +141,19 @@ function route() {
   if (!api.signedIn()) return;
   const [name, arg] = (location.hash.slice(1) || 'home').split('/');
   const target = name === 'edit' ? 'report' : name;
-  const known = ['home', 'report', 'tasks', 'case', 'outbox'];
+  const known = ['home', 'patrol', 'visit', 'report', 'tasks', 'task', 'case', 'outbox'];
   const show = known.includes(target) ? target : 'home';
   for (const s of document.querySelectorAll('[data-screen]')) s.hidden = s.dataset.screen !== show;
-  for (const a of document.querySelectorAll('[data-nav]')) a.classList.toggle('on', a.dataset.nav === show);
+  const tab = { visit: 'patrol', task: 'tasks', case: 'tasks' }[show] || show;
+  for (const a of document.querySelectorAll('[data-nav]')) a.classList.toggle('on', a.dataset.nav === tab);
   document.body.dataset.view = show;
   window.scrollTo(0, 0);
   if (show === 'home') renderHome();
   if (show === 'report') openReport(name === 'edit' ? arg : null);
   if (show === 'tasks') renderTasks();
+  if (show === 'patrol') renderPatrol();
+  if (show === 'visit') openVisit();
+  if (show === 'task') openTask(Number(arg), true);
   if (show === 'case') openCase(Number(arg));
   if (show === 'outbox') renderOutbox();
   renderBadges();
@@ -148,12 +164,14 @@ function rerender() {
   if (s === 'home') renderHome();
   if (s === 'tasks') renderTasks();
   if (s === 'outbox') renderOutbox();
+  if (s === 'patrol') renderPatrol();
   renderBadges();
 }
 
 function wire() {
   maps.home = new FieldMap($('#home-map'));
   maps.pick = new FieldMap($('#pick-map'), { onMove: (c) => setPick(c, null) });
+  maps.patrol = new FieldMap($('#patrol-map'));
   for (const m of Object.values(maps)) m.mine = S.grids;
   if (S.grids.length) {
     maps.home.fit(S.grids);
@@ -180,6 +198,18 @@ function wire() {
   $('#report-form').addEventListener('submit', onReport);
   $('#verify-form').addEventListener('submit', onVerify);
   $('#evaluate-form').addEventListener('submit', onEvaluate);
+  $('#patrol-start').addEventListener('click', onPatrolStart);
+  $('#patrol-pause').addEventListener('click', () => patrol.step('pause'));
+  $('#patrol-resume').addEventListener('click', () => patrol.step('resume'));
+  $('#patrol-end').addEventListener('click', () => confirm('结束本次巡查？') && patrol.step('end'));
+  $('#patrol-close').addEventListener('click', () => patrol.close());
+  $('#building-search').addEventListener('input', renderBuildings);
+  $('#visit-form').addEventListener('submit', onVisit);
+  for (const r of document.querySelectorAll('#visit-form input[name=outcome]')) {
+    r.addEventListener('change', () => ($('#visit-case').hidden = $('#visit-form').outcome.value !== 'case_raised'));
+  }
+  for (const b of document.querySelectorAll('[data-task]')) b.addEventListener('click', () => onTask(b.dataset.task));
+  $('#push-enable').addEventListener('click', enablePush);
   $('#send-now').addEventListener('click', async () => {
     for (const e of await outbox.entries()) if (e.state === 'waiting') await outbox.retry(e.id);
   });
@@ -195,6 +225,11 @@ function watchPosition() {
         m.draw();
       }
       renderPosition();
+      patrol.fix(p).then((kept) => {
+        if (screen() !== 'patrol') return;
+        if (kept) renderStats();
+        renderCheckpoints();
+      });
       if (screen() === 'report' && !S.pick) {
         setPick([S.position.lon, S.position.lat], S.position.accuracy);
         maps.pick.setView(S.pick.at, 17);
@@ -237,6 +272,7 @@ async function renderHome() {
   box.push(tile('待核查', c.verify.length, '#tasks/verify', 'verify'));
   box.push(tile('待回访', c.evaluate.length, '#tasks/evaluate', 'evaluate'));
   box.push(tile('我上报的', c.mine.length, '#tasks/mine', 'mine'));
+  box.push(tile('我的任务', S.mytasks.counts.open, '#tasks/mytasks', 'mytasks'));
   box.push(tile('待发送', waiting, '#outbox', 'waiting'));
   box.push(tile('发送失败', failed, '#outbox', 'failed'));
   clear($('#counts')).append(...box);
@@ -247,6 +283,7 @@ async function renderHome() {
   }
   if (!S.grids.length) list.append(h('li', { class: 'muted' }, '暂无网格（联网后自动获取）'));
   renderPosition();
+  renderPush();
   maps.home && maps.home.draw();
 }
 
@@ -256,8 +293,9 @@ async function renderBadges() {
   const b = $('#badge-outbox');
   b.hidden = !pending;
   b.textContent = String(pending);
+  $('#badge-patrol').hidden = !(patrol.current && patrol.current.status !== 'ended');
   const t = $('#badge-tasks');
-  const n = counts().verify.length;
+  const n = counts().verify.length + S.mytasks.items.filter((x) => x.state === 'open').length;
   t.hidden = !n;
   t.textContent = String(n);
 }
@@ -440,6 +478,7 @@ function renderTasks() {
   if (arg) S.tab = arg;
   const c = counts();
   const tabs = [
+    ['mytasks', '我的任务', S.mytasks.items],
     ['verify', '待核查', c.verify],
     ['evaluate', '待回访', c.evaluate],
     ['mine', '我上报的', c.mine],
@@ -454,11 +493,22 @@ function renderTasks() {
     });
     nav.append(b);
   }
+  const ul = clear($('#task-list'));
+  if (S.tab === 'mytasks') {
+    for (const t of S.mytasks.items) {
+      ul.append(
+        h('li', {}, h('a', { href: `#task/${t.id}`, class: 'row', 'data-task-id': String(t.id) },
+          h('b', {}, t.title),
+          h('span', { class: `muted small due${t.overdue ? ' overdue' : ''}` }, `${TASK_KINDS[t.kind] || t.kind} · ${TASK_STATES[t.state] || t.state}${t.due_at ? ` · ${t.overdue ? '已逾期' : '期限'} ${fmtTime(t.due_at)}` : ''}`))),
+      );
+    }
+    if (!S.mytasks.items.length) ul.append(h('li', { class: 'muted' }, '暂无任务'));
+    return;
+  }
   const items = (tabs.find((t) => t[0] === S.tab) || tabs[0])[2]
     .slice()
     .sort((a, b) => (a.reported_at < b.reported_at ? 1 : -1))
     .slice(0, 100);
-  const ul = clear($('#task-list'));
   for (const x of items) {
     ul.append(
       h('li', {}, h('a', { href: `#case/${x.id}`, class: 'row', 'data-case': String(x.id) },
@@ -571,12 +621,7 @@ async function renderOutbox() {
   $('#outbox-summary').textContent = `等待发送 ${waiting.length} · 发送失败 ${failed.length} · 已发送 ${sent.length}`;
   const ul = clear($('#outbox-list'));
   for (const e of [...failed, ...waiting, ...sent.reverse().slice(0, 30)]) {
-    const title =
-      e.kind === 'case'
-        ? e.body.title
-        : e.kind === 'verify'
-          ? `核查：${e.title || `事件 ${e.caseId}`}（${e.body.passed ? '通过' : '退回重办'}）`
-          : `回访：${e.title || `事件 ${e.caseId}`}（${SATISFACTION[e.body.satisfaction]}）`;
+    const title = entryTitle(e);
     const photos = e.photos.length ? ` · 照片 ${e.photos.filter((p) => p.done).length}/${e.photos.length}` : '';
     const label = { waiting: '等待发送', failed: '发送失败', done: '已发送' }[e.state];
     const li = h('li', { class: `entry ${e.state}`, 'data-entry': e.id, 'data-state': e.state },
@@ -589,6 +634,8 @@ async function renderOutbox() {
       const field = e.error.field ? `【${FIELD_LABELS[e.error.field.split('.')[0]] || e.error.field}】` : '';
       li.append(h('p', { class: e.state === 'failed' ? 'error' : 'muted small', 'data-error-field': e.error.field || '' }, `${field}${e.error.detail}`));
     }
+    const result = e.state === 'done' ? resultText(e) : '';
+    if (result) li.append(h('p', { class: 'small ok', 'data-result': e.kind }, result));
     if (e.state === 'done' && e.duplicates && e.duplicates.length) {
       li.append(h('p', { class: 'warn small' }, `附近已有同类事件：${e.duplicates.map((d) => d.number).join('、')}`));
     }
@@ -601,6 +648,344 @@ async function renderOutbox() {
     ul.append(li);
   }
   if (!all.length) ul.append(h('li', { class: 'muted' }, '队列为空'));
+}
+
+function entryTitle(e) {
+  const steps = { pause: '暂停', resume: '继续', end: '结束' };
+  switch (e.kind) {
+    case 'case':
+      return e.body.title;
+    case 'verify':
+      return `核查：${e.title || `事件 ${e.caseId}`}（${e.body.passed ? '通过' : '退回重办'}）`;
+    case 'evaluate':
+      return `回访：${e.title || `事件 ${e.caseId}`}（${SATISFACTION[e.body.satisfaction]}）`;
+    case 'patrol':
+      return `开始巡查：${e.title}`;
+    case 'patrol-step':
+      return `${steps[e.step]}巡查：${e.title}`;
+    case 'points':
+      return `巡查轨迹：${e.body.points.length} 个定位点`;
+    case 'checkin':
+      return `打卡：${e.title}`;
+    case 'visit':
+      return `走访：${e.title}`;
+    case 'task':
+      return `任务${{ accept: '接受', done: '办结', decline: '拒绝' }[e.action]}：${e.title}`;
+    default:
+      return e.kind;
+  }
+}
+
+function resultText(e) {
+  const r = e.result;
+  if (!r) return '';
+  if (e.kind === 'points') return `服务器收到 ${r.received} 个，新存 ${r.stored} 个${r.duplicates ? `，重复 ${r.duplicates} 个（未重复保存）` : ''}${r.dropped.length ? `，舍弃 ${r.dropped.length} 个` : ''}`;
+  if (e.kind === 'checkin') return r.accepted ? `打卡成功（距打卡点 ${Math.round(r.distance_m)} 米）` : `已记录，但不在打卡范围内（距 ${Math.round(r.distance_m)} 米）`;
+  if (e.kind === 'patrol-step' && e.step === 'end' && r.distance_m != null) return `巡查里程 ${Math.round(r.distance_m)} 米，用时 ${Math.round(r.duration_s / 60)} 分钟`;
+  if (e.kind === 'visit' && r.case_id) return `已同时上报事件 ${r.case_id}`;
+  return '';
+}
+
+// ---- patrol, check-ins, visits -------------------------------------------------------------
+
+function renderPatrol() {
+  const p = patrol.current;
+  $('#patrol-idle').hidden = Boolean(p);
+  $('#patrol-live').hidden = !p;
+  if (!p) {
+    const here = S.position && sync.gridAt(S.grids, S.position.lon, S.position.lat);
+    if (!S.patrolGrid || !S.grids.some((g) => g.id === S.patrolGrid)) S.patrolGrid = (here || S.grids[0] || {}).id || null;
+    const box = clear($('#patrol-grids'));
+    for (const g of S.grids) {
+      const l = h('label', {}, h('input', { type: 'radio', name: 'patrol-grid', value: String(g.id) }), ` ${g.name}`);
+      const input = l.querySelector('input');
+      input.checked = g.id === S.patrolGrid;
+      input.addEventListener('change', () => (S.patrolGrid = g.id));
+      box.append(l);
+    }
+    if (!S.grids.length) box.append(h('p', { class: 'muted' }, '暂无网格（联网后自动获取）'));
+    $('#patrol-start').disabled = !S.patrolGrid;
+  } else {
+    const label = { active: '巡查中', paused: '已暂停', ended: '已结束' }[p.status];
+    const st = $('#patrol-status');
+    st.textContent = `${label} · ${p.gridName}`;
+    st.dataset.status = p.status;
+    $('#patrol-pause').hidden = p.status !== 'active';
+    $('#patrol-resume').hidden = p.status !== 'paused';
+    $('#patrol-end').hidden = p.status === 'ended';
+    $('#patrol-close').hidden = p.status !== 'ended';
+    renderStats();
+    const m = maps.patrol;
+    m.mine = S.grids;
+    m.track = p.track;
+    if (!m.fitted) {
+      const g = S.grids.find((x) => x.id === p.gridId);
+      if (S.position) m.setView([S.position.lon, S.position.lat], 17);
+      else if (g) m.fit([g]);
+      m.fitted = true;
+    }
+  }
+  renderCheckpoints();
+}
+
+async function renderStats() {
+  const p = patrol.current;
+  if (!p) return;
+  const s = Math.round(patrol.seconds());
+  const hms = `${Math.floor(s / 3600)}:${String(Math.floor(s / 60) % 60).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
+  const entries = await outbox.entries();
+  const waitingPts = entries.filter((e) => e.kind === 'points' && e.patrol === p.local && e.state !== 'done').reduce((n, e) => n + e.body.points.length, 0);
+  const unsealed = (await store.all('track')).filter((x) => x.patrol === p.local).length;
+  const stat = (dt, dd, key) => h('div', { 'data-stat': key }, h('dt', {}, dt), h('dd', {}, dd));
+  clear($('#patrol-stats')).append(
+    stat('用时', hms, 'time'),
+    stat('里程（约）', `${Math.round(p.metres)} 米`, 'distance'),
+    stat('定位点', `${p.recorded}`, 'points'),
+    stat('待发送', `${waitingPts + unsealed}`, 'unsent'),
+    stat('打卡', `${Object.keys(p.checkins).length}`, 'checkins'),
+    stat('走访', `${p.visits}`, 'visits'),
+  );
+  if (maps.patrol) {
+    maps.patrol.track = p.track;
+    maps.patrol.draw();
+  }
+}
+
+function renderCheckpoints() {
+  const p = patrol.current;
+  const gridId = p ? p.gridId : S.patrolGrid;
+  const list = S.checkpoints.filter((c) => c.grid_id === gridId);
+  const ul = clear($('#checkpoint-list'));
+  if (maps.patrol) {
+    maps.patrol.marks = list.map((c) => ({ lon: c.lon, lat: c.lat, radius: c.radius_m, done: Boolean(p && p.checkins[c.id]) }));
+    maps.patrol.draw();
+  }
+  const here = S.position ? [S.position.lon, S.position.lat] : null;
+  const near = list.map((c) => ({ c, d: here ? sync.distance(here, [c.lon, c.lat]) : null })).sort((a, b) => (a.d ?? 0) - (b.d ?? 0));
+  for (const { c, d } of near) {
+    const done = p && p.checkins[c.id];
+    const inside = d != null && d <= c.radius_m + Math.min(S.position.accuracy, 50);
+    const where = d == null ? '尚未定位' : `距 ${Math.round(d)} 米 · 范围 ${Math.round(c.radius_m)} 米${inside ? '' : '（不在范围内）'}`;
+    const schedule = c.schedule === 'weekly' ? `每周 ${c.per_week} 次` : '每个工作日';
+    const li = h('li', { class: `cp${done ? ' done' : ''}`, 'data-checkpoint': String(c.id) },
+      h('span', { class: 'what' }, h('b', {}, c.name), h('span', { class: 'muted small' }, `${where} · ${schedule}`),
+        done ? h('span', { class: 'small ok' }, `本次巡查已打卡 ${fmtTime(done.at)}`) : ''));
+    const b = h('button', { type: 'button', 'data-do': 'checkin' }, done ? '再次打卡' : '打卡');
+    b.addEventListener('click', () => onCheckin(c, d));
+    li.append(b);
+    ul.append(li);
+  }
+  if (!list.length) ul.append(h('li', { class: 'muted' }, gridId ? '这个网格没有打卡点' : '请先选择网格'));
+}
+
+async function onPatrolStart() {
+  const g = S.grids.find((x) => x.id === S.patrolGrid);
+  if (!g) return;
+  maps.patrol.fitted = false;
+  await patrol.start(g);
+  toast(navigator.onLine ? '巡查已开始' : '巡查已开始（离线：轨迹保存在本机，联网后自动发送）');
+  renderPatrol();
+}
+
+async function onCheckin(c, d) {
+  if (!S.position) return toast('尚未获得定位，无法打卡');
+  if (d > 1000) return toast(`距打卡点 ${Math.round(d)} 米，超过 1 公里，无法打卡`);
+  const inside = d <= c.radius_m + Math.min(S.position.accuracy, 50);
+  if (!inside && !confirm(`距打卡点约 ${Math.round(d)} 米，不在打卡范围内，仍要记录（将标记为异常）吗？`)) return;
+  await patrol.checkin(c, S.position);
+  toast(navigator.onLine ? `已打卡：${c.name}` : `已打卡：${c.name}（保存在本机，联网后发送）`);
+  renderCheckpoints();
+  renderStats();
+}
+
+function openVisit() {
+  const f = $('#visit-form');
+  for (const el of document.querySelectorAll('#visit-form .field-error')) el.textContent = '';
+  const box = clear($('#purpose-list'));
+  for (const p of S.purposes) {
+    const l = h('label', {}, h('input', { type: 'radio', name: 'purpose', value: p.code }), ` ${p.name}`);
+    l.querySelector('input').checked = p.code === S.purpose;
+    l.querySelector('input').addEventListener('change', () => (S.purpose = p.code));
+    box.append(l);
+  }
+  if (!S.purposes.length) box.append(h('p', { class: 'muted' }, '走访目的尚未下载（联网后自动获取）'));
+  const sel = clear($('#visit-category'));
+  for (const c of S.cats) sel.append(h('option', { value: c.code }, `${c.class_name} · ${c.name}`));
+  $('#visit-case').hidden = f.outcome.value !== 'case_raised';
+  renderBuildings();
+}
+
+function renderBuildings() {
+  const q = $('#building-search').value.trim();
+  const here = S.position ? [S.position.lon, S.position.lat] : null;
+  const chosen = S.buildings.find((b) => b.id === S.building);
+  $('#building-chosen').textContent = chosen ? `已选：${chosen.name}` : '未选择（按距离排列）';
+  const hits = S.buildings
+    .filter((b) => !q || b.name.includes(q) || (b.address || '').includes(q))
+    .map((b) => ({ b, d: here && b.at ? sync.distance(here, b.at) : null }))
+    .sort((x, y) => (x.d ?? 1e9) - (y.d ?? 1e9))
+    .slice(0, q ? 30 : 8);
+  const ul = clear($('#building-list'));
+  for (const { b, d } of hits) {
+    const btn = h('button', { type: 'button', 'data-building': String(b.id), class: b.id === S.building ? 'on' : '' },
+      h('span', {}, b.name), h('small', {}, d != null ? `约 ${Math.round(d)} 米` : b.address || ''));
+    btn.addEventListener('click', () => {
+      S.building = b.id;
+      renderBuildings();
+    });
+    ul.append(h('li', {}, btn));
+  }
+  if (!hits.length) ul.append(h('li', { class: 'muted' }, S.buildings.length ? '没有匹配的楼栋' : '楼栋尚未下载（联网后自动获取）'));
+}
+
+async function onVisit(ev) {
+  ev.preventDefault();
+  const f = ev.target;
+  const errs = {};
+  const b = S.buildings.find((x) => x.id === S.building);
+  if (!b) errs.building = '请选择走访的楼栋';
+  if (!S.purpose) errs.purpose = '请选择走访目的';
+  const raise = f.outcome.value === 'case_raised';
+  if (raise && !f.case_title.value.trim()) errs.case = '请填写发现的问题';
+  for (const el of document.querySelectorAll('#visit-form .field-error')) el.textContent = errs[el.dataset.field] || '';
+  if (Object.keys(errs).length) return;
+  await patrol.visit(b, {
+    purpose: S.purpose,
+    outcome: f.outcome.value,
+    note: f.note.value.trim() || null,
+    ...(raise ? { case: { category: f.category.value, title: f.case_title.value.trim(), description: f.note.value.trim() } } : {}),
+  });
+  f.reset();
+  S.building = null;
+  toast(navigator.onLine ? '走访已保存，正在发送' : '走访已保存在本机，联网后自动发送');
+  location.hash = '#patrol';
+}
+
+// ---- personal tasks ------------------------------------------------------------------------
+
+const TASK_KINDS = { verification: '现场核查', callback: '回访', inspection: '检查', meeting_resolution: '会议决议' };
+const TASK_STATES = { open: '待接受', accepted: '办理中', done: '已办结', declined: '已拒绝', cancelled: '已撤销', pending_approval: '待审批', refused: '未准入' };
+
+let taskSeq = 0;
+async function openTask(id, reload) {
+  const seq = ++taskSeq; // a newer call (a change while this one waits) draws instead
+  let t = S.mytasks.items.find((x) => x.id === id);
+  if (reload && navigator.onLine) {
+    try {
+      S.mytasks = await sync.refreshTasks();
+      t = S.mytasks.items.find((x) => x.id === id) || t;
+    } catch (e) {
+      if (!(e instanceof api.Offline)) toast(e.message);
+    }
+  }
+  const all = await outbox.entries();
+  if (seq !== taskSeq) return;
+  const view = clear($('#task-view'));
+  if (!t) {
+    view.append(h('p', { class: 'muted' }, navigator.onLine ? '没有这项任务（可能已办结或撤销）' : '离线：这项任务尚未下载'));
+    $('#task-form').hidden = true;
+    return;
+  }
+  const pending = all.filter((e) => e.kind === 'task' && e.taskId === id && e.state !== 'done');
+  const sent = all.filter((e) => e.kind === 'task' && e.taskId === id && e.state === 'done');
+  const local = sent.length ? sent[sent.length - 1].result.state : null;
+  const state = pending.length ? { accept: 'accepted', done: 'done', decline: 'declined' }[pending[pending.length - 1].action] : local && local !== t.state && ['open', 'accepted'].includes(t.state) ? local : t.state;
+  view.append(
+    h('h2', {}, t.title),
+    h('p', { class: 'muted small' }, `${TASK_KINDS[t.kind] || t.kind} · 任务 ${t.id}`),
+    h('p', { class: 'status', 'data-task-state': state }, TASK_STATES[state] || state),
+    t.due_at ? h('p', { class: `due${t.overdue ? ' overdue' : ''}` }, `${t.overdue ? '已逾期，期限' : '期限'}：${fmtTime(t.due_at)}`) : '',
+    t.description ? h('p', {}, t.description) : '',
+  );
+  if (t.case_id) view.append(h('a', { href: `#case/${t.case_id}`, class: 'button', 'data-do': 'task-case' }, '查看事件并现场核查'));
+  for (const e of pending) view.append(h('p', { class: 'warn' }, `本机待发送：${entryTitle(e)}（${e.error ? e.error.detail : '等待发送'}）`));
+  const form = $('#task-form');
+  form.hidden = !['open', 'accepted'].includes(state);
+  form.dataset.task = String(id);
+  form.querySelector('[data-task="accept"]').hidden = state !== 'open';
+  form.querySelector('[data-task="done"]').hidden = state !== 'accepted';
+}
+
+async function onTask(action) {
+  const f = $('#task-form');
+  const id = Number(f.dataset.task);
+  const t = S.mytasks.items.find((x) => x.id === id);
+  const note = f.note.value.trim();
+  f.querySelector('.field-error[data-field="reason"]').textContent = '';
+  if (action === 'decline' && note.length < 2) {
+    f.querySelector('.field-error[data-field="reason"]').textContent = '拒绝任务请填写原因（至少两个字）';
+    return;
+  }
+  await outbox.add({ id: outbox.uuid(), kind: 'task', action, taskId: id, title: t ? t.title : `任务 ${id}`, body: action === 'decline' ? { reason: note } : { note } }, []);
+  f.reset();
+  toast(navigator.onLine ? '已保存，正在发送' : '已保存在本机，联网后自动发送');
+  openTask(id, false);
+}
+
+// ---- Web Push ------------------------------------------------------------------------------
+
+const pushKey = () => `push:${api.userId()}`;
+
+async function renderPush() {
+  const el = $('#push-state');
+  const btn = $('#push-enable');
+  if (!('PushManager' in window) || !('Notification' in window) || !('serviceWorker' in navigator)) {
+    el.textContent = '消息提醒：此浏览器不支持';
+    btn.hidden = true;
+    return;
+  }
+  const saved = await store.get('kv', pushKey());
+  const on = saved && Notification.permission === 'granted';
+  el.textContent = on ? '消息提醒：已开启（新任务、任务逾期、事件退回时提醒）' : Notification.permission === 'denied' ? '消息提醒：通知已被禁止，请在浏览器设置中允许' : '消息提醒：未开启（新任务、任务逾期、事件退回时提醒）';
+  el.dataset.push = on ? 'on' : 'off';
+  btn.hidden = Boolean(on) || Notification.permission === 'denied';
+}
+
+async function enablePush() {
+  try {
+    if ((await Notification.requestPermission()) !== 'granted') {
+      toast('未允许通知，无法开启消息提醒');
+      return renderPush();
+    }
+    await pushRegister();
+    toast('消息提醒已开启');
+  } catch (e) {
+    toast(e instanceof api.Offline ? '需要联网才能开启消息提醒' : `无法开启消息提醒：${e.message}`);
+  }
+  renderPush();
+}
+
+/** Subscribe with the server's VAPID key and register the device (the same endpoint again is the
+ * same device, now this worker's). */
+async function pushRegister() {
+  const reg = await navigator.serviceWorker.ready;
+  let sub = await reg.pushManager.getSubscription();
+  if (!sub) {
+    const { public_key } = await api.request('/api/v1/me/push/key');
+    sub = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: unb64url(public_key) });
+  }
+  const saved = await api.request('/api/v1/me/push/subscriptions', {
+    method: 'POST',
+    json: { ...sub.toJSON(), user_agent: navigator.userAgent.slice(0, 300) },
+  });
+  await store.put('kv', { id: saved.id, endpoint: saved.endpoint }, pushKey());
+}
+
+/** At start: a device subscribed before (permission kept) is registered for this worker. */
+async function pushRenew() {
+  try {
+    if (!('PushManager' in window) || Notification.permission !== 'granted' || !navigator.onLine) return;
+    if (await store.get('kv', pushKey())) return;
+    const reg = await navigator.serviceWorker.ready;
+    if (await reg.pushManager.getSubscription()) await pushRegister();
+  } catch (e) {
+    console.warn('push', e.message);
+  }
+}
+
+function unb64url(s) {
+  const b = atob(s.replace(/-/g, '+').replace(/_/g, '/') + '='.repeat((4 - (s.length % 4)) % 4));
+  return Uint8Array.from(b, (c) => c.charCodeAt(0));
 }
 
 function button(label, fn, key) {

@@ -29,6 +29,8 @@ export class FieldMap {
     this.zoom = 15;
     this.mine = []; // own grids, GeoJSON boundaries
     this.position = null; // {lon, lat, accuracy}
+    this.track = []; // a patrol's fixes [[lon, lat], ...]
+    this.marks = []; // check-in points {lon, lat, radius, done}
     this.onMove = onMove;
     this.rendered = new Set(); // grid ids drawn from tiles in the last frame
     this.pointers = new Map();
@@ -172,6 +174,28 @@ export class FieldMap {
         ctx.fillStyle = '#0f4f3a';
         ctx.fillText(g.name, sx, sy);
       }
+    }
+    const mpp0 = (lat) => (156543.03 * Math.cos((lat * Math.PI) / 180)) / 2 ** this.zoom;
+    for (const m of this.marks) {
+      const [sx, sy] = this.pixel(m.lon, m.lat);
+      ctx.beginPath();
+      ctx.arc(sx, sy, Math.max(6, m.radius / mpp0(m.lat)), 0, 2 * Math.PI);
+      ctx.fillStyle = m.done ? 'rgba(22,119,87,0.18)' : 'rgba(230,140,20,0.18)';
+      ctx.fill();
+      ctx.strokeStyle = m.done ? '#167757' : '#c77a00';
+      ctx.lineWidth = 2;
+      ctx.stroke();
+    }
+    if (this.track.length > 1) {
+      ctx.beginPath();
+      this.track.forEach(([lon, lat], i) => {
+        const [sx, sy] = this.pixel(lon, lat);
+        if (i) ctx.lineTo(sx, sy);
+        else ctx.moveTo(sx, sy);
+      });
+      ctx.strokeStyle = '#d9480f';
+      ctx.lineWidth = 3.5;
+      ctx.stroke();
     }
     if (this.position) {
       const { lon, lat, accuracy } = this.position;

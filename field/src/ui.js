@@ -22,6 +22,17 @@ export const FIELD_LABELS = {
   passed: '核查结果',
   satisfaction: '回访结果',
   note: '说明',
+  'lon,lat': '位置',
+  patrol: '巡查',
+  patrol_id: '巡查',
+  grid_id: '网格',
+  points: '轨迹点',
+  purpose: '走访目的',
+  outcome: '走访结果',
+  case: '上报事件',
+  task: '任务',
+  reason: '原因',
+  at: '时间',
 };
 
 let toastTimer = null;
