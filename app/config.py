@@ -289,6 +289,18 @@ class Settings(BaseSettings):
 
     secret_key: str | None = Field(None, min_length=32)
     """Signs access tokens; required when ENV=production (a fixed dev key is used otherwise)."""
+    pii_keys: str | None = Field(None, max_length=2000)
+    """Keys that encrypt identity numbers and phones of the base data at rest (AES-256-GCM):
+    `version:base64-of-32-bytes`, comma-separated; new rows use the highest version and
+    `wangge rotate-keys` re-encrypts older rows. Required when ENV=production (the server refuses
+    to start without it or with the development key); outside production a key derived from the
+    development secret is used (version 1)."""
+    pii_hash_key: str | None = Field(None, min_length=32, max_length=200)
+    """Keys the HMAC-SHA256 of identity numbers and phones (exact search); required when
+    ENV=production (derived from the development secret otherwise)."""
+    basedata_retention_days: int = Field(365, ge=1, le=36500)
+    """People who moved away (or died) are reduced to figures this many days later (the
+    `basedata` job, `wangge basedata-retention`)."""
     vapid_private_key: str | None = Field(None, min_length=40, max_length=400)
     """Web Push (VAPID, RFC 8292): the P-256 private key, base64url of its 32 bytes or PEM;
     required when ENV=production (a key derived from the development secret is used otherwise)."""

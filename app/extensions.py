@@ -7,6 +7,7 @@ from __future__ import annotations
 from app import errors, i18n, idempotency
 from app.admission import service as admission_service
 from app.auth import policy
+from app.basedata import checks as basedata_checks
 from app.cases import detail as case_detail
 from app.cases import photos
 from app.community import clock as community_clock
@@ -33,6 +34,7 @@ def register() -> None:
         admission_service.ERROR_CODES,
         worker_tasks_service.ERROR_CODES,
         push_service.ERROR_CODES,
+        basedata_checks.ERROR_CODES,
     ):
         errors.register_codes(codes)
     for labels in (

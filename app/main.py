@@ -15,6 +15,8 @@ from app.areas.router import router as areas_router
 from app.audit.router import router as audit_router
 from app.auth import tokens
 from app.auth.router import router as auth_router
+from app.basedata import crypto as basedata_crypto
+from app.basedata.router import router as basedata_router
 from app.buildings.router import router as buildings_router
 from app.calendar.router import router as calendar_router
 from app.cases.router import router as cases_router
@@ -77,6 +79,7 @@ cgcs2000. Times are shown in Asia/Shanghai.
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
     push_keys.private_key()  # production refuses to start without WANGGE_VAPID_PRIVATE_KEY
+    basedata_crypto.keyring()  # production refuses the development (or no) encryption key
     stop = asyncio.Event()
     tasks = []
     if settings.scheduler_enabled and settings.env != "test":
@@ -185,6 +188,7 @@ def create_app() -> FastAPI:
         worker_tasks_router,
         admission_router,
         push_router,
+        basedata_router,
     ):
         app.include_router(router)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]

@@ -3,6 +3,17 @@
 from app.admission.models import AdmissionItem, AdmissionList
 from app.areas.models import Area
 from app.audit.models import AuditEntry
+from app.basedata.models import (
+    CasePerson,
+    Change,
+    House,
+    Household,
+    Membership,
+    Organisation,
+    Resident,
+    ResidentTag,
+    Tombstone,
+)
 from app.auth.models import AuthSession, RefreshToken
 from app.buildings.models import Building
 from app.cases.models import Attachment, Case, CaseEvent, IdempotencyKey
@@ -36,6 +47,15 @@ from app.volunteers.models import PartyMember, Service, SupportMeasure, Voluntee
 from app.worker_tasks.models import WorkerTask
 
 __all__ = [
+    "CasePerson",
+    "Change",
+    "House",
+    "Household",
+    "Membership",
+    "Organisation",
+    "Resident",
+    "ResidentTag",
+    "Tombstone",
     "AdmissionItem",
     "AdmissionList",
     "ApiKey",

@@ -71,6 +71,11 @@ EXPECTED_ROLES: dict[str, set[str] | str | None] = {
     "tasks:approve": {"admin", "street"},
     "admission:read": ALL,
     "admission:manage": {"admin", "centre"},
+    "basedata:read": CASE_STAFF | {"dept"},
+    "basedata:write": {"admin", "community", "worker", "worker2", "leader"},
+    "basedata:sensitive": {"admin", "community"},
+    "basedata:erase": {"admin", "community"},
+    "basedata:catalogue": {"admin", "centre"},
 }
 SCOPED = {
     "registry:report",
@@ -99,6 +104,11 @@ SCOPED = {
     "duty:read",
     "duty:manage",
     "admission:manage",
+    "basedata:read",
+    "basedata:write",
+    "basedata:sensitive",
+    "basedata:erase",
+    "basedata:catalogue",
 }
 
 # Which of the test's objects lie in each account's scope ("in" = 立新社区 of 江边街道, 月湖区,
