@@ -272,6 +272,39 @@ async def _purge() -> int:
     return 0
 
 
+async def _rotate_keys(rehash: bool) -> int:
+    from app.basedata import crypto, retention
+    from app.db import db, unit_of_work
+
+    async with unit_of_work() as session:
+        counts = await retention.rotate(session)
+        hashed = await retention.rehash(session) if rehash else 0
+    await db.dispose()
+    print(
+        f"wangge: re-encrypted {counts['residents']} residents and {counts['organisations']} "
+        f"organisations with key version {crypto.keyring().current}; re-hashed {hashed}"
+    )
+    return 0
+
+
+async def _basedata_retention() -> int:
+    from datetime import UTC, datetime
+
+    from app.basedata import retention
+    from app.db import db, unit_of_work
+
+    total = 0
+    while True:
+        async with unit_of_work() as session:
+            n = (await retention.tick(session, datetime.now(UTC)))["reduced_residents"]
+        total += n
+        if n < retention.BATCH:
+            break
+    await db.dispose()
+    print(f"wangge: reduced {total} residents who moved away to figures")
+    return 0
+
+
 def check_coverage_file(
     path: Path, parents: Path | None, sliver_m2: float, report: Path | None
 ) -> int:
@@ -388,6 +421,17 @@ def main(argv: list[str] | None = None) -> None:
         "--no-spread", action="store_true", help="do not move districts' shard groups"
     )
     sub.add_parser("verify-audit", help="recompute the audit log's hash chain; exit 1 if broken")
+    rk = sub.add_parser(
+        "rotate-keys",
+        help="re-encrypt the base data's ID numbers and phones with the newest WANGGE_PII_KEYS key",
+    )
+    rk.add_argument(
+        "--rehash", action="store_true", help="also recompute the keyed hashes (new hash key)"
+    )
+    sub.add_parser(
+        "basedata-retention",
+        help="reduce residents who moved away longer than WANGGE_BASEDATA_RETENTION_DAYS to figures",
+    )
     args = p.parse_args(argv)
     if args.cmd not in ("prestart", "migrate"):
         from app import extensions
@@ -425,6 +469,10 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(asyncio.run(_distribute(spread=not args.no_spread)))
     elif args.cmd == "verify-audit":
         raise SystemExit(asyncio.run(_verify_audit()))
+    elif args.cmd == "rotate-keys":
+        raise SystemExit(asyncio.run(_rotate_keys(args.rehash)))
+    elif args.cmd == "basedata-retention":
+        raise SystemExit(asyncio.run(_basedata_retention()))
     elif args.cmd == "check-coverage":
         raise SystemExit(check_coverage_file(args.file, args.parents, args.sliver_m2, args.report))
 

@@ -8,6 +8,7 @@ from app import errors, i18n, idempotency
 from app.admission import service as admission_service
 from app.auth import policy
 from app.basedata import checks as basedata_checks
+from app.basedata import retention as basedata_retention
 from app.cases import detail as case_detail
 from app.cases import photos
 from app.community import clock as community_clock
@@ -48,4 +49,5 @@ def register() -> None:
     scheduler.register_job("community", community_clock.tick)
     scheduler.register_job("patrols", retention.tick)
     scheduler.register_job("worker_tasks", worker_tasks_clock.tick)
+    scheduler.register_job("basedata", basedata_retention.tick)
     case_detail.register_loop(loop_service.allowed_for, deadlines.calendar)

@@ -3,6 +3,7 @@
 from app.admission.models import AdmissionItem, AdmissionList
 from app.areas.models import Area
 from app.audit.models import AuditEntry
+from app.auth.models import AuthSession, RefreshToken
 from app.basedata.models import (
     CasePerson,
     Change,
@@ -14,7 +15,6 @@ from app.basedata.models import (
     ResidentTag,
     Tombstone,
 )
-from app.auth.models import AuthSession, RefreshToken
 from app.buildings.models import Building
 from app.cases.models import Attachment, Case, CaseEvent, IdempotencyKey
 from app.categories.models import Category, CategoryClass
@@ -47,15 +47,6 @@ from app.volunteers.models import PartyMember, Service, SupportMeasure, Voluntee
 from app.worker_tasks.models import WorkerTask
 
 __all__ = [
-    "CasePerson",
-    "Change",
-    "House",
-    "Household",
-    "Membership",
-    "Organisation",
-    "Resident",
-    "ResidentTag",
-    "Tombstone",
     "AdmissionItem",
     "AdmissionList",
     "ApiKey",
@@ -69,8 +60,10 @@ __all__ = [
     "Case",
     "CaseEvent",
     "CaseFact",
+    "CasePerson",
     "Category",
     "CategoryClass",
+    "Change",
     "Checkin",
     "Checkpoint",
     "Department",
@@ -79,13 +72,17 @@ __all__ = [
     "Event",
     "Grid",
     "GridBoundary",
+    "House",
+    "Household",
     "IdempotencyKey",
     "ListReview",
     "Matter",
     "Meeting",
+    "Membership",
     "Need",
     "Open311Request",
     "Opinion",
+    "Organisation",
     "PartyMember",
     "Patrol",
     "PatrolCell",
@@ -102,6 +99,8 @@ __all__ = [
     "RateCounter",
     "Rating",
     "RefreshToken",
+    "Resident",
+    "ResidentTag",
     "Resource",
     "RoutingRule",
     "Service",
@@ -109,6 +108,7 @@ __all__ = [
     "SupportMeasure",
     "Task",
     "Thresholds",
+    "Tombstone",
     "Unit",
     "UnitRating",
     "User",

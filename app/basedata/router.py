@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
+from sqlalchemy import text
 
 from app.auth.basedata_scope import list_view
 from app.auth.policy import (
@@ -16,8 +17,11 @@ from app.auth.policy import (
     Principal,
 )
 from app.auth.scope import object_chain
-from app.basedata import residents, service
+from app.basedata import links, residents, service
 from app.basedata.schemas import (
+    CasePersonIn,
+    CasePersonOut,
+    EraseIn,
     Figures,
     HistoryOut,
     HouseCreate,
@@ -36,10 +40,10 @@ from app.basedata.schemas import (
     ResidentUpdate,
     RevealIn,
     RevealOut,
-    EraseIn,
     TagCreate,
     TagOut,
     TombstoneOut,
+    VisitPlan,
 )
 from app.db import DbSession
 from app.errors import ApiError
@@ -378,3 +382,37 @@ async def area_figures(area_id: int, session: DbSession, who: BasedataReader) ->
     _, chain, _, _, _ = await object_chain(session, "area_id", area_id)
     grids = await service.grids_below(session, area_id)
     return {"area_id": area_id, **await _figures(session, who, grids, chain)}
+
+
+# --- cases and visits ---------------------------------------------------------------------------
+
+
+@router.post(
+    "/cases/{case_id}/persons",
+    response_model=CasePersonOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Name a household or person of the base data in a case",
+)
+async def name_in_case(
+    case_id: int, body: CasePersonIn, session: DbSession, who: BasedataWriter
+) -> Any:
+    return await links.name_in_case(session, case_id, body, who)
+
+
+@router.get(
+    "/cases/{case_id}/persons",
+    response_model=list[CasePersonOut],
+    summary="The households and persons a case names",
+)
+async def case_persons(case_id: int, session: DbSession, who: BasedataReader) -> Any:
+    return await links.case_persons(session, case_id)
+
+
+@router.get(
+    "/me/visit-plan",
+    response_model=VisitPlan,
+    summary="Households of one's grids due a visit by their residents' tags (独居老人 weekly…)",
+)
+async def visit_plan(session: DbSession, who: BasedataReader) -> Any:
+    now = (await session.execute(text("SELECT now()"))).scalar_one()
+    return {"items": await links.visit_plan(session, who, now)}

@@ -195,6 +195,8 @@ class VisitIn(RequestModel):
     patrol_id: int | None = None
     client_id: str | None = ClientId
     case: CaseFromVisit | None = Field(None, description="Raise a case at the building")
+    household_id: int | None = Field(None, description="The household visited (in the building)")
+    resident_id: int | None = Field(None, description="The person visited (in the building)")
 
 
 class VisitOut(ResponseModel):
@@ -209,3 +211,5 @@ class VisitOut(ResponseModel):
     note: str | None
     at: LocalTime
     case_id: int | None
+    household_id: int | None = None
+    resident_id: int | None = None
