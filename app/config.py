@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     """Request body limit (413 before the body is read)."""
     max_import_bytes: int = Field(8 * 1_048_576, ge=1024, le=256 * 1_048_576)
     """Body limit of `POST /api/v1/grids/import`."""
+    max_ledger_bytes: int = Field(32 * 1_048_576, ge=1024, le=256 * 1_048_576)
+    """Body limit of `POST /api/v1/grids/{grid_id}/basedata/import` (a ledger of 50,000 rows)."""
     compress_min_bytes: int = Field(1024, ge=0, le=1_048_576)
     """Answers of a compressible type (JSON, GeoJSON, vector tiles, HTML, CSV) at least this big go
     zstd-, brotli- or gzip-compressed to clients that accept it (`Accept-Encoding`)."""

@@ -17,6 +17,7 @@ from app.auth import tokens
 from app.auth.router import router as auth_router
 from app.basedata import crypto as basedata_crypto
 from app.basedata.router import router as basedata_router
+from app.basedata.transfer_router import router as basedata_transfer_router
 from app.buildings.router import router as buildings_router
 from app.calendar.router import router as calendar_router
 from app.cases.router import router as cases_router
@@ -112,6 +113,7 @@ def create_app() -> FastAPI:
     docs_ui.install(app, "wangge")
     errors.install(app)
     import_limit = settings.max_import_bytes
+    ledger_limit = settings.max_ledger_bytes
     body_limit = settings.max_body_bytes
     upload_limit = settings.max_upload_bytes * settings.max_photos_per_step + 65536
     qr_limit = settings.max_upload_bytes + 65536  # the residents' form: one photo
@@ -132,7 +134,9 @@ def create_app() -> FastAPI:
         ),
         token_ok=token_ok,
         limit_for=lambda path: (
-            import_limit
+            ledger_limit
+            if path.endswith("/basedata/import")
+            else import_limit
             if path.endswith("/import")
             else upload_limit
             if path.endswith("/attachments")
@@ -189,6 +193,7 @@ def create_app() -> FastAPI:
         admission_router,
         push_router,
         basedata_router,
+        basedata_transfer_router,
     ):
         app.include_router(router)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]

@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import os
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -31,7 +31,7 @@ DEVELOPMENT_PII_KEY = "1:" + base64.b64encode(_dev_key(b"pii-enc:")).decode()
 DEVELOPMENT_HASH_KEY = base64.b64encode(_dev_key(b"pii-hash:")).decode()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Keyring:
     keys: dict[int, bytes]
     hash_key: bytes
@@ -39,6 +39,10 @@ class Keyring:
     @property
     def current(self) -> int:
         return max(self.keys)
+
+    @cached_property
+    def aeads(self) -> dict[int, AESGCM]:
+        return {v: AESGCM(k) for v, k in self.keys.items()}
 
 
 def parse_keys(value: str) -> dict[int, bytes]:
@@ -81,15 +85,15 @@ def seal(value: str, field: str, version: int | None = None) -> tuple[bytes, int
     ring = keyring()
     v = ring.current if version is None else version
     nonce = os.urandom(12)
-    return nonce + AESGCM(ring.keys[v]).encrypt(nonce, value.encode(), field.encode()), v
+    return nonce + ring.aeads[v].encrypt(nonce, value.encode(), field.encode()), v
 
 
 def open_sealed(blob: bytes, field: str, version: int) -> str:
     """The clear value (raises `cryptography.exceptions.InvalidTag` if it was altered)."""
-    key = keyring().keys.get(version)
-    if key is None:
+    aead = keyring().aeads.get(version)
+    if aead is None:
         raise RuntimeError(f"no key of version {version} in WANGGE_PII_KEYS")
-    return AESGCM(key).decrypt(blob[:12], blob[12:], field.encode()).decode()
+    return aead.decrypt(blob[:12], blob[12:], field.encode()).decode()
 
 
 def keyed_hash(value: str, field: str) -> bytes:

@@ -258,3 +258,12 @@ class PlanItem(ResponseModel):
 
 class VisitPlan(ResponseModel):
     items: list[PlanItem]
+
+
+class ImportOut(ResponseModel):
+    dry_run: bool
+    rows: int
+    houses_created: int
+    households: int
+    residents: int
+    seconds: float

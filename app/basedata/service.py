@@ -424,3 +424,24 @@ async def create_tag(
         detail=body.model_dump(),
     )
     return t
+
+
+async def ledger_rows(session: AsyncSession, grid_id: int, district_id: int) -> list[Any]:
+    """The grid's active residents with their house, in the ledger's order (masked columns)."""
+    return list(
+        await session.execute(
+            text(
+                """
+                SELECT b.name AS building, h.unit, h.floor, h.room, h.use, hh.number, r.name,
+                       r.id_masked, r.phone_masked, r.relation, r.registered, r.living, r.tags
+                FROM residents r
+                JOIN households hh ON hh.id = r.household_id AND hh.district_id = r.district_id
+                JOIN houses h ON h.id = hh.house_id AND h.district_id = hh.district_id
+                JOIN buildings b ON b.id = h.building_id
+                WHERE b.grid_id = :g AND r.district_id = :d AND r.status = 'active'
+                ORDER BY b.name, h.unit, h.floor, h.room, hh.id, r.id
+                """
+            ),
+            {"g": grid_id, "d": district_id},
+        )
+    )
