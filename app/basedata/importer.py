@@ -237,7 +237,7 @@ async def apply(
     new_houses = [k for k, v in plan.houses.items() if v is None]
     uses = {(hk[0], hk[1], hk[2], hk[3]): m[0]["use"] for hk, m in plan.households.items()}
     if new_houses:
-        ids = (
+        house_ids = (
             await session.execute(
                 insert(House).returning(House.id, sort_by_parameter_order=True),
                 [
@@ -253,7 +253,7 @@ async def apply(
                 ],
             )
         ).scalars()
-        plan.houses.update(zip(new_houses, ids, strict=True))
+        plan.houses.update(zip(new_houses, list(house_ids), strict=True))
     keys = list(plan.households)
     hh_ids = list(
         (

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import Request
@@ -317,7 +318,7 @@ async def move(
 async def reveal(
     session: AsyncSession,
     resident_id: int,
-    fields: list[str],
+    fields: Sequence[str],
     purpose: str,
     who: Principal,
     request: Request,

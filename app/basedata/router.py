@@ -15,6 +15,8 @@ from app.auth.policy import (
     BasedataReader,
     BasedataWriter,
     Principal,
+    RegistryReader,
+    ensure_area_in_scope,
 )
 from app.auth.scope import object_chain
 from app.basedata import links, residents, service
@@ -46,7 +48,7 @@ from app.basedata.schemas import (
     VisitPlan,
 )
 from app.db import DbSession
-from app.errors import ApiError
+from app.errors import ApiError, not_found
 from app.http import ApiRoute
 from app.schemas import LimitQuery, OffsetQuery, page_limit
 
@@ -340,7 +342,7 @@ async def get_organisation(
     response_model=list[TagOut],
     summary="The district's catalogue of care and attention tags",
 )
-async def list_tags(area_id: int, session: DbSession, who: BasedataReader) -> Any:
+async def list_tags(area_id: int, session: DbSession, who: RegistryReader) -> Any:
     return await service.tags_of(session, await service.district_of_area(session, area_id))
 
 
@@ -374,12 +376,16 @@ async def grid_figures(grid_id: int, session: DbSession, who: BasedataReader) ->
 
 
 @router.get(
-    "/areas/{area_id}/basedata/figures",
+    "/basedata/figures",
     response_model=Figures,
     summary="An area's houses, households, population and tags (figures, no names)",
 )
-async def area_figures(area_id: int, session: DbSession, who: BasedataReader) -> Any:
-    _, chain, _, _, _ = await object_chain(session, "area_id", area_id)
+async def area_figures(
+    session: DbSession, who: BasedataReader, area_id: Annotated[int, Query()]
+) -> Any:
+    found, chain, _, _, _ = await object_chain(session, "area_id", area_id)
+    if not found or not await ensure_area_in_scope(session, who, "basedata:read", area_id):
+        raise not_found("区域", "Area", area_id)
     grids = await service.grids_below(session, area_id)
     return {"area_id": area_id, **await _figures(session, who, grids, chain)}
 

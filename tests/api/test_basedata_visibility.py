@@ -113,7 +113,7 @@ async def test_roles_by_fields(anon, as_user, conn, role) -> None:
 
 
 async def test_a_department_sees_only_the_persons_its_case_names(anon, as_user, conn) -> None:
-    rid, hh = await _person(anon, as_user, conn)
+    rid, _ = await _person(anon, as_user, conn)
     h = as_user("dept")
     problem(await anon.get(f"/api/v1/residents/{rid}", headers=h), 404, "not_found")
     case_id = await insert_case(conn)
