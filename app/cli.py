@@ -50,7 +50,8 @@ async def _seed(second_district: bool = False) -> None:
         f"wangge: demo district loaded (+{report.areas} areas, +{report.grids} grids, "
         f"+{report.buildings} buildings, +{report.departments} departments, "
         f"+{report.categories} categories, "
-        f"+{report.accounts} demo accounts, +{report.roster} roster staff)"
+        f"+{report.accounts} demo accounts, +{report.roster} roster staff, "
+        f"+{report.residents} demo residents)"
     )
 
 
