@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.policy import RULES, Principal
@@ -26,14 +26,15 @@ from app.basedata.checks import (
     phone_problem,
 )
 from app.basedata.ledger import RELATIONS, TAG_SPLIT, USES, column_map, yes_no
-from app.basedata.models import Change, House, Household, Membership, Resident
 from app.basedata.service import district_of_area, recount, tags_of
+from app.db import raw_of
 from app.errors import ApiError, FieldError
 from app.pii import mask_id_number, mask_phone
 
 log = logging.getLogger("wangge.basedata")
 MAX_REPORTED = 1000
 PROGRESS_EVERY = 10_000
+ANALYZE_AFTER = 1_000
 Progress = Callable[[str, int, int], None]
 
 
@@ -234,111 +235,143 @@ async def apply(
     progress: Progress | None = None,
 ) -> dict[str, int]:
     """Store a valid plan (the caller's unit of work commits it, or nothing)."""
+    if not plan.households:
+        return {"houses_created": 0, "households": 0, "residents": 0}
     new_houses = [k for k, v in plan.houses.items() if v is None]
     uses = {(hk[0], hk[1], hk[2], hk[3]): m[0]["use"] for hk, m in plan.households.items()}
-    if new_houses:
-        house_ids = (
-            await session.execute(
-                insert(House).returning(House.id, sort_by_parameter_order=True),
-                [
-                    {
-                        "district_id": district,
-                        "building_id": k[0],
-                        "unit": k[1],
-                        "floor": k[2],
-                        "room": k[3],
-                        "use": uses.get(k, "residential"),
-                    }
-                    for k in new_houses
-                ],
-            )
-        ).scalars()
-        plan.houses.update(zip(new_houses, list(house_ids), strict=True))
-    keys = list(plan.households)
-    hh_ids = list(
-        (
-            await session.execute(
-                insert(Household).returning(Household.id, sort_by_parameter_order=True),
-                [
-                    {
-                        "district_id": district,
-                        "house_id": plan.houses[k[:4]],
-                        "number": k[4] or None,
-                    }
-                    for k in keys
-                ],
-            )
-        ).scalars()
-    )
-    people: list[dict[str, Any]] = []
-    homes: list[int] = []
-    current = crypto.keyring().current
-    for k, hh in zip(keys, hh_ids, strict=True):
-        for p in plan.households[k]:
-            idn, phone = p["id_number"], p["phone"]
-            year, gender = birth_of(idn) if idn else (None, None)
-            people.append(
-                {
-                    "district_id": district,
-                    "household_id": hh,
-                    "name": p["name"],
-                    "gender": gender,
-                    "birth_year": year,
-                    "id_enc": crypto.seal(idn, "id_number", current)[0] if idn else None,
-                    "id_hash": p["id_hash"],
-                    "id_masked": mask_id_number(idn) if idn else None,
-                    "phone_enc": crypto.seal(phone, "phone", current)[0] if phone else None,
-                    "phone_hash": crypto.keyed_hash(phone, "phone") if phone else None,
-                    "phone_masked": mask_phone(phone) if phone else None,
-                    "key_version": current if (idn or phone) else None,
-                    "relation": p["relation"],
-                    "registered": p["registered"],
-                    "living": p["living"],
-                    "tags": p["tags"],
-                }
-            )
-            homes.append(hh)
-    ids: list[int] = []
-    for i in range(0, len(people), 5000):
-        ids += list(
-            (
-                await session.execute(
-                    insert(Resident).returning(Resident.id, sort_by_parameter_order=True),
-                    people[i : i + 5000],
+    conn = await session.connection()
+    async with raw_of(conn) as raw:
+        # COPY (binary) with ids drawn from each table's sequence: one round trip per table.
+        house_ids = await _ids(raw, "houses", len(new_houses))
+        await raw.copy_records_to_table(
+            "houses",
+            columns=["id", "district_id", "building_id", "unit", "floor", "room", "use"],
+            records=[
+                (i, district, k[0], k[1], k[2], k[3], uses.get(k, "residential"))
+                for i, k in zip(house_ids, new_houses, strict=True)
+            ],
+        )
+        plan.houses.update(zip(new_houses, house_ids, strict=True))
+        if len(new_houses) > ANALYZE_AFTER:
+            # Fresh statistics before the next COPY checks its foreign keys against these rows
+            # (a table the planner believes empty gets a sequential scan per checked row).
+            await raw.execute("ANALYZE houses")
+        keys = list(plan.households)
+        hh_ids = await _ids(raw, "households", len(keys))
+        await raw.copy_records_to_table(
+            "households",
+            columns=["id", "district_id", "house_id", "number"],
+            records=[
+                (i, district, plan.houses[k[:4]], k[4] or None)
+                for i, k in zip(hh_ids, keys, strict=True)
+            ],
+        )
+        if len(keys) > ANALYZE_AFTER:
+            await raw.execute("ANALYZE households")
+        current = crypto.keyring().current
+        people: list[tuple[Any, ...]] = []
+        n_people = sum(len(v) for v in plan.households.values())
+        ids = await _ids(raw, "residents", n_people)
+        change_ids = await _ids(raw, "basedata_changes", n_people)
+        member_ids = await _ids(raw, "household_members", n_people)
+        members: list[tuple[Any, ...]] = []
+        changes: list[tuple[Any, ...]] = []
+        it = iter(zip(ids, change_ids, member_ids, strict=True))
+        for k, hh in zip(keys, hh_ids, strict=True):
+            for p in plan.households[k]:
+                rid, cid, mid = next(it)
+                idn, phone = p["id_number"], p["phone"]
+                year, gender = birth_of(idn) if idn else (None, None)
+                people.append(
+                    (
+                        rid,
+                        district,
+                        hh,
+                        p["name"],
+                        gender,
+                        year,
+                        crypto.seal(idn, "id_number", current)[0] if idn else None,
+                        p["id_hash"],
+                        mask_id_number(idn) if idn else None,
+                        crypto.seal(phone, "phone", current)[0] if phone else None,
+                        crypto.keyed_hash(phone, "phone") if phone else None,
+                        mask_phone(phone) if phone else None,
+                        current if (idn or phone) else None,
+                        p["relation"],
+                        p["registered"],
+                        p["living"],
+                        p["tags"],
+                    )
                 )
-            ).scalars()
+                members.append((mid, district, rid, hh, p["relation"]))
+                changes.append(
+                    (
+                        cid,
+                        district,
+                        "resident",
+                        rid,
+                        "imported",
+                        who.user_id,
+                        f'{{"household": {hh}}}',
+                    )
+                )
+            if progress and len(people) % PROGRESS_EVERY < len(plan.households[k]):
+                progress("sealed", len(people), n_people)
+        await raw.copy_records_to_table(
+            "residents", columns=list(_RESIDENT_COLUMNS), records=people
+        )
+        await raw.copy_records_to_table(
+            "household_members",
+            columns=["id", "district_id", "resident_id", "household_id", "relation"],
+            records=members,
+        )
+        await raw.copy_records_to_table(
+            "basedata_changes",
+            columns=[
+                "id",
+                "district_id",
+                "object_type",
+                "object_id",
+                "action",
+                "actor_id",
+                "fields",
+            ],
+            records=changes,
         )
         if progress:
-            progress("stored", min(i + 5000, len(people)), len(people))
-    if ids:
-        await session.execute(
-            insert(Membership),
-            [
-                {
-                    "district_id": district,
-                    "resident_id": r,
-                    "household_id": hh,
-                    "relation": p["relation"],
-                }
-                for r, hh, p in zip(ids, homes, people, strict=True)
-            ],
-        )
-        await session.execute(
-            insert(Change),
-            [
-                {
-                    "district_id": district,
-                    "object_type": "resident",
-                    "object_id": r,
-                    "action": "imported",
-                    "actor_id": who.user_id,
-                    "fields": {"household": hh},
-                }
-                for r, hh in zip(ids, homes, strict=True)
-            ],
-        )
+            progress("stored", n_people, n_people)
     await recount(session, [grid_id])
     return {"houses_created": len(new_houses), "households": len(hh_ids), "residents": len(ids)}
+
+
+_RESIDENT_COLUMNS = (
+    "id",
+    "district_id",
+    "household_id",
+    "name",
+    "gender",
+    "birth_year",
+    "id_enc",
+    "id_hash",
+    "id_masked",
+    "phone_enc",
+    "phone_hash",
+    "phone_masked",
+    "key_version",
+    "relation",
+    "registered",
+    "living",
+    "tags",
+)
+
+
+async def _ids(raw: Any, table: str, n: int) -> list[int]:
+    """`n` ids from the table's own sequence (`<table>_id_seq`, a fixed set of names)."""
+    if n == 0:
+        return []
+    assert table in ("houses", "households", "residents", "household_members", "basedata_changes")
+    rows = await raw.fetch(f"SELECT nextval('{table}_id_seq') FROM generate_series(1, $1)", n)
+    return [r[0] for r in rows]
 
 
 def report(plan: Plan) -> ApiError:
