@@ -29,6 +29,7 @@ from app.console.router import router as console_router
 from app.db import db
 from app.deliberation.router import router as deliberation_router
 from app.departments.router import router as departments_router
+from app.disputes.router import router as disputes_router
 from app.duty.router import router as duty_router
 from app.events import stream as event_stream
 from app.events import webhooks
@@ -194,6 +195,7 @@ def create_app() -> FastAPI:
         push_router,
         basedata_router,
         basedata_transfer_router,
+        disputes_router,
     ):
         app.include_router(router)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]

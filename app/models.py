@@ -22,6 +22,8 @@ from app.community.models import Step, Task, Unit
 from app.db import Base
 from app.deliberation.models import Matter, Opinion, Rating
 from app.departments.models import Department
+from app.disputes.models import Dispute, FollowUp, Party
+from app.disputes.models import Session as DisputeSession
 from app.duty.models import DutySlot
 from app.events.models import Event, WebhookDelivery, WebhookSubscription
 from app.grids.models import Grid, GridBoundary
@@ -68,8 +70,11 @@ __all__ = [
     "Checkpoint",
     "Department",
     "DeptFact",
+    "Dispute",
+    "DisputeSession",
     "DutySlot",
     "Event",
+    "FollowUp",
     "Grid",
     "GridBoundary",
     "House",
@@ -83,6 +88,7 @@ __all__ = [
     "Open311Request",
     "Opinion",
     "Organisation",
+    "Party",
     "PartyMember",
     "Patrol",
     "PatrolCell",

@@ -132,6 +132,13 @@ CHAINS = {
             departments=_NO_DEPTS,
         )
     ),
+    "dispute_id": text(
+        _CHAIN.format(
+            start="SELECT community_id AS area_id, grid_id, reported_by AS owner_id "
+            "FROM disputes WHERE id = :id",
+            departments=_NO_DEPTS,
+        )
+    ),
 }
 # The same for a case whose district is known: every statement routed to the case's shard.
 CASE_CHAIN_IN = text(

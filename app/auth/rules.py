@@ -226,6 +226,17 @@ RULES: dict[str, Rule] = {
         scoped=True,
         description="keep a district's catalogue of care and attention tags",
     ),
+    "disputes:read": Rule(
+        CASE_STAFF,
+        scoped=True,
+        description="disputes (矛盾纠纷) of one's grids or areas, their figures; party names "
+        "masked for the centre",
+    ),
+    "disputes:work": Rule(
+        frozenset({"admin", "community", "grid_worker", "grid_leader"}),
+        scoped=True,
+        description="screen, mediate, refer, follow up and close disputes in one's grids",
+    ),
     "stats:configure": Rule(
         frozenset({"admin", "centre"}), description="rating thresholds and weights (考评标准)"
     ),

@@ -1,7 +1,7 @@
 """Base data (issue 21): houses of buildings, households, residents (identity numbers and phones
 only encrypted: AES-256-GCM with a key version per row, a keyed HMAC-SHA256 for exact search, a
 masked copy for lists), their household history, organisations, the per-district tag catalogue,
-the change history, deletion tombstones, the persons a case names; the derived households and
+the change history, deletion tombstones, the persons a case names; disputes (矛盾纠纷) with parties, mediation sessions and follow-ups; the derived households and
 population of grids and buildings; the household or person a visit names.
 
 Every table but `resident_tags` carries `district_id` in its key (distributed on it on Citus);
@@ -398,6 +398,148 @@ def upgrade() -> None:
     op.create_index(
         "ix_visits_household_at", "visits", ["district_id", "household_id", "at"], unique=False
     )
+    op.create_table(
+        "disputes",
+        sa.Column("id", sa.BigInteger(), server_default=sa.FetchedValue(), nullable=False),
+        sa.Column("district_id", sa.BigInteger(), nullable=False),
+        sa.Column("community_id", sa.BigInteger(), nullable=False),
+        sa.Column("grid_id", sa.BigInteger(), nullable=False),
+        sa.Column("title", sa.String(length=200), nullable=False),
+        sa.Column("summary", sa.Text(), nullable=True),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("risk", sa.String(length=8), nullable=False),
+        sa.Column("status", sa.String(length=16), server_default="screened", nullable=False),
+        sa.Column("source", sa.String(length=16), server_default="report", nullable=False),
+        sa.Column("visit_id", sa.BigInteger(), nullable=True),
+        sa.Column("reported_by", sa.BigInteger(), nullable=False),
+        sa.Column(
+            "reported_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("escalated_to", sa.String(length=16), nullable=True),
+        sa.Column("escalated_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("meeting_id", sa.BigInteger(), nullable=True),
+        sa.Column("agreement", sa.Text(), nullable=True),
+        sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.CheckConstraint(
+            "kind IN ('family', 'neighbour', 'property', 'labour', 'land', 'contract', 'other')",
+            name=op.f("ck_disputes_kind"),
+        ),
+        sa.CheckConstraint("risk IN ('low', 'medium', 'high')", name=op.f("ck_disputes_risk")),
+        sa.CheckConstraint(
+            "source IN ('patrol', 'visit', 'report', 'hotline')", name=op.f("ck_disputes_source")
+        ),
+        sa.CheckConstraint(
+            "status IN ('screened', 'mediating', 'referred', 'follow_up', 'closed', 'failed')",
+            name=op.f("ck_disputes_status"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["community_id"], ["areas.id"], name=op.f("fk_disputes_community_id_areas")
+        ),
+        sa.ForeignKeyConstraint(
+            ["district_id"], ["areas.id"], name=op.f("fk_disputes_district_id_areas")
+        ),
+        sa.ForeignKeyConstraint(["grid_id"], ["grids.id"], name=op.f("fk_disputes_grid_id_grids")),
+        sa.ForeignKeyConstraint(
+            ["meeting_id"],
+            ["community_meetings.id"],
+            name=op.f("fk_disputes_meeting_id_community_meetings"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["reported_by"], ["users.id"], name=op.f("fk_disputes_reported_by_users")
+        ),
+        sa.PrimaryKeyConstraint("id", "district_id", name=op.f("pk_disputes")),
+    )
+    op.create_index(
+        "ix_disputes_grid", "disputes", ["district_id", "grid_id", "reported_at"], unique=False
+    )
+    op.create_index("ix_disputes_status", "disputes", ["district_id", "status"], unique=False)
+    op.create_table(
+        "dispute_followups",
+        sa.Column("id", sa.BigInteger(), server_default=sa.FetchedValue(), nullable=False),
+        sa.Column("district_id", sa.BigInteger(), nullable=False),
+        sa.Column("dispute_id", sa.BigInteger(), nullable=False),
+        sa.Column("n", sa.SmallInteger(), nullable=False),
+        sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("done_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("holds", sa.Boolean(), nullable=True),
+        sa.Column("note", sa.Text(), nullable=True),
+        sa.Column("worker_id", sa.BigInteger(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["dispute_id", "district_id"],
+            ["disputes.id", "disputes.district_id"],
+            name=op.f("fk_dispute_followups_dispute_id_disputes"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["district_id"], ["areas.id"], name=op.f("fk_dispute_followups_district_id_areas")
+        ),
+        sa.ForeignKeyConstraint(
+            ["worker_id"], ["users.id"], name=op.f("fk_dispute_followups_worker_id_users")
+        ),
+        sa.PrimaryKeyConstraint("id", "district_id", name=op.f("pk_dispute_followups")),
+    )
+    op.create_table(
+        "dispute_parties",
+        sa.Column("id", sa.BigInteger(), server_default=sa.FetchedValue(), nullable=False),
+        sa.Column("district_id", sa.BigInteger(), nullable=False),
+        sa.Column("dispute_id", sa.BigInteger(), nullable=False),
+        sa.Column("resident_id", sa.BigInteger(), nullable=True),
+        sa.Column("organisation_id", sa.BigInteger(), nullable=True),
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["dispute_id", "district_id"],
+            ["disputes.id", "disputes.district_id"],
+            name=op.f("fk_dispute_parties_dispute_id_disputes"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["district_id"], ["areas.id"], name=op.f("fk_dispute_parties_district_id_areas")
+        ),
+        sa.PrimaryKeyConstraint("id", "district_id", name=op.f("pk_dispute_parties")),
+    )
+    op.create_index(
+        "ix_dispute_parties_dispute", "dispute_parties", ["district_id", "dispute_id"], unique=False
+    )
+    op.create_index(
+        "ix_dispute_parties_resident",
+        "dispute_parties",
+        ["district_id", "resident_id"],
+        unique=False,
+    )
+    op.create_table(
+        "dispute_sessions",
+        sa.Column("id", sa.BigInteger(), server_default=sa.FetchedValue(), nullable=False),
+        sa.Column("district_id", sa.BigInteger(), nullable=False),
+        sa.Column("dispute_id", sa.BigInteger(), nullable=False),
+        sa.Column("mediator_id", sa.BigInteger(), nullable=False),
+        sa.Column(
+            "at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
+        ),
+        sa.Column("outcome", sa.String(length=16), nullable=False),
+        sa.Column("note", sa.Text(), nullable=True),
+        sa.Column("agreement", sa.Text(), nullable=True),
+        sa.Column("signed_by", sa.String(length=200), nullable=True),
+        sa.CheckConstraint(
+            "outcome IN ('agreed', 'continued', 'failed')", name=op.f("ck_dispute_sessions_outcome")
+        ),
+        sa.ForeignKeyConstraint(
+            ["dispute_id", "district_id"],
+            ["disputes.id", "disputes.district_id"],
+            name=op.f("fk_dispute_sessions_dispute_id_disputes"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["district_id"], ["areas.id"], name=op.f("fk_dispute_sessions_district_id_areas")
+        ),
+        sa.ForeignKeyConstraint(
+            ["mediator_id"], ["users.id"], name=op.f("fk_dispute_sessions_mediator_id_users")
+        ),
+        sa.PrimaryKeyConstraint("id", "district_id", name=op.f("pk_dispute_sessions")),
+    )
     # Composite keys (id, district_id): the ids come from a sequence of their own (as 0022).
     for table in (
         "houses",
@@ -408,12 +550,24 @@ def upgrade() -> None:
         "basedata_changes",
         "basedata_tombstones",
         "case_persons",
+        "disputes",
+        "dispute_parties",
+        "dispute_sessions",
+        "dispute_followups",
     ):
         op.execute(f"CREATE SEQUENCE {table}_id_seq OWNED BY {table}.id")
         op.execute(f"ALTER TABLE {table} ALTER COLUMN id SET DEFAULT nextval('{table}_id_seq')")
 
 
 def downgrade() -> None:
+    op.drop_table("dispute_sessions")
+    op.drop_index("ix_dispute_parties_resident", table_name="dispute_parties")
+    op.drop_index("ix_dispute_parties_dispute", table_name="dispute_parties")
+    op.drop_table("dispute_parties")
+    op.drop_table("dispute_followups")
+    op.drop_index("ix_disputes_status", table_name="disputes")
+    op.drop_index("ix_disputes_grid", table_name="disputes")
+    op.drop_table("disputes")
     op.drop_index("ix_visits_household_at", table_name="visits")
     op.drop_column("visits", "resident_id")
     op.drop_column("visits", "household_id")

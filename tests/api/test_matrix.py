@@ -76,6 +76,8 @@ EXPECTED_ROLES: dict[str, set[str] | str | None] = {
     "basedata:sensitive": {"admin", "community"},
     "basedata:erase": {"admin", "community"},
     "basedata:catalogue": {"admin", "centre"},
+    "disputes:read": CASE_STAFF,
+    "disputes:work": {"admin", "community", "worker", "worker2", "leader"},
 }
 SCOPED = {
     "registry:report",
@@ -109,6 +111,8 @@ SCOPED = {
     "basedata:sensitive",
     "basedata:erase",
     "basedata:catalogue",
+    "disputes:read",
+    "disputes:work",
 }
 
 # Which of the test's objects lie in each account's scope ("in" = 立新社区 of 江边街道, 月湖区,
