@@ -288,6 +288,65 @@ async def _rotate_keys(rehash: bool) -> int:
     return 0
 
 
+async def _import_basedata(args: argparse.Namespace) -> int:
+    """A ledger into a grid, as an admin account, with progress on stderr."""
+    import sys
+    import uuid
+
+    from sqlalchemy import text
+
+    from app.auth.policy import PostScope, Principal
+    from app.basedata import importer
+    from app.basedata.ledger import read_rows
+    from app.db import db, unit_of_work
+    from app.errors import ApiError
+
+    def progress(phase: str, done: int, total: int) -> None:
+        print(f"{phase} {done:,}/{total:,}", file=sys.stderr, flush=True)
+
+    async with unit_of_work() as session:
+        u = (
+            await session.execute(
+                text(
+                    "SELECT u.id, u.username, u.display_name, p.id AS post FROM users u "
+                    "JOIN posts p ON p.user_id = u.id AND p.role = 'admin' WHERE u.username = :u"
+                ),
+                {"u": args.user},
+            )
+        ).first()
+        grid = (
+            await session.execute(text("SELECT id FROM grids WHERE code = :c"), {"c": args.grid})
+        ).scalar()
+        if u is None or grid is None:
+            print("wangge: --user must be an admin account and --grid a grid code", file=sys.stderr)
+            return 2
+        who = Principal(
+            u.id,
+            u.username,
+            u.display_name,
+            uuid.uuid4(),
+            [PostScope(u.post, "admin", None, None, frozenset())],
+        )
+        table = list(read_rows(args.file.read_bytes(), args.file.name))
+        mapping = orjson.loads(args.mapping) if args.mapping else None
+        try:
+            plan, district = await importer.validate(
+                session, grid, table, mapping, who, args.create_houses, progress
+            )
+            if plan.error_count:
+                raise importer.report(plan)
+        except ApiError as e:
+            _print(e.body("zh"))
+            await db.dispose()
+            return 1
+        counts = {"households": len(plan.households), "residents": plan.rows}
+        if not args.dry_run:
+            counts = await importer.apply(session, plan, district, grid, who, progress)
+    await db.dispose()
+    _print({"dry_run": args.dry_run, "rows": plan.rows, **counts})
+    return 0
+
+
 async def _basedata_retention() -> int:
     from datetime import UTC, datetime
 
@@ -429,6 +488,15 @@ def main(argv: list[str] | None = None) -> None:
     rk.add_argument(
         "--rehash", action="store_true", help="also recompute the keyed hashes (new hash key)"
     )
+    ib = sub.add_parser(
+        "import-basedata", help="import a ledger (台账, XLSX/CSV) into a grid, all or nothing"
+    )
+    ib.add_argument("file", type=Path)
+    ib.add_argument("--grid", required=True, help="the grid's code")
+    ib.add_argument("--user", required=True, help="an admin account (the change history's actor)")
+    ib.add_argument("--mapping", help='JSON: field → header, e.g. {"id_number": "证件号"}')
+    ib.add_argument("--dry-run", action="store_true")
+    ib.add_argument("--create-houses", action="store_true")
     sub.add_parser(
         "basedata-retention",
         help="reduce residents who moved away longer than WANGGE_BASEDATA_RETENTION_DAYS to figures",
@@ -472,6 +540,8 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(asyncio.run(_verify_audit()))
     elif args.cmd == "rotate-keys":
         raise SystemExit(asyncio.run(_rotate_keys(args.rehash)))
+    elif args.cmd == "import-basedata":
+        raise SystemExit(asyncio.run(_import_basedata(args)))
     elif args.cmd == "basedata-retention":
         raise SystemExit(asyncio.run(_basedata_retention()))
     elif args.cmd == "check-coverage":

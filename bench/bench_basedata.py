@@ -5,8 +5,9 @@ The app in process (httpx's ASGI transport: the whole HTTP stack, policy, scope 
 sockets) on the demo district (with its demo grid's base data), signed in as `worker`:
 
 * ``import``  POST /api/v1/grids/{grid}/basedata/import of a generated CSV of 50,000 residents
-  (valid ID numbers, phones, tags; houses created), dry-run first, then stored: rows/s, and the
-  process's peak RSS before and after (ru_maxrss);
+  (valid ID numbers, phones, tags; houses created), dry-run first, then stored: rows/s; the
+  Python heap's peak during a second dry run (tracemalloc: the file, its rows, the plan), and
+  the process's peak RSS before and after (ru_maxrss);
 * ``list``    GET /api/v1/grids/{grid}/residents?limit=50 (a page, masked) against the same
   statement sent by asyncpg (the masked columns, the same joins, LIMIT 50, the total);
 * ``search``  GET /api/v1/grids/{grid}/residents?id_number=… against asyncpg's
@@ -30,6 +31,7 @@ import resource
 import statistics
 import sys
 import time
+import tracemalloc
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -172,6 +174,12 @@ async def bench(url: str) -> dict[str, Any]:
         )
         dry_s = time.perf_counter() - t0
         assert r.status_code == 200, r.text[:500]
+        tracemalloc.start()
+        r = await c.post(
+            path, files=files, data={"dry_run": "true", "create_houses": "true"}, headers=h
+        )
+        traced_peak = tracemalloc.get_traced_memory()[1] / 1_048_576
+        tracemalloc.stop()
         t0 = time.perf_counter()
         r = await c.post(path, files=files, data={"create_houses": "true"}, headers=h)
         store_s = time.perf_counter() - t0
@@ -182,13 +190,14 @@ async def bench(url: str) -> dict[str, Any]:
             "store_s": round(store_s, 2),
             "store_rows_per_s": round(a.rows / store_s),
             "answer": r.json(),
+            "dry_run_python_peak_mb": round(traced_peak, 1),
             "peak_rss_mb_before": round(rss0, 1),
             "peak_rss_mb_after": round(_rss_mb(), 1),
         }
         print(
             f"import {a.rows} rows: dry-run {dry_s:.1f} s ({a.rows / dry_s:,.0f} rows/s), "
             f"stored {store_s:.1f} s ({a.rows / store_s:,.0f} rows/s); peak RSS "
-            f"{rss0:.0f} → {_rss_mb():.0f} MB",
+            f"{rss0:.0f} → {_rss_mb():.0f} MB; Python peak of a dry run {traced_peak:.0f} MB",
             flush=True,
         )
         await raw.execute("ANALYZE residents; ANALYZE households; ANALYZE houses")
