@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
+from pydantic import BeforeValidator
 from sqlalchemy import text
 
 from app.auth.basedata_scope import list_view
@@ -50,7 +51,9 @@ from app.basedata.schemas import (
 from app.db import DbSession
 from app.errors import ApiError, not_found
 from app.http import ApiRoute
-from app.schemas import LimitQuery, OffsetQuery, page_limit
+from app.schemas import MAX_ID, IdPath, LimitQuery, OffsetQuery, page_limit, strict_integer
+
+AreaQuery = Annotated[int, Query(ge=1, le=MAX_ID), BeforeValidator(strict_integer)]
 
 router = APIRouter(prefix="/api/v1", tags=["base data"], route_class=ApiRoute)
 
@@ -60,7 +63,7 @@ router = APIRouter(prefix="/api/v1", tags=["base data"], route_class=ApiRoute)
 
 @router.get("/buildings/{building_id}/houses", response_model=HousePage, summary="Houses")
 async def list_houses(
-    building_id: int,
+    building_id: IdPath,
     session: DbSession,
     who: BasedataReader,
     limit: LimitQuery = None,
@@ -83,7 +86,7 @@ async def list_houses(
     summary="Add a house (unit, floor, room) to a building",
 )
 async def create_house(
-    building_id: int,
+    building_id: IdPath,
     body: HouseCreate,
     request: Request,
     session: DbSession,
@@ -96,13 +99,13 @@ async def create_house(
 
 
 @router.get("/houses/{house_id}", response_model=HouseOut, summary="A house")
-async def get_house(house_id: int, session: DbSession, who: BasedataReader) -> dict[str, Any]:
+async def get_house(house_id: IdPath, session: DbSession, who: BasedataReader) -> dict[str, Any]:
     return service.house_out(await service.get_house(session, house_id))
 
 
 @router.patch("/houses/{house_id}", response_model=HouseOut, summary="Change a house")
 async def update_house(
-    house_id: int, body: HouseUpdate, session: DbSession, who: BasedataWriter
+    house_id: IdPath, body: HouseUpdate, session: DbSession, who: BasedataWriter
 ) -> dict[str, Any]:
     await service.update_house(session, house_id, body, who)
     return service.house_out(await service.get_house(session, house_id))
@@ -111,7 +114,9 @@ async def update_house(
 # --- households ---------------------------------------------------------------------------------
 
 
-async def _household_out(session: DbSession, who: Principal, household_id: int) -> dict[str, Any]:
+async def _household_out(
+    session: DbSession, who: Principal, household_id: IdPath
+) -> dict[str, Any]:
     hh = await service.get_household(session, household_id)
     members = await residents.household_members(session, household_id)
     hidden = await residents.sensitive_codes(session, hh.district_id)
@@ -136,7 +141,7 @@ async def _household_out(session: DbSession, who: Principal, household_id: int) 
     summary="Register a household living in a house",
 )
 async def create_household(
-    house_id: int,
+    house_id: IdPath,
     body: HouseholdCreate,
     session: DbSession,
     who: BasedataWriter,
@@ -149,7 +154,7 @@ async def create_household(
 
 @router.get("/households/{household_id}", response_model=HouseholdOut, summary="A household")
 async def get_household(
-    household_id: int, session: DbSession, who: BasedataReader
+    household_id: IdPath, session: DbSession, who: BasedataReader
 ) -> dict[str, Any]:
     return await _household_out(session, who, household_id)
 
@@ -157,7 +162,7 @@ async def get_household(
 # --- residents ----------------------------------------------------------------------------------
 
 
-async def _resident_out(session: DbSession, who: Principal, resident_id: int) -> dict[str, Any]:
+async def _resident_out(session: DbSession, who: Principal, resident_id: IdPath) -> dict[str, Any]:
     row = await residents.get_row(session, resident_id)
     view = await residents.view_of(session, who, resident_id)
     hidden = await residents.sensitive_codes(session, row.district_id)
@@ -171,7 +176,7 @@ async def _resident_out(session: DbSession, who: Principal, resident_id: int) ->
     summary="Add a person to a household (ID number and phone encrypted at rest)",
 )
 async def create_resident(
-    household_id: int,
+    household_id: IdPath,
     body: ResidentCreate,
     session: DbSession,
     who: BasedataWriter,
@@ -188,7 +193,7 @@ async def create_resident(
     summary="A grid's residents, masked (exact search by ID number or phone via the keyed hash)",
 )
 async def list_residents(
-    grid_id: int,
+    grid_id: IdPath,
     session: DbSession,
     who: BasedataReader,
     q: Annotated[str | None, Query(max_length=50, description="Name contains")] = None,
@@ -225,13 +230,15 @@ async def list_residents(
 
 
 @router.get("/residents/{resident_id}", response_model=ResidentOut, summary="A person, masked")
-async def get_resident(resident_id: int, session: DbSession, who: BasedataReader) -> dict[str, Any]:
+async def get_resident(
+    resident_id: IdPath, session: DbSession, who: BasedataReader
+) -> dict[str, Any]:
     return await _resident_out(session, who, resident_id)
 
 
 @router.patch("/residents/{resident_id}", response_model=ResidentOut, summary="Change a person")
 async def update_resident(
-    resident_id: int, body: ResidentUpdate, session: DbSession, who: BasedataWriter
+    resident_id: IdPath, body: ResidentUpdate, session: DbSession, who: BasedataWriter
 ) -> dict[str, Any]:
     await residents.update_resident(session, resident_id, body, who)
     return await _resident_out(session, who, resident_id)
@@ -243,7 +250,7 @@ async def update_resident(
     summary="Move a person to another household (the history keeps both)",
 )
 async def move_resident(
-    resident_id: int, body: MoveIn, session: DbSession, who: BasedataWriter
+    resident_id: IdPath, body: MoveIn, session: DbSession, who: BasedataWriter
 ) -> dict[str, Any]:
     await residents.move(session, resident_id, body.household_id, body.relation, who)
     return await _resident_out(session, who, resident_id)
@@ -255,7 +262,7 @@ async def move_resident(
     summary="Reveal a person's name, ID number or phone, with a purpose (audited)",
 )
 async def reveal_resident(
-    resident_id: int, body: RevealIn, request: Request, session: DbSession, who: BasedataReader
+    resident_id: IdPath, body: RevealIn, request: Request, session: DbSession, who: BasedataReader
 ) -> dict[str, Any]:
     return await residents.reveal(session, resident_id, body.fields, body.purpose, who, request)
 
@@ -266,7 +273,7 @@ async def reveal_resident(
     summary="Who changed what, when; the households the person lived in",
 )
 async def resident_history(
-    resident_id: int, session: DbSession, who: BasedataReader
+    resident_id: IdPath, session: DbSession, who: BasedataReader
 ) -> dict[str, Any]:
     return await residents.history(session, resident_id)
 
@@ -277,7 +284,7 @@ async def resident_history(
     summary="Carry out a deletion request: the person's data removed, a tombstone left",
 )
 async def erase_resident(
-    resident_id: int, body: EraseIn, request: Request, session: DbSession, who: BasedataEraser
+    resident_id: IdPath, body: EraseIn, request: Request, session: DbSession, who: BasedataEraser
 ) -> Any:
     return await residents.erase(session, resident_id, body.reason, who, request)
 
@@ -291,7 +298,7 @@ async def erase_resident(
     summary="Organisations at a building",
 )
 async def list_organisations(
-    building_id: int,
+    building_id: IdPath,
     session: DbSession,
     who: BasedataReader,
     limit: LimitQuery = None,
@@ -314,7 +321,7 @@ async def list_organisations(
     summary="Add an organisation (shop, company, school…) at a building",
 )
 async def create_organisation(
-    building_id: int,
+    building_id: IdPath,
     body: OrganisationCreate,
     session: DbSession,
     who: BasedataWriter,
@@ -329,7 +336,7 @@ async def create_organisation(
     "/organisations/{organisation_id}", response_model=OrganisationOut, summary="An organisation"
 )
 async def get_organisation(
-    organisation_id: int, session: DbSession, who: BasedataReader
+    organisation_id: IdPath, session: DbSession, who: BasedataReader
 ) -> dict[str, Any]:
     return service.organisation_out(await service.get_organisation(session, organisation_id))
 
@@ -342,7 +349,7 @@ async def get_organisation(
     response_model=list[TagOut],
     summary="The district's catalogue of care and attention tags",
 )
-async def list_tags(area_id: int, session: DbSession, who: RegistryReader) -> Any:
+async def list_tags(area_id: IdPath, session: DbSession, who: RegistryReader) -> Any:
     return await service.tags_of(session, await service.district_of_area(session, area_id))
 
 
@@ -353,7 +360,7 @@ async def list_tags(area_id: int, session: DbSession, who: RegistryReader) -> An
     summary="Add a tag to the district's catalogue",
 )
 async def create_tag(
-    area_id: int, body: TagCreate, request: Request, session: DbSession, who: BasedataCatalogue
+    area_id: IdPath, body: TagCreate, request: Request, session: DbSession, who: BasedataCatalogue
 ) -> Any:
     return await service.create_tag(session, area_id, body, who, request)
 
@@ -370,7 +377,7 @@ async def _figures(session: DbSession, who: Principal, grids: list[int], chain: 
     response_model=Figures,
     summary="A grid's houses, households, population and tags (figures, no names)",
 )
-async def grid_figures(grid_id: int, session: DbSession, who: BasedataReader) -> Any:
+async def grid_figures(grid_id: IdPath, session: DbSession, who: BasedataReader) -> Any:
     _, chain, _, _, _ = await object_chain(session, "grid_id", grid_id)
     return {"grid_id": grid_id, **await _figures(session, who, [grid_id], chain)}
 
@@ -380,9 +387,7 @@ async def grid_figures(grid_id: int, session: DbSession, who: BasedataReader) ->
     response_model=Figures,
     summary="An area's houses, households, population and tags (figures, no names)",
 )
-async def area_figures(
-    session: DbSession, who: BasedataReader, area_id: Annotated[int, Query()]
-) -> Any:
+async def area_figures(session: DbSession, who: BasedataReader, area_id: AreaQuery) -> Any:
     found, chain, _, _, _ = await object_chain(session, "area_id", area_id)
     if not found or not await ensure_area_in_scope(session, who, "basedata:read", area_id):
         raise not_found("区域", "Area", area_id)
@@ -400,7 +405,7 @@ async def area_figures(
     summary="Name a household or person of the base data in a case",
 )
 async def name_in_case(
-    case_id: int, body: CasePersonIn, session: DbSession, who: BasedataWriter
+    case_id: IdPath, body: CasePersonIn, session: DbSession, who: BasedataWriter
 ) -> Any:
     return await links.name_in_case(session, case_id, body, who)
 
@@ -410,7 +415,7 @@ async def name_in_case(
     response_model=list[CasePersonOut],
     summary="The households and persons a case names",
 )
-async def case_persons(case_id: int, session: DbSession, who: BasedataReader) -> Any:
+async def case_persons(case_id: IdPath, session: DbSession, who: BasedataReader) -> Any:
     return await links.case_persons(session, case_id)
 
 

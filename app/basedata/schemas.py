@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from app.schemas import LocalTime, RequestModel, ResponseModel
+from app.schemas import Id, LocalTime, RequestModel, ResponseModel
 
 Use = Literal["residential", "shop", "office", "vacant"]
 Tenure = Literal["owned", "rented", "public", "other"]
@@ -121,7 +121,7 @@ class HouseholdOut(ResponseModel):
 
 
 class MoveIn(RequestModel):
-    household_id: int = Field(description="The household the person moves to (any of your grids)")
+    household_id: Id = Field(description="The household the person moves to (any of your grids)")
     relation: Relation = "other"
 
 
@@ -153,7 +153,7 @@ class TombstoneOut(ResponseModel):
 class OrganisationCreate(RequestModel):
     name: str = Field(min_length=1, max_length=100)
     kind: OrgKind
-    house_id: int | None = None
+    house_id: Id | None = None
     credit_code: str | None = Field(None, pattern=r"^[0-9A-HJ-NPQRTUWXY]{18}$")
     contact_name: str | None = Field(None, max_length=50)
     phone: str | None = Field(None, max_length=24)
@@ -234,8 +234,8 @@ class Figures(ResponseModel):
 
 
 class CasePersonIn(RequestModel):
-    resident_id: int | None = None
-    household_id: int | None = None
+    resident_id: Id | None = None
+    household_id: Id | None = None
 
 
 class CasePersonOut(ResponseModel):

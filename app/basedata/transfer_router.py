@@ -20,6 +20,7 @@ from app.basedata.schemas import ImportOut
 from app.db import DbSession
 from app.errors import ApiError
 from app.http import ApiRoute
+from app.schemas import IdPath
 
 router = APIRouter(prefix="/api/v1", tags=["base data"], route_class=ApiRoute)
 log = logging.getLogger("wangge.basedata")
@@ -32,7 +33,7 @@ log = logging.getLogger("wangge.basedata")
     "nothing; dry_run validates only",
 )
 async def import_ledger(
-    grid_id: int,
+    grid_id: IdPath,
     request: Request,
     session: DbSession,
     who: BasedataWriter,
@@ -105,7 +106,7 @@ async def import_ledger(
     },
 )
 async def export_ledger(
-    grid_id: int,
+    grid_id: IdPath,
     session: DbSession,
     who: BasedataReader,
     format_: Annotated[Literal["csv", "xlsx"], Query(alias="format")] = "csv",

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
+from pydantic import BeforeValidator
 
 from app.auth.basedata_scope import mask_name, person_view
 from app.auth.policy import DisputeReader, DisputeWorker, Principal, ensure_area_in_scope
@@ -23,11 +24,14 @@ from app.disputes.schemas import (
 )
 from app.errors import not_found
 from app.http import ApiRoute
+from app.schemas import MAX_ID, IdPath, strict_integer
+
+AreaQuery = Annotated[int, Query(ge=1, le=MAX_ID), BeforeValidator(strict_integer)]
 
 router = APIRouter(prefix="/api/v1", tags=["disputes"], route_class=ApiRoute)
 
 
-async def _out(session: DbSession, who: Principal, dispute_id: int) -> dict[str, Any]:
+async def _out(session: DbSession, who: Principal, dispute_id: IdPath) -> dict[str, Any]:
     d = await service.get(session, dispute_id)
     out = await service.detail(session, d)
     _, chain, grid, _, _ = await object_chain(session, "dispute_id", dispute_id)
@@ -51,7 +55,7 @@ async def _out(session: DbSession, who: Principal, dispute_id: int) -> dict[str,
     summary="Report a dispute screened in a grid (high risk goes to the centre at once)",
 )
 async def create_dispute(
-    grid_id: int,
+    grid_id: IdPath,
     body: DisputeCreate,
     request: Request,
     session: DbSession,
@@ -64,7 +68,7 @@ async def create_dispute(
 
 
 @router.get("/grids/{grid_id}/disputes", response_model=DisputePage, summary="A grid's disputes")
-async def list_disputes(grid_id: int, session: DbSession, who: DisputeReader) -> Any:
+async def list_disputes(grid_id: IdPath, session: DbSession, who: DisputeReader) -> Any:
     items = [await service.detail(session, d) for d in await service.list_grid(session, grid_id)]
     _, chain, _, _, _ = await object_chain(session, "grid_id", grid_id)
     if not person_view(who, chain, grid_id, []).name_clear:
@@ -82,7 +86,7 @@ async def list_disputes(grid_id: int, session: DbSession, who: DisputeReader) ->
 
 
 @router.get("/disputes/{dispute_id}", response_model=DisputeOut, summary="A dispute")
-async def get_dispute(dispute_id: int, session: DbSession, who: DisputeReader) -> Any:
+async def get_dispute(dispute_id: IdPath, session: DbSession, who: DisputeReader) -> Any:
     return await _out(session, who, dispute_id)
 
 
@@ -91,7 +95,9 @@ async def get_dispute(dispute_id: int, session: DbSession, who: DisputeReader) -
     response_model=DisputeOut,
     summary="Record a mediation session (agreed: the agreement, its signers, follow-ups planned)",
 )
-async def mediate(dispute_id: int, body: SessionIn, session: DbSession, who: DisputeWorker) -> Any:
+async def mediate(
+    dispute_id: IdPath, body: SessionIn, session: DbSession, who: DisputeWorker
+) -> Any:
     await service.mediate(session, await service.get(session, dispute_id), body, who)
     return await _out(session, who, dispute_id)
 
@@ -101,7 +107,7 @@ async def mediate(dispute_id: int, body: SessionIn, session: DbSession, who: Dis
     response_model=DisputeOut,
     summary="Refer to a joint review meeting of the community (会商研判)",
 )
-async def refer(dispute_id: int, body: ReferIn, session: DbSession, who: DisputeWorker) -> Any:
+async def refer(dispute_id: IdPath, body: ReferIn, session: DbSession, who: DisputeWorker) -> Any:
     await service.refer(session, await service.get(session, dispute_id), body.meeting_id)
     return await _out(session, who, dispute_id)
 
@@ -112,7 +118,7 @@ async def refer(dispute_id: int, body: ReferIn, session: DbSession, who: Dispute
     summary="Record a follow-up visit (回访): does the agreement hold?",
 )
 async def follow_up(
-    dispute_id: int, body: FollowUpIn, session: DbSession, who: DisputeWorker
+    dispute_id: IdPath, body: FollowUpIn, session: DbSession, who: DisputeWorker
 ) -> Any:
     await service.follow_up(session, await service.get(session, dispute_id), body, who)
     return await _out(session, who, dispute_id)
@@ -123,7 +129,9 @@ async def follow_up(
     response_model=DisputeOut,
     summary="Close a dispute (only after every follow-up held)",
 )
-async def close(dispute_id: int, request: Request, session: DbSession, who: DisputeWorker) -> Any:
+async def close(
+    dispute_id: IdPath, request: Request, session: DbSession, who: DisputeWorker
+) -> Any:
     await service.close(session, await service.get(session, dispute_id), who, request)
     return await _out(session, who, dispute_id)
 
@@ -133,9 +141,7 @@ async def close(dispute_id: int, request: Request, session: DbSession, who: Disp
     response_model=DisputeFigures,
     summary="Disputes screened, mediated, closed, success rate, repeat parties in an area",
 )
-async def dispute_figures(
-    session: DbSession, who: DisputeReader, area_id: Annotated[int, Query()]
-) -> Any:
+async def dispute_figures(session: DbSession, who: DisputeReader, area_id: AreaQuery) -> Any:
     found, _, _, _, _ = await object_chain(session, "area_id", area_id)
     if not found or not await ensure_area_in_scope(session, who, "disputes:read", area_id):
         raise not_found("区域", "Area", area_id)

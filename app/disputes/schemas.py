@@ -4,15 +4,15 @@ from typing import Literal
 
 from pydantic import Field
 
-from app.schemas import LocalTime, RequestModel, ResponseModel
+from app.schemas import Id, LocalTime, RequestModel, ResponseModel
 
 Kind = Literal["family", "neighbour", "property", "labour", "land", "contract", "other"]
 Risk = Literal["low", "medium", "high"]
 
 
 class PartyIn(RequestModel):
-    resident_id: int | None = Field(None, description="A person of the base data")
-    organisation_id: int | None = Field(None, description="An organisation of the base data")
+    resident_id: Id | None = Field(None, description="A person of the base data")
+    organisation_id: Id | None = Field(None, description="An organisation of the base data")
     name: str | None = Field(None, min_length=1, max_length=100, description="A free party")
 
 
@@ -22,7 +22,7 @@ class DisputeCreate(RequestModel):
     kind: Kind
     risk: Risk = "low"
     source: Literal["patrol", "visit", "report", "hotline"] = "report"
-    visit_id: int | None = None
+    visit_id: Id | None = None
     parties: list[PartyIn] = Field(min_length=1, max_length=20)
 
 
@@ -34,7 +34,7 @@ class SessionIn(RequestModel):
 
 
 class ReferIn(RequestModel):
-    meeting_id: int = Field(description="A joint review meeting (会商研判) of the community")
+    meeting_id: Id = Field(description="A joint review meeting (会商研判) of the community")
 
 
 class FollowUpIn(RequestModel):
