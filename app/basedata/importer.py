@@ -28,7 +28,7 @@ from app.basedata.checks import (
 from app.basedata.ledger import RELATIONS, TAG_SPLIT, USES, column_map, yes_no
 from app.basedata.service import district_of_area, recount, tags_of
 from app.db import raw_of
-from app.errors import ApiError, FieldError
+from app.errors import ApiError, FieldError, not_found
 from app.pii import mask_id_number, mask_phone
 
 log = logging.getLogger("wangge.basedata")
@@ -72,7 +72,9 @@ async def validate(
     if not table:
         raise ApiError("import_format", field="file", detail="文件为空")
     cols = column_map(table[0], mapping)
-    _, chain, _, _, _ = await object_chain(session, "grid_id", grid_id)
+    found, chain, _, _, _ = await object_chain(session, "grid_id", grid_id)
+    if not found:
+        raise not_found("网格", "Grid", grid_id)
     district = await district_of_area(session, chain[0])
     may_sensitive = covers(who, RULES["basedata:sensitive"], chain, grid_id)
     buildings = {

@@ -18,7 +18,7 @@ from app.basedata import importer, residents, service
 from app.basedata.ledger import FIELDS, RELATION_LABELS, USE_LABELS, read_rows, to_csv, to_xlsx
 from app.basedata.schemas import ImportOut
 from app.db import DbSession
-from app.errors import ApiError
+from app.errors import ApiError, not_found
 from app.http import ApiRoute
 from app.schemas import IdPath
 
@@ -111,7 +111,9 @@ async def export_ledger(
     who: BasedataReader,
     format_: Annotated[Literal["csv", "xlsx"], Query(alias="format")] = "csv",
 ) -> Response:
-    _, chain, _, _, _ = await object_chain(session, "grid_id", grid_id)
+    found, chain, _, _, _ = await object_chain(session, "grid_id", grid_id)
+    if not found:
+        raise not_found("网格", "Grid", grid_id)
     district = await service.district_of_area(session, chain[0])
     view = list_view(who, chain, grid_id)
     hidden = await residents.sensitive_codes(session, district)

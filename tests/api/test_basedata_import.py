@@ -259,3 +259,20 @@ async def test_mapping_and_unreadable_files(anon, as_user, conn) -> None:
     problem(await _post(anon, h, g, b"PK\x03\x04broken", "x.xlsx"), 422, "import_format")
     problem(await _post(anon, h, g, b"\xff\xfe\x00\x00", "x.csv"), 422, "import_format")
     problem(await _post(anon, h, g, b"", "x.csv"), 422, "import_format")
+
+
+async def test_a_grid_that_does_not_exist_is_a_404(anon, as_user) -> None:
+    """Found by schemathesis: the admin's export of a grid id that exists nowhere was a 500."""
+    h = as_user("admin")
+    problem(
+        await anon.get("/api/v1/grids/9223372036854775806/basedata/export", headers=h),
+        404,
+        "not_found",
+    )
+    r = await _post(
+        anon,
+        h,
+        9223372036854775806,
+        _csv([["x", "1", "1", "101", "", "测试", "", "", "", "", "", ""]]),
+    )
+    problem(r, 404, "not_found")
