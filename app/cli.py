@@ -50,7 +50,8 @@ async def _seed(second_district: bool = False) -> None:
         f"wangge: demo district loaded (+{report.areas} areas, +{report.grids} grids, "
         f"+{report.buildings} buildings, +{report.departments} departments, "
         f"+{report.categories} categories, "
-        f"+{report.accounts} demo accounts, +{report.roster} roster staff)"
+        f"+{report.accounts} demo accounts, +{report.roster} roster staff, "
+        f"+{report.residents} demo residents)"
     )
 
 
@@ -272,6 +273,98 @@ async def _purge() -> int:
     return 0
 
 
+async def _rotate_keys(rehash: bool) -> int:
+    from app.basedata import crypto, retention
+    from app.db import db, unit_of_work
+
+    async with unit_of_work() as session:
+        counts = await retention.rotate(session)
+        hashed = await retention.rehash(session) if rehash else 0
+    await db.dispose()
+    print(
+        f"wangge: re-encrypted {counts['residents']} residents and {counts['organisations']} "
+        f"organisations with key version {crypto.keyring().current}; re-hashed {hashed}"
+    )
+    return 0
+
+
+async def _import_basedata(args: argparse.Namespace) -> int:
+    """A ledger into a grid, as an admin account, with progress on stderr."""
+    import sys
+    import uuid
+
+    from sqlalchemy import text
+
+    from app.auth.policy import PostScope, Principal
+    from app.basedata import importer
+    from app.basedata.ledger import read_rows
+    from app.db import db, unit_of_work
+    from app.errors import ApiError
+
+    def progress(phase: str, done: int, total: int) -> None:
+        print(f"{phase} {done:,}/{total:,}", file=sys.stderr, flush=True)
+
+    async with unit_of_work() as session:
+        u = (
+            await session.execute(
+                text(
+                    "SELECT u.id, u.username, u.display_name, p.id AS post FROM users u "
+                    "JOIN posts p ON p.user_id = u.id AND p.role = 'admin' WHERE u.username = :u"
+                ),
+                {"u": args.user},
+            )
+        ).first()
+        grid = (
+            await session.execute(text("SELECT id FROM grids WHERE code = :c"), {"c": args.grid})
+        ).scalar()
+        if u is None or grid is None:
+            print("wangge: --user must be an admin account and --grid a grid code", file=sys.stderr)
+            return 2
+        who = Principal(
+            u.id,
+            u.username,
+            u.display_name,
+            uuid.uuid4(),
+            [PostScope(u.post, "admin", None, None, frozenset())],
+        )
+        table = list(read_rows(args.file.read_bytes(), args.file.name))
+        mapping = orjson.loads(args.mapping) if args.mapping else None
+        try:
+            plan, district = await importer.validate(
+                session, grid, table, mapping, who, args.create_houses, progress
+            )
+            if plan.error_count:
+                raise importer.report(plan)
+        except ApiError as e:
+            _print(e.body("zh"))
+            await db.dispose()
+            return 1
+        counts = {"households": len(plan.households), "residents": plan.rows}
+        if not args.dry_run:
+            counts = await importer.apply(session, plan, district, grid, who, progress)
+    await db.dispose()
+    _print({"dry_run": args.dry_run, "rows": plan.rows, **counts})
+    return 0
+
+
+async def _basedata_retention() -> int:
+    from datetime import UTC, datetime
+
+    from app.basedata import retention
+    from app.db import db, unit_of_work
+
+    total = 0
+    while True:
+        async with unit_of_work() as session:
+            n = (await retention.tick(session, datetime.now(UTC)))["reduced_residents"]
+        total += n
+        if n < retention.BATCH:
+            break
+    await db.dispose()
+    print(f"wangge: reduced {total} residents who moved away to figures")
+    return 0
+
+
 def check_coverage_file(
     path: Path, parents: Path | None, sliver_m2: float, report: Path | None
 ) -> int:
@@ -388,6 +481,26 @@ def main(argv: list[str] | None = None) -> None:
         "--no-spread", action="store_true", help="do not move districts' shard groups"
     )
     sub.add_parser("verify-audit", help="recompute the audit log's hash chain; exit 1 if broken")
+    rk = sub.add_parser(
+        "rotate-keys",
+        help="re-encrypt the base data's ID numbers and phones with the newest WANGGE_PII_KEYS key",
+    )
+    rk.add_argument(
+        "--rehash", action="store_true", help="also recompute the keyed hashes (new hash key)"
+    )
+    ib = sub.add_parser(
+        "import-basedata", help="import a ledger (台账, XLSX/CSV) into a grid, all or nothing"
+    )
+    ib.add_argument("file", type=Path)
+    ib.add_argument("--grid", required=True, help="the grid's code")
+    ib.add_argument("--user", required=True, help="an admin account (the change history's actor)")
+    ib.add_argument("--mapping", help='JSON: field → header, e.g. {"id_number": "证件号"}')
+    ib.add_argument("--dry-run", action="store_true")
+    ib.add_argument("--create-houses", action="store_true")
+    sub.add_parser(
+        "basedata-retention",
+        help="reduce residents who moved away longer than WANGGE_BASEDATA_RETENTION_DAYS to figures",
+    )
     args = p.parse_args(argv)
     if args.cmd not in ("prestart", "migrate"):
         from app import extensions
@@ -425,6 +538,12 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(asyncio.run(_distribute(spread=not args.no_spread)))
     elif args.cmd == "verify-audit":
         raise SystemExit(asyncio.run(_verify_audit()))
+    elif args.cmd == "rotate-keys":
+        raise SystemExit(asyncio.run(_rotate_keys(args.rehash)))
+    elif args.cmd == "import-basedata":
+        raise SystemExit(asyncio.run(_import_basedata(args)))
+    elif args.cmd == "basedata-retention":
+        raise SystemExit(asyncio.run(_basedata_retention()))
     elif args.cmd == "check-coverage":
         raise SystemExit(check_coverage_file(args.file, args.parents, args.sliver_m2, args.report))
 

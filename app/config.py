@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     """Request body limit (413 before the body is read)."""
     max_import_bytes: int = Field(8 * 1_048_576, ge=1024, le=256 * 1_048_576)
     """Body limit of `POST /api/v1/grids/import`."""
+    max_ledger_bytes: int = Field(32 * 1_048_576, ge=1024, le=256 * 1_048_576)
+    """Body limit of `POST /api/v1/grids/{grid_id}/basedata/import` (a ledger of 50,000 rows)."""
     compress_min_bytes: int = Field(1024, ge=0, le=1_048_576)
     """Answers of a compressible type (JSON, GeoJSON, vector tiles, HTML, CSV) at least this big go
     zstd-, brotli- or gzip-compressed to clients that accept it (`Accept-Encoding`)."""
@@ -304,6 +306,18 @@ class Settings(BaseSettings):
 
     secret_key: str | None = Field(None, min_length=32)
     """Signs access tokens; required when ENV=production (a fixed dev key is used otherwise)."""
+    pii_keys: str | None = Field(None, max_length=2000)
+    """Keys that encrypt identity numbers and phones of the base data at rest (AES-256-GCM):
+    `version:base64-of-32-bytes`, comma-separated; new rows use the highest version and
+    `wangge rotate-keys` re-encrypts older rows. Required when ENV=production (the server refuses
+    to start without it or with the development key); outside production a key derived from the
+    development secret is used (version 1)."""
+    pii_hash_key: str | None = Field(None, min_length=32, max_length=200)
+    """Keys the HMAC-SHA256 of identity numbers and phones (exact search); required when
+    ENV=production (derived from the development secret otherwise)."""
+    basedata_retention_days: int = Field(365, ge=1, le=36500)
+    """People who moved away (or died) are reduced to figures this many days later (the
+    `basedata` job, `wangge basedata-retention`)."""
     vapid_private_key: str | None = Field(None, min_length=40, max_length=400)
     """Web Push (VAPID, RFC 8292): the P-256 private key, base64url of its 32 bytes or PEM;
     required when ENV=production (a key derived from the development secret is used otherwise)."""

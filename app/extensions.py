@@ -7,10 +7,13 @@ from __future__ import annotations
 from app import errors, i18n, idempotency
 from app.admission import service as admission_service
 from app.auth import policy
+from app.basedata import checks as basedata_checks
+from app.basedata import retention as basedata_retention
 from app.cases import detail as case_detail
 from app.cases import photos
 from app.community import clock as community_clock
 from app.community import service as community_service
+from app.disputes import service as disputes_service
 from app.duty import service as duty_service
 from app.loop import deadlines, scheduler
 from app.loop import service as loop_service
@@ -33,6 +36,8 @@ def register() -> None:
         admission_service.ERROR_CODES,
         worker_tasks_service.ERROR_CODES,
         push_service.ERROR_CODES,
+        basedata_checks.ERROR_CODES,
+        disputes_service.ERROR_CODES,
     ):
         errors.register_codes(codes)
     for labels in (
@@ -46,4 +51,6 @@ def register() -> None:
     scheduler.register_job("community", community_clock.tick)
     scheduler.register_job("patrols", retention.tick)
     scheduler.register_job("worker_tasks", worker_tasks_clock.tick)
+    scheduler.register_job("basedata", basedata_retention.tick)
+    scheduler.register_job("disputes", disputes_service.tick)
     case_detail.register_loop(loop_service.allowed_for, deadlines.calendar)

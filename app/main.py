@@ -15,6 +15,9 @@ from app.areas.router import router as areas_router
 from app.audit.router import router as audit_router
 from app.auth import tokens
 from app.auth.router import router as auth_router
+from app.basedata import crypto as basedata_crypto
+from app.basedata.router import router as basedata_router
+from app.basedata.transfer_router import router as basedata_transfer_router
 from app.buildings.router import router as buildings_router
 from app.calendar.router import router as calendar_router
 from app.cases.router import router as cases_router
@@ -26,6 +29,7 @@ from app.console.router import router as console_router
 from app.db import db
 from app.deliberation.router import router as deliberation_router
 from app.departments.router import router as departments_router
+from app.disputes.router import router as disputes_router
 from app.duty.router import router as duty_router
 from app.events import stream as event_stream
 from app.events import webhooks
@@ -78,6 +82,7 @@ cgcs2000. Times are shown in Asia/Shanghai.
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
     push_keys.private_key()  # production refuses to start without WANGGE_VAPID_PRIVATE_KEY
+    basedata_crypto.keyring()  # production refuses the development (or no) encryption key
     stop = asyncio.Event()
     tasks = []
     if settings.scheduler_enabled and settings.env != "test":
@@ -110,6 +115,7 @@ def create_app() -> FastAPI:
     docs_ui.install(app, "wangge")
     errors.install(app)
     import_limit = settings.max_import_bytes
+    ledger_limit = settings.max_ledger_bytes
     body_limit = settings.max_body_bytes
     upload_limit = settings.max_upload_bytes * settings.max_photos_per_step + 65536
     qr_limit = settings.max_upload_bytes + 65536  # the residents' form: one photo
@@ -130,7 +136,9 @@ def create_app() -> FastAPI:
         ),
         token_ok=token_ok,
         limit_for=lambda path: (
-            import_limit
+            ledger_limit
+            if path.endswith("/basedata/import")
+            else import_limit
             if path.endswith("/import")
             else upload_limit
             if path.endswith("/attachments")
@@ -188,6 +196,9 @@ def create_app() -> FastAPI:
         worker_tasks_router,
         admission_router,
         push_router,
+        basedata_router,
+        basedata_transfer_router,
+        disputes_router,
     ):
         app.include_router(router)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]

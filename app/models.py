@@ -4,6 +4,17 @@ from app.admission.models import AdmissionItem, AdmissionList
 from app.areas.models import Area
 from app.audit.models import AuditEntry
 from app.auth.models import AuthSession, RefreshToken
+from app.basedata.models import (
+    CasePerson,
+    Change,
+    House,
+    Household,
+    Membership,
+    Organisation,
+    Resident,
+    ResidentTag,
+    Tombstone,
+)
 from app.buildings.models import Building
 from app.cases.models import Attachment, Case, CaseEvent, IdempotencyKey
 from app.categories.models import Category, CategoryClass
@@ -11,6 +22,8 @@ from app.community.models import Step, Task, Unit
 from app.db import Base
 from app.deliberation.models import Matter, Opinion, Rating
 from app.departments.models import Department
+from app.disputes.models import Dispute, FollowUp, Party
+from app.disputes.models import Session as DisputeSession
 from app.duty.models import DutySlot
 from app.events.models import Event, WebhookDelivery, WebhookSubscription
 from app.grids.models import Grid, GridBoundary
@@ -49,23 +62,33 @@ __all__ = [
     "Case",
     "CaseEvent",
     "CaseFact",
+    "CasePerson",
     "Category",
     "CategoryClass",
+    "Change",
     "Checkin",
     "Checkpoint",
     "Department",
     "DeptFact",
+    "Dispute",
+    "DisputeSession",
     "DutySlot",
     "Event",
+    "FollowUp",
     "Grid",
     "GridBoundary",
+    "House",
+    "Household",
     "IdempotencyKey",
     "ListReview",
     "Matter",
     "Meeting",
+    "Membership",
     "Need",
     "Open311Request",
     "Opinion",
+    "Organisation",
+    "Party",
     "PartyMember",
     "Patrol",
     "PatrolCell",
@@ -82,6 +105,8 @@ __all__ = [
     "RateCounter",
     "Rating",
     "RefreshToken",
+    "Resident",
+    "ResidentTag",
     "Resource",
     "RoutingRule",
     "Service",
@@ -89,6 +114,7 @@ __all__ = [
     "SupportMeasure",
     "Task",
     "Thresholds",
+    "Tombstone",
     "Unit",
     "UnitRating",
     "User",

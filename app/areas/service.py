@@ -314,8 +314,8 @@ async def sizing(
             code=g.code,
             name=g.name,
             kind=g.kind,
-            households=g.households,
-            population=g.population,
+            households=g.households if g.derived_households is None else g.derived_households,
+            population=g.population if g.derived_population is None else g.derived_population,
             notes=g.notes,
         )
         for g in rows

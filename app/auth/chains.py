@@ -26,6 +26,15 @@ _CASE_DEPTS = (
     "array(SELECT department_id FROM case_assignments WHERE state <> 'withdrawn' "
     "AND case_id = (SELECT case_id FROM start) AND district_id = (SELECT district_id FROM start))"
 )
+_PERSON_DEPTS = (
+    "array(SELECT a.department_id FROM case_persons cp JOIN case_assignments a "
+    "ON a.case_id = cp.case_id AND a.district_id = cp.district_id AND a.state <> 'withdrawn' "
+    "WHERE cp.district_id = (SELECT district_id FROM start) "
+    "AND (cp.resident_id = (SELECT resident_id FROM start) "
+    "OR cp.household_id = (SELECT household_id FROM start)))"
+)
+"""A household or a person (base data): the departments handling a case that names it (or, for
+a person, their household)."""
 CHAINS = {
     "area_id": text(
         _CHAIN.format(
@@ -83,6 +92,51 @@ CHAINS = {
             "FROM attachments a JOIN cases c ON c.id = a.case_id AND c.district_id = a.district_id "
             "WHERE a.id = :id",
             departments=_CASE_DEPTS,
+        )
+    ),
+    "house_id": text(
+        _CHAIN.format(
+            start="SELECT g.community_id AS area_id, g.id AS grid_id, NULL::bigint AS owner_id "
+            "FROM houses h JOIN buildings b ON b.id = h.building_id JOIN grids g ON g.id = b.grid_id "
+            "WHERE h.id = :id",
+            departments=_NO_DEPTS,
+        )
+    ),
+    "household_id": text(
+        _CHAIN.format(
+            start="SELECT g.community_id AS area_id, g.id AS grid_id, NULL::bigint AS owner_id, "
+            "hh.id AS household_id, NULL::bigint AS resident_id, hh.district_id "
+            "FROM households hh JOIN houses h ON h.id = hh.house_id AND h.district_id = hh.district_id "
+            "JOIN buildings b ON b.id = h.building_id JOIN grids g ON g.id = b.grid_id "
+            "WHERE hh.id = :id",
+            departments=_PERSON_DEPTS,
+        )
+    ),
+    "resident_id": text(
+        _CHAIN.format(
+            start="SELECT g.community_id AS area_id, g.id AS grid_id, NULL::bigint AS owner_id, "
+            "r.household_id, r.id AS resident_id, r.district_id "
+            "FROM residents r JOIN households hh ON hh.id = r.household_id "
+            "AND hh.district_id = r.district_id "
+            "JOIN houses h ON h.id = hh.house_id AND h.district_id = hh.district_id "
+            "JOIN buildings b ON b.id = h.building_id JOIN grids g ON g.id = b.grid_id "
+            "WHERE r.id = :id",
+            departments=_PERSON_DEPTS,
+        )
+    ),
+    "organisation_id": text(
+        _CHAIN.format(
+            start="SELECT g.community_id AS area_id, g.id AS grid_id, NULL::bigint AS owner_id "
+            "FROM organisations o JOIN buildings b ON b.id = o.building_id "
+            "JOIN grids g ON g.id = b.grid_id WHERE o.id = :id",
+            departments=_NO_DEPTS,
+        )
+    ),
+    "dispute_id": text(
+        _CHAIN.format(
+            start="SELECT community_id AS area_id, grid_id, reported_by AS owner_id "
+            "FROM disputes WHERE id = :id",
+            departments=_NO_DEPTS,
         )
     ),
 }

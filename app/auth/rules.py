@@ -199,6 +199,44 @@ RULES: dict[str, Rule] = {
         scoped=True,
         description="publish a new version of a district's admission list",
     ),
+    "basedata:read": Rule(
+        CASE_STAFF | {"department"},
+        scoped=True,
+        description="the base data (人、地、事、物、组织) of one's grids or areas, masked; a department "
+        "only the persons a case dispatched to it names; reveal a field with a purpose (audited)",
+    ),
+    "basedata:write": Rule(
+        frozenset({"admin", "community", "grid_worker", "grid_leader"}),
+        scoped=True,
+        description="keep the base data of one's grids: houses, households, residents, "
+        "organisations, moves, imports; name a household or person in a case",
+    ),
+    "basedata:sensitive": Rule(
+        frozenset({"admin", "community"}),
+        scoped=True,
+        description="see and set sensitive tags (社区矫正, 精神障碍…) of residents in one's areas",
+    ),
+    "basedata:erase": Rule(
+        frozenset({"admin", "community"}),
+        scoped=True,
+        description="carry out a deletion request: a person's data removed, an audited tombstone left",
+    ),
+    "basedata:catalogue": Rule(
+        frozenset({"admin", "centre"}),
+        scoped=True,
+        description="keep a district's catalogue of care and attention tags",
+    ),
+    "disputes:read": Rule(
+        CASE_STAFF,
+        scoped=True,
+        description="disputes (矛盾纠纷) of one's grids or areas, their figures; party names "
+        "masked for the centre",
+    ),
+    "disputes:work": Rule(
+        frozenset({"admin", "community", "grid_worker", "grid_leader"}),
+        scoped=True,
+        description="screen, mediate, refer, follow up and close disputes in one's grids",
+    ),
     "stats:configure": Rule(
         frozenset({"admin", "centre"}), description="rating thresholds and weights (考评标准)"
     ),

@@ -34,6 +34,8 @@ class Building(Base):
     address: Mapped[str | None] = mapped_column(String(200))
     households: Mapped[int] = mapped_column(Integer, server_default="0")
     units: Mapped[int] = mapped_column(Integer, server_default="0")
+    derived_households: Mapped[int | None] = mapped_column(Integer)
+    """Counted from the base data (app.basedata) when it has any; None: the typed number holds."""
     geom = mapped_column(Geometry("GEOMETRY", srid=4326, spatial_index=False), nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, WithJsonSchema
 
@@ -50,7 +50,11 @@ class BuildingOut(ResponseModel):
     grid_name: str
     name: str
     address: str | None
-    households: int
+    households: int = Field(
+        description="From the base data when the building has houses, else typed"
+    )
+    households_source: Literal["base_data", "typed"] = "typed"
+    households_typed: int = 0
     units: int
     geometry: GeometryOut
     created_at: LocalTime

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.config import get_settings
 from app.demo.accounts import load_accounts, load_categories, load_departments, load_roster
+from app.demo.basedata import load_basedata, load_tags
 from app.demo.community import load_community
 from app.demo.district import DemoDistrict, generate_district
 from app.demo.duty_tasks import load_duty
@@ -68,6 +69,8 @@ class LoadReport:
     """Communities given a demo quarter of the community mechanisms (app/demo/community.py)."""
     patrols: int = 0
     """Patrols of the demo community's month of field work (app/demo/patrols.py)."""
+    residents: int = 0
+    """Residents of the demo grid's base data (app/demo/basedata.py; not when ENV=test)."""
 
 
 def _phone(code: str) -> str:
@@ -151,6 +154,11 @@ async def load_demo(conn: AsyncConnection, district: DemoDistrict | None = None)
     patrols = await load_patrols(conn)
     if get_settings().env != "test":  # the duty tests set the roster they need
         await load_duty(conn)
+    residents = 0
+    if get_settings().env != "test":  # the base-data tests build the houses they count
+        residents = await load_basedata(conn)
+    else:
+        await load_tags(conn)
     return LoadReport(
         after[0] - before[0],
         after[1] - before[1],
@@ -161,4 +169,5 @@ async def load_demo(conn: AsyncConnection, district: DemoDistrict | None = None)
         roster,
         communities,
         patrols,
+        residents,
     )

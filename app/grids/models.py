@@ -47,6 +47,9 @@ class Grid(Base):
     kind: Mapped[str] = mapped_column(String(16))
     households: Mapped[int | None] = mapped_column(Integer)
     population: Mapped[int | None] = mapped_column(Integer)
+    derived_households: Mapped[int | None] = mapped_column(Integer)
+    """Counted from the base data (app.basedata) when it has any; None: the typed number holds."""
+    derived_population: Mapped[int | None] = mapped_column(Integer)
     notes: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(

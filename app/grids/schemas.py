@@ -41,14 +41,25 @@ class GridUpdate(RequestModel):
     crs: CRS = CRS.WGS84
 
 
+SizeSource = Literal["base_data", "typed"]
+
+
 class GridOut(ResponseModel):
     id: int
     code: str
     name: str
     kind: GridKind
     kind_label: str
-    households: int | None
-    population: int | None
+    households: int | None = Field(
+        description="From the base data when the grid has any, else the typed number"
+    )
+    population: int | None = Field(
+        description="From the base data (residents living here, 实有) when it has any, else typed"
+    )
+    households_source: SizeSource | None = None
+    population_source: SizeSource | None = None
+    households_typed: int | None = None
+    population_typed: int | None = None
     notes: str | None
     community: Ref
     street: Ref | None

@@ -65,8 +65,7 @@ def grid_out(row: Any, lang: Lang, boundary: dict[str, Any] | None = None) -> di
         "name": g.name,
         "kind": g.kind,
         "kind_label": label(GRID_KIND_LABELS, g.kind, lang),
-        "households": g.households,
-        "population": g.population,
+        **effective_size(g),
         "notes": g.notes,
         "community": _ref(row.c_id, row.c_code, row.c_name),
         "street": _ref(row.s_id, row.s_code, row.s_name),
@@ -76,6 +75,24 @@ def grid_out(row: Any, lang: Lang, boundary: dict[str, Any] | None = None) -> di
         "boundary_valid_to": getattr(row, "valid_to", None),
         "created_at": g.created_at,
         "updated_at": g.updated_at,
+    }
+
+
+def _source(derived: int | None, typed: int | None) -> str | None:
+    return "base_data" if derived is not None else ("typed" if typed is not None else None)
+
+
+def effective_size(g: Any) -> dict[str, Any]:
+    """Households and population: counted from the base data when the grid has any (its houses,
+    households and residents, kept by app.basedata), else the typed numbers; with the source."""
+    dh, dp = getattr(g, "derived_households", None), getattr(g, "derived_population", None)
+    return {
+        "households": dh if dh is not None else g.households,
+        "population": dp if dp is not None else g.population,
+        "households_source": _source(dh, g.households),
+        "population_source": _source(dp, g.population),
+        "households_typed": g.households,
+        "population_typed": g.population,
     }
 
 

@@ -230,6 +230,7 @@ class Visit(Base):
         ),
         Index("ix_visits_building_at", "district_id", "building_id", "at"),
         Index("ix_visits_worker_at", "district_id", "worker_id", "at"),
+        Index("ix_visits_household_at", "district_id", "household_id", "at"),
         Index(
             "uq_visits_worker_client",
             "district_id",
@@ -254,6 +255,10 @@ class Visit(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     case_id: Mapped[int | None] = mapped_column(BigInteger)
     """The case the visit raised (same district)."""
+    household_id: Mapped[int | None] = mapped_column(BigInteger)
+    """The household visited (base data, same district; optional)."""
+    resident_id: Mapped[int | None] = mapped_column(BigInteger)
+    """The person visited (base data, same district; optional)."""
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=text("now()")
     )

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from app.geometry import CRS, GeometryOut
-from app.schemas import LocalInstant, LocalTime, RequestModel, ResponseModel
+from app.schemas import Id, LocalInstant, LocalTime, RequestModel, ResponseModel
 
 Outcome = Literal["done", "not_home", "follow_up", "case_raised"]
 ClientId = Field(None, min_length=1, max_length=64, description="The phone's id (idempotency)")
@@ -195,6 +195,8 @@ class VisitIn(RequestModel):
     patrol_id: int | None = None
     client_id: str | None = ClientId
     case: CaseFromVisit | None = Field(None, description="Raise a case at the building")
+    household_id: Id | None = Field(None, description="The household visited (in the building)")
+    resident_id: Id | None = Field(None, description="The person visited (in the building)")
 
 
 class VisitOut(ResponseModel):
@@ -209,6 +211,8 @@ class VisitOut(ResponseModel):
     note: str | None
     at: LocalTime
     case_id: int | None
+    household_id: int | None = None
+    resident_id: int | None = None
 
 
 class BoardGrid(CoverageOut):

@@ -33,7 +33,7 @@ CATALOGUE: tuple[tuple[str, str, str, int], ...] = (
 _COLUMNS = """
     v.id, v.building_id, v.grid_id, v.worker_id, v.patrol_id, v.purpose_code AS purpose,
     CASE WHEN :lang = 'en' THEN vp.name_en ELSE vp.name END AS purpose_name, v.outcome, v.note,
-    v.at, v.case_id
+    v.at, v.case_id, v.household_id, v.resident_id
 """
 
 
@@ -106,6 +106,7 @@ async def record(
             field="purpose",
         )
     at = _when(body.at)
+    household_id = await _named(session, b, body)
     if body.patrol_id is not None:
         mine = (
             await session.execute(
@@ -135,8 +136,10 @@ async def record(
             text(
                 """
                 INSERT INTO visits (district_id, community_id, grid_id, building_id, worker_id,
-                                    patrol_id, client_id, purpose_code, outcome, note, at, case_id)
-                VALUES (:d, :c, :g, :b, :w, :p, :client, :purpose, :outcome, :note, :at, :case)
+                                    patrol_id, client_id, purpose_code, outcome, note, at, case_id,
+                                    household_id, resident_id)
+                VALUES (:d, :c, :g, :b, :w, :p, :client, :purpose, :outcome, :note, :at, :case,
+                        :hh, :r)
                 RETURNING id
                 """
             ),
@@ -153,10 +156,45 @@ async def record(
                 "note": body.note,
                 "at": at,
                 "case": case_id,
+                "hh": household_id,
+                "r": body.resident_id,
             },
         )
     ).scalar_one()
     return await get(session, vid, lang), True
+
+
+_NAMED = text(
+    """
+    SELECT hh.id AS household_id, r.id AS resident_id FROM households hh
+    JOIN houses h ON h.id = hh.house_id AND h.district_id = hh.district_id
+    LEFT JOIN residents r ON r.id = :r AND r.district_id = hh.district_id
+         AND r.household_id = hh.id
+    WHERE h.building_id = :b AND hh.district_id = :d
+      AND hh.id = coalesce(:hh, (SELECT household_id FROM residents WHERE id = :r AND district_id = :d))
+    """
+)
+
+
+async def _named(session: AsyncSession, b: Any, body: VisitIn) -> int | None:
+    """The household a visit names (base data): it (and the person, if named) must be in the
+    building visited. Naming only a person names their household too."""
+    if body.household_id is None and body.resident_id is None:
+        return None
+    row = (
+        await session.execute(
+            _NAMED, {"b": b.id, "d": b.district_id, "hh": body.household_id, "r": body.resident_id}
+        )
+    ).first()
+    if row is None or (body.resident_id is not None and row.resident_id is None):
+        field = "resident_id" if body.resident_id is not None else "household_id"
+        raise ApiError(
+            "validation_error",
+            field=field,
+            detail="走访的户或人员不在该楼栋中",
+            detail_en="The household or person is not in this building",
+        )
+    return int(row.household_id)
 
 
 async def of_building(session: AsyncSession, building_id: int, lang: str) -> list[Any]:

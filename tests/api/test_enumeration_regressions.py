@@ -47,6 +47,11 @@ TABLES = {
     "checkpoint_id": "checkpoints",
     "visit_id": "visits",
     "slot_id": "duty_slots",
+    "house_id": "houses",
+    "household_id": "households",
+    "resident_id": "residents",
+    "organisation_id": "organisations",
+    "dispute_id": "disputes",
 }
 """Each integer path parameter → the table of its objects (a new id kind must be added here)."""
 ROUTE_TABLES = {

@@ -71,6 +71,13 @@ EXPECTED_ROLES: dict[str, set[str] | str | None] = {
     "tasks:approve": {"admin", "street"},
     "admission:read": ALL,
     "admission:manage": {"admin", "centre"},
+    "basedata:read": CASE_STAFF | {"dept"},
+    "basedata:write": {"admin", "community", "worker", "worker2", "leader"},
+    "basedata:sensitive": {"admin", "community"},
+    "basedata:erase": {"admin", "community"},
+    "basedata:catalogue": {"admin", "centre"},
+    "disputes:read": CASE_STAFF,
+    "disputes:work": {"admin", "community", "worker", "worker2", "leader"},
 }
 SCOPED = {
     "registry:report",
@@ -99,6 +106,13 @@ SCOPED = {
     "duty:read",
     "duty:manage",
     "admission:manage",
+    "basedata:read",
+    "basedata:write",
+    "basedata:sensitive",
+    "basedata:erase",
+    "basedata:catalogue",
+    "disputes:read",
+    "disputes:work",
 }
 
 # Which of the test's objects lie in each account's scope ("in" = 立新社区 of 江边街道, 月湖区,
