@@ -87,7 +87,8 @@ def limit_for(limits: dict[str, Any], urgency: str) -> dict[str, Any]:
 _OPEN_PROVISIONAL = text(
     """
     SELECT id, case_id, state, dispatched_at, sign_in_due, signed_in_at, handle_due, limits,
-           (SELECT urgency FROM cases c WHERE c.id = a.case_id) AS urgency, extension, rework_count
+           (SELECT urgency FROM cases c WHERE c.id = a.case_id AND c.district_id = a.district_id)
+               AS urgency, extension, rework_count
     FROM case_assignments a
     WHERE provisional AND state IN ('dispatched', 'handling', 'rework', 'suspended')
     FOR UPDATE

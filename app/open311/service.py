@@ -196,7 +196,8 @@ _REQUEST_COLUMNS = """
     ST_X(c.location) AS lon, ST_Y(c.location) AS lat, c.reported_at, c.updated_at, c.closed_at,
     dup.number AS duplicate_number, ld.name AS agency, ld.name_en AS agency_en,
     (SELECT a.handle_due FROM case_assignments a
-     WHERE a.case_id = c.id AND a.role = 'lead' AND a.state <> 'withdrawn'
+     WHERE a.case_id = c.id AND a.district_id = c.district_id AND a.role = 'lead'
+       AND a.state <> 'withdrawn'
      ORDER BY a.id DESC LIMIT 1) AS expected,
     o.media_url, da.code AS district_code
 """
