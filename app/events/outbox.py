@@ -22,15 +22,24 @@ ORDER_LOCK = 7_246_002
 
 _EMIT = text(
     "INSERT INTO event_intents (type, case_id, district_id, payload) "
-    "SELECT :type, c.id, c.district_id, CAST(:payload AS jsonb) FROM cases c WHERE c.id = :case_id"
+    "VALUES (:type, :case_id, :district, CAST(:payload AS jsonb))"
 )
 
 
-async def emit(session: AsyncSession, type_: str, case_id: int, payload: dict[str, Any]) -> None:
-    """Record an event about a case: published (with its id) when the transaction commits."""
+async def emit(
+    session: AsyncSession, type_: str, case_id: int, district_id: int, payload: dict[str, Any]
+) -> None:
+    """Record an event about a case (of this district): published (with its id) when the
+    transaction commits. The writer names the district: on Citus the intent is a table of the
+    coordinator, written without reading the case's shard."""
     await session.execute(
         _EMIT,
-        {"type": type_, "case_id": case_id, "payload": orjson.dumps(payload, default=str).decode()},
+        {
+            "type": type_,
+            "case_id": case_id,
+            "district": district_id,
+            "payload": orjson.dumps(payload, default=str).decode(),
+        },
     )
 
 
