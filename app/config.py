@@ -152,6 +152,12 @@ class Settings(BaseSettings):
     image_decode_concurrency: int = Field(2, ge=1, le=64)
     """Photos a process decodes at once (the others wait): the memory a burst of uploads costs is
     bounded by this many decoded images (`bench/bench_upload_rss.py`)."""
+    image_decode_memory_mb: int = Field(96, ge=16, le=4096)
+    """Decoded pixels a process holds at once, estimated before decoding (4 bytes a pixel and
+    half again for the re-encoding): decodes wait until they fit. A JPEG larger than this alone
+    is decoded at 1/2, 1/4 or 1/8 scale (the served copy of a 40 MP JPEG is 10 MP); a PNG, WebP
+    or HEIC larger than this alone (16 MP at the default) is refused as too many pixels
+    (`bench/bench_upload_rss.py`)."""
     evidence_max_m: float = Field(500, ge=10, le=100_000)
     """A photo taken farther than this from its case is flagged (`photo_far_from_case`)."""
     evidence_max_hours: float = Field(24, ge=1, le=24 * 30)

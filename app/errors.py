@@ -221,6 +221,7 @@ _PYDANTIC_ZH: dict[str, str] = {
     "value_error": "取值无效",
     "control_character": "含有不允许的控制字符或双向控制字符",
     "time_out_of_range": "日期超出允许范围（2000–2100 年）",
+    "integer_format": "应为十进制整数（不带符号、前导零、空格或下划线）",
 }
 
 

@@ -13,6 +13,8 @@ from fastapi import Request, Response
 from fastapi.params import File, Form
 from fastapi.responses import FileResponse
 from fastapi.routing import APIRoute
+from starlette.convertors import Convertor, register_url_convertor
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import ApiError, BodyTooLarge, problem_response, too_large
@@ -71,6 +73,25 @@ def policy_of(dependant: Any) -> list[str]:
     return found
 
 
+class DigitsConvertor(Convertor[str]):
+    """A path segment that is an integer matches ASCII digits only, and stays text: the strict
+    reading of its value (no leading zero, the range) is `app.schemas.strict_integer`'s, a 422
+    naming the parameter. A segment with anything else in it names no object: the route does not
+    match (`/grids/lookup` is not `/grids/{grid_id}`), so the path answers what it is (404, or
+    405 with the `Allow` of the routes that do match)."""
+
+    regex = "[0-9]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return str(value)
+
+
+register_url_convertor("digits", DigitsConvertor())
+
+
 class ApiRoute(APIRoute):
     """Every route of the API uses this class.
 
@@ -78,6 +99,7 @@ class ApiRoute(APIRoute):
       dependencies carry a `__policy__` mark), or the app refuses to start: a new route cannot
       forget its authorisation.
     - JSON bodies must say they are JSON (415 otherwise).
+    - Integer path parameters match digits only (`DigitsConvertor`).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -89,6 +111,15 @@ class ApiRoute(APIRoute):
                 f"permission (found {found})"
             )
         self.permission = found[0]
+        ints = [f.name for f in self.dependant.path_params if f.field_info.annotation is int]
+        if ints:
+            typed = re.sub(
+                r"\{(\w+)\}", lambda m: f"{{{m[1]}:digits}}" if m[1] in ints else m[0], self.path
+            )
+            # FastAPI builds the routes an app matches from `path` (its prefix + this), so the
+            # convertor lives there; `path_format` (and openapi.yaml) keep `{grid_id}`.
+            self.path = typed
+            self.path_regex, self.path_format, self.param_convertors = compile_path(typed)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()

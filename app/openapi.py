@@ -75,7 +75,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     for name in ("HTTPValidationError", "ValidationError"):
         doc["components"]["schemas"].pop(name, None)
     perms = {
-        (m, r.path): getattr(r, "permission", None)
+        (m, r.path_format): getattr(r, "permission", None)
         for r in api_routes(app.routes)
         for m in r.methods or ()
     }

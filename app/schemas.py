@@ -8,10 +8,11 @@ from datetime import date, datetime
 from typing import Annotated, Any, ClassVar, Generic, Optional, Self, TypeVar
 from zoneinfo import ZoneInfo
 
-from fastapi import Query
+from fastapi import Path, Query
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -87,6 +88,30 @@ def parse_id(value: str | None) -> int | None:
     if value is None or not _ID.fullmatch(value):
         return None
     return int(value)
+
+
+_INTEGER = re.compile(r"0|[1-9][0-9]{0,18}")
+
+
+def strict_integer(value: Any) -> Any:
+    """The same strictness for integers in a path (ids, a tile's z/x/y, a year): the text is
+    ASCII digits without sign, leading zero, spaces or underscores, so `01`, `+1`, `1_0` and
+    `１` are a 422 (`integer_format`) instead of silently naming object 1 or 10."""
+    if isinstance(value, str) and not _INTEGER.fullmatch(value):
+        raise PydanticCustomError(
+            "integer_format", "must be a decimal integer without sign, leading zeros or spaces"
+        )
+    return value
+
+
+MAX_ID = 2**63 - 1
+"""The largest id (a bigint)."""
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+"""An id in a body."""
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID), BeforeValidator(strict_integer)]
+"""An id in a path: strict digits (`strict_integer`), 1 to 2^63-1."""
+IdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID), BeforeValidator(strict_integer)]
+"""An optional id in the query string, as strict as in a path."""
 
 
 EARLIEST_YEAR, LATEST_YEAR = 2000, 2100

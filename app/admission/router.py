@@ -16,12 +16,11 @@ from app.admission.schemas import (
     AdmissionVersionOut,
 )
 from app.auth.policy import AdmissionManager, AdmissionReader
-from app.community.schemas import IdPath
 from app.db import DbSession
 from app.errors import ApiError
 from app.http import ApiRoute
 from app.i18n import request_lang
-from app.schemas import SHANGHAI, TimeQuery
+from app.schemas import SHANGHAI, IdPath, TimeQuery
 
 router = APIRouter(
     prefix="/api/v1/areas/{area_id}/admission-list",

@@ -14,7 +14,16 @@ from app.geometry import CRS, CrsQuery
 from app.http import ApiRoute
 from app.i18n import RequestLang, pick
 from app.responses import GeoJSONResponse
-from app.schemas import BboxQuery, LimitQuery, OffsetQuery, SearchQuery, page_limit, parse_bbox
+from app.schemas import (
+    BboxQuery,
+    IdPath,
+    IdQuery,
+    LimitQuery,
+    OffsetQuery,
+    SearchQuery,
+    page_limit,
+    parse_bbox,
+)
 
 router = APIRouter(prefix="/api/v1/areas", tags=["areas"], route_class=ApiRoute)
 
@@ -25,7 +34,7 @@ async def list_areas(
     who: RegistryReader,
     lang: RequestLang,
     level: AreaLevel | None = None,
-    parent_id: int | None = None,
+    parent_id: IdQuery = None,
     q: SearchQuery = None,
     bbox: BboxQuery = None,
     with_boundary: bool = False,
@@ -68,7 +77,7 @@ async def create_area(
 
 @router.get("/{area_id}", response_model=AreaOut, summary="Get an area with its boundary")
 async def get_area(
-    area_id: int,
+    area_id: IdPath,
     session: DbSession,
     who: RegistryReader,
     lang: RequestLang,
@@ -81,7 +90,7 @@ async def get_area(
 
 @router.patch("/{area_id}", response_model=AreaOut, summary="Change an area")
 async def update_area(
-    area_id: int,
+    area_id: IdPath,
     body: AreaUpdate,
     request: Request,
     session: DbSession,
@@ -95,7 +104,7 @@ async def update_area(
 
 @router.delete("/{area_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete an empty area")
 async def delete_area(
-    area_id: int, request: Request, session: DbSession, who: RegistryWriter
+    area_id: IdPath, request: Request, session: DbSession, who: RegistryWriter
 ) -> Response:
     await service.delete_area(session, area_id, who, request)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -108,7 +117,7 @@ async def delete_area(
     responses={200: {"content": {"application/geo+json": {}}}},
 )
 async def coverage(
-    area_id: int, session: DbSession, who: RegistryReporter, crs: CrsQuery = CRS.WGS84
+    area_id: IdPath, session: DbSession, who: RegistryReporter, crs: CrsQuery = CRS.WGS84
 ) -> GeoJSONResponse:
     area, report = await service.coverage(session, area_id)
     fc = report.to_geojson()
@@ -128,7 +137,7 @@ async def coverage(
 
 @router.get("/{area_id}/sizing", response_model=SizingReport, summary="Grids out of the size band")
 async def sizing(
-    area_id: int, session: DbSession, who: RegistryReporter, lang: RequestLang
+    area_id: IdPath, session: DbSession, who: RegistryReporter, lang: RequestLang
 ) -> dict[str, Any]:
     findings, checked, band = await service.sizing(session, area_id)
     return {

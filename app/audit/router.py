@@ -11,7 +11,7 @@ from app.audit.schemas import AuditPage, ChainReport
 from app.auth.policy import AuditReader
 from app.db import DbSession
 from app.http import ApiRoute
-from app.schemas import LimitQuery, OffsetQuery, TimeQuery, page_limit
+from app.schemas import IdQuery, LimitQuery, OffsetQuery, TimeQuery, page_limit
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"], route_class=ApiRoute)
 
@@ -20,7 +20,7 @@ router = APIRouter(prefix="/api/v1/audit", tags=["audit"], route_class=ApiRoute)
 async def list_audit(
     session: DbSession,
     who: AuditReader,
-    actor_id: int | None = None,
+    actor_id: IdQuery = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
     object_type: Annotated[str | None, Query(max_length=40)] = None,
     object_id: Annotated[str | None, Query(max_length=64)] = None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
+from pydantic import BeforeValidator
 
 from app.auth.policy import BuildingWriter, RegistryReader
 from app.buildings import service
@@ -12,7 +13,16 @@ from app.buildings.schemas import BuildingCreate, BuildingOut, BuildingPage, Bui
 from app.db import DbSession
 from app.geometry import CRS, CrsQuery, render
 from app.http import ApiRoute
-from app.schemas import BboxQuery, LimitQuery, OffsetQuery, page_limit, parse_bbox
+from app.schemas import (
+    BboxQuery,
+    IdPath,
+    IdQuery,
+    LimitQuery,
+    OffsetQuery,
+    page_limit,
+    parse_bbox,
+    strict_integer,
+)
 
 router = APIRouter(prefix="/api/v1/buildings", tags=["buildings"], route_class=ApiRoute)
 
@@ -21,8 +31,12 @@ router = APIRouter(prefix="/api/v1/buildings", tags=["buildings"], route_class=A
 async def list_buildings(
     session: DbSession,
     who: RegistryReader,
-    grid_id: int | None = None,
-    area_id: Annotated[int | None, Query(description="Buildings in this area (any level)")] = None,
+    grid_id: IdQuery = None,
+    area_id: Annotated[
+        int | None,
+        BeforeValidator(strict_integer),
+        Query(description="Buildings in this area (any level)"),
+    ] = None,
     q: Annotated[str | None, Query(max_length=100)] = None,
     bbox: BboxQuery = None,
     crs: CrsQuery = CRS.WGS84,
@@ -64,7 +78,7 @@ async def create_building(
 
 @router.get("/{building_id}", response_model=BuildingOut, summary="Get a building")
 async def get_building(
-    building_id: int, session: DbSession, who: RegistryReader, crs: CrsQuery = CRS.WGS84
+    building_id: IdPath, session: DbSession, who: RegistryReader, crs: CrsQuery = CRS.WGS84
 ) -> dict[str, Any]:
     row = await service.get_building_row(session, building_id)
     return service.building_out(row, render(row.geojson, crs))
@@ -72,7 +86,7 @@ async def get_building(
 
 @router.patch("/{building_id}", response_model=BuildingOut, summary="Change a building")
 async def update_building(
-    building_id: int,
+    building_id: IdPath,
     body: BuildingUpdate,
     request: Request,
     session: DbSession,
@@ -87,7 +101,7 @@ async def update_building(
     "/{building_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a building"
 )
 async def delete_building(
-    building_id: int, request: Request, session: DbSession, who: BuildingWriter
+    building_id: IdPath, request: Request, session: DbSession, who: BuildingWriter
 ) -> Response:
     await service.delete_building(session, building_id, who, request)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Path
+from pydantic import BeforeValidator
 
-from app.schemas import ResponseModel
+from app.schemas import ResponseModel, strict_integer
 
-YearPath = Annotated[int, Path(ge=2000, le=2100)]
+YearPath = Annotated[int, Path(ge=2000, le=2100), BeforeValidator(strict_integer)]
 
 
 class ScheduleOut(ResponseModel):

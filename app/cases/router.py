@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile, status
 from fastapi.responses import FileResponse
+from pydantic import BeforeValidator
 
 from app.auth.policy import (
     AuditReader,
@@ -39,10 +40,13 @@ from app.responses import FastJSON
 from app.schemas import (
     SHANGHAI,
     BboxQuery,
+    IdPath,
+    IdQuery,
     LimitQuery,
     TimeQuery,
     page_limit,
     parse_bbox,
+    strict_integer,
     to_local,
 )
 from app.stats.definitions import Indicator
@@ -109,15 +113,19 @@ async def list_cases(
     lang: RequestLang,
     status_: Annotated[list[str] | None, Query(alias="status")] = None,
     category: Annotated[list[str] | None, Query()] = None,
-    grid_id: int | None = None,
-    community_id: int | None = None,
-    street_id: int | None = None,
-    district_id: int | None = None,
-    reporter_id: int | None = None,
+    grid_id: IdQuery = None,
+    community_id: IdQuery = None,
+    street_id: IdQuery = None,
+    district_id: IdQuery = None,
+    reporter_id: IdQuery = None,
     since: TimeQuery = None,
     until: TimeQuery = None,
     unlocated: bool | None = None,
-    department_id: Annotated[int | None, Query(description="Dispatched to this department")] = None,
+    department_id: Annotated[
+        int | None,
+        BeforeValidator(strict_integer),
+        Query(description="Dispatched to this department"),
+    ] = None,
     overdue: Annotated[bool | None, Query(description="Late to sign in or to hand in")] = None,
     channel: Annotated[
         list[str] | None,
@@ -179,7 +187,7 @@ async def list_cases(
     summary="A case with its timeline and photos (ETag: its version)",
 )
 async def get_case(
-    case_id: int,
+    case_id: IdPath,
     request: Request,
     session: DbSession,
     who: CaseReader,
@@ -195,7 +203,7 @@ async def get_case(
     response_model=TimelineChain,
     summary="Recompute the case timeline's hash chain (administrators)",
 )
-async def verify_timeline(case_id: int, session: DbSession, who: AuditReader) -> dict[str, Any]:
+async def verify_timeline(case_id: IdPath, session: DbSession, who: AuditReader) -> dict[str, Any]:
     row = await service.fetch_case(session, case_id)
     checked, broken = await chain.verify_timeline(session, row.id)
     return {"ok": not broken, "checked": checked, "broken": broken}
@@ -207,7 +215,7 @@ async def verify_timeline(case_id: int, session: DbSession, who: AuditReader) ->
     summary="Mark this case a duplicate of another: linked and closed, nothing lost",
 )
 async def mark_duplicate(
-    case_id: int,
+    case_id: IdPath,
     body: DuplicateIn,
     request: Request,
     session: DbSession,
@@ -224,7 +232,7 @@ async def mark_duplicate(
     summary="Place a case in a grid (unlocated cases, for the centre)",
 )
 async def place_case(
-    case_id: int,
+    case_id: IdPath,
     body: PlaceIn,
     request: Request,
     session: DbSession,
@@ -243,7 +251,7 @@ async def place_case(
     responses={415: {"description": "Not a JPEG, PNG, HEIC or WebP photo"}},
 )
 async def upload(
-    case_id: int,
+    case_id: IdPath,
     session: DbSession,
     who: CaseWorker,
     files: Annotated[list[UploadFile], File(description="JPEG, PNG, HEIC or WebP photos")],
@@ -275,7 +283,7 @@ async def upload(
     response_class=FileResponse,
     responses={200: {"content": {"image/jpeg": {}}}},
 )
-async def get_attachment(attachment_id: int, session: DbSession, who: CaseReader) -> Response:
+async def get_attachment(attachment_id: IdPath, session: DbSession, who: CaseReader) -> Response:
     return await attachments.file_response(session, attachment_id, thumb=False)
 
 
@@ -285,5 +293,5 @@ async def get_attachment(attachment_id: int, session: DbSession, who: CaseReader
     response_class=FileResponse,
     responses={200: {"content": {"image/jpeg": {}}}},
 )
-async def get_thumbnail(attachment_id: int, session: DbSession, who: CaseReader) -> Response:
+async def get_thumbnail(attachment_id: IdPath, session: DbSession, who: CaseReader) -> Response:
     return await attachments.file_response(session, attachment_id, thumb=True)

@@ -14,6 +14,7 @@ from app.categories.schemas import CategoryIn, CategoryOut, CategoryPatch, RuleI
 from app.db import DbReader, DbSession
 from app.http import ApiRoute
 from app.i18n import RequestLang
+from app.schemas import IdPath
 
 router = APIRouter(prefix="/api/v1", tags=["categories"], route_class=ApiRoute)
 
@@ -76,7 +77,7 @@ async def create_rule(
     summary="Delete a routing rule",
 )
 async def delete_rule(
-    rule_id: int, request: Request, session: DbSession, who: CatalogueWriter
+    rule_id: IdPath, request: Request, session: DbSession, who: CatalogueWriter
 ) -> Response:
     await service.delete_rule(session, rule_id, who, request)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

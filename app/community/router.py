@@ -16,8 +16,6 @@ from app.community import service
 from app.community.schemas import (
     PERIOD_PATTERN,
     CommunityFigures,
-    IdPath,
-    IdQuery,
     TaskAction,
     TaskDetail,
     TaskOut,
@@ -30,6 +28,7 @@ from app.db import DbSession
 from app.http import ApiRoute
 from app.i18n import request_lang
 from app.responses import json_response
+from app.schemas import IdPath, IdQuery
 
 _lang = [Depends(request_lang)]
 router = APIRouter(
@@ -46,7 +45,7 @@ def now_utc() -> datetime:
 
 @router.get("/{area_id}/units", response_model=list[UnitOut], summary="Co-building units")
 async def list_units(
-    area_id: int,
+    area_id: IdPath,
     session: DbSession,
     who: CommunityReader,
     member: bool | None = Query(None, description="Only member units of the big party committee"),
@@ -61,7 +60,7 @@ async def list_units(
     summary="Add a co-building unit (or a member unit of the big party committee)",
 )
 async def create_unit(
-    area_id: int, body: UnitCreate, request: Request, session: DbSession, who: CommunityManager
+    area_id: IdPath, body: UnitCreate, request: Request, session: DbSession, who: CommunityManager
 ) -> Any:
     return await service.create_unit(session, area_id, body, who, request)
 
@@ -69,13 +68,15 @@ async def create_unit(
 @router.get(
     "/{area_id}/units/{unit_id}", response_model=UnitDetail, summary="A unit and its timeline"
 )
-async def get_unit(area_id: int, unit_id: IdPath, session: DbSession, who: CommunityReader) -> Any:
+async def get_unit(
+    area_id: IdPath, unit_id: IdPath, session: DbSession, who: CommunityReader
+) -> Any:
     return await service.unit_detail(session, area_id, unit_id)
 
 
 @router.patch("/{area_id}/units/{unit_id}", response_model=UnitOut, summary="Change a unit")
 async def update_unit(
-    area_id: int,
+    area_id: IdPath,
     unit_id: IdPath,
     body: UnitUpdate,
     request: Request,
@@ -91,7 +92,7 @@ async def update_unit(
     summary="The community mechanisms of a quarter in numbers (consoles, evaluation)",
 )
 async def community_figures(
-    area_id: int,
+    area_id: IdPath,
     session: DbSession,
     who: CommunityReader,
     period: str | None = Query(None, pattern=PERIOD_PATTERN, description="Default: now"),
@@ -101,7 +102,7 @@ async def community_figures(
 
 @router.get("/{area_id}/tasks", response_model=list[TaskOut], summary="Tracked tasks")
 async def list_tasks(
-    area_id: int,
+    area_id: IdPath,
     session: DbSession,
     who: CommunityReader,
     state: Literal["open", "done", "cancelled"] | None = None,
@@ -128,7 +129,9 @@ async def list_tasks(
 @router.get(
     "/{area_id}/tasks/{task_id}", response_model=TaskDetail, summary="A task and its timeline"
 )
-async def get_task(area_id: int, task_id: IdPath, session: DbSession, who: CommunityReader) -> Any:
+async def get_task(
+    area_id: IdPath, task_id: IdPath, session: DbSession, who: CommunityReader
+) -> Any:
     return await service.area_task_detail(session, area_id, task_id, now_utc())
 
 
@@ -139,7 +142,7 @@ async def get_task(area_id: int, task_id: IdPath, session: DbSession, who: Commu
     responses={409: {"description": "Not allowed in the task's state; see `allowed_actions`"}},
 )
 async def task_action(
-    area_id: int,
+    area_id: IdPath,
     task_id: IdPath,
     action: Literal["progress", "done", "cancel"],
     body: TaskAction,

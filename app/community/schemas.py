@@ -3,13 +3,13 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import Path, Query
 from pydantic import AfterValidator, Field
 
 from app.cases.schemas import MOBILE
 from app.community import labels
 from app.schemas import (
     SHANGHAI,
+    Id,
     LabelledModel,
     Labels,
     LocalInstant,
@@ -20,11 +20,6 @@ from app.schemas import (
 
 PERIOD_PATTERN = r"^20[0-9]{2}Q[1-4]$"
 """A quarter: 2026Q4."""
-MAX_ID = 2**63 - 1
-Id = Annotated[int, Field(ge=1, le=MAX_ID)]
-"""An id in a body (a bigint)."""
-IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
-IdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 TimeIn = LocalInstant
 """A time in a body; without an offset it is read as Asia/Shanghai."""
 Phone = Annotated[

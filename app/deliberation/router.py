@@ -10,7 +10,6 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from app.auth.policy import CommunityCollector, CommunityManager, CommunityReader, Public
-from app.community.schemas import IdPath
 from app.db import DbSession
 from app.deliberation import service
 from app.deliberation.schemas import (
@@ -28,6 +27,7 @@ from app.deliberation.schemas import (
 from app.http import ApiRoute
 from app.i18n import request_lang
 from app.responses import json_response
+from app.schemas import IdPath
 
 router = APIRouter(
     prefix="/api/v1",
@@ -45,7 +45,7 @@ def _now() -> datetime:
     "/areas/{area_id}/matters", response_model=list[MatterOut], summary="Deliberated matters"
 )
 async def list_matters(
-    area_id: int,
+    area_id: IdPath,
     session: DbSession,
     who: CommunityReader,
     status_: MatterStatus | None = Query(None, alias="status"),
@@ -60,7 +60,7 @@ async def list_matters(
     summary="Record a resident's proposal (居民提议) received by the community",
 )
 async def propose(
-    area_id: int,
+    area_id: IdPath,
     body: ProposalIn,
     request: Request,
     session: DbSession,
@@ -80,7 +80,7 @@ async def propose(
     summary="A grid worker brings in a resident's proposal",
 )
 async def grid_proposal(
-    grid_id: int,
+    grid_id: IdPath,
     body: ProposalIn,
     request: Request,
     session: DbSession,
@@ -102,7 +102,7 @@ async def grid_proposal(
     responses={409: {"description": "Not consulting, or the participant voted already"}},
 )
 async def grid_opinion(
-    grid_id: int,
+    grid_id: IdPath,
     matter_id: IdPath,
     body: OpinionIn,
     request: Request,
@@ -122,7 +122,7 @@ async def grid_opinion(
     responses={409: {"description": "Not done yet, or the participant rated already"}},
 )
 async def grid_rating(
-    grid_id: int,
+    grid_id: IdPath,
     matter_id: IdPath,
     body: RatingIn,
     request: Request,
@@ -140,7 +140,7 @@ async def grid_rating(
     summary="A matter: tally, opinions, tasks, satisfaction, timeline",
 )
 async def get_matter(
-    area_id: int, matter_id: IdPath, session: DbSession, who: CommunityReader
+    area_id: IdPath, matter_id: IdPath, session: DbSession, who: CommunityReader
 ) -> Any:
     return await service.detail(
         session, await service.communities_under(session, area_id), matter_id, _now()
@@ -154,7 +154,7 @@ async def get_matter(
     responses={409: {"description": "Not allowed in the matter's state, or the quorum is not met"}},
 )
 async def matter_action(
-    area_id: int,
+    area_id: IdPath,
     matter_id: IdPath,
     action: MatterAction,
     body: ActionIn,
@@ -175,7 +175,7 @@ async def matter_action(
     responses={409: {"description": "Not consulting, or the participant voted already"}},
 )
 async def add_opinion(
-    area_id: int,
+    area_id: IdPath,
     matter_id: IdPath,
     body: OpinionIn,
     request: Request,
@@ -195,7 +195,7 @@ async def add_opinion(
     responses={409: {"description": "Not done yet, or the participant rated already"}},
 )
 async def add_rating(
-    area_id: int,
+    area_id: IdPath,
     matter_id: IdPath,
     body: RatingIn,
     request: Request,
@@ -213,7 +213,7 @@ async def add_rating(
     summary="The community's public deliberation board: matters and where they stand",
 )
 async def public_board(
-    area_id: int,
+    area_id: IdPath,
     session: DbSession,
     who: Public,
     step: int | None = Query(None, ge=1, le=5, description="1 提议 … 5 评议"),
@@ -231,7 +231,7 @@ async def public_board(
     summary="A resident's proposal from the community's QR form",
 )
 async def public_proposal(
-    area_id: int, body: ProposalIn, request: Request, session: DbSession, who: Public
+    area_id: IdPath, body: ProposalIn, request: Request, session: DbSession, who: Public
 ) -> Any:
     c = await service.community_of(session, area_id)
     mid = await service.propose(session, c, body, "qr_form", None, request)

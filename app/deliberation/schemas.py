@@ -6,8 +6,8 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from app.community import labels
-from app.community.schemas import Id, StepOut, TaskIn, TaskOut
-from app.schemas import LabelledModel, Labels, LocalTime, RequestModel, ResponseModel
+from app.community.schemas import StepOut, TaskIn, TaskOut
+from app.schemas import Id, LabelledModel, Labels, LocalTime, RequestModel, ResponseModel
 
 MatterStatus = Literal[
     "proposed",

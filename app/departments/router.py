@@ -11,6 +11,7 @@ from app.db import DbSession
 from app.departments import service
 from app.departments.schemas import DepartmentCreate, DepartmentOut, DepartmentUpdate
 from app.http import ApiRoute
+from app.schemas import IdPath
 
 router = APIRouter(prefix="/api/v1/departments", tags=["departments"], route_class=ApiRoute)
 
@@ -39,13 +40,13 @@ async def create_department(
 
 
 @router.get("/{department_id}", response_model=DepartmentOut, summary="Get a department")
-async def get_department(department_id: int, session: DbSession, who: RegistryReader) -> Any:
+async def get_department(department_id: IdPath, session: DbSession, who: RegistryReader) -> Any:
     return await service.get(session, department_id)
 
 
 @router.patch("/{department_id}", response_model=DepartmentOut, summary="Change a department")
 async def update_department(
-    department_id: int,
+    department_id: IdPath,
     body: DepartmentUpdate,
     request: Request,
     session: DbSession,

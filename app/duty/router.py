@@ -10,14 +10,13 @@ from fastapi import APIRouter, Depends, Response, status
 from app.auth.policy import DutyManager, DutyReader, OwnWork
 from app.auth.scope import districts_of
 from app.community.areas import community_of
-from app.community.schemas import IdPath, IdQuery
 from app.db import DbSession
 from app.duty import service
 from app.duty.schemas import DutyRosterIn, DutySlotOut
 from app.errors import ApiError, not_found
 from app.http import ApiRoute
 from app.i18n import request_lang
-from app.schemas import TimeQuery
+from app.schemas import IdPath, IdQuery, TimeQuery
 
 router = APIRouter(
     prefix="/api/v1", tags=["duty"], route_class=ApiRoute, dependencies=[Depends(request_lang)]

@@ -5,8 +5,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from app.community.schemas import MAX_ID
-from app.schemas import LocalInstant, RequestModel, ResponseModel
+from app.schemas import MAX_ID, LocalInstant, RequestModel, ResponseModel
 
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
+from pydantic import BeforeValidator
 
 from app.auth.policy import (
     RULES,
@@ -35,12 +36,14 @@ from app.i18n import RequestLang
 from app.responses import FastJSON, GeoJSONResponse
 from app.schemas import (
     BboxQuery,
+    IdPath,
     LimitQuery,
     LocalInstant,
     OffsetQuery,
     SearchQuery,
     page_limit,
     parse_bbox,
+    strict_integer,
 )
 from app.users.schemas import StaffMember
 from app.users.service import grid_staff
@@ -59,7 +62,11 @@ async def list_grids(
     who: RegistryReader,
     lang: RequestLang,
     kind: GridKind | None = None,
-    area_id: Annotated[int | None, Query(description="Grids in this area (any level)")] = None,
+    area_id: Annotated[
+        int | None,
+        BeforeValidator(strict_integer),
+        Query(description="Grids in this area (any level)"),
+    ] = None,
     q: SearchQuery = None,
     bbox: BboxQuery = None,
     with_boundary: bool = False,
@@ -190,7 +197,9 @@ async def import_grids(
 async def export_grids(
     session: DbSession,
     who: RegistryReporter,
-    area_id: Annotated[int | None, Query(description="Only grids in this area")] = None,
+    area_id: Annotated[
+        int | None, Query(description="Only grids in this area"), BeforeValidator(strict_integer)
+    ] = None,
     crs: CrsQuery = CRS.WGS84,
 ) -> GeoJSONResponse:
     if area_id is not None and not await ensure_area_in_scope(
@@ -224,7 +233,7 @@ async def create_grid(
 
 @router.get("/{grid_id}", response_model=GridOut, summary="Get a grid (optionally as it was `at`)")
 async def get_grid(
-    grid_id: int,
+    grid_id: IdPath,
     session: DbSession,
     who: RegistryReader,
     lang: RequestLang,
@@ -237,7 +246,7 @@ async def get_grid(
 
 @router.patch("/{grid_id}", response_model=GridOut, summary="Change a grid (boundary history kept)")
 async def update_grid(
-    grid_id: int,
+    grid_id: IdPath,
     body: GridUpdate,
     request: Request,
     session: DbSession,
@@ -251,7 +260,7 @@ async def update_grid(
 
 @router.delete("/{grid_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Retire a grid")
 async def delete_grid(
-    grid_id: int, request: Request, session: DbSession, who: RegistryWriter
+    grid_id: IdPath, request: Request, session: DbSession, who: RegistryWriter
 ) -> Response:
     await service.delete_grid(session, grid_id, who, request)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -263,7 +272,7 @@ async def delete_grid(
     summary="Every version of the grid's boundary",
 )
 async def boundaries(
-    grid_id: int, session: DbSession, who: RegistryReader, crs: CrsQuery = CRS.WGS84
+    grid_id: IdPath, session: DbSession, who: RegistryReader, crs: CrsQuery = CRS.WGS84
 ) -> list[dict[str, Any]]:
     rows = await service.boundary_history(session, grid_id)
     return [
@@ -285,7 +294,7 @@ async def boundaries(
     "/{grid_id}/card", response_model=ServiceCard, summary="The grid's service card (public)"
 )
 async def service_card(
-    grid_id: int, reader: DbReader, _: Public, lang: RequestLang
+    grid_id: IdPath, reader: DbReader, _: Public, lang: RequestLang
 ) -> dict[str, Any]:
     return await service.service_card(reader, grid_id, lang)
 
@@ -296,7 +305,7 @@ async def service_card(
     summary="The grid's staff roster (leader, full-time and part-time workers)",
 )
 async def staff(
-    grid_id: int, session: DbSession, who: StaffReader, lang: RequestLang
+    grid_id: IdPath, session: DbSession, who: StaffReader, lang: RequestLang
 ) -> list[dict[str, Any]]:
     await service.get_grid_row(session, grid_id)
     return (await grid_staff(session, [grid_id], lang)).get(grid_id, [])

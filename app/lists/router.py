@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from app.auth.policy import CommunityCollector, CommunityManager, CommunityReader
-from app.community.schemas import IdPath, IdQuery, TaskIn
+from app.community.schemas import TaskIn
 from app.db import DbSession
 from app.http import ApiRoute
 from app.i18n import request_lang
@@ -39,7 +39,7 @@ from app.lists.schemas import (
     ReviewOut,
 )
 from app.responses import json_response
-from app.schemas import SHANGHAI
+from app.schemas import SHANGHAI, IdPath, IdQuery
 
 router = APIRouter(
     prefix="/api/v1",
@@ -62,7 +62,7 @@ def _today() -> date:
 
 @router.get("/areas/{area_id}/needs", response_model=list[NeedOut], summary="The needs list")
 async def list_needs(
-    area_id: int,
+    area_id: IdPath,
     session: DbSession,
     who: CommunityReader,
     status_: NeedStatus | None = Query(None, alias="status"),
@@ -88,7 +88,7 @@ async def list_needs(
     summary="Add a need to the list",
 )
 async def create_need(
-    area_id: int,
+    area_id: IdPath,
     body: NeedIn,
     request: Request,
     session: DbSession,
@@ -106,7 +106,7 @@ async def create_need(
     summary="Case types that keep recurring in the community (candidates for the needs list)",
 )
 async def case_candidates(
-    area_id: int,
+    area_id: IdPath,
     session: DbSession,
     who: CommunityReader,
     days: int = Query(90, ge=7, le=730),
@@ -122,7 +122,7 @@ async def case_candidates(
     summary="Turn a recurring case type into a need",
 )
 async def need_from_cases(
-    area_id: int,
+    area_id: IdPath,
     body: NeedFromCases,
     request: Request,
     session: DbSession,
@@ -135,7 +135,9 @@ async def need_from_cases(
 
 
 @router.get("/areas/{area_id}/needs/{need_id}", response_model=NeedDetail, summary="A need")
-async def get_need(area_id: int, need_id: IdPath, session: DbSession, who: CommunityReader) -> Any:
+async def get_need(
+    area_id: IdPath, need_id: IdPath, session: DbSession, who: CommunityReader
+) -> Any:
     return await service.get_need(session, area_id, need_id)
 
 
@@ -146,7 +148,7 @@ async def get_need(area_id: int, need_id: IdPath, session: DbSession, who: Commu
     responses={409: {"description": "Not allowed in the need's state"}},
 )
 async def close_need(
-    area_id: int,
+    area_id: IdPath,
     need_id: IdPath,
     body: CloseIn,
     request: Request,
@@ -162,7 +164,7 @@ async def close_need(
     summary="Suggested resources for a need (by category, kind and distance)",
 )
 async def need_matches(
-    area_id: int,
+    area_id: IdPath,
     need_id: IdPath,
     session: DbSession,
     who: CommunityReader,
@@ -175,7 +177,7 @@ async def need_matches(
 @router.get(
     "/grids/{grid_id}/needs", response_model=list[NeedOut], summary="The needs collected in a grid"
 )
-async def grid_needs(grid_id: int, session: DbSession, who: CommunityCollector) -> Any:
+async def grid_needs(grid_id: IdPath, session: DbSession, who: CommunityCollector) -> Any:
     return [dict(r._mapping) for r in await service.grid_needs(session, grid_id)]
 
 
@@ -186,7 +188,7 @@ async def grid_needs(grid_id: int, session: DbSession, who: CommunityCollector) 
     summary="A grid worker collects a need in their grid",
 )
 async def collect_need(
-    grid_id: int,
+    grid_id: IdPath,
     body: NeedIn,
     request: Request,
     session: DbSession,
@@ -205,7 +207,7 @@ async def collect_need(
     "/areas/{area_id}/resources", response_model=list[ResourceOut], summary="The resources list"
 )
 async def list_resources(
-    area_id: int,
+    area_id: IdPath,
     session: DbSession,
     who: CommunityReader,
     kind: ResourceKind | None = None,
@@ -225,7 +227,7 @@ async def list_resources(
     summary="Add a co-building unit's resource",
 )
 async def create_resource(
-    area_id: int,
+    area_id: IdPath,
     body: ResourceIn,
     request: Request,
     session: DbSession,
@@ -241,7 +243,7 @@ async def create_resource(
     "/areas/{area_id}/projects", response_model=list[ProjectOut], summary="The projects list"
 )
 async def list_projects(
-    area_id: int,
+    area_id: IdPath,
     session: DbSession,
     who: CommunityReader,
     status_: ProjectStatus | None = Query(None, alias="status"),
@@ -256,7 +258,7 @@ async def list_projects(
     summary="Match a need with resources: a project, with its units and tasks",
 )
 async def create_project(
-    area_id: int,
+    area_id: IdPath,
     body: ProjectIn,
     request: Request,
     session: DbSession,
@@ -274,7 +276,7 @@ async def create_project(
     "/areas/{area_id}/projects/{project_id}", response_model=ProjectDetail, summary="A project"
 )
 async def get_project(
-    area_id: int, project_id: IdPath, session: DbSession, who: CommunityReader
+    area_id: IdPath, project_id: IdPath, session: DbSession, who: CommunityReader
 ) -> Any:
     return await service.get_project(session, area_id, project_id, _now(), _today())
 
@@ -286,7 +288,7 @@ async def get_project(
     responses={409: {"description": "Not allowed in the project's state; see `allowed_actions`"}},
 )
 async def project_action(
-    area_id: int,
+    area_id: IdPath,
     project_id: IdPath,
     action: service.ProjectActionName,
     body: ProjectAction,
@@ -306,7 +308,7 @@ async def project_action(
     summary="Add a tracked task to a project",
 )
 async def add_project_task(
-    area_id: int,
+    area_id: IdPath,
     project_id: IdPath,
     body: TaskIn,
     request: Request,
@@ -326,7 +328,7 @@ async def add_project_task(
     response_model=list[ReviewOut],
     summary="Quarterly reviews of the three lists",
 )
-async def list_reviews(area_id: int, session: DbSession, who: CommunityReader) -> Any:
+async def list_reviews(area_id: IdPath, session: DbSession, who: CommunityReader) -> Any:
     return await service.list_reviews(session, area_id)
 
 
@@ -338,7 +340,7 @@ async def list_reviews(area_id: int, session: DbSession, who: CommunityReader) -
     responses={409: {"description": "The quarter was already reviewed"}},
 )
 async def create_review(
-    area_id: int,
+    area_id: IdPath,
     body: ReviewIn,
     request: Request,
     session: DbSession,
@@ -355,6 +357,6 @@ async def create_review(
     summary="A review and its snapshot",
 )
 async def get_review(
-    area_id: int, review_id: IdPath, session: DbSession, who: CommunityReader
+    area_id: IdPath, review_id: IdPath, session: DbSession, who: CommunityReader
 ) -> Any:
     return await service.get_review(session, area_id, review_id)

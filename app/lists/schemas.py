@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 
 from app.community import labels
-from app.community.schemas import Id, Phone, PointIn, StepOut, TaskIn, TaskOut
-from app.schemas import LabelledModel, Labels, LocalTime, RequestModel, ResponseModel
+from app.community.schemas import Phone, PointIn, StepOut, TaskIn, TaskOut
+from app.schemas import Id, LabelledModel, Labels, LocalTime, RequestModel, ResponseModel
 
 NeedCategory = Literal[
     "elderly",

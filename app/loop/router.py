@@ -14,6 +14,7 @@ from app.http import ApiRoute
 from app.i18n import RequestLang
 from app.loop.service import ACTIONS, Action, perform
 from app.responses import FastJSON
+from app.schemas import IdPath
 
 router = APIRouter(prefix="/api/v1/cases", tags=["loop"], route_class=ApiRoute)
 
@@ -26,7 +27,7 @@ def _route(spec: Action) -> None:
     body_type = spec.body
 
     async def run(
-        case_id: int,
+        case_id: IdPath,
         body: body_type,  # type: ignore[valid-type]
         request: Request,
         session: DbSession,

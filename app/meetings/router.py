@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from app.auth.policy import CommunityManager, CommunityRater, CommunityReader
-from app.community.schemas import PERIOD_PATTERN, IdPath, IdQuery
+from app.community.schemas import PERIOD_PATTERN
 from app.db import DbSession
 from app.http import ApiRoute
 from app.i18n import request_lang
@@ -28,6 +28,7 @@ from app.meetings.schemas import (
     ResolutionsIn,
 )
 from app.responses import json_response
+from app.schemas import IdPath, IdQuery
 
 router = APIRouter(
     prefix="/api/v1/areas",
@@ -47,7 +48,7 @@ async def _detail(session: DbSession, communities: list[int], meeting_id: int) -
 
 @router.get("/{area_id}/meetings", response_model=list[MeetingOut], summary="Joint meetings")
 async def list_meetings(
-    area_id: int,
+    area_id: IdPath,
     session: DbSession,
     who: CommunityReader,
     period: str | None = Query(None, pattern=PERIOD_PATTERN),
@@ -62,7 +63,7 @@ async def list_meetings(
     summary="Plan (or record) a joint meeting: attendees, topics from needs, cases and matters",
 )
 async def create_meeting(
-    area_id: int,
+    area_id: IdPath,
     body: MeetingIn,
     request: Request,
     session: DbSession,
@@ -81,7 +82,7 @@ async def create_meeting(
     summary="Quarters each community's big party committee met in (and those it missed)",
 )
 async def meeting_coverage(
-    area_id: int,
+    area_id: IdPath,
     session: DbSession,
     who: CommunityReader,
     year: int = Query(description="e.g. 2026", ge=2000, le=2100),
@@ -96,7 +97,7 @@ async def meeting_coverage(
     summary="A meeting: minutes, resolutions (tasks), timeline",
 )
 async def get_meeting(
-    area_id: int, meeting_id: IdPath, session: DbSession, who: CommunityReader
+    area_id: IdPath, meeting_id: IdPath, session: DbSession, who: CommunityReader
 ) -> Any:
     return await _detail(session, await service.communities_under(session, area_id), meeting_id)
 
@@ -108,7 +109,7 @@ async def get_meeting(
     responses={409: {"description": "Not allowed in the meeting's state"}},
 )
 async def hold_meeting(
-    area_id: int,
+    area_id: IdPath,
     meeting_id: IdPath,
     body: HoldIn,
     request: Request,
@@ -130,7 +131,7 @@ async def hold_meeting(
     responses={409: {"description": "The meeting has not been held"}},
 )
 async def add_resolutions(
-    area_id: int,
+    area_id: IdPath,
     meeting_id: IdPath,
     body: ResolutionsIn,
     request: Request,
@@ -148,7 +149,7 @@ async def add_resolutions(
     summary="The 述职 report of each member unit for this meeting, prepared from the record",
 )
 async def meeting_report(
-    area_id: int, meeting_id: IdPath, session: DbSession, who: CommunityReader
+    area_id: IdPath, meeting_id: IdPath, session: DbSession, who: CommunityReader
 ) -> Any:
     communities = await service.communities_under(session, area_id)
     m = await service.get_meeting(session, communities, meeting_id)
@@ -159,7 +160,7 @@ async def meeting_report(
     "/{area_id}/unit-ratings", response_model=list[RatingOut], summary="Two-way evaluation ratings"
 )
 async def list_ratings(
-    area_id: int,
+    area_id: IdPath,
     session: DbSession,
     who: CommunityReader,
     period: str | None = Query(None, pattern=r"^20[0-9]{2}(Q[1-4]|H[12]|Y)$"),
@@ -175,7 +176,7 @@ async def list_ratings(
     summary="Rate a member unit for a period (优秀/合格/不合格); a rater's later rating replaces theirs",
 )
 async def rate_unit(
-    area_id: int, body: RatingIn, request: Request, session: DbSession, who: CommunityRater
+    area_id: IdPath, body: RatingIn, request: Request, session: DbSession, who: CommunityRater
 ) -> Any:
     return await service.rate_unit(session, area_id, body, who, request)
 
@@ -186,7 +187,7 @@ async def rate_unit(
     summary="Two-way evaluation per member unit for a period (for the evaluation figures)",
 )
 async def evaluation_summary(
-    area_id: int,
+    area_id: IdPath,
     session: DbSession,
     who: CommunityReader,
     period: str = Query(pattern=r"^20[0-9]{2}(Q[1-4]|H[12]|Y)$"),

@@ -4,8 +4,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from app.community.schemas import Id, StepOut, TaskIn, TaskOut, TimeIn
-from app.schemas import LocalTime, RequestModel, ResponseModel
+from app.community.schemas import StepOut, TaskIn, TaskOut, TimeIn
+from app.schemas import Id, LocalTime, RequestModel, ResponseModel
 
 Rating = Literal["excellent", "qualified", "unqualified"]
 RaterLevel = Literal["street", "community", "grid", "resident"]

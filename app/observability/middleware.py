@@ -33,7 +33,7 @@ def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
 
 def route_template(scope: Scope) -> str:
     route: Any = scope.get("route")
-    path = getattr(route, "path", None)
+    path = getattr(route, "path_format", None) or getattr(route, "path", None)
     return str(path) if path else "(unmatched)"
 
 

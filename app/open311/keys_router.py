@@ -12,6 +12,7 @@ from app.http import ApiRoute
 from app.open311 import keys
 from app.open311.schemas import KeyCreate, KeyCreated, KeyOut
 from app.responses import FastJSON
+from app.schemas import IdPath
 
 router = APIRouter(prefix="/api/v1/open311/keys", tags=["open311"], route_class=ApiRoute)
 
@@ -54,7 +55,7 @@ async def list_keys(session: DbSession, who: Open311KeyAdmin) -> Response:
 
 @router.delete("/{key_id}", response_model=KeyOut, summary="Revoke a key (at once, for good)")
 async def revoke_key(
-    key_id: int, request: Request, session: DbSession, who: Open311KeyAdmin
+    key_id: IdPath, request: Request, session: DbSession, who: Open311KeyAdmin
 ) -> Response:
     if await keys.revoke_key(session, key_id, who.user_id):
         await record(

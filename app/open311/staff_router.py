@@ -18,7 +18,7 @@ from app.db import DbSession
 from app.errors import not_found
 from app.http import ApiRoute
 from app.responses import FastJSON
-from app.schemas import LocalTime, ResponseModel, to_local
+from app.schemas import IdPath, LocalTime, ResponseModel, to_local
 
 router = APIRouter(prefix="/api/v1/open311", tags=["open311"], route_class=ApiRoute)
 
@@ -66,7 +66,7 @@ _DETAIL = text(
     summary="What a case's Open311 request brought (media link, attributes, contact e-mail)",
 )
 async def open311_detail(
-    case_id: int, request: Request, session: DbSession, who: CaseReader
+    case_id: IdPath, request: Request, session: DbSession, who: CaseReader
 ) -> Response:
     district = await scope.district_of(session, case_id)
     row = (

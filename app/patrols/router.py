@@ -42,7 +42,7 @@ from app.patrols.schemas import (
     VisitOut,
 )
 from app.responses import FastJSON
-from app.schemas import SHANGHAI, LocalDate, Page, TimeQuery
+from app.schemas import SHANGHAI, IdPath, IdQuery, LocalDate, Page, TimeQuery
 
 router = APIRouter(prefix="/api/v1", tags=["field work"], route_class=ApiRoute)
 
@@ -75,8 +75,8 @@ async def start_patrol(
 async def list_patrols(
     session: DbSession,
     who: PatrolReader,
-    worker_id: int | None = None,
-    grid_id: int | None = None,
+    worker_id: IdQuery = None,
+    grid_id: IdQuery = None,
     since: TimeQuery = None,
     until: TimeQuery = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -97,7 +97,7 @@ async def list_patrols(
 
 @router.get("/patrols/{patrol_id}", response_model=PatrolOut, summary="A patrol and its line")
 async def get_patrol(
-    patrol_id: int, session: DbSession, who: PatrolReader, crs: CrsQuery = CRS.GCJ02
+    patrol_id: IdPath, session: DbSession, who: PatrolReader, crs: CrsQuery = CRS.GCJ02
 ) -> Any:
     return await service.detail(session, patrol_id, crs)
 
@@ -109,28 +109,28 @@ async def get_patrol(
     "are fine)",
 )
 async def add_points(
-    patrol_id: int, body: TrackBatch, session: DbSession, who: PatrolWorker
+    patrol_id: IdPath, body: TrackBatch, session: DbSession, who: PatrolWorker
 ) -> Any:
     return await service.add_points(session, patrol_id, body)
 
 
 @router.post("/patrols/{patrol_id}/pause", response_model=PatrolOut, summary="Pause a patrol")
 async def pause_patrol(
-    patrol_id: int, session: DbSession, who: PatrolWorker, body: PatrolStep | None = None
+    patrol_id: IdPath, session: DbSession, who: PatrolWorker, body: PatrolStep | None = None
 ) -> Any:
     return service.out(await service.pause(session, patrol_id, body.at if body else None))
 
 
 @router.post("/patrols/{patrol_id}/resume", response_model=PatrolOut, summary="Resume a patrol")
 async def resume_patrol(
-    patrol_id: int, session: DbSession, who: PatrolWorker, body: PatrolStep | None = None
+    patrol_id: IdPath, session: DbSession, who: PatrolWorker, body: PatrolStep | None = None
 ) -> Any:
     return service.out(await service.resume(session, patrol_id, body.at if body else None))
 
 
 @router.post("/patrols/{patrol_id}/end", response_model=PatrolOut, summary="End a patrol")
 async def end_patrol(
-    patrol_id: int, session: DbSession, who: PatrolWorker, body: PatrolStep | None = None
+    patrol_id: IdPath, session: DbSession, who: PatrolWorker, body: PatrolStep | None = None
 ) -> Any:
     await service.end(session, patrol_id, body.at if body else None)
     return await service.detail(session, patrol_id, CRS.GCJ02)
@@ -141,7 +141,7 @@ async def end_patrol(
     response_model=list[TimelineItem],
     summary="A patrol's timeline: its steps, and the cases, check-ins and visits made during it",
 )
-async def patrol_timeline(patrol_id: int, session: DbSession, who: PatrolReader) -> Any:
+async def patrol_timeline(patrol_id: IdPath, session: DbSession, who: PatrolReader) -> Any:
     return await timeline.timeline(session, patrol_id)
 
 
@@ -186,7 +186,7 @@ def _period(since: datetime | None, until: datetime | None) -> tuple[datetime, d
     summary="Coverage of a grid by patrols over a period (default: the last 30 days)",
 )
 async def grid_coverage(
-    grid_id: int,
+    grid_id: IdPath,
     session: DbSession,
     who: CoverageReader,
     since: TimeQuery = None,
@@ -208,7 +208,7 @@ async def grid_coverage(
     summary="The grid's check-in points (打卡点)",
 )
 async def list_checkpoints(
-    grid_id: int, session: DbSession, who: FieldReader, crs: CrsQuery = CRS.GCJ02
+    grid_id: IdPath, session: DbSession, who: FieldReader, crs: CrsQuery = CRS.GCJ02
 ) -> Any:
     return [
         checkins.checkpoint_out(r, crs) for r in await checkins.list_checkpoints(session, grid_id)
@@ -222,7 +222,7 @@ async def list_checkpoints(
     summary="Set up a check-in point inside the grid",
 )
 async def create_checkpoint(
-    grid_id: int, body: CheckpointIn, session: DbSession, who: CheckpointManager
+    grid_id: IdPath, body: CheckpointIn, session: DbSession, who: CheckpointManager
 ) -> Any:
     return checkins.checkpoint_out(
         await checkins.create_checkpoint(session, grid_id, body, who), body.crs
@@ -235,7 +235,7 @@ async def create_checkpoint(
     summary="Rename, resize or retire a check-in point",
 )
 async def update_checkpoint(
-    checkpoint_id: int, body: CheckpointUpdate, session: DbSession, who: CheckpointManager
+    checkpoint_id: IdPath, body: CheckpointUpdate, session: DbSession, who: CheckpointManager
 ) -> Any:
     return checkins.checkpoint_out(await checkins.update_checkpoint(session, checkpoint_id, body))
 
@@ -248,7 +248,11 @@ async def update_checkpoint(
     summary="Check in (打卡): accepted inside the radius (accuracy counted), flagged otherwise",
 )
 async def check_in(
-    checkpoint_id: int, body: CheckinIn, response: Response, session: DbSession, who: FieldRecorder
+    checkpoint_id: IdPath,
+    body: CheckinIn,
+    response: Response,
+    session: DbSession,
+    who: FieldRecorder,
 ) -> Any:
     row, created = await checkins.check_in(session, checkpoint_id, body, who)
     if not created:
@@ -262,7 +266,7 @@ async def check_in(
     summary="Missed check-ins of a community's points over a period (default: the last 7 days)",
 )
 async def missed_checkins(
-    area_id: int,
+    area_id: IdPath,
     session: DbSession,
     who: CommunityReader,
     since: LocalDate | None = None,
@@ -300,7 +304,7 @@ async def visit_purposes(session: DbSession, who: SignedIn, lang: RequestLang) -
     summary="Record a visit (走访) to a building; it may raise a case",
 )
 async def record_visit(
-    building_id: int,
+    building_id: IdPath,
     body: VisitIn,
     response: Response,
     session: DbSession,
@@ -319,7 +323,7 @@ async def record_visit(
     summary="Visits to a building (latest first, at most 200)",
 )
 async def building_visits(
-    building_id: int, session: DbSession, who: FieldReader, lang: RequestLang
+    building_id: IdPath, session: DbSession, who: FieldReader, lang: RequestLang
 ) -> Any:
     return [dict(r._mapping) for r in await visits.of_building(session, building_id, lang)]
 

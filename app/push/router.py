@@ -7,12 +7,12 @@ from typing import Any
 from fastapi import APIRouter, Depends, Response, status
 
 from app.auth.policy import OwnWork
-from app.community.schemas import IdPath
 from app.db import DbSession
 from app.http import ApiRoute
 from app.i18n import request_lang
 from app.push import service, vapid
 from app.push.schemas import PushKeyOut, PushSubscriptionIn, PushSubscriptionOut
+from app.schemas import IdPath
 
 router = APIRouter(
     prefix="/api/v1/me/push",

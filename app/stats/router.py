@@ -8,8 +8,9 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
+from pydantic import BeforeValidator
 from sqlalchemy import text
 from starlette.responses import Response
 
@@ -20,7 +21,7 @@ from app.errors import ApiError
 from app.http import ApiRoute
 from app.i18n import RequestLang
 from app.responses import FastJSON
-from app.schemas import SHANGHAI, LocalDate, LocalInstant
+from app.schemas import SHANGHAI, IdPath, IdQuery, LocalDate, LocalInstant, strict_integer
 from app.stats import export, maps, periods, report, service
 from app.stats.derive import FactsReader
 from app.stats.schemas import (
@@ -67,7 +68,9 @@ async def indicators(
     at: AtQ = None,
     since: SinceQ = None,
     until: UntilQ = None,
-    unit_id: Annotated[int | None, Query(description="Only this unit")] = None,
+    unit_id: Annotated[
+        int | None, Query(description="Only this unit"), BeforeValidator(strict_integer)
+    ] = None,
 ) -> Response:
     p = _period(period, at, since, until)
     rows = await service.indicator_rows(reader, who, unit, p, lang, unit_id=unit_id)
@@ -109,8 +112,8 @@ async def hotspots(
     since: SinceQ = None,
     until: UntilQ = None,
     category: Annotated[list[str] | None, Query()] = None,
-    street_id: int | None = None,
-    community_id: int | None = None,
+    street_id: IdQuery = None,
+    community_id: IdQuery = None,
 ) -> Response:
     p = _period(period, at, since, until)
     return FastJSON(await maps.hotspots(reader, who, p, lang, category, street_id, community_id))
@@ -126,7 +129,7 @@ async def channels(
     since: SinceQ = None,
     until: UntilQ = None,
     unit: Unit | None = None,
-    unit_id: int | None = None,
+    unit_id: IdQuery = None,
 ) -> Response:
     p = _period(period, at, since, until)
     return FastJSON(await maps.channels(reader, who, p, lang, unit, unit_id))
@@ -156,7 +159,7 @@ async def export_table(
     at: AtQ = None,
     since: SinceQ = None,
     until: UntilQ = None,
-    unit_id: int | None = None,
+    unit_id: IdQuery = None,
     category: Annotated[list[str] | None, Query()] = None,
 ) -> Response:
     p = _period(period, at, since, until)
@@ -195,7 +198,7 @@ async def export_table(
     response_class=HTMLResponse,
 )
 async def monthly_report(
-    department_id: Annotated[int, Path()],
+    department_id: IdPath,
     reader: FactsReader,
     who: StatsReader,
     lang: RequestLang,

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import BeforeValidator
 
 from app.auth.policy import RULES, CaseReader, CoverageReader, Public
 from app.auth.scope import rule_statement_binds
@@ -20,7 +21,7 @@ from app.db import DbReader
 from app.errors import ApiError
 from app.http import ApiRoute
 from app.responses import FastJSON
-from app.schemas import SHANGHAI, LocalInstant
+from app.schemas import SHANGHAI, LocalInstant, strict_integer
 from app.tiles import service
 from app.tiles.schemas import TileJSON
 
@@ -30,9 +31,17 @@ PUBLIC_CACHE = "public, max-age=300"
 PRIVATE_CACHE = "private, max-age=30"
 HOTSPOT_DAYS = 30
 
-Z = Annotated[int, Path(ge=0, le=service.MAX_ZOOM, description="Zoom level")]
-X = Annotated[int, Path(ge=0, description="Column, 0 at the antimeridian (west)")]
-Y = Annotated[int, Path(ge=0, description="Row, 0 at the top (XYZ scheme)")]
+Z = Annotated[
+    int, Path(ge=0, le=service.MAX_ZOOM, description="Zoom level"), BeforeValidator(strict_integer)
+]
+X = Annotated[
+    int,
+    Path(ge=0, description="Column, 0 at the antimeridian (west)"),
+    BeforeValidator(strict_integer),
+]
+Y = Annotated[
+    int, Path(ge=0, description="Row, 0 at the top (XYZ scheme)"), BeforeValidator(strict_integer)
+]
 StatusQ = Annotated[
     list[str] | None,
     Query(alias="status", description="Statuses (repeat); default: every open status"),

@@ -11,7 +11,7 @@ from app.auth.policy import SignedIn, UserAdmin
 from app.db import DbSession
 from app.http import ApiRoute
 from app.i18n import RequestLang
-from app.schemas import LimitQuery, OffsetQuery, page_limit
+from app.schemas import IdPath, LimitQuery, OffsetQuery, page_limit
 from app.users import service
 from app.users.schemas import PasswordReset, PostIn, Role, UserCreate, UserOut, UserPage, UserUpdate
 
@@ -73,7 +73,7 @@ async def create_user(
 
 @router.get("/{user_id}", response_model=UserOut, summary="Get a user (reveal_pii is audited)")
 async def get_user(
-    user_id: int,
+    user_id: IdPath,
     request: Request,
     session: DbSession,
     who: UserAdmin,
@@ -100,7 +100,7 @@ async def get_user(
     summary="Change a user; is_active=false disables at once, unlock clears a lockout",
 )
 async def update_user(
-    user_id: int,
+    user_id: IdPath,
     body: UserUpdate,
     request: Request,
     session: DbSession,
@@ -117,7 +117,7 @@ async def update_user(
     summary="Set a new password (ends the user's sessions)",
 )
 async def reset_password(
-    user_id: int, body: PasswordReset, request: Request, session: DbSession, who: UserAdmin
+    user_id: IdPath, body: PasswordReset, request: Request, session: DbSession, who: UserAdmin
 ) -> Response:
     await service.reset_password(session, user_id, body.password, who, request)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -130,7 +130,7 @@ async def reset_password(
     summary="Give the user a post",
 )
 async def add_post(
-    user_id: int,
+    user_id: IdPath,
     body: PostIn,
     request: Request,
     session: DbSession,
@@ -147,7 +147,7 @@ async def add_post(
     summary="End a post (kept as history)",
 )
 async def end_post(
-    user_id: int, post_id: int, request: Request, session: DbSession, who: UserAdmin
+    user_id: IdPath, post_id: IdPath, request: Request, session: DbSession, who: UserAdmin
 ) -> Response:
     await service.end_post(session, user_id, post_id, who, request)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -9,12 +9,11 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from app.auth.policy import CommunityManager, CommunityReader, SupportPublisher, SupportReader
-from app.community.schemas import IdPath, IdQuery
 from app.db import DbSession
 from app.errors import not_found
 from app.http import ApiRoute
 from app.i18n import request_lang
-from app.schemas import SHANGHAI, LocalDate
+from app.schemas import SHANGHAI, IdPath, IdQuery, LocalDate
 from app.volunteers import service
 from app.volunteers.schemas import (
     ClaimIn,
@@ -51,7 +50,7 @@ def _now() -> datetime:
     summary="In-service party members registered with the community (双报到)",
 )
 async def list_members(
-    area_id: int, session: DbSession, who: CommunityReader, unit_id: IdQuery = None
+    area_id: IdPath, session: DbSession, who: CommunityReader, unit_id: IdQuery = None
 ) -> Any:
     return await service.list_members(session, area_id, unit_id)
 
@@ -63,7 +62,7 @@ async def list_members(
     summary="Register an in-service party member with their home community",
 )
 async def register_member(
-    area_id: int, body: MemberIn, request: Request, session: DbSession, who: CommunityManager
+    area_id: IdPath, body: MemberIn, request: Request, session: DbSession, who: CommunityManager
 ) -> Any:
     c = await service.community_of(session, area_id)
     return await service.register_member(session, c, body, who, request)
@@ -74,7 +73,7 @@ async def register_member(
     response_model=list[VolunteerTaskOut],
     summary="Volunteer tasks and how many claimed them",
 )
-async def list_volunteer_tasks(area_id: int, session: DbSession, who: CommunityReader) -> Any:
+async def list_volunteer_tasks(area_id: IdPath, session: DbSession, who: CommunityReader) -> Any:
     rows = await service.list_tasks(session, await service.communities_under(session, area_id))
     return [dict(r._mapping) for r in rows]
 
@@ -86,7 +85,11 @@ async def list_volunteer_tasks(area_id: int, session: DbSession, who: CommunityR
     summary="Publish a volunteer task",
 )
 async def create_volunteer_task(
-    area_id: int, body: VolunteerTaskIn, request: Request, session: DbSession, who: CommunityManager
+    area_id: IdPath,
+    body: VolunteerTaskIn,
+    request: Request,
+    session: DbSession,
+    who: CommunityManager,
 ) -> Any:
     c = await service.community_of(session, area_id)
     tid = await service.create_task(session, c, body, who, request)
@@ -101,7 +104,7 @@ async def create_volunteer_task(
     responses={409: {"description": "Closed or full, or claimed already"}},
 )
 async def claim_task(
-    area_id: int,
+    area_id: IdPath,
     volunteer_task_id: IdPath,
     body: ClaimIn,
     request: Request,
@@ -115,7 +118,7 @@ async def claim_task(
 
 @router.get("/areas/{area_id}/services", response_model=list[ServiceOut], summary="Service records")
 async def list_services(
-    area_id: int,
+    area_id: IdPath,
     session: DbSession,
     who: CommunityReader,
     status_: ServiceStatus | None = Query(None, alias="status"),
@@ -131,7 +134,7 @@ async def list_services(
     summary="Record a member's service done outside a published task",
 )
 async def record_service(
-    area_id: int, body: ServiceIn, request: Request, session: DbSession, who: CommunityManager
+    area_id: IdPath, body: ServiceIn, request: Request, session: DbSession, who: CommunityManager
 ) -> Any:
     c = await service.community_of(session, area_id)
     sid = await service.record_service(session, c, body, who, request)
@@ -145,7 +148,7 @@ async def record_service(
     responses={409: {"description": "Not allowed in the service's state; see `allowed_actions`"}},
 )
 async def service_action(
-    area_id: int,
+    area_id: IdPath,
     service_id: IdPath,
     action: ServiceAction,
     body: ServiceActionIn,
@@ -164,7 +167,7 @@ async def service_action(
     summary="Each unit's members and their confirmed service in a period (双报告)",
 )
 async def volunteer_report(
-    area_id: int,
+    area_id: IdPath,
     session: DbSession,
     who: CommunityReader,
     since: LocalDate | None = Query(None, description="Default: 90 days before until"),

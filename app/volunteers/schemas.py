@@ -6,9 +6,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_serializer
 
-from app.community.schemas import Id, PastDay, Phone, TimeIn
+from app.community.schemas import PastDay, Phone, TimeIn
 from app.pii import mask_phone
-from app.schemas import LocalTime, RequestModel, ResponseModel
+from app.schemas import Id, LocalTime, RequestModel, ResponseModel
 
 Skill = Annotated[str, Field(min_length=1, max_length=40)]
 ServiceStatus = Literal["claimed", "recorded", "confirmed", "rejected", "withdrawn"]

@@ -9,10 +9,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, status
 
 from app.auth.policy import OwnWork, TaskApprover, TaskAssigner, TaskReader
-from app.community.schemas import IdPath, IdQuery
 from app.db import DbSession
 from app.http import ApiRoute
 from app.i18n import request_lang
+from app.schemas import IdPath, IdQuery
 from app.worker_tasks import service
 from app.worker_tasks.schemas import (
     Kind,

@@ -6,8 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from app.community.schemas import MAX_ID
-from app.schemas import RequestModel, ResponseModel
+from app.schemas import MAX_ID, RequestModel, ResponseModel
 
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 Kind = Literal["verification", "callback", "inspection", "meeting_resolution"]

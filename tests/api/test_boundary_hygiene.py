@@ -92,7 +92,7 @@ def _sample_path(path: str) -> str:
 async def test_an_undeclared_method_is_405_with_allow(anon: httpx.AsyncClient) -> None:
     methods: dict[str, set[str]] = {}
     for route in api_routes(app.routes):
-        methods.setdefault(route.path, set()).update(route.methods or ())
+        methods.setdefault(route.path_format, set()).update(route.methods or ())
     patterns = [(r.path_regex, r.methods or set()) for r in api_routes(app.routes)]
     shadowed = {
         p

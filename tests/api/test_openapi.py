@@ -25,7 +25,7 @@ def test_every_route_uses_the_api_route_class() -> None:
     routes = api_routes(app.routes)
     assert len(routes) > 30
     for route in routes:
-        assert isinstance(route, ApiRoute), route.path
+        assert isinstance(route, ApiRoute), route.path_format
 
 
 def test_a_route_without_a_policy_cannot_be_built() -> None:

@@ -16,6 +16,7 @@ from app.events.webhooks.schemas import (
     SubscriptionOut,
 )
 from app.http import ApiRoute
+from app.schemas import IdPath
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"], route_class=ApiRoute)
 
@@ -45,7 +46,7 @@ async def subscribe(
 
 @router.delete("/{subscription_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Unsubscribe")
 async def unsubscribe(
-    subscription_id: int, request: Request, session: DbSession, who: WebhookManager
+    subscription_id: IdPath, request: Request, session: DbSession, who: WebhookManager
 ) -> Response:
     await service.unsubscribe(session, who, subscription_id, request)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
