@@ -165,7 +165,11 @@ async def tick(session: AsyncSession, now: datetime | None = None) -> dict[str, 
             },
         )
         await emit(
-            session, "case.overdue", a.case_id, a.district_id, {"case_id": a.case_id, **detail}
+            session,
+            "case.overdue",
+            a.case_id,
+            {"case_id": a.case_id, **detail},
+            district_id=a.district_id,
         )
     reminded = list(await session.execute(_REMIND, {"now": now, "before": s.remind_before_minutes}))
     for a in reminded:
@@ -173,7 +177,6 @@ async def tick(session: AsyncSession, now: datetime | None = None) -> dict[str, 
             session,
             "case.deadline_soon",
             a.case_id,
-            a.district_id,
             {
                 "case_id": a.case_id,
                 "assignment_id": a.id,
@@ -181,6 +184,7 @@ async def tick(session: AsyncSession, now: datetime | None = None) -> dict[str, 
                 "stage": "sign_in" if a.state == "dispatched" else "handling",
                 "due": a.due.isoformat(),
             },
+            district_id=a.district_id,
         )
     missing = await _warn_missing_years(session, now)
     jobs = {name: await job(session, now) for name, job in _jobs.items()}
