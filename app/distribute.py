@@ -33,7 +33,6 @@ CASE_SIDE = (
     "case_assignments",
     "attachments",
     "events",
-    "event_intents",
     "webhook_deliveries",
     "open311_requests",
     "case_changes",
@@ -47,6 +46,7 @@ CASE_SIDE = (
 COORDINATOR = (
     "alembic_version",
     "audit_log",
+    "event_intents",
     "auth_sessions",
     "refresh_tokens",
     "idempotency_keys",

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import Request
 from geoalchemy2.shape import from_shape, to_shape
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -325,3 +325,26 @@ async def sizing(
     for f in findings:
         out.append({"grid_id": ids[f.code], "finding": f})
     return out, len(rows), band
+
+
+_UP = text(
+    """
+    SELECT array_remove(ARRAY[a1.id, a2.id, a3.id, a4.id], NULL) AS chain,
+           CASE 'district' WHEN a1.level THEN a1.id WHEN a2.level THEN a2.id
+                           WHEN a3.level THEN a3.id WHEN a4.level THEN a4.id END AS district_id
+    FROM areas a1 LEFT JOIN areas a2 ON a2.id = a1.parent_id
+    LEFT JOIN areas a3 ON a3.id = a2.parent_id LEFT JOIN areas a4 ON a4.id = a3.parent_id
+    WHERE a1.id = :id
+    """
+)
+"""The area tree has four levels (the `level` check): the chain up is four joins, no recursive
+CTE (which Citus cannot plan over its reference tables beside other tables)."""
+
+
+async def up_chain(session: AsyncSession, area_id: int) -> tuple[list[int], int | None]:
+    """The area's id and its ancestors' (itself first, up to the root), and the district among
+    them (None above the districts); ([], None) for no such area."""
+    row = (await session.execute(_UP, {"id": area_id})).first()
+    if row is None:
+        return [], None
+    return list(row.chain), row.district_id

@@ -9,6 +9,7 @@ from fastapi import Response
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth import scope
 from app.auth.policy import Principal
 from app.cases import photos, service
 from app.cases.storage import keys, media_store
@@ -43,17 +44,18 @@ def evidence_flags(photo: photos.Photo, case: Any, max_m: float, max_hours: floa
 
 _CASE = text(
     "SELECT id, ST_X(location) AS lon, ST_Y(location) AS lat, "
-    "coalesce(occurred_at, reported_at) AS at, evidence_flags FROM cases WHERE id = :id FOR UPDATE"
+    "coalesce(occurred_at, reported_at) AS at, evidence_flags FROM cases "
+    "WHERE id = :id AND district_id = :d FOR UPDATE"
 )
 _STEP = text(
-    "SELECT id FROM case_events WHERE case_id = :c AND (CAST(:e AS bigint) IS NULL OR id = :e) "
-    "ORDER BY id LIMIT 1"
+    "SELECT id FROM case_events WHERE case_id = :c AND district_id = :d "
+    "AND (CAST(:e AS bigint) IS NULL OR id = :e) ORDER BY id LIMIT 1"
 )
 _INSERT = text(
     """
-    INSERT INTO attachments (case_id, event_id, sha256, media_type, bytes, width, height,
-                             filename, taken_at, taken_lon, taken_lat, flags, uploaded_by)
-    VALUES (:case, :event, :sha, :mt, :bytes, :w, :h, :name, :at, :lon, :lat, :flags, :by)
+    INSERT INTO attachments (case_id, district_id, event_id, sha256, media_type, bytes, width,
+                             height, filename, taken_at, taken_lon, taken_lat, flags, uploaded_by)
+    VALUES (:case, :d, :event, :sha, :mt, :bytes, :w, :h, :name, :at, :lon, :lat, :flags, :by)
     ON CONFLICT (event_id, sha256, district_id) DO NOTHING
     """
 )
@@ -69,10 +71,15 @@ async def add_photos(
     """Add photos to a step (default: the report). Returns the step's photos and whether any
     was new: the same photo sent again to the same step adds nothing."""
     s = get_settings()
-    case = (await session.execute(_CASE, {"id": case_id})).first()
+    district = await scope.district_of(session, case_id)
+    case = (
+        (await session.execute(_CASE, {"id": case_id, "d": district})).first()
+        if district is not None
+        else None
+    )
     if case is None:
         raise not_found("事件", "Case", case_id)
-    step = (await session.execute(_STEP, {"c": case_id, "e": event_id})).scalar()
+    step = (await session.execute(_STEP, {"c": case_id, "d": district, "e": event_id})).scalar()
     if step is None:
         raise ApiError(
             "validation_error",
@@ -88,7 +95,8 @@ async def add_photos(
     have = set(
         (
             await session.execute(
-                text("SELECT sha256 FROM attachments WHERE event_id = :e"), {"e": step}
+                text("SELECT sha256 FROM attachments WHERE event_id = :e AND district_id = :d"),
+                {"e": step, "d": district},
             )
         ).scalars()
     )
@@ -103,6 +111,7 @@ async def add_photos(
             _INSERT,
             {
                 "case": case_id,
+                "d": district,
                 "event": step,
                 "sha": p.sha256,
                 "mt": p.media_type,
@@ -130,8 +139,11 @@ async def add_photos(
             }
         )
         await session.execute(
-            text("UPDATE cases SET evidence_flags = :f, updated_at = now() WHERE id = :id"),
-            {"f": flags, "id": case_id},
+            text(
+                "UPDATE cases SET evidence_flags = :f, updated_at = now() "
+                "WHERE id = :id AND district_id = :d"
+            ),
+            {"f": flags, "id": case_id, "d": district},
         )
     rows = [a for a in await service.attachments(session, case_id) if a["event_id"] == step]
     return rows, bool(new)

@@ -108,6 +108,9 @@ dups AS (
     FROM cases c, p, catg
     WHERE (CAST(:key AS text) IS NULL OR EXISTS (SELECT 1 FROM claim))  -- not for a replay
       AND c.category_code = catg.code
+      -- Within the new case's district (the shard), never the new case itself (on Citus the
+      -- CTEs run one after another, so this one sees the row `ins` wrote).
+      AND c.district_id = (SELECT district_id FROM place) AND c.id <> (SELECT id FROM n)
       AND c.status NOT IN ('closed', 'rejected')
       AND c.reported_at > now() - make_interval(days => :dup_days)
       AND ST_DWithin(c.location, p.g,

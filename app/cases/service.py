@@ -49,7 +49,8 @@ CASE_FROM = """
 """
 
 _OVERDUE = (
-    "EXISTS (SELECT 1 FROM case_assignments oa WHERE oa.case_id = c.id AND ("
+    "EXISTS (SELECT 1 FROM case_assignments oa WHERE oa.case_id = c.id "
+    "AND oa.district_id = c.district_id AND ("
     "(oa.state = 'dispatched' AND oa.sign_in_due < now()) OR "
     "(oa.state IN ('handling', 'rework') AND oa.handle_due < now())))"
 )
@@ -206,7 +207,7 @@ async def list_cases(
         (
             "department_id",
             "EXISTS (SELECT 1 FROM case_assignments fa WHERE fa.case_id = c.id "
-            "AND fa.department_id = :department_id AND fa.state <> 'withdrawn')",
+            "AND fa.district_id = c.district_id AND fa.department_id = :department_id AND fa.state <> 'withdrawn')",
         ),
     ):
         if filters.get(name) is not None:
@@ -383,6 +384,12 @@ async def add_event(
     )
 
 
+_LOCK_FOR_MERGE = text(
+    "SELECT id, status, category_code, duplicate_of, district_id FROM cases "
+    "WHERE id = :id AND district_id = :d FOR UPDATE"
+)
+
+
 async def mark_duplicate(
     session: AsyncSession, case_id: int, of: int, who: Principal, note: str
 ) -> None:
@@ -394,16 +401,16 @@ async def mark_duplicate(
             detail="不能标记为自身的重复件",
             detail_en="A case cannot duplicate itself",
         )
-    rows = {
-        r.id: r
-        for r in await session.execute(
-            text(
-                "SELECT id, status, category_code, duplicate_of, district_id FROM cases "
-                "WHERE id = ANY(:ids) FOR UPDATE"
-            ),
-            {"ids": [case_id, of]},
+    # Each case locked in its own district (on Citus: one shard each, a router statement).
+    rows = {}
+    for i in (case_id, of):
+        district = await scope.district_of(session, i)
+        row = (
+            await session.execute(_LOCK_FOR_MERGE, {"id": i, "d": district})
+            if district is not None
+            else None
         )
-    }
+        rows[i] = row.first() if row is not None else None
     copy, original = rows.get(case_id), rows.get(of)
     if copy is None:
         raise not_found("事件", "Case", case_id)
@@ -438,13 +445,16 @@ async def mark_duplicate(
     await session.execute(
         text(
             "UPDATE cases SET duplicate_of = :of, status = 'closed', closed_at = now(), "
-            "updated_at = now(), version = version + 1 WHERE id = :id"
+            "updated_at = now(), version = version + 1 WHERE id = :id AND district_id = :d"
         ),
-        {"of": of, "id": case_id},
+        {"of": of, "id": case_id, "d": copy.district_id},
     )
     await session.execute(
-        text("UPDATE cases SET updated_at = now(), version = version + 1 WHERE id = :of"),
-        {"of": of},
+        text(
+            "UPDATE cases SET updated_at = now(), version = version + 1 "
+            "WHERE id = :of AND district_id = :d"
+        ),
+        {"of": of, "d": original.district_id},
     )
     await add_event(
         session,
@@ -471,15 +481,33 @@ async def _visible(session: AsyncSession, who: Principal, case_id: int) -> bool:
     return found and scope.covers(who, RULES["cases:read"], chain, grid_id, owner, depts)
 
 
+_PLACE_SQL = """
+UPDATE cases SET prev_grid_id = grid_id, grid_id = :g, community_id = :c, street_id = :s,
+       {district}unlocated = false, updated_at = now(), version = version + 1
+WHERE id = :id AND district_id = :old
+"""
+_PLACE = text(_PLACE_SQL.format(district=""))
+_PLACE_ELSEWHERE = text(_PLACE_SQL.format(district="district_id = :d, "))
+
+
 async def place(
     session: AsyncSession, case_id: int, grid_id: int, who: Principal, note: str
 ) -> None:
     """The centre puts an unlocated case (or a misplaced one) into a grid."""
+    district = await scope.district_of(session, case_id)
     case = (
-        await session.execute(
-            text("SELECT id, grid_id, status FROM cases WHERE id = :id FOR UPDATE"), {"id": case_id}
-        )
-    ).first()
+        (
+            await session.execute(
+                text(
+                    "SELECT id, grid_id, status FROM cases "
+                    "WHERE id = :id AND district_id = :d FOR UPDATE"
+                ),
+                {"id": case_id, "d": district},
+            )
+        ).first()
+        if district is not None
+        else None
+    )
     if case is None:
         raise not_found("事件", "Case", case_id)
     target = (
@@ -510,16 +538,13 @@ async def place(
             detail=f"网格不存在：{grid_id}",
             detail_en=f"No such grid: {grid_id}",
         )
+    # The district is set only when it changes (plain PostgreSQL moves the case's rows along,
+    # migration 0024); Citus refuses any assignment to the distribution column, even of the
+    # same value, so placing within the district must not name it.
     await session.execute(
-        text(
-            """
-        UPDATE cases SET prev_grid_id = grid_id, grid_id = :g, community_id = :c,
-               street_id = :s, district_id = :d, unlocated = false, updated_at = now(),
-               version = version + 1
-        WHERE id = :id
-        """
-        ),
+        _PLACE_ELSEWHERE if target.district_id != district else _PLACE,
         {
+            "old": district,
             "g": target.id,
             "c": target.community_id,
             "s": target.street_id,

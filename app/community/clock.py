@@ -61,9 +61,11 @@ _NO_MEETING = text(
                   WHERE u.community_id = c.id AND u.is_member AND u.active)
       AND NOT EXISTS (SELECT 1 FROM community_meetings m
                       WHERE m.community_id = c.id AND m.period = :period)
-      AND NOT EXISTS (SELECT 1 FROM events e WHERE e.type = 'community.meeting_missing'
-                      AND e.payload->>'community_id' = c.id::text
-                      AND e.payload->>'period' = :period)
+      -- Not correlated with the areas (a reference table on Citus): the communities already
+      -- reminded this period, read once across the districts.
+      AND c.id <> ALL(ARRAY(SELECT (e.payload->>'community_id')::bigint FROM events e
+                            WHERE e.type = 'community.meeting_missing'
+                              AND e.payload->>'period' = :period))
     ORDER BY c.id
     """
 )

@@ -11,6 +11,7 @@ from fastapi import Request
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.areas.service import up_chain
 from app.audit.service import record
 from app.auth.policy import Principal
 from app.community.areas import Community
@@ -58,17 +59,13 @@ async def timeline(session: AsyncSession, object_type: str, object_id: int) -> l
 
 _EMIT = text(
     """
-    WITH RECURSIVE up(id, parent_id) AS (
-        SELECT id, parent_id FROM areas WHERE id = :community
-        UNION ALL SELECT a.id, a.parent_id FROM areas a JOIN up ON a.id = up.parent_id
-    )
     INSERT INTO event_intents (type, district_id, area_ids, department_ids, payload)
-    SELECT :type, (SELECT a.id FROM up JOIN areas a ON a.id = up.id WHERE a.level = 'district'),
-           array(SELECT id FROM up),
-           array(SELECT department_id FROM community_units
-                 WHERE id = CAST(:unit AS bigint) AND department_id IS NOT NULL),
-           CAST(:payload AS jsonb)
+    VALUES (:type, :district, CAST(:areas AS bigint[]), CAST(:depts AS bigint[]),
+            CAST(:payload AS jsonb))
     """
+)
+_UNIT_DEPARTMENT = text(
+    "SELECT department_id FROM community_units WHERE id = :unit AND department_id IS NOT NULL"
 )
 
 
@@ -78,12 +75,22 @@ async def emit_community(
     """An event about a community object for the live stream (seen by those whose scope covers
     the community) and, when it names a unit (`unit_id`) that is a district department, for that
     department's console and webhooks too; published when the change commits."""
+    # The chain, the unit's department and the intent in three statements: the intent is a
+    # table of the Citus coordinator, never joined with the reference tables.
+    chain, district = await up_chain(session, community_id)
+    unit = payload.get("unit_id")
+    depts = (
+        list((await session.execute(_UNIT_DEPARTMENT, {"unit": unit})).scalars())
+        if unit is not None
+        else []
+    )
     await session.execute(
         _EMIT,
         {
             "type": type_,
-            "community": community_id,
-            "unit": payload.get("unit_id"),
+            "district": district,
+            "areas": chain,
+            "depts": depts,
             "payload": orjson.dumps(
                 {"community_id": community_id, **payload}, default=str
             ).decode(),

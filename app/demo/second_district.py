@@ -19,8 +19,9 @@ DISTRICT = "360699000000"
 STREET = "360699001000"
 COMMUNITY = "360699001001"
 GRID = "360699001001001"
-# Inside 鹰潭市's outline, east of 月湖区 (which ends at 117.104° E).
-OUTLINE = MultiPolygon([box(117.20, 28.20, 117.26, 28.26)])
+# Inside 鹰潭市's outline, south-east of 月湖区 (which ends at 117.104° E), and more than 10 km
+# from the point east of 月湖区 that tests use for a report outside every grid (117.20, 28.25).
+OUTLINE = MultiPolygon([box(117.30, 28.05, 117.36, 28.11)])
 
 
 async def load_second_district(conn: AsyncConnection) -> int:

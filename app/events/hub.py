@@ -143,9 +143,10 @@ async def replay(conn: AsyncConnection, within: Scope, after: int) -> tuple[list
     top = (
         await conn.execute(
             text(
-                "SELECT coalesce(max(id), 0) AS top, "
+                # Two uncorrelated subqueries (on Citus each runs across the shards on its own).
+                "SELECT (SELECT coalesce(max(id), 0) FROM events) AS top, "
                 "(SELECT at < now() - make_interval(hours => :hours) FROM events WHERE id = :after)"
-                " AS stale FROM events"
+                " AS stale"
             ),
             {"after": after, "hours": REPLAY_HOURS},
         )

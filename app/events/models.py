@@ -61,7 +61,9 @@ class EventIntent(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     type: Mapped[str] = mapped_column(String(40))
     case_id: Mapped[int | None] = mapped_column(BigInteger)
-    district_id: Mapped[int] = mapped_column(ForeignKey("areas.id"), primary_key=True)
+    district_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    """No key to `areas` (migration 0026): the table stays a plain table of the Citus
+    coordinator, whose trigger is then the events' sequencer."""
     grid_id: Mapped[int | None] = mapped_column(BigInteger)
     """For an event not about a case: the grid whose workers see it (a worker's task)."""
     area_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger), server_default=text("'{}'"))

@@ -22,15 +22,34 @@ ORDER_LOCK = 7_246_002
 
 _EMIT = text(
     "INSERT INTO event_intents (type, case_id, district_id, payload) "
-    "SELECT :type, c.id, c.district_id, CAST(:payload AS jsonb) FROM cases c WHERE c.id = :case_id"
+    "VALUES (:type, :case_id, :district, CAST(:payload AS jsonb))"
 )
+_DISTRICT = text("SELECT district_id FROM cases WHERE id = :id")
 
 
-async def emit(session: AsyncSession, type_: str, case_id: int, payload: dict[str, Any]) -> None:
-    """Record an event about a case: published (with its id) when the transaction commits."""
+async def emit(
+    session: AsyncSession,
+    type_: str,
+    case_id: int,
+    payload: dict[str, Any],
+    *,
+    district_id: int | None = None,
+) -> None:
+    """Record an event about a case: published (with its id) when the transaction commits. A
+    writer that knows the case's district passes it (on Citus the intent is a table of the
+    coordinator, written without reading the case's shard); else it is looked up."""
+    if district_id is None:
+        district_id = (await session.execute(_DISTRICT, {"id": case_id})).scalar()
+        if district_id is None:  # no such case: no event (as before)
+            return
     await session.execute(
         _EMIT,
-        {"type": type_, "case_id": case_id, "payload": orjson.dumps(payload, default=str).decode()},
+        {
+            "type": type_,
+            "case_id": case_id,
+            "district": district_id,
+            "payload": orjson.dumps(payload, default=str).decode(),
+        },
     )
 
 

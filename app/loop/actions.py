@@ -155,10 +155,12 @@ _VIEWS = """
     SELECT now() AS now, c.id, c.status, c.closed_at, c.duplicate_of, c.grid_id,
            c.reporter_id AS owner_id,
            array_remove(ARRAY[a1.id, a2.id, a3.id, a4.id], NULL) AS chain,
-           (SELECT t.worker_id FROM worker_tasks t
-            WHERE t.case_id = c.id AND t.district_id = c.district_id AND t.kind = 'verification'
-              AND t.state IN ('open', 'accepted')) AS verifier_id
+           vt.worker_id AS verifier_id
     FROM cases c
+    -- At most one open verification per case (uq_worker_tasks_verification); a join, not a
+    -- correlated subquery, so that on Citus one case's view stays a router statement.
+    LEFT JOIN worker_tasks vt ON vt.case_id = c.id AND vt.district_id = c.district_id
+         AND vt.kind = 'verification' AND vt.state IN ('open', 'accepted')
     LEFT JOIN areas a1 ON a1.id = coalesce(c.community_id, c.street_id, c.district_id)
     LEFT JOIN areas a2 ON a2.id = a1.parent_id
     LEFT JOIN areas a3 ON a3.id = a2.parent_id

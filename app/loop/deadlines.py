@@ -86,13 +86,18 @@ def limit_for(limits: dict[str, Any], urgency: str) -> dict[str, Any]:
 
 _OPEN_PROVISIONAL = text(
     """
-    SELECT id, case_id, state, dispatched_at, sign_in_due, signed_in_at, handle_due, limits,
-           (SELECT urgency FROM cases c WHERE c.id = a.case_id) AS urgency, extension, rework_count
+    SELECT a.id, a.case_id, a.state, a.dispatched_at, a.sign_in_due, a.signed_in_at,
+           a.handle_due, a.limits, c.urgency, a.extension, a.rework_count, a.district_id
     FROM case_assignments a
-    WHERE provisional AND state IN ('dispatched', 'handling', 'rework', 'suspended')
-    FOR UPDATE
+    LEFT JOIN cases c ON c.id = a.case_id AND c.district_id = a.district_id
+    WHERE a.district_id = :d AND a.provisional
+      AND a.state IN ('dispatched', 'handling', 'rework', 'suspended')
+    FOR UPDATE OF a
     """
 )
+
+
+_DISTRICTS = text("SELECT id FROM areas WHERE level = 'district' ORDER BY id")
 
 
 async def load_year(session: AsyncSession, ys: YearSchedule, loaded_by: int | None) -> int:
@@ -103,7 +108,7 @@ async def load_year(session: AsyncSession, ys: YearSchedule, loaded_by: int | No
             """
         INSERT INTO work_schedules (year, schedule, loaded_by) VALUES (:y, CAST(:s AS jsonb), :by)
         ON CONFLICT (year) DO UPDATE SET schedule = EXCLUDED.schedule,
-            loaded_by = EXCLUDED.loaded_by, loaded_at = now()
+            loaded_by = EXCLUDED.loaded_by, loaded_at = EXCLUDED.loaded_at
         """
         ),
         {"y": ys.year, "s": orjson.dumps(ys.to_json()).decode(), "by": loaded_by},
@@ -112,7 +117,10 @@ async def load_year(session: AsyncSession, ys: YearSchedule, loaded_by: int | No
     cal = await calendar(session)
     recomputed = 0
     touched: list[int] = []
-    for a in list(await session.execute(_OPEN_PROVISIONAL)):
+    # District by district: on Citus each is locked on its own shard (a router statement).
+    districts = (await session.execute(_DISTRICTS)).scalars().all()
+    rows = [a for d in districts for a in await session.execute(_OPEN_PROVISIONAL, {"d": d})]
+    for a in rows:
         lim = limit_for(a.limits, a.urgency or "normal")
         sign_in = cal.deadline(a.dispatched_at, float(lim["sign_in_hours"]), "hours")
         values: dict[str, Any] = {
@@ -128,9 +136,9 @@ async def load_year(session: AsyncSession, ys: YearSchedule, loaded_by: int | No
         await session.execute(
             text(
                 "UPDATE case_assignments SET sign_in_due = :sign_in_due, provisional = :provisional, "
-                "handle_due = coalesce(:handle_due, handle_due) WHERE id = :id"
+                "handle_due = coalesce(:handle_due, handle_due) WHERE id = :id AND district_id = :d"
             ),
-            {**values, "handle_due": handle.at if handle else None},
+            {**values, "handle_due": handle.at if handle else None, "d": a.district_id},
         )
         recomputed += 1
         touched.append(a.case_id)

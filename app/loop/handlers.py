@@ -47,7 +47,8 @@ def _my_assignment(ctx: Ctx, states: tuple[str, ...]) -> Any:
 async def _set_assignment(ctx: Ctx, assignment_id: int, **values: Any) -> None:
     sets = ", ".join(f"{k} = :{k}" for k in values)
     await ctx.session.execute(
-        text(f"UPDATE case_assignments SET {sets} WHERE id = :id"), {**values, "id": assignment_id}
+        text(f"UPDATE case_assignments SET {sets} WHERE id = :id AND district_id = :district"),
+        {**values, "id": assignment_id, "district": ctx.case.district_id},
     )
 
 
@@ -149,10 +150,10 @@ async def _route(ctx: Ctx) -> tuple[int, list[int]]:
     wanted_co = body.co_department_ids
     whistled = await ctx.session.execute(
         text(
-            "SELECT detail FROM case_events WHERE case_id = :c AND action = 'whistle' "
-            "ORDER BY id DESC LIMIT 1"
+            "SELECT detail FROM case_events WHERE case_id = :c AND district_id = :d "
+            "AND action = 'whistle' ORDER BY id DESC LIMIT 1"
         ),
-        {"c": ctx.case.id},
+        {"c": ctx.case.id, "d": ctx.case.district_id},
     )
     w = whistled.scalar()
     row = (
@@ -224,21 +225,23 @@ async def _dispatch(ctx: Ctx) -> None:
     await ctx.session.execute(
         text(
             "UPDATE case_assignments SET state = 'withdrawn' WHERE case_id = :c "
+            "AND district_id = :district "
             "AND state IN ('dispatched', 'handling', 'suspended', 'rework')"
         ),
-        {"c": ctx.case.id},
+        {"c": ctx.case.id, "district": ctx.case.district_id},
     )
     for dept, role in [(lead, "lead"), *[(d, "co") for d in co]]:
         await ctx.session.execute(
             text(
                 """
-            INSERT INTO case_assignments (case_id, department_id, role, dispatched_by, limits,
-                                          sign_in_due, provisional)
-            VALUES (:c, :d, :role, :by, CAST(:limits AS jsonb), :due, :prov)
+            INSERT INTO case_assignments (case_id, district_id, department_id, role,
+                                          dispatched_by, limits, sign_in_due, provisional)
+            VALUES (:c, :district, :d, :role, :by, CAST(:limits AS jsonb), :due, :prov)
             """
             ),
             {
                 "c": ctx.case.id,
+                "district": ctx.case.district_id,
                 "d": dept,
                 "role": role,
                 "by": ctx.who.user_id,
@@ -384,10 +387,10 @@ async def _resume(ctx: Ctx) -> None:
     last = (
         await ctx.session.execute(
             text(
-                "SELECT detail FROM case_events WHERE case_id = :c AND action = 'suspend' "
-                "ORDER BY id DESC LIMIT 1"
+                "SELECT detail FROM case_events WHERE case_id = :c AND district_id = :d "
+                "AND action = 'suspend' ORDER BY id DESC LIMIT 1"
             ),
-            {"c": ctx.case.id},
+            {"c": ctx.case.id, "d": ctx.case.district_id},
         )
     ).scalar() or {}
     left = last.get("hours_left", {})

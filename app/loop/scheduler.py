@@ -47,7 +47,7 @@ _ESCALATE = text(
         OR (a.escalation_level = 1 AND a.escalated_at
             < CAST(:now AS timestamptz) - make_interval(hours => :centre_after))
       )
-    RETURNING a.id, a.case_id, a.department_id, a.state, a.escalation_level,
+    RETURNING a.id, a.case_id, a.district_id, a.department_id, a.state, a.escalation_level,
               ({_RUNNING}) AS due
     """
 )
@@ -56,38 +56,60 @@ _REMIND = text(
     UPDATE case_assignments a SET reminded_at = :now
     WHERE a.state IN ('dispatched', 'handling', 'rework') AND a.reminded_at IS NULL
       AND ({_RUNNING}) BETWEEN CAST(:now AS timestamptz) AND CAST(:now AS timestamptz) + make_interval(mins => :before)
-    RETURNING a.id, a.case_id, a.department_id, a.state, ({_RUNNING}) AS due
+    RETURNING a.id, a.case_id, a.district_id, a.department_id, a.state, ({_RUNNING}) AS due
     """
 )
-_MISSING_YEARS = text(
+_YEARS = text(
     """
-    WITH years AS (
-        SELECT DISTINCT district_id, extract(year FROM coalesce(handle_due, sign_in_due)
-                                AT TIME ZONE 'Asia/Shanghai')::int AS year
-        FROM case_assignments WHERE provisional AND state NOT IN ('done', 'withdrawn', 'returned')
-    ),
-    warn AS (
-        INSERT INTO event_intents (type, district_id, payload)
-        SELECT 'calendar.year_missing', y.district_id,
-               jsonb_build_object('year', y.year, 'message',
-                   y.year || ' 年的法定节假日安排尚未导入，相关时限按普通周末计算（临时）')
-        FROM years y
-        WHERE NOT EXISTS (SELECT 1 FROM work_schedules w WHERE w.year = y.year)
-          AND NOT EXISTS (SELECT 1 FROM events e WHERE e.type = 'calendar.year_missing'
-                          AND e.district_id = y.district_id
-                          AND (e.payload->>'year')::int = y.year
-                          AND e.at > CAST(:now AS timestamptz) - interval '1 day')
-        RETURNING (payload->>'year')::int AS year
+    SELECT DISTINCT district_id, extract(year FROM coalesce(handle_due, sign_in_due)
+                                 AT TIME ZONE 'Asia/Shanghai')::int AS year
+    FROM case_assignments WHERE provisional AND state NOT IN ('done', 'withdrawn', 'returned')
+    ORDER BY 1, 2
+    """
+)
+_LOADED_YEARS = text("SELECT year FROM work_schedules WHERE year = ANY(:years)")
+_WARNED = text(
+    """
+    SELECT 1 FROM events e WHERE e.district_id = :d AND e.type = 'calendar.year_missing'
+      AND (e.payload->>'year')::int = CAST(:y AS integer) AND e.at > CAST(:now AS timestamptz) - interval '1 day'
+    LIMIT 1
+    """
+)
+_WARN = text(
+    """
+    INSERT INTO event_intents (type, district_id, payload)
+    VALUES ('calendar.year_missing', :d,
+            jsonb_build_object('year', CAST(:y AS integer), 'message',
+                CAST(:y AS text) || ' 年的法定节假日安排尚未导入，相关时限按普通周末计算（临时）'))
+    """
+)
+
+
+async def _warn_missing_years(session: AsyncSession, now: datetime) -> list[int]:
+    """Warn the administrators (once a day per district) of provisional deadlines in a year with
+    no schedule; returns the years warned of. Each statement reads one kind of table (the
+    assignments across districts, the calendar, one district's events) so that on Citus each
+    is one it plans (the intent is a coordinator table)."""
+    years = [(r.district_id, r.year) for r in await session.execute(_YEARS)]
+    if not years:
+        return []
+    loaded = set(
+        (await session.execute(_LOADED_YEARS, {"years": sorted({y for _, y in years})})).scalars()
     )
-    SELECT DISTINCT year FROM warn ORDER BY year
-    """
-)
-"""Warn the administrators (once a day per district) of provisional deadlines in a year with no
-schedule."""
+    warned: set[int] = set()
+    for d, y in years:
+        if y in loaded:
+            continue
+        if (await session.execute(_WARNED, {"d": d, "y": y, "now": now})).first() is None:
+            await session.execute(_WARN, {"d": d, "y": y})
+            warned.add(y)
+    return sorted(warned)
+
+
 _STEP = text(
     """
-    INSERT INTO case_events (case_id, action, note, detail)
-    VALUES (:c, :action, :note, CAST(:detail AS jsonb))
+    INSERT INTO case_events (case_id, district_id, action, note, detail)
+    VALUES (:c, :d, :action, :note, CAST(:detail AS jsonb))
     """
 )
 
@@ -136,12 +158,19 @@ async def tick(session: AsyncSession, now: datetime | None = None) -> dict[str, 
             _STEP,
             {
                 "c": a.case_id,
+                "d": a.district_id,
                 "action": "escalated",
                 "note": note,
                 "detail": orjson.dumps(detail).decode(),
             },
         )
-        await emit(session, "case.overdue", a.case_id, {"case_id": a.case_id, **detail})
+        await emit(
+            session,
+            "case.overdue",
+            a.case_id,
+            {"case_id": a.case_id, **detail},
+            district_id=a.district_id,
+        )
     reminded = list(await session.execute(_REMIND, {"now": now, "before": s.remind_before_minutes}))
     for a in reminded:
         await emit(
@@ -155,8 +184,9 @@ async def tick(session: AsyncSession, now: datetime | None = None) -> dict[str, 
                 "stage": "sign_in" if a.state == "dispatched" else "handling",
                 "due": a.due.isoformat(),
             },
+            district_id=a.district_id,
         )
-    missing = list((await session.execute(_MISSING_YEARS, {"now": now})).scalars())
+    missing = await _warn_missing_years(session, now)
     jobs = {name: await job(session, now) for name, job in _jobs.items()}
     return {
         "skipped": False,

@@ -327,7 +327,7 @@ _RATE = text(
     VALUES (:district, :community, :unit, :period, :level, :name, :rating, :note, :by)
     ON CONFLICT (unit_id, period, rater_level, rater_name)
     DO UPDATE SET rating = EXCLUDED.rating, note = EXCLUDED.note, rated_by = EXCLUDED.rated_by,
-                  created_at = now()
+                  created_at = EXCLUDED.created_at
     RETURNING id, (xmax <> 0) AS changed
     """
 )

@@ -196,7 +196,8 @@ _REQUEST_COLUMNS = """
     ST_X(c.location) AS lon, ST_Y(c.location) AS lat, c.reported_at, c.updated_at, c.closed_at,
     dup.number AS duplicate_number, ld.name AS agency, ld.name_en AS agency_en,
     (SELECT a.handle_due FROM case_assignments a
-     WHERE a.case_id = c.id AND a.role = 'lead' AND a.state <> 'withdrawn'
+     WHERE a.case_id = c.id AND a.district_id = c.district_id AND a.role = 'lead'
+       AND a.state <> 'withdrawn'
      ORDER BY a.id DESC LIMIT 1) AS expected,
     o.media_url, da.code AS district_code
 """
@@ -205,8 +206,8 @@ _REQUEST_FROM = """
     JOIN categories cat ON cat.code = c.category_code
     JOIN category_classes cc ON cc.code = cat.class_code
     LEFT JOIN departments ld ON ld.id = c.lead_department_id
-    LEFT JOIN cases dup ON dup.id = c.duplicate_of
-    LEFT JOIN open311_requests o ON o.case_id = c.id
+    LEFT JOIN cases dup ON dup.id = c.duplicate_of AND dup.district_id = c.district_id
+    LEFT JOIN open311_requests o ON o.case_id = c.id AND o.district_id = c.district_id
     LEFT JOIN areas da ON da.id = c.district_id
 """
 
@@ -446,7 +447,7 @@ async def token(conn: AsyncConnection, value: str) -> dict[str, Any]:
 # --- the update feed (servicerequestupdates) ----------------------------------------------------
 
 _UPDATES_FROM = """
-    FROM case_events e JOIN cases c ON c.id = e.case_id
+    FROM case_events e JOIN cases c ON c.id = e.case_id AND c.district_id = e.district_id
     LEFT JOIN areas da ON da.id = c.district_id
 """
 

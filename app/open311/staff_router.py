@@ -11,6 +11,7 @@ from pydantic import Field
 from sqlalchemy import text
 
 from app.audit.service import record
+from app.auth import scope
 from app.auth.policy import CaseReader
 from app.cases.service import sees_pii
 from app.db import DbSession
@@ -51,9 +52,10 @@ _DETAIL = text(
     """
     SELECT c.id, c.channel, o.key_id, k.integrator, k.channel AS key_channel, o.token,
            o.media_url, o.attributes, o.email, o.created_at
-    FROM cases c LEFT JOIN open311_requests o ON o.case_id = c.id
+    FROM cases c
+    LEFT JOIN open311_requests o ON o.case_id = c.id AND o.district_id = c.district_id
     LEFT JOIN open311_keys k ON k.id = o.key_id
-    WHERE c.id = :id
+    WHERE c.id = :id AND c.district_id = :district
     """
 )
 
@@ -66,7 +68,12 @@ _DETAIL = text(
 async def open311_detail(
     case_id: IdPath, request: Request, session: DbSession, who: CaseReader
 ) -> Response:
-    row = (await session.execute(_DETAIL, {"id": case_id})).first()
+    district = await scope.district_of(session, case_id)
+    row = (
+        (await session.execute(_DETAIL, {"id": case_id, "district": district})).first()
+        if district is not None
+        else None
+    )
     if row is None:
         raise not_found("事件", "Case", case_id)
     reveal = sees_pii(who) and bool(row.email)

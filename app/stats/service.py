@@ -75,7 +75,7 @@ async def save_thresholds(conn: AsyncConnection, config: dict[str, Any], who: Pr
         text(
             "INSERT INTO stats_thresholds (config, updated_by) VALUES (CAST(:c AS jsonb), :u) "
             "ON CONFLICT (id) DO UPDATE SET config = EXCLUDED.config, "
-            "updated_by = EXCLUDED.updated_by, updated_at = now()"
+            "updated_by = EXCLUDED.updated_by, updated_at = EXCLUDED.updated_at"
         ),
         {"c": orjson.dumps(config).decode(), "u": who.user_id},
     )

@@ -115,13 +115,18 @@ SELECT ST_AsMVT(t, 'hotspots', {EXTENT}, 'geom', 'id' ORDER BY t.id) FROM (
     SELECT g.id, g.code, g.name, n.cases, n.open, {_geom("b.boundary")} AS geom
     FROM grid_boundaries b
     JOIN grids g ON g.id = b.grid_id AND g.deleted_at IS NULL
-    CROSS JOIN LATERAL (
-        SELECT count(*)::int AS cases,
+    JOIN (
+        -- The cases of the grids in the box, counted per grid (on Citus: one aggregate across
+        -- the shards; a lateral subquery on the grids, a reference table, would not push down).
+        SELECT c.grid_id, count(*)::int AS cases,
                (count(*) FILTER (WHERE c.status NOT IN ('closed', 'rejected')))::int AS open
         FROM cases c
-        WHERE c.grid_id = g.id AND {_FILTERS} AND {_SCOPE}
-    ) n
-    WHERE b.valid_to IS NULL AND b.boundary && {_BOX} AND n.cases > 0
+        WHERE c.grid_id = ANY(ARRAY(SELECT bb.grid_id FROM grid_boundaries bb
+                                    WHERE bb.valid_to IS NULL AND bb.boundary && {_BOX}))
+          AND {_FILTERS} AND {_SCOPE}
+        GROUP BY c.grid_id
+    ) n ON n.grid_id = g.id
+    WHERE b.valid_to IS NULL AND b.boundary && {_BOX}
     OFFSET 0  -- a fence: ST_AsMVTGeom once per row (not again in the filter below)
 ) t WHERE t.geom IS NOT NULL
 """

@@ -37,7 +37,9 @@ def _one_of(column: str, values: tuple[str, ...], name: str) -> CheckConstraint:
 class WorkerTask(Base):
     __tablename__ = "worker_tasks"
     __table_args__ = (
-        district_key("case_id", "cases", ondelete="CASCADE", onupdate="CASCADE"),
+        district_key(
+            "case_id", "cases", ondelete="CASCADE", deferrable=True, initially="IMMEDIATE"
+        ),
         _one_of("kind", KINDS, "kind"),
         _one_of("state", STATES, "state"),
         _one_of("issuer_role", ISSUERS, "issuer"),

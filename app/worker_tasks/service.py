@@ -13,6 +13,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.admission import service as admission
+from app.areas.service import up_chain
 from app.auth import scope
 from app.auth.policy import RULES, Principal
 from app.duty.service import duty_worker
@@ -62,12 +63,8 @@ def _bad(field: str, zh: str, en: str, code: str = "invalid_task") -> ApiError:
 
 _EMIT = text(
     """
-    WITH RECURSIVE up(id, parent_id) AS (
-        SELECT id, parent_id FROM areas WHERE id = :community
-        UNION ALL SELECT a.id, a.parent_id FROM areas a JOIN up ON a.id = up.parent_id
-    )
     INSERT INTO event_intents (type, district_id, grid_id, area_ids, department_ids, payload)
-    VALUES (:type, :district, CAST(:grid AS bigint), array(SELECT id FROM up),
+    VALUES (:type, :district, CAST(:grid AS bigint), CAST(:areas AS bigint[]),
             CAST(:depts AS bigint[]), CAST(:payload AS jsonb))
     """
 )
@@ -95,7 +92,7 @@ async def emit_task(session: AsyncSession, type_: str, t: WorkerTask | Any, **ex
         {
             "type": type_,
             "district": t.district_id,
-            "community": t.community_id,
+            "areas": (await up_chain(session, t.community_id))[0],
             "grid": t.grid_id if delivered else None,
             "depts": [t.department_id] if t.department_id else [],
             "payload": orjson.dumps(payload, default=str).decode(),

@@ -315,7 +315,8 @@ async def test_a_department_unit_hears_of_its_tasks(anon, as_user, demo, conn) -
         await conn.execute(
             text(
                 "SELECT e.department_ids, (SELECT count(*) FROM webhook_deliveries w "
-                "WHERE w.event_id = e.id AND w.subscription_id = :s) AS deliveries "
+                "WHERE w.event_id = e.id AND w.district_id = e.district_id "
+                "AND w.subscription_id = :s) AS deliveries "
                 "FROM events e WHERE e.type = 'community.task_created' "
                 "AND e.payload->>'task_id' = :t"
             ),

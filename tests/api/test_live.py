@@ -101,15 +101,18 @@ async def test_sync_never_skips_or_repeats(live, tokens, engine) -> None:
     again, _, cursor2 = await _sync_all(live, tokens, "worker", cursor)
     assert again == []
     # A slow transaction changes case 0 and stays open; a fast one changes case 1 and commits.
+    # Each names the case's district: on Citus a one-shard update (an update by id alone runs
+    # on every shard and waits for the slow one's lock on them).
+    async with engine.connect() as c:
+        district = (
+            await c.execute(text("SELECT district_id FROM cases WHERE id = :id"), {"id": ids[0]})
+        ).scalar_one()
+    change = text("UPDATE cases SET description = :d WHERE id = :id AND district_id = :district")
     async with engine.connect() as slow:
         await slow.begin()
-        await slow.execute(
-            text("UPDATE cases SET description = 'slow' WHERE id = :id"), {"id": ids[0]}
-        )
+        await slow.execute(change, {"d": "slow", "id": ids[0], "district": district})
         async with engine.begin() as fast:
-            await fast.execute(
-                text("UPDATE cases SET description = 'fast' WHERE id = :id"), {"id": ids[1]}
-            )
+            await fast.execute(change, {"d": "fast", "id": ids[1], "district": district})
         mid, _, cursor3 = await _sync_all(live, tokens, "worker", cursor2)
         assert mid == []  # the fast change waits behind the slow one: nothing can be skipped
         await slow.commit()

@@ -194,8 +194,9 @@ async def test_department_sees_cases_dispatched_to_it_and_overdue(anon, as_user,
     ).scalar()
     await conn.execute(
         text(
-            "INSERT INTO case_assignments (case_id, department_id, role, limits, sign_in_due) "
-            "VALUES (:c, :d, 'lead', '{}', now() - interval '1 hour')"
+            "INSERT INTO case_assignments (case_id, district_id, department_id, role, limits, "
+            "sign_in_due) SELECT c.id, c.district_id, :d, 'lead', '{}', now() - interval '1 hour' "
+            "FROM cases c WHERE c.id = :c"
         ),
         {"c": case, "d": dept},
     )

@@ -105,7 +105,7 @@ async def test_queue_case_read_and_action_are_router_plans(
     client: Any, conn: AsyncConnection
 ) -> None:
     other = await _district(conn, OTHER_CODE)
-    case = await _report(client, conn, 117.23, 28.23, "另一区的路灯")
+    case = await _report(client, conn, 117.33, 28.08, "另一区的路灯")
 
     checked = 0
     with recorded(conn) as seen:
@@ -157,7 +157,7 @@ async def test_the_centres_figures_are_the_sum_of_the_districts(
 ) -> None:
     yuehu = await _district(conn, YUEHU_CODE)
     other = await _district(conn, OTHER_CODE)
-    await _report(client, conn, 117.24, 28.24, "另一区的井盖")
+    await _report(client, conn, 117.34, 28.09, "另一区的井盖")
     count = text("SELECT count(*) FROM cases WHERE district_id = :d")
     each = [(await conn.execute(count, {"d": d})).scalar_one() for d in (yuehu, other)]
     total = (await conn.execute(text("SELECT count(*) FROM cases"))).scalar_one()

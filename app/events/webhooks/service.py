@@ -26,17 +26,25 @@ def my_departments(who: Principal) -> set[int] | None:
 
 _LIST = """
     SELECT s.id, s.department_id, s.url, s.event_types, s.active, s.created_at,
-           count(d.id) FILTER (WHERE d.delivered_at IS NOT NULL) AS delivered,
-           count(d.id) FILTER (WHERE d.delivered_at IS NULL AND NOT d.gave_up) AS pending,
-           count(d.id) FILTER (WHERE d.delivered_at IS NULL AND NOT d.gave_up
-                               AND d.attempts > 0) AS failing,
-           count(d.id) FILTER (WHERE d.gave_up) AS gave_up,
-           (SELECT d2.last_error FROM webhook_deliveries d2 WHERE d2.subscription_id = s.id
-              AND d2.last_error IS NOT NULL ORDER BY d2.id DESC LIMIT 1) AS last_error
-    FROM webhook_subscriptions s LEFT JOIN webhook_deliveries d ON d.subscription_id = s.id
+           coalesce(d.delivered, 0) AS delivered, coalesce(d.pending, 0) AS pending,
+           coalesce(d.failing, 0) AS failing, coalesce(d.gave_up, 0) AS gave_up, d.last_error
+    FROM webhook_subscriptions s
+    LEFT JOIN (
+        -- Per subscription over every district's deliveries (on Citus: one aggregate across
+        -- the shards, joined with the reference table on the coordinator).
+        SELECT d.subscription_id,
+               count(*) FILTER (WHERE d.delivered_at IS NOT NULL) AS delivered,
+               count(*) FILTER (WHERE d.delivered_at IS NULL AND NOT d.gave_up) AS pending,
+               count(*) FILTER (WHERE d.delivered_at IS NULL AND NOT d.gave_up
+                                AND d.attempts > 0) AS failing,
+               count(*) FILTER (WHERE d.gave_up) AS gave_up,
+               (array_agg(d.last_error ORDER BY d.id DESC)
+                    FILTER (WHERE d.last_error IS NOT NULL))[1] AS last_error
+        FROM webhook_deliveries d GROUP BY d.subscription_id
+    ) d ON d.subscription_id = s.id
     WHERE s.active AND (CAST(:depts AS bigint[]) IS NULL OR s.department_id = ANY(:depts))
     {extra}
-    GROUP BY s.id ORDER BY s.id
+    ORDER BY s.id
 """
 _ALL = text(_LIST.format(extra=""))
 _ONE = text(_LIST.format(extra="AND s.id = :id"))
