@@ -23,10 +23,6 @@ import io
 import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -38,6 +34,7 @@ import pytest_asyncio
 from sqlalchemy import text
 
 from geo.crs import gcj02_to_wgs84, wgs84_to_gcj02
+from tests.e2e.fieldserver import field_server
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -52,58 +49,11 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(engine, tmp_path_factory) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """uvicorn serving the app (and the built field app) on a free port, on the test database."""
-    if not (ROOT / "field" / "dist" / "index.html").is_file():
-        pytest.fail("the field app is not built: run `make field` (make test does)")
-    port = _free_port()
-    env = {
-        **os.environ,
-        "ENV": "test",
-        "WANGGE_SCHEDULER_ENABLED": "false",
-        "WANGGE_MEDIA_DIR": str(tmp_path_factory.mktemp("media")),
-        "DATABASE_URL": os.environ["TEST_DATABASE_URL"],
-    }
-    ARTIFACTS.mkdir(exist_ok=True)
-    log = open(ARTIFACTS / "field-server.log", "w")  # noqa: SIM115 (closed in finally)
-    proc = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "uvicorn", "app.main:app"),
-            *("--host", "127.0.0.1", "--port", str(port), "--no-access-log"),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120  # a loaded machine (2 cores, many test runs)
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the server did not start (exit code {proc.poll()})")
-            time.sleep(0.2)
+    with field_server(tmp_path_factory.mktemp("media"), "field-server.log") as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 @pytest_asyncio.fixture

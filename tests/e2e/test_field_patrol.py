@@ -24,9 +24,6 @@ import math
 import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -40,6 +37,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import get_settings
+from tests.e2e.fieldserver import field_server
 from tests.push_endpoint import PushService
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,60 +53,16 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(engine, tmp_path_factory) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """uvicorn serving the app and the built field app on a free port, on the test database; a
     push endpoint on 127.0.0.1 is allowed (the local push service of the test)."""
-    if not (ROOT / "field" / "dist" / "index.html").is_file():
-        pytest.fail("the field app is not built: run `make field` (make test does)")
-    port = _free_port()
-    env = {
-        **os.environ,
-        "ENV": "test",
-        "WANGGE_SCHEDULER_ENABLED": "false",
-        "WANGGE_WEBHOOK_ALLOW_PRIVATE": "true",
-        "WANGGE_MEDIA_DIR": str(tmp_path_factory.mktemp("media")),
-        "DATABASE_URL": os.environ["TEST_DATABASE_URL"],
-    }
-    ARTIFACTS.mkdir(exist_ok=True)
-    log = open(ARTIFACTS / "field-patrol-server.log", "w")  # noqa: SIM115 (closed in finally)
-    proc = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "uvicorn", "app.main:app"),
-            *("--host", "127.0.0.1", "--port", str(port), "--no-access-log"),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the server did not start (exit code {proc.poll()})")
-            time.sleep(0.2)
+    with field_server(
+        tmp_path_factory.mktemp("media"),
+        "field-patrol-server.log",
+        WANGGE_WEBHOOK_ALLOW_PRIVATE="true",
+    ) as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 async def _token(api: httpx.AsyncClient, who: str) -> dict[str, str]:
