@@ -8,9 +8,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -72,3 +73,25 @@ def field_server(media: Path, log_name: str, **env_extra: str) -> Iterator[str]:
             proc.kill()
             proc.wait()
         log.close()
+
+
+def guard(ctx: Any, server: str, errors: list[str], posts: list[str]) -> Callable[[Any], None]:
+    """Record what a browser context must not do (requests off the server's origin) and every
+    POST it sends; returns `watch(page)`, which records a page's errors and CSP violations."""
+    ctx.on(
+        "request",
+        lambda r: (
+            r.url.startswith((server + "/", "data:", "blob:"))
+            or errors.append(f"off-origin request: {r.url}")
+        ),
+    )
+    ctx.on("request", lambda r: r.method == "POST" and posts.append(r.url))
+
+    def watch(page: Any) -> None:
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on(
+            "console",
+            lambda m: "Content Security Policy" in m.text and errors.append(m.text),
+        )
+
+    return watch

@@ -34,7 +34,7 @@ import pytest_asyncio
 from sqlalchemy import text
 
 from geo.crs import gcj02_to_wgs84, wgs84_to_gcj02
-from tests.e2e.fieldserver import field_server
+from tests.e2e.fieldserver import field_server, guard
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -180,22 +180,7 @@ async def test_field_app_offline_first(server: str, engine, cleanup, tmp_path) -
             permissions=["geolocation"],
         )
         try:
-
-            def watch(page: Any) -> None:
-                page.on("pageerror", lambda e: errors.append(str(e)))
-                page.on(
-                    "console",
-                    lambda m: "Content Security Policy" in m.text and errors.append(m.text),
-                )
-
-            ctx.on(
-                "request",
-                lambda r: (
-                    r.url.startswith((server + "/", "data:", "blob:"))
-                    or errors.append(f"off-origin request: {r.url}")
-                ),
-            )
-            ctx.on("request", lambda r: r.method == "POST" and posts.append(r.url))
+            watch = guard(ctx, server, errors, posts)
 
             async def shot(page: Any, name: str) -> None:
                 layout = await page.evaluate(LAYOUT)

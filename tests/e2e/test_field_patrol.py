@@ -37,7 +37,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import get_settings
-from tests.e2e.fieldserver import field_server
+from tests.e2e.fieldserver import field_server, guard
 from tests.push_endpoint import PushService
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -275,22 +275,7 @@ async def test_patrol_checkins_visit_task_and_push(server: str, engine, field, t
             # test's push service stands in for it, with a device key pair the test holds.
             await ctx.add_init_script(PUSH_STUB.replace("__SUBSCRIPTION__", json.dumps(device)))
             try:
-
-                def watch(page: Any) -> None:
-                    page.on("pageerror", lambda e: errors.append(str(e)))
-                    page.on(
-                        "console",
-                        lambda m: "Content Security Policy" in m.text and errors.append(m.text),
-                    )
-
-                ctx.on(
-                    "request",
-                    lambda r: (
-                        r.url.startswith((server + "/", "data:", "blob:"))
-                        or errors.append(f"off-origin request: {r.url}")
-                    ),
-                )
-                ctx.on("request", lambda r: r.method == "POST" and posts.append(r.url))
+                watch = guard(ctx, server, errors, posts)
 
                 async def shot(page: Any, name: str) -> None:
                     layout = await page.evaluate(LAYOUT)
