@@ -75,7 +75,7 @@ test: venv console field browser
 ## make fuzz: schemathesis, every phase for every role, every check (but positive data
 ## acceptance), longer than in `make test`
 fuzz: venv
-	@FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-10} FUZZ_CHECKS=$${FUZZ_CHECKS:-all} \
+	@FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-10} FUZZ_CHECKS=$${FUZZ_CHECKS:-all} FUZZ_TIMEOUT=$${FUZZ_TIMEOUT:-3600} \
 	  scripts/test.sh -q -s tests/reliability/test_fuzz.py $(ARGS)
 
 ## make ha-up / ha-down: the local Patroni cluster (etcd + three PostgreSQL nodes, synchronous

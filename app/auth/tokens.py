@@ -13,10 +13,14 @@ from app.errors import ApiError
 ALGORITHM = "HS256"
 
 
-def create_access_token(user_id: int, session_id: uuid.UUID) -> tuple[str, int]:
+def create_access_token(
+    user_id: int, session_id: uuid.UUID, minutes: int | None = None
+) -> tuple[str, int]:
+    """A signed access token for the session; `minutes` overrides the setting (for tools that
+    mint their own, like the fuzzer, whose runs outlast a 15-minute token)."""
     s = get_settings()
     now = int(time.time())
-    ttl = s.access_token_minutes * 60
+    ttl = (minutes or s.access_token_minutes) * 60
     claims = {
         "sub": str(user_id),
         "sid": str(session_id),

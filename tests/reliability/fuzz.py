@@ -44,6 +44,8 @@ EXCLUDE_CHECKS = os.environ.get("FUZZ_EXCLUDE_CHECKS", "positive_data_acceptance
 schema-valid data meets the business rules the schema cannot state (an id that does not exist:
 404; a state the loop refuses: 409; cross-field rules: 422). It found 109 such refusals for the
 administrator (`FUZZ_EXCLUDE_CHECKS= make fuzz` shows them)."""
+TIMEOUT = int(os.environ.get("FUZZ_TIMEOUT", "900"))
+"""Seconds one role's run may take (`make fuzz`: an hour; its tokens last six)."""
 EXCLUDE = ("/api/v1/auth/logout",)
 """Logging out ends the fuzzer's own session: every later request would be a 401."""
 
@@ -110,7 +112,7 @@ def _st(server: Server, token: str, examples: int, phases: str, workdir: Path, s
         cwd=workdir,
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=TIMEOUT,
         env={**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_TELEMETRY": "false"},
     )
 

@@ -70,15 +70,18 @@ async def drop_database(base_url: str, name: str) -> None:
     await admin.dispose()
 
 
-async def make_tokens(url: str, hours: int = 24) -> dict[str, str]:
-    """An access token per demo account, on committed sessions (no argon2 per request)."""
+async def make_tokens(
+    url: str, hours: int = 24, roles: tuple[str, ...] = DEMO_USERS
+) -> dict[str, str]:
+    """An access token per demo account, on committed sessions (no argon2 per request), valid
+    for the session's `hours`."""
     from app.auth.policy import create_access_token
     from app.config import async_url
 
     eng = create_async_engine(async_url(url))
     out: dict[str, str] = {}
     async with eng.begin() as c:
-        for name in DEMO_USERS:
+        for name in roles:
             uid = (
                 await c.execute(text("SELECT id FROM users WHERE username = :u"), {"u": name})
             ).scalar_one()
@@ -90,7 +93,7 @@ async def make_tokens(url: str, hours: int = 24) -> dict[str, str]:
                 ),
                 {"sid": sid, "uid": uid, "h": hours},
             )
-            out[name] = create_access_token(uid, sid)[0]
+            out[name] = create_access_token(uid, sid, minutes=hours * 60)[0]
     await eng.dispose()
     return out
 
