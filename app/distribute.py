@@ -49,6 +49,7 @@ COORDINATOR = (
     "event_intents",
     "auth_sessions",
     "refresh_tokens",
+    "api_tokens",
     "idempotency_keys",
     "rate_counters",
 )

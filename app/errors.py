@@ -46,6 +46,16 @@ CATALOG: dict[str, tuple[int, str, str]] = {
         "Refresh token reused; the session was revoked",
     ),
     "forbidden": (403, "无权执行此操作", "You may not do this"),
+    "read_only_token": (
+        403,
+        "个人访问令牌只能读取（GET），不能修改数据",
+        "A personal API token can only read (GET)",
+    ),
+    "token_scope": (
+        403,
+        "该令牌只能读取地图（矢量瓦片与 OGC API）",
+        "This token reads the map only (vector tiles and OGC API)",
+    ),
     "weak_password": (422, "密码不符合要求", "The password does not meet the rules"),
     "validation_error": (422, "请求内容不合规", "The request is not valid"),
     "malformed_json": (400, "JSON 格式错误", "Malformed JSON"),

@@ -15,6 +15,7 @@ from app.areas.router import router as areas_router
 from app.audit.router import router as audit_router
 from app.auth import tokens
 from app.auth.router import router as auth_router
+from app.auth.signed_url import SignedUrlMiddleware
 from app.basedata import crypto as basedata_crypto
 from app.basedata.router import router as basedata_router
 from app.basedata.transfer_router import router as basedata_transfer_router
@@ -127,6 +128,8 @@ def create_app() -> FastAPI:
             return False
         return True
 
+    # Innermost: `/s/<signed credential>/tiles|ogc…` served as the map with that credential
+    app.add_middleware(SignedUrlMiddleware)
     app.add_middleware(
         BodyLimitMiddleware,
         # the large bodies (photos, imports) come only with a valid token: checked on the

@@ -17,13 +17,15 @@ if [ -z "${TEST_DATABASE_URL:-}" ]; then
   trap cleanup EXIT
 fi
 export TEST_DATABASE_URL
-# The OGC API's real-client tests drive GDAL's command-line tools (ogrinfo, ogr2ogr).
-if ! command -v ogr2ogr >/dev/null || ! command -v ogrinfo >/dev/null; then
-  echo "test: installing gdal-bin" >&2
+# The OGC API's real-client tests drive GDAL's command-line tools (ogrinfo, ogr2ogr) and
+# Debian's QGIS, headless, in its own Python (tests/api/test_gis_token_clients.py).
+if ! command -v ogr2ogr >/dev/null || ! command -v ogrinfo >/dev/null \
+  || ! /usr/bin/python3 -c "import qgis.core" 2>/dev/null; then
+  echo "test: installing gdal-bin and python3-qgis" >&2
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq gdal-bin >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq gdal-bin python3-qgis qgis-providers >/dev/null
 fi
 # The restore drill (tests/ops/test_restore_drill.py) drives pgBackRest.
 scripts/backup.sh install

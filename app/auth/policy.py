@@ -39,8 +39,13 @@ from app.auth.rules import (  # noqa: F401 (re-exported)
 from app.auth.scope import PATH_OBJECTS, area_in_scope, covers, object_chain
 from app.auth.tokens import (  # noqa: F401 (re-exported)
     ALGORITHM,
+    PERSONAL,
+    SIGNED,
     create_access_token,
     decode_access_token,
+    parse_signed,
+    signed_matches,
+    token_digest,
 )
 from app.config import get_settings
 from app.db import DbSession, HotFactory, short_transaction, standalone
@@ -64,7 +69,10 @@ class Principal:
     username: str
     display_name: str
     session_id: uuid.UUID
+    """The login session, or for a personal API token the token's id."""
     posts: list[PostScope] = field(default_factory=list)
+    token_scope: str | None = None
+    """None for a login; `read` or `map` for a personal API token (read-only: GET and HEAD)."""
 
     @property
     def roles(self) -> set[str]:
@@ -90,22 +98,47 @@ class Principal:
 
 # --- loading the caller: one indexed query, cached for at most auth_cache_seconds --------------
 
-_PRINCIPAL = text(
-    """
-    SELECT u.id, u.username, u.display_name,
+_POSTS = """
            coalesce(json_agg(json_build_object(
                'id', p.id, 'role', p.role, 'area_id', p.area_id, 'department_id', p.department_id,
                'grid_ids', (SELECT coalesce(json_agg(pg.grid_id), '[]') FROM post_grids pg
                             WHERE pg.post_id = p.id)
-           ) ORDER BY p.id) FILTER (WHERE p.id IS NOT NULL), '[]') AS posts
-    FROM users u
-    JOIN auth_sessions s ON s.id = :sid AND s.user_id = u.id
+           ) ORDER BY p.id) FILTER (WHERE p.id IS NOT NULL), '[]') AS posts"""
+_CURRENT_POSTS = """
     LEFT JOIN posts p ON p.user_id = u.id AND p.starts_on <= current_date
-                     AND (p.ends_on IS NULL OR p.ends_on >= current_date)
+                     AND (p.ends_on IS NULL OR p.ends_on >= current_date)"""
+
+_PRINCIPAL = text(
+    "SELECT u.id, u.username, u.display_name,"
+    + _POSTS
+    + """
+    FROM users u
+    JOIN auth_sessions s ON s.id = :sid AND s.user_id = u.id"""
+    + _CURRENT_POSTS
+    + """
     WHERE u.id = :uid AND u.is_active AND s.revoked_at IS NULL AND s.expires_at > now()
     GROUP BY u.id
     """
 )
+
+_TOKEN_PRINCIPAL = (
+    """
+    SELECT u.id, u.username, u.display_name, t.id AS token_id, t.scope, t.token_hash,
+           (t.last_used_at IS NULL OR t.last_used_at < now() - interval '5 minutes') AS stale,
+"""
+    + _POSTS
+    + """
+    FROM api_tokens t
+    JOIN users u ON u.id = t.user_id"""
+    + _CURRENT_POSTS
+    + """
+    WHERE {key} AND t.revoked_at IS NULL AND t.expires_at > now() AND u.is_active
+    GROUP BY u.id, t.id
+    """
+)
+_BY_HASH = text(_TOKEN_PRINCIPAL.format(key="t.token_hash = :h"))
+_BY_ID = text(_TOKEN_PRINCIPAL.format(key="t.id = :id"))
+_USED = text("UPDATE api_tokens SET last_used_at = now() WHERE id = :id")
 
 
 class _Cache:
@@ -119,12 +152,13 @@ class _Cache:
             return None
         return hit[1]
 
-    def put(self, p: Principal) -> None:
+    def put(self, p: Principal, key: uuid.UUID | None = None) -> None:
         ttl = get_settings().auth_cache_seconds
         if ttl <= 0:
             return
-        self.items[p.session_id] = (time.monotonic() + ttl, p)
-        self.items.move_to_end(p.session_id)
+        key = key or p.session_id
+        self.items[key] = (time.monotonic() + ttl, p)
+        self.items.move_to_end(key)
         while len(self.items) > self.size:
             self.items.popitem(last=False)
 
@@ -154,7 +188,13 @@ async def load_principal(session: AsyncSession, user_id: int, sid: uuid.UUID) ->
         raise ApiError(
             "invalid_token", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
         )
-    p = Principal(
+    p = _principal(row, sid, None)
+    principal_cache.put(p)
+    return p
+
+
+def _principal(row: Any, sid: uuid.UUID, token_scope: str | None) -> Principal:
+    return Principal(
         user_id=row.id,
         username=row.username,
         display_name=row.display_name,
@@ -169,9 +209,67 @@ async def load_principal(session: AsyncSession, user_id: int, sid: uuid.UUID) ->
             )
             for x in row.posts
         ],
+        token_scope=token_scope,
     )
-    principal_cache.put(p)
+
+
+token_cache = _Cache()
+"""Principals of personal API tokens, keyed by a digest of the credential as presented."""
+
+MAP_PATHS = ("/tiles/", "/ogc")
+"""What a `map` token and every signed URL may read."""
+
+
+async def load_token_principal(session: AsyncSession, credential: str) -> Principal:
+    """The owner of a personal API token (`wgp_…`) or of its signed URL form (`wgs_…`), which
+    reads the map only. 401 when unknown, forged, revoked, expired or of a disabled account."""
+    digest = token_digest(credential)
+    key = uuid.UUID(digest[:32])
+    cached = token_cache.get(key)
+    if cached is not None:
+        return cached
+    signed = parse_signed(credential) if credential.startswith(SIGNED) else None
+    async with short_transaction(session):
+        conn = await session.connection()
+        if signed is not None:
+            row = (await conn.execute(_BY_ID, {"id": signed[0]})).first()
+            if row is not None and not signed_matches(row.token_id, row.token_hash, signed[1]):
+                row = None
+        elif credential.startswith(PERSONAL):
+            row = (await conn.execute(_BY_HASH, {"h": digest})).first()
+        else:
+            row = None
+        if row is not None and row.stale:
+            await conn.execute(_USED, {"id": row.token_id})
+    if row is None:
+        raise ApiError(
+            "invalid_token", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
+        )
+    p = _principal(row, row.token_id, "map" if signed is not None else row.scope)
+    token_cache.put(p, key)
     return p
+
+
+def _route_path(request: Request) -> str:
+    path: str = request.scope["path"]
+    root: str = request.scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
+async def authenticate(request: Request, session: AsyncSession, token: str) -> Principal:
+    """The caller of a bearer credential: an access token of a login, or a personal API token
+    (read-only: GET and HEAD; a `map` token or signed URL: the tiles and OGC API only)."""
+    if token.startswith((PERSONAL, SIGNED)):
+        who = await load_token_principal(session, token)
+        if request.method not in ("GET", "HEAD"):
+            raise ApiError("read_only_token")
+        if who.token_scope == "map" and not _route_path(request).startswith(MAP_PATHS):
+            raise ApiError("token_scope")
+    else:
+        user_id, sid = decode_access_token(token)
+        who = await load_principal(session, user_id, sid)
+    request.state.principal = who
+    return who
 
 
 # --- the route dependency -----------------------------------------------------------------------
@@ -255,9 +353,7 @@ def require(permission: str) -> Callable[..., Coroutine[Any, Any, Any]]:
     ) -> Principal | None:
         if not token:
             raise ApiError("unauthenticated", headers={"WWW-Authenticate": "Bearer"})
-        user_id, sid = decode_access_token(token)
-        who = await load_principal(session, user_id, sid)
-        request.state.principal = who
+        who = await authenticate(request, session, token)
         if not who.posts_for(rule):
             await record_denial(session, request, who, permission, "role")
             raise ApiError(
@@ -336,10 +432,7 @@ def optional(permission: str) -> Callable[..., Coroutine[Any, Any, Principal | N
     ) -> Principal | None:
         if not token:
             return None
-        user_id, sid = decode_access_token(token)
-        who = await load_principal(session, user_id, sid)
-        request.state.principal = who
-        return who
+        return await authenticate(request, session, token)
 
     maybe.__policy__ = permission  # type: ignore[attr-defined]
     return maybe

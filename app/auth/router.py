@@ -3,13 +3,14 @@ in `app.users.router`)."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request, Response, status
 
 from app.auth import service
 from app.auth.policy import Public, SignedIn
-from app.auth.schemas import RefreshIn, TokenOut
+from app.auth.schemas import ApiTokenCreated, ApiTokenIn, ApiTokenOut, RefreshIn, TokenOut
 from app.db import DbSession, ReaderFactory
 from app.http import ApiRoute
 from app.ratelimit import check, login_limits
@@ -54,4 +55,41 @@ async def refresh(
 @router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT, summary="End this session")
 async def logout(request: Request, session: DbSession, who: SignedIn) -> Response:
     await service.logout(session, who, request)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/me/api-tokens",
+    response_model=ApiTokenCreated,
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a personal API token (read-only, for GIS tools), shown once",
+    responses={403: {"description": "A personal API token cannot create tokens"}},
+)
+async def create_api_token(
+    body: ApiTokenIn, request: Request, session: DbSession, who: SignedIn
+) -> dict[str, Any]:
+    return await service.create_api_token(
+        session, who, body.name, body.scope, body.expires_in_days, request
+    )
+
+
+@router.get(
+    "/me/api-tokens",
+    response_model=list[ApiTokenOut],
+    summary="Your personal API tokens (never their secrets)",
+)
+async def list_api_tokens(session: DbSession, who: SignedIn) -> list[dict[str, Any]]:
+    return await service.list_api_tokens(session, who)
+
+
+@router.delete(
+    "/me/api-tokens/{token_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Revoke one of your personal API tokens (and its signed URLs)",
+    responses={404: {"description": "No such token of yours"}},
+)
+async def revoke_api_token(
+    token_id: uuid.UUID, request: Request, session: DbSession, who: SignedIn
+) -> Response:
+    await service.revoke_api_token(session, who, token_id, request)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

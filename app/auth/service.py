@@ -14,12 +14,13 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.audit.service import client_ip, record
-from app.auth.models import AuthSession, RefreshToken, User
+from app.auth.models import ApiToken, AuthSession, RefreshToken, User
 from app.auth.passwords import hash_password, needs_rehash, verify_password
-from app.auth.policy import Principal, create_access_token, principal_cache
+from app.auth.policy import Principal, create_access_token, principal_cache, token_cache
+from app.auth.tokens import new_personal_token, signed_credential, token_digest
 from app.config import get_settings
 from app.db import keep
-from app.errors import ApiError
+from app.errors import ApiError, not_found
 
 
 def _hash_token(token: str) -> str:
@@ -270,3 +271,98 @@ async def revoke_user_sessions(session: AsyncSession, user_id: int, reason: str)
         .values(revoked_at=func.now(), revoked_reason=reason)
     )
     principal_cache.evict(user_id=user_id)
+    token_cache.evict(user_id=user_id)
+
+
+# --- personal API tokens ---------------------------------------------------------------------
+
+
+async def create_api_token(
+    session: AsyncSession, who: Principal, name: str, scope: str, days: int, request: Request
+) -> dict[str, Any]:
+    """A personal API token of the caller (read-only, on the caller's posts), shown once with
+    its signed URL prefix. Audited."""
+    if who.token_scope is not None:
+        raise ApiError("read_only_token")
+    secret = new_personal_token()
+    digest = token_digest(secret)
+    row = ApiToken(
+        id=uuid.uuid4(),
+        user_id=who.user_id,
+        name=name,
+        scope=scope,
+        token_hash=digest,
+        hint=secret[:10],
+        expires_at=(await session.execute(select(func.now()))).scalar_one() + timedelta(days=days),
+    )
+    session.add(row)
+    await session.flush()
+    await session.refresh(row)
+    await record(
+        session,
+        "api_token_created",
+        actor=who,
+        request=request,
+        object_type="api_token",
+        object_id=str(row.id),
+        detail={"name": name, "scope": scope, "expires_at": row.expires_at.isoformat()},
+    )
+    base = str(request.base_url).rstrip("/")
+    return {
+        **_token_out(row),
+        "token": secret,
+        "signed_url_prefix": f"{base}/s/{signed_credential(row.id, digest)}",
+    }
+
+
+_TOKEN_FIELDS = (
+    *("id", "name", "scope", "hint", "created_at", "expires_at"),
+    *("last_used_at", "revoked_at"),
+)
+
+
+def _token_out(row: ApiToken) -> dict[str, Any]:
+    return {k: getattr(row, k) for k in _TOKEN_FIELDS}
+
+
+async def list_api_tokens(session: AsyncSession, who: Principal) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        select(ApiToken).where(ApiToken.user_id == who.user_id).order_by(ApiToken.created_at)
+    )
+    return [_token_out(r) for r in rows.scalars()]
+
+
+async def revoke_api_token(
+    session: AsyncSession, who: Principal, token_id: uuid.UUID, request: Request
+) -> None:
+    """End one of the caller's tokens (and its signed URLs) at once in this process, within
+    `auth_cache_seconds` in the others. Someone else's token is a 404, like one that does not
+    exist. A token cannot revoke itself or others (read-only)."""
+    if who.token_scope is not None:
+        raise ApiError("read_only_token")
+    done = await session.execute(
+        update(ApiToken)
+        .where(
+            ApiToken.id == token_id,
+            ApiToken.user_id == who.user_id,
+            ApiToken.revoked_at.is_(None),
+        )
+        .values(revoked_at=func.now())
+        .returning(ApiToken.id)
+    )
+    if done.scalar_one_or_none() is None:
+        exists = await session.execute(
+            select(ApiToken.id).where(ApiToken.id == token_id, ApiToken.user_id == who.user_id)
+        )
+        if exists.scalar_one_or_none() is None:
+            raise not_found("令牌", "Token", token_id)
+        return  # already revoked: revoking again changes nothing
+    token_cache.evict(user_id=who.user_id)
+    await record(
+        session,
+        "api_token_revoked",
+        actor=who,
+        request=request,
+        object_type="api_token",
+        object_id=str(token_id),
+    )

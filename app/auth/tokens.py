@@ -1,7 +1,13 @@
-"""Bearer access tokens (JWT, HS256, short-lived; the refresh tokens are in `app.auth.service`)."""
+"""Bearer access tokens (JWT, HS256, short-lived; the refresh tokens are in `app.auth.service`),
+and the two forms of a personal API token (`wgp_…`, sent as a header; `wgs_…`, the signed URL
+prefix derived from it for clients that cannot send headers)."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import re
+import secrets
 import time
 import uuid
 
@@ -46,3 +52,41 @@ def decode_access_token(token: str) -> tuple[int, uuid.UUID]:
         raise ApiError(
             "invalid_token", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
         ) from None
+
+
+PERSONAL = "wgp_"
+"""A personal API token: `wgp_` and 43 characters of base64url (256 random bits)."""
+SIGNED = "wgs_"
+"""A signed URL credential: `wgs_`, the token's id (32 hex) and an HMAC of it (40 hex)."""
+_SIGNED = re.compile(r"^wgs_([0-9a-f]{32})([0-9a-f]{40})$")
+
+
+def new_personal_token() -> str:
+    return PERSONAL + secrets.token_urlsafe(32)
+
+
+def token_digest(token: str) -> str:
+    """What is stored of a personal token: its SHA-256 (the token has 256 bits of entropy, so a
+    plain hash is safe; a slow hash would cost every request)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _mac(token_id: uuid.UUID, digest: str) -> str:
+    key = get_settings().signing_key.encode()
+    return hmac.new(key, f"signed-url:{token_id.hex}:{digest}".encode(), "sha256").hexdigest()[:40]
+
+
+def signed_credential(token_id: uuid.UUID, digest: str) -> str:
+    """The URL form of a token: bound to the token (revoking it ends the URL) and to the
+    server's key, and not the token itself (the URL in a QGIS project cannot be replayed as a
+    header against the rest of the API: the policy keeps it to the map)."""
+    return f"{SIGNED}{token_id.hex}{_mac(token_id, digest)}"
+
+
+def parse_signed(credential: str) -> tuple[uuid.UUID, str] | None:
+    m = _SIGNED.match(credential)
+    return (uuid.UUID(m.group(1)), m.group(2)) if m else None
+
+
+def signed_matches(token_id: uuid.UUID, digest: str, mac: str) -> bool:
+    return hmac.compare_digest(_mac(token_id, digest), mac)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from collections.abc import MutableMapping
 from typing import Any
@@ -21,9 +22,16 @@ from app import pii
 _TAGS = {"mobile": "[phone]", "landline": "[phone]", "id_number": "[id-number]"}
 
 
+_CREDENTIAL = re.compile(r"wg[ps]_[A-Za-z0-9_-]{20,}|eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_.-]{8,}")
+"""Personal API tokens, their signed URL form and JWTs (a path or a message may carry one)."""
+
+
 def scrub(text: str) -> str:
     """`text` with the personal data that the one detector (`app.pii.find`) finds in it replaced
-    by a tag: `[phone]`, `[id-number]`, `[bank-card]`, `[plate]`, `[email]`."""
+    by a tag: `[phone]`, `[id-number]`, `[bank-card]`, `[plate]`, `[email]`; and credentials by
+    `[credential]`."""
+    if "wg" in text or "eyJ" in text:
+        text = _CREDENTIAL.sub("[credential]", text)
     found = pii.find(text)
     if not found:
         return text
