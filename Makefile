@@ -86,7 +86,7 @@ ha-up: venv
 ha-down:
 	@scripts/ha.sh down
 
-## make test-ha: a fresh HA cluster, the failover test on it, the cluster removed
+## make test-ha: a fresh HA cluster, the read-replica and failover tests on it, the cluster removed
 ## make test-citus: the API suite on a Citus cluster (WANGGE_CITUS_URL: the coordinator, with its
 ## workers registered; scripts/citus.sh starts one from an installed Citus). Run by hand.
 test-citus: venv console field
@@ -95,7 +95,7 @@ test-citus: venv console field
 test-ha: venv
 	@scripts/ha.sh destroy >/dev/null 2>&1 || true
 	@WANGGE_PG_FSYNC=$${WANGGE_PG_FSYNC:-off} scripts/ha.sh up
-	@set +e; WANGGE_HA_TEST=1 .venv/bin/pytest -q -s -p no:cacheprovider tests/ops/test_failover.py $(ARGS); \
+	@set +e; WANGGE_HA_TEST=1 .venv/bin/pytest -q -s -p no:cacheprovider tests/ops/test_replica.py tests/ops/test_failover.py $(ARGS); \
 	  rc=$$?; scripts/ha.sh destroy; exit $$rc
 
 ## make lock: regenerate requirements/*.txt from pyproject.toml (uv, in its own venv)

@@ -73,6 +73,19 @@ class Settings(BaseSettings):
     (`plan_cache_mode = force_generic_plan`, `app.db.Database.hot`)."""
     db_hot_max_overflow: int = Field(16, ge=0, le=100)
     """Connections beyond the hot pool a worker may open under load."""
+    database_replica_url: str | None = Field(None, max_length=2000)
+    """A streaming standby (or a multi-host URL with `target_session_attrs=prefer-standby`) for
+    the reads that may trail the primary by a moment: vector tiles, the OGC API, figures and
+    their exports (`app.db.ReplicaReader`). Unset: everything reads the primary. The case API,
+    sync and everything after a write read the primary (read-your-writes)."""
+    replica_max_lag_seconds: float = Field(30, ge=0, le=3600)
+    """A replica further behind than this (or unreachable) is not read: the primary is, until
+    the next check."""
+    replica_check_seconds: float = Field(5, ge=0.5, le=300)
+    """How often each process measures its replica's lag."""
+    replica_wait_ms: int = Field(500, ge=0, le=10_000)
+    """How long a figure waits for the replica to replay the primary's catch-up of the facts
+    before it reads the primary instead (figures are exact either way)."""
     db_pre_ping: bool = False
     """Ping each pooled connection before use (a round trip per request). Off: a connection the
     database dropped fails one request with 503, and a disconnect invalidates the whole pool, so
@@ -360,10 +373,11 @@ class Settings(BaseSettings):
             if p.strip()
         ]
 
-    @field_validator("database_url")
+    @field_validator("database_url", "database_replica_url")
     @classmethod
-    def _check_url(cls, v: str) -> str:
-        async_url(v)
+    def _check_url(cls, v: str | None) -> str | None:
+        if v is not None:
+            async_url(v)
         return v
 
     @model_validator(mode="after")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Annotated, Any, TypeVar
@@ -34,7 +35,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 
-from app.config import Settings, get_settings
+from app.config import Settings, async_url, get_settings
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -78,11 +79,12 @@ def make_engine(
     pool_size: int | None = None,
     max_overflow: int | None = None,
     server_settings: dict[str, str] | None = None,
+    url: str | None = None,
     **kw: Any,
 ) -> AsyncEngine:
     s = settings or get_settings()
     engine = create_async_engine(
-        s.async_database_url,
+        url or s.async_database_url,
         pool_size=s.db_pool_size if pool_size is None else pool_size,
         max_overflow=s.db_max_overflow if max_overflow is None else max_overflow,
         pool_pre_ping=s.db_pre_ping,
@@ -137,6 +139,12 @@ class Database:
         self._hot_base: AsyncEngine | None = None
         self._factory: async_sessionmaker[AsyncSession] | None = None
         self._settings: Settings | None = None
+        self._replica: AsyncEngine | None = None
+        self._replica_base: AsyncEngine | None = None
+        self._replica_next_check = 0.0
+        self._replica_usable = False
+        self.replica_lag: float | None = None
+        """The replica's lag in seconds at the last check (None: none configured, or down)."""
 
     def configure(self, settings: Settings | None) -> None:
         """The settings of the next engine (after `dispose`); None = the process's settings.
@@ -177,12 +185,59 @@ class Database:
             self._hot = self._hot_base.execution_options(isolation_level="AUTOCOMMIT")
         return self._hot
 
+    @property
+    def replica(self) -> AsyncEngine | None:
+        """The read replica's pool, in autocommit (`WANGGE_DATABASE_REPLICA_URL`), or None."""
+        s = self._settings or get_settings()
+        if not s.database_replica_url:
+            return None
+        if self._replica is None:
+            self._replica_base = make_engine(
+                self._settings,
+                url=async_url(s.database_replica_url),
+                server_settings={"application_name": "wangge-replica"},
+            )
+            self._replica = self._replica_base.execution_options(isolation_level="AUTOCOMMIT")
+        return self._replica
+
+    async def read_engine(self) -> AsyncEngine | None:
+        """The replica when one is configured, reachable and within `replica_max_lag_seconds`
+        at its last check (every `replica_check_seconds`, by whichever request comes first);
+        None: read the primary."""
+        replica = self.replica
+        if replica is None:
+            return None
+        s = self._settings or get_settings()
+        now = time.monotonic()
+        if now >= self._replica_next_check:
+            self._replica_next_check = now + s.replica_check_seconds
+            try:
+                async with asyncio.timeout(s.db_connect_timeout_seconds + 1):
+                    async with replica.connect() as c:
+                        lag = (await c.execute(_REPLICA_LAG)).scalar()
+                self.replica_lag = float(lag or 0)
+                self._replica_usable = self.replica_lag <= s.replica_max_lag_seconds
+            except Exception as e:  # down, refused, timed out: the primary serves
+                self.replica_down(e)
+        return replica if self._replica_usable else None
+
+    def replica_down(self, error: BaseException) -> None:
+        if self._replica_usable or self.replica_lag is not None:
+            log.warning("read replica unusable (%s): reading the primary", type(error).__name__)
+        self._replica_usable = False
+        self.replica_lag = None
+
     def session(self) -> AsyncSession:
         self.engine  # noqa: B018 - creates the factory
         assert self._factory is not None
         return self._factory()
 
     async def dispose(self) -> None:
+        if self._replica_base is not None:
+            await self._replica_base.dispose()
+            self._replica_base = self._replica = None
+            self._replica_next_check = 0.0
+            self._replica_usable = False
         if self._hot_base is not None:
             await self._hot_base.dispose()
             self._hot_base = self._hot = None
@@ -192,6 +247,15 @@ class Database:
             self._reader = None
             self._factory = None
 
+
+_REPLICA_LAG = text(
+    """
+    SELECT CASE WHEN NOT pg_is_in_recovery() THEN 0
+                WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+                ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END
+    """
+)
+"""Seconds the replica trails (0 when it has replayed all it received, or is a primary)."""
 
 db = Database()
 
@@ -315,6 +379,63 @@ async def get_reader() -> AsyncIterator[AsyncConnection]:
 
 
 DbReader = Annotated[AsyncConnection, Depends(get_reader)]
+
+
+async def get_replica_reader() -> AsyncIterator[AsyncConnection]:
+    """An autocommit connection to the read replica (`Database.read_engine`), or to the primary
+    when there is none, it lags or it cannot be reached."""
+    engine = await db.read_engine()
+    conn: AsyncConnection | None = None
+    if engine is not None:
+        try:
+            conn = await engine.connect()
+        except Exception as e:
+            db.replica_down(e)
+    if conn is None:
+        conn = await db.reader.connect()
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+ReplicaReader = Annotated[AsyncConnection, Depends(get_replica_reader)]
+"""`DbReader` for the reads that may trail the primary by a moment (tiles, OGC, figures): on the
+replica when one is configured and fresh enough (docs/operations.md, read replicas)."""
+
+
+_LSN = text("SELECT pg_current_wal_lsn()::text")
+_REPLAYED = text(
+    "SELECT NOT pg_is_in_recovery() OR pg_last_wal_replay_lsn() >= CAST(:lsn AS pg_lsn)"
+)
+
+
+async def replica_after(primary: AsyncConnection) -> AsyncConnection | None:
+    """Read-your-writes on the replica: a connection to it once it has replayed everything the
+    primary has written so far (polled for at most `replica_wait_ms`), or None (read the
+    primary). The caller closes the connection."""
+    engine = await db.read_engine()
+    if engine is None:
+        return None
+    lsn = (await primary.execute(_LSN)).scalar()
+    wait = (db._settings or get_settings()).replica_wait_ms / 1000
+    try:
+        conn = await engine.connect()
+    except Exception as e:
+        db.replica_down(e)
+        return None
+    deadline = time.monotonic() + wait
+    try:
+        while not (await conn.execute(_REPLAYED, {"lsn": lsn})).scalar():
+            if time.monotonic() >= deadline:
+                await conn.close()
+                return None
+            await asyncio.sleep(0.01)
+    except Exception as e:
+        db.replica_down(e)
+        await conn.close()
+        return None
+    return conn
 
 
 async def get_reader_factory() -> Callable[[], AbstractAsyncContextManager[AsyncConnection]]:

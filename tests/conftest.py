@@ -129,6 +129,7 @@ async def anon(session: AsyncSession, conn: AsyncConnection) -> AsyncIterator[ht
         get_hot_reader,
         get_reader,
         get_reader_factory,
+        get_replica_reader,
         get_session,
         transaction,
     )
@@ -153,6 +154,7 @@ async def anon(session: AsyncSession, conn: AsyncConnection) -> AsyncIterator[ht
     app.dependency_overrides[get_session] = _session
     app.dependency_overrides[get_reader] = _reader
     app.dependency_overrides[get_hot_reader] = _reader
+    app.dependency_overrides[get_replica_reader] = _reader
     app.dependency_overrides[get_reader_factory] = lambda: _connect
     app.dependency_overrides[get_hot_factory] = lambda: _connect
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
@@ -161,6 +163,7 @@ async def anon(session: AsyncSession, conn: AsyncConnection) -> AsyncIterator[ht
     app.dependency_overrides.pop(get_session, None)
     app.dependency_overrides.pop(get_reader, None)
     app.dependency_overrides.pop(get_hot_reader, None)
+    app.dependency_overrides.pop(get_replica_reader, None)
     app.dependency_overrides.pop(get_reader_factory, None)
     app.dependency_overrides.pop(get_hot_factory, None)
 

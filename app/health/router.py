@@ -24,7 +24,7 @@ async def healthz(_: Public) -> dict[str, str]:
 @router.get(
     "/readyz",
     summary="Readiness: the primary database answers a PL/pgSQL call, migrations at head, "
-    "PostGIS present",
+    "PostGIS present; the read replica's lag when one is configured",
     responses={503: {"description": "Not ready; the problem says why"}},
 )
 async def readyz(_: Public) -> dict[str, Any]:
@@ -61,4 +61,9 @@ async def readyz(_: Public) -> dict[str, Any]:
             + (", connected to a standby" if ready.get("standby") else ""),
             headers={"Retry-After": "5"},
         )
-    return {"status": "ready", "revision": rev, "postgis": postgis}
+    out: dict[str, Any] = {"status": "ready", "revision": rev, "postgis": postgis}
+    if db.replica is not None:
+        # the replica does not decide readiness (reads fall back to the primary): it is reported
+        used = await db.read_engine() is not None
+        out["replica"] = {"in_use": used, "lag_seconds": db.replica_lag}
+    return out

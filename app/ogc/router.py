@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request, Response
 
 from app.auth.policy import MapReader
-from app.db import DbReader
+from app.db import ReplicaReader
 from app.errors import ApiError
 from app.http import ApiRoute
 from app.ogc import apidoc, query, service
@@ -143,7 +143,7 @@ async def _collection(request: Request, reader: Any, c: service.Collection) -> d
 
 
 @router.get("/collections", response_model=Collections, summary="The feature collections")
-async def collections(request: Request, reader: DbReader, who: MapReader) -> Response:
+async def collections(request: Request, reader: ReplicaReader, who: MapReader) -> Response:
     _params(request, set())
     b = _base(request)
     return FastJSON(
@@ -159,7 +159,7 @@ async def collections(request: Request, reader: DbReader, who: MapReader) -> Res
 
 @router.get("/collections/{collection_id}", response_model=CollectionOut, summary="One collection")
 async def collection(
-    collection_id: str, request: Request, reader: DbReader, who: MapReader
+    collection_id: str, request: Request, reader: ReplicaReader, who: MapReader
 ) -> Response:
     c = service.get_collection(collection_id)
     _params(request, set())
@@ -185,7 +185,9 @@ async def queryables(collection_id: str, request: Request, who: MapReader) -> Re
     "sortby, properties)",
     responses=_GEOJSON_RESPONSE,
 )
-async def items(collection_id: str, request: Request, reader: DbReader, who: MapReader) -> Response:
+async def items(
+    collection_id: str, request: Request, reader: ReplicaReader, who: MapReader
+) -> Response:
     c = service.get_collection(collection_id)
     p = _params(request, _ITEMS | set(c.filters))
     crs = service.parse_crs(p.get("crs"), "crs")
@@ -248,7 +250,7 @@ async def items(collection_id: str, request: Request, reader: DbReader, who: Map
     responses=_GEOJSON_RESPONSE,
 )
 async def item(
-    collection_id: str, fid: str, request: Request, reader: DbReader, who: MapReader
+    collection_id: str, fid: str, request: Request, reader: ReplicaReader, who: MapReader
 ) -> Response:
     c = service.get_collection(collection_id)
     p = _params(request, {"crs"})

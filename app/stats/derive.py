@@ -15,13 +15,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.config import get_settings
-from app.db import DbReader, unit_of_work
+from app.db import DbReader, replica_after, unit_of_work
 from app.events.outbox import catch_up
 
 log = logging.getLogger("wangge.derive")
@@ -39,10 +40,19 @@ async def run_forever(stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), timeout=period)
 
 
-async def fresh_reader(reader: DbReader) -> AsyncConnection:
-    """The request's autocommit reader, after the facts have caught up (its own transaction)."""
+async def fresh_reader(reader: DbReader) -> AsyncIterator[AsyncConnection]:
+    """An autocommit reader after the facts have caught up (on the primary, its own
+    transaction): the read replica once it has replayed that catch-up (`app.db.replica_after`),
+    else the primary. Figures are exact either way."""
     await catch_up(reader)
-    return reader
+    replica = await replica_after(reader)
+    if replica is None:
+        yield reader
+        return
+    try:
+        yield replica
+    finally:
+        await replica.close()
 
 
 FactsReader = Annotated[AsyncConnection, Depends(fresh_reader)]

@@ -17,7 +17,7 @@ from pydantic import BeforeValidator
 
 from app.auth.policy import RULES, CaseReader, CoverageReader, Public
 from app.auth.scope import rule_statement_binds
-from app.db import DbReader
+from app.db import ReplicaReader
 from app.errors import ApiError
 from app.http import ApiRoute
 from app.responses import FastJSON
@@ -130,7 +130,9 @@ def _filters(
     response_class=Response,
     responses=_TILE_RESPONSES,
 )
-async def grids_tile(request: Request, z: Z, x: X, y: Y, reader: DbReader, who: Public) -> Response:
+async def grids_tile(
+    request: Request, z: Z, x: X, y: Y, reader: ReplicaReader, who: Public
+) -> Response:
     return await _tile(request, reader, service.LAYERS["grids"], z, x, y, {})
 
 
@@ -140,7 +142,9 @@ async def grids_tile(request: Request, z: Z, x: X, y: Y, reader: DbReader, who: 
     response_class=Response,
     responses=_TILE_RESPONSES,
 )
-async def areas_tile(request: Request, z: Z, x: X, y: Y, reader: DbReader, who: Public) -> Response:
+async def areas_tile(
+    request: Request, z: Z, x: X, y: Y, reader: ReplicaReader, who: Public
+) -> Response:
     return await _tile(request, reader, service.LAYERS["areas"], z, x, y, {})
 
 
@@ -156,7 +160,7 @@ async def cases_tile(
     x: X,
     y: Y,
     who: CaseReader,
-    reader: DbReader,
+    reader: ReplicaReader,
     status_: StatusQ = None,
     category: CategoryQ = None,
     since: SinceQ = None,
@@ -180,7 +184,7 @@ async def hotspots_tile(
     x: X,
     y: Y,
     who: CaseReader,
-    reader: DbReader,
+    reader: ReplicaReader,
     status_: Annotated[
         list[str] | None, Query(alias="status", description="Statuses (repeat); default: all")
     ] = None,
@@ -215,7 +219,7 @@ async def coverage_tile(
     x: X,
     y: Y,
     who: CoverageReader,
-    reader: DbReader,
+    reader: ReplicaReader,
     since: Annotated[
         LocalInstant | None, Query(description="Visited at or after (default: 30 days ago)")
     ] = None,
@@ -264,12 +268,12 @@ async def _tilejson(request: Request, reader: Any, name: str) -> Response:
 
 
 @router.get("/grids.json", response_model=TileJSON, summary="TileJSON 3.0 of the grids layer")
-async def grids_tilejson(request: Request, reader: DbReader, who: Public) -> Response:
+async def grids_tilejson(request: Request, reader: ReplicaReader, who: Public) -> Response:
     return await _tilejson(request, reader, "grids")
 
 
 @router.get("/areas.json", response_model=TileJSON, summary="TileJSON 3.0 of the areas layer")
-async def areas_tilejson(request: Request, reader: DbReader, who: Public) -> Response:
+async def areas_tilejson(request: Request, reader: ReplicaReader, who: Public) -> Response:
     return await _tilejson(request, reader, "areas")
 
 
@@ -281,7 +285,7 @@ async def areas_tilejson(request: Request, reader: DbReader, who: Public) -> Res
 async def cases_tilejson(
     request: Request,
     who: CaseReader,
-    reader: DbReader,
+    reader: ReplicaReader,
     status_: StatusQ = None,
     category: CategoryQ = None,
     since: SinceQ = None,
@@ -300,7 +304,7 @@ async def cases_tilejson(
 async def hotspots_tilejson(
     request: Request,
     who: CaseReader,
-    reader: DbReader,
+    reader: ReplicaReader,
     status_: StatusQ = None,
     category: CategoryQ = None,
     since: SinceQ = None,
@@ -319,7 +323,7 @@ async def hotspots_tilejson(
 async def coverage_tilejson(
     request: Request,
     who: CoverageReader,
-    reader: DbReader,
+    reader: ReplicaReader,
     since: Annotated[LocalInstant | None, Query(description="Visited at or after")] = None,
 ) -> Response:
     return await _tilejson(request, reader, "coverage")
