@@ -309,6 +309,13 @@ class Settings(BaseSettings):
     """GET /metrics answers loopback clients only; with this set, any client that sends
     `Authorization: Bearer <token>` (and no other)."""
 
+    otel_endpoint: str | None = Field(None, pattern=r"^https?://", max_length=500)
+    """OpenTelemetry traces (off when unset): the OTLP/HTTP endpoint of a collector, e.g.
+    `http://otel-collector:4318`; spans go to `<endpoint>/v1/traces`. A span per request
+    (method and route template, status, request id: never the path's values, the query string
+    or the body), and one per statement (its text has binds, never values)."""
+    otel_service_name: str = Field("wangge", min_length=1, max_length=100)
+    """`service.name` of the traces."""
     access_log: bool = False
     """One JSON log line per request (method, route template, status, milliseconds; never the
     query string or the body), with its request id. Off by default, as uvicorn's access log is

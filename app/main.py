@@ -99,6 +99,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await t
     await event_stream.hub.stop()
     await db.dispose()
+    observability.shutdown_tracing()
 
 
 def create_app() -> FastAPI:
@@ -112,6 +113,16 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # served by app.docs_ui from the package, not a CDN
         redoc_url=None,
+        # FastAPI's own OpenTelemetry spans carry the path's and the query string's values and
+        # exception messages (personal data, signed URL credentials): ours carry none of them
+        # (app.observability.tracing).
+        telemetry={
+            "tracing": False,
+            "metrics": False,
+            "logs": False,
+            "operation_spans": False,
+            "auto_configure": False,
+        },
     )
     docs_ui.install(app, "wangge")
     errors.install(app)

@@ -10,16 +10,19 @@ from collections.abc import Callable
 
 from fastapi import FastAPI
 
+from app.config import get_settings
 from app.observability import metrics
 from app.observability.logs import configure_logging
 from app.observability.middleware import RequestContextMiddleware
 from app.observability.router import metrics_endpoint
+from app.observability.tracing import configure_tracing, shutdown_tracing
 
-__all__ = ["configure_logging", "install", "metrics"]
+__all__ = ["configure_logging", "install", "metrics", "shutdown_tracing"]
 
 
 def install(app: FastAPI, *, sse_subscribers: Callable[[], int] | None = None) -> None:
     configure_logging()
+    configure_tracing(get_settings())
     if sse_subscribers is not None:
         metrics.SSE_SUBSCRIBERS.set_function(lambda: float(sse_subscribers()))
     # Outermost but for Starlette's own error middleware: every answer gets its request id.

@@ -15,7 +15,7 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import get_settings
-from app.observability import metrics
+from app.observability import metrics, tracing
 
 _SANE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 log = structlog.get_logger("wangge.access")
@@ -61,13 +61,26 @@ class RequestContextMiddleware:
                 ]
             await send(message)
 
+        method = scope.get("method", "")
+        span = (
+            tracing.start_request_span(method, scope.get("headers") or [], rid)
+            if tracing.tracer is not None
+            else None
+        )
         with structlog.contextvars.bound_contextvars(request_id=rid):
             try:
-                await self.app(scope, receive, send_with_id)
+                if span is not None:
+                    from opentelemetry import trace
+
+                    with trace.use_span(span, end_on_exit=False):
+                        await self.app(scope, receive, send_with_id)
+                else:
+                    await self.app(scope, receive, send_with_id)
             finally:
                 elapsed = time.perf_counter() - started
                 route = route_template(scope)
-                method = scope.get("method", "")
+                if span is not None:
+                    tracing.end_request_span(span, method, route, status)
                 if route != "/metrics":
                     metrics.REQUESTS.labels(method, route, str(status)).inc()
                     metrics.LATENCY.labels(method, route).observe(elapsed)
