@@ -406,7 +406,8 @@ replica when one is configured and fresh enough (docs/operations.md, read replic
 
 _LSN = text("SELECT pg_current_wal_lsn()::text")
 _REPLAYED = text(
-    "SELECT NOT pg_is_in_recovery() OR pg_last_wal_replay_lsn() >= CAST(:lsn AS pg_lsn)"
+    "SELECT NOT pg_is_in_recovery() "
+    "OR pg_last_wal_replay_lsn() >= CAST(CAST(:lsn AS text) AS pg_lsn)"
 )
 
 

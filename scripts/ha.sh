@@ -11,6 +11,8 @@
 #   scripts/ha.sh primary            the name of the current primary (node1..node3)
 #   scripts/ha.sh kill NODE          SIGKILL NODE's Patroni and its postmaster (a machine dying)
 #   scripts/ha.sh start-node NODE    start NODE's Patroni again (it rejoins as a standby)
+#   scripts/ha.sh maintenance on|off Patroni's maintenance mode (it stops managing the nodes: a
+#                                    standby's paused replay stays paused, as the replica test needs)
 # Ports: WANGGE_HA_PORT (55440) for etcd, +1 etcd peers, +2..+4 PostgreSQL, +12..+14 Patroni's API.
 # Data: /var/tmp/wangge-ha-<checkout hash> (linked as .data/ha), never in git. As root, PostgreSQL,
 # Patroni and etcd run as the unprivileged `postgres` user (initdb refuses root).
@@ -194,6 +196,13 @@ case "${1:-}" in
   destroy) down; rm -rf "$root"; rm -f "$here/.data/ha" ;;
   url) url "${2:-wangge}" ;;
   status) patronictl -c "$root/node1/patroni.yml" list ;;
+  maintenance)
+    case "${2:?on|off}" in
+      # idempotent: pausing a paused cluster (or resuming a managed one) is not an error
+      on) patronictl -c "$root/node1/patroni.yml" pause --wait >&2 || patronictl -c "$root/node1/patroni.yml" list | grep -q "Maintenance mode: on" ;;
+      off) patronictl -c "$root/node1/patroni.yml" resume --wait >&2 || ! patronictl -c "$root/node1/patroni.yml" list | grep -q "Maintenance mode: on" ;;
+      *) echo "usage: $0 maintenance on|off" >&2; exit 2 ;;
+    esac ;;
   primary) primary ;;
   wait) wait_cluster "${2:-120}" ;;
   role) role_of "${2:?node}" ;;

@@ -33,6 +33,17 @@ async def test_a_reachable_replica_is_read_and_its_lag_measured(engine) -> None:
         async with replica.connect() as c:
             name = (await c.execute(text("SHOW application_name"))).scalar()
         assert name == "wangge-replica"
+        # read-your-writes: the primary's position, compared on the replica
+        import app.db as dbm
+
+        saved, dbm.db = dbm.db, d
+        try:
+            async with d.reader.connect() as primary:
+                after = await dbm.replica_after(primary)
+            assert after is not None
+            await after.close()
+        finally:
+            dbm.db = saved
     finally:
         await d.dispose()
 

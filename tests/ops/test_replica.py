@@ -110,6 +110,7 @@ async def rig(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Rig]:
         strict.stop()
         async with standby.connect() as c:
             await c.execute(text("SELECT pg_wal_replay_resume()"))
+        await asyncio.to_thread(ha, "maintenance", "off")
         await standby.dispose()
         server.stop()
 
@@ -138,6 +139,8 @@ async def test_reads_go_to_the_replica_and_writes_are_read_back_from_the_primary
         assert ready["replica"]["lag_seconds"] is not None
         before = await _total(c, rig)
 
+        # Patroni resumes a paused replay: its maintenance mode leaves the nodes alone
+        await asyncio.to_thread(ha, "maintenance", "on")
         async with rig.standby.connect() as s:
             await s.execute(text("SELECT pg_wal_replay_pause()"))
             assert (await s.execute(text("SELECT pg_is_wal_replay_paused()"))).scalar()
@@ -168,6 +171,7 @@ async def test_reads_go_to_the_replica_and_writes_are_read_back_from_the_primary
 
         async with rig.standby.connect() as s:
             await s.execute(text("SELECT pg_wal_replay_resume()"))
+        await asyncio.to_thread(ha, "maintenance", "off")
         deadline = time.monotonic() + 15
         while case["number"] not in await _ogc_numbers(c, rig):
             assert time.monotonic() < deadline, "the replica did not catch up in 15 s"
