@@ -135,6 +135,19 @@ class Settings(BaseSettings):
 
     console_dir: str = Field("", max_length=4096)
     """The built console (`make console`); empty = console/dist beside the app package."""
+    console_base_map_url: str | None = Field(
+        None, pattern=r"^https://[^\s]*\{z\}[^\s]*$", max_length=1000
+    )
+    """The console's base map: a raster tile URL template with `{z}`, `{x}`, `{y}` (XYZ, Web
+    Mercator), e.g. 天地图's WMTS with a browser key: `https://t0.tianditu.gov.cn/vec_w/wmts?
+    SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER=vec&STYLE=default&TILEMATRIXSET=w&
+    FORMAT=tiles&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk=KEY`. Its origin is added to the
+    console's Content-Security-Policy. Unset (and no file): no base map."""
+    console_base_map_file: str | None = Field(None, max_length=4096)
+    """An offline base map served by the app: an MBTiles file of raster tiles (PNG, JPEG or
+    WebP), at `/console/basemap/{z}/{x}/{y}`; used when `console_base_map_url` is unset."""
+    console_base_map_attribution: str = Field("", max_length=300)
+    """Shown on the map (e.g. "天地图 审图号：GS(2024)0650号")."""
     field_dir: str = Field("", max_length=4096)
     """The built field app 网格通 (`make field`); empty = field/dist beside the app package."""
     media_backend: Literal["dir", "s3"] = "dir"

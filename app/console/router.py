@@ -13,16 +13,20 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, Request
 from fastapi import Path as PathParam
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, Response
+from pydantic import BeforeValidator
 
 from app.auth.policy import Public
 from app.config import get_settings
+from app.console import basemap
 from app.errors import ApiError
 from app.http import ApiRoute, asset_headers, built_asset, page_headers
+from app.schemas import strict_integer
 
 router = APIRouter(prefix="/console", tags=["console"], route_class=ApiRoute)
 
@@ -39,14 +43,19 @@ TYPES = {
 ASSET = re.compile(r"^[A-Za-z0-9_-]+(?:/[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}){1,4}$")
 """`<hash>/<name>` or `<hash>/vendor/<name>`: letters, digits, `_-.`, no segment starting with a dot."""
 
-CSP = (
-    "default-src 'self'; script-src 'self'; worker-src 'self' blob:; child-src 'self' blob:; "
-    "img-src 'self' data: blob:; style-src 'self'; connect-src 'self'; "
-    "font-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
-    "form-action 'self'"
-)
-PAGE_HEADERS = page_headers(CSP)
-ASSET_HEADERS = asset_headers(CSP)
+
+def csp() -> str:
+    """The pages' policy: the app's own origin only, and the base map's when one is set."""
+    extra = f" {basemap.origin()}" if basemap.origin() else ""
+    return (
+        "default-src 'self'; script-src 'self'; worker-src 'self' blob:; child-src 'self' blob:; "
+        f"img-src 'self' data: blob:{extra}; style-src 'self'; connect-src 'self'{extra}; "
+        "font-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+        "form-action 'self'"
+    )
+
+
+CSP = csp()
 
 
 def dist_dir() -> Path:
@@ -81,7 +90,7 @@ async def console_page(_: Public) -> HTMLResponse:
         body = _page(index, index.stat().st_mtime_ns)
     except OSError:
         raise _not_built() from None
-    return HTMLResponse(body, headers=PAGE_HEADERS)
+    return HTMLResponse(body, headers=page_headers(csp()))
 
 
 @router.get(
@@ -103,4 +112,34 @@ async def console_asset(
         detail=f"指挥台文件不存在：{asset[:100]}",
         detail_en=f"No such console file: {asset[:100]}",
     )
-    return built_asset(request, dist_dir() / "assets", asset, TYPES, ASSET, ASSET_HEADERS, missing)
+    return built_asset(
+        request, dist_dir() / "assets", asset, TYPES, ASSET, asset_headers(csp()), missing
+    )
+
+
+@router.get(
+    "/config.json",
+    summary="What the console draws beyond the API's layers: the base map (or null)",
+)
+async def console_config(request: Request, _: Public) -> dict[str, Any]:
+    return {"base_map": basemap.config(str(request.base_url).rstrip("/"))}
+
+
+TileZ = Annotated[int, PathParam(ge=0, le=22), BeforeValidator(strict_integer)]
+TileXY = Annotated[int, PathParam(ge=0, le=(1 << 22) - 1), BeforeValidator(strict_integer)]
+
+
+@router.get(
+    "/basemap/{z}/{x}/{y}",
+    response_class=Response,
+    summary="A tile of the offline base map (WANGGE_CONSOLE_BASE_MAP_FILE, MBTiles)",
+    responses={200: {"content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}}}, 404: {}},
+)
+async def basemap_tile(z: TileZ, x: TileXY, y: TileXY, _: Public) -> Response:
+    found = (
+        await anyio.to_thread.run_sync(basemap.tile, z, x, y) if x < 1 << z and y < 1 << z else None
+    )
+    if found is None:
+        raise ApiError("not_found", detail=f"底图瓦片不存在：{z}/{x}/{y}", detail_en="No such tile")
+    data, kind = found
+    return Response(data, media_type=kind, headers={"Cache-Control": "public, max-age=86400"})

@@ -9,11 +9,15 @@ try {
 let refreshing = null;
 let timer = null;
 
+// The message names the request id of the answer (problem+json `request_id`): an operator
+// quotes it and the server's log lines of that request are found by it.
 export class ApiProblem extends Error {
   constructor(status, body) {
-    super(body?.detail || body?.title || `HTTP ${status}`);
+    const text = body?.detail || body?.title || `HTTP ${status}`;
+    super(body?.request_id ? `${text}（请求编号 ${body.request_id}）` : text);
     this.status = status;
     this.body = body || {};
+    this.requestId = body?.request_id || null;
   }
 }
 

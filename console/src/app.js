@@ -92,7 +92,7 @@ async function start() {
   }
   window.wangge = { map: map.map, consoleMap: map, queue, panel, me, events: [] };
 
-  await map.init(p);
+  await map.init(p, me);
   map.legend($('legend'));
   await loadStats();
   await queue.load();

@@ -75,6 +75,48 @@ function bboxOf(features) {
   return w <= e ? [[w, s], [e, n]] : null;
 }
 
+// The first view: the places of the caller's posts (a district, a street, a community, grids),
+// not every feature of the server. null: everything (an administrator, a department).
+async function homeBounds(me) {
+  const urls = [];
+  for (const p of me?.posts || []) {
+    if (p.role === 'admin') return null;
+    if (p.area) urls.push(`/api/v1/areas/${p.area.id}`);
+    for (const g of p.grids || []) urls.push(`/api/v1/grids/${g.id}`);
+  }
+  if (!urls.length) return null;
+  const places = await Promise.all(urls.slice(0, 60).map((u) => api(u).catch(() => null)));
+  return bboxOf(places.filter((x) => x?.boundary).map((x) => ({ geometry: x.boundary })));
+}
+
+// The base map (GET /console/config.json): a raster source under every layer, when configured.
+async function baseMap() {
+  try {
+    return (await api('/console/config.json')).base_map;
+  } catch {
+    return null;
+  }
+}
+
+// Names on the map as DOM labels (the map itself loads no glyphs): communities when zoomed out,
+// grids from zoom 14, at the centre of what is drawn of each.
+const LABEL_ZOOM = 14;
+function centres(features) {
+  const boxes = new Map();
+  for (const f of features) {
+    const key = f.properties?.id ?? f.id;
+    const name = f.properties?.name;
+    if (key === undefined || !name) continue;
+    const b = bboxOf([f]);
+    if (!b) continue;
+    const prev = boxes.get(key);
+    boxes.set(key, prev
+      ? { name, box: [[Math.min(prev.box[0][0], b[0][0]), Math.min(prev.box[0][1], b[0][1])], [Math.max(prev.box[1][0], b[1][0]), Math.max(prev.box[1][1], b[1][1])]] }
+      : { name, box: b });
+  }
+  return [...boxes.values()].map(({ name, box }) => ({ name, at: [(box[0][0] + box[1][0]) / 2, (box[0][1] + box[1][1]) / 2] }));
+}
+
 export class ConsoleMap {
   constructor(container, { onCaseClick }) {
     this.onCaseClick = onCaseClick;
@@ -95,8 +137,19 @@ export class ConsoleMap {
     this.loaded = new Promise((resolve) => this.map.once('load', resolve));
   }
 
-  async init(period) {
+  async init(period, me) {
     await this.loaded;
+    const [home, base] = await Promise.all([homeBounds(me), baseMap()]);
+    if (base) {
+      this.map.addSource('basemap', {
+        type: 'raster', tiles: base.tiles, tileSize: base.tile_size || 256,
+        minzoom: base.min_zoom ?? 0, maxzoom: base.max_zoom ?? 18,
+        ...(base.bounds ? { bounds: base.bounds } : {}),
+        ...(base.attribution ? { attribution: base.attribution } : {}),
+      });
+      this.map.addLayer({ id: 'basemap', type: 'raster', source: 'basemap', paint: { 'raster-opacity': 0.75 } });
+      if (base.attribution) this.map.addControl(new maplibregl.AttributionControl({ compact: true }));
+    }
     // Live cases are drawn from the console's own lists (they follow the event stream at once);
     // the other layers come from tiles when the server has them.
     const [grids, areas, hotspots] = await Promise.all(
@@ -134,7 +187,10 @@ export class ConsoleMap {
     }
     this.map.addSource('cases', { type: 'geojson', data: featureCollection([]) });
     this.addLayers();
-    if (bounds) this.map.fitBounds(bounds, { padding: 30, duration: 0 });
+    this.home = home || bounds;
+    if (this.home) this.map.fitBounds(this.home, { padding: 30, duration: 0 });
+    this.labels = [];
+    this.map.on('idle', () => this.drawLabels());
     this.map.on('click', 'cases-dot', (e) => {
       const f = e.features && e.features[0];
       if (f) this.onCaseClick(f.properties.id);
@@ -190,6 +246,24 @@ export class ConsoleMap {
         'circle-stroke-color': '#ffffff',
         'circle-stroke-width': ['case', ['boolean', ['get', 'fresh'], false], 3, 1],
       },
+    });
+  }
+
+  drawLabels() {
+    const grids = this.map.getZoom() >= LABEL_ZOOM;
+    const layer = grids ? 'grids-fill' : 'areas-line';
+    if (!this.map.getLayer(layer)) return;
+    const key = `${layer}:${this.map.getBounds().toArray().flat().map((v) => v.toFixed(5)).join(',')}`;
+    if (key === this.labelKey) return;
+    this.labelKey = key;
+    let feats = this.map.queryRenderedFeatures({ layers: [layer] });
+    if (!grids) feats = feats.filter((f) => (f.properties?.level ?? 'community') === 'community');
+    for (const m of this.labels) m.remove();
+    this.labels = centres(feats).slice(0, 400).map(({ name, at }) => {
+      const el = document.createElement('span');
+      el.className = grids ? 'map-label grid' : 'map-label';
+      el.textContent = name;
+      return new maplibregl.Marker({ element: el }).setLngLat(at).addTo(this.map);
     });
   }
 
