@@ -11,13 +11,10 @@ Bounded: about a minute. Everything runs on 127.0.0.1.
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
-import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -27,55 +24,14 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.helpers import jpeg
-from tests.reliability.cluster import PGBIN, Cluster
-from tests.reliability.live import ROOT, Server, create_database, free_port, make_tokens
+from tests.reliability.backup import ArchivingCluster, Drill
+from tests.reliability.cluster import PGBIN
+from tests.reliability.live import Server, create_database, free_port, make_tokens
 
 pytestmark = pytest.mark.skipif(
     not (PGBIN / "initdb").exists() or not shutil.which("pgbackrest"),
     reason="no PostgreSQL server or pgbackrest (scripts/backup.sh install)",
 )
-
-BACKUP = str(ROOT / "scripts" / "backup.sh")
-
-
-class ArchivingCluster(Cluster):
-    """The fault tests' cluster, archiving its WAL with pgBackRest."""
-
-    def __init__(self, archive_command: str | None = None) -> None:
-        super().__init__()
-        self.archive_command = archive_command
-
-    def start(self) -> None:
-        opts = (
-            f"-p {self.port} -k {self.sock} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c max_connections=50 -c shared_buffers=64MB -c wal_level=replica "
-        )
-        if self.archive_command:
-            opts += f'-c archive_mode=on -c "archive_command={self.archive_command}" '
-        self._run(
-            "pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"),
-            "-w", "-t", "120", "-o", opts, "start",
-        )  # fmt: skip
-
-
-@dataclass
-class Drill:
-    env: dict[str, str]
-
-    def run(self, *args: str) -> float:
-        t0 = time.monotonic()
-        p = subprocess.run(
-            [BACKUP, *args], env={**os.environ, **self.env}, timeout=300, capture_output=True,
-            text=True,
-        )  # fmt: skip
-        assert p.returncode == 0, f"backup.sh {' '.join(args)}: {p.returncode} {p.stderr[-2000:]}"
-        return time.monotonic() - t0
-
-    def out(self, *args: str) -> str:
-        return subprocess.run(
-            [BACKUP, *args], check=True, env={**os.environ, **self.env}, timeout=60,
-            capture_output=True, text=True,
-        ).stdout.strip()  # fmt: skip
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
