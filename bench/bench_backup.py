@@ -9,7 +9,7 @@ database must hold exactly the cases committed before T. Prints one table (and
 bench/out/backup.json); the figures are wall-clock seconds on this machine, shared and noisy,
 and are reported, never asserted.
 
-    .venv/bin/python bench/bench_backup.py [--cases 1000000]
+    .venv/bin/python bench/bench_backup.py [--cases 1000000 | --quick]
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.config import async_url
 from app.demo.history import generate_history
-from tests.reliability.backup import ArchivingCluster, Drill
+from tests.reliability.backup import ArchivingCluster, Drill, drill_env
 from tests.reliability.live import create_database, free_port
 
 OUT = Path(__file__).resolve().parent / "out" / "backup.json"
@@ -50,16 +50,13 @@ async def _more(engine: AsyncEngine, n: int, seed: float) -> None:
 async def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--cases", type=int, default=1_000_000)
+    p.add_argument("--quick", action="store_true", help="100,000 cases (make bench ARGS=--quick)")
     a = p.parse_args()
+    if a.quick and a.cases == 1_000_000:
+        a.cases = 100_000
     source = ArchivingCluster()
     restored: ArchivingCluster | None = None
-    env = {
-        "WANGGE_BACKUP_REPO": str(source.root / "backup"),
-        "WANGGE_BACKUP_PGDATA": str(source.data),
-        "WANGGE_BACKUP_PGPORT": str(source.port),
-        "WANGGE_BACKUP_PGSOCKET": str(source.sock),
-        "WANGGE_MEDIA_DIR": str(source.root / "media"),
-    }
+    env = drill_env(source, str(source.root / "media"))
     (source.root / "media").mkdir()
     drill = Drill(env, timeout=3600)
     fig: dict[str, Any] = {"cases": a.cases, "machine": platform.node()}

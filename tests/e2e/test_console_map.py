@@ -9,9 +9,6 @@ from __future__ import annotations
 import io
 import os
 import sqlite3
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,8 +25,8 @@ from tests.e2e.test_console_browser import (
     PASSWORD,
     RENDERED_GRIDS,
     ROOT,
-    _free_port,
 )
+from tests.reliability.live import Server
 
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="chromium not found (make test installs it)"
@@ -115,53 +112,21 @@ def basemap_server(engine, tmp_path_factory) -> Iterator[tuple[str, Path]]:  # t
     tmp = tmp_path_factory.mktemp("basemap")
     mb = tmp / "base.mbtiles"
     _mbtiles(mb, district)  # type: ignore[arg-type]
-    port = _free_port()
-    env = {
-        **os.environ,
-        "ENV": "test",
-        "DATABASE_URL": os.environ["TEST_DATABASE_URL"],
-        "WANGGE_SCHEDULER_ENABLED": "false",
-        "WANGGE_MEDIA_DIR": str(tmp / "media"),
-        "WANGGE_CONSOLE_BASE_MAP_FILE": str(mb),
-    }
-    log = open(tmp / "server.log", "w")  # noqa: SIM115 (closed in finally)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "app.main:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    server = Server(
+        os.environ["TEST_DATABASE_URL"],
+        {
+            "ENV": "test",
+            "WANGGE_SCHEDULER_ENABLED": "false",
+            "WANGGE_MEDIA_DIR": str(tmp / "media"),
+            "WANGGE_CONSOLE_BASE_MAP_FILE": str(mb),
+        },
+        log=tmp / "server.log",
     )
-    base = f"http://127.0.0.1:{port}"
+    server.start()
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the server did not start (exit code {proc.poll()})")
-            time.sleep(0.2)
-        yield base, mb
+        yield server.base, mb
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        server.stop()
 
 
 def test_the_offline_base_map_is_served_from_the_file(basemap_server) -> None:  # type: ignore[no-untyped-def]

@@ -93,24 +93,35 @@ class Rig:
         return {"Authorization": f"Bearer {self.tokens[who]}", **extra}
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def rig(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Rig]:
+async def ha_database(name: str) -> str:
+    """A fresh database `name` on the HA cluster (once it has a primary and a synchronous
+    standby), migrated, with the demo committed; its multi-host URL."""
     from app.config import async_url
     from app.demo.load import load_demo
     from app.migrate import upgrade
 
-    workdir: Path = tmp_path_factory.mktemp("failover")
     await asyncio.to_thread(ha, "wait", "60")
     admin = create_async_engine(async_url(ha("url", "postgres")), isolation_level="AUTOCOMMIT")
     async with admin.connect() as c:
-        await c.execute(text(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)'))
-        await c.execute(text(f'CREATE DATABASE "{DB}"'))
+        await c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await c.execute(text(f'CREATE DATABASE "{name}"'))
     await admin.dispose()
-    url = ha("url", DB)
+    url = ha("url", name)
     await asyncio.to_thread(upgrade, url)
-    engine = create_async_engine(async_url(url), pool_pre_ping=True)
+    engine = create_async_engine(async_url(url))
     async with engine.begin() as c:
         await load_demo(c)
+    await engine.dispose()
+    return url
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def rig(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Rig]:
+    from app.config import async_url
+
+    workdir: Path = tmp_path_factory.mktemp("failover")
+    url = await ha_database(DB)
+    engine = create_async_engine(async_url(url), pool_pre_ping=True)
     tokens = await make_tokens(url)
     async with engine.connect() as c:
         dept = (

@@ -32,7 +32,7 @@ import pytest_asyncio
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from tests.ops.test_failover import ha
+from tests.ops.test_failover import ha, ha_database
 from tests.reliability.live import Server, make_tokens
 
 pytestmark = pytest.mark.skipif(
@@ -58,21 +58,11 @@ class Rig:
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def rig(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Rig]:
     from app.config import async_url
-    from app.demo.load import load_demo
-    from app.migrate import upgrade
 
     workdir: Path = tmp_path_factory.mktemp("replica")
-    await asyncio.to_thread(ha, "wait", "60")
-    admin = create_async_engine(async_url(ha("url", "postgres")), isolation_level="AUTOCOMMIT")
-    async with admin.connect() as c:
-        await c.execute(text(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)'))
-        await c.execute(text(f'CREATE DATABASE "{DB}"'))
-    await admin.dispose()
-    url = ha("url", DB)
-    await asyncio.to_thread(upgrade, url)
+    url = await ha_database(DB)
     engine = create_async_engine(async_url(url))
-    async with engine.begin() as c:
-        await load_demo(c)
+    async with engine.connect() as c:
         lon, lat = (
             await c.execute(
                 text(

@@ -24,7 +24,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.helpers import jpeg
-from tests.reliability.backup import ArchivingCluster, Drill
+from tests.reliability.backup import ArchivingCluster, Drill, drill_env
 from tests.reliability.cluster import PGBIN
 from tests.reliability.live import Server, create_database, free_port, make_tokens
 
@@ -75,13 +75,7 @@ async def test_restore_to_a_point_in_time(drill_dirs: Path) -> None:
     source = ArchivingCluster()
     restored: ArchivingCluster | None = None
     server: Server | None = None
-    env = {
-        "WANGGE_BACKUP_REPO": str(source.root / "backup"),
-        "WANGGE_BACKUP_PGDATA": str(source.data),
-        "WANGGE_BACKUP_PGPORT": str(source.port),
-        "WANGGE_BACKUP_PGSOCKET": str(source.sock),
-        "WANGGE_MEDIA_DIR": str(media),
-    }
+    env = drill_env(source, str(media))
     drill = Drill(env)
     try:
         await asyncio.to_thread(drill.run, "configure")

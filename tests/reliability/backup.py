@@ -53,3 +53,14 @@ class Drill:
             [BACKUP, *args], check=True, env={**os.environ, **self.env}, timeout=60,
             capture_output=True, text=True,
         ).stdout.strip()  # fmt: skip
+
+
+def drill_env(cluster: Cluster, media: str) -> dict[str, str]:
+    """scripts/backup.sh's settings for `cluster`: its repository beside it, photos in `media`."""
+    return {
+        "WANGGE_BACKUP_REPO": str(cluster.root / "backup"),
+        "WANGGE_BACKUP_PGDATA": str(cluster.data),
+        "WANGGE_BACKUP_PGPORT": str(cluster.port),
+        "WANGGE_BACKUP_PGSOCKET": str(cluster.sock),
+        "WANGGE_MEDIA_DIR": media,
+    }
