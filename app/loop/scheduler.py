@@ -10,7 +10,6 @@ whatever runs when). Tests call `tick(session, now=...)` with a fake clock.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -20,6 +19,7 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.background import every
 from app.config import get_settings
 from app.db import unit_of_work
 from app.events.outbox import emit
@@ -199,14 +199,15 @@ async def tick(session: AsyncSession, now: datetime | None = None) -> dict[str, 
 
 async def run_forever(stop: asyncio.Event) -> None:
     """The background loop each server process runs (only one wins each tick)."""
-    period = get_settings().scheduler_seconds
-    while not stop.is_set():
+
+    async def job() -> bool:
         try:
             async with unit_of_work() as session:
                 await tick(session)
-            metrics.clock_run(ok=True)
         except Exception:
             metrics.clock_run(ok=False)
-            log.exception("scheduler tick failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=period)
+            raise
+        metrics.clock_run(ok=True)
+        return False
+
+    await every(stop, get_settings().scheduler_seconds, job, "scheduler tick")

@@ -13,7 +13,6 @@ meeting's resolution (`community.task_created` of a meeting) to the community's 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.policy import Principal
 from app.auth.scope import districts_of
+from app.background import every
 from app.config import get_settings
 from app.db import unit_of_work
 from app.duty.service import deliver_from
@@ -433,15 +433,11 @@ async def deliver_batch() -> dict[str, int]:
 
 
 async def run_forever(stop: asyncio.Event) -> None:
-    period = get_settings().push_poll_seconds
     async with httpx.AsyncClient(timeout=10.0, follow_redirects=False) as client:
         channels.register(WebPush(client))
-        while not stop.is_set():
-            try:
-                did = await deliver_batch()
-                if did["more"] or did["sent"] or did["failed"] or did["gone"]:
-                    continue
-            except Exception:
-                log.exception("push delivery failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=period)
+
+        async def job() -> bool:
+            did = await deliver_batch()
+            return bool(did["more"] or did["sent"] or did["failed"] or did["gone"])
+
+        await every(stop, get_settings().push_poll_seconds, job, "push delivery")

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -21,6 +20,7 @@ from typing import Annotated
 from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.background import every
 from app.config import get_settings
 from app.db import DbReader, replica_after, unit_of_work
 from app.events.outbox import catch_up
@@ -29,15 +29,13 @@ log = logging.getLogger("wangge.derive")
 
 
 async def run_forever(stop: asyncio.Event) -> None:
-    period = get_settings().derive_seconds
-    while not stop.is_set():
-        try:
-            async with unit_of_work() as session:
-                await catch_up(session)
-        except Exception:
-            log.exception("evaluation facts catch-up failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=period)
+
+    async def job() -> bool:
+        async with unit_of_work() as session:
+            await catch_up(session)
+        return False
+
+    await every(stop, get_settings().derive_seconds, job, "evaluation facts catch-up")
 
 
 async def fresh_reader(reader: DbReader) -> AsyncIterator[AsyncConnection]:

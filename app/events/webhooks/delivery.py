@@ -9,7 +9,6 @@ Each request carries `Wangge-Event-Id` (de-duplicate on it), `Wangge-Event-Type`
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import logging
@@ -23,6 +22,7 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.background import every
 from app.config import get_settings
 from app.db import unit_of_work
 from app.events.webhooks import targets
@@ -226,15 +226,11 @@ async def deliver_batch(client: httpx.AsyncClient, batch: int = 20) -> dict[str,
 
 
 async def run_forever(stop: asyncio.Event) -> None:
-    period = get_settings().webhook_poll_seconds
     async with httpx.AsyncClient(timeout=10.0, follow_redirects=False) as client:
-        while not stop.is_set():
-            try:
-                did = await deliver_batch(client)
-                metrics.webhook_results(did["sent"], did["failed"])
-                if did["sent"] or did["failed"]:
-                    continue  # more may be waiting
-            except Exception:
-                log.exception("webhook delivery failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=period)
+
+        async def job() -> bool:
+            did = await deliver_batch(client)
+            metrics.webhook_results(did["sent"], did["failed"])
+            return bool(did["sent"] or did["failed"])  # more may be waiting
+
+        await every(stop, get_settings().webhook_poll_seconds, job, "webhook delivery")
