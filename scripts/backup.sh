@@ -58,6 +58,8 @@ compress-type=lz4
 start-fast=y
 archive-async=n
 process-max=2
+# how long a backup waits for its last WAL segment to be archived (a backlog after a bulk load)
+archive-timeout=${WANGGE_BACKUP_ARCHIVE_TIMEOUT:-60}
 
 [$STANZA]
 pg1-path=$PGDATA_
