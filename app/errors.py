@@ -95,6 +95,7 @@ CATALOG: dict[str, tuple[int, str, str]] = {
     "rate_limited": (429, "请求过于频繁，请稍后再试", "Too many requests; retry later"),
     "service_unavailable": (503, "服务暂停", "Service unavailable"),
     "asset_not_found": (404, "指挥台文件不存在", "No such console file"),
+    "basemap_tile_not_found": (404, "底图瓦片不存在", "No such base map tile"),
     "console_not_built": (503, "指挥台尚未构建", "The console is not built"),
     "field_app_not_built": (503, "网格通尚未构建", "The field app is not built"),
     "invalid_parameter": (400, "查询参数无效", "Invalid query parameter"),

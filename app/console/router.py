@@ -133,13 +133,20 @@ TileXY = Annotated[int, PathParam(ge=0, le=(1 << 22) - 1), BeforeValidator(stric
     "/basemap/{z}/{x}/{y}",
     response_class=Response,
     summary="A tile of the offline base map (WANGGE_CONSOLE_BASE_MAP_FILE, MBTiles)",
-    responses={200: {"content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}}}, 404: {}},
+    responses={
+        200: {"content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}}},
+        404: {"description": "No such tile (or no offline base map configured)"},
+    },
 )
 async def basemap_tile(z: TileZ, x: TileXY, y: TileXY, _: Public) -> Response:
     found = (
         await anyio.to_thread.run_sync(basemap.tile, z, x, y) if x < 1 << z and y < 1 << z else None
     )
     if found is None:
-        raise ApiError("not_found", detail=f"底图瓦片不存在：{z}/{x}/{y}", detail_en="No such tile")
+        raise ApiError(
+            "basemap_tile_not_found",
+            detail=f"底图瓦片不存在：{z}/{x}/{y}",
+            detail_en=f"No such base map tile: {z}/{x}/{y}",
+        )
     data, kind = found
     return Response(data, media_type=kind, headers={"Cache-Control": "public, max-age=86400"})
