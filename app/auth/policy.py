@@ -52,6 +52,7 @@ from app.db import DbSession, HotFactory, short_transaction, standalone
 from app.errors import ApiError
 from app.http import policy_of  # noqa: F401 (where the route table reads the marks)
 from app.ratelimit import check, limits_for
+from app.schemas import MAX_ID
 
 
 @dataclass(frozen=True)
@@ -368,6 +369,8 @@ def require(permission: str) -> Callable[..., Coroutine[Any, Any, Any]]:
                         oid = int(request.path_params[kind])
                     except ValueError:
                         break  # the framework answers 422 for the malformed id
+                    if not 0 < oid <= MAX_ID:
+                        break  # out of range: the same 422, never a query
                     found, chain, grid_id, owner, depts = await object_chain(session, kind, oid)
                     if found and not covers(who, rule, chain, grid_id, owner, depts):
                         await record_denial(session, request, who, permission, "scope", (kind, oid))

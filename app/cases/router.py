@@ -27,8 +27,10 @@ from app.cases.schemas import (
     CasePage,
     DuplicateIn,
     PlaceIn,
+    StatusesQuery,
     TimelineChain,
 )
+from app.categories.schemas import CategoryCodesQuery
 from app.config import get_settings
 from app.db import DbSession, HotFactory, HotReader, raw_connection
 from app.errors import ApiError
@@ -111,8 +113,8 @@ async def list_cases(
     reader: HotReader,
     who: CaseReader,
     lang: RequestLang,
-    status_: Annotated[list[str] | None, Query(alias="status")] = None,
-    category: Annotated[list[str] | None, Query()] = None,
+    status_: StatusesQuery = None,
+    category: CategoryCodesQuery = None,
     grid_id: IdQuery = None,
     community_id: IdQuery = None,
     street_id: IdQuery = None,

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from fastapi import Query
+from pydantic import Field, StringConstraints
 
+from app.cases.models import STATUSES
 from app.geometry import CRS
 from app.schemas import LocalInstant, LocalTime, Ref, RequestModel, ResponseModel
 
@@ -206,3 +208,10 @@ class TimelineChain(ResponseModel):
     ok: bool
     checked: int = Field(description="Steps whose hash and link were recomputed")
     broken: list[dict[str, Any]] = Field(description="Steps whose hash or link does not match")
+
+
+StatusesQuery = Annotated[
+    list[Annotated[str, StringConstraints(pattern="^(" + "|".join(STATUSES) + ")$")]] | None,
+    Query(alias="status", description="Statuses (repeat): " + ", ".join(STATUSES)),
+]
+"""A filter by case statuses: an unknown status is a 422, never an empty answer."""

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from fastapi import Query
+from pydantic import Field, StringConstraints
 
 from app.schemas import RequestModel, ResponseModel
 
@@ -21,8 +22,17 @@ class LimitsIn(RequestModel):
     critical: LimitIn
 
 
+CODE_PATTERN = r"^[A-Z]{2}-[0-9]{2,3}$"
+"""A category's code, e.g. `SR-01` (事项编码)."""
+CategoryCodesQuery = Annotated[
+    list[Annotated[str, StringConstraints(pattern=CODE_PATTERN)]] | None,
+    Query(description="Category codes (repeat), e.g. SR-01"),
+]
+"""A filter by category codes: an unknown shape is a 422, never an empty answer."""
+
+
 class CategoryIn(RequestModel):
-    code: str = Field(pattern=r"^[A-Z]{2}-[0-9]{2,3}$")
+    code: str = Field(pattern=CODE_PATTERN)
     class_code: str = Field(min_length=1, max_length=8)
     name: str = Field(min_length=1, max_length=100)
     name_en: str = Field(min_length=1, max_length=200)

@@ -30,7 +30,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 Jurisdiction = Annotated[
     str | None,
-    Query(max_length=20, description="The district's area code (when serving several districts)"),
+    Query(
+        max_length=20,
+        pattern=r"^[0-9A-Za-z_-]{1,20}$",
+        description="The district's area code (when serving several districts)",
+    ),
 ]
 Page = Annotated[int, Query(ge=1, le=1_000_000, description="Extension: page number (from 1)")]
 PageSize = Annotated[

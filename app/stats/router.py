@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from app.audit.service import record
 from app.auth.policy import StatsConfigurer, StatsReader
+from app.categories.schemas import CategoryCodesQuery
 from app.db import DbReader, DbSession
 from app.errors import ApiError
 from app.http import ApiRoute
@@ -111,7 +112,7 @@ async def hotspots(
     at: AtQ = None,
     since: SinceQ = None,
     until: UntilQ = None,
-    category: Annotated[list[str] | None, Query()] = None,
+    category: CategoryCodesQuery = None,
     street_id: IdQuery = None,
     community_id: IdQuery = None,
 ) -> Response:
@@ -160,7 +161,7 @@ async def export_table(
     since: SinceQ = None,
     until: UntilQ = None,
     unit_id: IdQuery = None,
-    category: Annotated[list[str] | None, Query()] = None,
+    category: CategoryCodesQuery = None,
 ) -> Response:
     p = _period(period, at, since, until)
     if table == "indicators":

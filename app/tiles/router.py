@@ -17,6 +17,8 @@ from pydantic import BeforeValidator
 
 from app.auth.policy import RULES, CaseReader, CoverageReader, Public
 from app.auth.scope import rule_statement_binds
+from app.cases.schemas import StatusesQuery
+from app.categories.schemas import CategoryCodesQuery
 from app.db import ReplicaReader
 from app.errors import ApiError
 from app.http import ApiRoute
@@ -42,11 +44,9 @@ X = Annotated[
 Y = Annotated[
     int, Path(ge=0, description="Row, 0 at the top (XYZ scheme)"), BeforeValidator(strict_integer)
 ]
-StatusQ = Annotated[
-    list[str] | None,
-    Query(alias="status", description="Statuses (repeat); default: every open status"),
-]
-CategoryQ = Annotated[list[str] | None, Query(description="Category codes (repeat)")]
+StatusQ = StatusesQuery
+"""Default: every open status."""
+CategoryQ = CategoryCodesQuery
 SinceQ = Annotated[
     LocalInstant | None,
     Query(description="Reported at or after (ISO 8601; no offset = Shanghai)"),
@@ -185,9 +185,7 @@ async def hotspots_tile(
     y: Y,
     who: CaseReader,
     reader: ReplicaReader,
-    status_: Annotated[
-        list[str] | None, Query(alias="status", description="Statuses (repeat); default: all")
-    ] = None,
+    status_: StatusesQuery = None,
     category: CategoryQ = None,
     since: SinceQ = None,
     until: UntilQ = None,

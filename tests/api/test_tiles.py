@@ -178,7 +178,7 @@ async def test_cases_tile_is_scoped_by_the_token(anon, as_user, conn) -> None:
     future = await anon.get(url, params={"since": "2099-01-01"}, headers=as_user("worker"))
     assert future.status_code == 204
     bad = await anon.get(url, params={"status": "nope"}, headers=as_user("worker"))
-    assert problem(bad, 422, "validation_error")["field"] == "status"
+    assert problem(bad, 422, "validation_error")["field"].startswith("status")
 
 
 async def test_department_sees_cases_dispatched_to_it_and_overdue(anon, as_user, conn) -> None:
@@ -253,8 +253,12 @@ async def test_tilejson(anon, as_user) -> None:
     assert (await anon.get("/tiles/areas.json")).json()["vector_layers"][0]["id"] == "areas"
     problem(await anon.get("/tiles/cases.json"), 401, "unauthenticated")
     r = await anon.get(
-        "/tiles/cases.json", params={"status": "closed", "category": "x"}, headers=as_user("worker")
+        "/tiles/cases.json",
+        params={"status": "closed", "category": "SR-01"},
+        headers=as_user("worker"),
     )
-    assert r.json()["tiles"] == ["http://test/tiles/cases/{z}/{x}/{y}.mvt?status=closed&category=x"]
+    assert r.json()["tiles"] == [
+        "http://test/tiles/cases/{z}/{x}/{y}.mvt?status=closed&category=SR-01"
+    ]
     hs = await anon.get("/tiles/hotspots.json", headers=as_user("worker"))
     assert hs.json()["vector_layers"][0]["fields"]["cases"].startswith("Number")

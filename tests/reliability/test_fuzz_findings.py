@@ -60,3 +60,42 @@ async def test_a_boolean_is_not_a_coordinate(anon, as_user, demo) -> None:
         f"/api/v1/grids/{demo[DEMO_GRID]}/needs", json=body, headers=as_user("worker")
     )
     assert problem(r, 422, "validation_error")["field"] == "households"
+
+
+async def test_filters_refuse_values_they_cannot_mean(anon, as_user) -> None:
+    """`make fuzz` (all checks): an unknown status or a category that is not a code answered 200
+    with nothing in it; a filter that cannot match is a 422 naming it."""
+    h = as_user("centre")
+    for path in ("/api/v1/cases", "/tiles/cases/14/13500/6800.mvt"):
+        bad = await anon.get(path, params={"status": "nonsense"}, headers=h)
+        assert "status" in problem(bad, 422, "validation_error")["errors"][0]["field"]
+        bad = await anon.get(path, params={"category": "false"}, headers=h)
+        assert "category" in problem(bad, 422, "validation_error")["errors"][0]["field"]
+        ok = await anon.get(path, params={"status": ["closed", "handling"]}, headers=h)
+        assert ok.status_code in (200, 204), ok.text
+    r = await anon.get(
+        "/api/v1/stats/export", params={"table": "indicators", "category": "false"}, headers=h
+    )
+    problem(r, 422, "validation_error")
+    assert (
+        await anon.get("/api/v1/cases", params={"category": "SR-01"}, headers=h)
+    ).status_code == 200
+
+
+async def test_open311_refuses_a_control_character_in_its_own_format(anon) -> None:
+    """A NUL in `jurisdiction_id` reached the database (22021) and came back as a 422
+    problem+json: the Open311 door answers 400 in its own format."""
+    for path in ("/open311/v2/services.json", "/open311/v2/services/SR-01.json"):
+        r = await anon.get(path, params={"jurisdiction_id": "M\x00\x05"})
+        assert r.status_code == 400, r.text
+        assert r.headers["content-type"].startswith("application/json")
+        [err] = r.json()
+        assert err["code"] == 400 and "jurisdiction_id" in err["description"]
+
+
+async def test_an_id_beyond_bigint_never_reaches_the_scope_query(anon, as_user) -> None:
+    """The policy's object check ran `int()` of the raw path value into the database (an
+    int64 overflow the database refused); out of range it now leaves it to the 422."""
+    huge = 5056036462182466121371188092469248
+    for path in (f"/api/v1/buildings/{huge}", f"/api/v1/cases/{huge}"):
+        problem(await anon.get(path, headers=as_user("worker")), 422, "validation_error")
