@@ -180,7 +180,9 @@ class Database:
                 self._settings,
                 pool_size=s.db_hot_pool_size,
                 max_overflow=s.db_hot_max_overflow,
-                server_settings={"plan_cache_mode": "force_generic_plan"},
+                server_settings={
+                    "plan_cache_mode": "force_generic_plan" if s.db_hot_generic_plans else "auto"
+                },
             )
             self._hot = self._hot_base.execution_options(isolation_level="AUTOCOMMIT")
         return self._hot
