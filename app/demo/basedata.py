@@ -15,8 +15,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.basedata import crypto
-from app.basedata.service import recount
 from app.basedata.checks import check_digit
+from app.basedata.service import recount
 from app.pii import mask_id_number, mask_phone
 
 GRID = "360602001001001"

@@ -304,9 +304,11 @@ def _rollup_statements() -> dict[str, str]:
     transition table `changed` left as `{sign}` and `{source}` to fill in."""
     out = {}
     for rollup, _ in ROLLUPS:
-        src = op.get_bind().execute(
-            text("SELECT prosrc FROM pg_proc WHERE proname = :f"), {"f": f"{rollup}_roll"}
-        ).scalar_one()
+        src = (
+            op.get_bind()
+            .execute(text("SELECT prosrc FROM pg_proc WHERE proname = :f"), {"f": f"{rollup}_roll"})
+            .scalar_one()
+        )
         m = re.search(r"INSERT INTO .*?GROUP BY [^;]*", src, re.S)
         assert m, f"{rollup}_roll has no INSERT"
         stmt = m.group(0)
