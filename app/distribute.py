@@ -190,6 +190,10 @@ async def distribute(conn: AsyncConnection, *, spread: bool = True) -> Report:
             "the database has no citus extension: `wangge distribute` runs on a Citus "
             "coordinator (CREATE EXTENSION citus, workers added with citus_add_node)"
         )
+    # An administrator's command: no statement limit (a reference table's copy to every node,
+    # the keys put back), and the catalogue without the shards (the app's connections see them).
+    await conn.execute(text("SET LOCAL statement_timeout = 0"))
+    await conn.execute(text("SET LOCAL citus.override_table_visibility = on"))
     report = Report()
     report.workers = (
         await conn.execute(text("SELECT count(*) FROM citus_get_active_worker_nodes()"))
