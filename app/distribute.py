@@ -251,6 +251,18 @@ async def distribute(conn: AsyncConnection, *, spread: bool = True) -> Report:
         await conn.execute(
             text(f'ALTER TABLE "{k.tbl}" ADD CONSTRAINT "{k.conname}" {k.definition}')
         )
+    # Sync's number is the coordinator's (`sync_number()` in each UPDATE, migration 0032): the
+    # fallback trigger would stamp the worker's own transaction id on the shard.
+    enabled = (
+        await conn.execute(
+            text(
+                "SELECT tgenabled <> 'D' FROM pg_trigger WHERE tgrelid = 'cases'::regclass "
+                "AND tgname = 'cases_stamp_change'"
+            )
+        )
+    ).scalar()
+    if enabled:
+        await conn.execute(text("ALTER TABLE cases DISABLE TRIGGER cases_stamp_change"))
     database = (await conn.execute(text("SELECT current_database()"))).scalar_one()
     # The co-located row triggers (the timeline's hash chain) read their own shard group from a
     # shard, and the calendar's triggers (a Citus local table's) refresh the facts of every

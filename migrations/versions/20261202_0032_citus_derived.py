@@ -13,6 +13,18 @@ monthly rollups kept by the refresh itself, and a cluster-wide order for sync.
   the facts, and adds the new rows (the same grouped statements the triggers ran, read from their
   functions here), and `stats_rebuild()` fills the rollups from the rebuilt facts. Each rollup
   statement groups by the district, so Citus runs it on the shards. The triggers are dropped.
+- Sync's order (`cases.change_xid` → `cases.change_seq`): on Citus the row trigger that stamped
+  `pg_current_xact_id()` ran on the worker holding the shard, so the cursor mixed the xids of
+  different nodes, and the horizon (the coordinator's snapshot) did not bound them. Now the
+  number is the coordinator's transaction id, `sync_number()`, which every UPDATE of a case sets
+  in its own statement (Citus evaluates it on the coordinator before routing the statement) and
+  the column's default gives an insert; the trigger still stamps a statement that did not (plain
+  PostgreSQL; `wangge distribute` disables it on Citus). The horizon, `sync_horizon()`, is the
+  coordinator's snapshot xmin, lowered to the oldest transaction that still holds its own lock:
+  on Citus a two-phase commit leaves the coordinator's snapshot before the workers' `COMMIT
+  PREPARED` (sent from the commit callback, before the transaction's locks are released), so a
+  change is handed out only once it is visible on every node. Existing values are kept (on one
+  PostgreSQL they are the same xids, so phones' cursors stay valid).
 
 Revision ID: 0032
 Revises: 0031
@@ -373,10 +385,59 @@ def upgrade() -> None:
     for rollup, facts in ROLLUPS:
         for event in ("insert", "delete"):
             op.execute(f"DROP TRIGGER IF EXISTS {rollup}_{event} ON {facts}")
+    op.execute(
+        """
+        CREATE FUNCTION sync_number() RETURNS bigint LANGUAGE sql STABLE AS $$
+          SELECT pg_current_xact_id()::text::bigint
+        $$
+        """
+    )
+    op.execute(
+        """
+        CREATE FUNCTION sync_horizon() RETURNS bigint LANGUAGE sql STABLE AS $$
+          SELECT least(s.xmin, (
+                   SELECT min(s.xmax - ((s.xmax % 4294967296) - l.transactionid::text::bigint
+                                        + 4294967296) % 4294967296)
+                   FROM pg_locks l
+                   WHERE l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock'
+                     AND l.granted))
+          FROM (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin,
+                       pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xmax) s
+        $$
+        """
+    )
+    op.execute("ALTER TABLE cases RENAME COLUMN change_xid TO change_seq")
+    op.execute("ALTER TABLE cases ALTER COLUMN change_seq SET DEFAULT sync_number()")
+    op.execute(
+        """
+        CREATE OR REPLACE FUNCTION cases_stamp_change() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF NEW.change_seq IS NOT DISTINCT FROM OLD.change_seq THEN
+            NEW.change_seq := sync_number();
+          END IF;
+          RETURN NEW;
+        END $$
+        """
+    )
 
 
 def downgrade() -> None:
     _on_citus()
+    op.execute(
+        "ALTER TABLE cases ALTER COLUMN change_seq SET DEFAULT pg_current_xact_id()::text::bigint"
+    )
+    op.execute("ALTER TABLE cases RENAME COLUMN change_seq TO change_xid")
+    op.execute(
+        """
+        CREATE OR REPLACE FUNCTION cases_stamp_change() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          NEW.change_xid := pg_current_xact_id()::text::bigint;
+          RETURN NEW;
+        END $$
+        """
+    )
+    op.execute("DROP FUNCTION sync_horizon()")
+    op.execute("DROP FUNCTION sync_number()")
     for rollup, facts in ROLLUPS:
         for event, ref in (("INSERT", "NEW"), ("DELETE", "OLD")):
             op.execute(
