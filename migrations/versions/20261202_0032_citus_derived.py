@@ -395,12 +395,14 @@ def upgrade() -> None:
     op.execute(
         """
         CREATE FUNCTION sync_horizon() RETURNS bigint LANGUAGE sql STABLE AS $$
+          -- A lock's xid is 32 bits: widened by its signed distance from xmax. The caller's
+          -- own transaction is left out (it sees its own changes), as from the snapshot.
           SELECT least(s.xmin, (
-                   SELECT min(s.xmax - ((s.xmax % 4294967296) - l.transactionid::text::bigint
-                                        + 4294967296) % 4294967296)
+                   SELECT min(s.xmax + ((l.transactionid::text::bigint - s.xmax % 4294967296
+                                         + 6442450944) % 4294967296) - 2147483648)
                    FROM pg_locks l
                    WHERE l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock'
-                     AND l.granted))
+                     AND l.granted AND l.pid IS DISTINCT FROM pg_backend_pid()))
           FROM (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin,
                        pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xmax) s
         $$
