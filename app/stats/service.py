@@ -211,17 +211,20 @@ def _months(period: Period) -> tuple[date, date, datetime, datetime]:
     )
 
 
-def percentile_sql(unit: str, column: str, where: str) -> str:
-    """For each unit, the two values around the 90th percentile, walking down the (unit, value)
-    index from the largest: OFFSET counts from the top, so about a tenth of the rows is read."""
+def percentile_sql(unit: str, column: str, where: str, units: int) -> str:
+    """For each of `units` units (binds `pid_<i>`, `poff_<i>`), the two values around the 90th
+    percentile, walking down the (unit, value) index from the largest: OFFSET counts from the
+    top, so about a tenth of the rows is read. One uncorrelated subquery per unit, joined by
+    UNION ALL: Citus plans each on its own (it refuses the correlated form over `unnest`)."""
     dept = unit == "department"
     col = UNIT_COLUMN[unit]
     facts = "stats_dept_facts" if dept else "stats_case_facts"
-    return (
-        f"SELECT u.id, array(SELECT c.{column} FROM {facts} c WHERE c.{col} = u.id AND c.{column} IS NOT NULL "
+    return " UNION ALL ".join(
+        f"SELECT CAST(:pid_{i} AS bigint) AS id, array(SELECT c.{column} FROM {facts} c "
+        f"WHERE c.{col} = :pid_{i} AND c.{column} IS NOT NULL "
         f"AND c.reported_at >= :since AND c.reported_at < :until AND {where} "
-        f"ORDER BY c.{column} DESC OFFSET u.off LIMIT 2) AS v "
-        "FROM unnest(CAST(:ids AS bigint[]), CAST(:offs AS int[])) AS u(id, off)"
+        f"ORDER BY c.{column} DESC OFFSET :poff_{i} LIMIT 2) AS v"
+        for i in range(units)
     )
 
 
@@ -329,8 +332,12 @@ async def indicator_rows(
                 await conn.execute(text("SET plan_cache_mode = force_custom_plan"))
                 try:
                     res = await conn.execute(
-                        text(percentile_sql(unit, d.column, cond)),
-                        {**params, "ids": ids, "offs": offs},
+                        text(percentile_sql(unit, d.column, cond, len(ids))),
+                        {
+                            **params,
+                            **{f"pid_{i}": x for i, x in enumerate(ids)},
+                            **{f"poff_{i}": x for i, x in enumerate(offs)},
+                        },
                     )
                     tops = {r.id: list(r.v) for r in res}
                 finally:

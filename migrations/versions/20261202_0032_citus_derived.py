@@ -311,6 +311,39 @@ SELECT a.case_id AS id,
 """
 
 
+# The calendar's triggers compare days as dates, read from the schedule first: Citus refuses
+# `w.day::text` in an UPDATE of a reference table ("STABLE functions used in UPDATE queries cannot
+# be called with column references"). The year by a range of days, as the index reads it.
+SCHEDULE_LOADED = """
+CREATE OR REPLACE FUNCTION stats_schedule_loaded() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  extra date[] := ARRAY(SELECT d::date FROM jsonb_array_elements_text(NEW.schedule -> 'workdays') d);
+  off date[] := ARRAY(SELECT coalesce(h ->> 'date', h #>> '{}')::date
+                      FROM jsonb_array_elements(NEW.schedule -> 'holidays') h);
+BEGIN
+  UPDATE work_calendar w SET workday =
+      (w.day = ANY(extra)) OR (extract(isodow FROM w.day) < 6 AND NOT (w.day = ANY(off)))
+  WHERE w.day >= make_date(NEW.year, 1, 1) AND w.day < make_date(NEW.year + 1, 1, 1);
+  PERFORM stats_calendar_cumulate();
+  PERFORM stats_refresh(array(
+      SELECT id FROM cases WHERE reported_at >= make_date(NEW.year - 1, 1, 1)));
+  RETURN NULL;
+END $$
+"""
+SCHEDULE_REMOVED = """
+CREATE OR REPLACE FUNCTION stats_schedule_removed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE work_calendar SET workday = base_workday
+  WHERE day >= make_date(OLD.year, 1, 1) AND day < make_date(OLD.year + 1, 1, 1)
+    AND workday <> base_workday;
+  PERFORM stats_calendar_cumulate();
+  PERFORM stats_refresh(array(
+      SELECT id FROM cases WHERE reported_at >= make_date(OLD.year - 1, 1, 1)));
+  RETURN NULL;
+END $$
+"""
+
+
 def _rollup_statements() -> dict[str, str]:
     """Each rollup's grouped INSERT, as its trigger function runs it, with `sign` and the
     transition table `changed` left as `{sign}` and `{source}` to fill in."""
@@ -387,9 +420,12 @@ def upgrade() -> None:
             op.execute(f"DROP TRIGGER IF EXISTS {rollup}_{event} ON {facts}")
     op.execute(
         """
-        CREATE FUNCTION sync_number() RETURNS bigint LANGUAGE sql STABLE AS $$
-          SELECT pg_current_xact_id()::text::bigint
-        $$
+        CREATE FUNCTION sync_number() RETURNS bigint LANGUAGE plpgsql STABLE AS $$
+        BEGIN
+          -- PL/pgSQL, not SQL: Citus would inline an SQL function into a statement's generic
+          -- plan and then refuse it ("could not create distributed plan").
+          RETURN pg_current_xact_id()::text::bigint;
+        END $$
         """
     )
     op.execute(
@@ -408,6 +444,8 @@ def upgrade() -> None:
         $$
         """
     )
+    op.execute(SCHEDULE_LOADED)
+    op.execute(SCHEDULE_REMOVED)
     op.execute("ALTER TABLE cases RENAME COLUMN change_xid TO change_seq")
     op.execute("ALTER TABLE cases ALTER COLUMN change_seq SET DEFAULT sync_number()")
     op.execute(
