@@ -274,10 +274,10 @@ def indicator_filter(measure: str, department_id: int | None) -> str:
     measure; with a department filter, that department's row (bind :department_id)."""
     if department_id is not None:
         return (
-            "EXISTS (SELECT 1 FROM stats_dept_facts f WHERE f.id = c.id "
+            "EXISTS (SELECT 1 FROM stats_dept_facts f WHERE f.id = c.id AND f.district_id = c.district_id "
             f"AND f.department_id = :department_id AND {condition(measure, 'f', True)})"
         )
     return (
-        "EXISTS (SELECT 1 FROM stats_case_facts f WHERE f.id = c.id "
+        "EXISTS (SELECT 1 FROM stats_case_facts f WHERE f.id = c.id AND f.district_id = c.district_id "
         f"AND {condition(measure, 'f', False)})"
     )

@@ -431,6 +431,7 @@ def upgrade() -> None:
     op.execute(
         """
         CREATE FUNCTION sync_horizon() RETURNS bigint LANGUAGE sql STABLE AS $$
+          -- Read on its own (SELECT sync_horizon()), so it runs where the app is connected.
           -- A lock's xid is 32 bits: widened by its signed distance from xmax. The caller's
           -- own transaction is left out (it sees its own changes), as from the snapshot.
           SELECT least(s.xmin, (
