@@ -123,6 +123,19 @@ async def insert_case(
         "lat": lat,
         **columns,
     }
+    if grid is None and "district_id" not in columns:
+        # What the district trigger would choose, in the statement itself: on Citus every insert
+        # carries the distribution column.
+        district = (
+            await conn.execute(
+                text("SELECT id FROM areas WHERE level = 'district' ORDER BY id LIMIT 1")
+            )
+        ).scalar()
+        if district is not None:
+            columns["district_id"] = params["district_id"] = district
+    names = sorted(columns)
+    extra_columns = "".join(f", {n}" for n in names)
+    extra_values = "".join(f", :{n}" for n in names)
     if grid is None:
         sql = _CASE_NO_GRID
     else:
