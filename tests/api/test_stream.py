@@ -393,8 +393,10 @@ async def _external_event(engine: AsyncEngine, case: Case, type_: str) -> int:
         async with conn.transaction():
             eid = await conn.fetchval(
                 """
-                INSERT INTO events (type, case_id, grid_id, area_ids, department_ids, payload)
-                SELECT $1, c.id, c.grid_id, ARRAY[c.community_id, c.street_id, c.district_id],
+                INSERT INTO events (type, case_id, district_id, grid_id, area_ids,
+                                    department_ids, payload)
+                SELECT $1, c.id, c.district_id, c.grid_id,
+                       ARRAY[c.community_id, c.street_id, c.district_id],
                        '{}', '{"from": "another server"}'
                 FROM cases c WHERE c.id = $2 RETURNING id
                 """,
