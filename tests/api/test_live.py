@@ -107,7 +107,11 @@ async def test_sync_never_skips_or_repeats(live, tokens, engine) -> None:
         district = (
             await c.execute(text("SELECT district_id FROM cases WHERE id = :id"), {"id": ids[0]})
         ).scalar_one()
-    change = text("UPDATE cases SET description = :d WHERE id = :id AND district_id = :district")
+    # As the app's every UPDATE of a case, it sets the sync number (migration 0032).
+    change = text(
+        "UPDATE cases SET description = :d, change_seq = sync_number() "
+        "WHERE id = :id AND district_id = :district"
+    )
     async with engine.connect() as slow:
         await slow.begin()
         await slow.execute(change, {"d": "slow", "id": ids[0], "district": district})

@@ -5,7 +5,7 @@ scope, ratings and rankings, and the fact tables against a recomputation from sc
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -588,12 +588,24 @@ async def test_facts_stay_exact_as_cases_change(anon, as_user, conn) -> None:
     f.etag = (await anon.get(f"/api/v1/cases/{ids['F']}", headers=as_user("admin"))).headers["etag"]
     await f.do("dept", "sign_in")
     await _set_case(conn, ids["E"], reported_at=t("2025-08-30 11:30"))
-    moved = await conn.execute(
-        text(
-            "UPDATE case_assignments SET sign_in_due = sign_in_due + interval '3 days' "
-            "RETURNING case_id"
+    # Each row's new time as a bind: Citus refuses `timestamptz + interval` (STABLE) on a column
+    # in a multi-shard UPDATE.
+    moved = (
+        await conn.execute(
+            text("SELECT id, district_id, case_id, sign_in_due FROM case_assignments")
         )
-    )
+    ).all()
+    for a in moved:
+        await conn.execute(
+            text(
+                "UPDATE case_assignments SET sign_in_due = :due WHERE id = :id AND district_id = :d"
+            ),
+            {
+                "due": None if a.sign_in_due is None else a.sign_in_due + timedelta(days=3),
+                "id": a.id,
+                "d": a.district_id,
+            },
+        )
     await _changed(conn, *{r.case_id for r in moved})
     r = await anon.post(
         f"/api/v1/cases/{ids['C']}/duplicate", headers=as_user("community"), json={"of": ids["A"]}
