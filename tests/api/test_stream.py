@@ -419,7 +419,9 @@ async def test_events_from_another_process_and_a_lost_listener(http, api, tokens
         # The listener's connection dies; what is committed meanwhile still arrives, once.
         connects, caught_up = sse.hub.connects, sse.hub.caught_up
         async with engine.begin() as c:
-            await c.execute(text("SELECT pg_terminate_backend(:p)"), {"p": sse.hub.backend_pid})
+            await c.execute(
+                text("SELECT pg_terminate_backend(CAST(:p AS integer))"), {"p": sse.hub.backend_pid}
+            )
         deadline = time.monotonic() + 5
         while sse.hub.ready:  # it notices at once, then waits before reconnecting
             assert time.monotonic() < deadline
