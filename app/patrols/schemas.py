@@ -249,3 +249,56 @@ class WeeklyBoardOut(ResponseModel):
     checkins: MissedOut = Field(description="Missed check-ins of the area's points in the week")
     open_tasks: int
     overdue_tasks: int
+
+
+class LivePosition(ResponseModel):
+    patrol_id: int
+    worker_id: int
+    worker: str
+    grid_id: int
+    status: Literal["active", "paused"]
+    at: LocalTime = Field(description="The time of the last kept fix")
+    lon: float
+    lat: float
+    crs: CRS
+    accuracy_m: float
+    duty_until: LocalTime = Field(
+        description="The end of the worker's duty: after it the position is not shown"
+    )
+
+
+class WorklogDay(ResponseModel):
+    day: date
+    patrols: int
+    patrol_hours: float
+    distance_km: float
+    checkins: int
+    checkins_accepted: int
+    visits: int
+    cases: int
+    tasks_received: int
+    tasks_done: int
+    tasks_on_time: int
+
+
+class WorklogTotal(ResponseModel):
+    patrols: int
+    patrol_hours: float
+    distance_km: float
+    checkins: int
+    checkins_accepted: int
+    visits: int
+    cases: int
+    tasks_received: int
+    tasks_done: int
+    tasks_on_time: int
+
+
+class WorklogOut(ResponseModel):
+    worker_id: int
+    worker: str
+    span: Literal["day", "month"]
+    first: date
+    last: date
+    days: list[WorklogDay]
+    total: WorklogTotal

@@ -73,6 +73,15 @@ _DAYS = text(
 )
 
 
+async def name_of(session: AsyncSession, worker_id: int) -> str | None:
+    name = (
+        await session.execute(
+            text("SELECT display_name FROM users WHERE id = :id"), {"id": worker_id}
+        )
+    ).scalar()
+    return None if name is None else str(name)
+
+
 def period(day: date, span: str) -> tuple[date, date]:
     if span == "day":
         return day, day
