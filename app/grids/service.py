@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -28,6 +28,24 @@ from app.i18n import GRID_KIND_LABELS, ROLE_LABELS, Lang, label
 from app.schemas import reject_nulls, to_local
 from app.users.models import User
 from geo.measure import area_m2
+
+BoundaryHook = Callable[[AsyncSession, int], Awaitable[None]]
+"""Told a grid's current boundary changed (session, grid id), in the change's transaction."""
+_boundary_hooks: list[BoundaryHook] = []
+
+
+def on_boundary_change(hook: BoundaryHook) -> None:
+    """An extension point (`app/extensions.py`): what a higher floor derives from a grid's
+    boundary (the patrol coverage's lattice) is rebuilt when it changes. Idempotent."""
+    if hook not in _boundary_hooks:
+        _boundary_hooks.append(hook)
+
+
+async def _boundary_changed(session: AsyncSession, grid_id: int) -> None:
+    await session.flush()
+    for hook in _boundary_hooks:
+        await hook(session, grid_id)
+
 
 Community = aliased(Area, name="community")
 Street = aliased(Area, name="street")
@@ -321,6 +339,7 @@ async def set_boundary(
         if current.valid_from == now:
             current.boundary = from_shape(geom, srid=4326)
             current.created_by = author
+            await _boundary_changed(session, grid_id)
             return True
         current.valid_to = now
         await session.flush()
@@ -329,6 +348,8 @@ async def set_boundary(
             grid_id=grid_id, boundary=from_shape(geom, srid=4326), valid_from=now, created_by=author
         )
     )
+    if current is not None:
+        await _boundary_changed(session, grid_id)
     return True
 
 

@@ -4,7 +4,8 @@ kept track passed near, the cells not visited for days, patrol hours against the
 - The lattice: `ST_SquareGrid` in Web Mercator with a side of `patrol_cell_m` / cos(latitude)
   (Mercator stretches by 1 / cos φ, so the cells are `patrol_cell_m` metres on the ground at
   the grid's centre); a cell belongs to the grid when its centre is inside the boundary. Made the
-  first time a track or a coverage question reaches the grid (`ensure_cells`).
+  first time a track or a coverage question reaches the grid (`ensure_cells`), made again when
+  the boundary changes (`rebuild_cells`).
 - A hit: a patrol's kept track (`patrols.track`, flagged points left out) passes within
   `coverage_radius_m` of a cell's centre: a box around the track on the cells' GiST index, then
   `ST_DWithin` on geography (the spheroid distance from the centre to the line; a geography
@@ -116,6 +117,29 @@ async def record_hits(
     await session.execute(_HITS, {**params, "radius": get_settings().coverage_radius_m})
     for g in made:  # a new lattice: the earlier patrols through this grid count too
         await _backfill(session, district_id, g)
+
+
+async def rebuild_cells(session: AsyncSession, grid_id: int) -> None:
+    """A grid's boundary changed (`app.grids.service.on_boundary_change`, registered in
+    `app/extensions.py`): its lattice and hits are made again for the new boundary, every kept
+    patrol line through it counted."""
+    d = (
+        await session.execute(
+            text("SELECT district_id FROM patrol_cells WHERE grid_id = :g LIMIT 1"),
+            {"g": grid_id},
+        )
+    ).scalar()
+    if d is None:  # no lattice yet: the first question or track makes it
+        return
+    params = {"g": grid_id, "d": d}
+    await session.execute(
+        text("DELETE FROM patrol_cell_hits WHERE grid_id = :g AND district_id = :d"), params
+    )
+    await session.execute(
+        text("DELETE FROM patrol_cells WHERE grid_id = :g AND district_id = :d"), params
+    )
+    if await ensure_cells(session, d, [grid_id]):
+        await _backfill(session, d, grid_id)
 
 
 async def _backfill(session: AsyncSession | AsyncConnection, district_id: int, grid: int) -> None:
