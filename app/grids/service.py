@@ -484,25 +484,44 @@ near AS (
     LIMIT 1
 ),
 pick AS (SELECT * FROM hit UNION ALL SELECT * FROM near)
-SELECT pick.inside, pick.distance_m, pick.valid_from, pick.valid_to,
+SELECT pick.inside, pick.distance_m, pick.valid_from, pick.valid_to, {answer}
+FROM pick
+{answer_joins}
+"""
+
+_ANSWER = f"""
        g.id, g.code, g.name, g.kind, g.households, g.population,
        c.id AS c_id, c.code AS c_code, c.name AS c_name, c.phone AS c_phone,
        c.address AS c_address, c.service_hours AS c_hours,
        s.id AS s_id, s.code AS s_code, s.name AS s_name,
        d.id AS d_id, d.code AS d_code, d.name AS d_name,
-       {staff}
-FROM pick
-JOIN grids g ON g.id = pick.grid_id
+       {STAFF_JSON}
+"""
+"""What a lookup answers about its grid (one list for the statement and the in-process index)."""
+
+_ANSWER_JOINS = """
+JOIN grids g ON g.id = {grid_id}
 JOIN areas c ON c.id = g.community_id
 LEFT JOIN areas s ON s.id = c.parent_id
 LEFT JOIN areas d ON d.id = s.parent_id
 """
-LOOKUP_NOW = text(_LOOKUP.format(version="b.valid_to IS NULL", staff=STAFF_JSON))
+_PICK = {"answer": _ANSWER, "answer_joins": _ANSWER_JOINS.format(grid_id="pick.grid_id")}
+LOOKUP_NOW = text(_LOOKUP.format(version="b.valid_to IS NULL", **_PICK))
 LOOKUP_AT = text(
     _LOOKUP.format(
-        version="b.valid_from <= :at AND (b.valid_to IS NULL OR b.valid_to > :at)", staff=STAFF_JSON
+        version="b.valid_from <= :at AND (b.valid_to IS NULL OR b.valid_to > :at)", **_PICK
     )
 )
+LOOKUP_INDEX_ROWS = (
+    "SELECT true AS inside, 0.0::float8 AS distance_m, b.valid_from, b.valid_to, "
+    "ST_AsBinary(b.boundary) AS wkb, "
+    + _ANSWER
+    + "FROM grid_boundaries b "
+    + _ANSWER_JOINS.format(grid_id="b.grid_id")
+    + "WHERE b.valid_to IS NULL"
+)
+"""Every live boundary with the lookup's answer row: what the in-process index holds
+(`app.grids.lookup_index`)."""
 
 
 LOOKUP_NOW_RAW = RawSql(LOOKUP_NOW.text)
