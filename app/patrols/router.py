@@ -435,8 +435,8 @@ async def worker_worklog(
     if name is None or not await worker_covered(session, who, RULES["worklog:read"], worker_id):
         raise ApiError(
             "not_found",
-            detail=f"网格员不存在或不在您的辖区：{worker_id}",
-            detail_en=f"No such grid worker in your areas: {worker_id}",
+            detail="网格员不存在或不在您的辖区",
+            detail_en="No such grid worker in your areas",
             field="worker_id",
         )
     return await _worklog(session, worker_id, str(name), day, span, format)
