@@ -44,7 +44,7 @@ CATEGORY_OF = {
     "family": "MD-02",
     "land": "MD-03",
     "labour": "MD-04",
-    "property": "SQ-01",
+    "property": "MD-01",
     "contract": "MD-01",
     "other": "MD-01",
 }

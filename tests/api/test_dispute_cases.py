@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 
+from app.auth import scope
 from app.basedata import retention
 from app.cases.chain import verify_timeline
 from app.config import get_settings
@@ -289,3 +290,17 @@ async def test_lookup_shows_the_base_data_size_with_its_source(anon, as_user, co
         got = r.json()["grid"]
         if got["id"] == typed.id:
             assert (got["households"], got["households_source"]) == (typed.households, "typed")
+
+
+async def test_every_dispute_case_is_of_a_private_class(conn) -> None:
+    """Open311, OGC and the tiles show no description, address or place of a private class's
+    case to outsiders (app.auth.scope): every category a dispute's case may take is one."""
+    codes = sorted({*service.CATEGORY_OF.values(), service.HIGH_RISK_CATEGORY})
+    classes = (
+        await conn.execute(
+            text("SELECT code, class_code FROM categories WHERE code = ANY(:c) ORDER BY code"),
+            {"c": codes},
+        )
+    ).all()
+    assert [c.code for c in classes] == codes
+    assert all(scope.is_private(c.class_code) for c in classes), classes
