@@ -15,6 +15,7 @@ from app.cases.chain import verify_timeline
 from app.config import get_settings
 from app.disputes import service
 from tests.api.basedata_support import building_id, grid_id, household, id_number, resident
+from tests.factories import Loop
 from tests.helpers import problem
 
 AGREED = {"outcome": "agreed", "agreement": "晚十点后不再装修", "signed_by": "双方当事人"}
@@ -304,3 +305,30 @@ async def test_every_dispute_case_is_of_a_private_class(conn) -> None:
     ).all()
     assert [c.code for c in classes] == codes
     assert all(scope.is_private(c.class_code) for c in classes), classes
+
+
+async def test_referral_to_a_department_is_the_loops_dispatch(anon, as_user, conn) -> None:
+    """协调联动: the dispute's case is dispatched by the loop (routed by its category, MD-01 →
+    the political-legal committee); a mediation session meanwhile is on the timeline and leaves
+    the case's state to the loop."""
+    h = as_user("worker")
+    g = await grid_id(conn)
+    d = (
+        await anon.post(
+            f"/api/v1/grids/{g}/disputes",
+            json={"title": "邻里占道", "kind": "neighbour", "parties": [{"name": "甲"}]},
+            headers=h,
+        )
+    ).json()
+    r = await anon.get(f"/api/v1/cases/{d['case_id']}", headers=as_user("street"))
+    assert r.status_code == 200 and "dispatch" in r.json()["allowed_actions"], r.text
+    loop = Loop(anon, as_user, {"id": d["case_id"]})
+    loop.etag = r.headers["etag"]
+    c = await loop.do("street", "dispatch")
+    assert c["status"] == "dispatched"
+    assert [a["department"]["code"] for a in c["assignments"]] == ["ZFW"]
+    await anon.post(
+        f"/api/v1/disputes/{d['id']}/sessions", json={"outcome": "continued"}, headers=h
+    )
+    steps = await _timeline(anon, h, d["case_id"])
+    assert steps[-2:] == [("dispatch", "dispatched"), ("dispute_session", "dispatched")]
