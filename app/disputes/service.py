@@ -14,8 +14,11 @@ review meeting, follow-up visits, closure, figures.
   intake, so it has a case number, a place on the map (private class: no point outside), the
   timeline with its hash chain and events, the loop's dispatch to departments (协调联动) and the
   evaluation's facts. Every dispute step is a step of that case (`app.loop.service.write_step`):
-  `dispute_screened`/`dispute_escalated` (registered), `dispute_session` (handling; agreed:
-  feedback), `dispute_referred`, `dispute_followup` (not held: rework), `dispute_closed` (closed).
+  `dispute_screened`/`dispute_escalated` (registered: the loop may whistle or dispatch it),
+  `dispute_session` (handling while mediated and followed up; a failed mediation back to
+  registered, for the loop's referral to departments), `dispute_referred`, `dispute_followup`,
+  `dispute_closed` (closed). Never `feedback`: that state is the loop's on-site verification (a
+  verification task for the grid's worker), which a dispute does not have.
 """
 
 from __future__ import annotations
@@ -402,7 +405,7 @@ async def mediate(session: AsyncSession, d: Dispute, body: SessionIn, who: Princ
         d,
         "dispute_session",
         who,
-        "feedback" if body.outcome == "agreed" else "handling",
+        "registered" if body.outcome == "failed" else "handling",
         note=body.note or "",
         detail={"outcome": body.outcome, "session_id": s.id},
     )
@@ -447,7 +450,7 @@ async def follow_up(session: AsyncSession, d: Dispute, body: FollowUpIn, who: Pr
         d,
         "dispute_followup",
         who,
-        None if body.holds else "rework",
+        None if body.holds else "handling",
         note=body.note or "",
         detail={"n": body.n, "holds": body.holds},
     )

@@ -67,8 +67,8 @@ async def test_a_dispute_is_a_case_and_its_steps_are_the_case_timeline(
         ("reported", "reported"),
         ("dispute_screened", "registered"),
         ("dispute_session", "handling"),
-        ("dispute_session", "feedback"),
-        ("dispute_followup", "feedback"),
+        ("dispute_session", "handling"),
+        ("dispute_followup", "handling"),
         ("dispute_closed", "closed"),
     ]
     checked, broken = await verify_timeline(session, d["case_id"])
@@ -320,15 +320,40 @@ async def test_referral_to_a_department_is_the_loops_dispatch(anon, as_user, con
             headers=h,
         )
     ).json()
+    await anon.post(
+        f"/api/v1/disputes/{d['id']}/sessions", json={"outcome": "continued"}, headers=h
+    )
     r = await anon.get(f"/api/v1/cases/{d['case_id']}", headers=as_user("street"))
-    assert r.status_code == 200 and "dispatch" in r.json()["allowed_actions"], r.text
+    assert r.json()["status"] == "handling" and "dispatch" not in r.json()["allowed_actions"]
+    # mediation failed: back to registered, for the loop's referral
+    await anon.post(f"/api/v1/disputes/{d['id']}/sessions", json={"outcome": "failed"}, headers=h)
+    r = await anon.get(f"/api/v1/cases/{d['case_id']}", headers=as_user("street"))
+    assert r.status_code == 200 and r.json()["status"] == "registered", r.text
+    assert "dispatch" in r.json()["allowed_actions"], r.text
     loop = Loop(anon, as_user, {"id": d["case_id"]})
     loop.etag = r.headers["etag"]
     c = await loop.do("street", "dispatch")
     assert c["status"] == "dispatched"
     assert [a["department"]["code"] for a in c["assignments"]] == ["ZFW"]
-    await anon.post(
-        f"/api/v1/disputes/{d['id']}/sessions", json={"outcome": "continued"}, headers=h
+    problem(
+        await anon.post(
+            f"/api/v1/disputes/{d['id']}/sessions", json={"outcome": "continued"}, headers=h
+        ),
+        409,
+        "dispute_state",
     )
+    meeting = (
+        await conn.execute(
+            text(
+                "INSERT INTO community_meetings (district_id, community_id, title, held_at, period) "
+                "SELECT s.parent_id, c.id, '会商研判会', now(), '2026Q4' FROM areas c "
+                "JOIN areas s ON s.id = c.parent_id WHERE c.code = '360602001001' RETURNING id"
+            )
+        )
+    ).scalar_one()
+    r = await anon.post(
+        f"/api/v1/disputes/{d['id']}/refer", json={"meeting_id": meeting}, headers=h
+    )
+    assert r.status_code == 200, r.text
     steps = await _timeline(anon, h, d["case_id"])
-    assert steps[-2:] == [("dispatch", "dispatched"), ("dispute_session", "dispatched")]
+    assert steps[-2:] == [("dispatch", "dispatched"), ("dispute_referred", "dispatched")]
