@@ -114,3 +114,15 @@ async def test_a_buildings_houses_list(anon, as_user, conn) -> None:
     items = r.json()["items"]
     grid = await grid_id(conn)
     assert items and all(i["grid_id"] == grid for i in items), items[:1]
+
+
+async def test_open311_request_ids_are_hex(anon) -> None:
+    """make fuzz (2026-12-02): 20,000 non-ASCII characters as service_request_id made a 120 KB
+    URL that uvicorn refused with its own text/plain 400; the ids are hex, so the parameter says
+    so (and the longest allowed list is an ASCII URL of about 20 KB)."""
+    for path in ("/open311/v2/requests.json", "/open311/v2/servicerequestupdates.json"):
+        r = await anon.get(path, params={"service_request_id": "À" * 50})
+        assert r.status_code == 400, r.text
+        assert r.headers["content-type"].startswith("application/json")
+        r = await anon.get(path, params={"service_request_id": "ab" * 5000})
+        assert r.status_code in (400, 404), r.text
