@@ -24,6 +24,7 @@ from app.config import get_settings
 from app.errors import ApiError, not_found
 from app.geometry import parse_lonlat, point_out
 from app.loop.deadlines import calendar
+from app.patrols import coverage
 from app.patrols.schemas import CheckinIn, CheckpointIn, CheckpointUpdate
 from app.patrols.service import _when, place_of_grid
 from app.schemas import SHANGHAI
@@ -116,6 +117,7 @@ async def create_checkpoint(
             },
         )
     ).scalar_one()
+    await coverage.ensure_lattice(session, place.district_id, grid_id)
     return await get_checkpoint(session, cid)
 
 

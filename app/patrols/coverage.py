@@ -4,7 +4,8 @@ kept track passed near, the cells not visited for days, patrol hours against the
 - The lattice: `ST_SquareGrid` in Web Mercator with a side of `patrol_cell_m` / cos(latitude)
   (Mercator stretches by 1 / cos φ, so the cells are `patrol_cell_m` metres on the ground at
   the grid's centre); a cell belongs to the grid when its centre is inside the boundary. Made the
-  first time a track or a coverage question reaches the grid (`ensure_cells`), made again when
+  first time a track, a coverage question or a check-in point reaches the grid (`ensure_cells`,
+  `ensure_lattice`), made again when
   the boundary changes (`rebuild_cells`).
 - A hit: a patrol's kept track (`patrols.track`, flagged points left out) passes within
   `coverage_radius_m` of a cell's centre: a box around the track on the cells' GiST index, then
@@ -119,6 +120,14 @@ async def record_hits(
         await _backfill(session, district_id, g)
 
 
+async def ensure_lattice(session: AsyncSession, district_id: int, grid_id: int) -> None:
+    """The grid's lattice, made (with the earlier patrols through it) when it has none: on a
+    coverage question, and when a check-in point is set up in it (so a grid with check-in points
+    and no patrol is on the coverage layer, all cells unvisited)."""
+    if await ensure_cells(session, district_id, [grid_id]):
+        await _backfill(session, district_id, grid_id)
+
+
 async def rebuild_cells(session: AsyncSession, grid_id: int) -> None:
     """A grid's boundary changed (`app.grids.service.on_boundary_change`, registered in
     `app/extensions.py`): its lattice and hits are made again for the new boundary, every kept
@@ -138,8 +147,7 @@ async def rebuild_cells(session: AsyncSession, grid_id: int) -> None:
     await session.execute(
         text("DELETE FROM patrol_cells WHERE grid_id = :g AND district_id = :d"), params
     )
-    if await ensure_cells(session, d, [grid_id]):
-        await _backfill(session, d, grid_id)
+    await ensure_lattice(session, d, grid_id)
 
 
 async def _backfill(session: AsyncSession | AsyncConnection, district_id: int, grid: int) -> None:
@@ -211,9 +219,7 @@ async def coverage(
     """`grid`: its place row (`service.place_of_grid`)."""
     s = get_settings()
     d = grid.district_id
-    made = await ensure_cells(session, d, [grid.grid_id])
-    if made:
-        await _backfill(session, d, grid.grid_id)
+    await ensure_lattice(session, d, grid.grid_id)
     params = {"grid": grid.grid_id, "d": d, "since": since, "until": until}
     row = (
         await session.execute(_COVERAGE, {**params, "fresh": until - timedelta(days=stale_days)})

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
 from app.auth.policy import Principal
+from app.auth.scope import districts_of
 from app.duty.service import duty_until
 from app.geometry import point_out
 from geo.crs import CRS
@@ -35,7 +36,8 @@ _LIVE = text(
           AND (pp.flag IS NULL OR pp.flag = 'paused')
         ORDER BY pp.at DESC LIMIT 1
     ) f
-    WHERE p.community_id IN (SELECT id FROM below) AND p.status IN ('active', 'paused')
+    WHERE p.district_id = ANY(CAST(:districts AS bigint[]))
+      AND p.community_id IN (SELECT id FROM below) AND p.status IN ('active', 'paused')
     ORDER BY p.worker_id
     """
 )
@@ -45,7 +47,8 @@ async def live_positions(
     session: AsyncSession, who: Principal, area_id: int, crs: CRS, at: datetime | None = None
 ) -> list[dict[str, Any]]:
     now = at or datetime.now(UTC)
-    rows = list(await session.execute(_LIVE, {"area": area_id}))
+    districts = await districts_of(session, who)
+    rows = list(await session.execute(_LIVE, {"area": area_id, "districts": districts}))
     on_duty: dict[int, datetime] = {}
     for d in sorted({r.district_id for r in rows}):
         on_duty.update(

@@ -36,17 +36,23 @@ _ACTIVE_GRIDS = text(
         SELECT id FROM areas WHERE id = CAST(:area AS bigint)
         UNION ALL SELECT a.id FROM areas a JOIN below ON a.parent_id = below.id
     )
-    SELECT g.id, g.code, g.name, g.community_id FROM grids g
-    WHERE g.deleted_at IS NULL
-      AND (CAST(:all AS boolean) OR g.id = ANY(CAST(:grids AS bigint[])))
-      AND (CAST(:area AS bigint) IS NULL OR g.community_id IN (SELECT id FROM below))
-      AND (CAST(:area AS bigint) IS NOT NULL
-           OR EXISTS (SELECT 1 FROM patrols p WHERE p.grid_id = g.id
-                      AND p.started_at >= :lo AND p.started_at < :hi)
-           OR EXISTS (SELECT 1 FROM checkpoints k WHERE k.grid_id = g.id AND k.active)
-           OR EXISTS (SELECT 1 FROM worker_tasks t WHERE t.grid_id = g.id
-                      AND ((t.starts_at >= :lo AND t.starts_at < :hi)
-                           OR (t.finished_at >= :lo AND t.finished_at < :hi))))
+    SELECT g.id, g.code, g.name, g.community_id, g.district_id
+    FROM (SELECT g.id, g.code, g.name, g.community_id, coalesce(s.parent_id, s.id, c.id)
+                 AS district_id
+          FROM grids g JOIN areas c ON c.id = g.community_id
+          LEFT JOIN areas s ON s.id = c.parent_id
+          WHERE g.deleted_at IS NULL
+            AND (CAST(:all AS boolean) OR g.id = ANY(CAST(:grids AS bigint[])))
+            AND (CAST(:area AS bigint) IS NULL OR g.community_id IN (SELECT id FROM below))) g
+    WHERE CAST(:area AS bigint) IS NOT NULL
+       OR EXISTS (SELECT 1 FROM patrols p WHERE p.district_id = g.district_id
+                  AND p.grid_id = g.id AND p.started_at >= :lo AND p.started_at < :hi)
+       OR EXISTS (SELECT 1 FROM checkpoints k WHERE k.district_id = g.district_id
+                  AND k.grid_id = g.id AND k.active)
+       OR EXISTS (SELECT 1 FROM worker_tasks t WHERE t.district_id = g.district_id
+                  AND t.grid_id = g.id
+                  AND ((t.starts_at >= :lo AND t.starts_at < :hi)
+                       OR (t.finished_at >= :lo AND t.finished_at < :hi)))
     ORDER BY g.code
     """
 )
@@ -59,9 +65,11 @@ _WORKERS = text(
           AND po.role IN ('grid_worker', 'grid_leader')
           AND po.starts_on <= current_date AND (po.ends_on IS NULL OR po.ends_on >= current_date)
         UNION SELECT worker_id FROM patrols
-        WHERE grid_id = ANY(CAST(:grids AS bigint[])) AND started_at >= :lo AND started_at < :hi
+        WHERE district_id = ANY(CAST(:districts AS bigint[]))
+          AND grid_id = ANY(CAST(:grids AS bigint[])) AND started_at >= :lo AND started_at < :hi
         UNION SELECT worker_id FROM worker_tasks
-        WHERE grid_id = ANY(CAST(:grids AS bigint[]))
+        WHERE district_id = ANY(CAST(:districts AS bigint[]))
+          AND grid_id = ANY(CAST(:grids AS bigint[]))
           AND ((starts_at >= :lo AND starts_at < :hi) OR (finished_at >= :lo AND finished_at < :hi))
     )
     ORDER BY u.id
@@ -81,7 +89,8 @@ _TASKS_OPEN = text(
     SELECT worker_id, grid_id,
            count(*) FILTER (WHERE state IN ('open', 'accepted') AND due_at < :now) AS overdue
     FROM worker_tasks
-    WHERE worker_id = ANY(CAST(:users AS bigint[])) OR grid_id = ANY(CAST(:grids AS bigint[]))
+    WHERE district_id = ANY(CAST(:districts AS bigint[]))
+      AND (worker_id = ANY(CAST(:users AS bigint[])) OR grid_id = ANY(CAST(:grids AS bigint[])))
     GROUP BY worker_id, grid_id
     """
 )
@@ -93,7 +102,9 @@ _GRID_TASKS = text(
                AS done,
            count(*) FILTER (WHERE state = 'done' AND finished_at >= :lo AND finished_at < :hi
                             AND finished_at <= due_at) AS on_time
-    FROM worker_tasks WHERE grid_id = ANY(CAST(:grids AS bigint[])) GROUP BY grid_id
+    FROM worker_tasks
+    WHERE district_id = ANY(CAST(:districts AS bigint[])) AND grid_id = ANY(CAST(:grids AS bigint[]))
+    GROUP BY grid_id
     """
 )
 
@@ -132,17 +143,22 @@ async def fieldwork(
         )
     )
     gids = [g.id for g in grid_rows]
+    districts = sorted({int(g.district_id) for g in grid_rows})
     now = datetime.now(SHANGHAI)
     overdue_w: dict[int, int] = {}
     overdue_g: dict[int, int] = {}
     users_in_scope = await mine.units(conn, "worker")
     workers = [
         w
-        for w in await session.execute(_WORKERS, {"grids": gids, "lo": lo, "hi": hi})
+        for w in await session.execute(
+            _WORKERS, {"grids": gids, "districts": districts, "lo": lo, "hi": hi}
+        )
         if users_in_scope is None or w.id in users_in_scope
     ]
     wids = [w.id for w in workers]
-    for r in await session.execute(_TASKS_OPEN, {"users": wids, "grids": gids, "now": now}):
+    for r in await session.execute(
+        _TASKS_OPEN, {"users": wids, "grids": gids, "districts": districts, "now": now}
+    ):
         if r.worker_id in wids:
             overdue_w[r.worker_id] = overdue_w.get(r.worker_id, 0) + int(r.overdue)
         if r.grid_id is not None:
@@ -176,7 +192,9 @@ async def fieldwork(
             }
         )
     by_grid = {g["grid_id"]: g for g in grids_out}
-    for r in await session.execute(_GRID_TASKS, {"grids": gids, "lo": lo, "hi": hi}):
+    for r in await session.execute(
+        _GRID_TASKS, {"grids": gids, "districts": districts, "lo": lo, "hi": hi}
+    ):
         by_grid[r.grid_id].update(
             tasks_received=int(r.received),
             tasks_done=int(r.done),

@@ -224,6 +224,20 @@ async def test_a_grid_with_only_check_in_points_is_listed(anon, as_user, conn) -
     assert (
         await conn.execute(text("SELECT count(*) FROM patrols WHERE grid_id = :g"), {"g": gid})
     ).scalar_one() == 0
+    # The coverage layer shows its cells (all unvisited) before anyone asked for its coverage.
+    z = 16
+    x = int((lon + 180) / 360 * 2**z)
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * 2**z)
+    tile = await anon.get(f"/tiles/coverage/{z}/{x}/{y}.mvt", headers=as_user("community"))
+    assert tile.status_code == 200, tile.text
+    import mapbox_vector_tile
+
+    cells = [
+        f
+        for f in mapbox_vector_tile.decode(tile.content)["coverage"]["features"]
+        if f["properties"]["grid_id"] == gid
+    ]
+    assert cells and not any(f["properties"]["visited"] for f in cells)
     fw = (
         await anon.get(
             "/api/v1/stats/fieldwork", params={"period": "week"}, headers=as_user("community")
