@@ -31,6 +31,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
 from app.auth.policy import RULES, Principal
+from app.auth.scope import covers, object_chain
+from app.basedata import links
+from app.basedata.schemas import CasePersonIn
 from app.cases import intake
 from app.cases.schemas import CaseCreate, LocationIn
 from app.db import raw_of
@@ -168,7 +171,21 @@ async def _open_case(
     return int(case.id)
 
 
-async def _party_name(session: AsyncSession, district: int, p: Any, i: int) -> str:
+async def _party_name(session: AsyncSession, district: int, p: Any, i: int, who: Principal) -> str:
+    """The party's name at the time: a person or organisation the caller reaches (need-to-know:
+    `basedata:read` over it, as reading it would need), or the free name."""
+    for kind in ("resident_id", "organisation_id"):
+        oid = getattr(p, kind)
+        if oid is None:
+            continue
+        found, chain, grid, _, _ = await object_chain(session, kind, oid)
+        if not found or not covers(who, RULES["basedata:read"], chain, grid):
+            raise ApiError(
+                "validation_error",
+                field=f"parties[{i}].{kind}",
+                detail="当事人不存在或不在您的网格内",
+                detail_en="No such person or organisation in your grids",
+            )
     if p.resident_id is not None:
         name = (
             await session.execute(
@@ -314,11 +331,14 @@ async def create(
                 dispute_id=d.id,
                 resident_id=p.resident_id,
                 organisation_id=p.organisation_id,
-                name=await _party_name(session, g.district_id, p, i),
+                name=await _party_name(session, g.district_id, p, i, who),
             )
         )
     d.case_id = await _open_case(session, d, body, who)
     await session.flush()
+    if d.case_id is not None:  # the persons the case names: a department it goes to sees them
+        for rid in dict.fromkeys(p.resident_id for p in body.parties if p.resident_id):
+            await links.name_in_case(session, d.case_id, CasePersonIn(resident_id=rid), who)
     await step(
         session,
         d,

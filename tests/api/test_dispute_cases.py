@@ -15,7 +15,7 @@ from app.cases.chain import verify_timeline
 from app.config import get_settings
 from app.disputes import service
 from tests.api.basedata_support import building_id, grid_id, household, id_number, resident
-from tests.factories import Loop
+from tests.factories import Loop, department_id
 from tests.helpers import problem
 
 AGREED = {"outcome": "agreed", "agreement": "晚十点后不再装修", "signed_by": "双方当事人"}
@@ -309,17 +309,60 @@ async def test_every_dispute_case_is_of_a_private_class(conn) -> None:
 
 async def test_referral_to_a_department_is_the_loops_dispatch(anon, as_user, conn) -> None:
     """协调联动: the dispute's case is dispatched by the loop (routed by its category, MD-01 →
-    the political-legal committee); a mediation session meanwhile is on the timeline and leaves
-    the case's state to the loop."""
+    the political-legal committee, or to the department chosen); the department it goes to sees
+    the persons the dispute names (they are the case's persons); a referral meanwhile is on the
+    timeline and leaves the case's state to the loop."""
     h = as_user("worker")
     g = await grid_id(conn)
+    hh = await household(anon, h, await building_id(conn), room="305")
+    p = await resident(anon, h, hh, name="测试占道", id_number=id_number(71))
+    # a person outside the caller's grids is no party of theirs (need-to-know): worker2 in its
+    # own grid may not name (and so read the name of) a person of the worker's grid
+    g2 = (
+        await conn.execute(
+            text(
+                "SELECT pg.grid_id FROM users u JOIN posts po ON po.user_id = u.id "
+                "JOIN post_grids pg ON pg.post_id = po.id WHERE u.username = 'worker2' LIMIT 1"
+            )
+        )
+    ).scalar_one()
+    assert g2 != g
+    bad = problem(
+        await anon.post(
+            f"/api/v1/grids/{g2}/disputes",
+            json={"title": "x", "kind": "other", "parties": [{"resident_id": p["id"]}]},
+            headers=as_user("worker2"),
+        ),
+        422,
+        "validation_error",
+    )
+    assert bad["field"] == "parties[0].resident_id" and "测试占道" not in str(bad)
     d = (
         await anon.post(
             f"/api/v1/grids/{g}/disputes",
-            json={"title": "邻里占道", "kind": "neighbour", "parties": [{"name": "甲"}]},
+            json={
+                "title": "邻里占道",
+                "kind": "neighbour",
+                "parties": [{"resident_id": p["id"]}, {"name": "甲"}],
+            },
             headers=h,
         )
     ).json()
+    problem(
+        await anon.get(f"/api/v1/residents/{p['id']}", headers=as_user("dept")), 404, "not_found"
+    )
+    routed = (
+        await anon.post(
+            f"/api/v1/grids/{g}/disputes",
+            json={"title": "邻里漏水", "kind": "neighbour", "parties": [{"name": "乙"}]},
+            headers=h,
+        )
+    ).json()
+    r = await anon.get(f"/api/v1/cases/{routed['case_id']}", headers=as_user("street"))
+    other = Loop(anon, as_user, {"id": routed["case_id"]})
+    other.etag = r.headers["etag"]
+    c = await other.do("street", "dispatch")
+    assert [a["department"]["code"] for a in c["assignments"]] == ["ZFW"]
     await anon.post(
         f"/api/v1/disputes/{d['id']}/sessions", json={"outcome": "continued"}, headers=h
     )
@@ -332,9 +375,13 @@ async def test_referral_to_a_department_is_the_loops_dispatch(anon, as_user, con
     assert "dispatch" in r.json()["allowed_actions"], r.text
     loop = Loop(anon, as_user, {"id": d["case_id"]})
     loop.etag = r.headers["etag"]
-    c = await loop.do("street", "dispatch")
+    c = await loop.do(
+        "street", "dispatch", {"lead_department_id": await department_id(conn, "CGJ")}
+    )
     assert c["status"] == "dispatched"
-    assert [a["department"]["code"] for a in c["assignments"]] == ["ZFW"]
+    assert [a["department"]["code"] for a in c["assignments"]] == ["CGJ"]
+    seen = (await anon.get(f"/api/v1/residents/{p['id']}", headers=as_user("dept"))).json()
+    assert seen["name"] == "测试占道" and seen["id_number"] != id_number(71)
     problem(
         await anon.post(
             f"/api/v1/disputes/{d['id']}/sessions", json={"outcome": "continued"}, headers=h
