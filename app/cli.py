@@ -248,7 +248,6 @@ async def _distribute(spread: bool) -> int:
         f"{len(report.created_distributed)} distributed tables created (on district_id, "
         f"co-located with cases), {len(report.created_local)} coordinator tables added, "
         f"{report.already} tables already in place; "
-        f"{len(report.paused_triggers)} evaluation triggers disabled; "
         f"{len(moves)} district shard groups moved"
         + "".join(f"\n  district {d} → {w}" for d, w in moves)
     )

@@ -202,7 +202,8 @@ async def write_step(
     assignments = ", ".join(f"{k} = :s_{k}" for k in sets)
     await session.execute(
         text(
-            f"UPDATE cases SET {assignments}, version = version + 1, updated_at = now() "
+            f"UPDATE cases SET {assignments}, version = version + 1, updated_at = now(), "
+            "change_seq = sync_number() "
             "WHERE id = :id AND district_id = :d"
         ),
         {**{f"s_{k}": v for k, v in sets.items()}, "id": case.id, "d": case.district_id},
