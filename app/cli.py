@@ -51,7 +51,7 @@ async def _seed(second_district: bool = False) -> None:
         f"+{report.buildings} buildings, +{report.departments} departments, "
         f"+{report.categories} categories, "
         f"+{report.accounts} demo accounts, +{report.roster} roster staff, "
-        f"+{report.residents} demo residents)"
+        f"+{report.residents} demo residents, +{report.disputes} demo disputes)"
     )
 
 
@@ -248,7 +248,6 @@ async def _distribute(spread: bool) -> int:
         f"{len(report.created_distributed)} distributed tables created (on district_id, "
         f"co-located with cases), {len(report.created_local)} coordinator tables added, "
         f"{report.already} tables already in place; "
-        f"{len(report.paused_triggers)} evaluation triggers disabled; "
         f"{len(moves)} district shard groups moved"
         + "".join(f"\n  district {d} → {w}" for d, w in moves)
     )

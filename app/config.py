@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     (`plan_cache_mode = force_generic_plan`, `app.db.Database.hot`)."""
     db_hot_max_overflow: int = Field(16, ge=0, le=100)
     """Connections beyond the hot pool a worker may open under load."""
+    db_hot_generic_plans: bool = True
+    """The hot pool's connections plan each prepared statement once and keep that generic plan
+    (`plan_cache_mode = force_generic_plan`). Off: PostgreSQL's own choice between custom and
+    generic plans (`auto`), e.g. on a Citus coordinator where a generic plan of a statement whose
+    district is a parameter is pruned to its shard at each execution anyway, or to compare."""
     database_replica_url: str | None = Field(None, max_length=2000)
     """A streaming standby (or a multi-host URL with `target_session_attrs=prefer-standby`) for
     the reads that may trail the primary by a moment: vector tiles, the OGC API, figures and

@@ -41,6 +41,25 @@ CASE_SIDE = (
     "stats_case_monthly",
     "stats_dept_monthly",
     "stats_hotspot_monthly",
+    # A district's base data (issue 18): houses, households and residents, organisations, the
+    # disputes and their steps, patrols and their points, check-ins and visits. Large per district
+    # and joined with the case side (`case_persons`), never across districts.
+    "basedata_changes",
+    "basedata_tombstones",
+    "houses",
+    "households",
+    "residents",
+    "household_members",
+    "organisations",
+    "disputes",
+    "dispute_followups",
+    "dispute_parties",
+    "dispute_sessions",
+    "patrols",
+    "patrol_points",
+    "patrol_cell_hits",
+    "checkins",
+    "visits",
 )
 # Kept on the coordinator: written per request or per account, never joined with case tables.
 COORDINATOR = (
@@ -52,6 +71,9 @@ COORDINATOR = (
     "api_tokens",
     "idempotency_keys",
     "rate_counters",
+    # The loaded years of the official calendar: its row triggers rewrite the reference table
+    # `work_calendar` and refresh every shard's facts, which runs from the coordinator only.
+    "work_schedules",
 )
 # Tables of extensions, never placed.
 EXTENSION_TABLES = ("spatial_ref_sys",)
@@ -77,7 +99,6 @@ class Report:
     already: int = 0
     moved_districts: list[tuple[int, str]] = field(default_factory=list)
     workers: int = 0
-    paused_triggers: list[str] = field(default_factory=list)
 
 
 _TABLES = text(
@@ -169,6 +190,10 @@ async def distribute(conn: AsyncConnection, *, spread: bool = True) -> Report:
             "the database has no citus extension: `wangge distribute` runs on a Citus "
             "coordinator (CREATE EXTENSION citus, workers added with citus_add_node)"
         )
+    # An administrator's command: no statement limit (a reference table's copy to every node,
+    # the keys put back), and the catalogue without the shards (the app's connections see them).
+    await conn.execute(text("SET LOCAL statement_timeout = 0"))
+    await conn.execute(text("SET LOCAL citus.override_table_visibility = on"))
     report = Report()
     report.workers = (
         await conn.execute(text("SELECT count(*) FROM citus_get_active_worker_nodes()"))
@@ -226,11 +251,23 @@ async def distribute(conn: AsyncConnection, *, spread: bool = True) -> Report:
         await conn.execute(
             text(f'ALTER TABLE "{k.tbl}" ADD CONSTRAINT "{k.conname}" {k.definition}')
         )
-    report.paused_triggers = await _pause_evaluation_triggers(conn)
+    # Sync's number is the coordinator's (`sync_number()` in each UPDATE, migration 0032): the
+    # fallback trigger would stamp the worker's own transaction id on the shard.
+    enabled = (
+        await conn.execute(
+            text(
+                "SELECT tgenabled <> 'D' FROM pg_trigger WHERE tgrelid = 'cases'::regclass "
+                "AND tgname = 'cases_stamp_change'"
+            )
+        )
+    ).scalar()
+    if enabled:
+        await conn.execute(text("ALTER TABLE cases DISABLE TRIGGER cases_stamp_change"))
     database = (await conn.execute(text("SELECT current_database()"))).scalar_one()
-    # The co-located row triggers (the timeline's hash chain, the event publisher) read and
-    # write their own shard group from a shard; Citus runs such nested statements only when
-    # this is on (set on the database, propagated to the workers).
+    # The co-located row triggers (the timeline's hash chain) read their own shard group from a
+    # shard, and the calendar's triggers (a Citus local table's) refresh the facts of every
+    # shard; Citus runs such nested statements only when this is on (set on the database,
+    # propagated to the workers).
     await conn.execute(
         text(f'ALTER DATABASE "{database}" SET citus.allow_nested_distributed_execution = on')
     )
@@ -256,28 +293,6 @@ async def distribute(conn: AsyncConnection, *, spread: bool = True) -> Report:
             await conn.execute(text("SELECT citus_add_local_table_to_metadata(:t)"), {"t": t})
             report.created_local.append(t)
     return report
-
-
-# The evaluation facts and rollups are kept by statement triggers with transition tables that
-# run distributed statements from a shard, which Citus cannot execute ("could not find named
-# tuplestore"). Until they move off the write path (issue 18, the outbox consumer), they are
-# disabled on a distributed database and the figures are rebuilt with `wangge stats-rebuild`.
-_EVALUATION_TRIGGERS = text(
-    """
-    SELECT t.tgrelid::regclass::text AS tbl, t.tgname
-    FROM pg_trigger t JOIN pg_dist_partition p ON p.logicalrelid = t.tgrelid
-    WHERE NOT t.tgisinternal AND t.tgname LIKE 'stats\\_%' AND t.tgenabled <> 'D'
-    ORDER BY 1, 2
-    """
-)
-
-
-async def _pause_evaluation_triggers(conn: AsyncConnection) -> list[str]:
-    paused = []
-    for r in (await conn.execute(_EVALUATION_TRIGGERS)).all():
-        await conn.execute(text(f'ALTER TABLE "{r.tbl}" DISABLE TRIGGER "{r.tgname}"'))
-        paused.append(f"{r.tbl}.{r.tgname}")
-    return paused
 
 
 async def spread_districts(conn: AsyncConnection) -> list[tuple[int, str]]:

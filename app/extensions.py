@@ -47,6 +47,7 @@ def register() -> None:
         scheduler.ACTION_NAMES,
         community_service.ACTION_NAMES,
         community_clock.ACTION_NAMES,
+        disputes_service.ACTION_NAMES,
     ):
         i18n.register_action_labels(labels)
     policy.register_key_verifier("open311:submit", keys.verify_key)
@@ -55,5 +56,6 @@ def register() -> None:
     scheduler.register_job("worker_tasks", worker_tasks_clock.tick)
     scheduler.register_job("basedata", basedata_retention.tick)
     scheduler.register_job("disputes", disputes_service.tick)
+    basedata_retention.register_forgetter("disputes", disputes_service.forget_person)
     case_detail.register_loop(loop_service.allowed_for, deadlines.calendar)
     grids_service.on_boundary_change(coverage.rebuild_cells)

@@ -445,18 +445,26 @@ def public_sql(class_alias: str = "cat") -> Fragment:
 
 # --- a person's own work (tasks, rosters, devices) ----------------------------------------------
 
+# Up the area tree by joins rather than a recursive CTE (Citus cannot plan the recursive one
+# beside its tables: "column start.id does not exist"): a start is at most a community, three
+# levels below a district.
 _DISTRICTS = text(
     """
-    WITH RECURSIVE start(id) AS (
-        SELECT unnest(CAST(:areas AS bigint[]))
+    WITH start AS (
+        SELECT unnest(CAST(:areas AS bigint[])) AS id
         UNION SELECT g.community_id FROM grids g WHERE g.id = ANY(CAST(:grids AS bigint[]))
         UNION SELECT d.district_id FROM departments d
               WHERE d.id = ANY(CAST(:depts AS bigint[])) AND d.district_id IS NOT NULL
-    ), up(id, parent_id, level) AS (
-        SELECT a.id, a.parent_id, a.level FROM areas a JOIN start ON a.id = start.id
-        UNION SELECT a.id, a.parent_id, a.level FROM areas a JOIN up ON a.id = up.parent_id
     )
-    SELECT coalesce(array_agg(DISTINCT id ORDER BY id), '{}') FROM up WHERE level = 'district'
+    SELECT coalesce(array_agg(DISTINCT x.id ORDER BY x.id), '{}')
+    FROM start s
+    JOIN areas a0 ON a0.id = s.id
+    LEFT JOIN areas a1 ON a1.id = a0.parent_id
+    LEFT JOIN areas a2 ON a2.id = a1.parent_id
+    LEFT JOIN areas a3 ON a3.id = a2.parent_id
+    CROSS JOIN LATERAL (VALUES (a0.id, a0.level), (a1.id, a1.level), (a2.id, a2.level),
+                               (a3.id, a3.level)) AS x(id, level)
+    WHERE x.level = 'district'
     """
 )
 

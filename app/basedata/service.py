@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import Request
 from sqlalchemy import select, text, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.audit.service import record
 from app.auth.policy import Principal
@@ -152,7 +152,7 @@ async def list_houses(
         await session.execute(
             text(
                 """
-                SELECT h.*, :grid AS grid_id, count(*) OVER () AS total,
+                SELECT h.*, CAST(:grid AS bigint) AS grid_id, count(*) OVER () AS total,
                        (SELECT count(*) FROM households hh WHERE hh.house_id = h.id
                         AND hh.district_id = h.district_id AND hh.ended_at IS NULL) AS households
                 FROM houses h WHERE h.district_id = :district AND h.building_id = :building
@@ -227,49 +227,78 @@ async def get_household(session: AsyncSession, household_id: int) -> Any:
 
 # --- the figures derived from the base data (item: the grid's households and population) -------
 
+# Counted first (the base data is distributed by district on Citus), then written into the
+# registry's rows (reference tables there) from binds: Citus refuses an UPDATE of a reference
+# table that reads a distributed one.
+_COUNT_BUILDINGS = text(
+    """
+    SELECT h.building_id AS id, count(hh.id) AS n
+    FROM houses h JOIN buildings b ON b.id = h.building_id
+    LEFT JOIN households hh ON hh.house_id = h.id AND hh.district_id = h.district_id
+        AND hh.ended_at IS NULL
+    WHERE b.grid_id = ANY(:grids)
+    GROUP BY h.building_id
+    """
+)
 _RECOUNT_BUILDINGS = text(
     """
-    UPDATE buildings b SET derived_households = CASE
-        WHEN EXISTS (SELECT 1 FROM houses h WHERE h.building_id = b.id) THEN
-            (SELECT count(*) FROM households hh JOIN houses h
-             ON h.id = hh.house_id AND h.district_id = hh.district_id
-             WHERE h.building_id = b.id AND hh.ended_at IS NULL)
-        END
+    UPDATE buildings b SET derived_households = x.n
+    FROM (SELECT b2.id, u.n FROM buildings b2
+          LEFT JOIN unnest(CAST(:ids AS bigint[]), CAST(:ns AS bigint[])) AS u(id, n)
+              ON u.id = b2.id
+          WHERE b2.grid_id = ANY(:grids)) x
+    WHERE b.id = x.id AND b.derived_households IS DISTINCT FROM x.n
+    """
+)
+_COUNT_GRIDS = text(
+    """
+    SELECT b.grid_id AS id, count(DISTINCT h.id) AS houses,
+           count(DISTINCT hh.id) FILTER (WHERE hh.ended_at IS NULL) AS households,
+           count(r.id) FILTER (WHERE r.status = 'active' AND r.living)
+               AS population
+    FROM houses h JOIN buildings b ON b.id = h.building_id
+    LEFT JOIN households hh ON hh.house_id = h.id AND hh.district_id = h.district_id
+    LEFT JOIN residents r ON r.household_id = hh.id AND r.district_id = hh.district_id
     WHERE b.grid_id = ANY(:grids)
+    GROUP BY b.grid_id
     """
 )
 _RECOUNT_GRIDS = text(
     """
-    UPDATE grids g SET
-        derived_households = CASE WHEN x.houses > 0 THEN x.households END,
-        derived_population = CASE WHEN x.houses > 0 THEN x.population END
-    FROM (
-        SELECT g2.id,
-               (SELECT count(*) FROM houses h JOIN buildings b ON b.id = h.building_id
-                WHERE b.grid_id = g2.id) AS houses,
-               (SELECT count(*) FROM households hh
-                JOIN houses h ON h.id = hh.house_id AND h.district_id = hh.district_id
-                JOIN buildings b ON b.id = h.building_id
-                WHERE b.grid_id = g2.id AND hh.ended_at IS NULL) AS households,
-               (SELECT count(*) FROM residents r
-                JOIN households hh ON hh.id = r.household_id AND hh.district_id = r.district_id
-                JOIN houses h ON h.id = hh.house_id AND h.district_id = hh.district_id
-                JOIN buildings b ON b.id = h.building_id
-                WHERE b.grid_id = g2.id AND r.status = 'active' AND r.living) AS population
-        FROM grids g2 WHERE g2.id = ANY(:grids)
-    ) x
+    UPDATE grids g SET derived_households = x.households, derived_population = x.population
+    FROM (SELECT g2.id, u.households, u.population FROM grids g2
+          LEFT JOIN unnest(CAST(:ids AS bigint[]), CAST(:households AS bigint[]),
+                           CAST(:population AS bigint[])) AS u(id, households, population)
+              ON u.id = g2.id
+          WHERE g2.id = ANY(:grids)) x
     WHERE g.id = x.id
+      AND (g.derived_households, g.derived_population)
+          IS DISTINCT FROM (x.households, x.population)
     """
 )
 
 
-async def recount(session: AsyncSession, grid_ids: list[int]) -> None:
+async def recount(session: AsyncSession | AsyncConnection, grid_ids: list[int]) -> None:
     """The grids' (and their buildings') households and population from the base data; a grid
     without any house keeps NULL (its typed number holds)."""
     grids = sorted(set(grid_ids))
-    if grids:
-        await session.execute(_RECOUNT_BUILDINGS, {"grids": grids})
-        await session.execute(_RECOUNT_GRIDS, {"grids": grids})
+    if not grids:
+        return
+    b = (await session.execute(_COUNT_BUILDINGS, {"grids": grids})).all()
+    await session.execute(
+        _RECOUNT_BUILDINGS,
+        {"grids": grids, "ids": [r.id for r in b], "ns": [r.n for r in b]},
+    )
+    g = (await session.execute(_COUNT_GRIDS, {"grids": grids})).all()
+    await session.execute(
+        _RECOUNT_GRIDS,
+        {
+            "grids": grids,
+            "ids": [r.id for r in g],
+            "households": [r.households for r in g],
+            "population": [r.population for r in g],
+        },
+    )
 
 
 _FIGURES = """

@@ -140,7 +140,7 @@ async def add_photos(
         )
         await session.execute(
             text(
-                "UPDATE cases SET evidence_flags = :f, updated_at = now() "
+                "UPDATE cases SET evidence_flags = :f, updated_at = now(), change_seq = sync_number() "
                 "WHERE id = :id AND district_id = :d"
             ),
             {"f": flags, "id": case_id, "d": district},

@@ -61,7 +61,7 @@ class Case(Base):
         UniqueConstraint("number", "district_id"),
         district_key("duplicate_of", "cases", deferrable=True, initially="IMMEDIATE"),
         Index("ix_cases_location", "location", postgresql_using="gist"),
-        Index("ix_cases_change", "change_xid", "id"),
+        Index("ix_cases_change", "change_seq", "id"),
         Index("ix_cases_grid_status", "grid_id", "status"),
         Index("ix_cases_category_reported", "category_code", "reported_at"),
         Index("ix_cases_reporter", "reporter_id", "id"),
@@ -116,10 +116,11 @@ class Case(Base):
     satisfaction: Mapped[str | None] = mapped_column(String(20))
     on_spot: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     version: Mapped[int] = mapped_column(Integer, server_default="1")
-    change_xid: Mapped[int] = mapped_column(
-        BigInteger, server_default=text("pg_current_xact_id()::text::bigint")
+    change_seq: Mapped[int] = mapped_column(
+        BigInteger, server_default=text("sync_number()"), onupdate=text("sync_number()")
     )
-    """The transaction that last changed the case: the sync cursor orders by it."""
+    """The transaction that last changed the case, numbered on the coordinator
+    (`sync_number()`, migration 0032): the sync cursor orders by it. Every UPDATE sets it."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

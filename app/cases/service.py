@@ -32,7 +32,7 @@ CASE_COLUMNS = """
     c.unlocated, c.nearest_grid_id, ng.code AS nearest_code, ng.name AS nearest_name,
     c.nearest_distance_m, c.off_patch_m, c.evidence_flags, c.duplicate_of,
     c.resident_name, c.resident_phone, c.version, c.updated_at, c.closed_at,
-    c.change_xid, c.prev_grid_id, c.lead_department_id, ld.code AS lead_code,
+    c.change_seq, c.prev_grid_id, c.lead_department_id, ld.code AS lead_code,
     ld.name AS lead_name, c.first_unit, c.rework_count, c.reopen_count, c.satisfaction, c.on_spot
 """
 CASE_FROM = """
@@ -445,13 +445,14 @@ async def mark_duplicate(
     await session.execute(
         text(
             "UPDATE cases SET duplicate_of = :of, status = 'closed', closed_at = now(), "
-            "updated_at = now(), version = version + 1 WHERE id = :id AND district_id = :d"
+            "updated_at = now(), version = version + 1, change_seq = sync_number() "
+            "WHERE id = :id AND district_id = :d"
         ),
         {"of": of, "id": case_id, "d": copy.district_id},
     )
     await session.execute(
         text(
-            "UPDATE cases SET updated_at = now(), version = version + 1 "
+            "UPDATE cases SET updated_at = now(), version = version + 1, change_seq = sync_number() "
             "WHERE id = :of AND district_id = :d"
         ),
         {"of": of, "d": original.district_id},
@@ -483,7 +484,8 @@ async def _visible(session: AsyncSession, who: Principal, case_id: int) -> bool:
 
 _PLACE_SQL = """
 UPDATE cases SET prev_grid_id = grid_id, grid_id = :g, community_id = :c, street_id = :s,
-       {district}unlocated = false, updated_at = now(), version = version + 1
+       {district}unlocated = false, updated_at = now(), version = version + 1,
+       change_seq = sync_number()
 WHERE id = :id AND district_id = :old
 """
 _PLACE = text(_PLACE_SQL.format(district=""))

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.basedata import crypto
 from app.basedata.checks import check_digit
+from app.basedata.service import recount
 from app.pii import mask_id_number, mask_phone
 
 GRID = "360602001001001"
@@ -190,30 +191,5 @@ async def load_basedata(conn: AsyncConnection, grid_code: str = GRID) -> int:
                         ),
                         {"r": rid, "d": d},
                     )
-    await conn.execute(
-        text(
-            """
-            UPDATE buildings b SET derived_households = (SELECT count(*) FROM households hh
-                JOIN houses h ON h.id = hh.house_id AND h.district_id = hh.district_id
-                WHERE h.building_id = b.id AND hh.ended_at IS NULL)
-            WHERE b.grid_id = :g AND EXISTS (SELECT 1 FROM houses h WHERE h.building_id = b.id)
-            """
-        ),
-        {"g": grid.id},
-    )
-    await conn.execute(
-        text(
-            """
-            UPDATE grids SET derived_households = (SELECT count(*) FROM households hh
-                JOIN houses h ON h.id = hh.house_id AND h.district_id = hh.district_id
-                JOIN buildings b ON b.id = h.building_id WHERE b.grid_id = :g),
-              derived_population = (SELECT count(*) FROM residents r
-                JOIN households hh ON hh.id = r.household_id AND hh.district_id = r.district_id
-                JOIN houses h ON h.id = hh.house_id AND h.district_id = hh.district_id
-                JOIN buildings b ON b.id = h.building_id WHERE b.grid_id = :g AND r.living)
-            WHERE id = :g
-            """
-        ),
-        {"g": grid.id},
-    )
+    await recount(conn, [grid.id])
     return people

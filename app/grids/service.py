@@ -491,6 +491,7 @@ FROM pick
 
 _ANSWER = f"""
        g.id, g.code, g.name, g.kind, g.households, g.population,
+       g.derived_households, g.derived_population,
        c.id AS c_id, c.code AS c_code, c.name AS c_name, c.phone AS c_phone,
        c.address AS c_address, c.service_hours AS c_hours,
        s.id AS s_id, s.code AS s_code, s.name AS s_name,
@@ -555,14 +556,19 @@ async def lookup(
 
 
 def brief(row: Any, lang: Lang) -> dict[str, Any]:
+    """The grid in the lookup and the service card: its size as `effective_size` gives it (the
+    base data's counts when there are any, else the typed numbers), with the source."""
+    size = effective_size(row)
     return {
         "id": row.id,
         "code": row.code,
         "name": row.name,
         "kind": row.kind,
         "kind_label": label(GRID_KIND_LABELS, row.kind, lang),
-        "households": row.households,
-        "population": row.population,
+        "households": size["households"],
+        "population": size["population"],
+        "households_source": size["households_source"],
+        "population_source": size["population_source"],
     }
 
 
@@ -606,6 +612,7 @@ def lookup_out(
 _CARD = text(
     f"""
     SELECT g.id, g.code, g.name, g.kind, g.households, g.population,
+           g.derived_households, g.derived_population,
            c.id AS c_id, c.code AS c_code, c.name AS c_name, c.phone AS c_phone,
            c.address AS c_address, c.service_hours AS c_hours,
            {STAFF_JSON}

@@ -47,7 +47,11 @@ class SyncOut(ResponseModel):
     )
 
 
-_HORIZON = "pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+# The first transaction number not yet finished everywhere (migration 0032), read in a statement
+# of its own before the changes: on Citus it must run on the coordinator, which numbers the
+# transactions, not on each shard. Anything below it has committed on every node, so the next
+# statement sees it.
+_HORIZON = text("SELECT sync_horizon()")
 
 
 @router.get("/sync", response_model=SyncOut, summary="Changes in your scope since a cursor")
@@ -76,31 +80,34 @@ async def sync(
     frag = mine.sql("c")
     vis, params = frag.sql, frag.binds
     grids = sorted(mine.grids)
+    horizon = (await reader.execute(_HORIZON)).scalar_one()
     sql = (
-        f"SELECT {cases.CASE_COLUMNS}, ({vis}) AS visible, {_HORIZON} AS horizon "
+        f"SELECT {cases.CASE_COLUMNS}, ({vis}) AS visible "
         f"{cases.CASE_FROM} "
-        f"WHERE (c.change_xid, c.id) > (:xid, :last_id) AND c.change_xid < {_HORIZON} "
+        "WHERE (c.change_seq, c.id) > (:xid, :last_id) AND c.change_seq < :horizon "
         f"AND (({vis}) OR c.prev_grid_id = ANY(:my_grids)) "
-        "ORDER BY c.change_xid, c.id LIMIT :limit"
+        "ORDER BY c.change_seq, c.id LIMIT :limit"
     )
     rows = list(
         (
             await reader.execute(
                 text(sql),
-                {**params, "xid": xid, "last_id": last_id, "my_grids": grids, "limit": limit + 1},
+                {
+                    **params,
+                    "xid": xid,
+                    "last_id": last_id,
+                    "horizon": horizon,
+                    "my_grids": grids,
+                    "limit": limit + 1,
+                },
             )
         ).all()
     )
     has_more = len(rows) > limit
     rows = rows[:limit]
     if has_more:
-        nxt = cases.encode_cursor(rows[-1].change_xid, rows[-1].id)
+        nxt = cases.encode_cursor(rows[-1].change_seq, rows[-1].id)
     else:
-        horizon = (
-            rows[0].horizon
-            if rows
-            else (await reader.execute(text(f"SELECT {_HORIZON}"))).scalar_one()
-        )
         # Everything below the horizon has been handed out; next time start there.
         nxt = cases.encode_cursor(max(horizon, xid), 0 if horizon > xid else last_id)
     masked = not cases.sees_pii(who)

@@ -65,7 +65,7 @@ _CASE = text(
     """
     INSERT INTO cases (number, category_code, title, description, address, location,
                        reporter_id, grid_id, community_id, street_id, district_id, status,
-                       reported_at, change_xid)
+                       reported_at, change_seq)
     SELECT :number, :category, '楼道堵塞', '张女士 ' || :phone || ' 来电反映', '某路 1 号',
            (SELECT ST_PointOnSurface(boundary) FROM grid_boundaries
             WHERE grid_id = g.id AND valid_to IS NULL),

@@ -176,3 +176,19 @@ async def test_the_centres_figures_are_the_sum_of_the_districts(
         if not cursor:
             break
     assert listed == total
+    # And the evaluation's figures (a cross-district read of the facts and their rollups): the
+    # centre's received cases over a fixed period are the sum of every street's, the streets of
+    # both districts.
+    period = {
+        "period": "custom",
+        "since": "2024-01-01T00:00:00+08:00",
+        "until": "2027-01-01T00:00:00+08:00",
+    }
+    r = await client.get("/api/v1/stats/channels", params=period)
+    assert r.status_code == 200, r.text
+    centre = r.json()["total"]
+    r = await client.get("/api/v1/stats/indicators", params={"unit": "street", **period})
+    assert r.status_code == 200, r.text
+    streets = r.json()["items"]
+    assert centre >= 1
+    assert centre == sum(row["figures"]["received"]["value"] for row in streets)
