@@ -51,7 +51,7 @@ async def _seed(second_district: bool = False) -> None:
         f"+{report.buildings} buildings, +{report.departments} departments, "
         f"+{report.categories} categories, "
         f"+{report.accounts} demo accounts, +{report.roster} roster staff, "
-        f"+{report.residents} demo residents)"
+        f"+{report.residents} demo residents, +{report.disputes} demo disputes)"
     )
 
 

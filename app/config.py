@@ -91,6 +91,16 @@ class Settings(BaseSettings):
     replica_wait_ms: int = Field(500, ge=0, le=10_000)
     """How long a figure waits for the replica to replay the primary's catch-up of the facts
     before it reads the primary instead (figures are exact either way)."""
+    lookup_index: bool = True
+    """Answer the point lookup (`GET /api/v1/grids/lookup` without `at=`) from an in-process
+    index of the live boundaries (`app.grids.lookup_index`), without a database round trip; a
+    point in no grid, a past time, or no index yet: the SQL answers."""
+    lookup_index_refresh_seconds: float = Field(2, ge=0.1, le=300)
+    """How often each process checks whether the registry changed (one cheap statement) and
+    rebuilds the index: a changed boundary, community or post is answered within this plus a
+    rebuild."""
+    lookup_index_max_grids: int = Field(200_000, ge=0, le=2_000_000)
+    """Above this many live grids a process keeps no index (its memory) and the SQL answers."""
     db_pre_ping: bool = False
     """Ping each pooled connection before use (a round trip per request). Off: a connection the
     database dropped fails one request with 503, and a disconnect invalidates the whole pool, so

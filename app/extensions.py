@@ -1,5 +1,6 @@
 """Extension points, registered from above: the one place where lower layers learn of what the
-layers above them add (error codes, action labels, API-key verifiers, scheduled jobs). Called by
+layers above them add (error codes, action labels, API-key verifiers, scheduled jobs, what is
+rebuilt when a grid's boundary changes). Called by
 `create_app` and by the CLI; idempotent. No module changes a shared table at import time."""
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from app.community import clock as community_clock
 from app.community import service as community_service
 from app.disputes import service as disputes_service
 from app.duty import service as duty_service
+from app.grids import service as grids_service
 from app.loop import deadlines, scheduler
 from app.loop import service as loop_service
 from app.open311 import keys
-from app.patrols import retention
+from app.patrols import coverage, retention
 from app.patrols import service as patrol_service
 from app.push import service as push_service
 from app.worker_tasks import clock as worker_tasks_clock
@@ -45,6 +47,7 @@ def register() -> None:
         scheduler.ACTION_NAMES,
         community_service.ACTION_NAMES,
         community_clock.ACTION_NAMES,
+        disputes_service.ACTION_NAMES,
     ):
         i18n.register_action_labels(labels)
     policy.register_key_verifier("open311:submit", keys.verify_key)
@@ -53,4 +56,6 @@ def register() -> None:
     scheduler.register_job("worker_tasks", worker_tasks_clock.tick)
     scheduler.register_job("basedata", basedata_retention.tick)
     scheduler.register_job("disputes", disputes_service.tick)
+    basedata_retention.register_forgetter("disputes", disputes_service.forget_person)
     case_detail.register_loop(loop_service.allowed_for, deadlines.calendar)
+    grids_service.on_boundary_change(coverage.rebuild_cells)

@@ -36,6 +36,7 @@ from app.events import stream as event_stream
 from app.events import webhooks
 from app.events.webhooks.router import router as webhooks_router
 from app.fieldapp.router import router as fieldapp_router
+from app.grids import lookup_index
 from app.grids.router import lookup_router as grids_lookup_router
 from app.grids.router import router as grids_router
 from app.health.router import router as health_router
@@ -92,6 +93,17 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tasks.append(asyncio.create_task(push.run_forever(stop)))
     if settings.env != "test":
         tasks.append(asyncio.create_task(derive.run_forever(stop)))
+    if settings.lookup_index:
+        tasks.append(
+            asyncio.create_task(
+                lookup_index.run_forever(
+                    stop,
+                    db.hot.connect,
+                    settings.lookup_index_refresh_seconds,
+                    settings.lookup_index_max_grids,
+                )
+            )
+        )
     await event_stream.hub.start()
     yield
     stop.set()

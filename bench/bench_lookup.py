@@ -26,6 +26,7 @@ Results also go to bench/out/lookup.json.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import math
 import os
 import platform
@@ -74,15 +75,26 @@ CITY_CENTRE = (117.0, 28.2)
 CITY_SPAN = (0.6, 0.5)  # degrees: ~59 km x 55 km, ~0.065 km² per grid at 50,000 grids
 PRECISION = 1e-7
 
-VARIANTS = ("endpoint", "raw_sql", "strtree", "healthz", "db_floor")
+VARIANTS = (
+    "endpoint",
+    "endpoint_sql",
+    "raw_sql",
+    "strtree",
+    "healthz",
+    "route_floor",
+    "db_floor",
+)
 LABELS = {
     "endpoint": "endpoint GET /lookup",
+    "endpoint_sql": "endpoint, no index (SQL)",
     "raw_sql": "raw SQL (asyncpg prepared)",
     "strtree": "STRtree (shapely, 1 thread)",
     "healthz": "HTTP floor GET /healthz",
+    "route_floor": "route floor (lookup's params)",
     "db_floor": "HTTP+DB floor (SELECT 1)",
 }
 FLOOR_PATH = "/bench/db-floor"  # bench/_floor_app.py
+ROUTE_FLOOR = "/bench/route-floor"  # the lookup's dependencies and parameters, a constant answer
 
 # The service's statement, bind parameters renamed for asyncpg ($1 = lon, $2 = lat).
 LOOKUP_SQL = re.sub(
@@ -274,18 +286,36 @@ async def bench_size(
         base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=30, trust_env=False
     )
     http = [HttpConn(port) for _ in range(c)]
+    # The same endpoint with the in-process index off (every lookup runs the statement), in a
+    # second server measured in the same run.
+    log_sql = OUT / f"lookup-uvicorn-{name}-sql.log"
+    proc_sql, port_sql = start_server(
+        url, log_sql, app="_floor_app:app", app_dir="bench", env={"WANGGE_LOOKUP_INDEX": "false"}
+    )
+    client_sql = httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port_sql}", limits=limits, timeout=30, trust_env=False
+    )
+    http_sql = [HttpConn(port_sql) for _ in range(c)]
     try:
         await wait_ready(proc, client, log_path)
+        await wait_ready(proc_sql, client_sql, log_sql)
+        t_index = await wait_index(client, len(codes))
 
         def http_call(conn: HttpConn | None, variant: str) -> Call:
             """One client: its own keep-alive connection (or the shared httpx client)."""
-            lookup = variant == "endpoint"
+            lookup = variant in ("endpoint", "endpoint_sql")
             ok = (200, 404) if lookup else (200,)
 
             async def call(i: int) -> bool | None:
-                path = paths[i] if lookup else FLOOR_PATH if variant == "db_floor" else "/healthz"
+                if lookup:
+                    path = paths[i]
+                elif variant == "route_floor":
+                    path = ROUTE_FLOOR + paths[i].removeprefix("/api/v1/grids/lookup")
+                else:
+                    path = FLOOR_PATH if variant == "db_floor" else "/healthz"
                 if conn is None:
-                    status = (await client.get(path)).status_code
+                    http_client = client_sql if variant == "endpoint_sql" else client
+                    status = (await http_client.get(path)).status_code
                 else:
                     status = await conn.get(path)
                 if status not in ok:
@@ -319,9 +349,10 @@ async def bench_size(
             elif args.http_client == "httpx":
                 await drive(tally, N_POINTS, [http_call(None, variant)] * c, seconds)
             else:
-                for h in http:  # fresh connections, outside the clock
+                conns = http_sql if variant == "endpoint_sql" else http
+                for h in conns:  # fresh connections, outside the clock
                     await h.connect()
-                await drive(tally, N_POINTS, [http_call(h, variant) for h in http], seconds)
+                await drive(tally, N_POINTS, [http_call(h, variant) for h in conns], seconds)
 
         # Warm-up: fill both pools, prepare statements, page in the indexes.
         for variant in VARIANTS:
@@ -337,11 +368,14 @@ async def bench_size(
                 await run_variant(variant, tallies[variant], slice_s)
         if proc.poll() is not None:
             raise RuntimeError(f"uvicorn exited during the run:\n{log_path.read_text()[-2000:]}")
+        rss = {"index": rss_mb(proc.pid), "sql": rss_mb(proc_sql.pid)}
     finally:
-        for h in http:
+        for h in http + http_sql:
             h.close()
         await client.aclose()
+        await client_sql.aclose()
         stop_server(proc)
+        stop_server(proc_sql)
         await pool.close()
 
     results = {v: t.result() for v, t in tallies.items()}
@@ -352,16 +386,40 @@ async def bench_size(
         "bbox": [round(v, 7) for v in (x0, y0, x1, y1)],
         "points": N_POINTS,
         "strtree_build_ms": round(t_tree * 1000, 1),
+        "index_ready_s": round(t_index, 2),
+        "server_rss_mb": rss,
         "agreement": agreement,
         "variants": results,
         "ratios": {
             "endpoint_vs_raw_sql": ratios(e, s),
+            "endpoint_vs_endpoint_sql": ratios(e, results["endpoint_sql"]),
             "endpoint_vs_strtree": ratios(e, t),
             "endpoint_vs_healthz": ratios(e, floor),
             "endpoint_vs_db_floor": ratios(e, results["db_floor"]),
             "db_floor_vs_healthz": ratios(results["db_floor"], floor),
+            "endpoint_vs_route_floor": ratios(e, results["route_floor"]),
+            "route_floor_vs_healthz": ratios(results["route_floor"], floor),
         },
     }
+
+
+async def wait_index(client: httpx.AsyncClient, grids: int) -> float:
+    """Seconds until the server's lookup index holds `grids` (its /readyz says so)."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 120:
+        ready = (await client.get("/readyz")).json()
+        if (ready.get("lookup_index") or {}).get("grids") == grids:
+            return time.monotonic() - t0
+        await asyncio.sleep(0.05)
+    raise RuntimeError(f"the server's lookup index never held {grids} grids: {ready}")
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process (MB, /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
 
 
 async def check_agreement(
@@ -410,6 +468,10 @@ def print_size(title: str, res: dict[str, Any]) -> None:
         f"{res['bbox']}, STRtree built in {res['strtree_build_ms']} ms"
     )
     print(
+        f"  the server's index ready {res['index_ready_s']} s after /readyz; server RSS with"
+        f" the index {res['server_rss_mb']['index']} MB, without {res['server_rss_mb']['sql']} MB"
+    )
+    print(
         f"  same answer on {a['points']} points: SQL = endpoint {a['sql_eq_endpoint']}, "
         f"STRtree inside {a['inside_eq_strtree']}/{a['inside']}, "
         f"STRtree nearest (planar) {a['nearest_eq_strtree']}/{a['nearest']}"
@@ -420,7 +482,11 @@ def print_size(title: str, res: dict[str, Any]) -> None:
     )
     for v in VARIANTS:
         r = res["variants"][v]
-        inside = "-" if v in ("healthz", "db_floor") else f"{100 * (r['inside_share'] or 0):.0f}%"
+        inside = (
+            "-"
+            if v in ("healthz", "db_floor", "route_floor")
+            else f"{100 * (r['inside_share'] or 0):.0f}%"
+        )
         print(
             f"  {LABELS[v]:<30}{r['rps']:>10,.0f}{fmt_ms(r['p50_ms']):>10}"
             f"{fmt_ms(r['p99_ms']):>10}{r['requests']:>11,}{inside:>8}{r['errors']:>8}"
@@ -429,10 +495,12 @@ def print_size(title: str, res: dict[str, Any]) -> None:
         for sample in res["variants"][v]["error_samples"]:
             print(f"  error in {v}: {sample}")
     for key, label in (
+        ("endpoint_vs_endpoint_sql", "no index"),
         ("endpoint_vs_raw_sql", "raw SQL"),
         ("endpoint_vs_strtree", "STRtree"),
         ("endpoint_vs_healthz", "/healthz"),
         ("endpoint_vs_db_floor", "DB floor"),
+        ("endpoint_vs_route_floor", "route floor"),
     ):
         q = res["ratios"][key]
         print(
@@ -462,6 +530,15 @@ def print_targets(sizes: dict[str, Any]) -> None:
             f"         bound: SELECT 1 through the same stack / healthz {dbq:.2f}; the lookup "
             f"reaches {near:.2f} of that floor"
             + (" (the target is above the floor here)" if dbq < 0.5 else "")
+        )
+        # The indexed lookup reads no database: its floor is the framework's cost of a route
+        # with its dependencies and parameters.
+        rq = r["ratios"]["route_floor_vs_healthz"]["throughput"] or 0.0
+        rnear = r["ratios"]["endpoint_vs_route_floor"]["throughput"] or 0.0
+        print(
+            f"         bound: a route with the lookup's parameters answering a constant / healthz"
+            f" {rq:.2f}; the lookup reaches {rnear:.2f} of it"
+            + (" (the target is above this floor too)" if rq < 0.5 else "")
         )
     d, c = sizes["demo"]["variants"]["endpoint"], sizes["city"]["variants"]["endpoint"]
     if d["p50_ms"] and c["p50_ms"] and c["rps"]:

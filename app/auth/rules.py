@@ -164,6 +164,17 @@ RULES: dict[str, Rule] = {
         description="coverage of grids by patrols, patrol hours against the standard, the "
         "coverage map",
     ),
+    "worklog:read": Rule(
+        AREA_STAFF,
+        description="read a grid worker's work log (工作日志): area staff the workers posted in "
+        "their areas",
+    ),
+    "positions:live": Rule(
+        frozenset({"centre"}),
+        scoped=True,
+        description="the live positions of the workers of an area on patrol, during their duty "
+        "time only (outside it nothing; ended patrols are history under patrols:read)",
+    ),
     "duty:read": Rule(
         AREA_STAFF,
         scoped=True,

@@ -529,3 +529,29 @@ def leader_scope(scope: CaseScope, who: Principal) -> CaseScope:
         departments=scope.departments,
         resolved=scope.resolved,
     )
+
+
+# --- a person's own field work (their work log, their live position) -------------------------
+
+_WORKER_GRIDS = text(
+    """
+    SELECT DISTINCT pg.grid_id FROM posts po JOIN post_grids pg ON pg.post_id = po.id
+    WHERE po.user_id = :u AND po.role IN ('grid_worker', 'grid_leader')
+      AND po.starts_on <= current_date AND (po.ends_on IS NULL OR po.ends_on >= current_date)
+    ORDER BY pg.grid_id
+    """
+)
+
+
+async def worker_covered(
+    session: AsyncSession | AsyncConnection, who: Principal, rule: Rule, worker_id: int
+) -> bool:
+    """May the caller read this grid worker's own field work (their work log)? When a post the
+    rule allows is on an area at or above a grid the worker is posted to now (area staff: the
+    workers of their areas), or the caller is an administrator. Grid posts of the caller do not
+    count (a colleague's log is not a grid's)."""
+    for grid_id in (await session.execute(_WORKER_GRIDS, {"u": worker_id})).scalars():
+        found, chain, _, _, _ = await object_chain(session, "grid_id", int(grid_id))
+        if found and covers(who, rule, chain):
+            return True
+    return False

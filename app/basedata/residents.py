@@ -15,7 +15,7 @@ from app.audit.service import record
 from app.auth.basedata_scope import PersonView, mask_name, person_view
 from app.auth.policy import RULES, Principal
 from app.auth.scope import covers, object_chain
-from app.basedata import crypto
+from app.basedata import crypto, retention
 from app.basedata.checks import birth_of, check_id_number, check_phone
 from app.basedata.models import Membership, Resident, Tombstone
 from app.basedata.schemas import ResidentCreate, ResidentUpdate
@@ -367,6 +367,7 @@ async def erase(
         ),
         {"d": district, "id": resident_id},
     )
+    await retention.forget(session, district, resident_id, "erase")
     await session.execute(
         delete(Resident).where(Resident.id == resident_id, Resident.district_id == district)
     )

@@ -5,12 +5,17 @@ gender, birth year, tags and the household they left stay, so the figures still 
 scheduled job of the clock (`basedata`, registered in `app.extensions`) and
 `wangge basedata-retention`. Key rotation (`wangge rotate-keys`) is here too: every row sealed
 with an older key is opened and sealed again with the current one, and its keyed hashes are
-recomputed (a new `WANGGE_PII_HASH_KEY` takes effect the same way)."""
+recomputed (a new `WANGGE_PII_HASH_KEY` takes effect the same way).
+
+Other modules keep copies of a person (a dispute's party name): each registers a forgetter
+(`register_forgetter`, from above in `app.extensions`), which both the reduction here and a
+deletion request (`app.basedata.residents.erase`) call for every person they forget."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,6 +25,24 @@ from app.config import get_settings
 from app.pii import mask_id_number, mask_phone
 
 BATCH = 500
+
+How = Literal["reduce", "erase"]
+Forgetter = Callable[[AsyncSession, int, int, How], Awaitable[None]]
+"""(session, district_id, resident_id, how): remove what the module keeps of the person;
+`reduce` may keep what carries no identity (the person's id for figures), `erase` nothing."""
+_FORGETTERS: dict[str, Forgetter] = {}
+
+
+def register_forgetter(name: str, forgetter: Forgetter) -> None:
+    """A module's own forgetting of a person (registered in `app.extensions`; idempotent)."""
+    _FORGETTERS[name] = forgetter
+
+
+async def forget(session: AsyncSession, district_id: int, resident_id: int, how: How) -> None:
+    """Every registered forgetter, in the caller's transaction (so all or nothing)."""
+    for name in sorted(_FORGETTERS):
+        await _FORGETTERS[name](session, district_id, resident_id, how)
+
 
 _DUE = text(
     """
@@ -50,6 +73,7 @@ async def tick(session: AsyncSession, now: datetime) -> dict[str, Any]:
     for r in due:
         await session.execute(_REDUCE, {"id": r.id, "d": r.district_id, "now": now})
         await session.execute(_FORGET, {"id": r.id, "d": r.district_id})
+        await forget(session, r.district_id, r.id, "reduce")
     return {"reduced_residents": len(due)}
 
 

@@ -152,7 +152,7 @@ async def list_houses(
         await session.execute(
             text(
                 """
-                SELECT h.*, :grid AS grid_id, count(*) OVER () AS total,
+                SELECT h.*, CAST(:grid AS bigint) AS grid_id, count(*) OVER () AS total,
                        (SELECT count(*) FROM households hh WHERE hh.house_id = h.id
                         AND hh.district_id = h.district_id AND hh.ended_at IS NULL) AS households
                 FROM houses h WHERE h.district_id = :district AND h.building_id = :building

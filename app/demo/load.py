@@ -15,6 +15,7 @@ from app.config import get_settings
 from app.demo.accounts import load_accounts, load_categories, load_departments, load_roster
 from app.demo.basedata import load_basedata, load_tags
 from app.demo.community import load_community
+from app.demo.disputes import load_disputes
 from app.demo.district import DemoDistrict, generate_district
 from app.demo.duty_tasks import load_duty
 from app.demo.patrols import load_patrols
@@ -71,6 +72,8 @@ class LoadReport:
     """Patrols of the demo community's month of field work (app/demo/patrols.py)."""
     residents: int = 0
     """Residents of the demo grid's base data (app/demo/basedata.py; not when ENV=test)."""
+    disputes: int = 0
+    """Disputes of the demo grid (app/demo/disputes.py; not when ENV=test)."""
 
 
 def _phone(code: str) -> str:
@@ -154,9 +157,10 @@ async def load_demo(conn: AsyncConnection, district: DemoDistrict | None = None)
     patrols = await load_patrols(conn)
     if get_settings().env != "test":  # the duty tests set the roster they need
         await load_duty(conn)
-    residents = 0
+    residents = disputes = 0
     if get_settings().env != "test":  # the base-data tests build the houses they count
         residents = await load_basedata(conn)
+        disputes = await load_disputes(conn)
     else:
         await load_tags(conn)
     return LoadReport(
@@ -170,4 +174,5 @@ async def load_demo(conn: AsyncConnection, district: DemoDistrict | None = None)
         communities,
         patrols,
         residents,
+        disputes,
     )

@@ -43,6 +43,8 @@ class Dispute(Base):
         CheckConstraint(_in("source", SOURCES), name="source"),
         Index("ix_disputes_grid", "district_id", "grid_id", "reported_at"),
         Index("ix_disputes_status", "district_id", "status"),
+        Index("ix_disputes_case", "district_id", "case_id"),
+        district_key("case_id", "cases", ondelete="CASCADE"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, server_default=FetchedValue())
@@ -56,6 +58,11 @@ class Dispute(Base):
     status: Mapped[str] = mapped_column(String(16), server_default="screened")
     source: Mapped[str] = mapped_column(String(16), server_default="report")
     visit_id: Mapped[int | None] = mapped_column(BigInteger)
+    patrol_id: Mapped[int | None] = mapped_column(BigInteger)
+    """The patrol the screening report was raised on."""
+    case_id: Mapped[int | None] = mapped_column(BigInteger)
+    """The case of the 矛盾纠纷 class that carries the dispute on the engine (its number, place,
+    timeline, the loop's dispatch, the clock)."""
     reported_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     reported_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=text("now()")

@@ -19,7 +19,9 @@ from app.disputes.schemas import (
     DisputeOut,
     DisputePage,
     FollowUpIn,
+    FollowUpQueue,
     ReferIn,
+    ScreeningIn,
     SessionIn,
 )
 from app.errors import not_found
@@ -67,6 +69,53 @@ async def create_dispute(
     return await _out(session, who, did)
 
 
+@router.post(
+    "/visits/{visit_id}/disputes",
+    response_model=DisputeOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Raise a dispute screening report on a visit (矛盾排查: the visit's grid and person)",
+)
+async def screen_on_visit(
+    visit_id: IdPath,
+    body: ScreeningIn,
+    request: Request,
+    session: DbSession,
+    who: DisputeWorker,
+    response: Response,
+) -> Any:
+    did = await service.screen(session, "visit", visit_id, body, who, request)
+    response.headers["Location"] = f"/api/v1/disputes/{did}"
+    return await _out(session, who, did)
+
+
+@router.post(
+    "/patrols/{patrol_id}/disputes",
+    response_model=DisputeOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Raise a dispute screening report on a patrol (the patrol's grid)",
+)
+async def screen_on_patrol(
+    patrol_id: IdPath,
+    body: ScreeningIn,
+    request: Request,
+    session: DbSession,
+    who: DisputeWorker,
+    response: Response,
+) -> Any:
+    did = await service.screen(session, "patrol", patrol_id, body, who, request)
+    response.headers["Location"] = f"/api/v1/disputes/{did}"
+    return await _out(session, who, did)
+
+
+@router.get(
+    "/me/dispute-followups",
+    response_model=FollowUpQueue,
+    summary="The follow-up visits (回访) due in one's grids, earliest first",
+)
+async def followup_queue(session: DbSession, who: DisputeWorker) -> Any:
+    return {"items": await service.followup_queue(session, who)}
+
+
 @router.get("/grids/{grid_id}/disputes", response_model=DisputePage, summary="A grid's disputes")
 async def list_disputes(grid_id: IdPath, session: DbSession, who: DisputeReader) -> Any:
     items = [await service.detail(session, d) for d in await service.list_grid(session, grid_id)]
@@ -108,7 +157,7 @@ async def mediate(
     summary="Refer to a joint review meeting of the community (会商研判)",
 )
 async def refer(dispute_id: IdPath, body: ReferIn, session: DbSession, who: DisputeWorker) -> Any:
-    await service.refer(session, await service.get(session, dispute_id), body.meeting_id)
+    await service.refer(session, await service.get(session, dispute_id), body.meeting_id, who)
     return await _out(session, who, dispute_id)
 
 

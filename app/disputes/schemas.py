@@ -22,8 +22,20 @@ class DisputeCreate(RequestModel):
     kind: Kind
     risk: Risk = "low"
     source: Literal["patrol", "visit", "report", "hotline"] = "report"
-    visit_id: Id | None = None
+    visit_id: Id | None = Field(None, description="The visit (in this grid) it was screened on")
+    patrol_id: Id | None = Field(None, description="The patrol (in this grid) it was screened on")
     parties: list[PartyIn] = Field(min_length=1, max_length=20)
+
+
+class ScreeningIn(RequestModel):
+    """A screening report raised on a visit or a patrol (排查上报): the grid, the source and the
+    link come from the visit or patrol; a visit's person is the first party when none is named."""
+
+    title: str = Field(min_length=1, max_length=200)
+    summary: str | None = Field(None, max_length=4000)
+    kind: Kind
+    risk: Risk = "low"
+    parties: list[PartyIn] = Field(default_factory=list, max_length=20)
 
 
 class SessionIn(RequestModel):
@@ -79,6 +91,11 @@ class DisputeOut(ResponseModel):
     status: str
     source: str
     visit_id: int | None
+    patrol_id: int | None
+    case_id: int | None = Field(
+        description="The case that carries it on the engine (GET /cases/{id})"
+    )
+    case_number: str | None = None
     reported_by: int
     reported_at: LocalTime
     due_at: LocalTime
@@ -90,6 +107,21 @@ class DisputeOut(ResponseModel):
     parties: list[PartyOut]
     sessions: list[SessionOut]
     followups: list[FollowUpOut]
+
+
+class FollowUpDue(ResponseModel):
+    dispute_id: int
+    case_id: int | None
+    grid_id: int
+    title: str
+    risk: Risk
+    n: int
+    due_at: LocalTime
+    overdue: bool = Field(description="Due before now")
+
+
+class FollowUpQueue(ResponseModel):
+    items: list[FollowUpDue]
 
 
 class DisputePage(ResponseModel):

@@ -9,6 +9,16 @@ review meeting, follow-up visits, closure, figures.
 - **Referral**: to a meeting of the dispute's community (会商研判); the dispute waits there.
 - **Closure** only after every follow-up was made and held; one that does not hold sends the
   dispute back to mediation.
+- **On the case engine**: every dispute is carried by a case of the 矛盾纠纷 class (`CATEGORY_OF`
+  by kind; high risk `MD-06` 矛盾纠纷激化风险, urgency by risk) placed in its grid through the case
+  intake, so it has a case number, a place on the map (private class: no point outside), the
+  timeline with its hash chain and events, the loop's dispatch to departments (协调联动) and the
+  evaluation's facts. Every dispute step is a step of that case (`app.loop.service.write_step`):
+  `dispute_screened`/`dispute_escalated` (registered: the loop may whistle or dispatch it),
+  `dispute_session` (handling while mediated and followed up; a failed mediation back to
+  registered, for the loop's referral to departments), `dispute_referred`, `dispute_followup`,
+  `dispute_closed` (closed). Never `feedback`: that state is the loop's on-site verification (a
+  verification task for the grid's worker), which a dispute does not have.
 """
 
 from __future__ import annotations
@@ -20,13 +30,48 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
-from app.auth.policy import Principal
+from app.auth.policy import RULES, Principal
+from app.auth.scope import covers, object_chain
+from app.basedata import links
+from app.basedata.schemas import CasePersonIn
+from app.cases import intake
+from app.cases.schemas import CaseCreate, LocationIn
+from app.db import raw_of
 from app.disputes.models import Dispute, FollowUp, Party, Session
-from app.disputes.schemas import DisputeCreate, FollowUpIn, SessionIn
+from app.disputes.schemas import DisputeCreate, FollowUpIn, PartyIn, ScreeningIn, SessionIn
 from app.errors import ApiError, not_found
 from app.loop.deadlines import calendar
+from app.loop.service import write_step
+from geo.crs import CRS
 
 DUE_DAYS = {"low": 15, "medium": 10, "high": 5}
+CATEGORY_OF = {
+    "neighbour": "MD-01",
+    "family": "MD-02",
+    "land": "MD-03",
+    "labour": "MD-04",
+    "property": "MD-01",
+    "contract": "MD-01",
+    "other": "MD-01",
+}
+"""The category of the dispute's case by kind (contract and other disputes as 邻里纠纷's
+mediation); a high-risk dispute is `HIGH_RISK_CATEGORY` whatever its kind."""
+HIGH_RISK_CATEGORY = "MD-06"
+REMOVED_NAME = "（已清除）"
+"""A party's name once the person was reduced to figures or erased (retention)."""
+URGENCY_OF = {"low": "normal", "medium": "urgent", "high": "critical"}
+LOOP_OWNED = ("whistled", "dispatched", "signed_in", "returned", "suspended")
+"""Case states in which departments hold the case (the loop's dispatch): a dispute step is
+written on the timeline but leaves the case's state to the loop."""
+ACTION_NAMES: dict[str, tuple[str, str]] = {
+    "dispute_screened": ("纠纷排查上报", "dispute screened"),
+    "dispute_escalated": ("高风险纠纷上报综治中心", "dispute escalated to the centre"),
+    "dispute_session": ("纠纷调解", "mediation session"),
+    "dispute_referred": ("提交会商研判", "referred to a joint review"),
+    "dispute_followup": ("纠纷回访", "follow-up visit"),
+    "dispute_closed": ("纠纷化解结案", "dispute closed"),
+}
+"""Labels of the dispute's case steps (registered in `app.extensions`)."""
 FOLLOW_UP_DAYS = {"low": (30,), "medium": (7, 30), "high": (3, 7, 30)}
 
 ERROR_CODES: dict[str, tuple[int, str, str]] = {
@@ -48,9 +93,99 @@ _GRID = text(
     "JOIN areas c ON c.id = g.community_id JOIN areas s ON s.id = c.parent_id "
     "WHERE g.id = :id AND g.deleted_at IS NULL"
 )
+_PLACE = text(
+    """
+    SELECT ST_X(p) AS lon, ST_Y(p) AS lat FROM (
+        SELECT coalesce(
+            (SELECT ST_PointOnSurface(b.geom) FROM residents r
+             JOIN households hh ON hh.id = r.household_id AND hh.district_id = r.district_id
+             JOIN houses h ON h.id = hh.house_id AND h.district_id = hh.district_id
+             JOIN buildings b ON b.id = h.building_id AND b.grid_id = :g
+             WHERE r.id = :r AND r.district_id = :d),
+            (SELECT ST_PointOnSurface(gb.boundary) FROM grid_boundaries gb
+             WHERE gb.grid_id = :g AND gb.valid_to IS NULL LIMIT 1)) AS p) x
+    WHERE p IS NOT NULL
+    """
+)
+_CASE = text("SELECT * FROM cases WHERE id = :id AND district_id = :d FOR UPDATE")
 
 
-async def _party_name(session: AsyncSession, district: int, p: Any, i: int) -> str:
+async def _case_of(session: AsyncSession, d: Dispute) -> Any:
+    if d.case_id is None:
+        return None
+    return (await session.execute(_CASE, {"id": d.case_id, "d": d.district_id})).first()
+
+
+async def step(
+    session: AsyncSession,
+    d: Dispute,
+    name: str,
+    who: Principal | None,
+    to_status: str | None,
+    note: str = "",
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """A dispute step on its case's timeline; `to_status` None keeps the case's state, as does a
+    case the loop has with departments (`LOOP_OWNED`), unless the dispute closes."""
+    case = await _case_of(session, d)
+    if case is None:
+        return
+    if to_status is None or (case.status in LOOP_OWNED and to_status != "closed"):
+        to_status = case.status
+    sets = None
+    if to_status == "closed" and case.status != "closed":
+        sets = {"closed_at": (await session.execute(text("SELECT now()"))).scalar_one()}
+    await write_step(
+        session,
+        case,
+        name,
+        who,
+        to_status=to_status,
+        note=note,
+        detail={"dispute_id": d.id, "dispute_status": d.status, **(detail or {})},
+        sets=sets,
+        permission="disputes:work" if who is not None else None,
+        keep=("dispute_id", "dispute_status", "risk", "outcome", "holds", "meeting_id"),
+    )
+
+
+async def _open_case(
+    session: AsyncSession, d: Dispute, body: DisputeCreate, who: Principal
+) -> int | None:
+    """The dispute's case, placed at the first named person's building in the grid or on the
+    grid's boundary; None for a grid without a boundary (nowhere to place it)."""
+    first = next((p.resident_id for p in body.parties if p.resident_id is not None), None)
+    at = (await session.execute(_PLACE, {"g": d.grid_id, "r": first, "d": d.district_id})).first()
+    if at is None:
+        return None
+    data = CaseCreate(
+        category=HIGH_RISK_CATEGORY if d.risk == "high" else CATEGORY_OF[d.kind],
+        title=d.title,
+        description=d.summary or "",
+        location=LocationIn(lon=at.lon, lat=at.lat, crs=CRS.WGS84),
+        urgency=URGENCY_OF[d.risk],  # type: ignore[arg-type]
+    )
+    channel = "hotline" if d.source == "hotline" else "app"
+    async with raw_of(await session.connection()) as raw:
+        case, _ = await intake.insert_case(raw, data, who.user_id, channel)
+    return int(case.id)
+
+
+async def _party_name(session: AsyncSession, district: int, p: Any, i: int, who: Principal) -> str:
+    """The party's name at the time: a person or organisation the caller reaches (need-to-know:
+    `basedata:read` over it, as reading it would need), or the free name."""
+    for kind in ("resident_id", "organisation_id"):
+        oid = getattr(p, kind)
+        if oid is None:
+            continue
+        found, chain, grid, _, _ = await object_chain(session, kind, oid)
+        if not found or not covers(who, RULES["basedata:read"], chain, grid):
+            raise ApiError(
+                "validation_error",
+                field=f"parties[{i}].{kind}",
+                detail="当事人不存在或不在您的网格内",
+                detail_en="No such person or organisation in your grids",
+            )
     if p.resident_id is not None:
         name = (
             await session.execute(
@@ -77,12 +212,98 @@ async def _party_name(session: AsyncSession, district: int, p: Any, i: int) -> s
     return str(name)
 
 
+async def _check_link(
+    session: AsyncSession, table: str, field: str, value: int | None, g: Any
+) -> None:
+    """A visit or patrol named by a screening report is one of the dispute's grid."""
+    if value is None:
+        return
+    ok = (
+        await session.execute(
+            text(f"SELECT 1 FROM {table} WHERE id = :i AND district_id = :d AND grid_id = :g"),
+            {"i": value, "d": g.district_id, "g": g.id},
+        )
+    ).scalar()
+    if not ok:
+        raise ApiError(
+            "validation_error",
+            field=field,
+            detail="走访或巡查不存在或不在该网格",
+            detail_en="No such visit or patrol in this grid",
+        )
+
+
+_SOURCE = {
+    "visit": text("SELECT id, grid_id, resident_id FROM visits WHERE id = :i"),
+    "patrol": text("SELECT id, grid_id, NULL::bigint AS resident_id FROM patrols WHERE id = :i"),
+}
+
+
+async def screen(
+    session: AsyncSession,
+    source: str,
+    source_id: int,
+    body: ScreeningIn,
+    who: Principal,
+    request: Any,
+) -> int:
+    """A screening report raised on a visit or a patrol (排查上报): a dispute of its grid, its
+    source and link set; without parties, the person the visit names."""
+    row = (await session.execute(_SOURCE[source], {"i": source_id})).first()
+    if row is None:
+        raise not_found("走访" if source == "visit" else "巡查", source.title(), source_id)
+    parties = list(body.parties)
+    if not parties and row.resident_id is not None:
+        parties = [PartyIn(resident_id=row.resident_id)]
+    if not parties:
+        raise ApiError(
+            "validation_error",
+            field="parties",
+            detail="须列出当事人（走访未记录人员）",
+            detail_en="Name the parties (the visit names no person)",
+        )
+    data = DisputeCreate(
+        title=body.title,
+        summary=body.summary,
+        kind=body.kind,
+        risk=body.risk,
+        source=source,  # type: ignore[arg-type]
+        visit_id=source_id if source == "visit" else None,
+        patrol_id=source_id if source == "patrol" else None,
+        parties=parties,
+    )
+    return await create(session, int(row.grid_id), data, who, request)
+
+
+async def followup_queue(session: AsyncSession, who: Principal) -> list[dict[str, Any]]:
+    """The follow-up visits (回访) due in the caller's grids, earliest first."""
+    grids = sorted(who.grid_roots(RULES["disputes:work"]))
+    if not grids:
+        return []
+    rows = await session.execute(
+        text(
+            """
+            SELECT d.id AS dispute_id, d.case_id, d.grid_id, d.title, d.risk, f.n, f.due_at,
+                   f.due_at < now() AS overdue
+            FROM disputes d JOIN dispute_followups f
+              ON f.dispute_id = d.id AND f.district_id = d.district_id
+            WHERE d.grid_id = ANY(:grids) AND d.status = 'follow_up' AND f.done_at IS NULL
+            ORDER BY f.due_at, d.id, f.n LIMIT 500
+            """
+        ),
+        {"grids": grids},
+    )
+    return [dict(r._mapping) for r in rows]
+
+
 async def create(
     session: AsyncSession, grid_id: int, body: DisputeCreate, who: Principal, request: Any
 ) -> int:
     g = (await session.execute(_GRID, {"id": grid_id})).first()
     if g is None:
         raise not_found("网格", "Grid", grid_id)
+    await _check_link(session, "visits", "visit_id", body.visit_id, g)
+    await _check_link(session, "patrols", "patrol_id", body.patrol_id, g)
     now = (await session.execute(text("SELECT now()"))).scalar_one()
     due = (await calendar(session)).add_working_days(now, DUE_DAYS[body.risk]).at
     d = Dispute(
@@ -95,6 +316,7 @@ async def create(
         risk=body.risk,
         source=body.source,
         visit_id=body.visit_id,
+        patrol_id=body.patrol_id,
         reported_by=who.user_id,
         due_at=due,
     )
@@ -109,9 +331,23 @@ async def create(
                 dispute_id=d.id,
                 resident_id=p.resident_id,
                 organisation_id=p.organisation_id,
-                name=await _party_name(session, g.district_id, p, i),
+                name=await _party_name(session, g.district_id, p, i, who),
             )
         )
+    d.case_id = await _open_case(session, d, body, who)
+    await session.flush()
+    if d.case_id is not None:  # the persons the case names: a department it goes to sees them
+        for rid in dict.fromkeys(p.resident_id for p in body.parties if p.resident_id):
+            await links.name_in_case(session, d.case_id, CasePersonIn(resident_id=rid), who)
+    await step(
+        session,
+        d,
+        "dispute_escalated" if body.risk == "high" else "dispute_screened",
+        who,
+        "registered",
+        note=body.summary or "",
+        detail={"risk": body.risk, "kind": body.kind, "escalated_to": d.escalated_to},
+    )
     await record(
         session,
         "dispute_escalated" if body.risk == "high" else "dispute_screened",
@@ -140,6 +376,16 @@ async def detail(session: AsyncSession, d: Dispute) -> dict[str, Any]:
         )
 
     out = {c.name: getattr(d, c.name) for c in Dispute.__table__.columns}
+    out["case_number"] = (
+        (
+            await session.execute(
+                text("SELECT number FROM cases WHERE id = :c AND district_id = :d"),
+                {"c": d.case_id, "d": d.district_id},
+            )
+        ).scalar()
+        if d.case_id is not None
+        else None
+    )
     out["parties"] = list((await session.execute(rows(Party, Party.id))).scalars())
     out["sessions"] = list((await session.execute(rows(Session, Session.at))).scalars())
     out["followups"] = list((await session.execute(rows(FollowUp, FollowUp.n))).scalars())
@@ -174,9 +420,20 @@ async def mediate(session: AsyncSession, d: Dispute, body: SessionIn, who: Princ
         d.status = "failed"
     else:
         d.status = "mediating"
+    await step(
+        session,
+        d,
+        "dispute_session",
+        who,
+        "registered" if body.outcome == "failed" else "handling",
+        note=body.note or "",
+        detail={"outcome": body.outcome, "session_id": s.id},
+    )
 
 
-async def refer(session: AsyncSession, d: Dispute, meeting_id: int) -> None:
+async def refer(
+    session: AsyncSession, d: Dispute, meeting_id: int, who: Principal | None = None
+) -> None:
     if d.status not in ("screened", "mediating", "failed"):
         raise ApiError("dispute_state", field="meeting_id")
     ok = (
@@ -193,6 +450,7 @@ async def refer(session: AsyncSession, d: Dispute, meeting_id: int) -> None:
             detail_en="No such meeting in the dispute's community",
         )
     d.meeting_id, d.status = meeting_id, "referred"
+    await step(session, d, "dispute_referred", who, None, detail={"meeting_id": meeting_id})
 
 
 async def follow_up(session: AsyncSession, d: Dispute, body: FollowUpIn, who: Principal) -> None:
@@ -207,6 +465,15 @@ async def follow_up(session: AsyncSession, d: Dispute, body: FollowUpIn, who: Pr
     f.holds, f.note, f.worker_id = body.holds, body.note, who.user_id
     if not body.holds:
         d.status = "mediating"  # the agreement did not hold: back to mediation
+    await step(
+        session,
+        d,
+        "dispute_followup",
+        who,
+        None if body.holds else "handling",
+        note=body.note or "",
+        detail={"n": body.n, "holds": body.holds},
+    )
 
 
 async def close(session: AsyncSession, d: Dispute, who: Principal, request: Any) -> None:
@@ -222,6 +489,7 @@ async def close(session: AsyncSession, d: Dispute, who: Principal, request: Any)
     if d.status != "follow_up" or not fs or not all(f.done_at and f.holds for f in fs):
         raise ApiError("followup_pending")
     d.status, d.closed_at = "closed", func.now()  # type: ignore[assignment]
+    await step(session, d, "dispute_closed", who, "closed")
     await record(
         session, "dispute_closed", actor=who, request=request, object_type="dispute", object_id=d.id
     )
@@ -273,14 +541,45 @@ async def figures(session: AsyncSession, area_id: int) -> dict[str, Any]:
     return {"area_id": area_id, **row}
 
 
+async def forget_person(
+    session: AsyncSession, district_id: int, resident_id: int, how: str
+) -> None:
+    """Retention's forgetter (registered in `app.extensions`): a party's copied name goes when
+    the person is reduced to figures (the id stays, so repeat parties still count) and, with the
+    link, when the person is erased."""
+    await session.execute(
+        text(
+            "UPDATE dispute_parties SET name = :n, "
+            "resident_id = CASE WHEN :erase THEN NULL ELSE resident_id END "
+            "WHERE district_id = :d AND resident_id = :r"
+        ),
+        {
+            "n": REMOVED_NAME,
+            "erase": how == "erase",
+            "d": district_id,
+            "r": resident_id,
+        },
+    )
+
+
 async def tick(session: AsyncSession, now: datetime) -> dict[str, Any]:
     """The clock: disputes past their mediation deadline go to the centre."""
-    gone = await session.execute(
-        text(
-            "UPDATE disputes SET escalated_to = 'centre', escalated_at = :now "
-            "WHERE status IN ('screened', 'mediating') AND due_at < :now AND escalated_at IS NULL "
-            "RETURNING id"
-        ),
-        {"now": now},
+    gone = list(
+        (
+            await session.execute(
+                select(Dispute)
+                .where(
+                    Dispute.status.in_(("screened", "mediating")),
+                    Dispute.due_at < now,
+                    Dispute.escalated_at.is_(None),
+                )
+                .order_by(Dispute.due_at)
+                .limit(500)
+                .with_for_update(skip_locked=True)
+            )
+        ).scalars()
     )
-    return {"escalated_disputes": len(gone.all())}
+    for d in gone:
+        d.escalated_to, d.escalated_at = "centre", now
+        await step(session, d, "dispute_escalated", None, None, detail={"overdue": True})
+    return {"escalated_disputes": len(gone)}

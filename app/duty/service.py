@@ -9,11 +9,11 @@ community (双报到). A person has no two overlapping slots."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.auth.policy import Principal
 from app.community.areas import Community
@@ -103,6 +103,61 @@ async def deliver_from(
     if row.now_on or row.next_start is None:
         return at
     return row.next_start  # type: ignore[no-any-return]
+
+
+_DUTY_DAYS = text(
+    """
+    SELECT DISTINCT user_id, (starts_at AT TIME ZONE 'Asia/Shanghai')::date AS day
+    FROM duty_slots
+    WHERE district_id = :district AND user_id = ANY(CAST(:users AS bigint[]))
+      AND starts_at >= :since AND starts_at < :until
+    """
+)
+
+
+async def duty_days(
+    session: AsyncSession | AsyncConnection,
+    district_id: int,
+    user_ids: list[int],
+    since: datetime,
+    until: datetime,
+) -> dict[int, set[date]]:
+    """Per person, the Shanghai dates in [since, until) on which one of their duties starts (the
+    days the patrol standard applies to when they are on a roster)."""
+    out: dict[int, set[date]] = {}
+    if not user_ids:
+        return out
+    for r in await session.execute(
+        _DUTY_DAYS, {"district": district_id, "users": user_ids, "since": since, "until": until}
+    ):
+        out.setdefault(int(r.user_id), set()).add(r.day)
+    return out
+
+
+_ON_DUTY_NOW = text(
+    """
+    SELECT DISTINCT ON (user_id) user_id, ends_at FROM duty_slots
+    WHERE district_id = :district AND user_id = ANY(CAST(:users AS bigint[]))
+      AND starts_at <= :at AND ends_at > :at
+    ORDER BY user_id, ends_at DESC
+    """
+)
+
+
+async def duty_until(
+    session: AsyncSession | AsyncConnection,
+    district_id: int,
+    user_ids: list[int],
+    at: datetime,
+) -> dict[int, datetime]:
+    """Per person on duty at `at` (any slot of theirs in the district), when that duty ends; a
+    person not on duty is absent (their whereabouts are not for the centre then)."""
+    if not user_ids:
+        return {}
+    rows = await session.execute(
+        _ON_DUTY_NOW, {"district": district_id, "users": sorted(set(user_ids)), "at": at}
+    )
+    return {int(r.user_id): r.ends_at for r in rows}
 
 
 # --- keeping the roster ---------------------------------------------------------------------

@@ -100,8 +100,14 @@ class GridBrief(ResponseModel):
     name: str
     kind: GridKind
     kind_label: str
-    households: int | None
-    population: int | None
+    households: int | None = Field(
+        description="From the base data when the grid has any, else the typed number"
+    )
+    population: int | None = Field(
+        description="From the base data (residents living here, 实有) when it has any, else typed"
+    )
+    households_source: SizeSource | None = None
+    population_source: SizeSource | None = None
 
 
 class CommunityCard(Ref):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -28,6 +28,24 @@ from app.i18n import GRID_KIND_LABELS, ROLE_LABELS, Lang, label
 from app.schemas import reject_nulls, to_local
 from app.users.models import User
 from geo.measure import area_m2
+
+BoundaryHook = Callable[[AsyncSession, int], Awaitable[None]]
+"""Told a grid's current boundary changed (session, grid id), in the change's transaction."""
+_boundary_hooks: list[BoundaryHook] = []
+
+
+def on_boundary_change(hook: BoundaryHook) -> None:
+    """An extension point (`app/extensions.py`): what a higher floor derives from a grid's
+    boundary (the patrol coverage's lattice) is rebuilt when it changes. Idempotent."""
+    if hook not in _boundary_hooks:
+        _boundary_hooks.append(hook)
+
+
+async def _boundary_changed(session: AsyncSession, grid_id: int) -> None:
+    await session.flush()
+    for hook in _boundary_hooks:
+        await hook(session, grid_id)
+
 
 Community = aliased(Area, name="community")
 Street = aliased(Area, name="street")
@@ -321,6 +339,7 @@ async def set_boundary(
         if current.valid_from == now:
             current.boundary = from_shape(geom, srid=4326)
             current.created_by = author
+            await _boundary_changed(session, grid_id)
             return True
         current.valid_to = now
         await session.flush()
@@ -329,6 +348,8 @@ async def set_boundary(
             grid_id=grid_id, boundary=from_shape(geom, srid=4326), valid_from=now, created_by=author
         )
     )
+    if current is not None:
+        await _boundary_changed(session, grid_id)
     return True
 
 
@@ -463,25 +484,45 @@ near AS (
     LIMIT 1
 ),
 pick AS (SELECT * FROM hit UNION ALL SELECT * FROM near)
-SELECT pick.inside, pick.distance_m, pick.valid_from, pick.valid_to,
+SELECT pick.inside, pick.distance_m, pick.valid_from, pick.valid_to, {answer}
+FROM pick
+{answer_joins}
+"""
+
+_ANSWER = f"""
        g.id, g.code, g.name, g.kind, g.households, g.population,
+       g.derived_households, g.derived_population,
        c.id AS c_id, c.code AS c_code, c.name AS c_name, c.phone AS c_phone,
        c.address AS c_address, c.service_hours AS c_hours,
        s.id AS s_id, s.code AS s_code, s.name AS s_name,
        d.id AS d_id, d.code AS d_code, d.name AS d_name,
-       {staff}
-FROM pick
-JOIN grids g ON g.id = pick.grid_id
+       {STAFF_JSON}
+"""
+"""What a lookup answers about its grid (one list for the statement and the in-process index)."""
+
+_ANSWER_JOINS = """
+JOIN grids g ON g.id = {grid_id}
 JOIN areas c ON c.id = g.community_id
 LEFT JOIN areas s ON s.id = c.parent_id
 LEFT JOIN areas d ON d.id = s.parent_id
 """
-LOOKUP_NOW = text(_LOOKUP.format(version="b.valid_to IS NULL", staff=STAFF_JSON))
+_PICK = {"answer": _ANSWER, "answer_joins": _ANSWER_JOINS.format(grid_id="pick.grid_id")}
+LOOKUP_NOW = text(_LOOKUP.format(version="b.valid_to IS NULL", **_PICK))
 LOOKUP_AT = text(
     _LOOKUP.format(
-        version="b.valid_from <= :at AND (b.valid_to IS NULL OR b.valid_to > :at)", staff=STAFF_JSON
+        version="b.valid_from <= :at AND (b.valid_to IS NULL OR b.valid_to > :at)", **_PICK
     )
 )
+LOOKUP_INDEX_ROWS = (
+    "SELECT true AS inside, 0.0::float8 AS distance_m, b.valid_from, b.valid_to, "
+    "ST_AsBinary(b.boundary) AS wkb, "
+    + _ANSWER
+    + "FROM grid_boundaries b "
+    + _ANSWER_JOINS.format(grid_id="b.grid_id")
+    + "WHERE b.valid_to IS NULL"
+)
+"""Every live boundary with the lookup's answer row: what the in-process index holds
+(`app.grids.lookup_index`)."""
 
 
 LOOKUP_NOW_RAW = RawSql(LOOKUP_NOW.text)
@@ -515,14 +556,19 @@ async def lookup(
 
 
 def brief(row: Any, lang: Lang) -> dict[str, Any]:
+    """The grid in the lookup and the service card: its size as `effective_size` gives it (the
+    base data's counts when there are any, else the typed numbers), with the source."""
+    size = effective_size(row)
     return {
         "id": row.id,
         "code": row.code,
         "name": row.name,
         "kind": row.kind,
         "kind_label": label(GRID_KIND_LABELS, row.kind, lang),
-        "households": row.households,
-        "population": row.population,
+        "households": size["households"],
+        "population": size["population"],
+        "households_source": size["households_source"],
+        "population_source": size["population_source"],
     }
 
 
@@ -566,6 +612,7 @@ def lookup_out(
 _CARD = text(
     f"""
     SELECT g.id, g.code, g.name, g.kind, g.households, g.population,
+           g.derived_households, g.derived_population,
            c.id AS c_id, c.code AS c_code, c.name AS c_name, c.phone AS c_phone,
            c.address AS c_address, c.service_hours AS c_hours,
            {STAFF_JSON}

@@ -10,6 +10,7 @@ from sqlalchemy import text
 from app.auth.policy import Public
 from app.db import db
 from app.errors import ApiError
+from app.grids import lookup_index
 from app.http import ApiRoute
 from app.migrate import head_revision
 
@@ -62,6 +63,10 @@ async def readyz(_: Public) -> dict[str, Any]:
             headers={"Retry-After": "5"},
         )
     out: dict[str, Any] = {"status": "ready", "revision": rev, "postgis": postgis}
+    # The lookup's in-process index (app.grids.lookup_index): reported, never deciding readiness
+    # (without it the statement answers).
+    index = lookup_index.current
+    out["lookup_index"] = {"grids": None if index is None else len(index)}
     if db.replica is not None:
         # the replica does not decide readiness (reads fall back to the primary): it is reported
         used = await db.read_engine() is not None

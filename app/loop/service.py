@@ -13,6 +13,8 @@ handling ⇄ suspended (suspend / resume); extensions: request_extension, decide
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 from fastapi import Request
 from pydantic import BaseModel
@@ -35,7 +37,15 @@ from app.loop.actions import (
     refusal,
 )
 
-__all__ = ["ACTIONS", "Action", "CaseView", "allowed_actions", "allowed_for", "perform"]
+__all__ = [
+    "ACTIONS",
+    "Action",
+    "CaseView",
+    "allowed_actions",
+    "allowed_for",
+    "perform",
+    "write_step",
+]
 
 ERROR_CODES: dict[str, tuple[int, str, str]] = {
     "action_not_allowed": (409, "当前状态下不能执行该操作", "This action is not allowed now"),
@@ -153,8 +163,42 @@ async def perform(
     note = getattr(body, "note", "") or ""
     ctx = Ctx(session=session, case=case, view=view, who=who, body=body, now=now, detail={})
     await spec.handler(ctx)
-    to_status = ctx.to_status or case.status
-    sets = {"status": to_status, **(ctx.case_sets or {})}
+    return await write_step(
+        session,
+        case,
+        name,
+        who,
+        to_status=ctx.to_status or case.status,
+        note=note,
+        detail=ctx.detail,
+        sets=ctx.case_sets,
+        permission=spec.permission,
+    )
+
+
+_KEEP = ("sign_in_due", "handle_due", "passed", "satisfaction", "reason")
+"""The detail keys an event's payload carries (never personal data)."""
+
+
+async def write_step(
+    session: AsyncSession,
+    case: Any,
+    name: str,
+    who: Principal | None,
+    *,
+    to_status: str,
+    note: str = "",
+    detail: dict[str, Any] | None = None,
+    sets: dict[str, Any] | None = None,
+    permission: str | None = None,
+    keep: tuple[str, ...] = (),
+) -> int:
+    """One change of a case on the engine: its status (and `sets`), its version, a timeline step
+    (the hash chain), its `case.<name>` event (published at commit) and the facts' mark. The
+    loop's actions and the case kinds built on it (disputes) write their steps here. `case` is
+    the row read `FOR UPDATE`; returns the step's id."""
+    detail = detail or {}
+    sets = {"status": to_status, **(sets or {})}
     assignments = ", ".join(f"{k} = :s_{k}" for k in sets)
     await session.execute(
         text(
@@ -162,33 +206,36 @@ async def perform(
             "change_seq = sync_number() "
             "WHERE id = :id AND district_id = :d"
         ),
-        {**{f"s_{k}": v for k, v in sets.items()}, "id": case_id, "d": case.district_id},
+        {**{f"s_{k}": v for k, v in sets.items()}, "id": case.id, "d": case.district_id},
     )
-    post = next((p.id for p in who.posts_for(RULES[spec.permission])), None)
-    keep = ("sign_in_due", "handle_due", "passed", "satisfaction", "reason")
+    post = (
+        next((p.id for p in who.posts_for(RULES[permission])), None)
+        if who is not None and permission is not None
+        else None
+    )
     payload = {
-        "case_id": case_id,
+        "case_id": case.id,
         "number": case.number,
         "action": name,
         "from_status": case.status,
         "to_status": to_status,
         "version": case.version + 1,
-        "actor": who.display_name,
-        **{k: v for k, v in ctx.detail.items() if k in keep},
+        "actor": who.display_name if who is not None else None,
+        **{k: v for k, v in detail.items() if k in _KEEP + keep},
     }
     event_id = (
         await session.execute(
             _STEP,
             {
-                "c": case_id,
+                "c": case.id,
                 "d": case.district_id,
-                "a": who.user_id,
+                "a": who.user_id if who is not None else None,
                 "p": post,
                 "action": name,
                 "f": case.status,
                 "t": to_status,
                 "note": note,
-                "detail": orjson.dumps(ctx.detail, default=str).decode(),
+                "detail": orjson.dumps(detail, default=str).decode(),
                 "type": f"case.{name}",
                 "payload": orjson.dumps(payload, default=str).decode(),
             },

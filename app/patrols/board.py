@@ -58,7 +58,6 @@ async def weekly(session: AsyncSession, area_id: int, monday: date) -> dict[str,
     now = datetime.now(SHANGHAI)
     grids = []
     workers: dict[int, dict[str, Any]] = {}
-    standard = 0.0
     district = None
     for g in (await session.execute(_GRIDS, {"area": area_id})).all():
         place = await place_of_grid(session, g.id)
@@ -66,7 +65,6 @@ async def weekly(session: AsyncSession, area_id: int, monday: date) -> dict[str,
         cov = await coverage.coverage(session, place, lo, hi, s.coverage_stale_days)
         grids.append({**cov, "code": g.code, "name": g.name})
         for w in cov["workers"]:
-            standard = float(w["standard_hours"])
             one = workers.setdefault(
                 w["worker_id"],
                 {"worker_id": w["worker_id"], "worker": w["worker"], "hours": 0.0},
@@ -80,13 +78,21 @@ async def weekly(session: AsyncSession, area_id: int, monday: date) -> dict[str,
             workers.setdefault(
                 r.worker_id, {"worker_id": r.worker_id, "worker": r.worker, "hours": 0.0}
             )
+    basis = (
+        await coverage.standards(session, district, sorted(workers), lo, hi)
+        if district is not None
+        else {}
+    )
     rows = []
     for w in sorted(workers.values(), key=lambda x: (-x["hours"], x["worker_id"])):
         t = tasks.get(w["worker_id"])
+        kind, on = basis.get(w["worker_id"], ("working_days", []))
+        standard = s.patrol_hours_per_workday * len(on)
         rows.append(
             {
                 **w,
                 "hours": round(w["hours"], 2),
+                "standard_basis": kind,
                 "standard_hours": standard,
                 "met": w["hours"] >= standard,
                 "open_tasks": int(t.open) if t else 0,

@@ -24,6 +24,7 @@ from app.config import get_settings
 from app.errors import ApiError, not_found
 from app.geometry import parse_lonlat, point_out
 from app.loop.deadlines import calendar
+from app.patrols import coverage
 from app.patrols.schemas import CheckinIn, CheckpointIn, CheckpointUpdate
 from app.patrols.service import _when, place_of_grid
 from app.schemas import SHANGHAI
@@ -116,6 +117,7 @@ async def create_checkpoint(
             },
         )
     ).scalar_one()
+    await coverage.ensure_lattice(session, place.district_id, grid_id)
     return await get_checkpoint(session, cid)
 
 
@@ -240,9 +242,12 @@ def _week(d: date) -> str:
     return f"{y}-W{w:02d}"
 
 
-async def missed(session: AsyncSession, area_id: int, since: date, until: date) -> dict[str, Any]:
-    """Per active check-in point at or below the area, the periods of [since, until] (dates,
-    Shanghai; never after today) with fewer accepted check-ins than its schedule asks."""
+async def missed(
+    session: AsyncSession, area_id: int, since: date, until: date, grid_id: int | None = None
+) -> dict[str, Any]:
+    """Per active check-in point at or below the area (of one grid of it: `grid_id`), the periods
+    of [since, until] (dates, Shanghai; never after today) with fewer accepted check-ins than its
+    schedule asks."""
     community_ids = list(
         (
             await session.execute(
@@ -263,9 +268,10 @@ async def missed(session: AsyncSession, area_id: int, since: date, until: date) 
             text(
                 "SELECT id, name, grid_id, schedule, per_week, "
                 "(created_at AT TIME ZONE 'Asia/Shanghai')::date AS since FROM checkpoints "
-                "WHERE community_id = ANY(:c) AND active ORDER BY id"
+                "WHERE community_id = ANY(:c) AND active "
+                "AND (CAST(:g AS bigint) IS NULL OR grid_id = CAST(:g AS bigint)) ORDER BY id"
             ),
-            {"c": community_ids},
+            {"c": community_ids, "g": grid_id},
         )
     )
     done: dict[tuple[int, date], int] = {}

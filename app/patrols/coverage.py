@@ -4,15 +4,19 @@ kept track passed near, the cells not visited for days, patrol hours against the
 - The lattice: `ST_SquareGrid` in Web Mercator with a side of `patrol_cell_m` / cos(latitude)
   (Mercator stretches by 1 / cos φ, so the cells are `patrol_cell_m` metres on the ground at
   the grid's centre); a cell belongs to the grid when its centre is inside the boundary. Made the
-  first time a track or a coverage question reaches the grid (`ensure_cells`).
+  first time a track, a coverage question or a check-in point reaches the grid (`ensure_cells`,
+  `ensure_lattice`), made again when
+  the boundary changes (`rebuild_cells`).
 - A hit: a patrol's kept track (`patrols.track`, flagged points left out) passes within
   `coverage_radius_m` of a cell's centre: a box around the track on the cells' GiST index, then
   `ST_DWithin` on geography (the spheroid distance from the centre to the line; a geography
   buffer of a walk that crosses itself took seconds). Hits are stored per (cell, patrol) when the line is derived, so a month's
   coverage is one indexed count.
 - Hours: time on patrol (pauses excluded) of the patrols started in the grid in the period,
-  per worker, against `patrol_hours_per_workday` × the working days of the period (the official
-  calendar, `app.loop.deadlines.calendar`, 调休 included).
+  per worker, against `patrol_hours_per_workday` × the days the standard applies to
+  (`standards`): a worker on a duty roster in the period, their duty days (`standard_basis`
+  `duty_roster`); else the working days of the official calendar (`working_days`,
+  `app.loop.deadlines.calendar`, 调休 included); never days after today.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.config import get_settings
+from app.duty.service import duty_days
 from app.loop.deadlines import calendar
 from app.schemas import SHANGHAI
 
@@ -115,6 +120,36 @@ async def record_hits(
         await _backfill(session, district_id, g)
 
 
+async def ensure_lattice(session: AsyncSession, district_id: int, grid_id: int) -> None:
+    """The grid's lattice, made (with the earlier patrols through it) when it has none: on a
+    coverage question, and when a check-in point is set up in it (so a grid with check-in points
+    and no patrol is on the coverage layer, all cells unvisited)."""
+    if await ensure_cells(session, district_id, [grid_id]):
+        await _backfill(session, district_id, grid_id)
+
+
+async def rebuild_cells(session: AsyncSession, grid_id: int) -> None:
+    """A grid's boundary changed (`app.grids.service.on_boundary_change`, registered in
+    `app/extensions.py`): its lattice and hits are made again for the new boundary, every kept
+    patrol line through it counted."""
+    d = (
+        await session.execute(
+            text("SELECT district_id FROM patrol_cells WHERE grid_id = :g LIMIT 1"),
+            {"g": grid_id},
+        )
+    ).scalar()
+    if d is None:  # no lattice yet: the first question or track makes it
+        return
+    params = {"g": grid_id, "d": d}
+    await session.execute(
+        text("DELETE FROM patrol_cell_hits WHERE grid_id = :g AND district_id = :d"), params
+    )
+    await session.execute(
+        text("DELETE FROM patrol_cells WHERE grid_id = :g AND district_id = :d"), params
+    )
+    await ensure_lattice(session, d, grid_id)
+
+
 async def _backfill(session: AsyncSession | AsyncConnection, district_id: int, grid: int) -> None:
     await session.execute(
         _BACKFILL, {"grid": grid, "d": district_id, "radius": get_settings().coverage_radius_m}
@@ -161,22 +196,34 @@ def days(since: datetime, until: datetime) -> list[date]:
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
+async def standards(
+    session: AsyncSession, district_id: int, worker_ids: list[int], since: datetime, until: datetime
+) -> dict[int, tuple[str, list[date]]]:
+    """Per worker, the basis of the patrol standard and the days it applies to in [since, until)
+    up to today: their duty days when they have any in the period (`duty_roster`), else the
+    official calendar's working days (`working_days`)."""
+    cal = await calendar(session)
+    today = datetime.now(SHANGHAI).date()
+    working = [x for x in days(since, until) if x <= today and cal.is_workday(x)]
+    duty = await duty_days(session, district_id, worker_ids, since, until)
+    out: dict[int, tuple[str, list[date]]] = {}
+    for w in worker_ids:
+        mine = sorted(x for x in duty.get(w, ()) if x <= today)
+        out[w] = ("duty_roster", mine) if w in duty else ("working_days", working)
+    return out
+
+
 async def coverage(
     session: AsyncSession, grid: Any, since: datetime, until: datetime, stale_days: int
 ) -> dict[str, Any]:
     """`grid`: its place row (`service.place_of_grid`)."""
     s = get_settings()
     d = grid.district_id
-    made = await ensure_cells(session, d, [grid.grid_id])
-    if made:
-        await _backfill(session, d, grid.grid_id)
+    await ensure_lattice(session, d, grid.grid_id)
     params = {"grid": grid.grid_id, "d": d, "since": since, "until": until}
     row = (
         await session.execute(_COVERAGE, {**params, "fresh": until - timedelta(days=stale_days)})
     ).one()
-    cal = await calendar(session)
-    today = datetime.now(SHANGHAI).date()
-    working = [x for x in days(since, until) if x <= today and cal.is_workday(x)]
     per: dict[int, dict[str, Any]] = {}
     by_day: dict[tuple[int, date], float] = defaultdict(float)
     patrols = 0
@@ -189,20 +236,23 @@ async def coverage(
         by_day[(r.worker_id, r.day)] += float(r.seconds)
     for r in await session.execute(_GRID_STAFF, {"grid": grid.grid_id}):
         per.setdefault(r.worker_id, {"worker_id": r.worker_id, "worker": r.worker, "s": 0.0})
-    standard = s.patrol_hours_per_workday * len(working)
+    basis = await standards(session, d, sorted(per), since, until)
     workers = []
     for w in sorted(per.values(), key=lambda x: (-x["s"], x["worker_id"])):
         hours = w["s"] / 3600
+        kind, on = basis[w["worker_id"]]
+        standard = s.patrol_hours_per_workday * len(on)
         workers.append(
             {
                 "worker_id": w["worker_id"],
                 "worker": w["worker"],
                 "hours": round(hours, 2),
-                "working_days": len(working),
+                "standard_basis": kind,
+                "working_days": len(on),
                 "standard_hours": standard,
                 "days_met": sum(
                     1
-                    for x in working
+                    for x in on
                     if by_day.get((w["worker_id"], x), 0.0) / 3600 >= s.patrol_hours_per_workday
                 ),
                 "met": hours >= standard,

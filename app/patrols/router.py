@@ -8,21 +8,25 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response, status
 
 from app.auth.policy import (
+    RULES,
     CheckpointManager,
     CommunityReader,
     CoverageReader,
     FieldReader,
     FieldRecorder,
+    LivePositionReader,
     PatrolReader,
     PatrolWorker,
     SignedIn,
+    WorklogReader,
 )
+from app.auth.scope import worker_covered
 from app.db import DbSession
 from app.errors import ApiError
 from app.geometry import CRS, CrsQuery
 from app.http import ApiRoute
 from app.i18n import RequestLang
-from app.patrols import board, checkins, coverage, service, timeline, visits, worklog
+from app.patrols import board, checkins, coverage, live, service, timeline, visits, worklog
 from app.patrols.schemas import (
     BatchResult,
     CheckinIn,
@@ -31,6 +35,7 @@ from app.patrols.schemas import (
     CheckpointOut,
     CheckpointUpdate,
     CoverageOut,
+    LivePosition,
     MissedOut,
     PatrolOut,
     PatrolStart,
@@ -41,6 +46,7 @@ from app.patrols.schemas import (
     VisitIn,
     VisitOut,
     WeeklyBoardOut,
+    WorklogOut,
 )
 from app.responses import FastJSON
 from app.schemas import SHANGHAI, IdPath, IdQuery, LocalDate, Page, TimeQuery
@@ -364,35 +370,85 @@ async def building_visits(
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-@router.get(
-    "/me/worklog",
-    summary="Your work log (工作日志) for a day or a month: patrols, check-ins, visits, cases",
-    response_class=Response,
-    responses={
-        200: {
-            "content": {"application/json": {}, "text/html": {}, XLSX: {}},
-            "description": "The same figures as JSON, printable HTML or XLSX",
-        }
-    },
-)
-async def my_worklog(
-    session: DbSession,
-    who: PatrolWorker,
-    day: Annotated[LocalDate | None, Query(alias="date", description="Default: today")] = None,
-    span: Literal["day", "month"] = "day",
-    format: Literal["json", "html", "xlsx"] = "json",
+_WORKLOG_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "model": WorklogOut,
+        "content": {"application/json": {}, "text/html": {}, XLSX: {}},
+        "description": "The same figures as JSON, printable HTML or XLSX",
+    }
+}
+DateQ = Annotated[LocalDate | None, Query(alias="date", description="Default: today")]
+
+
+async def _worklog(
+    session: DbSession, worker_id: int, name: str, day: date | None, span: str, format: str
 ) -> Response:
     when = day or datetime.now(SHANGHAI).date()
     if not date(1900, 1, 1) <= when <= date(2200, 12, 1):
         raise _out_of_range("date")
-    log = await worklog.worklog(session, who.user_id, who.display_name, when, span)
+    log = await worklog.worklog(session, worker_id, name, when, span)
     if format == "html":
         return Response(worklog.to_html(log), media_type="text/html; charset=utf-8")
     if format == "xlsx":
-        name = f"worklog-{log['first'][: 10 if span == 'day' else 7]}.xlsx"
+        name = f"worklog-{worker_id}-{log['first'][: 10 if span == 'day' else 7]}.xlsx"
         return Response(
             worklog.to_xlsx(log),
             media_type=XLSX,
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
     return FastJSON(log)
+
+
+@router.get(
+    "/me/worklog",
+    summary="Your work log (工作日志) for a day or a month: patrols, check-ins, visits, cases, "
+    "tasks",
+    response_class=Response,
+    responses=_WORKLOG_RESPONSES,
+)
+async def my_worklog(
+    session: DbSession,
+    who: PatrolWorker,
+    day: DateQ = None,
+    span: Literal["day", "month"] = "day",
+    format: Literal["json", "html", "xlsx"] = "json",
+) -> Response:
+    return await _worklog(session, who.user_id, who.display_name, day, span, format)
+
+
+@router.get(
+    "/workers/{worker_id}/worklog",
+    summary="A grid worker's work log (工作日志), for the community and street staff of their "
+    "areas: the same figures as the worker's own",
+    response_class=Response,
+    responses=_WORKLOG_RESPONSES,
+)
+async def worker_worklog(
+    worker_id: IdPath,
+    session: DbSession,
+    who: WorklogReader,
+    day: DateQ = None,
+    span: Literal["day", "month"] = "day",
+    format: Literal["json", "html", "xlsx"] = "json",
+) -> Response:
+    name = await worklog.name_of(session, worker_id)
+    if name is None or not await worker_covered(session, who, RULES["worklog:read"], worker_id):
+        raise ApiError(
+            "not_found",
+            detail="网格员不存在或不在您的辖区",
+            detail_en="No such grid worker in your areas",
+            field="worker_id",
+        )
+    return await _worklog(session, worker_id, str(name), day, span, format)
+
+
+@router.get(
+    "/areas/{area_id}/live-positions",
+    response_model=list[LivePosition],
+    summary="Live positions of the area's workers on patrol, for the centre, during their duty "
+    "time only (nothing outside it)",
+)
+async def live_positions(
+    area_id: IdPath, session: DbSession, who: LivePositionReader, crs: CrsQuery = CRS.GCJ02
+) -> Any:
+    return await live.live_positions(session, who, area_id, crs)

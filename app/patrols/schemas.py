@@ -83,9 +83,13 @@ class WorkerHours(ResponseModel):
     worker_id: int
     worker: str
     hours: float
-    working_days: int
+    standard_basis: Literal["duty_roster", "working_days"] = Field(
+        description="The days the standard applies to: the worker's duty days when they are on "
+        "a roster in the period, else the official calendar's working days"
+    )
+    working_days: int = Field(description="Days the standard applies to (up to today)")
     standard_hours: float
-    days_met: int = Field(description="Working days with at least the standard")
+    days_met: int = Field(description="Of those days, the ones with at least the standard")
     met: bool
 
 
@@ -224,7 +228,10 @@ class BoardWorker(ResponseModel):
     worker_id: int
     worker: str
     hours: float = Field(description="Hours on patrol in the week, over the area's grids")
-    standard_hours: float = Field(description="The standard × the week's working days so far")
+    standard_basis: Literal["duty_roster", "working_days"]
+    standard_hours: float = Field(
+        description="The standard × the week's duty days (on a roster) or working days so far"
+    )
     met: bool
     open_tasks: int = Field(description="Personal tasks open or accepted (now)")
     overdue_tasks: int = Field(description="Of those, past their deadline")
@@ -242,3 +249,56 @@ class WeeklyBoardOut(ResponseModel):
     checkins: MissedOut = Field(description="Missed check-ins of the area's points in the week")
     open_tasks: int
     overdue_tasks: int
+
+
+class LivePosition(ResponseModel):
+    patrol_id: int
+    worker_id: int
+    worker: str
+    grid_id: int
+    status: Literal["active", "paused"]
+    at: LocalTime = Field(description="The time of the last kept fix")
+    lon: float
+    lat: float
+    crs: CRS
+    accuracy_m: float
+    duty_until: LocalTime = Field(
+        description="The end of the worker's duty: after it the position is not shown"
+    )
+
+
+class WorklogDay(ResponseModel):
+    day: date
+    patrols: int
+    patrol_hours: float
+    distance_km: float
+    checkins: int
+    checkins_accepted: int
+    visits: int
+    cases: int
+    tasks_received: int
+    tasks_done: int
+    tasks_on_time: int
+
+
+class WorklogTotal(ResponseModel):
+    patrols: int
+    patrol_hours: float
+    distance_km: float
+    checkins: int
+    checkins_accepted: int
+    visits: int
+    cases: int
+    tasks_received: int
+    tasks_done: int
+    tasks_on_time: int
+
+
+class WorklogOut(ResponseModel):
+    worker_id: int
+    worker: str
+    span: Literal["day", "month"]
+    first: date
+    last: date
+    days: list[WorklogDay]
+    total: WorklogTotal

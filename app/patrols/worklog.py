@@ -1,5 +1,5 @@
-"""The worker's work log (工作日志), made from what they did: patrols, check-ins, visits and the
-cases they reported, per day, for one day or one month. The same figures as JSON, printable HTML
+"""The worker's work log (工作日志), made from what they did: patrols, check-ins, visits, the
+cases they reported and their personal tasks, per day, for one day or one month. The same figures as JSON, printable HTML
 and XLSX (Chinese headers), so nobody types them again (基层减负)."""
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("checkins_accepted", "有效打卡"),
     ("visits", "走访户次"),
     ("cases", "上报事件"),
+    ("tasks_received", "收到任务"),
+    ("tasks_done", "完成任务"),
+    ("tasks_on_time", "按期完成"),
 )
 
 _DAYS = text(
@@ -45,18 +48,38 @@ _DAYS = text(
     ), c AS (
         SELECT (reported_at AT TIME ZONE 'Asia/Shanghai')::date AS day, count(*) AS n
         FROM cases WHERE reporter_id = :w AND reported_at >= :lo AND reported_at < :hi GROUP BY 1
+    ), tr AS (
+        SELECT (starts_at AT TIME ZONE 'Asia/Shanghai')::date AS day, count(*) AS n
+        FROM worker_tasks WHERE worker_id = :w AND starts_at >= :lo AND starts_at < :hi
+        GROUP BY 1
+    ), td AS (
+        SELECT (finished_at AT TIME ZONE 'Asia/Shanghai')::date AS day, count(*) AS n,
+               count(*) FILTER (WHERE finished_at <= due_at) AS on_time
+        FROM worker_tasks WHERE worker_id = :w AND state = 'done' AND finished_at >= :lo
+          AND finished_at < :hi GROUP BY 1
     )
     SELECT d.day, coalesce(p.patrols, 0) AS patrols, coalesce(p.seconds, 0) AS seconds,
            coalesce(p.metres, 0) AS metres, coalesce(k.n, 0) AS checkins,
            coalesce(k.ok, 0) AS checkins_accepted, coalesce(v.n, 0) AS visits,
-           coalesce(c.n, 0) AS cases
+           coalesce(c.n, 0) AS cases, coalesce(tr.n, 0) AS tasks_received,
+           coalesce(td.n, 0) AS tasks_done, coalesce(td.on_time, 0) AS tasks_on_time
     FROM (SELECT CAST(g AS date) AS day
           FROM generate_series(CAST(:first AS date), CAST(:last AS date), interval '1 day') g) d
     LEFT JOIN p ON p.day = d.day LEFT JOIN k ON k.day = d.day
     LEFT JOIN v ON v.day = d.day LEFT JOIN c ON c.day = d.day
+    LEFT JOIN tr ON tr.day = d.day LEFT JOIN td ON td.day = d.day
     ORDER BY d.day
     """
 )
+
+
+async def name_of(session: AsyncSession, worker_id: int) -> str | None:
+    name = (
+        await session.execute(
+            text("SELECT display_name FROM users WHERE id = :id"), {"id": worker_id}
+        )
+    ).scalar()
+    return None if name is None else str(name)
 
 
 def period(day: date, span: str) -> tuple[date, date]:
@@ -71,6 +94,14 @@ async def worklog(
     session: AsyncSession, worker_id: int, name: str, day: date, span: str
 ) -> dict[str, Any]:
     first, last = period(day, span)
+    return {"span": span, **await between(session, worker_id, name, first, last)}
+
+
+async def between(
+    session: AsyncSession, worker_id: int, name: str, first: date, last: date
+) -> dict[str, Any]:
+    """The log of the days `first` to `last` (Shanghai dates, both included): the one source of
+    a worker's daily figures (the work log, the weekly board's hours, `/stats/fieldwork`)."""
     lo = datetime.combine(first, datetime.min.time(), SHANGHAI)
     hi = datetime.combine(last + timedelta(days=1), datetime.min.time(), SHANGHAI)
     rows = await session.execute(
@@ -86,6 +117,9 @@ async def worklog(
             "checkins_accepted": int(r.checkins_accepted),
             "visits": int(r.visits),
             "cases": int(r.cases),
+            "tasks_received": int(r.tasks_received),
+            "tasks_done": int(r.tasks_done),
+            "tasks_on_time": int(r.tasks_on_time),
         }
         for r in rows
     ]
@@ -98,7 +132,6 @@ async def worklog(
     return {
         "worker_id": worker_id,
         "worker": name,
-        "span": span,
         "first": first.isoformat(),
         "last": last.isoformat(),
         "days": days,

@@ -8,7 +8,8 @@ or that expired is deactivated.
 What is pushed (`recipients`): a new task (`task.created`), an overdue or soon-due task
 (`task.overdue`, `task.deadline_soon`) to its worker; a case sent back to its reporter (not
 registered, `case.reject`; an on-the-spot handling that failed its check, `case.verify`); a joint
-meeting's resolution (`community.task_created` of a meeting) to the community's staff."""
+meeting's resolution (`community.task_created` of a meeting) to the community's staff and, when
+the responsible unit is a department, that department's staff."""
 
 from __future__ import annotations
 
@@ -168,7 +169,7 @@ _CURSOR = text("SELECT last_event_id FROM push_cursor WHERE id = 1 FOR UPDATE SK
 _TOP = text("SELECT coalesce(max(id), 0) FROM events WHERE id > :after")
 _EVENTS = text(
     """
-    SELECT e.id, e.type, e.district_id, e.case_id, e.area_ids, e.payload
+    SELECT e.id, e.type, e.district_id, e.case_id, e.area_ids, e.department_ids, e.payload
     FROM events e
     WHERE e.id > :after AND e.id <= :top AND e.type = ANY(:types)
     ORDER BY e.id
@@ -181,6 +182,16 @@ _COMMUNITY_STAFF = text(
     WHERE p.role = 'community' AND a.level = 'community' AND p.area_id = ANY(:areas)
       AND p.starts_on <= current_date AND (p.ends_on IS NULL OR p.ends_on >= current_date)
     """
+)
+_DEPARTMENT_STAFF = text(
+    """
+    SELECT DISTINCT p.user_id FROM posts p
+    WHERE p.role = 'department' AND p.department_id = ANY(CAST(:depts AS bigint[]))
+      AND p.starts_on <= current_date AND (p.ends_on IS NULL OR p.ends_on >= current_date)
+    """
+)
+_COMMUNITY_TASK = text(
+    "SELECT title FROM community_tasks WHERE id = :id AND district_id = :district"
 )
 _DEVICES = text(
     """
@@ -231,12 +242,24 @@ async def recipients(session: AsyncSession, e: Any) -> tuple[list[int], dict[str
             "case_id": e.case_id,
         }
     if e.type == "community.task_created" and p.get("source") == "meeting":
-        users = list(
+        users = set(
             (await session.execute(_COMMUNITY_STAFF, {"areas": list(e.area_ids)})).scalars()
         )
-        return users, {
+        if e.department_ids:  # the responsible unit is a department: its staff are named too
+            users |= set(
+                (
+                    await session.execute(_DEPARTMENT_STAFF, {"depts": list(e.department_ids)})
+                ).scalars()
+            )
+        title = (
+            await session.execute(
+                _COMMUNITY_TASK, {"id": p.get("task_id"), "district": e.district_id}
+            )
+        ).scalar()
+        return sorted(users), {
             "title": "联席会议决议任务",
-            "body": f"任务 {p.get('task_id')}，期限 {str(p.get('due_at', ''))[:16]}",
+            "body": f"{title or '任务 ' + str(p.get('task_id'))}，"
+            f"期限 {str(p.get('due_at', ''))[:16]}",
             "url": "/console/",
             "tag": f"community-task-{p.get('task_id')}",
         }

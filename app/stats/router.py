@@ -23,10 +23,11 @@ from app.http import ApiRoute
 from app.i18n import RequestLang
 from app.responses import FastJSON
 from app.schemas import SHANGHAI, IdPath, IdQuery, LocalDate, LocalInstant, strict_integer
-from app.stats import export, maps, periods, report, service
+from app.stats import export, fieldwork, maps, periods, report, service
 from app.stats.derive import FactsReader
 from app.stats.schemas import (
     Channels,
+    FieldworkOut,
     Hotspots,
     IndicatorTable,
     RankingTable,
@@ -136,6 +137,46 @@ async def channels(
     return FastJSON(await maps.channels(reader, who, p, lang, unit, unit_id))
 
 
+async def _fieldwork(session: DbSession, who: Any, p: Any, area_id: int | None) -> dict[str, Any]:
+    if area_id is not None:
+        conn = await session.connection()
+        mine = await service.scope_of(conn, who)
+        exists = (
+            await session.execute(text("SELECT 1 FROM areas WHERE id = :id"), {"id": area_id})
+        ).first()
+        if exists is None or not (
+            mine.everything or any(area_id in ids for ids in mine.areas.values())
+        ):
+            raise ApiError(
+                "not_found",
+                detail=f"区域不存在：{area_id}",
+                detail_en=f"No such area: {area_id}",
+                field="area_id",
+            )
+    return await fieldwork.fieldwork(session, who, p, area_id)
+
+
+@router.get(
+    "/fieldwork",
+    response_model=FieldworkOut,
+    summary="Field work per grid worker and per grid: patrol hours against the standard, "
+    "coverage, check-in rate, task on-time rate (the work log's and the board's figures)",
+)
+async def fieldwork_figures(
+    session: DbSession,
+    who: StatsReader,
+    period: PeriodQ = "month",
+    at: AtQ = None,
+    since: SinceQ = None,
+    until: UntilQ = None,
+    area_id: IdQuery = None,
+) -> Response:
+    """`area_id`: every grid below this area (default: the grids with field work in the
+    period)."""
+    p = _period(period, at, since, until)
+    return FastJSON(await _fieldwork(session, who, p, area_id))
+
+
 @router.get(
     "/export",
     summary="Any evaluation table as CSV or XLSX (Chinese headers; English with Accept-Language)",
@@ -153,7 +194,8 @@ async def export_table(
     reader: FactsReader,
     who: StatsReader,
     lang: RequestLang,
-    table: Literal["indicators", "rankings", "hotspots", "channels"] = "indicators",
+    session: DbSession,
+    table: Literal["indicators", "rankings", "hotspots", "channels", "fieldwork"] = "indicators",
     format: Literal["csv", "xlsx"] = "csv",
     unit: Unit = "street",
     period: PeriodQ = "month",
@@ -162,9 +204,19 @@ async def export_table(
     until: UntilQ = None,
     unit_id: IdQuery = None,
     category: CategoryCodesQuery = None,
+    area_id: IdQuery = None,
 ) -> Response:
     p = _period(period, at, since, until)
-    if table == "indicators":
+    if table == "fieldwork":
+        if unit not in ("worker", "grid"):
+            raise ApiError(
+                "validation_error",
+                field="unit",
+                detail="巡查工作表只支持网格员（worker）或网格（grid）",
+                detail_en="The field work table is per worker or per grid",
+            )
+        tab = fieldwork.table(await _fieldwork(session, who, p, area_id), unit, lang)
+    elif table == "indicators":
         rows = await service.indicator_rows(reader, who, unit, p, lang, unit_id=unit_id)
         tab = export.indicator_table(rows, unit, lang)
     elif table == "rankings":

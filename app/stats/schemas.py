@@ -162,3 +162,57 @@ class ThresholdsIn(RequestModel):
             if not any(w > 0 for w in self.weights.values()):
                 raise ValueError("at least one weight must be positive")
         return self
+
+
+class FieldworkWorker(ResponseModel):
+    worker_id: int
+    worker: str
+    patrols: int
+    patrol_hours: float = Field(description="The work log's total for the period's days")
+    distance_km: float
+    standard_basis: Literal["duty_roster", "working_days"] = Field(
+        description="The days the patrol standard applies to: duty days (on a roster) or the "
+        "official calendar's working days"
+    )
+    standard_days: int
+    standard_hours: float
+    met: bool
+    checkins: int
+    checkins_accepted: int
+    checkin_rate: float | None = Field(description="accepted / check-ins (None: none)")
+    visits: int
+    cases: int
+    tasks_received: int
+    tasks_done: int
+    tasks_on_time: int
+    on_time_rate: float | None = Field(description="done by the deadline / done (None: none)")
+    tasks_overdue: int = Field(description="Open or accepted now and past their deadline")
+
+
+class FieldworkGrid(ResponseModel):
+    grid_id: int
+    code: str
+    name: str
+    cells: int
+    visited: int
+    coverage: float = Field(description="visited / cells, as `/grids/{id}/coverage`'s share")
+    stale: int
+    patrols: int
+    patrol_hours: float
+    distance_km: float
+    checkins_expected: int
+    checkins_done: int
+    checkin_rate: float | None = Field(description="As `/areas/{id}/missed-checkins`'s rate")
+    tasks_received: int
+    tasks_done: int
+    tasks_on_time: int
+    on_time_rate: float | None
+    tasks_overdue: int
+
+
+class FieldworkOut(ResponseModel):
+    period: PeriodOut
+    area_id: int | None
+    hours_per_day: float = Field(description="The patrol standard per duty or working day")
+    workers: list[FieldworkWorker]
+    grids: list[FieldworkGrid]

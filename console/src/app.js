@@ -3,6 +3,7 @@ import { ApiProblem, api, login, logout, signedIn } from './api.js';
 import { CasePanel } from './case.js';
 import { ConsoleMap } from './map.js';
 import { Queue } from './queue.js';
+import { Registry, gridsOf } from './registry.js';
 import { countFigures, period, render as renderStats, serverFigures } from './stats.js';
 import { connect } from './stream.js';
 
@@ -54,7 +55,9 @@ async function start() {
     toast,
     onActed: (c) => { queue.touch({ case_id: null }); map.flyTo(c); },
   });
+  const showCase = () => { $('ledger').hidden = true; $('case').hidden = false; };
   const select = (id) => {
+    showCase();
     queue.select(id);
     map.setCases(queue.cases(), id);
     map.flyTo(queue.find(id));
@@ -87,10 +90,19 @@ async function start() {
     const fig = e.target.closest('[data-url]');
     if (fig) queue.drill(fig.dataset.label, fig.dataset.url).catch((err) => toast(err.message, true));
   });
+  const ledger = new Registry($('ledger'), { onCase: (id) => select(id) });
+  const pick = $('ledger-grid');
+  for (const g of await gridsOf(me).catch(() => [])) pick.append(new Option(g.name, g.id));
+  pick.addEventListener('change', () => {
+    if (!pick.value) return showCase();
+    $('case').hidden = true;
+    $('ledger').hidden = false;
+    ledger.open(Number(pick.value)).catch((err) => toast(err.message, true));
+  });
   for (const box of document.querySelectorAll('#layers input')) {
     box.addEventListener('change', () => map.setVisible(box.dataset.layer, box.checked));
   }
-  window.wangge = { map: map.map, consoleMap: map, queue, panel, me, events: [] };
+  window.wangge = { map: map.map, consoleMap: map, queue, panel, ledger, me, events: [] };
 
   await map.init(p, me);
   map.legend($('legend'));

@@ -3,6 +3,7 @@
 // the verification on site, and the outbox. Data comes from the caches (IndexedDB)
 // first and is refreshed when the network is there; what the worker enters goes to the outbox.
 import * as api from './api.js';
+import { renderDisputes } from './disputes.js';
 import { FieldMap } from './map.js';
 import * as outbox from './outbox.js';
 import * as patrol from './patrol.js';
@@ -141,10 +142,10 @@ function route() {
   if (!api.signedIn()) return;
   const [name, arg] = (location.hash.slice(1) || 'home').split('/');
   const target = name === 'edit' ? 'report' : name;
-  const known = ['home', 'patrol', 'visit', 'report', 'tasks', 'task', 'case', 'outbox'];
+  const known = ['home', 'patrol', 'visit', 'report', 'tasks', 'task', 'case', 'outbox', 'disputes'];
   const show = known.includes(target) ? target : 'home';
   for (const s of document.querySelectorAll('[data-screen]')) s.hidden = s.dataset.screen !== show;
-  const tab = { visit: 'patrol', task: 'tasks', case: 'tasks' }[show] || show;
+  const tab = { visit: 'patrol', task: 'tasks', case: 'tasks', disputes: 'tasks' }[show] || show;
   for (const a of document.querySelectorAll('[data-nav]')) a.classList.toggle('on', a.dataset.nav === tab);
   document.body.dataset.view = show;
   window.scrollTo(0, 0);
@@ -156,7 +157,15 @@ function route() {
   if (show === 'task') openTask(Number(arg), true);
   if (show === 'case') openCase(Number(arg));
   if (show === 'outbox') renderOutbox();
+  if (show === 'disputes') openDisputes();
   renderBadges();
+}
+
+// 纠纷与走访 (disputes.js): on the running patrol once its start was sent.
+async function openDisputes() {
+  const p = patrol.current;
+  const start = p && p.status !== 'ended' ? (await outbox.entries()).find((e) => e.id === p.local) : null;
+  await renderDisputes($('#disputes-view'), { grids: S.grids, patrolId: start ? start.patrolId || null : null });
 }
 
 function rerender() {
@@ -273,6 +282,7 @@ async function renderHome() {
   box.push(tile('待回访', c.evaluate.length, '#tasks/evaluate', 'evaluate'));
   box.push(tile('我上报的', c.mine.length, '#tasks/mine', 'mine'));
   box.push(tile('我的任务', S.mytasks.counts.open, '#tasks/mytasks', 'mytasks'));
+  box.push(tile('纠纷与走访', '›', '#disputes', 'disputes'));
   box.push(tile('待发送', waiting, '#outbox', 'waiting'));
   box.push(tile('发送失败', failed, '#outbox', 'failed'));
   clear($('#counts')).append(...box);

@@ -45,3 +45,51 @@ async def test_the_same_data_every_time(conn) -> None:
         for r in await conn.execute(text("SELECT name, id_masked, tags FROM residents ORDER BY id"))
     ]
     assert first == again
+
+
+async def test_demo_disputes(conn, anon, as_user) -> None:
+    """The demo grid's disputes: through the disputes service (each a case), at different points
+    of the loop, parties demo residents or free names saying 演示; a second load adds nothing."""
+    from app.demo.disputes import PLAN, load_disputes
+
+    await load_basedata(conn)
+    assert await load_disputes(conn) == len(PLAN)
+    assert await load_disputes(conn) == 0  # idempotent
+    rows = list(
+        await conn.execute(
+            text(
+                "SELECT d.title, d.status, d.risk, d.escalated_to, d.case_id, c.status AS case_status "
+                "FROM disputes d JOIN cases c ON c.id = d.case_id AND c.district_id = d.district_id "
+                "ORDER BY d.id"
+            )
+        )
+    )
+    assert [(r.title, r.status) for r in rows] == [
+        ("楼上装修噪音扰民", "closed"),
+        ("赡养老人费用分担", "follow_up"),
+        ("楼道堆放杂物占用", "mediating"),
+        ("讨要工钱情绪激动", "screened"),
+        ("车位归属争议", "failed"),
+    ]
+    assert [r.case_status for r in rows] == [
+        "closed",
+        "handling",
+        "handling",
+        "registered",
+        "registered",
+    ]
+    assert rows[3].escalated_to == "centre"
+    names = [n for (n,) in await conn.execute(text("SELECT name FROM dispute_parties ORDER BY id"))]
+    assert len(names) == 2 * len(PLAN) and all("演示" in n for n in names)
+    g = (await conn.execute(text("SELECT id FROM grids WHERE code = :c"), {"c": GRID})).scalar_one()
+    area = (
+        await conn.execute(text("SELECT community_id FROM grids WHERE id = :g"), {"g": g})
+    ).scalar_one()
+    f = (
+        await anon.get(
+            "/api/v1/dispute-figures", params={"area_id": area}, headers=as_user("community")
+        )
+    ).json()
+    assert (f["screened"], f["mediated"], f["closed"], f["high_risk"]) == (5, 4, 1, 1)
+    q = (await anon.get("/api/v1/me/dispute-followups", headers=as_user("worker"))).json()
+    assert [i["n"] for i in q["items"]] == [1, 2]

@@ -86,7 +86,18 @@ async def test_every_time_parameter_at_both_edges_is_refused_not_500(
 ) -> None:
     area = (await conn.execute(text("SELECT min(id) FROM areas"))).scalar_one()
     grid = (await conn.execute(text("SELECT min(id) FROM grids"))).scalar_one()
-    values = {"area_id": area, "grid_id": grid, "fmt": "json", "z": 14, "x": 13600, "y": 6900}
+    worker_id = (
+        await conn.execute(text("SELECT id FROM users WHERE username = 'worker'"))
+    ).scalar_one()
+    values = {
+        "area_id": area,
+        "grid_id": grid,
+        "worker_id": worker_id,
+        "fmt": "json",
+        "z": 14,
+        "x": 13600,
+        "y": 6900,
+    }
     seen = out_of_range = 0
     for method, path, name, _ in _time_params():
         url = re.sub(r"\{([^}]+)\}", lambda m: str(values[m.group(1)]), path)

@@ -42,6 +42,7 @@ TABLES = {
     "task_id": "community_tasks",
     "unit_id": "community_units",
     "user_id": "users",
+    "worker_id": "users",
     "volunteer_task_id": "volunteer_tasks",
     "patrol_id": "patrols",
     "checkpoint_id": "checkpoints",

@@ -200,7 +200,10 @@ async def test_overdue_escalates_through_the_clock(anon, as_user, conn, session,
     grids = set(
         (
             await conn.execute(
-                text("SELECT grid_id FROM events WHERE (payload->>'task_id')::bigint = :id"),
+                text(
+                    "SELECT grid_id FROM events WHERE type LIKE 'task.%' "
+                    "AND (payload->>'task_id')::bigint = :id"
+                ),
                 {"id": t["id"]},
             )
         ).scalars()

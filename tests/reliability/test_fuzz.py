@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 
 from tests.reliability import fuzz
-from tests.reliability.live import DEMO_USERS
+from tests.reliability.live import DEMO_USERS, ROOT
 
 
 async def test_schemathesis_as_every_role(engine) -> None:
@@ -28,6 +29,13 @@ async def test_schemathesis_as_every_role(engine) -> None:
     seed = None if examples else int(os.environ.get("FUZZ_SEED", "20261130"))
     runs = await asyncio.to_thread(fuzz.run, base, roles, 2, seed)
     failed = [r for r in runs if not r.ok]
+    # Every failed role's whole report (the assertion shows only its end) under .data/fuzz/.
+    reports = Path(os.environ.get("FUZZ_REPORT_DIR", ROOT / ".data" / "fuzz"))
+    reports.mkdir(parents=True, exist_ok=True)
     for r in runs:
         print(f"schemathesis as {r.role}: {'ok' if r.ok else 'FAILED'} in {r.seconds:.0f} s")
-    assert not failed, "\n\n".join(f"=== as {r.role}\n{r.output[-12000:]}" for r in failed)
+        if not r.ok:
+            (reports / f"{r.role}.log").write_text(r.output, encoding="utf-8")
+    assert not failed, f"whole reports in {reports}/\n\n" + "\n\n".join(
+        f"=== as {r.role}\n{r.output[-12000:]}" for r in failed
+    )

@@ -99,3 +99,30 @@ async def test_an_id_beyond_bigint_never_reaches_the_scope_query(anon, as_user) 
     huge = 5056036462182466121371188092469248
     for path in (f"/api/v1/buildings/{huge}", f"/api/v1/cases/{huge}"):
         problem(await anon.get(path, headers=as_user("worker")), 422, "validation_error")
+
+
+async def test_a_buildings_houses_list(anon, as_user, conn) -> None:
+    """make fuzz (2026-12-02): listing a building's houses answered 500 (the grid id was bound
+    untyped, PostgreSQL took it for text and the driver refused the integer)."""
+    from tests.api.basedata_support import building_id, grid_id, household
+
+    h = as_user("admin")
+    b = await building_id(conn)
+    await household(anon, h, b, room="909")
+    r = await anon.get(f"/api/v1/buildings/{b}/houses", headers=h)
+    assert r.status_code == 200, r.text
+    items = r.json()["items"]
+    grid = await grid_id(conn)
+    assert items and all(i["grid_id"] == grid for i in items), items[:1]
+
+
+async def test_open311_request_ids_are_hex(anon) -> None:
+    """make fuzz (2026-12-02): 20,000 non-ASCII characters as service_request_id made a 120 KB
+    URL that uvicorn refused with its own text/plain 400; the ids are hex, so the parameter says
+    so (and the longest allowed list is an ASCII URL of about 20 KB)."""
+    for path in ("/open311/v2/requests.json", "/open311/v2/servicerequestupdates.json"):
+        r = await anon.get(path, params={"service_request_id": "À" * 50})
+        assert r.status_code == 400, r.text
+        assert r.headers["content-type"].startswith("application/json")
+        r = await anon.get(path, params={"service_request_id": "ab" * 5000})
+        assert r.status_code in (400, 404), r.text
