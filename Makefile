@@ -73,8 +73,8 @@ test: venv console field browser
 	@scripts/test.sh $(ARGS)
 
 ## make fuzz: schemathesis, every phase for every role, every check (but positive data
-## acceptance and the response-time limit), longer than in `make test`
-fuzz: venv
+## acceptance), longer than in `make test`
+fuzz: venv console field
 	@FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-10} FUZZ_CHECKS=$${FUZZ_CHECKS:-all} FUZZ_TIMEOUT=$${FUZZ_TIMEOUT:-3600} \
 	  scripts/test.sh -q -s tests/reliability/test_fuzz.py $(ARGS)
 

@@ -39,13 +39,16 @@ CHECKS = os.environ.get("FUZZ_CHECKS", "all")
 """Every schemathesis check (issue 17), in `make test` and in `make fuzz`: server errors, the
 documented schema, statuses and content types, headers, `Allow`, undeclared methods, missing
 headers, ignored auth, negative data rejected... but the one below."""
-EXCLUDE_CHECKS = os.environ.get("FUZZ_EXCLUDE_CHECKS", "positive_data_acceptance,max_response_time")
-"""But two: `positive_data_acceptance` expects every schema-valid request to succeed, and random
+EXCLUDE_CHECKS = os.environ.get("FUZZ_EXCLUDE_CHECKS", "positive_data_acceptance")
+"""But one: `positive_data_acceptance` expects every schema-valid request to succeed, and random
 schema-valid data meets the business rules the schema cannot state (an id that does not exist:
 404; a state the loop refuses: 409; cross-field rules: 422). It found 109 such refusals for the
-administrator (`FUZZ_EXCLUDE_CHECKS= make fuzz` shows them). `max_response_time` (10 s under
-`--checks all`) is a timed assertion on a shared machine: speed is measured by `bench/`, side by
-side, never asserted (one export under a load of 10 took longer in a `make fuzz` run)."""
+administrator (`FUZZ_EXCLUDE_CHECKS= make fuzz` shows them)."""
+REQUEST_TIMEOUT = 20
+"""Seconds a request may take before the fuzzer gives up on it; `--checks all`'s response-time
+limit (10 s by default) is set to the same: speed is measured by `bench/`, side by side, never
+asserted on a shared machine (a district's field-work figures took 13–19 s under a `make fuzz`
+load)."""
 TIMEOUT = int(os.environ.get("FUZZ_TIMEOUT", "900"))
 """Seconds one role's run may take (`make fuzz`: an hour; its tokens last six)."""
 EXCLUDE = ("/api/v1/auth/logout",)
@@ -99,7 +102,9 @@ def _st(server: Server, token: str, examples: int, phases: str, workdir: Path, s
         "--suppress-health-check",
         "filter_too_much",
         "--request-timeout",
-        "20",
+        str(REQUEST_TIMEOUT),
+        "--max-response-time",
+        str(REQUEST_TIMEOUT),
         "--warnings",
         os.environ.get("FUZZ_WARNINGS", "off"),
     ]
