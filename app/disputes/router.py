@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import BeforeValidator
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.basedata_scope import mask_name, person_view
 from app.auth.policy import DisputeReader, DisputeWorker, Principal, ensure_area_in_scope
@@ -69,6 +70,21 @@ async def create_dispute(
     return await _out(session, who, did)
 
 
+async def _screened(
+    session: AsyncSession,
+    source: str,
+    source_id: int,
+    body: ScreeningIn,
+    who: Principal,
+    request: Request,
+    response: Response,
+) -> Any:
+    """A screening report raised on a visit or a patrol: the dispute, at its Location."""
+    did = await service.screen(session, source, source_id, body, who, request)
+    response.headers["Location"] = f"/api/v1/disputes/{did}"
+    return await _out(session, who, did)
+
+
 @router.post(
     "/visits/{visit_id}/disputes",
     response_model=DisputeOut,
@@ -83,9 +99,7 @@ async def screen_on_visit(
     who: DisputeWorker,
     response: Response,
 ) -> Any:
-    did = await service.screen(session, "visit", visit_id, body, who, request)
-    response.headers["Location"] = f"/api/v1/disputes/{did}"
-    return await _out(session, who, did)
+    return await _screened(session, "visit", visit_id, body, who, request, response)
 
 
 @router.post(
@@ -102,9 +116,7 @@ async def screen_on_patrol(
     who: DisputeWorker,
     response: Response,
 ) -> Any:
-    did = await service.screen(session, "patrol", patrol_id, body, who, request)
-    response.headers["Location"] = f"/api/v1/disputes/{did}"
-    return await _out(session, who, did)
+    return await _screened(session, "patrol", patrol_id, body, who, request, response)
 
 
 @router.get(
