@@ -28,7 +28,11 @@ OUT = ROOT / "docs" / "settings.md"
 SCRIPT_VARIABLES: tuple[tuple[str, str, str], ...] = (
     ("PORT", "`8000`", "`make run` (scripts/run.sh) and the image listen here"),
     ("HOST", "`0.0.0.0`", "`make run` binds here"),
-    ("WEB_CONCURRENCY", "the CPU count (`nproc`)", "uvicorn worker processes of `make run` and the image"),
+    (
+        "WEB_CONCURRENCY",
+        "the CPU count (`nproc`)",
+        "uvicorn worker processes of `make run` and the image",
+    ),
     (
         "WANGGE_PG_PORT",
         "the checkout's, else the first free from `54329`",
