@@ -230,6 +230,17 @@ async def test_retention_forgets_party_names(anon, as_user, conn, session) -> No
             headers=h,
         )
     ).json()
+    r = await anon.post(
+        f"/api/v1/disputes/{d['id']}/sessions",
+        json={
+            "outcome": "agreed",
+            "agreement": "测试迁走与测试删掉约定：晚十点后不再装修",
+            "signed_by": "测试迁走、测试删掉",
+            "note": "测试删掉到场",
+        },
+        headers=h,
+    )
+    assert r.status_code in (200, 201), r.text
     await anon.patch(f"/api/v1/residents/{gone['id']}", json={"status": "moved_away"}, headers=h)
     later = datetime.now(UTC) + timedelta(days=get_settings().basedata_retention_days + 1)
     assert (await retention.tick(session, later))["reduced_residents"] >= 1
@@ -249,6 +260,21 @@ async def test_retention_forgets_party_names(anon, as_user, conn, session) -> No
         (gone["id"], service.REMOVED_NAME),
         (None, service.REMOVED_NAME),
     ]
+    # Their names are gone from the dispute's free text too (the agreement, its signers, notes).
+    texts = (
+        await conn.execute(
+            text(
+                "SELECT d.agreement, s.agreement AS s_agreement, s.signed_by, s.note "
+                "FROM disputes d JOIN dispute_sessions s ON s.dispute_id = d.id "
+                "AND s.district_id = d.district_id WHERE d.id = :d"
+            ),
+            {"d": d["id"]},
+        )
+    ).one()
+    blob = " ".join(t or "" for t in texts)
+    assert "测试迁走" not in blob and "测试删掉" not in blob, blob
+    assert texts.signed_by == f"{service.REMOVED_NAME}、{service.REMOVED_NAME}"
+    assert "晚十点后不再装修" in texts.s_agreement
 
 
 async def test_lookup_shows_the_base_data_size_with_its_source(anon, as_user, conn) -> None:
