@@ -101,7 +101,8 @@ def make_engine(
                 # On a Citus node, pg_class hides the shards behind a per-row function call,
                 # which made asyncpg's type introspection (once per new connection, for arrays,
                 # geometry, enums) take 6-9 s on the coordinator (13.2): the app never reads the
-                # catalogue, so the filter is off. On plain PostgreSQL a placeholder, unused.
+                # catalogue, so the filter is off. Plain PostgreSQL keeps it as an unknown custom
+                # setting that nothing reads.
                 "citus.override_table_visibility": "off",
                 **(server_settings or {}),
             },

@@ -521,25 +521,21 @@ def print_targets(sizes: dict[str, Any]) -> None:
             f"  {r['grids']:>6,} grids: endpoint / healthz throughput {q:.2f} (target >= 0.5), "
             f"p99 {p99:.1f} ms (target < 20 ms): {verdict}"
         )
-        # The bound: no endpoint that reads the database can be faster than one request plus
-        # one round trip; on a machine where the server, PostgreSQL and the clients share the
-        # cores, that floor itself is a share of /healthz.
-        dbq = r["ratios"]["db_floor_vs_healthz"]["throughput"] or 0.0
-        near = r["ratios"]["endpoint_vs_db_floor"]["throughput"] or 0.0
-        print(
-            f"         bound: SELECT 1 through the same stack / healthz {dbq:.2f}; the lookup "
-            f"reaches {near:.2f} of that floor"
-            + (" (the target is above the floor here)" if dbq < 0.5 else "")
-        )
-        # The indexed lookup reads no database: its floor is the framework's cost of a route
-        # with its dependencies and parameters.
-        rq = r["ratios"]["route_floor_vs_healthz"]["throughput"] or 0.0
-        rnear = r["ratios"]["endpoint_vs_route_floor"]["throughput"] or 0.0
-        print(
-            f"         bound: a route with the lookup's parameters answering a constant / healthz"
-            f" {rq:.2f}; the lookup reaches {rnear:.2f} of it"
-            + (" (the target is above this floor too)" if rq < 0.5 else "")
-        )
+        # The bounds: no endpoint that reads the database is faster than one request plus one
+        # round trip (SELECT 1 through the same stack); the indexed lookup reads none, and its
+        # floor is the framework's cost of a route with its dependencies and parameters. On a
+        # machine where server, PostgreSQL and clients share the cores, each is a share of
+        # /healthz.
+        for floor, what in (
+            ("db_floor", "SELECT 1 through the same stack"),
+            ("route_floor", "a route with the lookup's parameters answering a constant"),
+        ):
+            fq = r["ratios"][f"{floor}_vs_healthz"]["throughput"] or 0.0
+            near = r["ratios"][f"endpoint_vs_{floor}"]["throughput"] or 0.0
+            print(
+                f"         bound: {what} / healthz {fq:.2f}; the lookup reaches {near:.2f} of it"
+                + (" (the target is above this floor here)" if fq < 0.5 else "")
+            )
     d, c = sizes["demo"]["variants"]["endpoint"], sizes["city"]["variants"]["endpoint"]
     if d["p50_ms"] and c["p50_ms"] and c["rps"]:
         print(

@@ -267,20 +267,6 @@ class LivePosition(ResponseModel):
     )
 
 
-class WorklogDay(ResponseModel):
-    day: date
-    patrols: int
-    patrol_hours: float
-    distance_km: float
-    checkins: int
-    checkins_accepted: int
-    visits: int
-    cases: int
-    tasks_received: int
-    tasks_done: int
-    tasks_on_time: int
-
-
 class WorklogTotal(ResponseModel):
     patrols: int
     patrol_hours: float
@@ -292,6 +278,12 @@ class WorklogTotal(ResponseModel):
     tasks_received: int
     tasks_done: int
     tasks_on_time: int
+
+
+class WorklogDay(WorklogTotal):
+    """One day of the log: the totals' figures for that day."""
+
+    day: date
 
 
 class WorklogOut(ResponseModel):
