@@ -93,6 +93,30 @@ class Rig:
         return {"Authorization": f"Bearer {self.tokens[who]}", **extra}
 
 
+async def _replayed_everywhere(name: str, timeout: float = 30) -> None:
+    """Wait until every node accepts connections to database `name`. The multi-host URL tries
+    the hosts in order, and asyncpg gives up (instead of trying the next host) on a standby that
+    has not yet replayed the CREATE DATABASE: "database does not exist" (seen in CI)."""
+    import asyncpg
+
+    for node in ("node1", "node2", "node3"):
+        port = int(ha("pg-port", node))
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                conn = await asyncpg.connect(
+                    host="127.0.0.1", port=port, user="wangge", database=name, timeout=2
+                )
+                await conn.close()
+                break
+            except (OSError, asyncpg.CannotConnectNowError):
+                break  # a node that is down or starting: the URL skips it
+            except asyncpg.InvalidCatalogNameError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
+
+
 async def ha_database(name: str) -> str:
     """A fresh database `name` on the HA cluster (once it has a primary and a synchronous
     standby), migrated, with the demo committed; its multi-host URL."""
@@ -106,6 +130,7 @@ async def ha_database(name: str) -> str:
         await c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         await c.execute(text(f'CREATE DATABASE "{name}"'))
     await admin.dispose()
+    await _replayed_everywhere(name)
     url = ha("url", name)
     await asyncio.to_thread(upgrade, url)
     engine = create_async_engine(async_url(url))
