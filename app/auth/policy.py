@@ -49,7 +49,7 @@ from app.auth.tokens import (  # noqa: F401 (re-exported)
 )
 from app.config import get_settings
 from app.db import DbSession, HotFactory, short_transaction, standalone
-from app.errors import ApiError
+from app.errors import ApiError, not_found
 from app.http import policy_of  # noqa: F401 (where the route table reads the marks)
 from app.ratelimit import check, limits_for
 from app.schemas import MAX_ID
@@ -488,6 +488,18 @@ async def ensure_area_in_scope(
 ) -> bool:
     """For objects named in a body (a parent, a community): may the caller act there?"""
     return await area_in_scope(session, who, RULES[permission], area_id)
+
+
+async def area_or_404(
+    session: AsyncSession, who: Principal, permission: str, area_id: int
+) -> list[int]:
+    """An area named in a query (`area_id=`) that `permission` lets the caller read: its chain
+    (the area and every area above it). A missing area and one out of scope answer the same
+    404 (no existence oracle)."""
+    found, chain, _, _, _ = await object_chain(session, "area_id", area_id)
+    if not found or not covers(who, RULES[permission], chain):
+        raise not_found("区域", "Area", area_id)
+    return chain
 
 
 PatrolWorker = Annotated[Principal, Depends(require("patrols:field"))]

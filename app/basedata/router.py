@@ -17,7 +17,7 @@ from app.auth.policy import (
     BasedataWriter,
     Principal,
     RegistryReader,
-    ensure_area_in_scope,
+    area_or_404,
 )
 from app.auth.scope import object_chain
 from app.basedata import links, residents, service
@@ -49,7 +49,7 @@ from app.basedata.schemas import (
     VisitPlan,
 )
 from app.db import DbSession
-from app.errors import ApiError, not_found
+from app.errors import ApiError
 from app.http import ApiRoute
 from app.schemas import MAX_ID, IdPath, LimitQuery, OffsetQuery, page_limit, strict_integer
 
@@ -388,9 +388,7 @@ async def grid_figures(grid_id: IdPath, session: DbSession, who: BasedataReader)
     summary="An area's houses, households, population and tags (figures, no names)",
 )
 async def area_figures(session: DbSession, who: BasedataReader, area_id: AreaQuery) -> Any:
-    found, chain, _, _, _ = await object_chain(session, "area_id", area_id)
-    if not found or not await ensure_area_in_scope(session, who, "basedata:read", area_id):
-        raise not_found("区域", "Area", area_id)
+    chain = await area_or_404(session, who, "basedata:read", area_id)
     grids = await service.grids_below(session, area_id)
     return {"area_id": area_id, **await _figures(session, who, grids, chain)}
 

@@ -10,7 +10,7 @@ from pydantic import BeforeValidator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.basedata_scope import mask_name, person_view
-from app.auth.policy import DisputeReader, DisputeWorker, Principal, ensure_area_in_scope
+from app.auth.policy import DisputeReader, DisputeWorker, Principal, area_or_404
 from app.auth.scope import object_chain
 from app.db import DbSession
 from app.disputes import service
@@ -25,7 +25,6 @@ from app.disputes.schemas import (
     ScreeningIn,
     SessionIn,
 )
-from app.errors import not_found
 from app.http import ApiRoute
 from app.schemas import MAX_ID, IdPath, strict_integer
 
@@ -203,7 +202,5 @@ async def close(
     summary="Disputes screened, mediated, closed, success rate, repeat parties in an area",
 )
 async def dispute_figures(session: DbSession, who: DisputeReader, area_id: AreaQuery) -> Any:
-    found, _, _, _, _ = await object_chain(session, "area_id", area_id)
-    if not found or not await ensure_area_in_scope(session, who, "disputes:read", area_id):
-        raise not_found("区域", "Area", area_id)
+    await area_or_404(session, who, "disputes:read", area_id)
     return await service.figures(session, area_id)

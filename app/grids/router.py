@@ -15,7 +15,7 @@ from app.auth.policy import (
     RegistryReporter,
     RegistryWriter,
     StaffReader,
-    ensure_area_in_scope,
+    area_or_404,
 )
 from app.db import DbSession, HotFactory, HotReader
 from app.errors import ApiError
@@ -219,12 +219,8 @@ async def export_grids(
     ] = None,
     crs: CrsQuery = CRS.WGS84,
 ) -> GeoJSONResponse:
-    if area_id is not None and not await ensure_area_in_scope(
-        session, who, "registry:report", area_id
-    ):
-        raise ApiError(
-            "not_found", detail=f"区域不存在：{area_id}", detail_en=f"Area not found: {area_id}"
-        )
+    if area_id is not None:
+        await area_or_404(session, who, "registry:report", area_id)
     fc = await transfer.export_grids(
         session, area_id=area_id, crs=crs, scope=who.area_roots(RULES["registry:report"])
     )

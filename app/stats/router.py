@@ -15,7 +15,7 @@ from sqlalchemy import text
 from starlette.responses import Response
 
 from app.audit.service import record
-from app.auth.policy import StatsConfigurer, StatsReader
+from app.auth.policy import StatsConfigurer, StatsReader, area_or_404
 from app.categories.schemas import CategoryCodesQuery
 from app.db import DbReader, DbSession
 from app.errors import ApiError
@@ -139,20 +139,7 @@ async def channels(
 
 async def _fieldwork(session: DbSession, who: Any, p: Any, area_id: int | None) -> dict[str, Any]:
     if area_id is not None:
-        conn = await session.connection()
-        mine = await service.scope_of(conn, who)
-        exists = (
-            await session.execute(text("SELECT 1 FROM areas WHERE id = :id"), {"id": area_id})
-        ).first()
-        if exists is None or not (
-            mine.everything or any(area_id in ids for ids in mine.areas.values())
-        ):
-            raise ApiError(
-                "not_found",
-                detail=f"区域不存在：{area_id}",
-                detail_en=f"No such area: {area_id}",
-                field="area_id",
-            )
+        await area_or_404(session, who, "stats:read", area_id)
     return await fieldwork.fieldwork(session, who, p, area_id)
 
 

@@ -334,3 +334,19 @@ async def test_fieldwork_scope_and_bad_input(anon, as_user, conn) -> None:
     )
     assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem")
     assert out_area is not None
+    # Out of scope and nonexistent answer the same 404 (the policy's area_or_404), the admin too.
+    outside = await anon.get(
+        "/api/v1/stats/fieldwork", params={"area_id": community}, headers=as_user("worker2")
+    )
+    missing = await anon.get(
+        "/api/v1/stats/fieldwork", params={"area_id": 10**9}, headers=as_user("worker2")
+    )
+    assert outside.status_code == missing.status_code == 404
+    assert outside.json()["detail"] == missing.json()["detail"]
+    problem(
+        await anon.get(
+            "/api/v1/stats/fieldwork", params={"area_id": 10**9}, headers=as_user("admin")
+        ),
+        404,
+        "not_found",
+    )
