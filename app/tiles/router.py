@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BeforeValidator
 
 from app.auth.policy import RULES, CaseReader, CoverageReader, Public
@@ -104,13 +104,14 @@ async def _tile(
     return Response(tile, media_type=service.MEDIA_TYPE, headers=headers)
 
 
-def _filters(
-    status_: list[str] | None,
-    category: list[str] | None,
-    since: datetime | None,
-    until: datetime | None,
-    department_id: int | None,
+async def _filters(
+    status_: StatusQ = None,
+    category: CategoryQ = None,
+    since: SinceQ = None,
+    until: UntilQ = None,
+    department_id: DepartmentQ = None,
 ) -> service.CaseFilters:
+    """The case layers' query string (a dependency: async, so it runs without a thread hop)."""
     from app.cases.models import STATUSES
 
     bad = [s for s in status_ or () if s not in STATUSES]
@@ -122,6 +123,9 @@ def _filters(
             field="status",
         )
     return service.CaseFilters(status_, category, since, until, department_id)
+
+
+Filters = Annotated[service.CaseFilters, Depends(_filters)]
 
 
 @router.get(
@@ -161,13 +165,8 @@ async def cases_tile(
     y: Y,
     who: CaseReader,
     reader: ReplicaReader,
-    status_: StatusQ = None,
-    category: CategoryQ = None,
-    since: SinceQ = None,
-    until: UntilQ = None,
-    department_id: DepartmentQ = None,
+    f: Filters,
 ) -> Response:
-    f = _filters(status_, category, since, until, department_id)
     extra = {**service.scope_params(who), **f.params(default_open=True)}
     return await _tile(request, reader, service.LAYERS["cases"], z, x, y, extra)
 
@@ -185,13 +184,8 @@ async def hotspots_tile(
     y: Y,
     who: CaseReader,
     reader: ReplicaReader,
-    status_: StatusesQuery = None,
-    category: CategoryQ = None,
-    since: SinceQ = None,
-    until: UntilQ = None,
-    department_id: DepartmentQ = None,
+    f: Filters,
 ) -> Response:
-    f = _filters(status_, category, since, until, department_id)
     if f.since is None:
         # Whole hours, so that the tiles of one map view agree and stay cacheable.
         now = datetime.now(SHANGHAI).replace(minute=0, second=0, microsecond=0)
@@ -284,13 +278,8 @@ async def cases_tilejson(
     request: Request,
     who: CaseReader,
     reader: ReplicaReader,
-    status_: StatusQ = None,
-    category: CategoryQ = None,
-    since: SinceQ = None,
-    until: UntilQ = None,
-    department_id: DepartmentQ = None,
+    f: Filters,
 ) -> Response:
-    _filters(status_, category, since, until, department_id)
     return await _tilejson(request, reader, "cases")
 
 
@@ -303,13 +292,8 @@ async def hotspots_tilejson(
     request: Request,
     who: CaseReader,
     reader: ReplicaReader,
-    status_: StatusQ = None,
-    category: CategoryQ = None,
-    since: SinceQ = None,
-    until: UntilQ = None,
-    department_id: DepartmentQ = None,
+    f: Filters,
 ) -> Response:
-    _filters(status_, category, since, until, department_id)
     return await _tilejson(request, reader, "hotspots")
 
 
