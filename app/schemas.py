@@ -113,6 +113,9 @@ Lat = Annotated[float, Field(ge=-90, le=90)]
 MAX_ID = 2**63 - 1
 """The largest id (a bigint)."""
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+ClientId = Field(None, min_length=1, max_length=64, description="The phone's id (idempotency)")
+"""An id the phone made for what it sends from its outbox: a resend with it answers what was
+stored the first time (patrols, check-ins, visits, dispute reports)."""
 """An id in a body."""
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID), BeforeValidator(strict_integer)]
 """An id in a path: strict digits (`strict_integer`), 1 to 2^63-1."""

@@ -86,7 +86,7 @@ async def load_disputes(conn: AsyncConnection, grid_code: str = GRID) -> int:
             source="visit" if i % 2 else "patrol",
             parties=[PartyIn(resident_id=people[(2 * i) % len(people)]), PartyIn(name=free)],
         )
-        did = await service.create(session, grid, body, who, None)
+        did, _ = await service.create(session, grid, body, who, None)
         d = await service.get(session, did)
         if goal in ("closed", "follow_up", "mediating", "failed"):
             await service.mediate(session, d, SessionIn(outcome="continued", note="首次调解"), who)

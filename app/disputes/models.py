@@ -44,6 +44,14 @@ class Dispute(Base):
         Index("ix_disputes_grid", "district_id", "grid_id", "reported_at"),
         Index("ix_disputes_status", "district_id", "status"),
         Index("ix_disputes_case", "district_id", "case_id"),
+        Index(
+            "uq_disputes_client",
+            "district_id",
+            "reported_by",
+            "client_id",
+            unique=True,
+            postgresql_where=text("client_id IS NOT NULL"),
+        ),
         district_key("case_id", "cases", ondelete="CASCADE"),
     )
 
@@ -64,6 +72,8 @@ class Dispute(Base):
     """The case of the 矛盾纠纷 class that carries the dispute on the engine (its number, place,
     timeline, the loop's dispatch, the clock)."""
     reported_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    client_id: Mapped[str | None] = mapped_column(String(64))
+    """The phone's id of a report sent from the field app's outbox (a resend finds it)."""
     reported_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=text("now()")
     )

@@ -50,11 +50,24 @@ async def _out(session: DbSession, who: Principal, dispute_id: IdPath) -> dict[s
     return out
 
 
+def _answer(response: Response, did: int, new: bool) -> None:
+    """201 with its Location; 200 for a resend with the same `client_id` (nothing added)."""
+    response.headers["Location"] = f"/api/v1/disputes/{did}"
+    if not new:
+        response.status_code = status.HTTP_200_OK
+
+
+_RESENT: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Already stored (the same `client_id`): nothing added"}
+}
+
+
 @router.post(
     "/grids/{grid_id}/disputes",
     response_model=DisputeOut,
     status_code=status.HTTP_201_CREATED,
     summary="Report a dispute screened in a grid (high risk goes to the centre at once)",
+    responses=_RESENT,
 )
 async def create_dispute(
     grid_id: IdPath,
@@ -64,8 +77,8 @@ async def create_dispute(
     who: DisputeWorker,
     response: Response,
 ) -> Any:
-    did = await service.create(session, grid_id, body, who, request)
-    response.headers["Location"] = f"/api/v1/disputes/{did}"
+    did, new = await service.create(session, grid_id, body, who, request)
+    _answer(response, did, new)
     return await _out(session, who, did)
 
 
@@ -79,8 +92,8 @@ async def _screened(
     response: Response,
 ) -> Any:
     """A screening report raised on a visit or a patrol: the dispute, at its Location."""
-    did = await service.screen(session, source, source_id, body, who, request)
-    response.headers["Location"] = f"/api/v1/disputes/{did}"
+    did, new = await service.screen(session, source, source_id, body, who, request)
+    _answer(response, did, new)
     return await _out(session, who, did)
 
 
@@ -89,6 +102,7 @@ async def _screened(
     response_model=DisputeOut,
     status_code=status.HTTP_201_CREATED,
     summary="Raise a dispute screening report on a visit (矛盾排查: the visit's grid and person)",
+    responses=_RESENT,
 )
 async def screen_on_visit(
     visit_id: IdPath,
@@ -106,6 +120,7 @@ async def screen_on_visit(
     response_model=DisputeOut,
     status_code=status.HTTP_201_CREATED,
     summary="Raise a dispute screening report on a patrol (the patrol's grid)",
+    responses=_RESENT,
 )
 async def screen_on_patrol(
     patrol_id: IdPath,

@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from app.schemas import Id, LocalTime, RequestModel, ResponseModel
+from app.schemas import ClientId, Id, LocalTime, RequestModel, ResponseModel
 
 Kind = Literal["family", "neighbour", "property", "labour", "land", "contract", "other"]
 Risk = Literal["low", "medium", "high"]
@@ -25,6 +25,7 @@ class DisputeCreate(RequestModel):
     visit_id: Id | None = Field(None, description="The visit (in this grid) it was screened on")
     patrol_id: Id | None = Field(None, description="The patrol (in this grid) it was screened on")
     parties: list[PartyIn] = Field(min_length=1, max_length=20)
+    client_id: str | None = ClientId
 
 
 class ScreeningIn(RequestModel):
@@ -36,6 +37,7 @@ class ScreeningIn(RequestModel):
     kind: Kind
     risk: Risk = "low"
     parties: list[PartyIn] = Field(default_factory=list, max_length=20)
+    client_id: str | None = ClientId
 
 
 class SessionIn(RequestModel):

@@ -246,7 +246,7 @@ async def screen(
     body: ScreeningIn,
     who: Principal,
     request: Any,
-) -> int:
+) -> tuple[int, bool]:
     """A screening report raised on a visit or a patrol (排查上报): a dispute of its grid, its
     source and link set; without parties, the person the visit names."""
     row = (await session.execute(_SOURCE[source], {"i": source_id})).first()
@@ -271,6 +271,7 @@ async def screen(
         visit_id=source_id if source == "visit" else None,
         patrol_id=source_id if source == "patrol" else None,
         parties=parties,
+        client_id=body.client_id,
     )
     return await create(session, int(row.grid_id), data, who, request)
 
@@ -298,10 +299,24 @@ async def followup_queue(session: AsyncSession, who: Principal) -> list[dict[str
 
 async def create(
     session: AsyncSession, grid_id: int, body: DisputeCreate, who: Principal, request: Any
-) -> int:
+) -> tuple[int, bool]:
+    """(the dispute, whether it was stored now: a resend with the same `client_id` answers the
+    one stored the first time)."""
     g = (await session.execute(_GRID, {"id": grid_id})).first()
     if g is None:
         raise not_found("网格", "Grid", grid_id)
+    if body.client_id is not None:
+        old = (
+            await session.execute(
+                text(
+                    "SELECT id FROM disputes WHERE district_id = :d AND reported_by = :w "
+                    "AND client_id = :c"
+                ),
+                {"d": g.district_id, "w": who.user_id, "c": body.client_id},
+            )
+        ).scalar()
+        if old is not None:
+            return int(old), False
     await _check_link(session, "visits", "visit_id", body.visit_id, g)
     await _check_link(session, "patrols", "patrol_id", body.patrol_id, g)
     now = (await session.execute(text("SELECT now()"))).scalar_one()
@@ -318,6 +333,7 @@ async def create(
         visit_id=body.visit_id,
         patrol_id=body.patrol_id,
         reported_by=who.user_id,
+        client_id=body.client_id,
         due_at=due,
     )
     if body.risk == "high":
@@ -357,7 +373,7 @@ async def create(
         object_id=d.id,
         detail={"risk": body.risk, "kind": body.kind, "escalated_to": d.escalated_to},
     )
-    return d.id
+    return d.id, True
 
 
 async def get(session: AsyncSession, dispute_id: int) -> Dispute:

@@ -8,10 +8,9 @@ from typing import Any, Literal
 from pydantic import Field
 
 from app.geometry import CRS, GeometryOut
-from app.schemas import Id, LocalInstant, LocalTime, RequestModel, ResponseModel
+from app.schemas import ClientId, Id, LocalInstant, LocalTime, RequestModel, ResponseModel
 
 Outcome = Literal["done", "not_home", "follow_up", "case_raised"]
-ClientId = Field(None, min_length=1, max_length=64, description="The phone's id (idempotency)")
 
 
 class PatrolStart(RequestModel):

@@ -161,11 +161,10 @@ function route() {
   renderBadges();
 }
 
-// 纠纷与走访 (disputes.js): on the running patrol once its start was sent.
+// 纠纷与走访 (disputes.js): a screening report goes on the running patrol (through the outbox).
 async function openDisputes() {
   const p = patrol.current;
-  const start = p && p.status !== 'ended' ? (await outbox.entries()).find((e) => e.id === p.local) : null;
-  await renderDisputes($('#disputes-view'), { grids: S.grids, patrolId: start ? start.patrolId || null : null });
+  await renderDisputes($('#disputes-view'), { grids: S.grids, patrolLocal: p && p.status !== 'ended' ? p.local : null });
 }
 
 function rerender() {
@@ -679,6 +678,8 @@ function entryTitle(e) {
       return `打卡：${e.title}`;
     case 'visit':
       return `走访：${e.title}`;
+    case 'dispute':
+      return `纠纷上报：${e.title}`;
     case 'task':
       return `任务${{ accept: '接受', done: '办结', decline: '拒绝' }[e.action]}：${e.title}`;
     default:
@@ -693,6 +694,7 @@ function resultText(e) {
   if (e.kind === 'checkin') return r.accepted ? `打卡成功（距打卡点 ${Math.round(r.distance_m)} 米）` : `已记录，但不在打卡范围内（距 ${Math.round(r.distance_m)} 米）`;
   if (e.kind === 'patrol-step' && e.step === 'end' && r.distance_m != null) return `巡查里程 ${Math.round(r.distance_m)} 米，用时 ${Math.round(r.duration_s / 60)} 分钟`;
   if (e.kind === 'visit' && r.case_id) return `已同时上报事件 ${r.case_id}`;
+  if (e.kind === 'dispute') return `纠纷已登记${r.case_number ? ` ${r.case_number}` : ''}${r.escalated_to ? '：高风险，已报综治中心' : ''}`;
   return '';
 }
 

@@ -1,9 +1,12 @@
 // 纠纷与走访计划: the worker's follow-up visits after a mediation agreement (回访, GET
 // /api/v1/me/dispute-followups: does the agreement hold?), the households due a visit by their
 // residents' tags (GET /api/v1/me/visit-plan), and a dispute screening report (排查上报) in one of
-// the worker's grids, on the running patrol when there is one. These need the network (a follow-up
-// that does not hold sends the dispute back to mediation at once); offline, the screen says so.
+// the worker's grids, on the running patrol when there is one. The report goes through the outbox
+// like a case (saved on the phone first, sent when the network is there, once); the follow-ups and
+// the plan need the network (a follow-up that does not hold sends the dispute back to mediation at
+// once): offline, the screen says so and keeps the report form.
 import * as api from './api.js';
+import * as outbox from './outbox.js';
 import { clear, fmtTime, h, toast } from './ui.js';
 
 const RISK = { low: '低风险', medium: '中风险', high: '高风险' };
@@ -55,7 +58,7 @@ function wireButtons(li, item, rerender) {
   }
 }
 
-function screeningForm(grids, patrolId, rerender) {
+function screeningForm(grids, patrolLocal) {
   const grid = h('select', { name: 'grid', 'aria-label': '网格' }, ...grids.map((g) => h('option', { value: String(g.id) }, g.name)));
   const kind = h('select', { name: 'kind', 'aria-label': '纠纷类型' }, ...KINDS.map(([v, l]) => h('option', { value: v }, l)));
   const risk = h('select', { name: 'risk', 'aria-label': '风险等级' }, ...Object.entries(RISK).map(([v, l]) => h('option', { value: v }, l)));
@@ -65,7 +68,7 @@ function screeningForm(grids, patrolId, rerender) {
   const form = h(
     'form',
     { id: 'screen-form', class: 'card', novalidate: 'novalidate' },
-    h('h3', {}, patrolId ? '排查上报（本次巡查）' : '排查上报'),
+    h('h3', {}, patrolLocal ? '排查上报（本次巡查）' : '排查上报'),
     h('label', {}, '网格 ', grid), h('label', {}, '类型 ', kind), h('label', {}, '风险 ', risk),
     h('label', {}, '标题 ', title), h('label', {}, '当事人 ', parties), error,
     h('button', { type: 'submit', class: 'primary' }, '上报纠纷'),
@@ -78,21 +81,23 @@ function screeningForm(grids, patrolId, rerender) {
       title: title.value.trim(), kind: kind.value, risk: risk.value,
       parties: names.map((name) => ({ name })),
     };
-    try {
-      const d = patrolId
-        ? await api.request(`/api/v1/patrols/${patrolId}/disputes`, { method: 'POST', json: body })
-        : await api.request(`/api/v1/grids/${grid.value}/disputes`, { method: 'POST', json: { ...body, source: 'report' } });
-      toast(d.escalated_to ? `已上报 ${d.case_number || ''}：高风险，已报综治中心` : `已上报 ${d.case_number || ''}`);
-      rerender();
-    } catch (e) {
-      error.textContent = problemText(e);
+    if (!body.title || !names.length) {
+      error.textContent = !body.title ? '请填写标题' : '请填写当事人';
+      return;
     }
+    const entry = await outbox.add(
+      { id: outbox.uuid(), kind: 'dispute', patrol: patrolLocal, gridId: Number(grid.value), title: body.title, body },
+      [],
+    );
+    toast(navigator.onLine ? '已保存，正在上报（见“待发送”）' : '已保存在本机，联网后自动上报');
+    form.reset();
+    form.dataset.entry = entry.id;
   });
   return form;
 }
 
-export async function renderDisputes(el, { grids, patrolId }) {
-  const rerender = () => renderDisputes(el, { grids, patrolId });
+export async function renderDisputes(el, { grids, patrolLocal }) {
+  const rerender = () => renderDisputes(el, { grids, patrolLocal });
   let queue;
   let plan;
   try {
@@ -101,7 +106,8 @@ export async function renderDisputes(el, { grids, patrolId }) {
       api.request('/api/v1/me/visit-plan').catch(() => ({ items: [] })),
     ]);
   } catch (e) {
-    clear(el).append(h('h2', {}, '纠纷与走访'), h('p', { class: 'muted' }, e instanceof api.Offline ? '需要联网：纠纷回访与走访计划只在联网时显示' : problemText(e)));
+    clear(el).append(h('h2', {}, '纠纷与走访'), h('p', { class: 'muted', id: 'disputes-offline' }, e instanceof api.Offline ? '需要联网：纠纷回访与走访计划只在联网时显示；纠纷上报可离线填写，联网后自动发送' : problemText(e)));
+    if (grids.length) el.append(screeningForm(grids, patrolLocal));
     return;
   }
   clear(el).append(h('h2', {}, '纠纷与走访'), h('h3', {}, `待回访（${queue.items.length}）`));
@@ -121,5 +127,5 @@ export async function renderDisputes(el, { grids, patrolId }) {
   }
   if (!due.length) pl.append(h('li', { class: 'muted' }, '暂无到期的走访'));
   el.append(pl);
-  if (grids.length) el.append(screeningForm(grids, patrolId, rerender));
+  if (grids.length) el.append(screeningForm(grids, patrolLocal));
 }

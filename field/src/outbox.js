@@ -5,8 +5,8 @@
 // (a 422 names the field) stops the entry as "failed" until it is edited.
 // Field work goes the same way: a patrol's start (its client_id is the entry's id), its pauses,
 // resumes and end, its track in batches (the fixes recorded land in the `track` store and are
-// sealed into `points` entries by the sender), check-ins, visits and the answers to personal
-// tasks. An entry that needs the patrol's server id waits for the start to be sent.
+// sealed into `points` entries by the sender), check-ins, visits, dispute screening reports and
+// the answers to personal tasks. An entry that needs the patrol's server id waits for the start to be sent.
 // The page and the service worker (Background Sync, sw.js) both send: the Web Lock keeps it to one
 // at a time, and each run reads the entries afresh from IndexedDB.
 import { ApiError, Offline, SignedOut, request, userId } from './api.js';
@@ -409,6 +409,17 @@ const FIELD = {
       json: { ...e.body, client_id: e.id, ...(patrol_id ? { patrol_id } : {}) },
     });
     return { id: v.id, case_id: v.case_id };
+  },
+  /** A dispute screening report (排查上报): on the patrol it was raised on once that patrol's
+   * start is sent, else in the grid chosen; the entry's id is its client_id, so a resend answers
+   * the dispute stored the first time. */
+  async dispute(e) {
+    const patrol_id = await patrolId(e.patrol);
+    const body = { ...e.body, client_id: e.id };
+    const d = patrol_id
+      ? await request(`/api/v1/patrols/${patrol_id}/disputes`, { method: 'POST', json: body })
+      : await request(`/api/v1/grids/${e.gridId}/disputes`, { method: 'POST', json: { ...body, source: 'report' } });
+    return { id: d.id, case_number: d.case_number || null, escalated_to: d.escalated_to || null };
   },
   /** Accept / done / decline a personal task: a replay finds the task in that state. */
   async task(e) {

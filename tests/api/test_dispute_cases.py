@@ -182,6 +182,53 @@ async def test_screening_reports_from_a_visit_and_a_patrol(anon, as_user, conn) 
     )
 
 
+async def test_a_resent_report_with_its_client_id_adds_nothing(anon, as_user, conn) -> None:
+    """The field app's outbox sends a report with the phone's id: a resend (the answer was lost)
+    answers 200 with the dispute stored the first time; another worker's same id is theirs."""
+    h = as_user("worker")
+    g = await grid_id(conn)
+    body = {
+        "title": "楼道堆物纠纷",
+        "kind": "neighbour",
+        "parties": [{"name": "测试甲"}],
+        "client_id": "phone-7f3a",
+    }
+    first = await anon.post(f"/api/v1/grids/{g}/disputes", json=body, headers=h)
+    assert first.status_code == 201, first.text
+    again = await anon.post(f"/api/v1/grids/{g}/disputes", json=body, headers=h)
+    assert again.status_code == 200, again.text
+    assert again.json()["id"] == first.json()["id"]
+    assert again.headers["location"] == first.headers["location"]
+    pr = await anon.post(
+        "/api/v1/patrols",
+        json={"grid_id": g, "started_at": "2026-11-30T09:00:00+08:00"},
+        headers=h,
+    )
+    on_patrol = {**body, "client_id": "phone-8b2c"}
+    on_patrol.pop("parties")
+    on_patrol["parties"] = [{"name": "摊主"}]
+    codes = [
+        (
+            await anon.post(
+                f"/api/v1/patrols/{pr.json()['id']}/disputes", json=on_patrol, headers=h
+            )
+        ).status_code
+        for _ in range(2)
+    ]
+    assert codes == [201, 200]
+    n = (
+        await conn.execute(
+            text("SELECT count(*) FROM disputes WHERE client_id IN ('phone-7f3a', 'phone-8b2c')")
+        )
+    ).scalar_one()
+    assert n == 2
+    problem(
+        await anon.post(f"/api/v1/grids/{g}/disputes", json={**body, "client_id": ""}, headers=h),
+        422,
+        "validation_error",
+    )
+
+
 async def test_follow_up_queue_of_a_worker(anon, as_user, conn) -> None:
     h = as_user("worker")
     g = await grid_id(conn)

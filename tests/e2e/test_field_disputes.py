@@ -1,13 +1,18 @@
 """网格通's disputes screen (field/src/disputes.js) in headless Chromium on a phone (360 px,
-touch): the worker raises a dispute screening report in the own grid (its case number in the
-toast), the follow-up visit an agreement planned is listed (回访), and "未履行" sends the dispute
-back to mediation on the server. Nothing is fetched from anywhere but the app, no page error, no
-CSP violation."""
+touch): the worker raises a dispute screening report in the own grid through the outbox (its
+first answer is lost on the way back: the resend with the same client_id stores nothing twice),
+the follow-up visit an agreement planned is listed (回访), "未履行" sends the dispute back to
+mediation on the server, and offline the screen keeps the report form: the report waits on the
+phone and is sent once the network is back. Nothing is fetched from anywhere but the app, no page
+error, no CSP violation."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import re
 import shutil
+import time
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -24,6 +29,21 @@ TAG = "E2E-DISPUTE"
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="chromium not found (make test installs it)"
 )
+
+
+SENT_COUNT = (
+    "window.wangge.outbox.entries()"
+    ".then(es => es.filter(e => e.kind === 'dispute' && e.state === 'done').length)"
+)
+
+
+async def sent(page, n: int, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
+    """Wait until the outbox has sent `n` dispute reports (its entries are read from IndexedDB,
+    a promise: `wait_for_function` would take the promise itself as truthy)."""
+    deadline = time.monotonic() + timeout
+    while (k := await page.evaluate(SENT_COUNT)) < n:
+        assert time.monotonic() < deadline, f"{k} of {n} dispute reports sent"
+        await asyncio.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
@@ -88,18 +108,50 @@ async def test_screening_and_follow_up_from_the_phone(server, engine, cleanup) -
             await page.click('[data-count="disputes"]')
             item = page.locator(f"[data-followup='{dispute}/1']")
             await expect(item).to_contain_text("第 1 次回访")
-            # a screening report in the own grid
+            # a screening report in the own grid, through the outbox; the server's first answer
+            # is lost on the way back, so the phone sends it again (the same client_id)
+            answers: list[int] = []
+
+            async def lose_first(route):  # type: ignore[no-untyped-def]
+                if route.request.method != "POST":
+                    await route.continue_()
+                    return
+                response = await route.fetch()
+                answers.append(response.status)
+                if len(answers) == 1:
+                    await route.abort("connectionreset")
+                else:
+                    await route.fulfill(response=response)
+
+            await ctx.route(re.compile(r".*/api/v1/grids/\d+/disputes$"), lose_first)
             form = page.locator("#screen-form")
             await form.locator("input[name=title]").fill(f"{TAG} 占用楼道")
             await form.locator("input[name=parties]").fill("测试甲、测试乙")
             await form.locator("select[name=risk]").select_option("high")
             await form.locator("button[type=submit]").click()
-            await expect(page.locator("#toast")).to_contain_text("已报综治中心")
+            await expect(page.locator("#toast")).to_contain_text("已保存")
             await expect(page.locator("#screen-form input[name=title]")).to_have_value("")
+            await sent(page, 1)
+            assert answers == [201, 200], answers
             await page.screenshot(path=ARTIFACTS / "field-disputes.png", full_page=True)
             # the agreement did not hold: back to mediation
             await page.locator(f"[data-followup='{dispute}/1'] [data-holds=false]").click()
             await expect(page.locator(f"[data-followup='{dispute}/1']")).to_have_count(0)
+            # offline: the follow-ups need the network, the report form stays and queues
+            await ctx.set_offline(True)
+            await page.evaluate("location.hash = '#outbox'")
+            await page.evaluate("location.hash = '#disputes'")
+            await expect(page.locator("#disputes-offline")).to_contain_text("可离线填写")
+            form = page.locator("#screen-form")
+            await form.locator("input[name=title]").fill(f"{TAG} 宠物扰民")
+            await form.locator("input[name=parties]").fill("测试丙")
+            await form.locator("button[type=submit]").click()
+            await expect(page.locator("#toast")).to_contain_text("联网后自动上报")
+            assert await page.evaluate(SENT_COUNT) == 1
+            await ctx.set_offline(False)
+            await sent(page, 2)
+            await page.evaluate("location.hash = '#outbox'")
+            await expect(page.locator("[data-result=dispute]").first).to_contain_text("纠纷已登记")
         finally:
             await browser.close()
     async with engine.connect() as c:
@@ -117,5 +169,6 @@ async def test_screening_and_follow_up_from_the_phone(server, engine, cleanup) -
     assert [tuple(r) for r in rows] == [
         (f"{TAG} 装修噪音", "mediating", "low", None, "甲"),
         (f"{TAG} 占用楼道", "screened", "high", "centre", "测试甲、测试乙"),
+        (f"{TAG} 宠物扰民", "screened", "low", None, "测试丙"),
     ]
     assert errors == [], errors
