@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import get_settings
 from app.patrols import checkins, coverage
-from app.patrols.service import place_of_grid
 from app.schemas import SHANGHAI
 
 _GRIDS = text(
@@ -23,7 +22,8 @@ _GRIDS = text(
         SELECT id FROM areas WHERE id = :area
         UNION ALL SELECT a.id FROM areas a JOIN below ON a.parent_id = below.id
     )
-    SELECT g.id, g.code, g.name FROM grids g
+    SELECT g.id AS grid_id, g.code, g.name, coalesce(s.parent_id, s.id, c.id) AS district_id
+    FROM grids g JOIN areas c ON c.id = g.community_id LEFT JOIN areas s ON s.id = c.parent_id
     WHERE g.community_id IN (SELECT id FROM below) AND g.deleted_at IS NULL
     ORDER BY g.code
     """
@@ -58,11 +58,11 @@ async def weekly(session: AsyncSession, area_id: int, monday: date) -> dict[str,
     now = datetime.now(SHANGHAI)
     grids = []
     workers: dict[int, dict[str, Any]] = {}
-    district = None
-    for g in (await session.execute(_GRIDS, {"area": area_id})).all():
-        place = await place_of_grid(session, g.id)
-        district = place.district_id
-        cov = await coverage.coverage(session, place, lo, hi, s.coverage_stale_days)
+    grid_rows = (await session.execute(_GRIDS, {"area": area_id})).all()
+    district = grid_rows[0].district_id if grid_rows else None
+    covs = await coverage.coverage_of(session, list(grid_rows), lo, hi, s.coverage_stale_days)
+    for g in grid_rows:
+        cov = covs[g.grid_id]
         grids.append({**cov, "code": g.code, "name": g.name})
         for w in cov["workers"]:
             one = workers.setdefault(

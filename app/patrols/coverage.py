@@ -158,32 +158,43 @@ async def _backfill(session: AsyncSession | AsyncConnection, district_id: int, g
 
 _COVERAGE = text(
     """
-    SELECT (SELECT count(*) FROM patrol_cells WHERE grid_id = :grid AND district_id = :d) AS cells,
-           (SELECT count(DISTINCT cell_id) FROM patrol_cell_hits
-            WHERE district_id = :d AND grid_id = :grid AND at >= :since AND at < :until)
-               AS visited,
-           (SELECT count(DISTINCT cell_id) FROM patrol_cell_hits
-            WHERE district_id = :d AND grid_id = :grid AND at >= :fresh AND at < :until)
-               AS fresh
+    WITH g AS (SELECT unnest(CAST(:grids AS bigint[])) AS grid_id),
+    cells AS (
+        SELECT grid_id, count(*) AS n FROM patrol_cells
+        WHERE district_id = :d AND grid_id = ANY(CAST(:grids AS bigint[])) GROUP BY grid_id
+    ),
+    hits AS (
+        SELECT grid_id,
+               count(DISTINCT cell_id) FILTER (WHERE at >= :since) AS visited,
+               count(DISTINCT cell_id) FILTER (WHERE at >= :fresh) AS fresh
+        FROM patrol_cell_hits
+        WHERE district_id = :d AND grid_id = ANY(CAST(:grids AS bigint[]))
+          AND at >= least(CAST(:since AS timestamptz), CAST(:fresh AS timestamptz))
+          AND at < :until
+        GROUP BY grid_id
+    )
+    SELECT g.grid_id, coalesce(cells.n, 0) AS cells, coalesce(hits.visited, 0) AS visited,
+           coalesce(hits.fresh, 0) AS fresh
+    FROM g LEFT JOIN cells USING (grid_id) LEFT JOIN hits USING (grid_id)
     """
 )
 _PATROLS = text(
     """
-    SELECT p.worker_id, u.display_name AS worker,
+    SELECT p.grid_id, p.worker_id, u.display_name AS worker,
            (p.started_at AT TIME ZONE 'Asia/Shanghai')::date AS day, p.distance_m,
            greatest(extract(epoch FROM coalesce(p.ended_at, least(now(), :until)) - p.started_at)
                     - p.paused_s - coalesce(extract(epoch FROM now() - p.paused_at), 0), 0)
                AS seconds
     FROM patrols p JOIN users u ON u.id = p.worker_id
-    WHERE p.district_id = :d AND p.grid_id = :grid AND p.started_at >= :since
-      AND p.started_at < :until
+    WHERE p.district_id = :d AND p.grid_id = ANY(CAST(:grids AS bigint[]))
+      AND p.started_at >= :since AND p.started_at < :until
     """
 )
 _GRID_STAFF = text(
     """
-    SELECT DISTINCT u.id AS worker_id, u.display_name AS worker
+    SELECT DISTINCT pg.grid_id, u.id AS worker_id, u.display_name AS worker
     FROM post_grids pg JOIN posts po ON po.id = pg.post_id JOIN users u ON u.id = po.user_id
-    WHERE pg.grid_id = :grid AND po.role IN ('grid_worker', 'grid_leader')
+    WHERE pg.grid_id = ANY(CAST(:grids AS bigint[])) AND po.role IN ('grid_worker', 'grid_leader')
       AND po.starts_on <= current_date AND (po.ends_on IS NULL OR po.ends_on >= current_date)
     """
 )
@@ -217,60 +228,99 @@ async def coverage(
     session: AsyncSession, grid: Any, since: datetime, until: datetime, stale_days: int
 ) -> dict[str, Any]:
     """`grid`: its place row (`service.place_of_grid`)."""
+    return (await coverage_of(session, [grid], since, until, stale_days))[grid.grid_id]
+
+
+async def coverage_of(
+    session: AsyncSession, grids: list[Any], since: datetime, until: datetime, stale_days: int
+) -> dict[int, dict[str, Any]]:
+    """The coverage of many grids (rows with `grid_id` and `district_id`), by grid id: a fixed
+    number of statements per district whatever the number of grids (the board and the district's
+    field-work figures ask for hundreds)."""
+    by_district: dict[int, list[int]] = defaultdict(list)
+    for g in grids:
+        by_district[int(g.district_id)].append(int(g.grid_id))
+    out: dict[int, dict[str, Any]] = {}
+    for d, ids in by_district.items():
+        out.update(await _coverage_in(session, d, sorted(set(ids)), since, until, stale_days))
+    return out
+
+
+async def _coverage_in(
+    session: AsyncSession,
+    d: int,
+    grid_ids: list[int],
+    since: datetime,
+    until: datetime,
+    stale_days: int,
+) -> dict[int, dict[str, Any]]:
     s = get_settings()
-    d = grid.district_id
-    await ensure_lattice(session, d, grid.grid_id)
-    params = {"grid": grid.grid_id, "d": d, "since": since, "until": until}
-    row = (
-        await session.execute(_COVERAGE, {**params, "fresh": until - timedelta(days=stale_days)})
-    ).one()
-    per: dict[int, dict[str, Any]] = {}
-    by_day: dict[tuple[int, date], float] = defaultdict(float)
-    patrols = 0
-    distance = 0.0
-    for r in await session.execute(_PATROLS, params):
-        patrols += 1
-        distance += float(r.distance_m)
-        w = per.setdefault(r.worker_id, {"worker_id": r.worker_id, "worker": r.worker, "s": 0.0})
-        w["s"] += float(r.seconds)
-        by_day[(r.worker_id, r.day)] += float(r.seconds)
-    for r in await session.execute(_GRID_STAFF, {"grid": grid.grid_id}):
-        per.setdefault(r.worker_id, {"worker_id": r.worker_id, "worker": r.worker, "s": 0.0})
-    basis = await standards(session, d, sorted(per), since, until)
-    workers = []
-    for w in sorted(per.values(), key=lambda x: (-x["s"], x["worker_id"])):
-        hours = w["s"] / 3600
-        kind, on = basis[w["worker_id"]]
-        standard = s.patrol_hours_per_workday * len(on)
-        workers.append(
-            {
-                "worker_id": w["worker_id"],
-                "worker": w["worker"],
-                "hours": round(hours, 2),
-                "standard_basis": kind,
-                "working_days": len(on),
-                "standard_hours": standard,
-                "days_met": sum(
-                    1
-                    for x in on
-                    if by_day.get((w["worker_id"], x), 0.0) / 3600 >= s.patrol_hours_per_workday
-                ),
-                "met": hours >= standard,
-            }
+    for made in await ensure_cells(session, d, grid_ids):
+        await _backfill(session, d, made)
+    params = {"grids": grid_ids, "d": d, "since": since, "until": until}
+    counts = {
+        r.grid_id: r
+        for r in await session.execute(
+            _COVERAGE, {**params, "fresh": until - timedelta(days=stale_days)}
         )
-    cells = int(row.cells)
-    return {
-        "grid_id": grid.grid_id,
-        "since": since,
-        "until": until,
-        "cell_m": s.patrol_cell_m,
-        "radius_m": s.coverage_radius_m,
-        "cells": cells,
-        "visited": int(row.visited),
-        "share": round(int(row.visited) / cells, 4) if cells else 0.0,
-        "stale_days": stale_days,
-        "stale": cells - int(row.fresh),
-        "patrols": patrols,
-        "distance_m": round(distance, 1),
-        "workers": workers,
     }
+    per: dict[int, dict[int, dict[str, Any]]] = defaultdict(dict)
+    by_day: dict[tuple[int, int, date], float] = defaultdict(float)
+    patrols: dict[int, int] = defaultdict(int)
+    distance: dict[int, float] = defaultdict(float)
+    for r in await session.execute(_PATROLS, params):
+        patrols[r.grid_id] += 1
+        distance[r.grid_id] += float(r.distance_m)
+        w = per[r.grid_id].setdefault(
+            r.worker_id, {"worker_id": r.worker_id, "worker": r.worker, "s": 0.0}
+        )
+        w["s"] += float(r.seconds)
+        by_day[(r.grid_id, r.worker_id, r.day)] += float(r.seconds)
+    for r in await session.execute(_GRID_STAFF, {"grids": grid_ids}):
+        per[r.grid_id].setdefault(
+            r.worker_id, {"worker_id": r.worker_id, "worker": r.worker, "s": 0.0}
+        )
+    everyone = sorted({w for ws in per.values() for w in ws})
+    basis = await standards(session, d, everyone, since, until)
+    out: dict[int, dict[str, Any]] = {}
+    for gid in grid_ids:
+        workers = []
+        for w in sorted(per[gid].values(), key=lambda x: (-x["s"], x["worker_id"])):
+            hours = w["s"] / 3600
+            kind, on = basis[w["worker_id"]]
+            standard = s.patrol_hours_per_workday * len(on)
+            workers.append(
+                {
+                    "worker_id": w["worker_id"],
+                    "worker": w["worker"],
+                    "hours": round(hours, 2),
+                    "standard_basis": kind,
+                    "working_days": len(on),
+                    "standard_hours": standard,
+                    "days_met": sum(
+                        1
+                        for x in on
+                        if by_day.get((gid, w["worker_id"], x), 0.0) / 3600
+                        >= s.patrol_hours_per_workday
+                    ),
+                    "met": hours >= standard,
+                }
+            )
+        row = counts[gid]
+        cells = int(row.cells)
+        out[gid] = {
+            "grid_id": gid,
+            "since": since,
+            "until": until,
+            "cell_m": s.patrol_cell_m,
+            "radius_m": s.coverage_radius_m,
+            "cells": cells,
+            "visited": int(row.visited),
+            "share": round(int(row.visited) / cells, 4) if cells else 0.0,
+            "stale_days": stale_days,
+            "stale": cells - int(row.fresh),
+            "patrols": patrols[gid],
+            "distance_m": round(distance[gid], 1),
+            "workers": workers,
+        }
+    return out

@@ -33,42 +33,51 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 _DAYS = text(
     """
     WITH p AS (
-        SELECT (started_at AT TIME ZONE 'Asia/Shanghai')::date AS day, count(*) AS patrols,
+        SELECT worker_id AS w, (started_at AT TIME ZONE 'Asia/Shanghai')::date AS day,
+               count(*) AS patrols,
                sum(greatest(extract(epoch FROM coalesce(ended_at, now()) - started_at) - paused_s
                             - coalesce(extract(epoch FROM now() - paused_at), 0), 0)) AS seconds,
                sum(distance_m) AS metres
-        FROM patrols WHERE worker_id = :w AND started_at >= :lo AND started_at < :hi GROUP BY 1
+        FROM patrols WHERE worker_id = ANY(CAST(:ws AS bigint[]))
+          AND started_at >= :lo AND started_at < :hi GROUP BY 1, 2
     ), k AS (
-        SELECT (at AT TIME ZONE 'Asia/Shanghai')::date AS day, count(*) AS n,
+        SELECT worker_id AS w, (at AT TIME ZONE 'Asia/Shanghai')::date AS day, count(*) AS n,
                count(*) FILTER (WHERE accepted) AS ok
-        FROM checkins WHERE worker_id = :w AND at >= :lo AND at < :hi GROUP BY 1
+        FROM checkins WHERE worker_id = ANY(CAST(:ws AS bigint[])) AND at >= :lo AND at < :hi
+        GROUP BY 1, 2
     ), v AS (
-        SELECT (at AT TIME ZONE 'Asia/Shanghai')::date AS day, count(*) AS n
-        FROM visits WHERE worker_id = :w AND at >= :lo AND at < :hi GROUP BY 1
+        SELECT worker_id AS w, (at AT TIME ZONE 'Asia/Shanghai')::date AS day, count(*) AS n
+        FROM visits WHERE worker_id = ANY(CAST(:ws AS bigint[])) AND at >= :lo AND at < :hi
+        GROUP BY 1, 2
     ), c AS (
-        SELECT (reported_at AT TIME ZONE 'Asia/Shanghai')::date AS day, count(*) AS n
-        FROM cases WHERE reporter_id = :w AND reported_at >= :lo AND reported_at < :hi GROUP BY 1
+        SELECT reporter_id AS w, (reported_at AT TIME ZONE 'Asia/Shanghai')::date AS day,
+               count(*) AS n
+        FROM cases WHERE reporter_id = ANY(CAST(:ws AS bigint[]))
+          AND reported_at >= :lo AND reported_at < :hi GROUP BY 1, 2
     ), tr AS (
-        SELECT (starts_at AT TIME ZONE 'Asia/Shanghai')::date AS day, count(*) AS n
-        FROM worker_tasks WHERE worker_id = :w AND starts_at >= :lo AND starts_at < :hi
-        GROUP BY 1
+        SELECT worker_id AS w, (starts_at AT TIME ZONE 'Asia/Shanghai')::date AS day,
+               count(*) AS n
+        FROM worker_tasks WHERE worker_id = ANY(CAST(:ws AS bigint[]))
+          AND starts_at >= :lo AND starts_at < :hi GROUP BY 1, 2
     ), td AS (
-        SELECT (finished_at AT TIME ZONE 'Asia/Shanghai')::date AS day, count(*) AS n,
-               count(*) FILTER (WHERE finished_at <= due_at) AS on_time
-        FROM worker_tasks WHERE worker_id = :w AND state = 'done' AND finished_at >= :lo
-          AND finished_at < :hi GROUP BY 1
+        SELECT worker_id AS w, (finished_at AT TIME ZONE 'Asia/Shanghai')::date AS day,
+               count(*) AS n, count(*) FILTER (WHERE finished_at <= due_at) AS on_time
+        FROM worker_tasks WHERE worker_id = ANY(CAST(:ws AS bigint[])) AND state = 'done'
+          AND finished_at >= :lo AND finished_at < :hi GROUP BY 1, 2
     )
-    SELECT d.day, coalesce(p.patrols, 0) AS patrols, coalesce(p.seconds, 0) AS seconds,
+    SELECT d.w AS worker_id, d.day, coalesce(p.patrols, 0) AS patrols,
+           coalesce(p.seconds, 0) AS seconds,
            coalesce(p.metres, 0) AS metres, coalesce(k.n, 0) AS checkins,
            coalesce(k.ok, 0) AS checkins_accepted, coalesce(v.n, 0) AS visits,
            coalesce(c.n, 0) AS cases, coalesce(tr.n, 0) AS tasks_received,
            coalesce(td.n, 0) AS tasks_done, coalesce(td.on_time, 0) AS tasks_on_time
-    FROM (SELECT CAST(g AS date) AS day
-          FROM generate_series(CAST(:first AS date), CAST(:last AS date), interval '1 day') g) d
-    LEFT JOIN p ON p.day = d.day LEFT JOIN k ON k.day = d.day
-    LEFT JOIN v ON v.day = d.day LEFT JOIN c ON c.day = d.day
-    LEFT JOIN tr ON tr.day = d.day LEFT JOIN td ON td.day = d.day
-    ORDER BY d.day
+    FROM (SELECT w, CAST(g AS date) AS day
+          FROM unnest(CAST(:ws AS bigint[])) w,
+               generate_series(CAST(:first AS date), CAST(:last AS date), interval '1 day') g) d
+    LEFT JOIN p USING (w, day) LEFT JOIN k USING (w, day)
+    LEFT JOIN v USING (w, day) LEFT JOIN c USING (w, day)
+    LEFT JOIN tr USING (w, day) LEFT JOIN td USING (w, day)
+    ORDER BY d.w, d.day
     """
 )
 
@@ -102,41 +111,53 @@ async def between(
 ) -> dict[str, Any]:
     """The log of the days `first` to `last` (Shanghai dates, both included): the one source of
     a worker's daily figures (the work log, the weekly board's hours, `/stats/fieldwork`)."""
+    return (await between_many(session, {worker_id: name}, first, last))[worker_id]
+
+
+async def between_many(
+    session: AsyncSession, workers: dict[int, str], first: date, last: date
+) -> dict[int, dict[str, Any]]:
+    """`between` for many workers (id → name) in one statement."""
     lo = datetime.combine(first, datetime.min.time(), SHANGHAI)
     hi = datetime.combine(last + timedelta(days=1), datetime.min.time(), SHANGHAI)
+    days: dict[int, list[dict[str, Any]]] = {w: [] for w in workers}
     rows = await session.execute(
-        _DAYS, {"w": worker_id, "lo": lo, "hi": hi, "first": first, "last": last}
+        _DAYS, {"ws": sorted(workers), "lo": lo, "hi": hi, "first": first, "last": last}
     )
-    days = [
-        {
-            "day": r.day.isoformat(),
-            "patrols": int(r.patrols),
-            "patrol_hours": round(float(r.seconds) / 3600, 2),
-            "distance_km": round(float(r.metres) / 1000, 2),
-            "checkins": int(r.checkins),
-            "checkins_accepted": int(r.checkins_accepted),
-            "visits": int(r.visits),
-            "cases": int(r.cases),
-            "tasks_received": int(r.tasks_received),
-            "tasks_done": int(r.tasks_done),
-            "tasks_on_time": int(r.tasks_on_time),
+    for r in rows:
+        days[r.worker_id].append(
+            {
+                "day": r.day.isoformat(),
+                "patrols": int(r.patrols),
+                "patrol_hours": round(float(r.seconds) / 3600, 2),
+                "distance_km": round(float(r.metres) / 1000, 2),
+                "checkins": int(r.checkins),
+                "checkins_accepted": int(r.checkins_accepted),
+                "visits": int(r.visits),
+                "cases": int(r.cases),
+                "tasks_received": int(r.tasks_received),
+                "tasks_done": int(r.tasks_done),
+                "tasks_on_time": int(r.tasks_on_time),
+            }
+        )
+    out = {}
+    for w, name in workers.items():
+        mine = days[w]
+        total = {
+            k: round(sum(d[k] for d in mine), 2)
+            if k in ("patrol_hours", "distance_km")
+            else sum(d[k] for d in mine)
+            for k, _ in COLUMNS[1:]
         }
-        for r in rows
-    ]
-    total = {
-        k: round(sum(d[k] for d in days), 2)
-        if k in ("patrol_hours", "distance_km")
-        else sum(d[k] for d in days)
-        for k, _ in COLUMNS[1:]
-    }
-    return {
-        "worker_id": worker_id,
-        "worker": name,
-        "first": first.isoformat(),
-        "last": last.isoformat(),
-        "days": days,
-        "total": total,
-    }
+        out[w] = {
+            "worker_id": w,
+            "worker": name,
+            "first": first.isoformat(),
+            "last": last.isoformat(),
+            "days": mine,
+            "total": total,
+        }
+    return out
 
 
 def _title(log: dict[str, Any]) -> str:

@@ -3,9 +3,9 @@ evaluation period, patrol hours against the standard, coverage by patrol, the ch
 the personal tasks' on-time rate.
 
 Nothing is computed twice: a worker's figures are their work log over the period's days
-(`app.patrols.worklog.between`), the standard is `app.patrols.coverage.standards` (duty days or
-working days), a grid's coverage is `app.patrols.coverage.coverage`, its check-in rate the one of
-`app.patrols.checkins.missed`. So the figures here are the work log's, the coverage endpoint's
+(`app.patrols.worklog.between_many`), the standard is `app.patrols.coverage.standards` (duty
+days or working days), a grid's coverage is `app.patrols.coverage.coverage_of`, its check-in
+rate the one of `app.patrols.checkins.missed_in`, each asked once for all the rows. So the figures here are the work log's, the coverage endpoint's
 and the weekly board's for the same days.
 
 Which rows: the grids in the caller's scope (`app.stats.scoping`) below `area_id` when given
@@ -17,7 +17,7 @@ or had a task there, as far as the caller's scope reaches (`Scope.units("worker"
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,7 +25,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.policy import Principal
 from app.config import get_settings
 from app.patrols import checkins, coverage, worklog
-from app.patrols.service import place_of_grid
 from app.schemas import SHANGHAI
 from app.stats.periods import Period
 from app.stats.scoping import scope_of
@@ -109,6 +108,11 @@ _GRID_TASKS = text(
 )
 
 
+class Place(NamedTuple):
+    grid_id: int
+    district_id: int
+
+
 def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
@@ -165,10 +169,19 @@ async def fieldwork(
             overdue_g[r.grid_id] = overdue_g.get(r.grid_id, 0) + int(r.overdue)
 
     grids_out = []
+    covs = await coverage.coverage_of(
+        session,
+        [Place(g.id, g.district_id) for g in grid_rows],
+        lo,
+        hi,
+        s.coverage_stale_days,
+    )
+    _, chks = await checkins.missed_in(
+        session, sorted({g.community_id for g in grid_rows}), first, last, gids
+    )
     for g in grid_rows:
-        place = await place_of_grid(session, g.id)
-        cov = await coverage.coverage(session, place, lo, hi, s.coverage_stale_days)
-        chk = await checkins.missed(session, g.community_id, first, last, grid_id=g.id)
+        cov = covs[g.id]
+        chk = chks.get(g.id, {"expected": 0, "done": 0, "rate": None})
         grids_out.append(
             {
                 "grid_id": g.id,
@@ -211,9 +224,9 @@ async def fieldwork(
         ids = [w for w, dd in district_of.items() if dd == d]
         basis.update(await coverage.standards(session, d, ids, lo, hi))
     workers_out = []
+    logs = await worklog.between_many(session, {w.id: w.display_name for w in workers}, first, last)
     for w in workers:
-        log = await worklog.between(session, w.id, w.display_name, first, last)
-        t = log["total"]
+        t = logs[w.id]["total"]
         kind, on = basis.get(w.id, ("working_days", []))
         standard = s.patrol_hours_per_workday * len(on)
         workers_out.append(

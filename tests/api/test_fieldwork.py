@@ -350,3 +350,50 @@ async def test_fieldwork_scope_and_bad_input(anon, as_user, conn) -> None:
         404,
         "not_found",
     )
+
+
+async def test_a_districts_figures_take_as_many_statements_as_a_grids(anon, as_user, conn) -> None:
+    """Set-based: the field work of the whole district (273 grids and their workers) and the
+    weekly board of a street take as many statements as those of one community of a few
+    grids (coverage, check-ins and work logs are asked for all grids at once)."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    _, community = await _grid(conn)
+    street, district = (
+        await conn.execute(
+            text(
+                "SELECT s.id, s.parent_id FROM areas c JOIN areas s ON s.id = c.parent_id "
+                "WHERE c.id = :c"
+            ),
+            {"c": community},
+        )
+    ).one()
+    seen: list[str] = []
+
+    def count(conn, cursor, statement, *_):  # type: ignore[no-untyped-def]
+        seen.append(statement)
+
+    async def statements(path: str, params: dict) -> tuple[int, int]:
+        seen.clear()
+        r = await anon.get(path, params=params, headers=as_user("admin"))
+        assert r.status_code == 200, r.text
+        return len(seen), len(r.json()["grids"])
+
+    event.listen(Engine, "before_cursor_execute", count)
+    try:
+        fw = "/api/v1/stats/fieldwork"
+        at = {"period": "month", "at": "2026-11-15"}
+        await statements(fw, {**at, "area_id": district})  # lattices made once
+        one, few = await statements(fw, {**at, "area_id": community})
+        everyone, many = await statements(fw, {**at, "area_id": district})
+        week = {"week": "2026-W47"}
+        await statements(f"/api/v1/areas/{street}/weekly-board", week)
+        b_one, _ = await statements(f"/api/v1/areas/{community}/weekly-board", week)
+        b_all, b_many = await statements(f"/api/v1/areas/{street}/weekly-board", week)
+    finally:
+        event.remove(Engine, "before_cursor_execute", count)
+    assert many > 10 * few and b_many > few, (few, many, b_many)
+    # equal but for a cache refreshed in between (the working calendar, the caller's posts)
+    assert everyone <= one + 3, (one, everyone)
+    assert b_all <= b_one + 3, (b_one, b_all)
