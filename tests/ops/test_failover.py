@@ -281,8 +281,11 @@ async def _department(
         await asyncio.sleep(0.3)
 
 
-async def _stream(rig: Rig, client: httpx.AsyncClient, got: dict[int, dict]) -> None:
-    """A console's live stream: reconnects with Last-Event-ID whenever it ends or breaks."""
+async def _stream(
+    rig: Rig, client: httpx.AsyncClient, got: dict[int, dict], ready: asyncio.Event
+) -> None:
+    """A console's live stream: reconnects with Last-Event-ID whenever it ends or breaks.
+    `ready` is set once the first connection is subscribed (its `ready` event)."""
     last = None
     while True:
         headers = rig.h("admin")
@@ -306,6 +309,8 @@ async def _stream(rig: Rig, client: httpx.AsyncClient, got: dict[int, dict]) -> 
                     elif line == "" and event:
                         if ident:
                             last = int(ident)
+                        if event == "ready":
+                            ready.set()
                         if event not in ("ready", "end", "reset") and data:
                             e = orjson.loads(data)
                             got[e["id"]] = e
@@ -321,7 +326,12 @@ async def test_failover_under_load(rig: Rig) -> None:
     streamed: dict[int, dict] = {}
     async with httpx.AsyncClient(timeout=20) as client:
         ids = await _dispatched(rig, client, 60, "HA-DEPT")
-        reader = asyncio.create_task(_stream(rig, client, streamed))
+        subscribed = asyncio.Event()
+        reader = asyncio.create_task(_stream(rig, client, streamed, subscribed))
+        # The console is subscribed before the first case: a console that connects without
+        # Last-Event-ID gets what happens from then on (CI once saw the first case's event
+        # committed just before the stream's first connection).
+        await asyncio.wait_for(subscribed.wait(), 20)
         stop = asyncio.Event()
         workers = [asyncio.create_task(_phone(rig, client, log, n, stop)) for n in range(4)]
         workers.append(asyncio.create_task(_department(rig, client, log, ids, stop)))
