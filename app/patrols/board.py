@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import get_settings
-from app.patrols import checkins, coverage
+from app.patrols import checkins, coverage, sheets
 from app.schemas import SHANGHAI
 
 _GRIDS = text(
@@ -113,3 +113,105 @@ async def weekly(session: AsyncSession, area_id: int, monday: date) -> dict[str,
         "open_tasks": sum(r["open_tasks"] for r in rows),
         "overdue_tasks": sum(r["overdue_tasks"] for r in rows),
     }
+
+
+_BASIS = {"duty_roster": "排班", "working_days": "工作日"}
+
+
+def _sheets(b: dict[str, Any]) -> list[sheets.Sheet]:
+    workers = sheets.Sheet(
+        "网格员",
+        [
+            "网格员",
+            "巡查时长（小时）",
+            "标准时长（小时）",
+            "标准依据",
+            "达标",
+            "未完成任务",
+            "逾期任务",
+            "本周完成",
+            "按期完成",
+        ],
+        [
+            [
+                w["worker"],
+                w["hours"],
+                w["standard_hours"],
+                _BASIS[w["standard_basis"]],
+                w["met"],
+                w["open_tasks"],
+                w["overdue_tasks"],
+                w["done_tasks"],
+                w["done_on_time"],
+            ]
+            for w in b["workers"]
+        ],
+        [
+            "合计",
+            round(sum(w["hours"] for w in b["workers"]), 2),
+            None,
+            None,
+            None,
+            b["open_tasks"],
+            b["overdue_tasks"],
+            sum(w["done_tasks"] for w in b["workers"]),
+            sum(w["done_on_time"] for w in b["workers"]),
+        ],
+    )
+    grids = sheets.Sheet(
+        "网格覆盖",
+        [
+            "网格",
+            "网格编码",
+            "网格单元数",
+            "已巡单元",
+            "覆盖率",
+            "久未巡查单元",
+            "巡查次数",
+            "巡查里程（公里）",
+        ],
+        [
+            [
+                g["name"],
+                g["code"],
+                g["cells"],
+                g["visited"],
+                g["share"],
+                g["stale"],
+                g["patrols"],
+                round(g["distance_m"] / 1000, 2),
+            ]
+            for g in b["grids"]
+        ],
+    )
+    chk = b["checkins"]
+    names = {g["grid_id"]: g["name"] for g in b["grids"]}
+    missed = sheets.Sheet(
+        "漏打卡",
+        ["打卡点", "网格", "周期", "应打卡", "已打卡"],
+        [
+            [
+                m["checkpoint"],
+                names.get(m["grid_id"], m["grid_id"]),
+                m["period"],
+                m["expected"],
+                m["done"],
+            ]
+            for m in chk["missed"]
+        ],
+        note=f"应打卡 {chk['expected']} 次，已打卡 {chk['done']} 次"
+        + (f"（{chk['rate']:.0%}）" if chk["rate"] is not None else ""),
+    )
+    return [workers, grids, missed]
+
+
+def title(b: dict[str, Any], area: str) -> str:
+    return f"{area} 周工作看板 {b['week']}"
+
+
+def to_html(b: dict[str, Any], area: str) -> str:
+    return sheets.to_html(title(b, area), f"{b['since']} 至 {b['until']}", _sheets(b))
+
+
+def to_xlsx(b: dict[str, Any], area: str) -> bytes:
+    return sheets.to_xlsx(title(b, area), _sheets(b))

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response, status
 
+from app.areas.service import get_area
 from app.auth.policy import (
     RULES,
     CheckpointManager,
@@ -50,6 +51,8 @@ from app.patrols.schemas import (
 )
 from app.responses import FastJSON
 from app.schemas import SHANGHAI, IdPath, IdQuery, LocalDate, Page, TimeQuery
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 router = APIRouter(prefix="/api/v1", tags=["field work"], route_class=ApiRoute)
 
@@ -300,9 +303,18 @@ async def missed_checkins(
 
 @router.get(
     "/areas/{area_id}/weekly-board",
-    response_model=WeeklyBoardOut,
     summary="The community's weekly board (周工作看板): patrol hours per worker against the "
-    "standard, coverage per grid, missed check-ins, open tasks (default: this week)",
+    "standard, coverage per grid, missed check-ins, open tasks (default: this week); as JSON, "
+    "printable HTML or XLSX",
+    response_class=Response,
+    responses={
+        200: {
+            "model": WeeklyBoardOut,
+            "content": {"application/json": {}, "text/html": {}, XLSX: {}},
+            "description": "The same figures as JSON, printable HTML or XLSX (a sheet each for "
+            "the workers, the grids' coverage and the missed check-ins)",
+        }
+    },
 )
 async def weekly_board(
     area_id: IdPath,
@@ -311,7 +323,8 @@ async def weekly_board(
     week: Annotated[
         str | None, Query(pattern=r"^\d{4}-W\d{2}$", description="ISO week, e.g. 2026-W49")
     ] = None,
-) -> Any:
+    format: Literal["json", "html", "xlsx"] = "json",
+) -> Response:
     bad = ApiError(
         "validation_error",
         detail="周次无效（如 2026-W49，2000 至 2100 年）",
@@ -327,7 +340,18 @@ async def weekly_board(
             raise bad from None
         if not 2000 <= monday.year <= 2100:
             raise bad
-    return await board.weekly(session, area_id, monday)
+    b = await board.weekly(session, area_id, monday)
+    if format == "json":
+        return FastJSON(WeeklyBoardOut.model_validate(b).model_dump(mode="json"))
+    area = (await get_area(session, area_id)).name
+    if format == "html":
+        return Response(board.to_html(b, area), media_type="text/html; charset=utf-8")
+    name = f"weekly-board-{area_id}-{b['week']}.xlsx"
+    return Response(
+        board.to_xlsx(b, area),
+        media_type=XLSX,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 @router.get("/visit-purposes", response_model=list[PurposeOut], summary="Visit purposes (走访目的)")
@@ -365,9 +389,6 @@ async def building_visits(
     building_id: IdPath, session: DbSession, who: FieldReader, lang: RequestLang
 ) -> Any:
     return [dict(r._mapping) for r in await visits.of_building(session, building_id, lang)]
-
-
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 _WORKLOG_RESPONSES: dict[int | str, dict[str, Any]] = {

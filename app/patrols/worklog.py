@@ -4,16 +4,13 @@ and XLSX (Chinese headers), so nobody types them again (基层减负)."""
 
 from __future__ import annotations
 
-import html
-import io
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from openpyxl import Workbook
-from openpyxl.styles import Font
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.patrols import sheets
 from app.schemas import SHANGHAI
 
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -165,40 +162,18 @@ def _title(log: dict[str, Any]) -> str:
     return f"{log['worker']} 工作日志 {when}"
 
 
+def _sheet(log: dict[str, Any]) -> sheets.Sheet:
+    return sheets.Sheet(
+        "工作日志",
+        [h for _, h in COLUMNS],
+        [[d[k] for k, _ in COLUMNS] for d in log["days"]],
+        ["合计", *[log["total"][k] for k, _ in COLUMNS[1:]]],
+    )
+
+
 def to_html(log: dict[str, Any]) -> str:
-    e = html.escape
-    head = "".join(f"<th>{e(h)}</th>" for _, h in COLUMNS)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{e(str(d[k]))}</td>" for k, _ in COLUMNS) + "</tr>"
-        for d in log["days"]
-    )
-    foot = "<tr><th>合计</th>" + "".join(
-        f"<th>{e(str(log['total'][k]))}</th>" for k, _ in COLUMNS[1:]
-    )
-    return (
-        '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
-        f"<title>{e(_title(log))}</title><style>body{{font-family:sans-serif}}"
-        "table{border-collapse:collapse}td,th{border:1px solid #999;padding:2px 8px;"
-        "text-align:right}@media print{button{display:none}}</style></head><body>"
-        f"<h1>{e(_title(log))}</h1><p>{e(log['first'])} 至 {e(log['last'])}</p>"
-        f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody><tfoot>{foot}</tr></tfoot>"
-        "</table></body></html>"
-    )
+    return sheets.to_html(_title(log), f"{log['first']} 至 {log['last']}", [_sheet(log)])
 
 
 def to_xlsx(log: dict[str, Any]) -> bytes:
-    wb = Workbook()
-    ws = wb.active
-    assert ws is not None
-    ws.title = "工作日志"
-    ws.append([_title(log)])
-    ws.append([h for _, h in COLUMNS])
-    for cell in ws[2]:
-        cell.font = Font(bold=True)
-    for d in log["days"]:
-        ws.append([d[k] for k, _ in COLUMNS])
-    ws.append(["合计", *[log["total"][k] for k, _ in COLUMNS[1:]]])
-    ws.freeze_panes = "A3"
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
+    return sheets.to_xlsx(_title(log), [_sheet(log)])

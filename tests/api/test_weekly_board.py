@@ -4,9 +4,11 @@ as the coverage and missed check-ins endpoints for the same week; scope and bad 
 
 from __future__ import annotations
 
+import io
 import math
 from datetime import datetime, time, timedelta
 
+from openpyxl import load_workbook
 from sqlalchemy import text
 
 from app.patrols.board import week_of
@@ -106,6 +108,32 @@ async def test_the_weekly_board_has_the_figures_of_the_week(anon, as_user, conn)
     )
     assert b["checkins"] == missed.json()
     assert b["open_tasks"] == sum(w["open_tasks"] for w in b["workers"])
+
+    # The same figures printable (HTML) and as a workbook (a sheet per section).
+    page = await anon.get(
+        f"/api/v1/areas/{community}/weekly-board",
+        params={"week": week, "format": "html"},
+        headers=as_user("community"),
+    )
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert f"周工作看板 {week}" in page.text and "网格覆盖" in page.text
+    assert me["worker"] in page.text and grid["name"] in page.text
+    x = await anon.get(
+        f"/api/v1/areas/{community}/weekly-board",
+        params={"week": week, "format": "xlsx"},
+        headers=as_user("community"),
+    )
+    assert x.status_code == 200, x.text
+    assert f"weekly-board-{community}-{week}.xlsx" in x.headers["content-disposition"]
+    wb = load_workbook(io.BytesIO(x.content))
+    assert wb.sheetnames == ["网格员", "网格覆盖", "漏打卡"]
+    rows = list(wb["网格员"].iter_rows(min_row=3, values_only=True))
+    mine = [r for r in rows if r[0] == me["worker"]]
+    assert mine and mine[0][1] == me["hours"] and mine[0][5] == me["open_tasks"]
+    assert rows[-1][0] == "合计" and rows[-1][5] == b["open_tasks"]
+    cov_rows = {r[1]: r for r in wb["网格覆盖"].iter_rows(min_row=3, values_only=True)}
+    assert cov_rows[grid["code"]][2:5] == (grid["cells"], grid["visited"], grid["share"])
+    assert len(list(wb["漏打卡"].iter_rows(min_row=3))) == len(b["checkins"]["missed"])
 
     # The street reads it; a grid worker does not; bad weeks are problem+json.
     st = await anon.get(f"/api/v1/areas/{community}/weekly-board", headers=as_user("street"))
