@@ -295,27 +295,6 @@ async def screen(
     return await create(session, int(row.grid_id), data, who, request)
 
 
-async def followup_queue(session: AsyncSession, who: Principal) -> list[dict[str, Any]]:
-    """The follow-up visits (回访) due in the caller's grids, earliest first."""
-    grids = sorted(who.grid_roots(RULES["disputes:work"]))
-    if not grids:
-        return []
-    rows = await session.execute(
-        text(
-            """
-            SELECT d.id AS dispute_id, d.case_id, d.grid_id, d.title, d.risk, f.n, f.due_at,
-                   f.due_at < now() AS overdue
-            FROM disputes d JOIN dispute_followups f
-              ON f.dispute_id = d.id AND f.district_id = d.district_id
-            WHERE d.grid_id = ANY(:grids) AND d.status = 'follow_up' AND f.done_at IS NULL
-            ORDER BY f.due_at, d.id, f.n LIMIT 500
-            """
-        ),
-        {"grids": grids},
-    )
-    return [dict(r._mapping) for r in rows]
-
-
 async def create(
     session: AsyncSession, grid_id: int, body: DisputeCreate, who: Principal, request: Any
 ) -> int:
