@@ -57,7 +57,9 @@ _OVERDUE = (
 )
 """A case is overdue while one of its departments is late to sign in or to hand in its work."""
 
-PII_ROLES = frozenset({"admin", "centre", "street", "community", "grid_leader", "grid_worker"})
+PII_ROLES = frozenset(
+    {"admin", "centre", "street", "community", "governance", "grid_leader", "grid_worker"}
+)
 """Roles that talk to residents and need their phone numbers unmasked (departments do not)."""
 
 
