@@ -28,7 +28,8 @@ class Manager:
     kind: str
     """The value of `cases.managed_by` (e.g. `dispute`)."""
     refuses: frozenset[str]
-    """Generic loop actions that would bypass the kind's lifecycle."""
+    """Generic actions that would bypass the kind's lifecycle: loop actions by name, and
+    `marked_duplicate` (closing the case as a copy of another)."""
     code: str
     """The problem's stable code (registered with the kind's error codes)."""
     name: tuple[str, str]
@@ -44,10 +45,6 @@ def register_manager(manager: Manager) -> None:
     """Called from above (`app.extensions`); idempotent, one manager per kind."""
     if _MANAGERS.setdefault(manager.kind, manager) != manager:
         raise ValueError(f"case kind {manager.kind!r} is already managed")
-
-
-def managers() -> dict[str, Manager]:
-    return dict(_MANAGERS)
 
 
 def refusal(action: str, managed_by: str | None) -> ApiError | None:
