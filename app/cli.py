@@ -443,13 +443,16 @@ def main(argv: list[str] | None = None) -> None:
             "grid_worker",
             "grid_leader",
             "community",
+            "governance",
             "street",
             "department",
             "centre",
             "admin",
         ],
     )
-    cu.add_argument("--area", type=int, help="area id (community, street, centre posts)")
+    cu.add_argument(
+        "--area", type=int, help="area id (community, governance, street, centre posts)"
+    )
     cu.add_argument("--department", type=int, help="department id (department posts)")
     cu.add_argument("--grid", type=int, action="append", help="grid id (repeatable)")
     cu.add_argument("--mobile")

@@ -11,9 +11,10 @@ from app.auth import policy
 from app.basedata import checks as basedata_checks
 from app.basedata import retention as basedata_retention
 from app.cases import detail as case_detail
-from app.cases import photos
+from app.cases import managed, photos
 from app.community import clock as community_clock
 from app.community import service as community_service
+from app.disputes import retention as disputes_retention
 from app.disputes import service as disputes_service
 from app.duty import service as duty_service
 from app.grids import service as grids_service
@@ -56,6 +57,7 @@ def register() -> None:
     scheduler.register_job("worker_tasks", worker_tasks_clock.tick)
     scheduler.register_job("basedata", basedata_retention.tick)
     scheduler.register_job("disputes", disputes_service.tick)
-    basedata_retention.register_forgetter("disputes", disputes_service.forget_person)
+    basedata_retention.register_forgetter("disputes", disputes_retention.forget_person)
+    managed.register_manager(disputes_service.MANAGER)
     case_detail.register_loop(loop_service.allowed_for, deadlines.calendar)
     grids_service.on_boundary_change(coverage.rebuild_cells)

@@ -81,6 +81,7 @@ ROLE_LABELS: dict[str, tuple[str, str]] = {
     "grid_worker": ("网格员", "grid worker"),
     "grid_leader": ("网格长", "grid leader"),
     "community": ("社区工作人员", "community staff"),
+    "governance": ("综治专干", "comprehensive-governance officer"),
     "street": ("街道工作人员", "street office staff"),
     "department": ("职能部门", "department"),
     "centre": ("区综治中心", "district governance centre"),

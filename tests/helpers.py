@@ -43,6 +43,7 @@ DEMO_USERS = (
     "centre",
     "street",
     "community",
+    "governance",
     "leader",
     "worker",
     "worker2",

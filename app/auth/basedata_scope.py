@@ -5,12 +5,12 @@ A caller reaches a resident through a post that covers it (the policy's scoped `
 grid workers and leaders their grids, area staff their areas, a department only the persons named
 by a case dispatched to it). What the caller then sees:
 
-| field | admin, community, street, grid staff, department | centre |
+| field | admin, community, governance, street, grid staff, department | centre |
 |---|---|---|
 | name | clear | masked (张**), clear once revealed |
 | identity number, phone | masked, clear once revealed (a purpose, audited) | the same |
 | ordinary tags | yes | yes |
-| sensitive tags (社区矫正, 精神障碍…) | only with `basedata:sensitive` (admin, community) | no |
+| sensitive tags (社区矫正, 精神障碍…) | only with `basedata:sensitive`: their own role, the 综治专干 (governance), and admin | no |
 
 A reveal names its fields and a purpose; it is audited (`pii_viewed`) like the other reveals.
 Lists never reveal. Nothing of this leaves through tiles, OGC, Open311, webhooks or exports."""
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from app.auth.policy import Principal
 
 NAMES_CLEAR = frozenset(
-    {"admin", "community", "street", "grid_worker", "grid_leader", "department"}
+    {"admin", "community", "governance", "street", "grid_worker", "grid_leader", "department"}
 )
 """Roles that see names in clear (the centre sees figures, not names, unless revealed)."""
 REVEALABLE = ("name", "id_number", "phone")

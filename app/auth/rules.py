@@ -6,8 +6,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 ALL_ROLES = frozenset(
-    {"grid_worker", "grid_leader", "community", "street", "department", "centre", "admin"}
+    {
+        "grid_worker",
+        "grid_leader",
+        "community",
+        "governance",
+        "street",
+        "department",
+        "centre",
+        "admin",
+    }
 )
+GOVERNANCE = "governance"
+"""综治专干, the comprehensive-governance officer of a community or street (an area post): the
+role that holds the sensitive tags (社区矫正, 精神障碍…) of the base data, and a mediator of
+disputes. Not area staff: it does not triage cases or keep the community's other registers."""
 AREA_STAFF = frozenset({"admin", "centre", "street", "community"})
 CASE_STAFF = AREA_STAFF | {"grid_worker", "grid_leader"}
 
@@ -211,21 +224,22 @@ RULES: dict[str, Rule] = {
         description="publish a new version of a district's admission list",
     ),
     "basedata:read": Rule(
-        CASE_STAFF | {"department"},
+        CASE_STAFF | {"department", GOVERNANCE},
         scoped=True,
         description="the base data (人、地、事、物、组织) of one's grids or areas, masked; a department "
         "only the persons a case dispatched to it names; reveal a field with a purpose (audited)",
     ),
     "basedata:write": Rule(
-        frozenset({"admin", "community", "grid_worker", "grid_leader"}),
+        frozenset({"admin", "community", GOVERNANCE, "grid_worker", "grid_leader"}),
         scoped=True,
         description="keep the base data of one's grids: houses, households, residents, "
         "organisations, moves, imports; name a household or person in a case",
     ),
     "basedata:sensitive": Rule(
-        frozenset({"admin", "community"}),
+        frozenset({"admin", GOVERNANCE}),
         scoped=True,
-        description="see and set sensitive tags (社区矫正, 精神障碍…) of residents in one's areas",
+        description="see and set sensitive tags (社区矫正, 精神障碍…) of residents in one's areas: "
+        "their own role, the comprehensive-governance officer (综治专干)",
     ),
     "basedata:erase": Rule(
         frozenset({"admin", "community"}),
@@ -238,13 +252,13 @@ RULES: dict[str, Rule] = {
         description="keep a district's catalogue of care and attention tags",
     ),
     "disputes:read": Rule(
-        CASE_STAFF,
+        CASE_STAFF | {GOVERNANCE},
         scoped=True,
         description="disputes (矛盾纠纷) of one's grids or areas, their figures; party names "
         "masked for the centre",
     ),
     "disputes:work": Rule(
-        frozenset({"admin", "community", "grid_worker", "grid_leader"}),
+        frozenset({"admin", "community", GOVERNANCE, "grid_worker", "grid_leader"}),
         scoped=True,
         description="screen, mediate, refer, follow up and close disputes in one's grids",
     ),

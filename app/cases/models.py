@@ -115,6 +115,9 @@ class Case(Base):
     reopen_count: Mapped[int] = mapped_column(Integer, server_default="0")
     satisfaction: Mapped[str | None] = mapped_column(String(20))
     on_spot: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    managed_by: Mapped[str | None] = mapped_column(String(16))
+    """The case kind above the loop that carries its own lifecycle on this case (`dispute`), or
+    None: the loop's generic actions that would bypass it are refused (`app.cases.managed`)."""
     version: Mapped[int] = mapped_column(Integer, server_default="1")
     change_seq: Mapped[int] = mapped_column(
         BigInteger, server_default=text("sync_number()"), onupdate=text("sync_number()")

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.auth import scope
 from app.auth.policy import RULES, Principal
+from app.cases import managed
 from app.errors import ApiError, not_found
 from app.events.outbox import catch_up
 from app.geometry import CRS, point_out
@@ -56,7 +57,9 @@ _OVERDUE = (
 )
 """A case is overdue while one of its departments is late to sign in or to hand in its work."""
 
-PII_ROLES = frozenset({"admin", "centre", "street", "community", "grid_leader", "grid_worker"})
+PII_ROLES = frozenset(
+    {"admin", "centre", "street", "community", "governance", "grid_leader", "grid_worker"}
+)
 """Roles that talk to residents and need their phone numbers unmasked (departments do not)."""
 
 
@@ -385,7 +388,7 @@ async def add_event(
 
 
 _LOCK_FOR_MERGE = text(
-    "SELECT id, status, category_code, duplicate_of, district_id FROM cases "
+    "SELECT id, status, category_code, duplicate_of, district_id, managed_by FROM cases "
     "WHERE id = :id AND district_id = :d FOR UPDATE"
 )
 
@@ -427,6 +430,9 @@ async def mark_duplicate(
             detail="该事件已结案，不能再标记为重复件",
             detail_en="The case is already closed",
         )
+    kept = managed.refusal("marked_duplicate", copy.managed_by)
+    if kept is not None:  # closing it as a copy would bypass its kind's lifecycle
+        raise kept
     if original.district_id != copy.district_id:
         # A district's cases stay in the district (the distribution key, migration 0014).
         raise ApiError(

@@ -63,6 +63,7 @@ ACCOUNTS: tuple[DemoAccount, ...] = (
     DemoAccount("centre", "区综治中心值班员", "centre", DISTRICT, "指挥调度员"),
     DemoAccount("street", "江边街道网格办", "street", STREET, "网格办主任"),
     DemoAccount("community", "立新社区书记", "community", COMMUNITY, "社区党委书记"),
+    DemoAccount("governance", "立新社区综治专干", "governance", COMMUNITY, "综治专干"),
     DemoAccount("leader", "立新社区网格长", "grid_leader", f"grids:{COMMUNITY}:0", "网格长"),
     DemoAccount("worker", "立新社区网格员", "grid_worker", f"grids:{COMMUNITY}:2", "专职网格员"),
     DemoAccount(

@@ -13,7 +13,7 @@ from app.auth.basedata_scope import mask_name, person_view
 from app.auth.policy import DisputeReader, DisputeWorker, Principal, area_or_404
 from app.auth.scope import object_chain
 from app.db import DbSession
-from app.disputes import service
+from app.disputes import followups, service
 from app.disputes.schemas import (
     DisputeCreate,
     DisputeFigures,
@@ -136,10 +136,13 @@ async def screen_on_patrol(
 @router.get(
     "/me/dispute-followups",
     response_model=FollowUpQueue,
-    summary="The follow-up visits (回访) due in one's grids, earliest first",
+    summary="The follow-up visits (回访) one answers for, earliest first",
+    description="Grid staff: their grids' disputes; the community's mediators: the community's; "
+    "the street and the centre: the disputes of their areas escalated to the centre or referred "
+    "to a joint review (会商研判). Each item says why (`reason`).",
 )
-async def followup_queue(session: DbSession, who: DisputeWorker) -> Any:
-    return {"items": await service.followup_queue(session, who)}
+async def followup_queue(session: DbSession, who: DisputeReader) -> Any:
+    return {"items": await followups.queue(session, who)}
 
 
 @router.get("/grids/{grid_id}/disputes", response_model=DisputePage, summary="A grid's disputes")

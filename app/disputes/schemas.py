@@ -120,6 +120,12 @@ class FollowUpDue(ResponseModel):
     n: int
     due_at: LocalTime
     overdue: bool = Field(description="Due before now")
+    escalated_to: str | None = Field(description="'centre' once escalated")
+    meeting_id: int | None = Field(description="The joint review meeting it was referred to")
+    reason: Literal["mediation", "went_up"] = Field(
+        description="Why the caller sees it: `mediation` (their grids or community), `went_up` "
+        "(escalated or referred: the street and the centre)"
+    )
 
 
 class FollowUpQueue(ResponseModel):

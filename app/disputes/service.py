@@ -34,7 +34,7 @@ from app.auth.policy import RULES, Principal
 from app.auth.scope import covers, object_chain
 from app.basedata import links
 from app.basedata.schemas import CasePersonIn
-from app.cases import intake
+from app.cases import intake, managed
 from app.cases.schemas import CaseCreate, LocationIn
 from app.db import raw_of
 from app.disputes.models import Dispute, FollowUp, Party, Session
@@ -86,7 +86,26 @@ ERROR_CODES: dict[str, tuple[int, str, str]] = {
         "调解成功须填写协议内容和签字人",
         "An agreement needs its text and signers",
     ),
+    "dispute_case_action": (
+        409,
+        "矛盾纠纷事件须按调解、回访流程办理，不能直接执行该操作",
+        "A dispute's case follows the dispute's lifecycle; this action is not allowed",
+    ),
 }
+MANAGER = managed.Manager(
+    kind="dispute",
+    refuses=frozenset({"on_spot", "reject", "evaluate", "reopen", "marked_duplicate"}),
+    code="dispute_case_action",
+    name=("矛盾纠纷", "dispute"),
+    instead=(
+        "经调解、会商研判、回访，回访巩固后在纠纷中结案",
+        "mediate, refer and follow it up, and close the dispute once the follow-ups hold",
+    ),
+)
+"""The generic actions a dispute's case refuses (registered in `app.extensions`): handled on the
+spot (no mediation), rejected, evaluated or marked a duplicate (closed without the follow-ups),
+reopened (a closed dispute; a new conflict of the same parties is a new, repeat dispute). Whistle and
+dispatch stay: the referral to departments (协调联动) is the loop's."""
 
 _GRID = text(
     "SELECT g.id, g.community_id, s.parent_id AS district_id FROM grids g "
@@ -168,6 +187,7 @@ async def _open_case(
     channel = "hotline" if d.source == "hotline" else "app"
     async with raw_of(await session.connection()) as raw:
         case, _ = await intake.insert_case(raw, data, who.user_id, channel)
+    await managed.mark(session, case, MANAGER.kind)
     return int(case.id)
 
 
@@ -274,27 +294,6 @@ async def screen(
         client_id=body.client_id,
     )
     return await create(session, int(row.grid_id), data, who, request)
-
-
-async def followup_queue(session: AsyncSession, who: Principal) -> list[dict[str, Any]]:
-    """The follow-up visits (回访) due in the caller's grids, earliest first."""
-    grids = sorted(who.grid_roots(RULES["disputes:work"]))
-    if not grids:
-        return []
-    rows = await session.execute(
-        text(
-            """
-            SELECT d.id AS dispute_id, d.case_id, d.grid_id, d.title, d.risk, f.n, f.due_at,
-                   f.due_at < now() AS overdue
-            FROM disputes d JOIN dispute_followups f
-              ON f.dispute_id = d.id AND f.district_id = d.district_id
-            WHERE d.grid_id = ANY(:grids) AND d.status = 'follow_up' AND f.done_at IS NULL
-            ORDER BY f.due_at, d.id, f.n LIMIT 500
-            """
-        ),
-        {"grids": grids},
-    )
-    return [dict(r._mapping) for r in rows]
 
 
 async def create(
@@ -555,56 +554,6 @@ async def figures(session: AsyncSession, area_id: int) -> dict[str, Any]:
     row = dict((await session.execute(_FIGURES, {"area": area_id})).one()._mapping)
     row["success_rate"] = round(row["closed"] / row["mediated"], 4) if row["mediated"] else None
     return {"area_id": area_id, **row}
-
-
-_NAMED = (
-    "WITH p AS (SELECT dispute_id, name FROM dispute_parties WHERE district_id = :d "
-    "AND resident_id = :r AND name <> :n AND length(name) >= 2) "
-)
-_SCRUB = tuple(
-    text(
-        _NAMED + f"UPDATE {table} t SET {sets} FROM p "
-        f"WHERE t.district_id = :d AND t.{key} = p.dispute_id"
-    )
-    for table, key, sets in (
-        ("disputes", "id", "agreement = replace(t.agreement, p.name, :n)"),
-        (
-            "dispute_sessions",
-            "dispute_id",
-            "agreement = replace(t.agreement, p.name, :n), "
-            "signed_by = left(replace(t.signed_by, p.name, :n), 200), "
-            "note = replace(t.note, p.name, :n)",
-        ),
-        ("dispute_followups", "dispute_id", "note = replace(t.note, p.name, :n)"),
-    )
-)
-"""A forgotten party's name out of the free text of the disputes it is named in (one statement a
-table, in the person's district)."""
-
-
-async def forget_person(
-    session: AsyncSession, district_id: int, resident_id: int, how: str
-) -> None:
-    """Retention's forgetter (registered in `app.extensions`): a party's copied name goes when
-    the person is reduced to figures (the id stays, so repeat parties still count) and, with the
-    link, when the person is erased. The name also goes from the free text of the disputes the
-    person is a party to (agreements, signers, session and follow-up notes), before the party's
-    own copy is replaced."""
-    for sql in _SCRUB:
-        await session.execute(sql, {"n": REMOVED_NAME, "d": district_id, "r": resident_id})
-    await session.execute(
-        text(
-            "UPDATE dispute_parties SET name = :n, "
-            "resident_id = CASE WHEN :erase THEN NULL ELSE resident_id END "
-            "WHERE district_id = :d AND resident_id = :r"
-        ),
-        {
-            "n": REMOVED_NAME,
-            "erase": how == "erase",
-            "d": district_id,
-            "r": resident_id,
-        },
-    )
 
 
 async def tick(session: AsyncSession, now: datetime) -> dict[str, Any]:

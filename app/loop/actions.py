@@ -7,8 +7,10 @@ offer answers 403 (role), 404 (scope) or 409 (state), as `perform` would.
 
 The rule, in order: a post whose role the action's permission allows; a post of that role whose
 scope covers the case (the policy's `covers`, as the route dependency checks it); the case's
-status among the action's `from_states`; then the action's own guard on the case's assignments
-(e.g. sign in only an assignment of yours that is still `dispatched`).
+status among the action's `from_states`; then the case kind's manager (`app.cases.managed`: a
+dispute's case refuses the generic actions that would bypass the dispute's lifecycle); then the
+action's own guard on the case's assignments (e.g. sign in only an assignment of yours that is
+still `dispatched`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from app.auth import scope
 from app.auth.policy import RULES, Principal
 from app.auth.scope import covers
+from app.cases import managed
 from app.errors import ApiError
 from app.i18n import ACTION_LABELS, STATUS_LABELS, label
 from app.loop.registry import Registry
@@ -46,6 +49,9 @@ class CaseView:
     verifier_id: int | None = None
     """The worker a running verification task names (the grid's worker on duty when the case
     came to `feedback`, `app.worker_tasks.clock`), or None: any worker of the grid may verify."""
+    managed_by: str | None = None
+    """The case kind above the loop that carries its lifecycle on this case (`cases.managed_by`,
+    e.g. a dispute), whose registered `app.cases.managed.Manager` refuses some generic actions."""
 
     @property
     def departments(self) -> list[int]:
@@ -140,6 +146,9 @@ def refusal(spec: Action, view: CaseView, who: Principal, now: datetime) -> ApiE
             f"不能{label(ACTION_LABELS, spec.name, 'zh')}",
             detail_en=f"The case is {view.status}; {spec.name} is not allowed",
         )
+    kept = managed.refusal(spec.name, view.managed_by)
+    if kept is not None:
+        return kept
     why = spec.guard(view, who, now) if spec.guard else None
     if why is not None:
         return ApiError("action_not_allowed", detail=why[0], detail_en=why[1])
@@ -153,7 +162,7 @@ def allowed_actions(view: CaseView, who: Principal, now: datetime) -> list[str]:
 
 _VIEWS = """
     SELECT now() AS now, c.id, c.status, c.closed_at, c.duplicate_of, c.grid_id,
-           c.reporter_id AS owner_id,
+           c.reporter_id AS owner_id, c.managed_by,
            array_remove(ARRAY[a1.id, a2.id, a3.id, a4.id], NULL) AS chain,
            vt.worker_id AS verifier_id
     FROM cases c
@@ -217,6 +226,7 @@ async def _views_at(
             chain=tuple(r.chain or ()),
             assignments=tuple(by_case.get(r.id, ())),
             verifier_id=r.verifier_id,
+            managed_by=r.managed_by,
         )
         for r in rows
     }

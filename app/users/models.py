@@ -20,7 +20,16 @@ from app.db import Base
 
 __all__ = ["ROLES", "WORKER_TYPES", "Post", "PostGrid", "User"]
 
-ROLES = ("grid_worker", "grid_leader", "community", "street", "department", "centre", "admin")
+ROLES = (
+    "grid_worker",
+    "grid_leader",
+    "community",
+    "governance",
+    "street",
+    "department",
+    "centre",
+    "admin",
+)
 WORKER_TYPES = ("full_time", "part_time", "party_member")
 
 
@@ -30,8 +39,8 @@ class Post(Base):
     __tablename__ = "posts"
     __table_args__ = (
         CheckConstraint(
-            "role IN ('grid_worker', 'grid_leader', 'community', 'street', 'department', "
-            "'centre', 'admin')",
+            "role IN ('grid_worker', 'grid_leader', 'community', 'governance', 'street', "
+            "'department', 'centre', 'admin')",
             name="role",
         ),
         CheckConstraint(
@@ -39,7 +48,8 @@ class Post(Base):
             name="worker_type",
         ),
         CheckConstraint(
-            "(role IN ('community', 'street', 'centre')) = (area_id IS NOT NULL)", name="area_scope"
+            "(role IN ('community', 'governance', 'street', 'centre')) = (area_id IS NOT NULL)",
+            name="area_scope",
         ),
         CheckConstraint("(role = 'department') = (department_id IS NOT NULL)", name="dept_scope"),
         CheckConstraint("ends_on IS NULL OR ends_on >= starts_on", name="period"),

@@ -7,7 +7,16 @@ from pydantic import Field
 
 from app.schemas import LocalTime, RequestModel, ResponseModel
 
-Role = Literal["grid_worker", "grid_leader", "community", "street", "department", "centre", "admin"]
+Role = Literal[
+    "grid_worker",
+    "grid_leader",
+    "community",
+    "governance",
+    "street",
+    "department",
+    "centre",
+    "admin",
+]
 WorkerType = Literal["full_time", "part_time", "party_member"]
 USERNAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,63}$"
 MOBILE = r"^1[3-9][0-9]{9}$"

@@ -24,6 +24,7 @@ from app.users.schemas import PostIn, UserCreate, UserUpdate
 
 AREA_LEVEL_OF_ROLE = {
     "community": ("community",),
+    "governance": ("community", "street"),
     "street": ("street",),
     "centre": ("district", "city"),
 }

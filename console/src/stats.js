@@ -11,7 +11,8 @@ const SHOWN = {
 };
 const UNIT_OF_ROLE = [
   ['admin', 'district'], ['centre', 'district'], ['street', 'street'], ['community', 'community'],
-  ['grid_leader', 'community'], ['grid_worker', 'worker'], ['department', 'department'],
+  ['governance', 'community'], ['grid_leader', 'community'], ['grid_worker', 'worker'],
+  ['department', 'department'],
 ];
 
 const pct = (n, d) => (d ? `${((100 * n) / d).toFixed(1)}%` : '—');

@@ -24,7 +24,8 @@ EXPECTED: dict[str, tuple[bool, bool] | None] = {
     "admin": (True, True),
     "centre": (False, False),
     "street": (True, False),
-    "community": (True, True),
+    "community": (True, False),  # sensitive tags have their own role
+    "governance": (True, True),
     "leader": (True, False),
     "worker": (True, False),
     "worker2": None,
@@ -36,6 +37,7 @@ DISPUTE: dict[str, bool | str | None] = {
     "centre": False,
     "street": True,
     "community": True,
+    "governance": True,
     "leader": True,
     "worker": True,
     "worker2": None,
@@ -49,7 +51,7 @@ async def _setup(anon: Any, as_user: Any, conn: Any) -> tuple[int, int]:
     r = await anon.post(
         f"/api/v1/households/{hh}/residents",
         json={"name": NAME, "id_number": IDN, "phone": PHONE, "tags": ["disabled", "mental"]},
-        headers=as_user("community"),
+        headers=as_user("governance"),
     )
     assert r.status_code == 201, r.text
     g = await grid_id(conn)

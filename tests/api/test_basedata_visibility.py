@@ -24,7 +24,8 @@ EXPECTED: dict[str, tuple[bool, bool, bool] | None] = {
     "admin": (True, True, True),
     "centre": (True, False, False),
     "street": (True, True, False),
-    "community": (True, True, True),
+    "community": (True, True, False),  # sensitive tags have their own role
+    "governance": (True, True, True),  # 综治专干 of 立新社区: basedata:sensitive
     "leader": (True, True, False),
     "worker": (True, True, False),
     "worker2": None,
@@ -43,7 +44,7 @@ async def _person(anon: Any, as_user: Any, conn: Any) -> tuple[int, int]:
             "phone": PHONE,
             "tags": ["elderly_alone", "corrections"],
         },
-        headers=as_user("community"),  # the sensitive tag needs basedata:sensitive
+        headers=as_user("governance"),  # the sensitive tag needs basedata:sensitive
     )
     assert r.status_code == 201, r.text
     return int(r.json()["id"]), hh
@@ -157,11 +158,20 @@ async def test_sensitive_tag_filter_and_figures(anon, as_user, conn) -> None:
         403,
         "sensitive_tag_forbidden",
     )
-    got = (
+    problem(
         await anon.get(
             f"/api/v1/grids/{g}/residents",
             params={"tag": "corrections"},
             headers=as_user("community"),
+        ),
+        403,
+        "sensitive_tag_forbidden",
+    )
+    got = (
+        await anon.get(
+            f"/api/v1/grids/{g}/residents",
+            params={"tag": "corrections"},
+            headers=as_user("governance"),
         )
     ).json()
     assert [x["id"] for x in got["items"]] == [rid]
@@ -172,14 +182,25 @@ async def test_sensitive_tag_filter_and_figures(anon, as_user, conn) -> None:
     community = (
         await anon.get(f"/api/v1/grids/{g}/basedata/figures", headers=as_user("community"))
     ).json()
-    assert community["by_tag"] == {"elderly_alone": 1, "corrections": 1}
+    assert community["by_tag"] == {"elderly_alone": 1}
+    governance = (
+        await anon.get(f"/api/v1/grids/{g}/basedata/figures", headers=as_user("governance"))
+    ).json()
+    assert governance["by_tag"] == {"elderly_alone": 1, "corrections": 1}
     # a worker editing tags keeps the sensitive one it cannot see
     r = await anon.patch(
         f"/api/v1/residents/{rid}", json={"tags": ["disabled"]}, headers=as_user("worker")
     )
     assert r.json()["tags"] == ["disabled"], r.text
-    full = (await anon.get(f"/api/v1/residents/{rid}", headers=as_user("community"))).json()
+    full = (await anon.get(f"/api/v1/residents/{rid}", headers=as_user("governance"))).json()
     assert sorted(full["tags"]) == ["corrections", "disabled"]
+    # so does the community's secretary, who has not the role
+    r = await anon.patch(
+        f"/api/v1/residents/{rid}", json={"tags": ["elderly_alone"]}, headers=as_user("community")
+    )
+    assert r.json()["tags"] == ["elderly_alone"], r.text
+    full = (await anon.get(f"/api/v1/residents/{rid}", headers=as_user("governance"))).json()
+    assert sorted(full["tags"]) == ["corrections", "elderly_alone"]
 
 
 async def test_clear_values_never_logged_nor_in_answers(anon, as_user, conn, caplog) -> None:
@@ -205,3 +226,54 @@ async def test_clear_values_never_logged_nor_in_answers(anon, as_user, conn, cap
         assert IDN not in text_ and PHONE not in text_
     history = (await conn.execute(text("SELECT fields::text FROM basedata_changes"))).scalars()
     assert not any(IDN in f or PHONE in f for f in history)
+
+
+async def test_the_governance_role_is_an_area_post(anon, as_user, conn) -> None:
+    """综治专干 (role `governance`) is posted on a community or a street, never on grids; such a
+    post on another community sees none of this community's sensitive tags."""
+    rid, _ = await _person(anon, as_user, conn)
+    admin = as_user("admin")
+    areas = dict(
+        (
+            await conn.execute(
+                text(
+                    "SELECT level, min(id) FROM areas WHERE level IN ('street', 'district') "
+                    "GROUP BY level"
+                )
+            )
+        ).all()
+    )
+    other = (
+        await conn.execute(
+            text(
+                "SELECT a.id FROM areas a WHERE a.level = 'community' AND a.id <> ("
+                "SELECT community_id FROM grids WHERE code = '360602001001001') ORDER BY a.id LIMIT 1"
+            )
+        )
+    ).scalar_one()
+
+    async def create(username: str, post: dict[str, Any]) -> Any:
+        return await anon.post(
+            "/api/v1/users",
+            json={
+                "username": username,
+                "display_name": "测试综治专干",
+                "password": "Governance-2026x",
+                "posts": [{"role": "governance", **post}],
+            },
+            headers=admin,
+        )
+
+    problem(await create("gov_district", {"area_id": areas["district"]}), 422, "validation_error")
+    problem(await create("gov_grids", {"grid_ids": [await grid_id(conn)]}), 422, "validation_error")
+    assert (await create("gov_street", {"area_id": areas["street"]})).status_code == 201
+    r = await create("gov_other", {"area_id": other})
+    assert r.status_code == 201, r.text
+    tok = await anon.post(
+        "/api/v1/auth/token", data={"username": "gov_other", "password": "Governance-2026x"}
+    )
+    assert tok.status_code == 200, tok.text
+    h = {"Authorization": f"Bearer {tok.json()['access_token']}"}
+    problem(await anon.get(f"/api/v1/residents/{rid}", headers=h), 404, "not_found")
+    mine = (await anon.get(f"/api/v1/residents/{rid}", headers=as_user("governance"))).json()
+    assert "corrections" in mine["tags"]

@@ -255,8 +255,11 @@ async def test_follow_up_queue_of_a_worker(anon, as_user, conn) -> None:
     )
     q = (await anon.get("/api/v1/me/dispute-followups", headers=h)).json()["items"]
     assert [i["n"] for i in q if i["dispute_id"] == d["id"]] == [2]
+    # a dispute that did not go up is not the centre's (tests/api/test_dispute_followups.py)
+    centre = (await anon.get("/api/v1/me/dispute-followups", headers=as_user("centre"))).json()
+    assert all(i["dispute_id"] != d["id"] for i in centre["items"])
     problem(
-        await anon.get("/api/v1/me/dispute-followups", headers=as_user("centre")), 403, "forbidden"
+        await anon.get("/api/v1/me/dispute-followups", headers=as_user("dept")), 403, "forbidden"
     )
 
 

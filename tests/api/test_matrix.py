@@ -17,7 +17,17 @@ from sqlalchemy import text
 from app.http import api_routes
 from app.main import app
 
-ALL = {"admin", "centre", "street", "community", "leader", "worker", "worker2", "dept"}
+ALL = {
+    "admin",
+    "centre",
+    "street",
+    "community",
+    "governance",
+    "leader",
+    "worker",
+    "worker2",
+    "dept",
+}
 AREA_STAFF = {"admin", "centre", "street", "community"}
 CASE_STAFF = AREA_STAFF | {"leader", "worker", "worker2"}
 EXPECTED_ROLES: dict[str, set[str] | str | None] = {
@@ -73,13 +83,13 @@ EXPECTED_ROLES: dict[str, set[str] | str | None] = {
     "tasks:approve": {"admin", "street"},
     "admission:read": ALL,
     "admission:manage": {"admin", "centre"},
-    "basedata:read": CASE_STAFF | {"dept"},
-    "basedata:write": {"admin", "community", "worker", "worker2", "leader"},
-    "basedata:sensitive": {"admin", "community"},
+    "basedata:read": CASE_STAFF | {"dept", "governance"},
+    "basedata:write": {"admin", "community", "governance", "worker", "worker2", "leader"},
+    "basedata:sensitive": {"admin", "governance"},
     "basedata:erase": {"admin", "community"},
     "basedata:catalogue": {"admin", "centre"},
-    "disputes:read": CASE_STAFF,
-    "disputes:work": {"admin", "community", "worker", "worker2", "leader"},
+    "disputes:read": CASE_STAFF | {"governance"},
+    "disputes:work": {"admin", "community", "governance", "worker", "worker2", "leader"},
 }
 SCOPED = {
     "registry:report",
@@ -125,6 +135,7 @@ IN_SCOPE = {
     "centre": {"in"},
     "street": {"in"},
     "community": {"in"},
+    "governance": {"in"},
     "leader": {"in"},
     "worker": {"in"},
     "worker2": set(),
