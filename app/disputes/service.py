@@ -591,13 +591,19 @@ async def forget_person(
     )
 
 
+_DISTRICTS = text("SELECT id FROM areas WHERE level = 'district' ORDER BY id")
+
+
 async def tick(session: AsyncSession, now: datetime) -> dict[str, Any]:
-    """The clock: disputes past their mediation deadline go to the centre."""
-    gone = list(
-        (
+    """The clock: disputes past their mediation deadline go to the centre. District by
+    district: `SKIP LOCKED` works within one shard (Citus refuses it across shards)."""
+    gone: list[Dispute] = []
+    for district in (await session.execute(_DISTRICTS)).scalars().all():
+        gone += (
             await session.execute(
                 select(Dispute)
                 .where(
+                    Dispute.district_id == district,
                     Dispute.status.in_(("screened", "mediating")),
                     Dispute.due_at < now,
                     Dispute.escalated_at.is_(None),
@@ -607,7 +613,6 @@ async def tick(session: AsyncSession, now: datetime) -> dict[str, Any]:
                 .with_for_update(skip_locked=True)
             )
         ).scalars()
-    )
     for d in gone:
         d.escalated_to, d.escalated_at = "centre", now
         await step(session, d, "dispute_escalated", None, None, detail={"overdue": True})
