@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
 from app.auth.policy import RULES, Principal
-from app.auth.scope import covers, object_chain
+from app.auth.scope import below_cte, covers, object_chain
 from app.basedata import links
 from app.basedata.schemas import CasePersonIn
 from app.cases import intake
@@ -513,8 +513,9 @@ async def list_grid(session: AsyncSession, grid_id: int) -> list[Dispute]:
 
 _FIGURES = text(
     """
-    WITH RECURSIVE below AS (SELECT id FROM areas WHERE id = :area
-        UNION ALL SELECT a.id FROM areas a JOIN below ON a.parent_id = below.id),
+    WITH """
+    + below_cte()
+    + """,
     d AS (SELECT * FROM disputes WHERE community_id IN (SELECT id FROM below)),
     p AS (SELECT resident_id, count(DISTINCT dispute_id) AS n FROM dispute_parties
           WHERE dispute_id IN (SELECT id FROM d) AND resident_id IS NOT NULL GROUP BY 1)

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.scope import below_cte
 from app.config import get_settings
 from app.patrols import checkins, coverage
 from app.patrols.service import place_of_grid
@@ -19,10 +20,9 @@ from app.schemas import SHANGHAI
 
 _GRIDS = text(
     """
-    WITH RECURSIVE below(id) AS (
-        SELECT id FROM areas WHERE id = :area
-        UNION ALL SELECT a.id FROM areas a JOIN below ON a.parent_id = below.id
-    )
+    WITH """
+    + below_cte()
+    + """
     SELECT g.id, g.code, g.name FROM grids g
     WHERE g.community_id IN (SELECT id FROM below) AND g.deleted_at IS NULL
     ORDER BY g.code
