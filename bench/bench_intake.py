@@ -465,6 +465,7 @@ async def bench_intake(
         env["WANGGE_DB_POOL_SIZE"] = str(args.pool_size)
         env["WANGGE_DB_HOT_POOL_SIZE"] = str(args.pool_size)
     pids = await postmasters(conn, await conn.fetchval("SELECT current_user"))
+    last_before = int(await conn.fetchval("SELECT coalesce(max(id), 0) FROM cases"))
     proc, port = start_server(url, log_path, env=env)
     client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30, trust_env=False)
     conns: list[HttpConn] = []
@@ -550,13 +551,16 @@ async def bench_intake(
         await client.aclose()
         stop_server(proc)
 
+    # Only what the run made: the demo's disputes come with cases of their own (migration 0033).
     counts = await conn.fetchrow(
-        "SELECT (SELECT count(*) FROM cases) AS cases,"
-        " (SELECT count(*) FROM case_events WHERE action = 'reported') AS reported_events,"
+        "SELECT (SELECT count(*) FROM cases WHERE id > $1) AS cases,"
+        " (SELECT count(*) FROM case_events WHERE action = 'reported' AND case_id > $1)"
+        " AS reported_events,"
         " (SELECT count(*) FROM idempotency_keys WHERE state = 'done') AS keys_done,"
         " (SELECT count(*) FROM idempotency_keys WHERE state <> 'done') AS keys_other,"
-        " (SELECT count(*) FROM cases WHERE unlocated) AS unlocated,"
-        " (SELECT count(*) FROM cases WHERE off_patch_m IS NOT NULL) AS off_patch"
+        " (SELECT count(*) FROM cases WHERE id > $1 AND unlocated) AS unlocated,"
+        " (SELECT count(*) FROM cases WHERE id > $1 AND off_patch_m IS NOT NULL) AS off_patch",
+        last_before,
     )
     db = dict(counts) | {"created_201": made.created}
     db["consistent"] = (
