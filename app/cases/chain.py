@@ -30,7 +30,7 @@ _VERIFY = text(
 
 async def verify_timeline(session: AsyncSession, case_id: int) -> tuple[int, list[dict[str, Any]]]:
     """Recompute every step's hash and link. Returns (steps checked, broken steps)."""
-    checked, broken = 0, []
+    checked, broken = 0, list[dict[str, Any]]()
     district = await scope.district_of(session, case_id)
     if district is None:
         return checked, broken
