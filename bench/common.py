@@ -396,7 +396,8 @@ SELECT format('%I.%I', n.nspname, c.relname)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND n.nspname = current_schema()
   AND c.relname NOT IN ('alembic_version', 'spatial_ref_sys')
-  AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND t.tgtype & 32 <> 0)
+  AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND t.tgtype & 32 <> 0
+                  AND t.tgfoid::regproc::text <> 'citus_truncate_trigger')  -- Citus's own
 ORDER BY 1
 """
 

@@ -44,7 +44,9 @@ q "$url" "CREATE EXTENSION IF NOT EXISTS postgis"
 export DATABASE_URL="$url"
 .venv/bin/wangge migrate
 .venv/bin/wangge distribute
-.venv/bin/wangge seed-demo --second-district
+# The demo as the suite's own fixture loads it (ENV=test: no demo residents or disputes, which
+# tests/conftest.py never loads either), plus the second district.
+ENV=test .venv/bin/wangge seed-demo --second-district
 .venv/bin/wangge distribute
 # On Citus the hot statements keep PostgreSQL's own plan choice: a forced generic plan of a
 # statement that Citus must plan in steps (the intake's CTEs, sync's scope) is refused ("could not

@@ -62,8 +62,7 @@ async def conn(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     async with engine.connect() as c:
         trans = await c.begin()
         # The test's transaction never commits: publish queued events (a deferred trigger that
-        # runs at COMMIT, migration 0012) at the end of each statement instead. The evaluation
-        # facts' keys stay checked at the end (migration 0014): never, in a rolled-back test.
+        # runs at COMMIT, migration 0012) at the end of each statement instead.
         await c.execute(text("SET CONSTRAINTS publish_at_commit IMMEDIATE"))
         if os.environ.get("WANGGE_CITUS_URL"):
             # A test is one transaction of many requests: on Citus, a reference table written

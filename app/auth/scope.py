@@ -359,6 +359,19 @@ at or below the roots are those with a root among their first three ancestors (n
 CTE, which Citus runs beside distributed tables only with a filter on the district)."""
 
 
+def below_cte(param: str = "area", name: str = "below") -> str:
+    """`name(id) AS (…)`: the area bound as `:param` and every area below it, for a `WITH`
+    beside distributed tables. The area tree has four levels, so those are the areas with the
+    area itself or among their first three ancestors: no recursive CTE, which Citus runs beside
+    distributed tables only with a filter on the district ("recursive CTEs are only supported
+    when they contain a filter on the distribution column")."""
+    return f"""{name}(id) AS (
+        SELECT a1.id FROM areas a1
+        LEFT JOIN areas a2 ON a2.id = a1.parent_id LEFT JOIN areas a3 ON a3.id = a2.parent_id
+        WHERE CAST(:{param} AS bigint) IN (a1.id, a1.parent_id, a2.parent_id, a3.parent_id)
+    )"""
+
+
 def statement_sql(alias: str = "c") -> str:
     """The predicate as one constant condition (the same text for every caller, so a prepared
     statement is reused), binds as `statement_binds`; the statement starts with `SCOPE_CTE`."""

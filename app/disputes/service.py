@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
 from app.auth.policy import RULES, Principal
-from app.auth.scope import covers, object_chain
+from app.auth.scope import below_cte, covers, object_chain
 from app.basedata import links
 from app.basedata.schemas import CasePersonIn
 from app.cases import intake, managed
@@ -528,8 +528,9 @@ async def list_grid(session: AsyncSession, grid_id: int) -> list[Dispute]:
 
 _FIGURES = text(
     """
-    WITH RECURSIVE below AS (SELECT id FROM areas WHERE id = :area
-        UNION ALL SELECT a.id FROM areas a JOIN below ON a.parent_id = below.id),
+    WITH """
+    + below_cte()
+    + """,
     d AS (SELECT * FROM disputes WHERE community_id IN (SELECT id FROM below)),
     p AS (SELECT resident_id, count(DISTINCT dispute_id) AS n FROM dispute_parties
           WHERE dispute_id IN (SELECT id FROM d) AND resident_id IS NOT NULL GROUP BY 1)
@@ -556,13 +557,19 @@ async def figures(session: AsyncSession, area_id: int) -> dict[str, Any]:
     return {"area_id": area_id, **row}
 
 
+_DISTRICTS = text("SELECT id FROM areas WHERE level = 'district' ORDER BY id")
+
+
 async def tick(session: AsyncSession, now: datetime) -> dict[str, Any]:
-    """The clock: disputes past their mediation deadline go to the centre."""
-    gone = list(
-        (
+    """The clock: disputes past their mediation deadline go to the centre. District by
+    district: `SKIP LOCKED` works within one shard (Citus refuses it across shards)."""
+    gone: list[Dispute] = []
+    for district in (await session.execute(_DISTRICTS)).scalars().all():
+        gone += (
             await session.execute(
                 select(Dispute)
                 .where(
+                    Dispute.district_id == district,
                     Dispute.status.in_(("screened", "mediating")),
                     Dispute.due_at < now,
                     Dispute.escalated_at.is_(None),
@@ -572,7 +579,6 @@ async def tick(session: AsyncSession, now: datetime) -> dict[str, Any]:
                 .with_for_update(skip_locked=True)
             )
         ).scalars()
-    )
     for d in gone:
         d.escalated_to, d.escalated_at = "centre", now
         await step(session, d, "dispute_escalated", None, None, detail={"overdue": True})

@@ -12,16 +12,16 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.scope import below_cte
 from app.config import get_settings
 from app.patrols import checkins, coverage, sheets
 from app.schemas import SHANGHAI
 
 _GRIDS = text(
     """
-    WITH RECURSIVE below(id) AS (
-        SELECT id FROM areas WHERE id = :area
-        UNION ALL SELECT a.id FROM areas a JOIN below ON a.parent_id = below.id
-    )
+    WITH """
+    + below_cte()
+    + """
     SELECT g.id AS grid_id, g.code, g.name, coalesce(s.parent_id, s.id, c.id) AS district_id
     FROM grids g JOIN areas c ON c.id = g.community_id LEFT JOIN areas s ON s.id = c.parent_id
     WHERE g.community_id IN (SELECT id FROM below) AND g.deleted_at IS NULL

@@ -16,17 +16,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
 from app.auth.policy import Principal
-from app.auth.scope import districts_of
+from app.auth.scope import below_cte, districts_of
 from app.duty.service import duty_until
 from app.geometry import point_out
 from geo.crs import CRS
 
 _LIVE = text(
     """
-    WITH RECURSIVE below(id) AS (
-        SELECT id FROM areas WHERE id = :area
-        UNION ALL SELECT a.id FROM areas a JOIN below ON a.parent_id = below.id
-    )
+    WITH """
+    + below_cte()
+    + """
     SELECT p.id AS patrol_id, p.district_id, p.worker_id, u.display_name AS worker, p.grid_id,
            p.status, f.at, ST_X(f.geom) AS lon, ST_Y(f.geom) AS lat, f.accuracy_m
     FROM patrols p JOIN users u ON u.id = p.worker_id

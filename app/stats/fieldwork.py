@@ -23,6 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.policy import Principal
+from app.auth.scope import below_cte
 from app.config import get_settings
 from app.patrols import checkins, coverage, worklog
 from app.schemas import SHANGHAI
@@ -31,10 +32,9 @@ from app.stats.scoping import scope_of
 
 _ACTIVE_GRIDS = text(
     """
-    WITH RECURSIVE below(id) AS (
-        SELECT id FROM areas WHERE id = CAST(:area AS bigint)
-        UNION ALL SELECT a.id FROM areas a JOIN below ON a.parent_id = below.id
-    )
+    WITH """
+    + below_cte()
+    + """
     SELECT g.id, g.code, g.name, g.community_id, g.district_id
     FROM (SELECT g.id, g.code, g.name, g.community_id, coalesce(s.parent_id, s.id, c.id)
                  AS district_id

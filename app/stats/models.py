@@ -67,9 +67,9 @@ class CaseFact(Base):
         Index("ix_stats_case_facts_community_id_reported_at", "community_id", "reported_at"),
         Index("ix_stats_case_facts_grid_id_reported_at", "grid_id", "reported_at"),
         Index("ix_stats_case_facts_reporter_id_reported_at", "reporter_id", "reported_at"),
-        # Checked at commit, not cascaded: a moved case's facts are rebuilt by the triggers
-        # (delete and insert), so that the monthly rollups see the move (migration 0014).
-        district_key("id", "cases", ondelete="CASCADE", deferrable=True, initially="DEFERRED"),
+        # Checked at each statement (migration 0037; deferred only while a case moves to
+        # another district, until a catch-up has rebuilt its facts), not cascaded on update.
+        district_key("id", "cases", ondelete="CASCADE", deferrable=True, initially="IMMEDIATE"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -109,7 +109,7 @@ class DeptFact(Base):
     __table_args__ = (
         Index("ix_stats_dept_facts_department_id_reported_at", "department_id", "reported_at"),
         Index("ix_stats_dept_facts_reported_at", "reported_at"),
-        district_key("id", "cases", ondelete="CASCADE", deferrable=True, initially="DEFERRED"),
+        district_key("id", "cases", ondelete="CASCADE", deferrable=True, initially="IMMEDIATE"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

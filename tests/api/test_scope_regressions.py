@@ -24,11 +24,12 @@ _CASE = text(
            (SELECT c.code FROM categories c WHERE c.active AND c.class_code = :cls
             ORDER BY c.code LIMIT 1),
            '婚姻家庭纠纷', '王女士 ' || :phone || ' 来电，称与丈夫争吵', '某小区 3 栋',
-           (SELECT ST_PointOnSurface(boundary) FROM grid_boundaries
-            WHERE grid_id = g.id AND valid_to IS NULL),
+           ST_PointOnSurface(b.boundary),
            (SELECT id FROM users WHERE username = 'worker'), g.id, g.community_id,
            cm.parent_id, st.parent_id, 'registered', :phone
     FROM grids g JOIN areas cm ON cm.id = g.community_id JOIN areas st ON st.id = cm.parent_id
+    -- a join, not a correlated subquery: Citus refuses those over reference tables
+    JOIN grid_boundaries b ON b.grid_id = g.id AND b.valid_to IS NULL
     WHERE g.code = :grid
     RETURNING id, number, district_id
     """

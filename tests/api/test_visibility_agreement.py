@@ -67,11 +67,12 @@ _CASE = text(
                        reporter_id, grid_id, community_id, street_id, district_id, status,
                        reported_at, change_seq)
     SELECT :number, :category, '楼道堵塞', '张女士 ' || :phone || ' 来电反映', '某路 1 号',
-           (SELECT ST_PointOnSurface(boundary) FROM grid_boundaries
-            WHERE grid_id = g.id AND valid_to IS NULL),
+           ST_PointOnSurface(b.boundary),
            (SELECT id FROM users WHERE username = :reporter), g.id, g.community_id,
            cm.parent_id, st.parent_id, :status, CAST(:at AS timestamptz), 1
     FROM grids g JOIN areas cm ON cm.id = g.community_id JOIN areas st ON st.id = cm.parent_id
+    -- a join, not a correlated subquery: Citus refuses those over reference tables
+    JOIN grid_boundaries b ON b.grid_id = g.id AND b.valid_to IS NULL
     WHERE g.id = :grid
     RETURNING id, district_id
     """
