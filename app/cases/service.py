@@ -14,7 +14,7 @@ from app.auth import scope
 from app.auth.policy import RULES, Principal
 from app.cases import managed
 from app.errors import ApiError, not_found
-from app.events.outbox import catch_up
+from app.events.outbox import catch_up, changed
 from app.geometry import CRS, point_out
 from app.i18n import ACTION_LABELS, ROLE_LABELS, STATUS_LABELS, URGENCY_LABELS, Lang, label
 from app.pii import mask_json, mask_phone, mask_text
@@ -507,7 +507,7 @@ async def place(
         (
             await session.execute(
                 text(
-                    "SELECT id, grid_id, status FROM cases "
+                    "SELECT id, grid_id, status, district_id FROM cases "
                     "WHERE id = :id AND district_id = :d FOR UPDATE"
                 ),
                 {"id": case_id, "d": district},
@@ -561,6 +561,21 @@ async def place(
         },
     )
     scope.remember_district(session, case_id, target.district_id)
+    if target.district_id != district:
+        # Its rows moved with it (and its merged copies, migration 0024), but its evaluation
+        # facts still name the old district: rewritten now, in this transaction, so that their
+        # key to the case holds at commit (and the rollups move with them).
+        copies = (
+            await session.execute(
+                text(
+                    "SELECT id FROM cases WHERE district_id = :d "
+                    "AND (id = :id OR duplicate_of = :id)"
+                ),
+                {"d": target.district_id, "id": case_id},
+            )
+        ).scalars()
+        await changed(session, list(copies))
+        await catch_up(session, sorted({int(case.district_id), int(target.district_id)}))
     await add_event(
         session,
         case_id,

@@ -589,3 +589,31 @@ async def test_a_report_is_an_event_for_the_consoles(anon, as_user, conn) -> Non
     ).one()
     assert row[0] == "case.reported" and row[2] == c["number"]
     assert set(row[1]) == {c["community"]["id"], c["street"]["id"], c["district"]["id"]}
+
+
+async def test_a_case_placed_in_another_districts_grid_takes_its_figures_along(
+    client, conn
+) -> None:
+    """The admin places a case into a grid of another district: the case's rows move (migration
+    0024), and its evaluation facts, already written for the old district, are rewritten in the
+    same transaction, so the facts' key to the case holds at commit (checked here at once)."""
+    from tests.api.test_matrix import WORLD
+
+    cat = await category_code(conn, 1)
+    lon, lat = await point_in_grid(conn, "360602001001001")
+    c = (await client.post("/api/v1/cases", json=case_body(cat, lon, lat))).json()
+    await conn.execute(text("SELECT stats_catch_up(NULL)"))  # its facts exist
+    world = (await conn.execute(text(WORLD))).one()
+    r = await client.post(f"/api/v1/cases/{c['id']}/place", json={"grid_id": world.grid})
+    assert r.status_code == 200, r.text
+    await conn.execute(text("SET CONSTRAINTS ALL IMMEDIATE"))  # what the commit checks
+    row = (
+        await conn.execute(
+            text(
+                "SELECT c.district_id, f.district_id AS facts FROM cases c "
+                "LEFT JOIN stats_case_facts f ON f.id = c.id WHERE c.id = :c"
+            ),
+            {"c": c["id"]},
+        )
+    ).one()
+    assert row.district_id == row.facts != c["district"]["id"]
