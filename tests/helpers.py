@@ -38,6 +38,12 @@ def bowtie(lon: float, lat: float, size: float = 0.01) -> dict[str, Any]:
     }
 
 
+DEMO_DISTRICT = "360602"
+"""The code prefix of the demo district 月湖区 (its areas and grids). `make test-citus` also loads a
+second district (另一区, `wangge seed-demo --second-district`): tests that count the demo's areas
+or grids count those with this prefix, so the counts hold on both engines."""
+
+
 DEMO_USERS = (
     "admin",
     "centre",

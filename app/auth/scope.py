@@ -372,6 +372,24 @@ def below_cte(param: str = "area", name: str = "below") -> str:
     )"""
 
 
+_DISTRICTS_AT = text(
+    """
+    SELECT d.id FROM areas d
+    WHERE d.level = 'district' AND (CAST(:area AS bigint) IN (d.id, d.parent_id) OR d.id IN (
+        SELECT x.id FROM areas a JOIN areas p ON p.id = a.parent_id
+        JOIN areas x ON x.id IN (p.id, p.parent_id) WHERE a.id = CAST(:area AS bigint)))
+    ORDER BY d.id
+    """
+)
+
+
+async def districts_at(conn: AsyncConnection | AsyncSession, area_id: int) -> list[int]:
+    """The districts an area (`below_cte`'s root) lies in or holds: the district itself, the one
+    above a street or community, the districts of a city. The binds of `district_id = ANY(…)`
+    beside `below_cte` on the case side (one shard per district on Citus)."""
+    return list((await conn.execute(_DISTRICTS_AT, {"area": area_id})).scalars())
+
+
 def statement_sql(alias: str = "c") -> str:
     """The predicate as one constant condition (the same text for every caller, so a prepared
     statement is reused), binds as `statement_binds`; the statement starts with `SCOPE_CTE`."""

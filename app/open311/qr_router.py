@@ -155,10 +155,13 @@ _SERVICES = text(
 )
 _DONE = text(
     """
-    SELECT c.id, c.number FROM open311_requests o JOIN cases c ON c.id = o.case_id
+    SELECT c.id, c.number FROM open311_requests o
+    JOIN cases c ON c.id = o.case_id AND c.district_id = o.district_id
     WHERE o.token = :t
     """
 )
+"""The form's nonce, in whichever district the case went to (the phone's point decides it): the
+one statement here that cannot name the district; the join on it keeps to the request's shard."""
 
 
 async def _grid(session: AsyncSession, code: str) -> Any:

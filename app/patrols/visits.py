@@ -168,12 +168,15 @@ _NAMED = text(
     """
     SELECT hh.id AS household_id, r.id AS resident_id FROM households hh
     JOIN houses h ON h.id = hh.house_id AND h.district_id = hh.district_id
-    LEFT JOIN residents r ON r.id = :r AND r.district_id = hh.district_id
+    LEFT JOIN residents r ON r.id = coalesce(CAST(:r AS bigint), 0) AND r.district_id = hh.district_id
          AND r.household_id = hh.id
-    WHERE h.building_id = :b AND hh.district_id = :d
-      AND hh.id = coalesce(:hh, (SELECT household_id FROM residents WHERE id = :r AND district_id = :d))
+    WHERE h.building_id = :b AND hh.district_id = :d AND h.district_id = :d
+      AND (hh.id = CAST(:hh AS bigint) OR (CAST(:hh AS bigint) IS NULL AND r.id IS NOT NULL))
     """
 )
+"""Only a person named: their household is the one the join finds them in (a subquery beside the
+outer join is refused on Citus: "complex joins"); no person named: id 0, which matches none
+(`r.id = NULL` would fold the join's condition to false and hide its district from Citus)."""
 
 
 async def _named(session: AsyncSession, b: Any, body: VisitIn) -> int | None:

@@ -30,31 +30,35 @@ from app.schemas import SHANGHAI
 from app.stats.periods import Period
 from app.stats.scoping import scope_of
 
-_ACTIVE_GRIDS = text(
+_GRIDS = text(
     """
     WITH """
     + below_cte()
     + """
-    SELECT g.id, g.code, g.name, g.community_id, g.district_id
-    FROM (SELECT g.id, g.code, g.name, g.community_id, coalesce(s.parent_id, s.id, c.id)
-                 AS district_id
-          FROM grids g JOIN areas c ON c.id = g.community_id
-          LEFT JOIN areas s ON s.id = c.parent_id
-          WHERE g.deleted_at IS NULL
-            AND (CAST(:all AS boolean) OR g.id = ANY(CAST(:grids AS bigint[])))
-            AND (CAST(:area AS bigint) IS NULL OR g.community_id IN (SELECT id FROM below))) g
-    WHERE CAST(:area AS bigint) IS NOT NULL
-       OR EXISTS (SELECT 1 FROM patrols p WHERE p.district_id = g.district_id
-                  AND p.grid_id = g.id AND p.started_at >= :lo AND p.started_at < :hi)
-       OR EXISTS (SELECT 1 FROM checkpoints k WHERE k.district_id = g.district_id
-                  AND k.grid_id = g.id AND k.active)
-       OR EXISTS (SELECT 1 FROM worker_tasks t WHERE t.district_id = g.district_id
-                  AND t.grid_id = g.id
-                  AND ((t.starts_at >= :lo AND t.starts_at < :hi)
-                       OR (t.finished_at >= :lo AND t.finished_at < :hi)))
+    SELECT g.id, g.code, g.name, g.community_id, coalesce(s.parent_id, s.id, c.id) AS district_id
+    FROM grids g JOIN areas c ON c.id = g.community_id
+    LEFT JOIN areas s ON s.id = c.parent_id
+    WHERE g.deleted_at IS NULL
+      AND (CAST(:all AS boolean) OR g.id = ANY(CAST(:grids AS bigint[])))
+      AND (CAST(:area AS bigint) IS NULL OR g.community_id IN (SELECT id FROM below))
     ORDER BY g.code
     """
 )
+_ACTIVE = text(
+    """
+    SELECT grid_id FROM patrols
+    WHERE district_id = ANY(CAST(:districts AS bigint[])) AND grid_id = ANY(CAST(:grids AS bigint[]))
+      AND started_at >= :lo AND started_at < :hi
+    UNION SELECT grid_id FROM checkpoints
+    WHERE district_id = ANY(CAST(:districts AS bigint[])) AND grid_id = ANY(CAST(:grids AS bigint[]))
+      AND active
+    UNION SELECT grid_id FROM worker_tasks
+    WHERE district_id = ANY(CAST(:districts AS bigint[])) AND grid_id = ANY(CAST(:grids AS bigint[]))
+      AND ((starts_at >= :lo AND starts_at < :hi) OR (finished_at >= :lo AND finished_at < :hi))
+    """
+)
+"""The grids with field work in the period: the grids (base data) first, then the case side in
+their districts (a subquery correlated to the grids is a join Citus cannot plan)."""
 _WORKERS = text(
     """
     SELECT u.id, u.display_name FROM users u
@@ -136,16 +140,24 @@ async def fieldwork(
     first, last = dates(p)
     grid_rows = list(
         await session.execute(
-            _ACTIVE_GRIDS,
-            {
-                "all": grids_in_scope is None,
-                "grids": grids_in_scope or [],
-                "area": area_id,
-                "lo": lo,
-                "hi": hi,
-            },
+            _GRIDS, {"all": grids_in_scope is None, "grids": grids_in_scope or [], "area": area_id}
         )
     )
+    if area_id is None:
+        active = set(
+            (
+                await session.execute(
+                    _ACTIVE,
+                    {
+                        "grids": [g.id for g in grid_rows],
+                        "districts": sorted({int(g.district_id) for g in grid_rows}),
+                        "lo": lo,
+                        "hi": hi,
+                    },
+                )
+            ).scalars()
+        )
+        grid_rows = [g for g in grid_rows if g.id in active]
     gids = [g.id for g in grid_rows]
     districts = sorted({int(g.district_id) for g in grid_rows})
     now = datetime.now(SHANGHAI)

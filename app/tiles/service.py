@@ -141,11 +141,18 @@ SELECT ST_AsMVT(t, 'coverage', {EXTENT}, 'geom', 'id' ORDER BY t.id) FROM (
     FROM patrol_cells c
     JOIN grids g ON g.id = c.grid_id AND g.deleted_at IS NULL
     JOIN areas cm ON cm.id = g.community_id
-    LEFT JOIN LATERAL (
-        SELECT max(ph.at) AS last,
+    LEFT JOIN (
+        -- The hits of the cells in the box, per cell (on Citus: one aggregate across the shards
+        -- of the cells' districts; a lateral subquery on the cells, a reference table, would not
+        -- push down: "cannot perform a lateral outer join …").
+        SELECT ph.district_id, ph.cell_id, max(ph.at) AS last,
                count(*) FILTER (WHERE ph.at >= CAST(:since AS timestamptz)) AS n
-        FROM patrol_cell_hits ph WHERE ph.district_id = c.district_id AND ph.cell_id = c.id
-    ) h ON true
+        FROM patrol_cell_hits ph
+        WHERE ph.district_id = ANY(ARRAY(SELECT DISTINCT cc.district_id FROM patrol_cells cc
+                                         WHERE cc.geom && {_BOX}))
+          AND ph.cell_id = ANY(ARRAY(SELECT cc.id FROM patrol_cells cc WHERE cc.geom && {_BOX}))
+        GROUP BY ph.district_id, ph.cell_id
+    ) h ON h.district_id = c.district_id AND h.cell_id = c.id
     WHERE c.geom && {_BOX} AND {scope.grid_statement_sql("g", "cm")}
     OFFSET 0  -- a fence: ST_AsMVTGeom once per row (not again in the filter below)
 ) t WHERE t.geom IS NOT NULL

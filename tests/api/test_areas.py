@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import httpx
 
-from tests.helpers import SANDBOX, make_sandbox, problem, square
+from tests.helpers import DEMO_DISTRICT, SANDBOX, make_sandbox, problem, square
 
 
 async def test_list_filters_and_paging(client: httpx.AsyncClient, demo) -> None:
-    r = await client.get("/api/v1/areas", params={"level": "street"})
+    # within the demo district (by code): the Citus suite also loads 另一区
+    r = await client.get("/api/v1/areas", params={"level": "street", "q": DEMO_DISTRICT})
     assert r.status_code == 200
     body = r.json()
     assert body["total"] == 6
     assert {a["level"] for a in body["items"]} == {"street"}
     assert body["items"][0]["level_label"] == "街道/镇"
-    page = (await client.get("/api/v1/areas", params={"limit": 10, "offset": 40})).json()
-    assert page["total"] == 43 and len(page["items"]) == 3
-    past = (await client.get("/api/v1/areas", params={"limit": 10, "offset": 400})).json()
-    assert past["items"] == [] and past["total"] == 43
+    mine = {"q": DEMO_DISTRICT}  # the district, its 6 streets and 35 communities
+    page = (await client.get("/api/v1/areas", params={**mine, "limit": 10, "offset": 40})).json()
+    assert page["total"] == 42 and len(page["items"]) == 2
+    past = (await client.get("/api/v1/areas", params={**mine, "limit": 10, "offset": 400})).json()
+    assert past["items"] == [] and past["total"] == 42
     kids = (await client.get("/api/v1/areas", params={"parent_id": demo["360602000000"]})).json()
     assert kids["total"] == 6
     found = (await client.get("/api/v1/areas", params={"q": "立新"})).json()

@@ -168,7 +168,7 @@ async def test_flagged_fixes_do_not_cover(anon, as_user, session, conn) -> None:
             await conn.execute(
                 text(
                     "SELECT flag FROM patrol_points pp JOIN patrols p ON p.id = pp.patrol_id "
-                    "WHERE p.grid_id = :g ORDER BY at"
+                    "AND p.district_id = pp.district_id WHERE p.grid_id = :g ORDER BY at"
                 ),
                 {"g": gid},
             )

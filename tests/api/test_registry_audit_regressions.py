@@ -5,6 +5,8 @@ chain."""
 from __future__ import annotations
 
 import itertools
+import os
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -139,12 +141,17 @@ async def test_boundary_versions_name_their_author(
         },
     )
     grid = r.json()["id"]
-    # the street office redraws it (a later version: a new statement time)
+    # the street office redraws it (a later version: a new statement time). The time as a
+    # bind: Citus refuses `valid_from - interval '1 day'` (a STABLE operator on a column) in an
+    # UPDATE of a reference table.
+    first = (
+        await conn.execute(
+            text("SELECT valid_from FROM grid_boundaries WHERE grid_id = :g"), {"g": grid}
+        )
+    ).scalar_one()
     await conn.execute(
-        text(
-            "UPDATE grid_boundaries SET valid_from = valid_from - interval '1 day' WHERE grid_id = :g"
-        ),
-        {"g": grid},
+        text("UPDATE grid_boundaries SET valid_from = :at WHERE grid_id = :g"),
+        {"g": grid, "at": first - timedelta(days=1)},
     )
     r = await anon.patch(
         f"/api/v1/grids/{grid}",
@@ -171,7 +178,10 @@ async def test_the_case_timeline_is_a_hash_chain(anon, as_user, client, conn) ->
     await loop.do("dept", "sign_in")
     rows = (
         await conn.execute(
-            text("SELECT id, prev_hash, hash FROM case_events WHERE case_id = :c ORDER BY id"),
+            text(
+                "SELECT id, district_id, prev_hash, hash FROM case_events WHERE case_id = :c "
+                "ORDER BY id"
+            ),
             {"c": loop.id},
         )
     ).all()
@@ -184,18 +194,19 @@ async def test_the_case_timeline_is_a_hash_chain(anon, as_user, client, conn) ->
     r = await anon.get(f"/api/v1/cases/{loop.id}/timeline/verify", headers=as_user("street"))
     assert r.status_code == 403
     # a step cannot be edited ...
+    edit = text("UPDATE case_events SET note = '改过' WHERE id = :id AND district_id = :d")
+    step = {"id": rows[1].id, "d": rows[1].district_id}
     nested = await conn.begin_nested()
     with pytest.raises(DBAPIError, match="append-only"):
-        await conn.execute(
-            text("UPDATE case_events SET note = '改过' WHERE id = :id"), {"id": rows[1].id}
-        )
+        await conn.execute(edit, step)
     await nested.rollback()
     # ... and one edited behind the trigger's back is found
-    # (triggers off for this transaction only: no DDL, no lock on the table)
+    # (triggers off for this transaction only: no DDL, no lock on the table; on Citus the
+    # setting must reach the shard's connection: SET LOCAL propagated to the workers)
+    if os.environ.get("WANGGE_CITUS_URL"):
+        await conn.execute(text("SET LOCAL citus.propagate_set_commands = 'local'"))
     await conn.execute(text("SET LOCAL session_replication_role = replica"))
-    await conn.execute(
-        text("UPDATE case_events SET note = '改过' WHERE id = :id"), {"id": rows[1].id}
-    )
+    await conn.execute(edit, step)
     await conn.execute(text("SET LOCAL session_replication_role = origin"))
     report = (await client.get(f"/api/v1/cases/{loop.id}/timeline/verify")).json()
     assert report["ok"] is False

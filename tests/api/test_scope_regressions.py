@@ -20,16 +20,18 @@ _CASE = text(
     INSERT INTO cases (number, category_code, title, description, address, location,
                        reporter_id, grid_id, community_id, street_id, district_id, status,
                        resident_phone)
-    SELECT :number,
-           (SELECT c.code FROM categories c WHERE c.active AND c.class_code = :cls
-            ORDER BY c.code LIMIT 1),
+    SELECT :number, cat.code,
            '婚姻家庭纠纷', '王女士 ' || :phone || ' 来电，称与丈夫争吵', '某小区 3 栋',
-           ST_PointOnSurface(b.boundary),
-           (SELECT id FROM users WHERE username = 'worker'), g.id, g.community_id,
+           ST_PointOnSurface(b.boundary), u.id, g.id, g.community_id,
            cm.parent_id, st.parent_id, 'registered', :phone
     FROM grids g JOIN areas cm ON cm.id = g.community_id JOIN areas st ON st.id = cm.parent_id
-    -- a join, not a correlated subquery: Citus refuses those over reference tables
+    -- joins, not subqueries: Citus refuses subqueries (even uncorrelated ones) in the target
+    -- list of an INSERT … SELECT over reference tables ("correlated subqueries are not supported
+    -- when the FROM clause contains a reference table")
     JOIN grid_boundaries b ON b.grid_id = g.id AND b.valid_to IS NULL
+    JOIN users u ON u.username = 'worker'
+    JOIN (SELECT c.code FROM categories c WHERE c.active AND c.class_code = :cls
+          ORDER BY c.code LIMIT 1) cat ON true
     WHERE g.code = :grid
     RETURNING id, number, district_id
     """
