@@ -556,3 +556,11 @@ class RecordView:
             return self._r[name]
         except KeyError:
             raise AttributeError(name) from None
+
+
+async def is_citus(conn: AsyncConnection | AsyncSession) -> bool:
+    """Is this database a Citus cluster's (the extension installed)? For the few things one
+    engine allows and the other does not (e.g. moving a row to another district)."""
+    return bool(
+        (await conn.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'citus'"))).scalar()
+    )

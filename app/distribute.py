@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db import is_citus
+
 # Case-side tables: distributed on the district, co-located with `cases` (a case and all its
 # rows live in one shard group, on one node).
 CASE_SIDE = (
@@ -128,12 +130,6 @@ _PLACED = text(
     FROM pg_dist_partition
     """
 )
-
-
-async def is_citus(conn: AsyncConnection) -> bool:
-    return bool(
-        (await conn.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'citus'"))).scalar()
-    )
 
 
 async def plan(conn: AsyncConnection) -> Plan:

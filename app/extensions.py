@@ -12,6 +12,7 @@ from app.basedata import checks as basedata_checks
 from app.basedata import retention as basedata_retention
 from app.cases import detail as case_detail
 from app.cases import managed, photos
+from app.cases import service as cases_service
 from app.community import clock as community_clock
 from app.community import service as community_service
 from app.disputes import retention as disputes_retention
@@ -32,6 +33,7 @@ def register() -> None:
     for codes in (
         idempotency.ERROR_CODES,
         photos.ERROR_CODES,
+        cases_service.ERROR_CODES,
         loop_service.ERROR_CODES,
         community_service.ERROR_CODES,
         patrol_service.ERROR_CODES,

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from app.auth import scope
 from app.auth.policy import RULES, Principal
 from app.cases import managed
+from app.db import is_citus
 from app.errors import ApiError, not_found
 from app.events.outbox import catch_up, changed
 from app.geometry import CRS, point_out
@@ -488,6 +489,16 @@ async def _visible(session: AsyncSession, who: Principal, case_id: int) -> bool:
     return found and scope.covers(who, RULES["cases:read"], chain, grid_id, owner, depts)
 
 
+ERROR_CODES: dict[str, tuple[int, str, str]] = {
+    "cross_district_move": (
+        409,
+        "事件不能移到其他区",
+        "A case cannot move to another district",
+    ),
+}
+"""This module's error codes (registered in `app.extensions`)."""
+
+
 _PLACE_SQL = """
 UPDATE cases SET prev_grid_id = grid_id, grid_id = :g, community_id = :c, street_id = :s,
        {district}unlocated = false, updated_at = now(), version = version + 1,
@@ -545,6 +556,16 @@ async def place(
             field="grid_id",
             detail=f"网格不存在：{grid_id}",
             detail_en=f"No such grid: {grid_id}",
+        )
+    if target.district_id != district and await is_citus(session):
+        # Citus refuses to change a row's distribution column: a case stays in its district's
+        # shard group (its rows, timeline and figures with it).
+        raise ApiError(
+            "cross_district_move",
+            field="grid_id",
+            detail="本系统按区分布部署，事件不能移到其他区的网格：请由目标区重新登记并将本事件作为重复件合并或退回",
+            detail_en="On a cluster distributed by district a case cannot move to another "
+            "district's grid: have the target district register it, and close this one",
         )
     # The district is set only when it changes (plain PostgreSQL moves the case's rows along,
     # migration 0024); Citus refuses any assignment to the distribution column, even of the

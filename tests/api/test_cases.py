@@ -596,7 +596,9 @@ async def test_a_case_placed_in_another_districts_grid_takes_its_figures_along(
 ) -> None:
     """The admin places a case into a grid of another district: the case's rows move (migration
     0024), and its evaluation facts, already written for the old district, are rewritten in the
-    same transaction, so the facts' key to the case holds at commit (checked here at once)."""
+    same transaction, so the facts' key to the case holds at commit (checked here at once). On
+    Citus the move is refused (409 `cross_district_move`)."""
+    from app.db import is_citus
     from tests.api.test_matrix import WORLD
 
     cat = await category_code(conn, 1)
@@ -605,6 +607,11 @@ async def test_a_case_placed_in_another_districts_grid_takes_its_figures_along(
     await conn.execute(text("SELECT stats_catch_up(NULL)"))  # its facts exist
     world = (await conn.execute(text(WORLD))).one()
     r = await client.post(f"/api/v1/cases/{c['id']}/place", json={"grid_id": world.grid})
+    if await is_citus(conn):
+        # Citus keeps a row in its district's shard group: a clear refusal, nothing moved.
+        body = problem(r, 409, "cross_district_move")
+        assert body["field"] == "grid_id" and "其他区" in body["detail"]
+        return
     assert r.status_code == 200, r.text
     await conn.execute(text("SET CONSTRAINTS ALL IMMEDIATE"))  # what the commit checks
     row = (
