@@ -12,6 +12,8 @@ from typing import Any
 
 import orjson
 
+from app.auth.rules import ROLES
+
 
 def _print(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=2, default=str) + "\n")
@@ -439,16 +441,7 @@ def main(argv: list[str] | None = None) -> None:
     cu.add_argument(
         "--role",
         required=True,
-        choices=[
-            "grid_worker",
-            "grid_leader",
-            "community",
-            "governance",
-            "street",
-            "department",
-            "centre",
-            "admin",
-        ],
+        choices=list(ROLES),
     )
     cu.add_argument(
         "--area", type=int, help="area id (community, governance, street, centre posts)"

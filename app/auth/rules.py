@@ -5,18 +5,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-ALL_ROLES = frozenset(
-    {
-        "grid_worker",
-        "grid_leader",
-        "community",
-        "governance",
-        "street",
-        "department",
-        "centre",
-        "admin",
-    }
+ROLES = (
+    "grid_worker",
+    "grid_leader",
+    "community",
+    "governance",
+    "street",
+    "department",
+    "centre",
+    "admin",
 )
+"""Every role a post can have (the one list: the posts' check, the API's enum, the CLI)."""
+ALL_ROLES = frozenset(ROLES)
 GOVERNANCE = "governance"
 """综治专干, the comprehensive-governance officer of a community or street (an area post): the
 role that holds the sensitive tags (社区矫正, 精神障碍…) of the base data, and a mediator of

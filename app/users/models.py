@@ -16,20 +16,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.auth.models import User
+from app.auth.rules import ROLES
 from app.db import Base
 
 __all__ = ["ROLES", "WORKER_TYPES", "Post", "PostGrid", "User"]
 
-ROLES = (
-    "grid_worker",
-    "grid_leader",
-    "community",
-    "governance",
-    "street",
-    "department",
-    "centre",
-    "admin",
-)
 WORKER_TYPES = ("full_time", "part_time", "party_member")
 
 

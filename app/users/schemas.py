@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field
 
+from app.auth.rules import ROLES
 from app.schemas import LocalTime, RequestModel, ResponseModel
 
 Role = Literal[
@@ -17,6 +18,7 @@ Role = Literal[
     "centre",
     "admin",
 ]
+assert get_args(Role) == ROLES, "Role must list app.auth.rules.ROLES, in order"
 WorkerType = Literal["full_time", "part_time", "party_member"]
 USERNAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,63}$"
 MOBILE = r"^1[3-9][0-9]{9}$"
