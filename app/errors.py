@@ -364,6 +364,24 @@ def allowed_methods(request: Request) -> str:
     return ", ".join(sorted(found))
 
 
+def http_problem(request: Request, exc: StarletteHTTPException) -> ApiError:
+    """The framework's own refusals (no route, a method not allowed, a body too large or that
+    cannot be parsed) as our problem, for every door that answers them (the JSON handler below,
+    the QR form's HTML page)."""
+    if isinstance(exc, BodyTooLarge):
+        return too_large(exc.limit)
+    code = {404: "route_not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
+        exc.status_code, "http_error"
+    )
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = allowed_methods(request)
+    err = ApiError(code, status=exc.status_code, headers=headers)
+    if code == "http_error" and isinstance(exc.detail, str):
+        err.detail = err.detail_en = exc.detail
+    return err
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> FastJSON:
@@ -375,19 +393,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> FastJSON:
-
-        if isinstance(exc, BodyTooLarge):
-            return problem_response(request, too_large(exc.limit))
-        code = {404: "route_not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
-            exc.status_code, "http_error"
-        )
-        headers = dict(exc.headers or {})
-        if exc.status_code == 405:
-            headers["Allow"] = allowed_methods(request)
-        err = ApiError(code, status=exc.status_code, headers=headers)
-        if code == "http_error" and isinstance(exc.detail, str):
-            err.detail = err.detail_en = exc.detail
-        return problem_response(request, err)
+        return problem_response(request, http_problem(request, exc))
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(OSError)

@@ -23,13 +23,14 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import ratelimit
 from app.auth.policy import Open311Public, Principal
 from app.cases import attachments
 from app.config import get_settings
 from app.db import DbSession, ReaderFactory
-from app.errors import ApiError, not_found
+from app.errors import ApiError, http_problem, not_found
 from app.http import ApiRoute
 from app.i18n import negotiate
 from app.open311 import keys, public_ids, submission
@@ -92,6 +93,8 @@ class QrRoute(ApiRoute):
                 return error_page(request, e)
             except RequestValidationError as e:
                 return error_page(request, validation_error(e))
+            except StarletteHTTPException as e:  # e.g. a multipart body that cannot be read
+                return error_page(request, http_problem(request, e))
 
         return page
 

@@ -126,3 +126,18 @@ async def test_open311_request_ids_are_hex(anon) -> None:
         assert r.headers["content-type"].startswith("application/json")
         r = await anon.get(path, params={"service_request_id": "ab" * 5000})
         assert r.status_code in (400, 404), r.text
+
+
+async def test_the_qr_form_answers_an_unreadable_body_with_its_page(anon) -> None:
+    """A multipart body that cannot be parsed came back as problem+json, which the QR form (a
+    page in a resident's browser) does not document: it is the form's HTML error page, 400."""
+    boundary = "3aeba96ab975e2074543a0ea842ced59"
+    r = await anon.post(
+        "/open311/qr/360602001001001",
+        content=f"--{boundary}\r\n\xff--{boundary}--\r\n".encode("latin-1"),
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert r.status_code == 400, r.text
+    assert r.headers["content-type"] == "text/html; charset=utf-8"
+    assert "上报未成功" in r.text
+    assert r.headers["content-security-policy"] and r.headers["x-content-type-options"] == "nosniff"
