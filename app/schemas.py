@@ -311,7 +311,7 @@ def page_limit(limit: int | None) -> int:
 
 
 LimitQuery = Annotated[int | None, Query(ge=1, description="Page size (default 50, at most 500)")]
-OffsetQuery = Annotated[int, Query(ge=0)]
+OffsetQuery = Annotated[int, Query(ge=0, le=MAX_ID, description="Rows to skip")]
 BboxQuery = Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat (WGS84)")]
 SearchQuery = Annotated[
     str | None, Query(max_length=100, description="Name contains / code starts with")
