@@ -20,6 +20,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
 from app.config import get_settings
@@ -227,7 +228,23 @@ class RequestModel(BaseModel):
             # and the other way round: JSON's true/false are not 1 and 0 (`"lat": false` was
             # stored as latitude 0, `"households": false` as 0 households)
             raise PydanticCustomError("float_type", "Input should be a valid number, not a boolean")
+        if field is not None and isinstance(value, str):
+            # The documented maxLength holds for what was sent: whitespace is stripped after
+            # the check, not before it (an 81-character name with a leading tab was accepted).
+            limit = _max_length(field)
+            if limit is not None and len(value) > limit:
+                raise PydanticCustomError(
+                    "string_too_long",
+                    "String should have at most {max_length} characters",
+                    {"max_length": limit},
+                )
         return value
+
+
+def _max_length(field: FieldInfo) -> int | None:
+    """The `max_length` a field declares (Field(max_length=...) or StringConstraints)."""
+    limits = [m.max_length for m in field.metadata if getattr(m, "max_length", None) is not None]
+    return min(limits) if limits else None
 
 
 class ResponseModel(BaseModel):

@@ -5,7 +5,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, WithJsonSchema
 
 from app.geometry import CRS, GeometryOut
-from app.schemas import LocalTime, RequestModel, ResponseModel
+from app.schemas import Id, LocalTime, RequestModel, ResponseModel
 
 BuildingGeometryIn = Annotated[
     dict[str, Any],
@@ -24,7 +24,7 @@ BuildingGeometryIn = Annotated[
 
 
 class BuildingCreate(RequestModel):
-    grid_id: int | None = Field(None, description="Omit to place the building by its location")
+    grid_id: Id | None = Field(None, description="Omit to place the building by its location")
     name: str = Field(min_length=1, max_length=100)
     address: str | None = Field(None, max_length=200)
     households: int = Field(0, ge=0, le=100_000)
@@ -34,7 +34,7 @@ class BuildingCreate(RequestModel):
 
 
 class BuildingUpdate(RequestModel):
-    grid_id: int | None = None
+    grid_id: Id | None = None
     name: str | None = Field(None, min_length=1, max_length=100)
     address: str | None = Field(None, max_length=200)
     households: int | None = Field(None, ge=0, le=100_000)

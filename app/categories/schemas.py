@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Query
 from pydantic import Field, StringConstraints
 
-from app.schemas import RequestModel, ResponseModel
+from app.schemas import Id, RequestModel, ResponseModel
 
 
 class LimitIn(RequestModel):
@@ -73,8 +73,8 @@ class CategoryOut(ResponseModel):
 
 class RuleIn(RequestModel):
     category_code: str
-    street_id: int | None = Field(None, description="Only in this street (a local agency)")
-    department_id: int
+    street_id: Id | None = Field(None, description="Only in this street (a local agency)")
+    department_id: Id
 
 
 class RuleOut(RuleIn, ResponseModel):  # type: ignore[misc]

@@ -69,6 +69,7 @@ __all__ = ["RESYNC", "Hub", "HubEvent", "Scope", "Subscriber", "hub", "listening
 log = logging.getLogger("wangge.events.stream")
 
 COOKIE = "wangge_sse"
+TICKET_COOKIE_MAX = 2048
 PREFIX = "/api/v1/events"
 PING_SECONDS = 15
 SEND_TIMEOUT_SECONDS = 30.0
@@ -211,6 +212,35 @@ async def ticket(request: Request, response: Response, who: SignedIn) -> dict[st
     return {"ticket": token, "expires_in": ttl}
 
 
+def _one_ticket_cookie(request: Request) -> None:
+    """The ticket cookie as sent, not as parsed: the parser keeps the last of several cookies of
+    one name (a cookie tossed in for another path wins or loses by its order) and unquotes and
+    strips values, so a value over the documented length could arrive short. Several, or one
+    over the limit, is refused (422), whoever the bearer token says the caller is."""
+    raw = request.headers.get("cookie")
+    if raw is None or COOKIE not in raw:
+        return
+    values = [
+        chunk.split("=", 1)[1].strip()
+        for chunk in raw.split(";")
+        if "=" in chunk and chunk.split("=", 1)[0].strip() == COOKIE
+    ]
+    if len(values) > 1:
+        raise ApiError(
+            "validation_error",
+            field=COOKIE,
+            detail=f"Cookie {COOKIE} 出现了 {len(values)} 次，只能有一个",
+            detail_en=f"The cookie {COOKIE} is sent {len(values)} times; send one",
+        )
+    if values and len(values[0]) > TICKET_COOKIE_MAX:
+        raise ApiError(
+            "validation_error",
+            field=COOKIE,
+            detail=f"Cookie {COOKIE} 超过 {TICKET_COOKIE_MAX} 个字符",
+            detail_en=f"The cookie {COOKIE} is longer than {TICKET_COOKIE_MAX} characters",
+        )
+
+
 # Ends before the response streams: the stream holds no pooled connection while it waits.
 AuthSession = DbSession
 
@@ -266,11 +296,16 @@ async def stream(
     ] = None,
     ticket_cookie: Annotated[
         str | None,
-        Cookie(alias=COOKIE, max_length=2048, description="Set by POST /api/v1/events/ticket"),
+        Cookie(
+            alias=COOKIE,
+            max_length=TICKET_COOKIE_MAX,
+            description="Set by POST /api/v1/events/ticket; sent once",
+        ),
     ] = None,
 ) -> EventSourceResponse:
     # The route is declared public so that a ticket can stand in for the bearer token; the
     # caller is authenticated here all the same (permission: signed in, via ticket or token).
+    _one_ticket_cookie(request)
     who = await authenticate(session, ticket, bearer_of(request), ticket_cookie)
     request.state.principal = who
     resume = max(x for x in (last_event_id, last_event_id_header, -1) if x is not None)

@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from app.schemas import LocalTime, RequestModel, ResponseModel
+from app.schemas import Id, LocalTime, RequestModel, ResponseModel
 
 KeyChannel = Literal["hotline", "qr", "department"]
 
@@ -12,7 +12,7 @@ KeyChannel = Literal["hotline", "qr", "department"]
 class KeyCreate(RequestModel):
     integrator: str = Field(min_length=1, max_length=100, description="Who gets the key")
     channel: KeyChannel = Field(description="The intake channel its requests are recorded with")
-    area_ids: list[int] = Field(
+    area_ids: list[Id] = Field(
         default_factory=list,
         max_length=50,
         description="Scope: requests must lie under one of these areas (empty: anywhere)",

@@ -6,7 +6,7 @@ from typing import Literal, get_args
 from pydantic import Field
 
 from app.auth.rules import ROLES
-from app.schemas import LocalTime, RequestModel, ResponseModel
+from app.schemas import Id, LocalTime, RequestModel, ResponseModel
 
 Role = Literal[
     "grid_worker",
@@ -31,9 +31,9 @@ class PostIn(RequestModel):
         description="grid workers: full_time, part_time "
         "or party_member (in-service member registered here)",
     )
-    area_id: int | None = Field(None, description="community, street and centre posts")
-    department_id: int | None = Field(None, description="department posts")
-    grid_ids: list[int] = Field(
+    area_id: Id | None = Field(None, description="community, street and centre posts")
+    department_id: Id | None = Field(None, description="department posts")
+    grid_ids: list[Id] = Field(
         default_factory=list, max_length=200, description="grid worker and grid leader posts"
     )
     title: str | None = Field(None, max_length=100)

@@ -141,3 +141,30 @@ async def test_the_qr_form_answers_an_unreadable_body_with_its_page(anon) -> Non
     assert r.headers["content-type"] == "text/html; charset=utf-8"
     assert "上报未成功" in r.text
     assert r.headers["content-security-policy"] and r.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_the_documented_max_length_counts_what_was_sent(anon, as_user) -> None:
+    """An 81-character name with a leading tab was stripped to 80 and accepted (ST201): the
+    limit holds for the text as sent, and the stripping comes after it."""
+    h = as_user("worker")
+    sent = "\tt0\\\u00a1" + "*" * 76
+    assert len(sent) == 81 and len(sent.strip()) == 80
+    r = await anon.post("/api/v1/me/api-tokens", json={"name": sent}, headers=h)
+    assert problem(r, 422, "validation_error")["field"] == "name"
+    r = await anon.post("/api/v1/me/api-tokens", json={"name": sent[1:]}, headers=h)
+    assert r.status_code == 201, r.text
+    assert r.json()["name"] == sent.strip()
+
+
+async def test_the_ticket_cookie_is_checked_as_sent(anon, as_user) -> None:
+    """A `wangge_sse` cookie over its documented length came with a valid bearer token and was
+    accepted (ST201): the parser keeps the last of two cookies of one name, so a long one
+    followed by a short one passed the length check. Two, or one too long, are refused."""
+    h = as_user("worker")
+    long = "x" * 2049
+    for cookie in (f"wangge_sse={long}; wangge_sse=short", f"wangge_sse=a; wangge_sse={long}"):
+        r = await anon.get("/api/v1/events/stream", headers={**h, "Cookie": cookie})
+        assert problem(r, 422, "validation_error")["field"] == "wangge_sse"
+    quoted = '"' + "\\101" * 700 + '"'  # 2,802 characters sent, 700 once unquoted
+    r = await anon.get("/api/v1/events/stream", headers={**h, "Cookie": f"wangge_sse={quoted}"})
+    assert problem(r, 422, "validation_error")["field"] == "wangge_sse"

@@ -6,11 +6,11 @@ from pydantic import AnyHttpUrl, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from app.events.webhooks.catalogue import event_types
-from app.schemas import LocalTime, RequestModel, ResponseModel
+from app.schemas import Id, LocalTime, RequestModel, ResponseModel
 
 
 class SubscriptionIn(RequestModel):
-    department_id: int | None = Field(None, description="Default: your department")
+    department_id: Id | None = Field(None, description="Default: your department")
     url: AnyHttpUrl
     event_types: list[str] = Field(
         default_factory=list,
