@@ -375,3 +375,49 @@ async def test_cli_create_user_and_verify_audit(engine) -> None:
     finally:
         async with engine.begin() as c:
             await c.execute(text("DELETE FROM users WHERE username = 'cli.admin'"))
+
+
+async def test_a_verified_token_still_expires_and_a_forged_one_is_refused(anon, tokens) -> None:
+    """Access tokens are verified once per process and then only their expiry is checked
+    (app.auth.tokens._VERIFIED): a cached token stops working at its `exp`, a token with one
+    character of its signature changed is verified afresh (and refused), and so is a token
+    signed with another key."""
+    import asyncio
+    import time as _time
+    import uuid as _uuid
+
+    from app.auth import tokens as t
+    from app.config import get_settings
+    from app.errors import ApiError
+
+    good = tokens["worker"]
+    assert (
+        await anon.get("/api/v1/me", headers={"Authorization": f"Bearer {good}"})
+    ).status_code == 200
+    assert good in t._VERIFIED
+    forged = good[:-2] + ("A" if good[-2] != "A" else "B") + good[-1]
+    r = await anon.get("/api/v1/me", headers={"Authorization": f"Bearer {forged}"})
+    assert r.status_code == 401 and r.json()["code"] == "invalid_token"
+    assert forged not in t._VERIFIED
+
+    now = int(_time.time())
+    sid = _uuid.uuid4()
+    short = jwt.encode(
+        {"sub": "1", "sid": str(sid), "iat": now, "exp": now + 2, "typ": "access"},
+        get_settings().signing_key,
+        algorithm=t.ALGORITHM,
+    )
+    assert t.decode_access_token(short) == (1, sid)
+    assert short in t._VERIFIED
+    await asyncio.sleep(now + 2.05 - _time.time())  # past its exp, in real time
+    with pytest.raises(ApiError) as e:
+        t.decode_access_token(short)
+    assert e.value.code == "invalid_token" and short not in t._VERIFIED
+
+    other = jwt.encode(
+        {"sub": "1", "sid": str(sid), "iat": now, "exp": now + 600, "typ": "access"},
+        "another-key-of-at-least-thirty-two-bytes!",
+        algorithm=t.ALGORITHM,
+    )
+    with pytest.raises(ApiError):
+        t.decode_access_token(other)
