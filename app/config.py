@@ -324,6 +324,12 @@ class Settings(BaseSettings):
     rate_limits: bool = True
     """Per-account and per-IP limits on login and intake (fixed one-minute windows in PostgreSQL,
     shared by every replica)."""
+    rate_local_share: float = Field(0.25, ge=0, le=0.5)
+    """Intake and Open311 posts: while every key of a request is below this share of its limit
+    (as this process last read the count, plus what it admitted since), the process admits it
+    and writes the hit in its next batch (every 0.5 s) instead of a round trip per request; 0:
+    every check goes to PostgreSQL. Several processes may pass a limit together by at most
+    (processes - 1) × share × limit until their next batch (`app.ratelimit`)."""
     login_per_account_per_minute: int = Field(10, ge=1, le=1_000)
     """Logins per user name (known or not) per minute."""
     login_per_ip_per_minute: int = Field(60, ge=1, le=100_000)

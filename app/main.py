@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app import docs_ui, errors, extensions, observability
+from app import docs_ui, errors, extensions, observability, ratelimit
 from app import models as _all_models  # noqa: F401 (every model: foreign keys resolve at run time)
 from app.admission.router import router as admission_router
 from app.areas.router import router as areas_router
@@ -93,6 +93,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tasks.append(asyncio.create_task(push.run_forever(stop)))
     if settings.env != "test":
         tasks.append(asyncio.create_task(derive.run_forever(stop)))
+    tasks.append(asyncio.create_task(ratelimit.run_forever(stop, db.hot.connect)))
     if settings.lookup_index:
         tasks.append(
             asyncio.create_task(

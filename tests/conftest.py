@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
 import httpx
@@ -37,6 +37,17 @@ def extensions() -> None:
     from app import extensions
 
     extensions.register()
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limits() -> Iterator[None]:
+    """Each test's rate-limit counts roll back with its transaction; what the process admitted
+    on its own (`app.ratelimit`'s batched keys) is forgotten with them."""
+    from app import ratelimit
+
+    ratelimit.forget()
+    yield
+    ratelimit.forget()
 
 
 @pytest_asyncio.fixture(scope="session")

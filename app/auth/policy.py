@@ -346,7 +346,7 @@ def require(permission: str) -> Callable[..., Coroutine[Any, Any, Any]]:
         who = await _authorise(request, session, token)
         if who is not None and rule.rate is not None:
             # After the role check (a refused caller costs nothing) and before the work.
-            await check(connect, limits_for(rule.rate, request, who.user_id))
+            await check(connect, limits_for(rule.rate, request, who.user_id), batched=True)
         return who
 
     async def _authorise(

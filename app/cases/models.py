@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
@@ -46,7 +46,8 @@ STATUSES = (
 )
 OPEN_STATUSES = tuple(s for s in STATUSES if s not in ("rejected", "closed"))
 URGENCIES = ("normal", "urgent", "critical")
-CHANNELS = ("app", "hotline", "qr", "department", "console")
+CaseChannel = Literal["app", "hotline", "qr", "department", "console"]
+CHANNELS: tuple[str, ...] = get_args(CaseChannel)
 
 
 class Case(Base):

@@ -19,6 +19,7 @@ from app.auth.policy import (
     CaseWorker,
 )
 from app.cases import attachments, chain, detail, intake, service
+from app.cases.models import CaseChannel
 from app.cases.schemas import (
     AttachmentOut,
     CaseCreate,
@@ -130,7 +131,7 @@ async def list_cases(
     ] = None,
     overdue: Annotated[bool | None, Query(description="Late to sign in or to hand in")] = None,
     channel: Annotated[
-        list[str] | None,
+        list[CaseChannel] | None,
         Query(description="Intake channel: app, hotline, qr, department, console"),
     ] = None,
     indicator: Annotated[

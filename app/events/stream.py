@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -70,6 +71,8 @@ log = logging.getLogger("wangge.events.stream")
 
 COOKIE = "wangge_sse"
 TICKET_COOKIE_MAX = 2048
+TICKET_PATTERN = r"^[A-Za-z0-9_.-]*$"
+_TICKET_CHARS = re.compile(TICKET_PATTERN[1:-1])
 PREFIX = "/api/v1/events"
 PING_SECONDS = 15
 SEND_TIMEOUT_SECONDS = 30.0
@@ -214,30 +217,42 @@ async def ticket(request: Request, response: Response, who: SignedIn) -> dict[st
 
 def _one_ticket_cookie(request: Request) -> None:
     """The ticket cookie as sent, not as parsed: the parser keeps the last of several cookies of
-    one name (a cookie tossed in for another path wins or loses by its order) and unquotes and
-    strips values, so a value over the documented length could arrive short. Several, or one
-    over the limit, is refused (422), whoever the bearer token says the caller is."""
+    one name, cuts a value at a `;` and unquotes and strips it, so a value that breaks the
+    documented schema could arrive as a valid one. Read by the header's grammar (RFC 6265
+    §4.2.1: pairs separated by `; `), the cookie sent twice, a value of other characters than a
+    ticket's (base64url and dots), longer than 2,048, or running into a malformed next pair is
+    refused (422), whoever the bearer token says the caller is."""
     raw = request.headers.get("cookie")
     if raw is None or COOKIE not in raw:
         return
-    values = [
-        chunk.split("=", 1)[1].strip()
-        for chunk in raw.split(";")
-        if "=" in chunk and chunk.split("=", 1)[0].strip() == COOKIE
-    ]
+    chunks = raw.split(";")
+    values = []
+    for i, chunk in enumerate(chunks):
+        name, eq, value = (chunk[1:] if i and chunk.startswith(" ") else chunk).partition("=")
+        if name != COOKIE:
+            continue
+        rest = chunks[i + 1] if i + 1 < len(chunks) else None
+        if (
+            not eq
+            or len(value) > TICKET_COOKIE_MAX
+            or not _TICKET_CHARS.fullmatch(value)
+            or (rest is not None and not (rest.startswith(" ") and "=" in rest))
+        ):
+            raise ApiError(
+                "validation_error",
+                field=COOKIE,
+                detail=f"Cookie {COOKIE} 不是有效的票据（至多 {TICKET_COOKIE_MAX} 个字符："
+                "字母、数字、-、_、.）",
+                detail_en=f"The cookie {COOKIE} is not a ticket (at most {TICKET_COOKIE_MAX} "
+                "characters: letters, digits, -, _ and .)",
+            )
+        values.append(value)
     if len(values) > 1:
         raise ApiError(
             "validation_error",
             field=COOKIE,
             detail=f"Cookie {COOKIE} 出现了 {len(values)} 次，只能有一个",
             detail_en=f"The cookie {COOKIE} is sent {len(values)} times; send one",
-        )
-    if values and len(values[0]) > TICKET_COOKIE_MAX:
-        raise ApiError(
-            "validation_error",
-            field=COOKIE,
-            detail=f"Cookie {COOKIE} 超过 {TICKET_COOKIE_MAX} 个字符",
-            detail_en=f"The cookie {COOKIE} is longer than {TICKET_COOKIE_MAX} characters",
         )
 
 
@@ -280,7 +295,10 @@ async def stream(
     request: Request,
     session: AuthSession,
     _: StreamTicket,
-    ticket: Annotated[str | None, Query(max_length=2048, description="A stream ticket")] = None,
+    ticket: Annotated[
+        str | None,
+        Query(max_length=TICKET_COOKIE_MAX, pattern=TICKET_PATTERN, description="A stream ticket"),
+    ] = None,
     last_event_id: Annotated[
         int | None,
         Query(ge=0, le=2**63 - 1, description="Resume after this event id (as Last-Event-ID)"),
@@ -299,6 +317,7 @@ async def stream(
         Cookie(
             alias=COOKIE,
             max_length=TICKET_COOKIE_MAX,
+            pattern=TICKET_PATTERN,
             description="Set by POST /api/v1/events/ticket; sent once",
         ),
     ] = None,

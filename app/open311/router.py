@@ -198,13 +198,15 @@ async def post_request(
     ] = None,
 ) -> Response:
     s = get_settings()
-    # Counted in PostgreSQL (app.ratelimit): the same limits whichever replica answers.
+    # Counted in PostgreSQL (app.ratelimit, in batches while far below the limits): the same
+    # limits whichever replica answers.
     await shared_limits.check(
         connect,
         {
             f"open311:key:{who.key_id}": s.open311_key_per_minute,
             f"open311:ip:{shared_limits.client_ip(request)}": s.open311_ip_per_minute,
         },
+        batched=True,
     )
     form = await request.form()
     fields: dict[str, Any] = {

@@ -166,5 +166,17 @@ async def test_the_ticket_cookie_is_checked_as_sent(anon, as_user) -> None:
         r = await anon.get("/api/v1/events/stream", headers={**h, "Cookie": cookie})
         assert problem(r, 422, "validation_error")["field"] == "wangge_sse"
     quoted = '"' + "\\101" * 700 + '"'  # 2,802 characters sent, 700 once unquoted
-    r = await anon.get("/api/v1/events/stream", headers={**h, "Cookie": f"wangge_sse={quoted}"})
-    assert problem(r, 422, "validation_error")["field"] == "wangge_sse"
+    # a value cut at a `;` (the parser keeps `a`), a space or a quote inside, a nameless pair
+    for value in (quoted, "a;" + long, "a;b" + "x" * 10, "a b", '"a"', "a; " + long):
+        r = await anon.get("/api/v1/events/stream", headers={**h, "Cookie": f"wangge_sse={value}"})
+        assert problem(r, 422, "validation_error")["field"] == "wangge_sse", value
+
+
+async def test_an_unknown_channel_is_refused(anon, as_user) -> None:
+    """`?channel=true` listed no case instead of naming the fault (ST201): the channels are an
+    enumeration."""
+    h = as_user("admin")
+    r = await anon.get("/api/v1/cases", params={"channel": "true"}, headers=h)
+    assert problem(r, 422, "validation_error")["field"] == "channel.0"
+    r = await anon.get("/api/v1/cases", params=[("channel", "app"), ("channel", "qr")], headers=h)
+    assert r.status_code == 200, r.text

@@ -10,6 +10,7 @@ import pytest_asyncio
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app import ratelimit
 from app.auth.policy import Public
 from app.config import get_settings
 from app.db import DbSession
@@ -21,6 +22,7 @@ from tests.helpers import problem, square
 async def limits(monkeypatch: pytest.MonkeyPatch, conn: AsyncConnection):  # type: ignore[no-untyped-def]
     """Set limits for this test; counts committed by other tests (live ones) start from zero."""
     await conn.execute(text("DELETE FROM rate_counters"))
+    ratelimit.forget()
     s = get_settings()
 
     def set_(**kw: int) -> None:
@@ -200,3 +202,101 @@ async def _slow(s: DbSession, _: Public) -> dict:
     await s.execute(text("SET LOCAL statement_timeout = 50"))
     await s.execute(text("SELECT pg_sleep(1)"))
     return {}
+
+
+async def _counts(conn: AsyncConnection, like: str) -> dict[str, int]:
+    rows = await conn.execute(
+        text("SELECT key, hits FROM rate_counters WHERE key LIKE :k"), {"k": like}
+    )
+    return {k.split(":", 1)[1].split(":", 1)[0]: v for k, v in rows.all()}
+
+
+async def test_intake_far_below_its_limits_is_counted_in_batches(
+    anon, as_user, limits, conn
+) -> None:
+    """Below a quarter of every limit the process admits a report itself and writes the hit in
+    its next batch; from there on each report is counted in PostgreSQL with the batch before it,
+    so the counts in the database are exact whenever a limit is near."""
+    limits(intake_per_account_per_minute=8, intake_per_ip_per_minute=1000)
+    monkey = get_settings()
+    assert monkey.rate_local_share == 0.25
+    body = await _case_body(conn, "批量计数")
+    h = as_user("worker")
+    # 8 × 0.25: the first two are admitted here, nothing written yet
+    for _ in range(2):
+        assert (await anon.post("/api/v1/cases", json=body, headers=h)).status_code == 201
+    assert await _counts(conn, "intake:%") == {}
+    assert await ratelimit.flush(conn) == 2  # the account and the address
+    assert await _counts(conn, "intake:%") == {"account": 2, "ip": 2}
+    assert await ratelimit.flush(conn) == 0  # nothing left to write
+    # the third is at the share: counted in the database at once
+    assert (await anon.post("/api/v1/cases", json=body, headers=h)).status_code == 201
+    assert await _counts(conn, "intake:%") == {"account": 3, "ip": 3}
+    # and the limit holds exactly: five more, then 429
+    for _ in range(5):
+        assert (await anon.post("/api/v1/cases", json=body, headers=h)).status_code == 201
+    problem(await anon.post("/api/v1/cases", json=body, headers=h), 429, "rate_limited")
+    n = (await conn.execute(text("SELECT count(*) FROM cases WHERE title = '批量计数'"))).scalar()
+    assert n == 8
+    assert await _counts(conn, "intake:%") == {"account": 9, "ip": 9}
+
+
+async def test_unwritten_hits_go_with_the_next_exact_check(anon, as_user, limits, conn) -> None:
+    """Hits admitted here and not yet flushed are written with the first exact check of the same
+    key: the database never undercounts once a limit is near. The share 0 makes every check
+    exact."""
+    limits(intake_per_account_per_minute=40, intake_per_ip_per_minute=1000)
+    body = await _case_body(conn, "批量计数")
+    h = as_user("worker")
+    for _ in range(10):  # 40 × 0.25 = 10 admitted here
+        assert (await anon.post("/api/v1/cases", json=body, headers=h)).status_code == 201
+    assert await _counts(conn, "intake:%") == {}
+    assert (await anon.post("/api/v1/cases", json=body, headers=h)).status_code == 201
+    assert await _counts(conn, "intake:%") == {"account": 11, "ip": 11}
+
+    ratelimit.forget()
+    await conn.execute(text("DELETE FROM rate_counters"))
+    limits(rate_local_share=0)  # type: ignore[arg-type]
+    assert (await anon.post("/api/v1/cases", json=body, headers=h)).status_code == 201
+    assert await _counts(conn, "intake:%") == {"account": 1, "ip": 1}
+
+
+async def test_login_is_never_batched(anon, limits, conn) -> None:
+    limits(login_per_account_per_minute=1000, login_per_ip_per_minute=1000)
+    r = await anon.post("/api/v1/auth/token", data={"username": "nobody", "password": "x"})
+    assert r.status_code == 401
+    assert await _counts(conn, "login:%") == {"account": 1, "ip": 1}
+
+
+async def test_the_servers_loop_writes_the_batch(anon, as_user, limits, conn) -> None:
+    """`run_forever` (started by the server's lifespan) writes what was admitted here within
+    its period, and once more when the server stops."""
+    import asyncio
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def connect():  # type: ignore[no-untyped-def]
+        yield conn
+
+    def unwritten() -> int:
+        return sum(e.pending for e in ratelimit._seen.values())
+
+    limits(intake_per_account_per_minute=1000, intake_per_ip_per_minute=1000)
+    body = await _case_body(conn, "批量计数")
+    h = as_user("worker")
+    assert (await anon.post("/api/v1/cases", json=body, headers=h)).status_code == 201
+    assert unwritten() == 2  # the account's hit and the address's
+    stop = asyncio.Event()
+    loop = asyncio.create_task(ratelimit.run_forever(stop, connect))
+    for _ in range(40):  # FLUSH_SECONDS is 0.5; the test's connection is the loop's meanwhile
+        if not unwritten():
+            break
+        await asyncio.sleep(0.1)
+    stop.set()
+    await loop
+    assert await _counts(conn, "intake:%") == {"account": 1, "ip": 1}
+    assert (await anon.post("/api/v1/cases", json=body, headers=h)).status_code == 201
+    assert unwritten() == 2
+    await ratelimit.run_forever(stop, connect)  # a server stopping: its last batch
+    assert unwritten() == 0
+    assert await _counts(conn, "intake:%") == {"account": 2, "ip": 2}
