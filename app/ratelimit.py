@@ -81,10 +81,18 @@ def forget() -> None:
     _seen.clear()
 
 
-def _entry(key: str, window: int, now: float) -> _Seen:
+_SEEN_MAX = 100_000
+"""Keys a process keeps for batches; beyond, new keys are counted exactly (a bounded memory)."""
+
+
+def _entry(key: str, window: int, now: float, create: bool = True) -> _Seen | None:
+    """This process's view of a key in the current window (a new one when the window moved);
+    None when it has none and `create` is off, or when it keeps `_SEEN_MAX` keys already."""
     start = now - now % window
     e = _seen.get((key, window))
     if e is None or e.window_start != start:
+        if (e is None and not create) or (e is None and len(_seen) >= _SEEN_MAX):
+            return None
         e = _seen[(key, window)] = _Seen(start)
     return e
 
@@ -95,10 +103,13 @@ def _admit_here(limits: dict[str, int], window: int) -> bool:
     if share <= 0:
         return False
     now = time.time()
-    entries = [(_entry(k, window, now), n) for k, n in limits.items()]
-    if any(e.known + e.pending + 1 > n * share for e, n in entries):
-        return False
-    for e, _ in entries:
+    entries = []
+    for key, limit in limits.items():
+        e = _entry(key, window, now)
+        if e is None or e.known + e.pending + 1 > limit * share:
+            return False
+        entries.append(e)
+    for e in entries:
         e.pending += 1
     return True
 
@@ -118,11 +129,13 @@ async def hit(conn: AsyncConnection, limits: dict[str, int], window: int = WINDO
         return
     keys = sorted(limits)  # one lock order for every statement: no deadlock between them
     now = time.time()
-    entries = [_entry(k, window, now) for k in keys]
-    taken = [e.pending for e in entries]
+    # Only keys this process counts in batches have a view here (login's never do).
+    entries = [_entry(k, window, now, create=False) for k in keys]
+    taken = [e.pending if e is not None else 0 for e in entries]
     rows = await _write(conn, keys, [n + 1 for n in taken], window)
     for e, n in zip(entries, taken, strict=True):
-        e.pending -= n
+        if e is not None:
+            e.pending -= n
     _learn(rows, window, now)
     _refuse_over(rows, limits, window)
 
@@ -140,7 +153,9 @@ async def _write(
 
 def _learn(rows: list[Any], window: int, now: float) -> None:
     for r in rows:
-        _entry(r.key, window, now).known = int(r.hits)
+        e = _entry(r.key, window, now, create=False)
+        if e is not None:
+            e.known = int(r.hits)
 
 
 async def flush(conn: AsyncConnection) -> int:
@@ -159,10 +174,15 @@ async def flush(conn: AsyncConnection) -> int:
                 e.pending -= n
             _learn(rows, window, now)
             written += len(due)
+    _prune(now)
+    return written
+
+
+def _prune(now: float) -> None:
+    """Forget keys whose window has ended and whose hits are written."""
     for key, e in list(_seen.items()):
         if e.window_start + key[1] <= now and e.pending == 0:
             del _seen[key]
-    return written
 
 
 async def run_forever(
@@ -174,6 +194,8 @@ async def run_forever(
         if any(e.pending for e in _seen.values()):
             async with connect() as conn:
                 await flush(conn)
+        else:
+            _prune(time.time())
         return False
 
     await every(stop, FLUSH_SECONDS, job, "rate limit flush")

@@ -266,6 +266,22 @@ async def test_login_is_never_batched(anon, limits, conn) -> None:
     r = await anon.post("/api/v1/auth/token", data={"username": "nobody", "password": "x"})
     assert r.status_code == 401
     assert await _counts(conn, "login:%") == {"account": 1, "ip": 1}
+    assert ratelimit._seen == {}  # and the process keeps nothing of the names tried
+
+
+async def test_the_keys_kept_for_batches_are_bounded(
+    anon, as_user, limits, conn, monkeypatch
+) -> None:
+    """A process keeps at most `_SEEN_MAX` keys for batches; a new key beyond is counted in the
+    database at once."""
+    monkeypatch.setattr(ratelimit, "_SEEN_MAX", 0)
+    limits(intake_per_account_per_minute=1000, intake_per_ip_per_minute=1000)
+    body = await _case_body(conn, "批量计数")
+    assert (
+        await anon.post("/api/v1/cases", json=body, headers=as_user("worker"))
+    ).status_code == 201
+    assert await _counts(conn, "intake:%") == {"account": 1, "ip": 1}
+    assert ratelimit._seen == {}
 
 
 async def test_the_servers_loop_writes_the_batch(anon, as_user, limits, conn) -> None:
