@@ -201,7 +201,8 @@ bl AS (INSERT INTO buildings (grid_id, name, households, units, geom)
        RETURNING id)
 SELECT (SELECT id FROM c) AS area, (SELECT id FROM g) AS grid, (SELECT id FROM bl) AS building
 """
-# A case (with a timeline step and a photo) in a given grid, reported by the admin.
+# A case (with a timeline step and a photo) in a given grid, reported by the admin; every row
+# names its district (the distribution column on Citus).
 CASE = """
 WITH g AS (SELECT g.id, g.community_id, c.parent_id AS street, s.parent_id AS district
            FROM grids g JOIN areas c ON c.id = g.community_id JOIN areas s ON s.id = c.parent_id
@@ -210,10 +211,12 @@ k AS (INSERT INTO cases (number, category_code, title, location, reporter_id, gr
                          community_id, street_id, district_id)
       SELECT 'M' || :grid, (SELECT code FROM categories ORDER BY code LIMIT 1), 'matrix',
              ST_SetSRID(ST_MakePoint(117, 28), 4326), (SELECT id FROM users WHERE username = 'admin'),
-             g.id, g.community_id, g.street, g.district FROM g RETURNING id),
-e AS (INSERT INTO case_events (case_id, action) SELECT id, 'reported' FROM k RETURNING id, case_id),
-a AS (INSERT INTO attachments (case_id, event_id, sha256, media_type, bytes, width, height)
-      SELECT case_id, id, repeat('a', 64), 'image/jpeg', 1, 1, 1 FROM e RETURNING id)
+             g.id, g.community_id, g.street, g.district FROM g RETURNING id, district_id),
+e AS (INSERT INTO case_events (case_id, district_id, action)
+      SELECT id, district_id, 'reported' FROM k RETURNING id, case_id, district_id),
+a AS (INSERT INTO attachments (case_id, district_id, event_id, sha256, media_type, bytes, width,
+                               height)
+      SELECT case_id, district_id, id, repeat('a', 64), 'image/jpeg', 1, 1, 1 FROM e RETURNING id)
 SELECT (SELECT id FROM k) AS case_id, (SELECT id FROM a) AS attachment_id
 """
 INSIDE = """
