@@ -42,11 +42,11 @@ async def test_docs_are_served_from_the_package(anon: httpx.AsyncClient) -> None
     r = await anon.get("/docs")
     csp = _assert_page_headers(r)
     nonce = re.search(r"'nonce-([^']+)'", csp).group(1)  # type: ignore[union-attr]
-    page = r.text
+    page = r.text.replace(nonce, "")  # a random nonce may spell "cdn" (it did once)
     assert "cdn" not in page.lower() and "https://" not in page.replace("https://swagger.io", "")
     srcs = re.findall(r'(?:src|href)="([^"]+)"', page)
     assert srcs and all(s.startswith("/docs/assets/") for s in srcs), srcs
-    assert f'<script nonce="{nonce}">' in page
+    assert f'<script nonce="{nonce}">' in r.text
     for name in ASSETS:
         a = await anon.get(f"/docs/assets/{name}")
         assert a.status_code == 200 and a.content == (static_dir() / name).read_bytes()
