@@ -91,7 +91,7 @@ def _entry(key: str, window: int, now: float, create: bool = True) -> _Seen | No
     start = now - now % window
     e = _seen.get((key, window))
     if e is None or e.window_start != start:
-        if (e is None and not create) or (e is None and len(_seen) >= _SEEN_MAX):
+        if e is None and (not create or len(_seen) >= _SEEN_MAX):
             return None
         e = _seen[(key, window)] = _Seen(start)
     return e

@@ -39,8 +39,8 @@ def create_access_token(
 
 _VERIFIED: dict[str, tuple[int, uuid.UUID, int]] = {}
 """Access tokens this process has verified: token → (user, session, exp). A token is immutable
-and its signature holds until it expires, so it is verified once (PyJWT's decode, ~0.1-0.2 ms
-of CPU on every authenticated request) and then only its expiry is checked. Only a token whose
+and its signature holds until it expires, so it is verified once (PyJWT's decode: 32.6 µs of
+CPU against 0.3 µs from here, `bench/bench_auth.py`) and then only its expiry is checked. Only a token whose
 signature and claims passed enters; the session itself is still checked by `load_principal`."""
 _VERIFIED_MAX = 10_000
 _verified_with = ""
