@@ -27,12 +27,6 @@ if ! .venv-bench/bin/python -c 'import tipg, sys; sys.exit(tipg.__version__ != "
   python3 -m venv .venv-bench
   .venv-bench/bin/pip install -q --disable-pip-version-check "${TIPG_PINS[@]}"
 fi
-# The benches drive one account from one address far above any person's rate: the per-account and
-# per-address limits are raised (the limiter still runs, and is paid for, on every limited call).
-export WANGGE_LOGIN_PER_ACCOUNT_PER_MINUTE=${WANGGE_LOGIN_PER_ACCOUNT_PER_MINUTE:-1000}
-export WANGGE_LOGIN_PER_IP_PER_MINUTE=${WANGGE_LOGIN_PER_IP_PER_MINUTE:-100000}
-export WANGGE_INTAKE_PER_ACCOUNT_PER_MINUTE=${WANGGE_INTAKE_PER_ACCOUNT_PER_MINUTE:-100000}
-export WANGGE_INTAKE_PER_IP_PER_MINUTE=${WANGGE_INTAKE_PER_IP_PER_MINUTE:-1000000}
 unset DATABASE_URL WANGGE_DATABASE_URL
 rc=0
 for bench in bench/bench_*.py; do
