@@ -187,7 +187,13 @@ class Database:
                 pool_size=s.db_hot_pool_size,
                 max_overflow=s.db_hot_max_overflow,
                 server_settings={
-                    "plan_cache_mode": "force_generic_plan" if s.db_hot_generic_plans else "auto"
+                    "plan_cache_mode": "force_generic_plan" if s.db_hot_generic_plans else "auto",
+                    # On a Citus coordinator: one connection per worker for a statement (the hot
+                    # statements touch one district's shards), kept between statements. With the
+                    # default (16) the intake statement's steps opened 6.8 new worker sessions
+                    # per intake, each closed again at its end; with 1: none
+                    # (docs/scaling.md). Plain PostgreSQL keeps it as a setting nothing reads.
+                    "citus.max_adaptive_executor_pool_size": "1",
                 },
             )
             self._hot = self._hot_base.execution_options(isolation_level="AUTOCOMMIT")
