@@ -17,14 +17,14 @@ from app.config import get_settings
 from app.db import RawSql, RecordView
 from app.errors import ApiError, not_found
 from app.geometry import parse_lonlat
+from app.grids import lookup_index
 from app.idempotency import CLAIM, Claim, Lapsed, lapse, no_claim, settle, store
 from app.observability import metrics
 
 Render = Callable[[Any, list[dict[str, Any]]], bytes]
 """Makes the response body from the case row and the duplicate suggestions."""
 
-_INTAKE = RawSql(
-    """
+_INTAKE_TEXT = """
 WITH p AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS g),
 catg AS (SELECT code, duplicate_radius_m FROM categories WHERE code = :category AND active),
 n AS (SELECT nextval(pg_get_serial_sequence('cases', 'id')) AS id FROM catg),
@@ -110,7 +110,7 @@ dups AS (
       AND c.category_code = catg.code
       -- Within the new case's district (the shard), never the new case itself (on Citus the
       -- CTEs run one after another, so this one sees the row `ins` wrote).
-      AND c.district_id = (SELECT district_id FROM place) AND c.id <> (SELECT id FROM n)
+      AND c.district_id = {dup_district} AND c.id <> (SELECT id FROM n)
       AND c.status NOT IN ('closed', 'rejected')
       AND c.reported_at > now() - make_interval(days => :dup_days)
       AND ST_DWithin(c.location, p.g,
@@ -122,12 +122,40 @@ dups AS (
 SELECT {columns}, (SELECT id FROM ev) AS event_id,
        coalesce((SELECT json_agg(dups ORDER BY distance_m, id) FROM dups), '[]') AS duplicates
 {joins}
-""".format(
-        claim=CLAIM.format(result_id="n.id", source="n"),
-        columns=CASE_COLUMNS,
-        joins=CASE_FROM.replace("FROM cases c", "FROM ins c", 1),
+"""
+
+
+def _intake(dup_district: str) -> RawSql:
+    return RawSql(
+        _INTAKE_TEXT.format(
+            claim=CLAIM.format(result_id="n.id", source="n"),
+            columns=CASE_COLUMNS,
+            joins=CASE_FROM.replace("FROM cases c", "FROM ins c", 1),
+            dup_district=dup_district,
+        )
     )
+
+
+_INTAKE = _intake("(SELECT district_id FROM place)")
+_INTAKE_HINTED = _intake(
+    "CAST(:district AS bigint) AND CAST(:district AS bigint) = (SELECT district_id FROM place)"
 )
+"""The same statement when the process's lookup index already named the point's district
+(`_statement`): the duplicate search's district is then a bind, so that Citus runs it on that
+district's shard alone (with the district from the statement's own lookup it cannot prune, and
+asked every shard of `cases`: 32 tasks per report). The second condition keeps the rule exact
+when the index is a refresh behind a boundary change: a district that differs from the
+statement's own finds no suggestions rather than another district's cases."""
+
+
+def _statement(lon: float, lat: float) -> tuple[RawSql, dict[str, Any]]:
+    """The intake statement for a point, with the binds only it needs."""
+    hit = lookup_index.answer(lon, lat)
+    if hit is None or hit.d_id is None:
+        return _INTAKE, {}
+    return _INTAKE_HINTED, {"district": hit.d_id}
+
+
 _ONE = RawSql(f"SELECT {CASE_COLUMNS} {CASE_FROM} WHERE c.id = :id")
 
 
@@ -142,30 +170,35 @@ def _unknown_category(data: CaseCreate) -> ApiError:
 
 def _params(
     data: CaseCreate, reporter_id: int, channel: str, claim: Claim | None
-) -> dict[str, Any]:
+) -> tuple[RawSql, list[Any]]:
+    """The intake statement for this report and its bind values."""
     s = get_settings()
     lon, lat = parse_lonlat(data.location.lon, data.location.lat, data.location.crs)
-    return {
-        "lon": lon,
-        "lat": lat,
-        "category": data.category,
-        "title": data.title,
-        "description": data.description,
-        "crs": data.location.crs.value,
-        "accuracy": data.location.accuracy_m,
-        "address": data.address,
-        "building": data.building_id,
-        "occurred_at": data.occurred_at,
-        "urgency": data.urgency,
-        "channel": channel,
-        "resident_name": data.resident.name if data.resident else None,
-        "resident_phone": data.resident.phone if data.resident else None,
-        "reporter": reporter_id,
-        "off_patch_m": s.off_patch_m,
-        "dup_days": s.duplicate_days,
-        "dup_max": s.duplicate_max,
-        **(claim.params() if claim else no_claim(reporter_id)),
-    }
+    stmt, hint = _statement(lon, lat)
+    return stmt, stmt.args(
+        {
+            **hint,
+            "lon": lon,
+            "lat": lat,
+            "category": data.category,
+            "title": data.title,
+            "description": data.description,
+            "crs": data.location.crs.value,
+            "accuracy": data.location.accuracy_m,
+            "address": data.address,
+            "building": data.building_id,
+            "occurred_at": data.occurred_at,
+            "urgency": data.urgency,
+            "channel": channel,
+            "resident_name": data.resident.name if data.resident else None,
+            "resident_phone": data.resident.phone if data.resident else None,
+            "reporter": reporter_id,
+            "off_patch_m": s.off_patch_m,
+            "dup_days": s.duplicate_days,
+            "dup_max": s.duplicate_max,
+            **(claim.params() if claim else no_claim(reporter_id)),
+        }
+    )
 
 
 async def report(
@@ -181,8 +214,8 @@ async def report(
     Fresh: one statement claims the key, inserts the case, its first step and its event and
     finds the duplicates (it commits on its own), then the response is stored for replays. A
     key already used answers from the key (replay, 409 or 422, see app.idempotency)."""
-    params = _params(data, reporter_id, channel, claim)
-    row = await conn.fetchrow(_INTAKE.sql, *_INTAKE.args(params))
+    stmt, args = _params(data, reporter_id, channel, claim)
+    row = await conn.fetchrow(stmt.sql, *args)
     if row is not None:
         dups = row["duplicates"]
         try:
@@ -217,7 +250,8 @@ async def insert_case(
     """The same intake statement inside the caller's transaction, for doors that add their own
     records to the case before committing (Open311, the QR form). Returns the case row (as
     `service.CASE_COLUMNS` reads it) and the duplicate suggestions."""
-    row = await conn.fetchrow(_INTAKE.sql, *_INTAKE.args(_params(data, reporter_id, channel, None)))
+    stmt, args = _params(data, reporter_id, channel, None)
+    row = await conn.fetchrow(stmt.sql, *args)
     if row is None:
         raise _unknown_category(data)
     metrics.case_reported(row["district_id"], channel)

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import io
 import uuid
+from types import SimpleNamespace
 
+import pytest
 from PIL import Image
 from sqlalchemy import text
 
+from app.cases import intake
+from app.grids import lookup_index
 from geo.crs import wgs84_to_gcj02
 from tests.factories import category_code, insert_case, point_in_grid
 from tests.helpers import image, jpeg, problem
@@ -314,6 +318,37 @@ async def test_a_process_that_died_after_insert_is_recovered_once_its_lease_laps
     assert back.json()["duplicates"] == []  # suggestions are not recomputed on recovery
     n = (await conn.execute(text("SELECT count(*) FROM cases WHERE title = '进程中断'"))).scalar()
     assert n == 1
+
+
+@pytest.mark.parametrize("hint", ["index", "none", "stale"])
+async def test_duplicates_with_and_without_the_index_district(
+    anon, as_user, conn, monkeypatch, hint
+) -> None:
+    """The duplicate search's district: from the process's lookup index (a bind, so that Citus
+    asks one shard), from the statement's own lookup when there is no index, and a stale index
+    naming another district finds no suggestions rather than another district's cases."""
+    lookup_index.clear()
+    if hint == "index":
+        assert await lookup_index.refresh(conn, 200_000)
+    elif hint == "stale":
+        monkeypatch.setattr(lookup_index, "answer", lambda lon, lat: SimpleNamespace(d_id=-1))
+    try:
+        lon, lat = await point_in_grid(conn, "360602001001002")
+        cat = await category_code(conn, 3)
+        stmt, _ = intake._statement(lon, lat)
+        assert stmt is (intake._INTAKE if hint == "none" else intake._INTAKE_HINTED)
+        h = as_user("worker")
+        first = await anon.post("/api/v1/cases", headers=h, json=case_body(cat, lon, lat))
+        second = await anon.post("/api/v1/cases", headers=h, json=case_body(cat, lon + 0.0001, lat))
+        assert first.status_code == second.status_code == 201, second.text
+        assert second.json()["district"]["code"] == "360602000000"
+        ids = [d["id"] for d in second.json()["duplicates"]]
+        if hint == "stale":
+            assert ids == []
+        else:
+            assert first.json()["id"] in ids
+    finally:
+        lookup_index.clear()
 
 
 async def test_duplicates_suggested_and_merged(anon, as_user, conn) -> None:
