@@ -83,9 +83,9 @@ from common import (
     wait_ready,
 )
 
-from app.cases.intake import _INTAKE
+from app.cases import intake
+from app.cases.schemas import CaseCreate
 from app.config import get_settings
-from app.idempotency import no_claim
 from app.schemas import SHANGHAI
 
 SEED = 20261124
@@ -105,11 +105,6 @@ LABELS = {
     "intake": "(b) POST /cases, fresh key",
     "replay": "(c) POST /cases, replayed key",
 }
-
-# The intake statement as the app runs it on asyncpg ($1, $2, ... compiled once by app.db.RawSql).
-INTAKE_SQL = _INTAKE.sql
-_NAMES = list(_INTAKE.names)
-assert "lon" in _NAMES and "reporter" in _NAMES and ":lon" not in INTAKE_SQL
 
 
 # --- data ---------------------------------------------------------------------------------------
@@ -239,38 +234,6 @@ def make_bodies(points: list[Point], categories: list[dict[str, Any]], seed: int
     return out
 
 
-def intake_args(body: dict[str, Any], reporter_id: int) -> list[Any]:
-    """The intake statement's parameters for one body, as app.cases.intake.report makes them
-    (wgs84 points only; no Idempotency-Key)."""
-    s = get_settings()
-    loc, res = body["location"], body.get("resident") or {}
-    lon, lat = loc["lon"], loc["lat"]
-    occurred = body.get("occurred_at")
-    values = {
-        "lon": lon,
-        "lat": lat,
-        "category": body["category"],
-        "title": body["title"],
-        "description": body["description"],
-        "crs": loc["crs"],
-        "accuracy": loc.get("accuracy_m"),
-        "address": body.get("address"),
-        "building": None,
-        "occurred_at": datetime.fromisoformat(occurred) if occurred else None,
-        "urgency": body["urgency"],
-        "channel": "app",
-        "resident_name": res.get("name"),
-        "resident_phone": res.get("phone"),
-        "reporter": reporter_id,
-        "off_patch_m": s.off_patch_m,
-        "dup_days": s.duplicate_days,
-        "dup_deg": 1000 / 111_000 / max(math.cos(math.radians(lat)), 0.01) * 1.2,
-        "dup_max": s.duplicate_max,
-        **no_claim(reporter_id),
-    }
-    return [values[n] for n in _NAMES]
-
-
 async def explain_intake(
     conn: asyncpg.Connection, bodies: Bodies, reporter_id: int, n: int
 ) -> dict[str, Any]:
@@ -278,11 +241,14 @@ async def explain_intake(
     table as the load left it); the slowest nodes of the median run."""
     runs = []
     for i in range(n):
-        args = intake_args(bodies.params[(i * 37) % len(bodies.params)], reporter_id)
+        # As app.cases.intake.report builds it (no Idempotency-Key; this process has no lookup
+        # index, so the duplicate search takes the statement's own district).
+        body = CaseCreate.model_validate(bodies.params[(i * 37) % len(bodies.params)])
+        stmt, args = intake._params(body, reporter_id, "app", None)
         tr = conn.transaction()
         await tr.start()
         try:
-            raw = await conn.fetchval("EXPLAIN (ANALYZE, FORMAT JSON) " + INTAKE_SQL, *args)
+            raw = await conn.fetchval("EXPLAIN (ANALYZE, FORMAT JSON) " + stmt.sql, *args)
         finally:
             await tr.rollback()
         runs.append(json.loads(raw)[0])
