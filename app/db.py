@@ -135,6 +135,14 @@ def _refuse_dirty(dbapi_connection: Any, record: Any, proxy: Any) -> None:
         raise exc.DisconnectionError(why)
 
 
+HOT_CITUS_SETTINGS = {"citus.max_adaptive_executor_pool_size": "1"}
+"""The hot pool's Citus settings: on a coordinator, one connection per worker for a statement (the
+hot statements touch one district's shards), kept between statements. With Citus's default (16)
+the intake statement opened 9.2 new worker sessions per intake, each closed again at its end;
+with 1, 0.07 (`bench/citus_intake_trace.py`, docs/benchmarks.md). Plain PostgreSQL keeps them as
+settings nothing reads."""
+
+
 class Database:
     """Lazily created engine + session factory (one per process)."""
 
@@ -188,12 +196,7 @@ class Database:
                 max_overflow=s.db_hot_max_overflow,
                 server_settings={
                     "plan_cache_mode": "force_generic_plan" if s.db_hot_generic_plans else "auto",
-                    # On a Citus coordinator: one connection per worker for a statement (the hot
-                    # statements touch one district's shards), kept between statements. With the
-                    # default (16) the intake statement's steps opened 6.8 new worker sessions
-                    # per intake, each closed again at its end; with 1: none
-                    # (docs/scaling.md). Plain PostgreSQL keeps it as a setting nothing reads.
-                    "citus.max_adaptive_executor_pool_size": "1",
+                    **HOT_CITUS_SETTINGS,
                 },
             )
             self._hot = self._hot_base.execution_options(isolation_level="AUTOCOMMIT")

@@ -21,7 +21,7 @@ import asyncpg
 
 from app.cases import intake
 from app.cases.schemas import CaseCreate
-from app.db import make_engine
+from app.db import HOT_CITUS_SETTINGS, make_engine
 from app.grids import lookup_index
 
 _POINTS = """
@@ -97,12 +97,8 @@ async def main(argv: list[str]) -> None:
     url, n = argv[0], int(argv[1]) if len(argv) > 1 else 40
     for label, settings, hint in (
         ("Citus defaults, no lookup index", {}, False),
-        (
-            "hot pool's settings, no lookup index",
-            {"citus.max_adaptive_executor_pool_size": "1"},
-            False,
-        ),
-        ("hot pool's settings, lookup index", {"citus.max_adaptive_executor_pool_size": "1"}, True),
+        ("hot pool's settings, no lookup index", HOT_CITUS_SETTINGS, False),
+        ("hot pool's settings, lookup index", HOT_CITUS_SETTINGS, True),
     ):
         print(f"{label:40s} {await trace(url, n, settings, hint)}", flush=True)
 

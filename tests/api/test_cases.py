@@ -327,14 +327,28 @@ async def test_duplicates_with_and_without_the_index_district(
     """The duplicate search's district: from the process's lookup index (a bind, so that Citus
     asks one shard), from the statement's own lookup when there is no index, and a stale index
     naming another district finds no suggestions rather than another district's cases."""
+    lon, lat = await point_in_grid(conn, "360602001001002")
+    cat = await category_code(conn, 3)
     lookup_index.clear()
     if hint == "index":
         assert await lookup_index.refresh(conn, 200_000)
     elif hint == "stale":
-        monkeypatch.setattr(lookup_index, "answer", lambda lon, lat: SimpleNamespace(d_id=-1))
+        # Another district with a case of the same category at the same point: the one a
+        # search by the stale district alone would suggest.
+        other = (
+            await conn.execute(
+                text(
+                    "INSERT INTO areas (level, code, name, boundary) VALUES ('district', "
+                    "'369996000000', '邻区', ST_Multi(ST_MakeEnvelope(118, 28, 118.1, 28.1, 4326)))"
+                    " RETURNING id"
+                )
+            )
+        ).scalar_one()
+        await insert_case(
+            conn, None, category=cat, title="邻区事件", location=(lon, lat), district_id=other
+        )
+        monkeypatch.setattr(lookup_index, "answer", lambda x, y: SimpleNamespace(d_id=other))
     try:
-        lon, lat = await point_in_grid(conn, "360602001001002")
-        cat = await category_code(conn, 3)
         stmt, _ = intake._statement(lon, lat)
         assert stmt is (intake._INTAKE if hint == "none" else intake._INTAKE_HINTED)
         h = as_user("worker")
