@@ -62,12 +62,18 @@ def current_lang() -> Lang:
     return _LANG.get()
 
 
-async def _lang_dependency(
-    accept_language: str | None = Header(None, include_in_schema=False),
-) -> Lang:
+def use_lang(accept_language: str | None) -> Lang:
+    """The request's language from its Accept-Language, set for the rest of the request (what
+    `RequestLang` does; a hot route that resolves no dependencies calls it itself)."""
     lang = negotiate(accept_language)
     _LANG.set(lang)
     return lang
+
+
+async def _lang_dependency(
+    accept_language: str | None = Header(None, include_in_schema=False),
+) -> Lang:
+    return use_lang(accept_language)
 
 
 request_lang = _lang_dependency

@@ -5,22 +5,20 @@ lookup is compared with the floor of "one HTTP request and one database round tr
 floor of one HTTP request (`/healthz`), in the same process and the same run.
 
 `GET /bench/route-floor` is the framework's floor for a route shaped like the lookup: the same
-dependencies (the policy's public marker, the language, the hot pool's factory) and the same four
-query parameters, validated the same way, answering a constant: what FastAPI costs before the
-lookup does anything of its own."""
+dependencies (the hot pool's factory, the policy's public marker), the same query model read the same way (`app.http.read_query`) and the language
+from the header, answering a constant: what the stack costs before the lookup does anything of
+its own."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import orjson
-from fastapi import Query, Response
+from fastapi import Request, Response
 
 from app.auth.policy import Public
 from app.db import HotFactory, raw_of
-from app.geometry import CRS
-from app.grids.router import AtQuery
-from app.i18n import RequestLang
+from app.grids.schemas import LookupQuery
+from app.http import read_query
+from app.i18n import use_lang
 from app.main import app
 
 
@@ -30,16 +28,10 @@ async def db_floor(connect: HotFactory) -> Response:
     return Response(orjson.dumps({"ok": value}), media_type="application/json")
 
 
-async def route_floor(
-    connect: HotFactory,
-    _: Public,
-    lang: RequestLang,
-    lon: float,
-    lat: float,
-    crs: Annotated[CRS, Query()] = CRS.WGS84,
-    at: AtQuery = None,
-) -> Response:
-    return Response(orjson.dumps({"lang": lang}), media_type="application/json")
+async def route_floor(request: Request, connect: HotFactory, _: Public) -> Response:
+    q = read_query(LookupQuery, request)
+    lang = use_lang(request.headers.get("accept-language"))
+    return Response(orjson.dumps({"lang": lang, "crs": q.crs.value}), media_type="application/json")
 
 
 for path, endpoint in (("/bench/db-floor", db_floor), ("/bench/route-floor", route_floor)):

@@ -273,6 +273,8 @@ def _wgs84_to_cgcs2000(lon: Coord, lat: Coord) -> tuple[Coord, Coord]:
 
 
 def _identity(lon: Coord, lat: Coord) -> tuple[Coord, Coord]:
+    if type(lon) is float and type(lat) is float:  # one point (the lookup's): nothing to copy
+        return lon, lat
     x, y, scalar = _as_arrays(lon, lat)
     return _out(x.copy(), y.copy(), scalar)
 

@@ -31,6 +31,8 @@ from geo.issues import (
 
 def _number(v: object) -> float | None:
     """A JSON number as float, None if not a number. Huge integers become ±1e300."""
+    if type(v) is float:  # the common case first (a query parameter, a JSON number)
+        return v
     if isinstance(v, bool):
         return None
     if isinstance(v, int):

@@ -1,12 +1,14 @@
-"""The lookup's in-process index: the live boundaries in a shapely STRtree, with each grid's
+"""The lookup's in-process index: the live boundaries in a `geo.locate.PolygonIndex`, with each grid's
 answer row beside it, so that "which grid is this point in?" for now (no `at=`) is answered
 without a database round trip (issue 23; docs/benchmarks.md, "Grid lookup").
 
 The index is the same data as the SQL lookup (`service.LOOKUP_NOW`: the same columns, from one
 statement over every live boundary) and the same rule: a point on an edge shared by several
-grids resolves to the lowest code. What the SQL answers that the index does not: a point in no
-grid (the nearest grid: a KNN in the database), a time in the past (`at=`), and anything while
-the index is missing or being rebuilt — the endpoint then runs its statement as before.
+grids resolves to the lowest code; a point in no grid names the nearest grid and its geodesic
+distance as the statement measures it (`geo.locate.PolygonIndex.nearest`). What the SQL answers
+that the index does not: a time in the past (`at=`), a point more than about 50 km from every
+grid, and anything while the index is missing or being rebuilt — the endpoint then runs its
+statement as before.
 
 Freshness: every `lookup_index_refresh_seconds` each process reads a fingerprint of what the
 answer is made of (the count and the sum of row versions (`xmin`) of the boundaries, grids, areas,
@@ -24,21 +26,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import shapely
-from shapely.strtree import STRtree
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.background import every
 from app.db import RawSql, RecordView, raw_of
-from app.grids.service import LOOKUP_INDEX_ROWS
+from app.grids.service import LOOKUP_INDEX_ROWS, lookup_place
+from app.i18n import Lang
+from geo.locate import PolygonIndex
 
 log = logging.getLogger("wangge.grids.lookup_index")
 
@@ -64,22 +68,37 @@ ROWS = RawSql(
 row with NULLs but the fingerprint when there is no grid."""
 
 
+PLACES_CACHED = 8192
+"""How many encoded answers (a grid in a language, about 1.3 KB each) an index keeps, least
+recently used first out: every grid of a district in both languages, the busiest of a city."""
+
+
 @dataclass(frozen=True)
 class Index:
     fingerprint: str
-    tree: STRtree
+    polygons: PolygonIndex
     codes: np.ndarray
     rows: list[RecordView]
+    place: Callable[[int, Lang], bytes] = field(init=False, repr=False, compare=False)
+    """The grid's members of the lookup answer (`service.lookup_place`), encoded once."""
+
+    def __post_init__(self) -> None:
+        rows = self.rows
+
+        def place(i: int, lang: Lang) -> bytes:
+            return lookup_place(rows[i], lang)
+
+        object.__setattr__(self, "place", functools.lru_cache(maxsize=PLACES_CACHED)(place))
+
+    def hit(self, lon: float, lat: float) -> int | None:
+        """The position of the grid containing (lon, lat) (WGS84), lowest code on a shared
+        edge; None when the point is in no grid (the caller asks the database for the nearest)."""
+        return self.polygons.find(lon, lat)
 
     def lookup(self, lon: float, lat: float) -> RecordView | None:
-        """The row of the grid containing (lon, lat) (WGS84), lowest code on a shared edge;
-        None when the point is in no grid (the caller asks the database for the nearest)."""
-        hits = self.tree.query(shapely.points(lon, lat), predicate="intersects")
-        if len(hits) == 0:
-            return None
-        if len(hits) == 1:
-            return self.rows[int(hits[0])]
-        return self.rows[int(hits[np.argmin(self.codes[hits])])]
+        """The row of the grid containing (lon, lat), as `hit` finds it."""
+        i = self.hit(lon, lat)
+        return None if i is None else self.rows[i]
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -95,6 +114,27 @@ def answer(lon: float, lat: float) -> RecordView | None:
     return None if index is None else index.lookup(lon, lat)
 
 
+def locate(
+    lon: float, lat: float, lang: Lang
+) -> tuple[RecordView, bytes | None, float | None] | None:
+    """The endpoint's answer from the index: inside a grid, its row and its encoded members of
+    the answer in `lang` (distance None); in no grid, the nearest grid's row and its distance in
+    metres (no members), chosen as the statement's `near` step chooses (the least distance
+    among the eight planar nearest, then the lowest id). None when the SQL must answer (no
+    index, or nothing within `geo.locate.NEAREST_MAX_DEGREES`)."""
+    index = current
+    if index is None:
+        return None
+    i = index.hit(lon, lat)
+    if i is not None:
+        return index.rows[i], index.place(i, lang), None
+    near = index.polygons.nearest(lon, lat)
+    if not near:
+        return None
+    j, metres = min(near, key=lambda c: (c[1], index.rows[c[0]].id))
+    return index.rows[j], None, metres
+
+
 async def fingerprint(conn: AsyncConnection) -> str:
     async with raw_of(conn) as raw:
         value = await raw.fetchval(FINGERPRINT.sql)
@@ -103,9 +143,11 @@ async def fingerprint(conn: AsyncConnection) -> str:
 
 def _index(fp: str, records: list[Any]) -> Index:
     geoms = shapely.from_wkb([r["wkb"] for r in records])
+    # The rows come in code order (the statement's ORDER BY, in the database's collation, as
+    # the SQL lookup's): the lowest position is the lowest code.
     return Index(
         fingerprint=fp,
-        tree=STRtree(geoms),
+        polygons=PolygonIndex(geoms, range(len(geoms))),
         codes=np.array([r["code"] for r in records], dtype=object),
         rows=[RecordView(r) for r in records],
     )

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.geometry import CRS, GeometryOut, PolygonalIn
-from app.schemas import LocalTime, Ref, RequestModel, ResponseModel
+from app.schemas import LocalInstant, LocalTime, Ref, RequestModel, ResponseModel
 
 GridKind = Literal["city", "rural", "special"]
 GRID_CODE = r"^[0-9A-Za-z][0-9A-Za-z_-]{0,31}$"
@@ -135,6 +135,19 @@ class ServiceCard(ResponseModel):
     )
     report_url: str = Field(
         description="The residents' report page (Open311 QR form): the card's QR code links here"
+    )
+
+
+class LookupQuery(BaseModel):
+    """The lookup's query string, read in one call (`app.http.read_query`: the hot path)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    lon: float
+    lat: float
+    crs: CRS = Field(CRS.WGS84, description="CRS of lon/lat")
+    at: LocalInstant | None = Field(
+        None, description="Point in time (ISO 8601; no offset means Asia/Shanghai). Default: now"
     )
 
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
+import orjson
 from fastapi import Request
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry.base import BaseGeometry
@@ -572,9 +573,9 @@ def brief(row: Any, lang: Lang) -> dict[str, Any]:
     }
 
 
-def card(row: Any, lang: Lang) -> dict[str, Any]:
+def card(row: Any, lang: Lang, grid: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
-        "grid": brief(row, lang),
+        "grid": brief(row, lang) if grid is None else grid,
         "community": {
             "id": row.c_id,
             "code": row.c_code,
@@ -590,23 +591,38 @@ def card(row: Any, lang: Lang) -> dict[str, Any]:
     }
 
 
-def lookup_out(
-    row: Any, lang: Lang, lon: float, lat: float, crs: CRS, at: datetime | None
-) -> dict[str, Any]:
-    """The lookup answer, ready for JSON (times in Asia/Shanghai): the shape of LookupOut."""
-    return {
-        "lon": lon,
-        "lat": lat,
-        "crs": crs.value,
-        "at": to_local(at) if at else None,
-        "grid": brief(row, lang),
-        "community": _ref(row.c_id, row.c_code, row.c_name),
-        "street": _ref(row.s_id, row.s_code, row.s_name),
-        "district": _ref(row.d_id, row.d_code, row.d_name),
-        "boundary_valid_from": to_local(row.valid_from),
-        "boundary_valid_to": to_local(row.valid_to) if row.valid_to else None,
-        "card": card(row, lang),
-    }
+def lookup_place(row: Any, lang: Lang) -> bytes:
+    """The members of the lookup answer that depend only on the grid and the language, encoded
+    as JSON without the braces: what the in-process index keeps per grid (`lookup_index`)."""
+    grid = brief(row, lang)
+    return orjson.dumps(
+        {
+            "grid": grid,
+            "community": _ref(row.c_id, row.c_code, row.c_name),
+            "street": _ref(row.s_id, row.s_code, row.s_name),
+            "district": _ref(row.d_id, row.d_code, row.d_name),
+            "boundary_valid_from": to_local(row.valid_from),
+            "boundary_valid_to": to_local(row.valid_to) if row.valid_to else None,
+            "card": card(row, lang, grid),
+        }
+    )[1:-1]
+
+
+def lookup_json(
+    row: Any,
+    lang: Lang,
+    lon: float,
+    lat: float,
+    crs: CRS,
+    at: datetime | None,
+    place: bytes | None = None,
+) -> bytes:
+    """The lookup answer in the shape of LookupOut, encoded (times in Asia/Shanghai): the point
+    asked about, then the grid's members (`place`, when the caller has them encoded already)."""
+    head = orjson.dumps(
+        {"lon": lon, "lat": lat, "crs": crs.value, "at": to_local(at) if at else None}
+    )
+    return head[:-1] + b"," + (lookup_place(row, lang) if place is None else place) + b"}"
 
 
 _CARD = text(

@@ -6,9 +6,18 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Annotated, Any
 
 import httpx
+from fastapi import FastAPI, Query, Request
 from sqlalchemy import text
+
+from app.errors import install
+from app.geometry import CRS
+from app.grids.router import AtQuery
+from app.grids.schemas import LookupQuery
+from app.http import query_parameters, read_query
+from app.schemas import LocalInstant
 
 ROOT = Path(__file__).resolve().parents[2]
 POINT = {"lon": 117.03, "lat": 28.24}  # inside a demo grid (test_grids)
@@ -120,3 +129,66 @@ def test_the_router_order_decides_nothing_but_speed() -> None:
         "/api/v1/me/tasks",
     ):
         assert path in first, path
+
+
+QUERIES = [
+    "",
+    "lon=117.02",
+    "lon=abc&lat=28.2",
+    "lon=&lat=1",
+    "lon=nan&lat=28.2",
+    "lon=1e400&lat=1",
+    "lon=117.02&lat=28.24&crs=bad",
+    "lon=117.02&lat=28.24&crs=",
+    "lon=117.02&lat=28.24&crs=gcj02",
+    "lon=117.02&lat=28.24&at=notatime",
+    "lon=117.02&lat=28.24&at=1999-01-01",
+    "lon=117.02&lat=28.24&at=2026-06-01T00:00:00",
+    "lon=117.02&lat=28.24&at=2026-06-01T00:00:00Z",
+    "lon=117.02&lat=28.24&lon=117.03",  # repeated: the last wins
+    "lon=117.02&lat=28.24&unknown=1",
+    "lon=%20117.02&lat=28.24",
+]
+
+
+async def test_a_query_model_reads_as_declared_parameters() -> None:
+    """`app.http.read_query` (the lookup's query, one pydantic-core call) accepts, converts and
+    refuses exactly as FastAPI's declared query parameters do: the same values, the same 422
+    problem (code, field, Chinese and English messages), and the same OpenAPI parameters."""
+    # (the routes' annotations are resolved in this module's globals: imported at its top)
+    app = FastAPI()
+    install(app)
+
+    def _out(lon: float, lat: float, crs: CRS, at: LocalInstant | None) -> dict[str, Any]:
+        return {"lon": lon, "lat": lat, "crs": crs.value, "at": at.isoformat() if at else None}
+
+    @app.get("/declared")
+    async def declared(
+        lon: float,
+        lat: float,
+        crs: Annotated[CRS, Query(description="CRS of lon/lat")] = CRS.WGS84,
+        at: AtQuery = None,
+    ) -> dict[str, Any]:
+        return _out(lon, lat, crs, at)
+
+    @app.get("/model", openapi_extra={"parameters": query_parameters(LookupQuery)})
+    async def model(request: Request) -> dict[str, Any]:
+        q = read_query(LookupQuery, request)
+        return _out(q.lon, q.lat, q.crs, q.at)
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        for qs in QUERIES:
+            for lang in ("zh", "en"):
+                h = {"Accept-Language": lang}
+                a = await c.get(f"/declared?{qs}", headers=h)
+                b = await c.get(f"/model?{qs}", headers=h)
+                assert (a.status_code, a.headers["content-type"]) == (
+                    b.status_code,
+                    b.headers["content-type"],
+                ), qs
+                body_a = {k: v for k, v in a.json().items() if k != "instance"}
+                body_b = {k: v for k, v in b.json().items() if k != "instance"}
+                assert body_a == body_b, qs
+    doc = app.openapi()["paths"]
+    assert doc["/declared"]["get"]["parameters"] == doc["/model"]["get"]["parameters"]

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.geometry import CRS
 from app.grids import lookup_index, service
+from app.grids.schemas import LookupOut
 from tests.helpers import DEMO_DISTRICT, SANDBOX, make_sandbox, square
 
 LON, LAT = SANDBOX
@@ -55,21 +56,41 @@ async def test_index_answers_as_the_statement(conn: AsyncConnection, demo, index
     # the demo district's grids (by code): the Citus suite also loads 另一区
     assert sum(1 for c in index.codes if c.startswith(DEMO_DISTRICT)) == 273
     inside = outside = 0
+    worst = 0.0
     for lon, lat in await _points(conn):
+        lon, lat = float(lon), float(lat)  # as the endpoint has them (not numpy's)
         sql = await service.lookup_raw(conn, lon, lat)
-        mine = index.lookup(lon, lat)
+        found = lookup_index.locate(lon, lat, "zh")
+        assert found is not None, (lon, lat)
+        mine, place, distance = found
         if not sql.inside:
-            assert mine is None, (lon, lat)
+            # The nearest grid, and its distance as PostGIS measures it on the ellipsoid.
+            assert place is None and distance is not None, (lon, lat)
+            assert mine.id == sql.id, (lon, lat)
+            worst = max(worst, abs(distance - float(sql.distance_m)))
             outside += 1
             continue
         inside += 1
-        assert mine is not None, (lon, lat)
-        # The whole answer, not only the grid: the card, the parents, the boundary's validity.
+        assert distance is None and place is not None, (lon, lat)
+        i = index.hit(lon, lat)
+        assert i is not None and index.rows[i] is mine
+        # The whole answer, byte for byte, not only the grid: the card, the parents, the
+        # boundary's validity; the index's part encoded once (and kept) as the endpoint sends it.
         for lang in ("zh", "en"):
-            assert service.lookup_out(mine, lang, lon, lat, CRS.WGS84, None) == (
-                service.lookup_out(sql, lang, lon, lat, CRS.WGS84, None)
-            )
+            for _ in range(2):
+                by_index = service.lookup_json(
+                    mine, lang, lon, lat, CRS.WGS84, None, index.place(i, lang)
+                )
+                assert by_index == service.lookup_json(sql, lang, lon, lat, CRS.WGS84, None)
+    assert index.place.cache_info().hits > 0
     assert inside > 300 and outside > 50, (inside, outside)
+    assert worst < 1e-4, worst  # metres: a tenth of a millimetre
+
+
+async def test_a_point_far_from_every_grid_is_left_to_the_statement(index) -> None:
+    # ~140 km east of the demo district: beyond geo.locate.NEAREST_MAX_DEGREES
+    assert lookup_index.locate(118.5, 28.25, "zh") is None
+    assert lookup_index.locate(117.2, 28.25, "zh") is not None
 
 
 async def test_endpoint_answers_from_the_index(
@@ -78,15 +99,23 @@ async def test_endpoint_answers_from_the_index(
     lookup_index.clear()
     by_sql = await anon.get("/api/v1/grids/lookup", params=POINT)
     assert by_sql.status_code == 200
+    far_point = {"lon": 117.5, "lat": 28.0}  # ~40 km from the nearest grid
+    far_sql = await anon.get("/api/v1/grids/lookup", params=far_point)
     try:
         await lookup_index.refresh(conn, 200_000)
         by_index = await anon.get("/api/v1/grids/lookup", params=POINT)
         assert by_index.content == by_sql.content
         assert by_index.headers["etag"] == by_sql.headers["etag"]
-        # Outside every grid and in the past: the statement (the nearest grid; the old map).
-        far = await anon.get("/api/v1/grids/lookup", params={"lon": 117.5, "lat": 28.0})
+        # The spliced bytes are the documented shape.
+        assert LookupOut.model_validate(by_index.json()).grid.id == by_sql.json()["grid"]["id"]
+        # Outside every grid: the nearest grid and its distance, as the statement answers.
+        far = await anon.get("/api/v1/grids/lookup", params=far_point)
         assert far.status_code == 404 and far.json()["code"] == "outside_all_grids"
-        assert far.json()["nearest"]["distance_m"] > 0
+        assert far.json()["nearest"]["distance_m"] > 30_000
+        assert {k: v for k, v in far.json().items() if k != "request_id"} == {
+            k: v for k, v in far_sql.json().items() if k != "request_id"
+        }
+        # In the past: the statement (the old map).
         past = await anon.get(
             "/api/v1/grids/lookup", params={**POINT, "at": "2026-06-01T00:00:00+08:00"}
         )
