@@ -93,8 +93,9 @@ class Settings(BaseSettings):
     before it reads the primary instead (figures are exact either way)."""
     lookup_index: bool = True
     """Answer the point lookup (`GET /api/v1/grids/lookup` without `at=`) from an in-process
-    index of the live boundaries (`app.grids.lookup_index`), without a database round trip; a
-    point in no grid, a past time, or no index yet: the SQL answers."""
+    index of the live boundaries (`app.grids.lookup_index`), without a database round trip: the
+    grid, or for a point in no grid the nearest one and its distance; a past time, a point more
+    than about 50 km from every grid, or no index yet: the SQL answers."""
     lookup_index_refresh_seconds: float = Field(2, ge=0.1, le=300)
     """How often each process checks whether the registry changed (one cheap statement) and
     rebuilds the index: a changed boundary, community or post is answered within this plus a
