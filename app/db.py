@@ -312,7 +312,19 @@ def keeps_work(error: BaseException) -> bool:
     return bool(getattr(error, "commit_work", False))
 
 
+def _untouched(session: AsyncSession) -> bool:
+    """Nothing begun and nothing pending: a request that never used its session (the hot paths,
+    which work on a raw connection, after a cached sign-in) has nothing to commit or close, and
+    each would cost a hop through SQLAlchemy's greenlet (57 µs of CPU for the pair here)."""
+    return (
+        not (session.in_transaction() or session.new or session.dirty or session.deleted)
+        and not session.identity_map
+    )
+
+
 async def _commit(session: AsyncSession) -> None:
+    if _untouched(session):
+        return
     try:
         await session.commit()
     except BaseException as e:
@@ -345,8 +357,9 @@ async def unit_of_work() -> AsyncIterator[AsyncSession]:
         async with transaction(session):
             yield session
     finally:
-        with anyio.CancelScope(shield=True):
-            await session.close()
+        if not _untouched(session):
+            with anyio.CancelScope(shield=True):
+                await session.close()
 
 
 @asynccontextmanager
