@@ -32,6 +32,11 @@ from shapely.strtree import STRtree
 CELLS_PER_POLYGON = 4.0
 """Cells per polygon: about two cells across a polygon of average size."""
 
+NEAREST_MAX_CANDIDATES = 256
+"""`nearest` gives up (the caller asks the database) when more polygons than this are within
+its reach: a point far outside a city of small grids would otherwise rank thousands of them in
+the plane, where the database's KNN index stops at eight."""
+
 RINGS_CACHED = 4096
 """How many polygons' rings (`Ring`) `nearest` keeps ready, least recently used first out."""
 
@@ -111,7 +116,8 @@ class PolygonIndex:
         `<->` orders them), with each one's distance in metres (`distance_m`); the caller picks
         the least. Only those can be the nearest on the ellipsoid: a polygon nearer there than the
         planar nearest is at most 1.02 / cos(latitude) times as far in the plane, and every
-        polygon within that is ranked. None when nothing is within `NEAREST_MAX_DEGREES`."""
+        polygon within that is ranked. None when nothing is within `NEAREST_MAX_DEGREES`, or
+        when more than `NEAREST_MAX_CANDIDATES` are within that reach."""
         if len(self.geoms) == 0:
             return None
         p = shapely.points(np.array((x, y)))
@@ -121,6 +127,8 @@ class PolygonIndex:
             return None
         reach = d * 1.02 / math.cos(math.radians(min(89.0, abs(y) + 2 * d)))
         near = self.tree.query(p, predicate="dwithin", distance=reach)
+        if len(near) > NEAREST_MAX_CANDIDATES:
+            return None  # far from a dense set: the database's KNN ranks them cheaper
         if len(near) > k:
             near = near[np.argsort(shapely.distance(self.geoms[near], p), kind="stable")[:k]]
         ranked = near

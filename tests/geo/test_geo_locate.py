@@ -77,3 +77,25 @@ def test_no_polygons_and_degenerate_extents() -> None:
     thin = [box(0, i, 1e-13, i + 1) for i in range(5)]
     index = PolygonIndex(thin, list(range(5)))
     assert index.find(0.0, 2.5) == 2 and index.find(0.0, 2.0) == 1
+
+
+def test_nearest_names_the_polygon_and_gives_up_far_from_a_dense_set() -> None:
+    from geo.locate import NEAREST_MAX_CANDIDATES, distance_m
+
+    # a 30 x 30 block of 100 m cells near Yingtan, and points outside it
+    cells = [
+        box(117.0 + i * 0.001, 28.2 + j * 0.001, 117.001 + i * 0.001, 28.201 + j * 0.001)
+        for i in range(30)
+        for j in range(30)
+    ]
+    index = PolygonIndex(cells, list(range(len(cells))))
+    near = index.nearest(116.9995, 28.2005)  # ~49 m west of the first column
+    assert near is not None
+    best, metres = min(near, key=lambda c: c[1])
+    assert best == 0 and 45 < metres < 52
+    assert metres == distance_m(116.9995, 28.2005, cells[0])
+    # ~20 km away: every cell of the block is within the reach, more than the cap
+    assert len(cells) > NEAREST_MAX_CANDIDATES
+    assert index.nearest(116.8, 28.215) is None
+    # ~140 km away: beyond NEAREST_MAX_DEGREES
+    assert PolygonIndex(cells[:3], [0, 1, 2]).nearest(118.5, 28.2) is None
