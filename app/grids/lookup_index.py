@@ -1,6 +1,6 @@
-"""The lookup's in-process index: the live boundaries in a `geo.locate.PolygonIndex`, with each grid's
-answer row beside it, so that "which grid is this point in?" for now (no `at=`) is answered
-without a database round trip (issue 23; docs/benchmarks.md, "Grid lookup").
+"""The lookup's in-process index: the live boundaries in a `geo.locate.PolygonIndex`, with each
+grid's answer row beside it, so that "which grid is this point in?" for now (no `at=`) is
+answered without a database round trip (issue 23; docs/benchmarks.md, "Grid lookup").
 
 The index is the same data as the SQL lookup (`service.LOOKUP_NOW`: the same columns, from one
 statement over every live boundary) and the same rule: a point on an edge shared by several
