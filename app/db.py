@@ -316,10 +316,8 @@ def _untouched(session: AsyncSession) -> bool:
     """Nothing begun and nothing pending: a request that never used its session (the hot paths,
     which work on a raw connection, after a cached sign-in) has nothing to commit or close, and
     each would cost a hop through SQLAlchemy's greenlet (57 µs of CPU for the pair here)."""
-    return (
-        not (session.in_transaction() or session.new or session.dirty or session.deleted)
-        and not session.identity_map
-    )
+    # (dirty and deleted objects are in the identity map; new ones are not, until flushed)
+    return not (session.in_transaction() or session.new or session.identity_map)
 
 
 async def _commit(session: AsyncSession) -> None:

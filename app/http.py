@@ -157,8 +157,9 @@ class ApiRoute(APIRoute):
 
 
 # --- a hot route's query string as one model ------------------------------------------------------
-# FastAPI resolves each declared query parameter in Python on every request (about 10 µs each
-# here, `bench/bench_lookup.py`'s route floor); pydantic-core validates a whole model in one call.
+# FastAPI resolves each declared query parameter in Python on every request (the lookup's four
+# and its language cost about 60 µs a request here: docs/benchmarks.md, "At the floor");
+# pydantic-core validates a whole model in one call.
 # A hot route that reads its query this way documents it with `query_parameters` (the same
 # OpenAPI parameters FastAPI writes for declared ones) and answers bad input with the same 422.
 

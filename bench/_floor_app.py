@@ -5,9 +5,9 @@ lookup is compared with the floor of "one HTTP request and one database round tr
 floor of one HTTP request (`/healthz`), in the same process and the same run.
 
 `GET /bench/route-floor` is the framework's floor for a route shaped like the lookup: the same
-dependencies (the hot pool's factory, the policy's public marker), the same query model read the same way (`app.http.read_query`) and the language
-from the header, answering a constant: what the stack costs before the lookup does anything of
-its own."""
+dependencies (the hot pool's factory, the policy's public marker), the same query model read the
+same way (`app.http.read_query`) and the language from the header, answering a constant: what
+the stack costs before the lookup does anything of its own."""
 
 from __future__ import annotations
 

@@ -34,7 +34,6 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import shapely
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -77,7 +76,6 @@ recently used first out: every grid of a district in both languages, the busiest
 class Index:
     fingerprint: str
     polygons: PolygonIndex
-    codes: np.ndarray
     rows: list[RecordView]
     place: Callable[[int, Lang], bytes] = field(init=False, repr=False, compare=False)
     """The grid's members of the lookup answer (`service.lookup_place`), encoded once."""
@@ -148,7 +146,6 @@ def _index(fp: str, records: list[Any]) -> Index:
     return Index(
         fingerprint=fp,
         polygons=PolygonIndex(geoms, range(len(geoms))),
-        codes=np.array([r["code"] for r in records], dtype=object),
         rows=[RecordView(r) for r in records],
     )
 

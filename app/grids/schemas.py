@@ -138,6 +138,10 @@ class ServiceCard(ResponseModel):
     )
 
 
+AT_DESCRIPTION = "Point in time (ISO 8601; no offset means Asia/Shanghai). Default: now"
+"""The grid routes' `at` parameter (declared, or in `LookupQuery`)."""
+
+
 class LookupQuery(BaseModel):
     """The lookup's query string, read in one call (`app.http.read_query`: the hot path)."""
 
@@ -146,9 +150,7 @@ class LookupQuery(BaseModel):
     lon: float
     lat: float
     crs: CRS = Field(CRS.WGS84, description="CRS of lon/lat")
-    at: LocalInstant | None = Field(
-        None, description="Point in time (ISO 8601; no offset means Asia/Shanghai). Default: now"
-    )
+    at: LocalInstant | None = Field(None, description=AT_DESCRIPTION)
 
 
 class LookupOut(ResponseModel):

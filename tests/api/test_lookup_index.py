@@ -54,7 +54,7 @@ async def _points(conn: AsyncConnection) -> list[tuple[float, float]]:
 
 async def test_index_answers_as_the_statement(conn: AsyncConnection, demo, index) -> None:
     # the demo district's grids (by code): the Citus suite also loads 另一区
-    assert sum(1 for c in index.codes if c.startswith(DEMO_DISTRICT)) == 273
+    assert sum(1 for r in index.rows if r.code.startswith(DEMO_DISTRICT)) == 273
     inside = outside = 0
     worst = 0.0
     for lon, lat in await _points(conn):
@@ -195,8 +195,8 @@ async def test_the_server_process_keeps_one(engine) -> None:
                     break
                 await asyncio.sleep(0.05)
             assert lookup_index.current is not None
-            codes = lookup_index.current.codes
-            assert sum(1 for c in codes if c.startswith(DEMO_DISTRICT)) == 273
+            rows = lookup_index.current.rows
+            assert sum(1 for r in rows if r.code.startswith(DEMO_DISTRICT)) == 273
             async with engine.connect() as c:
                 assert lookup_index.current.fingerprint == await lookup_index.fingerprint(c)
     finally:
