@@ -134,6 +134,11 @@ class Server:
                 "--no-proxy-headers",  # as make run: the app reads X-Forwarded-* itself
                 "--timeout-graceful-shutdown",
                 "3",
+                # A client's pool must drop an idle connection before the server closes it: a
+                # request sent as uvicorn closes it (5 s idle by default, as httpx's expiry) is
+                # lost in flight, a ReadError (CI's run of stop 33, test_database_restart_under_load).
+                "--timeout-keep-alive",
+                "30",
             ],
             cwd=ROOT,
             env=env,
