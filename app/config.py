@@ -259,6 +259,9 @@ class Settings(BaseSettings):
     """How often each process tries to run the loop's clock (one wins each tick)."""
     scheduler_enabled: bool = True
     """Run the loop's clock (reminders, escalation) in this process."""
+    events_publish_seconds: float = Field(1, ge=0.05, le=60)
+    """How often each process's relay looks for events another process committed and did not
+    publish (its own it publishes at once after their commit; see `app.events.outbox`)."""
     derive_seconds: float = Field(2, ge=0.2, le=600)
     """How often each process recomputes the evaluation facts of changed cases (readers of the
     figures catch up first anyway: this bounds the backlog, not the figures' exactness)."""

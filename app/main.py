@@ -32,8 +32,8 @@ from app.deliberation.router import router as deliberation_router
 from app.departments.router import router as departments_router
 from app.disputes.router import router as disputes_router
 from app.duty.router import router as duty_router
+from app.events import outbox, webhooks
 from app.events import stream as event_stream
-from app.events import webhooks
 from app.events.webhooks.router import router as webhooks_router
 from app.fieldapp.router import router as fieldapp_router
 from app.grids import lookup_index
@@ -94,6 +94,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if settings.env != "test":
         tasks.append(asyncio.create_task(derive.run_forever(stop)))
     tasks.append(asyncio.create_task(ratelimit.run_forever(stop, db.hot.connect)))
+    tasks.append(asyncio.create_task(outbox.run_forever(stop, db.hot.connect)))
     if settings.lookup_index:
         tasks.append(
             asyncio.create_task(

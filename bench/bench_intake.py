@@ -27,10 +27,11 @@ rotating order. Reported per variant: req/s, p50/p99 latency, errors (any non-2x
 answering other bytes), and the server's CPU per request; then intake's throughput as a share of
 healthz's and its p99 against the targets (at least 0.40 of the ceiling, p99 under 50 ms), as
 PASS/MISS: a measurement, never a failure of the script. Also: the server's memory (VmRSS, VmHWM
-from /proc) when ready, after warm-up and after the load; the intake statement alone under
-EXPLAIN ANALYZE (rolled back); and the database afterwards must hold exactly one case, one
-timeline step and one stored key per 201 to a fresh key (the script exits 1 otherwise, or on
-errors).
+from /proc) when ready, after warm-up and after the load; how long a fresh case's event took
+from its 201 to a listener's NOTIFY (the relay, ``bench/relay_lag.py``); the intake statement
+alone under EXPLAIN ANALYZE (rolled back); and the database afterwards must hold exactly one
+case, one timeline step and one stored key per 201 to a fresh key (the script exits 1
+otherwise, or on errors).
 
 Needs BENCH_DATABASE_URL: an empty, throwaway database (the bench migrates it, loads the demo
 district with its demo accounts, and when done truncates every table but the append-only audit
@@ -82,6 +83,7 @@ from common import (
     stop_server,
     wait_ready,
 )
+from relay_lag import Lag
 
 from app.cases import intake
 from app.cases.schemas import CaseCreate
@@ -394,12 +396,13 @@ def healthz_call(h: HttpConn) -> Call:
     return call
 
 
-def intake_call(h: HttpConn, bodies: list[bytes], made: Made) -> Call:
+def intake_call(h: HttpConn, bodies: list[bytes], made: Made, lag: Lag) -> Call:
     async def call(i: int) -> bool:
         key = str(uuid.uuid4())
         status, answer = await h.post(CASES, bodies[i], {"Idempotency-Key": key})
         if status != 201:
             raise RuntimeError(f"HTTP {status}: {answer[:300]!r}")
+        lag.answer(answer)
         made.created += 1
         if len(made.pool) < REPLAY_POOL:
             made.pool.append((key, i, answer))
@@ -435,6 +438,8 @@ async def bench_intake(
     proc, port = start_server(url, log_path, env=env)
     client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30, trust_env=False)
     conns: list[HttpConn] = []
+    lag = Lag()
+    await lag.start(libpq_url(url))
     try:
         await wait_ready(proc, client, log_path)
         memory = {"ready": proc_memory_kb(proc.pid)}
@@ -463,7 +468,7 @@ async def bench_intake(
         made = Made()
         calls = {
             "healthz": [healthz_call(h) for h in conns],
-            "intake": [intake_call(h, bodies.raw, made) for h in conns],
+            "intake": [intake_call(h, bodies.raw, made, lag) for h in conns],
             "replay": [replay_call(h, bodies.raw, made) for h in conns],
         }
         cpu: dict[str, dict[str, float]] = {}
@@ -516,6 +521,7 @@ async def bench_intake(
             h.close()
         await client.aclose()
         stop_server(proc)
+        await lag.stop()
 
     # Only what the run made: the demo's disputes come with cases of their own (migration 0033).
     counts = await conn.fetchrow(
@@ -533,6 +539,7 @@ async def bench_intake(
         db["cases"] == db["reported_events"] == db["keys_done"] == made.created
         and db["keys_other"] == 0
     )
+    relay = await lag.summary(conn)
     await conn.execute("ANALYZE cases, case_events, idempotency_keys")
     # Citus: "EXPLAIN ANALYZE is currently not supported for INSERT ... SELECT commands via
     # coordinator" (the intake's CTEs).
@@ -583,6 +590,7 @@ async def bench_intake(
         "targets": targets,
         "server_memory_kb": memory,
         "database": db,
+        "relay_lag": relay,
         "intake_statement": statement,
         "floor": floor,
         "db_cpu_counted": (
@@ -735,6 +743,12 @@ def print_report(res: dict[str, Any], conc: int) -> None:
         f"{d['keys_done']:,} stored keys for {d['created_201']:,} fresh-key 201s: "
         f"{'consistent' if d['consistent'] else 'MISMATCH'} ({d['unlocated']} unlocated, "
         f"{d['off_patch']:,} off the worker's patch)"
+    )
+    r = res["relay_lag"]
+    print(
+        f"event relay: {r['events']:,} case.reported events of the fresh-key 201s reached a "
+        f"listener ({r['missing']} did not), from the 201 to the NOTIFY p50 "
+        f"{r.get('p50_ms', '-')} ms, p99 {r.get('p99_ms', '-')} ms, max {r.get('max_ms', '-')} ms"
     )
     s = res["intake_statement"]
     if s is None:

@@ -1,7 +1,8 @@
 """Case intake: the hot path. One statement finds the grid (with the boundary valid now), the
 reporter's distance from their own grids, inserts the case, its first timeline entry and its
-`case.reported` event (published at commit), and lists duplicate suggestions. It runs on the raw
-asyncpg connection: through the ORM session the same work costs several times the CPU."""
+`case.reported` event (published by the relay once committed), and lists duplicate
+suggestions. It runs on the raw asyncpg connection: through the ORM session the same work costs
+several times the CPU."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from app.cases.service import CASE_COLUMNS, CASE_FROM
 from app.config import get_settings
 from app.db import RawSql, RecordView
 from app.errors import ApiError, not_found
+from app.events import outbox
 from app.geometry import parse_lonlat
 from app.grids import lookup_index
 from app.idempotency import CLAIM, Claim, Lapsed, lapse, no_claim, settle, store
@@ -94,8 +96,10 @@ changed AS (
     INSERT INTO case_changes (district_id, case_id) SELECT ins.district_id, ins.id FROM ins
 ),
 queued AS (
-    INSERT INTO event_intents (type, case_id, district_id, payload)
-    SELECT 'case.reported', ins.id, ins.district_id,
+    -- Complete (its places; a new case has no department): no trigger completes it at commit.
+    INSERT INTO event_intents (type, case_id, district_id, grid_id, area_ids, payload)
+    SELECT 'case.reported', ins.id, ins.district_id, ins.grid_id,
+           array_remove(ARRAY[ins.community_id, ins.street_id, ins.district_id], NULL),
            jsonb_build_object('case_id', ins.id, 'number', ins.number, 'title', ins.title,
                               'category', ins.category_code, 'urgency', ins.urgency,
                               'unlocated', ins.unlocated, 'channel', ins.channel,
@@ -226,6 +230,7 @@ async def report(
             if claim is not None:
                 await lapse(conn, claim)
             raise
+        outbox.kick()  # the statement committed its `case.reported` intent
         if claim is not None:
             await store(conn, claim, 201, payload)
         metrics.case_reported(row["district_id"], channel)

@@ -66,9 +66,18 @@ _NO_MEETING = text(
       AND c.id <> ALL(ARRAY(SELECT (e.payload->>'community_id')::bigint FROM events e
                             WHERE e.type = 'community.meeting_missing'
                               AND e.payload->>'period' = :period))
+      AND c.id <> ALL(CAST(:queued AS bigint[]))
     ORDER BY c.id
     """
 )
+_QUEUED_REMINDERS = text(
+    """
+    SELECT (i.payload->>'community_id')::bigint FROM event_intents i
+    WHERE i.type = 'community.meeting_missing' AND i.payload->>'period' = :period
+    """
+)
+"""The reminders committed and not yet published (the relay's backlog, `app.events.outbox`): a
+statement of their own, as the intents are a table of the Citus coordinator."""
 
 
 async def tick(session: AsyncSession, now: datetime) -> dict[str, Any]:
@@ -122,7 +131,8 @@ async def tick(session: AsyncSession, now: datetime) -> dict[str, Any]:
     left = (next_start - now.astimezone(SHANGHAI).date()).days
     missing: list[int] = []
     if left <= s.meeting_remind_days:
-        for c in list(await session.execute(_NO_MEETING, {"period": period})):
+        queued = list((await session.execute(_QUEUED_REMINDERS, {"period": period})).scalars())
+        for c in list(await session.execute(_NO_MEETING, {"period": period, "queued": queued})):
             await emit_community(
                 session,
                 "community.meeting_missing",

@@ -17,6 +17,7 @@ from app.auth.policy import Principal
 from app.community.areas import Community
 from app.community.models import Step
 from app.errors import ApiError
+from app.events import outbox
 from app.schemas import SHANGHAI
 
 
@@ -84,6 +85,7 @@ async def emit_community(
         if unit is not None
         else []
     )
+    outbox.queued(session)
     await session.execute(
         _EMIT,
         {

@@ -40,6 +40,7 @@ from app.db import raw_of
 from app.disputes.models import Dispute, FollowUp, Party, Session
 from app.disputes.schemas import DisputeCreate, FollowUpIn, PartyIn, ScreeningIn, SessionIn
 from app.errors import ApiError, not_found
+from app.events import outbox
 from app.loop.deadlines import calendar
 from app.loop.service import write_step
 from geo.crs import CRS
@@ -187,6 +188,7 @@ async def _open_case(
     channel = "hotline" if d.source == "hotline" else "app"
     async with raw_of(await session.connection()) as raw:
         case, _ = await intake.insert_case(raw, data, who.user_id, channel)
+    outbox.queued(session)
     await managed.mark(session, case, MANAGER.kind)
     return int(case.id)
 

@@ -52,13 +52,15 @@ class Event(Base):
 
 
 class EventIntent(Base):
-    """An event waiting for its transaction to commit (see migration 0012): a deferred trigger
-    publishes it as an `events` row at COMMIT and deletes it. Never holds a committed row."""
+    """An event committed with its writer, not yet published (the outbox, migration 0038): a
+    deferred trigger completes a case's intent at COMMIT, the relay (`events_publish`) turns it
+    into an `events` row with its id and deletes it."""
 
     __tablename__ = "event_intents"
-    __table_args__ = ({"prefixes": ["UNLOGGED"]},)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    """The writer's time: the event's."""
     type: Mapped[str] = mapped_column(String(40))
     case_id: Mapped[int | None] = mapped_column(BigInteger)
     district_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

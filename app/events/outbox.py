@@ -1,24 +1,87 @@
-"""Writing events: in the caller's transaction, published when it commits.
+"""Writing events: queued in the caller's transaction, published by a relay once it commits.
 
-A writer only queues an intent (`event_intents`, no lock). At COMMIT a deferred trigger (migration
-0012) takes the order lock, gives the event its id, writes the `events` row with a webhook
-delivery for each subscribing department, sends the NOTIFY and deletes the intent. Event ids
-therefore follow commit order, so "everything after id N" (Last-Event-ID resume, the listener
-catching up) can never skip an event that committed late; and the lock is held only for the
-server's own commit work, never across a client's round trips.
+A writer only queues an intent (`event_intents`, no lock), committed with its own changes: the
+outbox. At COMMIT a deferred trigger completes a case's intent with who sees it then (the case's
+places and departments). The relay (`publish`, the database's `events_publish`, migration 0038)
+then takes the order lock, gives each committed intent its event id, writes the `events` row
+with a webhook delivery for each subscribing department, sends the NOTIFY and deletes the
+intent, and commits. Only relays take the lock, and each holds it through its own commit, so event
+ids follow the order in which events become visible: "everything after id N" (Last-Event-ID
+resume, the listener catching up, push and webhook cursors) can never skip one. Writers no
+longer commit one after another.
+
+Every process runs the relay (`run_forever`): at once after one of its own transactions queued
+an event (`queued` and `kick`), and every `events_publish_seconds` for intents another process
+committed and did not publish (it stopped in between, say).
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import orjson
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import Session
+
+from app.background import every
+from app.config import get_settings
 
 CHANNEL = "wangge_events"
 ORDER_LOCK = 7_246_002
-"""The advisory lock the publishing trigger takes (its number is written in migration 0012)."""
+"""The advisory lock the relay takes (its number is written in migrations 0012 and 0038)."""
+PUBLISH_BATCH = 500
+"""Intents one relay transaction publishes at most."""
+
+_PUBLISH = text("SELECT events_publish(:n)")
+_wake: asyncio.Event | None = None
+
+
+async def publish(db: AsyncConnection | AsyncSession, batch: int = PUBLISH_BATCH) -> int:
+    """Publish up to `batch` committed intents (oldest first) in the caller's transaction;
+    returns how many. An autocommit connection publishes them at once."""
+    return int((await db.execute(_PUBLISH, {"n": batch})).scalar_one())
+
+
+def kick() -> None:
+    """Wake this process's relay: something was committed with an event."""
+    if _wake is not None:
+        _wake.set()
+
+
+def queued(session: AsyncSession) -> None:
+    """Note that `session` queued an event: the relay is woken when it commits."""
+    session.sync_session.info["outbox"] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    if session.info.pop("outbox", False):
+        kick()
+
+
+async def run_forever(
+    stop: asyncio.Event, connect: Callable[[], AbstractAsyncContextManager[AsyncConnection]]
+) -> None:
+    """The process's relay: publish whenever woken and every `events_publish_seconds`, in
+    batches of PUBLISH_BATCH on an autocommit connection, until no intent is left."""
+    global _wake
+    _wake = wake = asyncio.Event()
+
+    async def job() -> bool:
+        async with connect() as conn:
+            done = await publish(conn)
+            await conn.commit()  # nothing to do on an autocommit connection
+        return done == PUBLISH_BATCH
+
+    try:
+        await every(stop, get_settings().events_publish_seconds, job, "event relay", wake)
+    finally:
+        _wake = None
+
 
 _EMIT = text(
     "INSERT INTO event_intents (type, case_id, district_id, payload) "
@@ -35,7 +98,7 @@ async def emit(
     *,
     district_id: int | None = None,
 ) -> None:
-    """Record an event about a case: published (with its id) when the transaction commits. A
+    """Record an event about a case: published (with its id) once the transaction commits. A
     writer that knows the case's district passes it (on Citus the intent is a table of the
     coordinator, written without reading the case's shard); else it is looked up."""
     if district_id is None:
@@ -51,6 +114,7 @@ async def emit(
             "payload": orjson.dumps(payload, default=str).decode(),
         },
     )
+    queued(session)
 
 
 # --- derived data: the cases whose evaluation facts must be recomputed --------------------------

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.background import every
 from app.config import get_settings
 from app.db import unit_of_work
-from app.events.outbox import emit
+from app.events.outbox import emit, queued
 from app.observability import metrics
 
 log = logging.getLogger("wangge.scheduler")
@@ -75,6 +75,14 @@ _WARNED = text(
     LIMIT 1
     """
 )
+_WARN_QUEUED = text(
+    """
+    SELECT 1 FROM event_intents i WHERE i.district_id = :d AND i.type = 'calendar.year_missing'
+      AND (i.payload->>'year')::int = CAST(:y AS integer)
+    LIMIT 1
+    """
+)
+"""The same warning committed and not yet published (the relay's backlog)."""
 _WARN = text(
     """
     INSERT INTO event_intents (type, district_id, payload)
@@ -100,8 +108,11 @@ async def _warn_missing_years(session: AsyncSession, now: datetime) -> list[int]
     for d, y in years:
         if y in loaded:
             continue
-        if (await session.execute(_WARNED, {"d": d, "y": y, "now": now})).first() is None:
+        if (await session.execute(_WARNED, {"d": d, "y": y, "now": now})).first() is not None:
+            continue
+        if (await session.execute(_WARN_QUEUED, {"d": d, "y": y})).first() is None:
             await session.execute(_WARN, {"d": d, "y": y})
+            queued(session)
             warned.add(y)
     return sorted(warned)
 

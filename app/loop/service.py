@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth import scope
 from app.auth.policy import RULES, Principal
 from app.errors import ApiError, not_found
+from app.events import outbox
 from app.http import if_match_version
 from app.loop import handlers  # noqa: F401  (registers the actions)
 from app.loop.actions import (
@@ -223,6 +224,7 @@ async def write_step(
         "actor": who.display_name if who is not None else None,
         **{k: v for k, v in detail.items() if k in _KEEP + keep},
     }
+    outbox.queued(session)
     event_id = (
         await session.execute(
             _STEP,

@@ -17,6 +17,7 @@ from app.cases import intake
 from app.cases.schemas import MOBILE, CaseCreate, LocationIn, ResidentIn
 from app.db import driver
 from app.errors import ApiError
+from app.events import outbox
 from app.i18n import Lang
 from app.open311 import public_ids
 from app.open311.keys import Integrator
@@ -177,6 +178,7 @@ async def submit(
     row, dups = await intake.insert_case(
         await driver(await session.connection()), data, who.user_id, channel=who.channel
     )
+    outbox.queued(session)
     if district is not None and row.district_id != district:
         raise _bad(
             "jurisdiction_id",

@@ -14,6 +14,7 @@ from app.cases import intake
 from app.cases.schemas import CaseCreate, LocationIn
 from app.db import raw_of
 from app.errors import ApiError, not_found
+from app.events import outbox
 from app.patrols.schemas import VisitIn
 from app.patrols.service import _when
 from geo.crs import CRS
@@ -129,6 +130,7 @@ async def record(
         )
         async with raw_of(await session.connection()) as raw:
             case, _ = await intake.insert_case(raw, data, who.user_id)
+        outbox.queued(session)
         case_id = case.id
         outcome = "case_raised"
     vid = (

@@ -18,6 +18,7 @@ from app.auth import scope
 from app.auth.policy import RULES, Principal
 from app.duty.service import duty_worker
 from app.errors import ApiError, FieldError, not_found
+from app.events import outbox
 from app.loop import deadlines
 from app.schemas import SHANGHAI
 from app.worker_tasks.models import WorkerTask
@@ -87,6 +88,7 @@ async def emit_task(session: AsyncSession, type_: str, t: WorkerTask | Any, **ex
         "due_at": t.due_at,
         **extra,
     }
+    outbox.queued(session)
     await session.execute(
         _EMIT,
         {

@@ -212,47 +212,114 @@ async def test_fifty_conflicting_actions_one_wins(live, tokens, engine) -> None:
     assert events == 2 and version == 2
 
 
-async def test_event_ids_follow_commit_order(engine, tokens) -> None:
-    """Events get their ids when their transaction commits (a deferred trigger takes the order
-    lock then): writers never wait for each other before COMMIT, and the one that commits first
-    has the lower id even if it wrote its event later. Resume-after-id is then safe."""
+_RELAY_ONLY = text("SET LOCAL wangge.publish_now = off")
+"""The suite's database publishes each transaction's events at its own commit (tests/conftest.py):
+these tests' transactions leave them to the relay, as production does."""
+
+
+async def _types(engine, case_id: int) -> list[str]:
+    async with engine.connect() as c:
+        q = text("SELECT type FROM events WHERE case_id = :c ORDER BY id")
+        return list((await c.execute(q, {"c": case_id})).scalars())
+
+
+async def test_event_ids_follow_the_order_events_become_visible(engine, tokens) -> None:
+    """The relay (migration 0038) gives events their ids: writers never wait for each other,
+    an intent is committed with its writer, and one committed late gets a higher id than every
+    event published before it, even if it was written first. Resume-after-id is then safe."""
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from app.events.outbox import emit
+    from app.events.outbox import emit, publish
 
     async with engine.begin() as c:
         case_id = await insert_case(c, None, number="ORDER-TEST", title=f"{TAG} order")
+    early = AsyncSession(engine)
+    late = AsyncSession(engine)
     try:
-        early = AsyncSession(engine)
-        late = AsyncSession(engine)
+        await early.execute(_RELAY_ONLY)
+        await late.execute(_RELAY_ONLY)
         await emit(early, "test.written_first", case_id, {})
         # Not blocked by the open transaction that emitted before it.
         await asyncio.wait_for(emit(late, "test.written_second", case_id, {}), 2)
-        async with engine.connect() as c:
-            seen = (
-                await c.execute(
-                    text("SELECT count(*) FROM events WHERE case_id = :c"), {"c": case_id}
-                )
-            ).scalar()
-        assert seen == 0  # nothing is published before its commit
         await late.commit()
-        await early.commit()
-        await early.close()
-        await late.close()
+        assert await _types(engine, case_id) == []  # committed, not yet published
         async with engine.connect() as c:
-            order = (
-                (
-                    await c.execute(
-                        text("SELECT type FROM events WHERE case_id = :c ORDER BY id"),
-                        {"c": case_id},
-                    )
+            assert await publish(c) == 1  # the committed one alone
+            await c.commit()
+        top = await _max_event(engine)
+        await early.commit()
+        async with engine.connect() as c:
+            assert await publish(c) == 1
+            await c.commit()
+            late_one = (
+                await c.execute(
+                    text("SELECT id, type FROM events WHERE id > :top ORDER BY id"), {"top": top}
                 )
-                .scalars()
-                .all()
-            )
+            ).all()
             left = (await c.execute(text("SELECT count(*) FROM event_intents"))).scalar()
-        assert order == ["test.written_second", "test.written_first"]
+        assert await _types(engine, case_id) == ["test.written_second", "test.written_first"]
+        # a reader that had everything up to `top` gets the late one after it
+        assert [r.type for r in late_one] == ["test.written_first"]
         assert left == 0
     finally:
+        await early.close()
+        await late.close()
+        async with engine.begin() as c:
+            await c.execute(text("DELETE FROM cases WHERE id = :id"), {"id": case_id})
+
+
+async def _max_event(engine) -> int:
+    async with engine.connect() as c:
+        return int((await c.execute(text("SELECT coalesce(max(id), 0) FROM events"))).scalar_one())
+
+
+async def test_the_relay_is_woken_by_a_commit_and_completes_the_intent(
+    engine, tokens, monkeypatch
+) -> None:
+    """A process's relay publishes at once after one of its own transactions queued an event
+    (the poll is set to a minute here), with who sees it as of that commit: the case's places
+    and the departments it was assigned to then."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from app.config import get_settings
+    from app.events import outbox
+
+    monkeypatch.setattr(get_settings(), "events_publish_seconds", 60.0)
+    async with engine.begin() as c:
+        case_id = await insert_case(c, None, number="RELAY-TEST", title=f"{TAG} relay")
+        place = (
+            await c.execute(
+                text(
+                    "SELECT grid_id, ARRAY[community_id, street_id, district_id] AS areas "
+                    "FROM cases WHERE id = :id"
+                ),
+                {"id": case_id},
+            )
+        ).one()
+    stop = asyncio.Event()
+    relay = asyncio.create_task(outbox.run_forever(stop, engine.connect))
+    try:
+        await asyncio.sleep(0.3)  # its first look: nothing to publish
+        s = AsyncSession(engine)
+        await s.execute(_RELAY_ONLY)
+        await outbox.emit(s, "test.relayed", case_id, {"n": 1})
+        await s.commit()
+        await s.close()
+        for _ in range(100):
+            if await _types(engine, case_id):
+                break
+            await asyncio.sleep(0.05)
+        async with engine.connect() as c:
+            ev = (
+                await c.execute(
+                    text("SELECT type, grid_id, area_ids, payload FROM events WHERE case_id = :c"),
+                    {"c": case_id},
+                )
+            ).one()
+        assert ev.type == "test.relayed" and ev.payload == {"n": 1}
+        assert ev.grid_id == place.grid_id and ev.area_ids == [a for a in place.areas if a]
+    finally:
+        stop.set()
+        await asyncio.wait_for(relay, 5)
         async with engine.begin() as c:
             await c.execute(text("DELETE FROM cases WHERE id = :id"), {"id": case_id})

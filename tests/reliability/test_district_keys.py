@@ -54,8 +54,8 @@ async def test_every_case_side_table_has_its_district(conn) -> None:
     with_fk = set((await conn.execute(_FK_TO_AREAS)).scalars())
     # `case_changes` is a queue of cases whose facts are out of date: a deleted case's mark must
     # outlive it (its facts are removed by the catch-up), so no key ties it to cases or areas.
-    # `event_intents` never holds a committed row and stays a plain table of the Citus
-    # coordinator (migration 0026): no key to `areas` (a reference table there).
+    # `event_intents` (the outbox, published by the relay) stays a plain table of the Citus
+    # coordinator (migrations 0026, 0038): no key to `areas` (a reference table there).
     assert set(case_side) - {"case_changes", "event_intents"} | {"cases"} <= with_fk
 
 
