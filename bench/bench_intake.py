@@ -28,7 +28,8 @@ answering other bytes), and the server's CPU per request; then intake's throughp
 healthz's and its p99 against the targets (at least 0.40 of the ceiling, p99 under 50 ms), as
 PASS/MISS: a measurement, never a failure of the script. Also: the server's memory (VmRSS, VmHWM
 from /proc) when ready, after warm-up and after the load; how long a fresh case's event took
-from its 201 to a listener's NOTIFY (the relay, ``bench/relay_lag.py``); the intake statement
+from its 201 to a listener's NOTIFY (the relay, ``bench/relay_lag.py``); the database CPU of
+each part of an intake, quiet (``bench/intake_parts.py``); the intake statement
 alone under EXPLAIN ANALYZE (rolled back); and the database afterwards must hold exactly one
 case, one timeline step and one stored key per 201 to a fresh key (the script exits 1
 otherwise, or on errors).
@@ -83,6 +84,7 @@ from common import (
     stop_server,
     wait_ready,
 )
+from intake_parts import intake_parts, print_parts
 from relay_lag import Lag
 
 from app.cases import intake
@@ -100,6 +102,7 @@ TARGET_RATIO = 0.40
 TARGET_P99_MS = 50.0
 TARGET_DB_MS = 1.0  # database CPU per intake (issue 18)
 TARGET_APP_MS = 1.5  # app CPU per intake (issue 18)
+PARTS_CALLS = 300  # quiet calls of each part (bench/intake_parts.py)
 
 VARIANTS = ("healthz", "intake", "replay")
 LABELS = {
@@ -547,6 +550,11 @@ async def bench_intake(
         await explain_intake(conn, bodies, reporter_id, args.explain) if pids is None else None
     )
     floor = await bench_floor(url, conn, pids, bodies, args)
+    parts = (
+        await intake_parts(libpq_url(url), _FLOOR, bodies.params, reporter_id, PARTS_CALLS)
+        if pids is None
+        else None
+    )
 
     results = {}
     for v, t in tallies.items():
@@ -593,6 +601,7 @@ async def bench_intake(
         "relay_lag": relay,
         "intake_statement": statement,
         "floor": floor,
+        "database_parts": parts,
         "db_cpu_counted": (
             f"every process of the {len(pids)} Citus nodes" if pids else "the app's backends"
         ),
@@ -744,6 +753,7 @@ def print_report(res: dict[str, Any], conc: int) -> None:
         f"{'consistent' if d['consistent'] else 'MISMATCH'} ({d['unlocated']} unlocated, "
         f"{d['off_patch']:,} off the worker's patch)"
     )
+    print_parts(res["database_parts"], TARGET_DB_MS)
     r = res["relay_lag"]
     print(
         f"event relay: {r['events']:,} case.reported events of the fresh-key 201s reached a "

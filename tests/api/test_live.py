@@ -323,3 +323,34 @@ async def test_the_relay_is_woken_by_a_commit_and_completes_the_intent(
         await asyncio.wait_for(relay, 5)
         async with engine.begin() as c:
             await c.execute(text("DELETE FROM cases WHERE id = :id"), {"id": case_id})
+
+
+async def test_the_relay_drops_the_intent_of_a_case_removed_since(engine, tokens) -> None:
+    """A committed intent whose case was removed before the relay ran publishes nothing (its
+    events would go with the case) and does not stop the intents behind it."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from app.events.outbox import emit, publish
+
+    async with engine.begin() as c:
+        gone = await insert_case(c, None, number="RELAY-GONE", title=f"{TAG} gone")
+        kept = await insert_case(c, None, number="RELAY-KEPT", title=f"{TAG} kept")
+    try:
+        s = AsyncSession(engine)
+        await s.execute(_RELAY_ONLY)
+        await emit(s, "test.of_a_removed_case", gone, {})
+        await emit(s, "test.behind_it", kept, {})
+        await s.commit()
+        await s.close()
+        async with engine.begin() as c:
+            await c.execute(text("DELETE FROM cases WHERE id = :id"), {"id": gone})
+        async with engine.connect() as c:
+            assert await publish(c) == 2
+            await c.commit()
+            left = (await c.execute(text("SELECT count(*) FROM event_intents"))).scalar()
+        assert await _types(engine, gone) == []
+        assert await _types(engine, kept) == ["test.behind_it"]
+        assert left == 0
+    finally:
+        async with engine.begin() as c:
+            await c.execute(text("DELETE FROM cases WHERE id = ANY(:ids)"), {"ids": [gone, kept]})
